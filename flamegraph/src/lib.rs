@@ -1,0 +1,1 @@
+//! kprof-flamegraph (being written).

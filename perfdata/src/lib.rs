@@ -1,0 +1,1 @@
+//! kprof-perfdata (being written).

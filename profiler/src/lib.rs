@@ -1,0 +1,1 @@
+//! kprof-profiler (being written).

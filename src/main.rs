@@ -1,0 +1,2 @@
+//! The `kprof` command line (being written).
+fn main() {}

@@ -1,0 +1,1 @@
+//! kprof-symbolizer (being written).
