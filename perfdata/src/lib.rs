@@ -1,1 +1,71 @@
-//! kprof-perfdata (being written).
+//! kprof-perfdata: turns perf.data bytes into typed records.
+//!
+//! **Owns:** the perf.data format: the file header ("PERFILE2", either byte order) and the pipe
+//! header, `perf_event_attr`s of every size, feature sections / HEADER_FEATURE records, zstd
+//! COMPRESSED/COMPRESSED2 records, and every record the kernel or perf writes, decoded zero-copy.
+//!
+//! **The caller provides:** the whole file as a byte slice (read or memory-mapped).
+//!
+//! **Won't do:** open files, keep process state (mappings, threads), symbolize, or use `unsafe`.
+//! Unknown records are skipped by size and counted; unknown `sample_type` bits are errors, never a
+//! misparse. No input makes it panic or allocate without bound.
+//!
+//! # Design constraints
+//! - Iteration allocates nothing per record: [`Event`]s borrow from the input (or from the one
+//!   buffer that holds decompressed records).
+//! - Every [`Error`] names the offset it happened at; non-fatal findings are [`Note`]s.
+//! - Time order ([`PerfFile::sorted_records`]) sorts a `(time, position)` index and decodes lazily.
+//!
+//! # Example
+//! ```
+//! use kprof_perfdata::{Endian, PerfFile, Record};
+//! use kprof_perfdata::test_util::{AttrSpec, FileBuilder, RecordBuilder};
+//! use kprof_perfdata::kinds::{record, sample};
+//!
+//! // Build a tiny file with one cpu-clock sample (IP | TID | TIME).
+//! let spec = AttrSpec { sample_type: sample::IP | sample::TID | sample::TIME, ..AttrSpec::default() };
+//! let mut records = RecordBuilder::new(Endian::Little);
+//! records.record(record::SAMPLE, 2, |b| { b.u64(0x401000).u32(42).u32(43).u64(1_000); });
+//! let bytes = FileBuilder::new(Endian::Little).attr(spec, &[7]).records(&records.into_bytes()).build_file();
+//!
+//! let file = PerfFile::parse(&bytes)?;
+//! assert_eq!(file.attrs()[0].name, "cpu-clock");
+//! for event in file.records() {
+//!     if let Record::Sample(s) = event?.record {
+//!         assert_eq!((s.ip, s.pid, s.time), (Some(0x401000), Some(42), Some(1_000)));
+//!     }
+//! }
+//! # Ok::<(), kprof_perfdata::Error>(())
+//! ```
+
+#![deny(missing_docs)]
+
+mod attr;
+mod compress;
+mod endian;
+mod error;
+mod features;
+mod file;
+pub mod kinds;
+mod notes;
+mod record;
+mod sample;
+#[doc(hidden)]
+pub mod test_util;
+pub mod writer;
+
+pub use attr::{ATTR_SIZE_KNOWN, ATTR_SIZE_VER0, EventAttr};
+pub use endian::{Endian, U64Slice};
+pub use error::{Error, Result};
+pub use features::{BuildIdEntry, EventDesc, Features};
+pub use file::{
+    FILE_HEADER_SIZE, PIPE_HEADER_SIZE, ParseOptions, PerfFile, RecordStats, Records,
+    SortedRecords,
+};
+pub use kinds::{RecordKind, feature_name, record_type_name};
+pub use notes::Note;
+pub use record::{
+    BpfEvent, Comm, CpuMap, Event, ForkExit, IdIndex, Ksymbol, Lost, LostSamples, Mmap, Record,
+    StatRound, ThreadMap, Throttle, TimeConv,
+};
+pub use sample::{BranchStack, CpuMode, ReadValue, ReadValues, Regs, Sample, SampleId};

@@ -1,1 +1,566 @@
-//! kprof-profiler (being written).
+//! kprof-profiler: records samples with `perf_event_open(2)` into a perf.data file.
+//!
+//! # What it owns
+//! Turning [`RecordOptions`] into kernel events (one fd per event, task and CPU; one mmap ring per
+//! CPU), running the workload held before `exec` until the events are ready, draining the rings
+//! until the workload exits, a signal arrives or the duration passes, and writing everything
+//! (kernel records, synthesized side-band for running processes, lost-sample counts, host
+//! features) through [`kprof_perfdata::writer::Writer`]. The output can be read by Linux perf.
+//!
+//! # What the caller provides
+//! The options and a `notes` callback for one-line notes (fallbacks such as `cycles` →
+//! `cpu-clock` on machines without a hardware PMU). The CLI maps [`RecordSummary::exit_status`]
+//! (or [`Error::exit_code`]) to kprof's own exit status.
+//!
+//! # What it won't do
+//! Symbolize, unwind or aggregate (see `kprof-symbolizer`, `kprof-flamegraph`); write the pipe
+//! format; record AUX data (Intel PT), branch stacks or cgroups.
+//!
+//! # Design constraints
+//! All `unsafe` lives in `sys`. The session reaches the kernel only through
+//! [`session::Syscalls`], so its loop (stop on workload exit, Ctrl-C, lost samples) is tested
+//! with a fake kernel. A failed start never leaves the workload running: it is forked stopped and
+//! killed if setup fails. The output is written to a fresh file beside the target and renamed into
+//! place at the end (an existing output becomes `NAME.old`), so no symlink or hard link is ever
+//! written through.
+//!
+//! # Example
+//! ```no_run
+//! use kprof_profiler::{record, RecordOptions, Target};
+//! let mut options = RecordOptions::default();
+//! options.target = Target::Command(vec!["sleep".into(), "1".into()]);
+//! options.output = "sleep.data".into();
+//! let summary = record(&options, &mut |note| eprintln!("{note}"))?;
+//! println!("{} samples, exit status {:?}", summary.samples, summary.exit_status);
+//! # Ok::<(), kprof_profiler::Error>(())
+//! ```
+//! Parsing helpers run anywhere:
+//! ```
+//! assert_eq!(kprof_profiler::parse_cpu_list("0-2,5").unwrap(), vec![0, 1, 2, 5]);
+//! ```
+#![deny(missing_docs)]
+
+pub mod buildid;
+pub mod error;
+pub mod events;
+pub mod perms;
+pub mod procfs;
+pub mod ring;
+pub mod session;
+pub mod sys;
+pub mod target;
+
+use std::ffi::OsString;
+use std::fs::{File, OpenOptions};
+use std::io::{self, BufWriter};
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use kprof_perfdata::writer::{self, Writer, WriterAttr};
+
+pub use error::{Error, Result};
+pub use ring::RawData;
+pub use session::CallGraph;
+pub use target::Target;
+
+use session::{Plan, Sampling, Session, StopReason, SystemCalls};
+
+/// Default sampling frequency (`-F`), as perf.
+pub const DEFAULT_FREQUENCY: u64 = 4000;
+/// Default ring size per CPU in data pages (512 KiB with 4 KiB pages), as perf.
+pub const DEFAULT_MMAP_PAGES: usize = 128;
+/// Default output file name.
+pub const DEFAULT_OUTPUT: &str = "kprof.data";
+
+/// What to record and where. Build with `Default` and set fields.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct RecordOptions {
+    /// `-e` specs, each possibly a comma list. Default: `["cycles"]` (falls back to cpu-clock
+    /// without a PMU).
+    pub events: Vec<String>,
+    /// `-F HZ`. Default: 4000 unless `period` is set.
+    pub frequency: Option<u64>,
+    /// `-c PERIOD`. Default: none (frequency mode).
+    pub period: Option<u64>,
+    /// `-g` / `--call-graph`. Default: none.
+    pub call_graph: Option<CallGraph>,
+    /// Whom to record. Default: an empty command (an error: give one).
+    pub target: Target,
+    /// `-C LIST`: only these CPUs. Default: all online CPUs.
+    pub cpus: Option<Vec<u32>>,
+    /// `-a`: every task on the CPUs (with a command: while it runs). Default: false.
+    pub system_wide: bool,
+    /// Stop after this long (meant for `-a`/`-p` without a command). Default: none.
+    pub duration: Option<Duration>,
+    /// `-o FILE`. Default: `kprof.data`.
+    pub output: PathBuf,
+    /// `-m PAGES`: data pages per CPU ring, a power of two. Default: 128.
+    pub mmap_pages: Option<usize>,
+    /// Suppress notes. Default: false.
+    pub quiet: bool,
+}
+
+impl Default for RecordOptions {
+    fn default() -> Self {
+        RecordOptions {
+            events: vec!["cycles".to_owned()],
+            frequency: None,
+            period: None,
+            call_graph: None,
+            target: Target::default(),
+            cpus: None,
+            system_wide: false,
+            duration: None,
+            output: PathBuf::from(DEFAULT_OUTPUT),
+            mmap_pages: None,
+            quiet: false,
+        }
+    }
+}
+
+/// What a recording produced.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct RecordSummary {
+    /// SAMPLE records written.
+    pub samples: u64,
+    /// Samples the kernel dropped (LOST records plus per-event lost counts).
+    pub lost_samples: u64,
+    /// LOST records (ring overflow episodes).
+    pub lost_chunks: u64,
+    /// Bytes in the data section.
+    pub bytes: u64,
+    /// The file written.
+    pub output: PathBuf,
+    /// The command's exit code (128 + signal when killed); `None` without a command.
+    pub exit_status: Option<i32>,
+    /// Names of the events actually recorded (after fallbacks).
+    pub events_used: Vec<String>,
+    /// True when recording stopped on SIGINT/SIGTERM.
+    pub interrupted: bool,
+}
+
+/// Parses a CPU list such as `0-3,5`, sorted and without duplicates.
+pub fn parse_cpu_list(text: &str) -> Result<Vec<u32>> {
+    const MAX_CPU: u32 = 1 << 16;
+    let bad = || Error::BadCpuList(text.to_owned());
+    let mut cpus = Vec::new();
+    for part in text.trim().split(',') {
+        let part = part.trim();
+        let (lo, hi) = match part.split_once('-') {
+            Some((a, b)) => (a.trim().parse::<u32>(), b.trim().parse::<u32>()),
+            None => (part.parse::<u32>(), part.parse::<u32>()),
+        };
+        let (Ok(lo), Ok(hi)) = (lo, hi) else {
+            return Err(bad());
+        };
+        if lo > hi || hi >= MAX_CPU {
+            return Err(bad());
+        }
+        cpus.extend(lo..=hi);
+    }
+    cpus.sort_unstable();
+    cpus.dedup();
+    Ok(cpus)
+}
+
+/// The online CPUs (`/sys/devices/system/cpu/online`), or 0..available_parallelism.
+pub fn online_cpus() -> Vec<u32> {
+    std::fs::read_to_string("/sys/devices/system/cpu/online")
+        .ok()
+        .and_then(|s| parse_cpu_list(&s).ok())
+        .filter(|v| !v.is_empty())
+        .unwrap_or_else(|| {
+            let n = std::thread::available_parallelism().map_or(1, |n| n.get());
+            (0..u32::try_from(n).unwrap_or(1)).collect()
+        })
+}
+
+/// `/proc/sys/kernel/perf_event_max_sample_rate`, if readable.
+pub fn max_sample_rate() -> Option<u64> {
+    std::fs::read_to_string("/proc/sys/kernel/perf_event_max_sample_rate")
+        .ok()?
+        .trim()
+        .parse()
+        .ok()
+}
+
+/// The output file while recording: a fresh temporary file beside the target, renamed into place
+/// by [`OutputFile::commit`] and removed if dropped before.
+#[derive(Debug)]
+struct OutputFile {
+    path: PathBuf,
+    temp: PathBuf,
+    committed: bool,
+}
+
+impl OutputFile {
+    /// Creates `.NAME.kprof-PID.tmp` beside `path` with O_CREAT|O_EXCL|O_NOFOLLOW, mode 0600.
+    fn create(path: &Path) -> Result<(Self, File)> {
+        let output_err = |source| Error::Output {
+            path: path.to_owned(),
+            source,
+        };
+        let name = path.file_name().ok_or_else(|| {
+            output_err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "not a file name",
+            ))
+        })?;
+        let mut temp_name = OsString::from(".");
+        temp_name.push(name);
+        temp_name.push(format!(".kprof-{}.tmp", std::process::id()));
+        let temp = path.with_file_name(temp_name);
+        let file = OpenOptions::new()
+            .write(true)
+            .read(true)
+            .create_new(true)
+            .mode(0o600)
+            .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+            .open(&temp)
+            .map_err(output_err)?;
+        Ok((
+            OutputFile {
+                path: path.to_owned(),
+                temp,
+                committed: false,
+            },
+            file,
+        ))
+    }
+
+    /// Moves an existing output to `NAME.old` and the new file into place.
+    fn commit(&mut self) -> Result<()> {
+        let output_err = |source| Error::Output {
+            path: self.path.clone(),
+            source,
+        };
+        if std::fs::symlink_metadata(&self.path).is_ok() {
+            let mut old = self.path.clone().into_os_string();
+            old.push(".old");
+            std::fs::rename(&self.path, PathBuf::from(old)).map_err(output_err)?;
+        }
+        std::fs::rename(&self.temp, &self.path).map_err(output_err)?;
+        self.committed = true;
+        Ok(())
+    }
+}
+
+impl Drop for OutputFile {
+    fn drop(&mut self) {
+        if !self.committed {
+            let _ = std::fs::remove_file(&self.temp);
+        }
+    }
+}
+
+/// Turns the options into a plan (without the workload pid, which comes after the fork).
+fn make_plan(options: &RecordOptions) -> Result<Plan> {
+    let mut events = Vec::new();
+    let specs: Vec<&str> = if options.events.is_empty() {
+        vec!["cycles"]
+    } else {
+        options.events.iter().map(String::as_str).collect()
+    };
+    for spec in specs {
+        events.extend(events::parse_event_list(spec)?);
+    }
+    if events.is_empty() {
+        return Err(Error::InvalidOption("no events given".to_owned()));
+    }
+    let sampling = match (options.frequency, options.period) {
+        (Some(_), Some(_)) => {
+            return Err(Error::InvalidOption(
+                "give either -F or -c, not both".to_owned(),
+            ));
+        }
+        (_, Some(0)) | (Some(0), _) => {
+            return Err(Error::InvalidOption(
+                "-F and -c must be positive".to_owned(),
+            ));
+        }
+        (None, Some(p)) => Sampling::Period(p),
+        (f, None) => Sampling::Frequency(f.unwrap_or(DEFAULT_FREQUENCY)),
+    };
+    if let (Sampling::Frequency(hz), Some(max)) = (sampling, max_sample_rate()) {
+        if hz > max {
+            return Err(Error::FrequencyTooHigh { requested: hz, max });
+        }
+    }
+    let data_pages = options.mmap_pages.unwrap_or(DEFAULT_MMAP_PAGES);
+    if !data_pages.is_power_of_two() {
+        return Err(Error::InvalidOption(format!(
+            "-m {data_pages}: must be a power of two"
+        )));
+    }
+    let system_wide = options.system_wide || matches!(options.target, Target::SystemWide);
+    let cpus = match &options.cpus {
+        Some(c) if c.is_empty() => return Err(Error::InvalidOption("-C: empty CPU list".into())),
+        Some(c) => c.clone(),
+        None => online_cpus(),
+    };
+    let (tasks, skip_vanished_tasks) = match &options.target {
+        _ if system_wide => (vec![-1], false),
+        Target::Pids(pids) => {
+            let mut tids = Vec::new();
+            for &pid in pids {
+                tids.extend(target::threads_of(pid)?);
+            }
+            (to_tasks(&tids)?, true)
+        }
+        Target::Tids(tids) => {
+            if let Some(&missing) = tids.iter().find(|&&t| !target::thread_exists(t)) {
+                return Err(Error::NoSuchTask(missing));
+            }
+            (to_tasks(tids)?, false)
+        }
+        Target::Command(argv) if argv.is_empty() => {
+            return Err(Error::InvalidOption(
+                "no command given (give a command, -p PID, -t TID or -a)".to_owned(),
+            ));
+        }
+        // The workload's pid is filled in after the fork.
+        Target::Command(_) | Target::SystemWide => (Vec::new(), false),
+    };
+    Ok(Plan {
+        events,
+        cpus,
+        tasks,
+        workload: None,
+        sampling,
+        call_graph: options.call_graph,
+        data_pages,
+        duration: options.duration,
+        system_wide,
+        skip_vanished_tasks,
+    })
+}
+
+fn to_tasks(ids: &[u32]) -> Result<Vec<i32>> {
+    if ids.is_empty() {
+        return Err(Error::InvalidOption(
+            "no process or thread ids given".to_owned(),
+        ));
+    }
+    ids.iter()
+        .map(|&id| i32::try_from(id).map_err(|_| Error::NoSuchTask(id)))
+        .collect()
+}
+
+/// Records according to `options` until the command exits, SIGINT/SIGTERM arrives or the duration
+/// passes, and writes the perf.data file. `notes` receives one-line notes (suppressed by `quiet`).
+pub fn record(options: &RecordOptions, notes: &mut dyn FnMut(&str)) -> Result<RecordSummary> {
+    let mut quiet_sink = |_: &str| {};
+    let notes: &mut dyn FnMut(&str) = if options.quiet {
+        &mut quiet_sink
+    } else {
+        notes
+    };
+    // Everything that can be checked without side effects first (frequency limit, events, CPUs).
+    let mut plan = make_plan(options)?;
+    let syscalls = SystemCalls::new()?;
+    let mut workload = match (&options.target, plan.system_wide) {
+        (Target::Command(argv), _) if !argv.is_empty() => Some(target::Workload::spawn(argv)?),
+        _ => None,
+    };
+    if let Some(w) = &workload {
+        plan.workload = Some(w.pid());
+        if !plan.system_wide {
+            plan.tasks = vec![w.pid()];
+        }
+    }
+    let system_wide = plan.system_wide;
+    let synthesize_pids: Option<Vec<u32>> = match &options.target {
+        _ if system_wide => None,
+        Target::Pids(p) | Target::Tids(p) => Some(p.clone()),
+        _ => Some(Vec::new()),
+    };
+    // From here on a failure drops `workload`, which kills and reaps the child.
+    let mut session = Session::open(syscalls, plan, notes)?;
+    let (mut output, file) = OutputFile::create(&options.output)?;
+    let out_err = |source| Error::Output {
+        path: options.output.clone(),
+        source,
+    };
+    let attrs: Vec<WriterAttr> = session
+        .events()
+        .iter()
+        .map(|e| WriterAttr {
+            attr: e.attr_bytes.clone(),
+            ids: e.ids.clone(),
+            name: e.spec.name.clone(),
+        })
+        .collect();
+    let events_used: Vec<String> = session
+        .events()
+        .iter()
+        .map(|e| e.spec.name.clone())
+        .collect();
+    let mut writer = Writer::new(BufWriter::new(file), attrs).map_err(out_err)?;
+    let ctx = procfs::SynthesisContext {
+        layout: session.sample_id_layout(),
+        id: session.first_id(),
+    };
+    {
+        let mut synth_out = |rec: &[u8]| -> io::Result<()> {
+            session.note_record(rec);
+            writer.write_record(rec)
+        };
+        if let Err(e) = procfs::synthesize_kernel(&ctx, &mut synth_out) {
+            notes(&format!("note: kernel symbols will be missing: {e}"));
+        }
+        match &synthesize_pids {
+            None => {
+                procfs::synthesize_processes(None, &ctx, &mut synth_out).map_err(out_err)?;
+            }
+            Some(p) if !p.is_empty() => {
+                procfs::synthesize_processes(Some(p), &ctx, &mut synth_out).map_err(out_err)?;
+            }
+            Some(_) => {}
+        }
+        synth_out(&writer::encode_finished_init()).map_err(out_err)?;
+    }
+    session.enable()?;
+    if let Some(w) = workload.as_mut() {
+        w.release()?;
+    }
+    let mut sink = |raw: RawData<'_>| match raw {
+        RawData::Single(rec) => writer.write_record(rec),
+        RawData::Split(first, second) => writer.write_split(first, second),
+    };
+    let reason = session.run(&mut sink)?;
+    let stats = session.finish(&mut sink)?;
+    let exit = match workload.as_mut() {
+        Some(w) => {
+            if let Some(exit) = session.workload_exit() {
+                w.set_exited(exit);
+            }
+            w.terminate(Duration::from_secs(2))
+                .map(sys::ChildExit::code)
+        }
+        None => None,
+    };
+    let mut features = buildid::host_features(
+        &std::env::args().collect::<Vec<_>>(),
+        &format!("kprof {}", env!("CARGO_PKG_VERSION")),
+    );
+    // pid -1: perf's HOST_KERNEL_ID, used for every file on the host.
+    features.build_ids = buildid::collect_build_ids(
+        session.mapped_files().map(|(kernel, path)| (-1, kernel, path.to_owned())),
+    );
+    features.first_sample_time = stats.first_sample_time;
+    features.last_sample_time = stats.last_sample_time;
+    let bytes = writer.data_bytes();
+    let sink = writer.finish(&features).map_err(out_err)?;
+    let file = sink.into_inner().map_err(|e| out_err(e.into_error()))?;
+    file.sync_all().map_err(out_err)?;
+    drop(file);
+    output.commit()?;
+    Ok(RecordSummary {
+        samples: stats.samples,
+        lost_samples: stats.lost_samples,
+        lost_chunks: stats.lost_chunks,
+        bytes,
+        output: options.output.clone(),
+        exit_status: exit,
+        events_used,
+        interrupted: matches!(reason, StopReason::Signal(_)),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cpu_lists() {
+        assert_eq!(parse_cpu_list("0-3,5").unwrap(), vec![0, 1, 2, 3, 5]);
+        assert_eq!(parse_cpu_list("5,1,1").unwrap(), vec![1, 5]);
+        assert_eq!(parse_cpu_list("0\n").unwrap(), vec![0]);
+        for bad in ["", "3-1", "a", "1-", "-1", "0-99999999"] {
+            assert!(parse_cpu_list(bad).is_err(), "{bad}");
+        }
+        assert!(!online_cpus().is_empty());
+    }
+
+    #[test]
+    fn plan_validation_happens_before_anything_starts() {
+        let mut o = RecordOptions {
+            target: Target::SystemWide,
+            ..RecordOptions::default()
+        };
+        o.frequency = Some(u64::MAX);
+        assert!(matches!(make_plan(&o), Err(Error::FrequencyTooHigh { .. })));
+        o.frequency = Some(10);
+        o.period = Some(10);
+        assert!(matches!(make_plan(&o), Err(Error::InvalidOption(_))));
+        o.period = None;
+        o.mmap_pages = Some(3);
+        assert!(matches!(make_plan(&o), Err(Error::InvalidOption(_))));
+        o.mmap_pages = None;
+        o.events = vec!["cylces".into()];
+        assert!(matches!(make_plan(&o), Err(Error::UnknownEvent { .. })));
+        let plan = make_plan(&RecordOptions {
+            target: Target::SystemWide,
+            ..Default::default()
+        })
+        .unwrap();
+        assert_eq!(plan.tasks, vec![-1]);
+        assert_eq!(plan.sampling, Sampling::Frequency(DEFAULT_FREQUENCY));
+        assert_eq!(plan.events[0].name, "cycles");
+        let empty = make_plan(&RecordOptions::default()).unwrap_err();
+        assert!(empty.to_string().contains("no command given"), "{empty}");
+    }
+
+    #[test]
+    fn pids_expand_to_their_threads() {
+        let me = std::process::id();
+        let o = RecordOptions {
+            target: Target::Pids(vec![me]),
+            ..Default::default()
+        };
+        let plan = make_plan(&o).unwrap();
+        assert!(plan.tasks.contains(&i32::try_from(me).unwrap()));
+        assert!(plan.skip_vanished_tasks);
+        let o = RecordOptions {
+            target: Target::Tids(vec![u32::MAX - 3]),
+            ..Default::default()
+        };
+        assert!(matches!(make_plan(&o), Err(Error::NoSuchTask(_))));
+    }
+
+    #[test]
+    fn output_file_is_exclusive_and_renamed_into_place() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("out.data");
+        std::fs::write(&path, "previous").unwrap();
+        let victim = dir.path().join("victim");
+        std::fs::write(&victim, "keep me").unwrap();
+        let (mut out, file) = OutputFile::create(&path).unwrap();
+        assert_eq!(file.metadata().unwrap().permissions().mode() & 0o777, 0o600);
+        // Somebody swaps the output for a symlink meanwhile: the link is moved, not written through.
+        std::fs::remove_file(&path).unwrap();
+        std::os::unix::fs::symlink(&victim, &path).unwrap();
+        drop(file);
+        out.commit().unwrap();
+        assert_eq!(std::fs::read_to_string(&victim).unwrap(), "keep me");
+        assert!(
+            std::fs::symlink_metadata(dir.path().join("out.data.old"))
+                .unwrap()
+                .is_symlink()
+        );
+        assert!(!std::fs::symlink_metadata(&path).unwrap().is_symlink());
+    }
+
+    #[test]
+    fn abandoned_output_leaves_nothing_behind() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("out.data");
+        let (out, _file) = OutputFile::create(&path).unwrap();
+        drop(out);
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+    }
+}

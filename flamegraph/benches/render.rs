@@ -1,0 +1,43 @@
+//! Timing of folding and SVG rendering for large profiles (200,000 distinct stacks).
+
+use std::hint::black_box;
+
+use criterion::{Criterion, criterion_group, criterion_main};
+use kprof_flamegraph::{Folder, SvgOptions, render_svg};
+
+/// 200,000 distinct four-frame stacks with small weights.
+fn big_folder() -> Folder {
+    let mut folder = Folder::new();
+    for i in 0..200_000u32 {
+        let module = format!("module{}", i % 97);
+        let function = format!("function{}", i % 1009);
+        let leaf = format!("leaf{i}");
+        folder.add(&["main", &module, &function, &leaf], 1 + u64::from(i % 3));
+    }
+    folder
+}
+
+fn bench_render(c: &mut Criterion) {
+    let folder = big_folder();
+    let mut group = c.benchmark_group("render");
+    group.sample_size(10);
+    group.bench_function("fold_200k_stacks", |b| b.iter(|| black_box(big_folder())));
+    group.bench_function("write_folded_200k_stacks", |b| {
+        b.iter(|| {
+            let mut out = Vec::new();
+            folder.write_folded(&mut out).ok();
+            black_box(out)
+        })
+    });
+    group.bench_function("svg_200k_stacks", |b| {
+        b.iter(|| {
+            let mut out = Vec::new();
+            render_svg(&folder, &SvgOptions::default(), &mut out).ok();
+            black_box(out)
+        })
+    });
+    group.finish();
+}
+
+criterion_group!(benches, bench_render);
+criterion_main!(benches);

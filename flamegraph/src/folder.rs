@@ -1,0 +1,573 @@
+//! [`Folder`]: accumulates weighted stacks and writes them as folded text.
+
+use std::collections::{BTreeMap, HashMap};
+use std::io::{self, BufRead, BufWriter, Write};
+
+use indexmap::IndexSet;
+
+use crate::error::{Error, Result};
+use crate::sanitize;
+
+/// What kind of code a frame is; used by [`crate::Palette::Kind`] (and the java/js/perl palettes)
+/// to colour frames.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+pub enum FrameKind {
+    /// Ordinary user-space native code.
+    User,
+    /// Kernel code.
+    Kernel,
+    /// JIT-compiled code (e.g. from a `perf-<pid>.map`).
+    Jit,
+    /// A function inlined into its caller (a frame synthesised from debug info).
+    Inlined,
+    /// Nothing is known about the frame (e.g. frames added with [`Folder::add`]).
+    #[default]
+    Unknown,
+}
+
+impl FrameKind {
+    const ALL: [FrameKind; 5] = [
+        FrameKind::User,
+        FrameKind::Kernel,
+        FrameKind::Jit,
+        FrameKind::Inlined,
+        FrameKind::Unknown,
+    ];
+
+    fn to_bits(self) -> u64 {
+        match self {
+            FrameKind::User => 0,
+            FrameKind::Kernel => 1,
+            FrameKind::Jit => 2,
+            FrameKind::Inlined => 3,
+            FrameKind::Unknown => 4,
+        }
+    }
+
+    fn from_bits(bits: u64) -> FrameKind {
+        Self::ALL
+            .get(usize::try_from(bits).unwrap_or(usize::MAX))
+            .copied()
+            .unwrap_or_default()
+    }
+
+    /// The inferno annotation suffix for this kind (`_[k]`, `_[j]`, `_[i]`), if it has one.
+    ///
+    /// inferno's renderer hides these suffixes from the visible name and its java/js/perl
+    /// palettes colour by them.
+    pub fn annotation(self) -> Option<&'static str> {
+        match self {
+            FrameKind::Kernel => Some("_[k]"),
+            FrameKind::Jit => Some("_[j]"),
+            FrameKind::Inlined => Some("_[i]"),
+            FrameKind::User | FrameKind::Unknown => None,
+        }
+    }
+}
+
+/// Bits of a packed frame id that hold the [`FrameKind`].
+const KIND_BITS: u32 = 3;
+const KIND_MASK: u64 = (1 << KIND_BITS) - 1;
+
+/// A frame packed as `name_index << KIND_BITS | kind`.
+type FrameId = u64;
+
+/// Accumulates weighted stacks (root first) and sums the weights of identical stacks.
+///
+/// Names are interned, so a `Folder` costs one copy of each distinct name plus one small
+/// integer per frame of each distinct stack. It is `Send`, cheap to [`merge`](Folder::merge), and
+/// every output ([`write_folded`](Folder::write_folded), [`stacks`](Folder::stacks), the SVG) is
+/// sorted, so the result does not depend on the order stacks were added or folders merged.
+///
+/// Names are stored raw; sanitisation ([`crate::sanitize`]) happens when writing.
+#[derive(Debug, Clone, Default)]
+pub struct Folder {
+    names: IndexSet<Box<str>>,
+    stacks: HashMap<Box<[FrameId]>, u64>,
+    total: u64,
+    scratch: Vec<FrameId>,
+}
+
+impl Folder {
+    /// An empty folder.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn intern(&mut self, name: &str) -> u64 {
+        let index = match self.names.get_index_of(name) {
+            Some(index) => index,
+            None => self.names.insert_full(name.into()).0,
+        };
+        // usize -> u64 never truncates on supported targets; saturate rather than panic.
+        u64::try_from(index).unwrap_or(u64::MAX >> KIND_BITS)
+    }
+
+    fn pack(name_index: u64, kind: FrameKind) -> FrameId {
+        (name_index << KIND_BITS) | kind.to_bits()
+    }
+
+    fn unpack(id: FrameId) -> (usize, FrameKind) {
+        let index = usize::try_from(id >> KIND_BITS).unwrap_or(usize::MAX);
+        (index, FrameKind::from_bits(id & KIND_MASK))
+    }
+
+    fn name(&self, index: usize) -> &str {
+        self.names.get_index(index).map_or("", |name| name)
+    }
+
+    fn add_scratch(&mut self, weight: u64) {
+        self.total = self.total.saturating_add(weight);
+        if let Some(sum) = self.stacks.get_mut(self.scratch.as_slice()) {
+            *sum = sum.saturating_add(weight);
+        } else {
+            self.stacks.insert(self.scratch.as_slice().into(), weight);
+        }
+    }
+
+    /// Adds one stack (root first) of plain names ([`FrameKind::Unknown`]) with `weight`.
+    ///
+    /// A zero weight is ignored. An empty stack is recorded as the single frame
+    /// [`sanitize::UNKNOWN_NAME`], so its weight still counts.
+    pub fn add(&mut self, stack_root_first: &[&str], weight: u64) {
+        if weight == 0 {
+            return;
+        }
+        let mut scratch = std::mem::take(&mut self.scratch);
+        scratch.clear();
+        for name in stack_root_first {
+            scratch.push(Self::pack(self.intern(name), FrameKind::Unknown));
+        }
+        if scratch.is_empty() {
+            scratch.push(Self::pack(
+                self.intern(sanitize::UNKNOWN_NAME),
+                FrameKind::Unknown,
+            ));
+        }
+        self.scratch = scratch;
+        self.add_scratch(weight);
+    }
+
+    /// Adds one stack (root first) whose frames carry a [`FrameKind`], with `weight`.
+    ///
+    /// Same rules as [`add`](Folder::add). Frames with equal names but different kinds are
+    /// different frames in the SVG when the palette reads kinds; plain folded output merges them.
+    pub fn add_with_kinds(&mut self, stack_root_first: &[(&str, FrameKind)], weight: u64) {
+        if weight == 0 {
+            return;
+        }
+        let mut scratch = std::mem::take(&mut self.scratch);
+        scratch.clear();
+        for (name, kind) in stack_root_first {
+            scratch.push(Self::pack(self.intern(name), *kind));
+        }
+        if scratch.is_empty() {
+            scratch.push(Self::pack(
+                self.intern(sanitize::UNKNOWN_NAME),
+                FrameKind::Unknown,
+            ));
+        }
+        self.scratch = scratch;
+        self.add_scratch(weight);
+    }
+
+    /// Adds every stack of `other` to `self` (for rayon's `fold`/`reduce`).
+    ///
+    /// The outputs are identical whatever the order of merging.
+    pub fn merge(&mut self, mut other: Folder) {
+        if self.stacks.is_empty() {
+            std::mem::swap(self, &mut other);
+            return;
+        }
+        let remap: Vec<u64> = other.names.iter().map(|name| self.intern(name)).collect();
+        for (stack, weight) in other.stacks {
+            let mut scratch = std::mem::take(&mut self.scratch);
+            scratch.clear();
+            for id in stack.iter() {
+                let (index, kind) = Self::unpack(*id);
+                let name_index = remap.get(index).copied().unwrap_or_default();
+                scratch.push(Self::pack(name_index, kind));
+            }
+            self.scratch = scratch;
+            self.add_scratch(weight);
+        }
+    }
+
+    /// The sum of all weights added (saturating at `u64::MAX`).
+    pub fn total(&self) -> u64 {
+        self.total
+    }
+
+    /// Whether no stack with a non-zero weight was added.
+    pub fn is_empty(&self) -> bool {
+        self.stacks.is_empty()
+    }
+
+    /// The number of distinct stacks (names and kinds).
+    pub fn len(&self) -> usize {
+        self.stacks.len()
+    }
+
+    /// Every distinct stack of raw names (root first) with its summed weight, sorted by names.
+    ///
+    /// Stacks that differ only in frame kinds are summed.
+    pub fn stacks(&self) -> impl Iterator<Item = (Vec<&str>, u64)> + '_ {
+        let mut sorted: BTreeMap<Vec<&str>, u64> = BTreeMap::new();
+        for (stack, weight) in &self.stacks {
+            let names = stack
+                .iter()
+                .map(|id| self.name(Self::unpack(*id).0))
+                .collect();
+            let sum = sorted.entry(names).or_default();
+            *sum = sum.saturating_add(*weight);
+        }
+        sorted.into_iter()
+    }
+
+    /// Every distinct stack of raw names with kinds (root first) and its weight, sorted.
+    pub fn stacks_with_kinds(&self) -> impl Iterator<Item = (Vec<(&str, FrameKind)>, u64)> + '_ {
+        let mut sorted: Vec<(Vec<(&str, FrameKind)>, u64)> = self
+            .stacks
+            .iter()
+            .map(|(stack, weight)| {
+                let frames = stack
+                    .iter()
+                    .map(|id| {
+                        let (index, kind) = Self::unpack(*id);
+                        (self.name(index), kind)
+                    })
+                    .collect();
+                (frames, *weight)
+            })
+            .collect();
+        sorted.sort_unstable();
+        sorted.into_iter()
+    }
+
+    /// Sanitised names, one per interned name index.
+    fn sanitized_names(&self) -> Vec<String> {
+        self.names
+            .iter()
+            .map(|name| sanitize::frame_name(name).into_owned())
+            .collect()
+    }
+
+    /// Folded stack strings (without counts) mapped to summed weights, sorted bytewise.
+    ///
+    /// `annotate` appends each frame's kind annotation; `leaf_first` reverses every stack.
+    pub(crate) fn folded_lines(&self, annotate: bool, leaf_first: bool) -> BTreeMap<String, u64> {
+        let names = self.sanitized_names();
+        let mut lines: BTreeMap<String, u64> = BTreeMap::new();
+        let mut line = String::new();
+        let push_frame = |line: &mut String, id: &FrameId| {
+            let (index, kind) = Self::unpack(*id);
+            if !line.is_empty() {
+                line.push(';');
+            }
+            line.push_str(names.get(index).map_or(sanitize::UNKNOWN_NAME, |n| n));
+            if annotate {
+                if let Some(suffix) = kind.annotation() {
+                    line.push_str(suffix);
+                }
+            }
+        };
+        for (stack, weight) in &self.stacks {
+            line.clear();
+            if leaf_first {
+                stack.iter().rev().for_each(|id| push_frame(&mut line, id));
+            } else {
+                stack.iter().for_each(|id| push_frame(&mut line, id));
+            }
+            if let Some(sum) = lines.get_mut(line.as_str()) {
+                *sum = sum.saturating_add(*weight);
+            } else {
+                lines.insert(line.clone(), *weight);
+            }
+        }
+        lines
+    }
+
+    /// The distinct (sanitised, annotated) frame names with their kinds, for kind colouring.
+    pub(crate) fn annotated_names(&self) -> BTreeMap<String, FrameKind> {
+        let names = self.sanitized_names();
+        let mut out = BTreeMap::new();
+        for stack in self.stacks.keys() {
+            for id in stack.iter() {
+                let (index, kind) = Self::unpack(*id);
+                let mut name = names
+                    .get(index)
+                    .cloned()
+                    .unwrap_or_else(|| sanitize::UNKNOWN_NAME.to_owned());
+                if let Some(suffix) = kind.annotation() {
+                    name.push_str(suffix);
+                }
+                // User beats Unknown when both share an unannotated name: min() by kind order.
+                out.entry(name)
+                    .and_modify(|k: &mut FrameKind| *k = (*k).min(kind))
+                    .or_insert(kind);
+            }
+        }
+        out
+    }
+
+    /// Raw stacks as (interned name indexes root first, weight), for the diff module.
+    pub(crate) fn raw_stacks(&self) -> impl Iterator<Item = (Vec<usize>, u64)> + '_ {
+        self.stacks.iter().map(|(stack, weight)| {
+            (
+                stack.iter().map(|id| Self::unpack(*id).0).collect(),
+                *weight,
+            )
+        })
+    }
+
+    /// The raw name of an interned index.
+    pub(crate) fn name_at(&self, index: usize) -> &str {
+        self.name(index)
+    }
+
+    /// Writes the profile as folded stacks: one `root;...;leaf weight` line per distinct stack.
+    ///
+    /// Names are sanitised ([`crate::sanitize::frame_name`]); stacks that become equal are summed.
+    /// Lines are sorted bytewise, so the bytes depend only on the stacks and weights added.
+    pub fn write_folded(&self, w: impl Write) -> io::Result<()> {
+        Self::write_lines(&self.folded_lines(false, false), w)
+    }
+
+    /// Like [`write_folded`](Folder::write_folded), with inferno's kind annotations appended to
+    /// kernel (`_[k]`), JIT (`_[j]`) and inlined (`_[i]`) frames, as `inferno-collapse-perf
+    /// --all` writes them.
+    pub fn write_folded_annotated(&self, w: impl Write) -> io::Result<()> {
+        Self::write_lines(&self.folded_lines(true, false), w)
+    }
+
+    fn write_lines(lines: &BTreeMap<String, u64>, w: impl Write) -> io::Result<()> {
+        let mut w = BufWriter::new(w);
+        for (stack, weight) in lines {
+            writeln!(w, "{stack} {weight}")?;
+        }
+        w.flush()
+    }
+
+    /// Reads folded stacks (`a;b;c 123` per line) back into a folder.
+    ///
+    /// Empty lines and lines starting with `# ` are skipped, as inferno does. Every frame gets
+    /// [`FrameKind::Unknown`]. A line without a trailing integer count is an error.
+    pub fn read_folded(r: impl BufRead) -> Result<Folder> {
+        let mut folder = Folder::new();
+        for (number, line) in r.lines().enumerate() {
+            let line = line?;
+            let line = line.trim();
+            if line.is_empty() || line.starts_with("# ") {
+                continue;
+            }
+            let (stack, count) = line.rsplit_once(' ').ok_or(Error::BadFoldedLine {
+                line: number + 1,
+                reason: "no sample count",
+            })?;
+            let count: u64 = count.parse().map_err(|_| Error::BadFoldedLine {
+                line: number + 1,
+                reason: "sample count is not an unsigned integer",
+            })?;
+            let frames: Vec<&str> = stack.trim_end().split(';').collect();
+            folder.add(&frames, count);
+        }
+        Ok(folder)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rayon::prelude::*;
+
+    fn folded(folder: &Folder) -> String {
+        let mut out = Vec::new();
+        folder.write_folded(&mut out).unwrap();
+        String::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn weights_of_equal_stacks_are_summed_and_lines_sorted() {
+        let mut f = Folder::new();
+        f.add(&["main", "b"], 2);
+        f.add(&["main", "a"], 1);
+        f.add(&["main", "b"], 5);
+        f.add(&["main"], 3);
+        f.add(&["main", "zero"], 0);
+        assert_eq!(f.total(), 11);
+        assert_eq!(folded(&f), "main 3\nmain;a 1\nmain;b 7\n");
+        let stacks: Vec<_> = f.stacks().collect();
+        assert_eq!(
+            stacks,
+            vec![
+                (vec!["main"], 3),
+                (vec!["main", "a"], 1),
+                (vec!["main", "b"], 7)
+            ]
+        );
+    }
+
+    #[test]
+    fn folder_is_send_and_sync() {
+        fn assert_send_sync<T: Send + Sync>() {}
+        assert_send_sync::<Folder>();
+    }
+
+    #[test]
+    fn empty_folder_and_empty_stack() {
+        let mut f = Folder::new();
+        assert!(f.is_empty());
+        assert_eq!(folded(&f), "");
+        f.add(&[], 4);
+        assert!(!f.is_empty());
+        assert_eq!(folded(&f), "[unknown] 4\n");
+    }
+
+    #[test]
+    fn names_are_escaped_so_each_stays_one_frame() {
+        let mut f = Folder::new();
+        f.add(&["a;b", "c\nd", "esc\u{1b}[0m", "nul\0", "x 12"], 1);
+        let text = folded(&f);
+        assert_eq!(
+            text, "a:b;c\\nd;esc\\x1b[0m;nul\\x00;x\u{a0}12 1\n",
+            "one line, five frames, one count"
+        );
+        assert_eq!(text.lines().count(), 1);
+        let (stack, count) = text.trim_end().rsplit_once(' ').unwrap();
+        assert_eq!(count, "1");
+        assert_eq!(stack.split(';').count(), 5);
+    }
+
+    #[test]
+    fn names_that_sanitise_equal_are_merged() {
+        let mut f = Folder::new();
+        f.add(&["a;b"], 1);
+        f.add(&["a:b"], 2);
+        assert_eq!(folded(&f), "a:b 3\n");
+    }
+
+    #[test]
+    fn kinds_split_stacks_only_when_annotated() {
+        let mut f = Folder::new();
+        f.add_with_kinds(&[("main", FrameKind::User), ("sys", FrameKind::Kernel)], 2);
+        f.add_with_kinds(&[("main", FrameKind::User), ("sys", FrameKind::User)], 3);
+        f.add_with_kinds(&[("main", FrameKind::User), ("jit", FrameKind::Jit)], 1);
+        assert_eq!(folded(&f), "main;jit 1\nmain;sys 5\n");
+        let mut out = Vec::new();
+        f.write_folded_annotated(&mut out).unwrap();
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "main;jit_[j] 1\nmain;sys 3\nmain;sys_[k] 2\n"
+        );
+        assert_eq!(f.len(), 3);
+        assert_eq!(f.stacks().count(), 2);
+    }
+
+    #[test]
+    fn weights_saturate_instead_of_overflowing() {
+        let mut f = Folder::new();
+        f.add(&["a"], u64::MAX);
+        f.add(&["a"], 5);
+        assert_eq!(f.total(), u64::MAX);
+        assert_eq!(folded(&f), format!("a {}\n", u64::MAX));
+    }
+
+    /// Builds a deterministic pseudo-random set of stacks (xorshift; no `rand` dependency).
+    fn synthetic_stacks(n: usize) -> Vec<(Vec<String>, u64)> {
+        let mut state = 0x9e37_79b9_7f4a_7c15_u64;
+        let mut next = move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        (0..n)
+            .map(|_| {
+                let depth = 1 + (next() % 8) as usize;
+                let stack = (0..depth).map(|_| format!("f{}", next() % 40)).collect();
+                (stack, 1 + next() % 100)
+            })
+            .collect()
+    }
+
+    fn fold_parallel(stacks: &[(Vec<String>, u64)], threads: usize) -> Vec<u8> {
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .unwrap();
+        let folder = pool.install(|| {
+            stacks
+                .par_iter()
+                .with_min_len(7)
+                .fold(Folder::new, |mut f, (stack, weight)| {
+                    let names: Vec<&str> = stack.iter().map(String::as_str).collect();
+                    f.add(&names, *weight);
+                    f
+                })
+                .reduce(Folder::new, |mut a, b| {
+                    a.merge(b);
+                    a
+                })
+        });
+        let mut out = Vec::new();
+        folder.write_folded(&mut out).unwrap();
+        out
+    }
+
+    #[test]
+    fn one_and_many_threads_fold_to_identical_bytes() {
+        let stacks = synthetic_stacks(20_000);
+        let one = fold_parallel(&stacks, 1);
+        assert!(!one.is_empty());
+        for threads in [2, 4, 7] {
+            assert_eq!(one, fold_parallel(&stacks, threads), "{threads} threads");
+        }
+        // And equal to a plain sequential fold in reverse order.
+        let mut reversed = Folder::new();
+        for (stack, weight) in stacks.iter().rev() {
+            let names: Vec<&str> = stack.iter().map(String::as_str).collect();
+            reversed.add(&names, *weight);
+        }
+        assert_eq!(one, folded(&reversed).into_bytes());
+    }
+
+    #[test]
+    fn merge_order_does_not_matter() {
+        let stacks = synthetic_stacks(3000);
+        let parts: Vec<Folder> = stacks
+            .chunks(500)
+            .map(|chunk| {
+                let mut f = Folder::new();
+                for (stack, weight) in chunk {
+                    let names: Vec<&str> = stack.iter().map(String::as_str).collect();
+                    f.add(&names, *weight);
+                }
+                f
+            })
+            .collect();
+        let mut forward = Folder::new();
+        for part in parts.iter().cloned() {
+            forward.merge(part);
+        }
+        let mut backward = Folder::new();
+        for part in parts.into_iter().rev() {
+            backward.merge(part);
+        }
+        assert_eq!(folded(&forward), folded(&backward));
+        assert_eq!(forward.total(), stacks.iter().map(|(_, w)| w).sum::<u64>());
+    }
+
+    #[test]
+    fn folded_output_reads_back() {
+        let mut f = Folder::new();
+        f.add(&["main", "a;b", "c\u{1b}"], 3);
+        f.add(&["main", "d"], 4);
+        let text = folded(&f);
+        let back = Folder::read_folded(text.as_bytes()).unwrap();
+        assert_eq!(folded(&back), text);
+        assert!(matches!(
+            Folder::read_folded("a;b x\n".as_bytes()),
+            Err(Error::BadFoldedLine { line: 1, .. })
+        ));
+    }
+}

@@ -1,0 +1,174 @@
+//! COMPRESSED (81) and COMPRESSED2 (83) records: one zstd stream spread over many records, decoded
+//! up front into a single owned buffer of plain records. A record may span chunks, so decoded bytes
+//! wait in `pending` until a whole record is there (as perf's `decomp_last` does).
+
+use std::io;
+
+use zstd::stream::raw::{Decoder, InBuffer, Operation, OutBuffer};
+
+use crate::endian::{Cursor, Endian};
+use crate::error::{Error, Result};
+use crate::kinds::record as rk;
+
+/// Bytes of decompressed data allowed before any compressed input is counted.
+const BASE_ALLOWANCE: u64 = 16 << 20;
+/// Decompressed bytes allowed per compressed byte seen so far.
+const MAX_RATIO: u64 = 4096;
+
+/// The result of expanding a record stream.
+pub(crate) struct Expanded {
+    /// Plain records in stream order.
+    pub(crate) bytes: Vec<u8>,
+    /// COMPRESSED/COMPRESSED2 records seen.
+    pub(crate) compressed_records: u64,
+    /// Compressed payload bytes.
+    pub(crate) compressed_bytes: u64,
+    /// Bytes zstd produced.
+    pub(crate) decompressed_bytes: u64,
+    /// The zstd stream stopped inside a frame.
+    pub(crate) incomplete_frame: bool,
+    /// Decoded bytes left over that never formed a whole record.
+    pub(crate) dangling_bytes: usize,
+}
+
+/// Bytes that follow a record beyond its header `size` (AUXTRACE data, pipe TRACING_DATA).
+pub(crate) fn trailing_payload(kind: u32, body: &[u8], endian: Endian) -> u64 {
+    let mut c = Cursor::new(body, 0, endian);
+    match kind {
+        rk::AUXTRACE => c.u64("auxtrace size").unwrap_or(0),
+        rk::HEADER_TRACING_DATA => u64::from(c.u32("tracing_data size").unwrap_or(0)),
+        _ => 0,
+    }
+}
+
+/// The compressed payload of a COMPRESSED / COMPRESSED2 record body.
+fn payload(kind: u32, body: &[u8], body_offset: u64, endian: Endian) -> Result<&[u8]> {
+    if kind == rk::COMPRESSED2 {
+        let mut c = Cursor::new(body, body_offset, endian);
+        let size = c.u64("compressed2 data_size")?;
+        c.bytes_u64(size, "compressed2 data")
+    } else {
+        Ok(body)
+    }
+}
+
+/// Moves every whole record at the front of `pending` to `out`. Returns false when a record
+/// header is malformed: then everything is moved, for the record iterator to report.
+fn drain_whole_records(pending: &mut Vec<u8>, out: &mut Vec<u8>, endian: Endian) -> bool {
+    let mut used = 0usize;
+    loop {
+        let rest = pending.get(used..).unwrap_or(&[]);
+        let mut c = Cursor::new(rest, 0, endian);
+        let (Ok(kind), Ok(_misc), Ok(size)) =
+            (c.u32("header"), c.u16("header"), c.u16("header"))
+        else {
+            break;
+        };
+        if size < 8 {
+            out.extend_from_slice(rest);
+            pending.clear();
+            return false;
+        }
+        let body = rest.get(8..usize::from(size)).unwrap_or(&[]);
+        let total = u64::from(size).saturating_add(trailing_payload(kind, body, endian));
+        match usize::try_from(total).ok().and_then(|t| rest.get(..t)) {
+            Some(record) => {
+                out.extend_from_slice(record);
+                used += record.len();
+            }
+            None => break,
+        }
+    }
+    pending.drain(..used);
+    true
+}
+
+fn zstd_error(offset: u64, e: io::Error) -> Error {
+    Error::Decompress {
+        offset,
+        message: e.to_string(),
+    }
+}
+
+/// Splits the first record off `rest`: `(kind, body, whole record incl. trailing payload)`.
+fn split_record(rest: &[u8], endian: Endian) -> Option<(u32, &[u8], &[u8])> {
+    let mut c = Cursor::new(rest, 0, endian);
+    let kind = c.u32("record type").ok()?;
+    let _misc = c.u16("record misc").ok()?;
+    let size = usize::from(c.u16("record size").ok()?);
+    let body = rest.get(8..size).filter(|_| size >= 8)?;
+    let total = (size as u64).saturating_add(trailing_payload(kind, body, endian));
+    let record = usize::try_from(total).ok().and_then(|t| rest.get(..t))?;
+    Some((kind, body, record))
+}
+
+/// Rewrites the record stream `data` (starting at file offset `base`) with every compressed record
+/// replaced by the records it holds. `max_bytes` caps the output.
+pub(crate) fn expand(data: &[u8], base: u64, endian: Endian, max_bytes: u64) -> Result<Expanded> {
+    let mut decoder = Decoder::new().map_err(|e| zstd_error(base, e))?;
+    let mut out = Vec::with_capacity(data.len().saturating_mul(4).min(64 << 20));
+    let mut pending: Vec<u8> = Vec::new();
+    let mut scratch = vec![0u8; 256 * 1024];
+    let mut compressed_records = 0u64;
+    let mut compressed_bytes = 0u64;
+    let mut decompressed_bytes = 0u64;
+    let mut frame_open = false;
+    let mut broken = false;
+    let mut pos = 0usize;
+    while let Some(rest) = data.get(pos..).filter(|r| r.len() >= 8) {
+        let offset = base + pos as u64;
+        // A malformed header ends the expansion; the rest is copied raw so that the record
+        // iterator reports it at the right place.
+        let Some((kind, body, record)) = split_record(rest, endian) else {
+            break;
+        };
+        pos += record.len();
+        if kind != rk::COMPRESSED && kind != rk::COMPRESSED2 {
+            if broken {
+                out.append(&mut pending);
+            }
+            out.extend_from_slice(record);
+            continue;
+        }
+        compressed_records += 1;
+        let input = payload(kind, body, offset + 8, endian)?;
+        compressed_bytes += input.len() as u64;
+        let limit = max_bytes.min(BASE_ALLOWANCE.saturating_add(compressed_bytes.saturating_mul(MAX_RATIO)));
+        let mut inb = InBuffer::around(input);
+        loop {
+            let before = inb.pos();
+            let mut outb = OutBuffer::around(scratch.as_mut_slice());
+            let hint = decoder
+                .run(&mut inb, &mut outb)
+                .map_err(|e| zstd_error(offset, e))?;
+            frame_open = hint != 0;
+            let produced = outb.pos();
+            if (out.len() + pending.len() + produced) as u64 > limit {
+                return Err(Error::TooLarge { offset, limit });
+            }
+            pending.extend_from_slice(scratch.get(..produced).unwrap_or(&[]));
+            decompressed_bytes += produced as u64;
+            let input_done = inb.pos() >= input.len();
+            if (input_done && produced < scratch.len()) || (produced == 0 && inb.pos() == before) {
+                break;
+            }
+        }
+        if broken {
+            out.append(&mut pending);
+        } else {
+            broken = !drain_whole_records(&mut pending, &mut out, endian);
+        }
+    }
+    // A tail shorter than a header is left for the record iterator to report.
+    if let Some(tail) = data.get(pos..) {
+        out.extend_from_slice(tail);
+    }
+    Ok(Expanded {
+        bytes: out,
+        compressed_records,
+        compressed_bytes,
+        decompressed_bytes,
+        incomplete_frame: frame_open,
+        dangling_bytes: pending.len(),
+    })
+}

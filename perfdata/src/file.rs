@@ -1,0 +1,788 @@
+//! [`PerfFile`]: the whole-file reader. Parses the file or pipe header, attrs and features, expands
+//! compressed records, then hands out records in file order ([`Records`]) or time order
+//! ([`SortedRecords`]).
+
+use std::collections::BTreeMap;
+
+use crate::attr::{ATTR_SIZE_VER0, EventAttr};
+use crate::compress::{expand, trailing_payload};
+use crate::endian::{Cursor, Endian};
+use crate::error::{Error, Result};
+use crate::features::{Features, parse_build_id_body};
+use crate::kinds::{record as rk, record_type_name, sample as st};
+use crate::notes::Note;
+use crate::record::{Event, Record, has_sample_id_trailer, parse_other, until_nul};
+use crate::sample::{SampleId, check_sample_type, parse_sample, parse_sample_id, sample_id_size};
+
+/// Size of the file-mode header (`struct perf_file_header`).
+pub const FILE_HEADER_SIZE: u64 = 104;
+/// Size of the pipe-mode header (`struct perf_pipe_file_header`).
+pub const PIPE_HEADER_SIZE: u64 = 16;
+
+/// Knobs for [`PerfFile::parse_with`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ParseOptions {
+    /// Hard cap on the decompressed record stream in bytes. Default: 4 GiB. Independently of this,
+    /// the output may not exceed 16 MiB + 4096 × the compressed bytes seen.
+    pub max_decompressed_bytes: u64,
+}
+
+impl Default for ParseOptions {
+    fn default() -> Self {
+        ParseOptions {
+            max_decompressed_bytes: 4 << 30,
+        }
+    }
+}
+
+/// How samples and `sample_id` trailers name their attr.
+#[derive(Debug, Clone, Default)]
+struct IdLayout {
+    /// Byte offset of the id within a SAMPLE body.
+    sample_id_pos: Option<usize>,
+    /// Distance of the id from the end of a trailer-bearing body.
+    trailer_id_from_end: Option<usize>,
+    /// All attrs share one `sample_type`, so any attr describes a trailer.
+    uniform: bool,
+    /// Sorted `(id, attr index)`.
+    ids: Vec<(u64, usize)>,
+}
+
+/// A parsed perf.data file. Records are decoded lazily and borrow from the input (or from the
+/// decompressed buffer this struct owns).
+#[derive(Debug, Clone)]
+pub struct PerfFile<'a> {
+    endian: Endian,
+    pipe: bool,
+    attrs: Vec<EventAttr>,
+    features: Features,
+    notes: Vec<Note>,
+    /// The record stream when not compressed.
+    data: &'a [u8],
+    /// File offset of `data[0]`.
+    data_base: u64,
+    decompressed: Option<Vec<u8>>,
+    layout: IdLayout,
+}
+
+/// Counts over all records.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RecordStats {
+    /// Records per type number.
+    pub by_kind: BTreeMap<u32, u64>,
+    /// SAMPLE records.
+    pub samples: u64,
+    /// Records of types this crate does not know (a subset of `by_kind`).
+    pub unknown_kinds: BTreeMap<u32, u64>,
+    /// LOST records.
+    pub lost_records: u64,
+    /// Sum of LOST `lost` counts (records the kernel dropped).
+    pub lost_events: u64,
+    /// Sum of LOST_SAMPLES counts.
+    pub lost_samples: u64,
+    /// The error that stopped the pass, if any.
+    pub error: Option<Error>,
+}
+
+fn read_section(bytes: &[u8], at: u64, what: &'static str, endian: Endian) -> Result<(u64, u64)> {
+    let mut c = Cursor::new(bytes.get(at as usize..).unwrap_or(&[]), at, endian);
+    let offset = c.u64(what)?;
+    let size = c.u64(what)?;
+    match offset.checked_add(size) {
+        Some(end) if end <= bytes.len() as u64 => Ok((offset, size)),
+        _ => Err(Error::SectionOutOfBounds {
+            what,
+            offset: at,
+            start: offset,
+            size,
+            file_len: bytes.len() as u64,
+        }),
+    }
+}
+
+fn slice_of(bytes: &[u8], offset: u64, size: u64) -> &[u8] {
+    let start = usize::try_from(offset).unwrap_or(usize::MAX);
+    let end = usize::try_from(offset.saturating_add(size)).unwrap_or(usize::MAX);
+    bytes.get(start..end).unwrap_or(&[])
+}
+
+/// A record header split off a stream.
+struct RawRecord<'a> {
+    kind: u32,
+    misc: u16,
+    body: &'a [u8],
+    /// Header size plus any trailing payload.
+    span: usize,
+}
+
+/// Splits the record at `pos` of `data`; `base` is the offset of `data[0]`.
+fn raw_record(data: &[u8], pos: usize, base: u64, endian: Endian) -> Result<RawRecord<'_>> {
+    let offset = base + pos as u64;
+    let rest = data.get(pos..).unwrap_or(&[]);
+    let mut c = Cursor::new(rest, offset, endian);
+    let kind = c.u32("record header")?;
+    let misc = c.u16("record header")?;
+    let size = c.u16("record header")?;
+    let bad = |size: u64| Error::BadRecordSize { offset, kind, size };
+    if size < 8 {
+        return Err(bad(u64::from(size)));
+    }
+    let body = rest.get(8..usize::from(size)).ok_or(bad(u64::from(size)))?;
+    let total = u64::from(size).saturating_add(trailing_payload(kind, body, endian));
+    let span = usize::try_from(total)
+        .ok()
+        .filter(|&t| t <= rest.len())
+        .ok_or(bad(total))?;
+    Ok(RawRecord {
+        kind,
+        misc,
+        body,
+        span,
+    })
+}
+
+impl<'a> PerfFile<'a> {
+    /// Parses a whole perf.data (file or pipe format, either byte order, compressed or not).
+    pub fn parse(bytes: &'a [u8]) -> Result<PerfFile<'a>> {
+        Self::parse_with(bytes, &ParseOptions::default())
+    }
+
+    /// [`parse`](Self::parse) with explicit limits.
+    pub fn parse_with(bytes: &'a [u8], options: &ParseOptions) -> Result<PerfFile<'a>> {
+        let mut head = Cursor::new(bytes, 0, Endian::Little);
+        let magic: [u8; 8] = head
+            .bytes(8, "magic")?
+            .try_into()
+            .map_err(|_| Error::Truncated {
+                what: "magic",
+                offset: 0,
+                needed: 8,
+            })?;
+        let endian = match &magic {
+            b"PERFILE2" => Endian::Little,
+            b"2ELIFREP" => Endian::Big,
+            _ => return Err(Error::BadMagic(magic)),
+        };
+        let mut head = Cursor::new(bytes, 0, endian);
+        head.skip(8, "magic")?;
+        let header_size = head.u64("header size")?;
+        let mut file = PerfFile {
+            endian,
+            pipe: header_size == PIPE_HEADER_SIZE,
+            attrs: Vec::new(),
+            features: Features::default(),
+            notes: Vec::new(),
+            data: &[],
+            data_base: 0,
+            decompressed: None,
+            layout: IdLayout::default(),
+        };
+        if file.pipe {
+            file.data = bytes.get(PIPE_HEADER_SIZE as usize..).unwrap_or(&[]);
+            file.data_base = PIPE_HEADER_SIZE;
+        } else if header_size >= FILE_HEADER_SIZE && header_size <= bytes.len() as u64 {
+            file.parse_file_header(bytes)?;
+        } else if header_size >= FILE_HEADER_SIZE {
+            return Err(Error::Truncated {
+                what: "file header",
+                offset: 0,
+                needed: usize::try_from(header_size).unwrap_or(usize::MAX),
+            });
+        } else {
+            return Err(Error::BadHeaderSize { size: header_size });
+        }
+        file.scan_stream()?;
+        file.expand_compressed(options)?;
+        file.count_unknown_kinds();
+        file.finish_attrs();
+        Ok(file)
+    }
+
+    fn parse_file_header(&mut self, bytes: &'a [u8]) -> Result<()> {
+        let endian = self.endian;
+        let mut c = Cursor::new(bytes, 0, endian);
+        c.skip(16, "file header")?;
+        let attr_size = c.u64("attr_size")?;
+        let (attrs_offset, attrs_size) = read_section(bytes, 0x18, "attrs", endian)?;
+        let (data_offset, data_size) = read_section(bytes, 0x28, "data", endian)?;
+        let mut feature_bits = [0u64; 4];
+        let mut fc = Cursor::new(bytes.get(0x48..).unwrap_or(&[]), 0x48, endian);
+        for word in &mut feature_bits {
+            *word = fc.u64("adds_features")?;
+        }
+        if attrs_size > 0 && (attr_size < ATTR_SIZE_VER0 as u64 + 16 || attr_size > 1 << 20) {
+            return Err(Error::BadAttrSize {
+                offset: 0x10,
+                size: attr_size,
+            });
+        }
+        if attrs_size > 0 {
+            let nr = attrs_size / attr_size;
+            for i in 0..nr {
+                let at = attrs_offset + i * attr_size;
+                let entry = slice_of(bytes, at, attr_size);
+                let attr_len = (attr_size - 16) as usize;
+                let mut attr = EventAttr::parse(entry.get(..attr_len).unwrap_or(&[]), at, endian)?;
+                let (ids_offset, ids_size) =
+                    read_section(bytes, at + attr_len as u64, "attr ids", endian)?;
+                let mut ic = Cursor::new(slice_of(bytes, ids_offset, ids_size), ids_offset, endian);
+                attr.ids = ic.u64_slice(ids_size / 8, "attr ids")?.iter().collect();
+                self.attrs.push(attr);
+            }
+        }
+        if data_size == 0 {
+            self.notes.push(Note::NotFinalized);
+            let start = if data_offset == 0 {
+                FILE_HEADER_SIZE
+            } else {
+                data_offset
+            };
+            self.data = bytes.get(start as usize..).unwrap_or(&[]);
+            self.data_base = start;
+            return Ok(());
+        }
+        self.data = slice_of(bytes, data_offset, data_size);
+        self.data_base = data_offset;
+        // Feature sections: a table of (offset, size) right after the data, one per set bit.
+        let mut table = data_offset + data_size;
+        for bit in 0..256u32 {
+            let word = feature_bits.get((bit / 64) as usize).copied().unwrap_or(0);
+            if word & (1 << (bit % 64)) == 0 {
+                continue;
+            }
+            self.features.present.push(bit);
+            if record_feature_unknown(bit) {
+                self.notes.push(Note::UnknownFeature { bit });
+            }
+            let section = read_section(bytes, table, "feature section", endian);
+            table += 16;
+            let result = section.and_then(|(offset, size)| {
+                self.features
+                    .parse_feature(bit, slice_of(bytes, offset, size), offset, endian)
+            });
+            if let Err(error) = result {
+                self.notes.push(Note::FeatureError { bit, error });
+            }
+        }
+        Ok(())
+    }
+
+    /// One pass over record headers: pipe-mode header records, event names, a partial tail.
+    fn scan_stream(&mut self) -> Result<()> {
+        let endian = self.endian;
+        let data = self.data;
+        let mut pos = 0usize;
+        while pos < data.len() {
+            let offset = self.data_base + pos as u64;
+            let raw = match raw_record(data, pos, self.data_base, endian) {
+                Ok(raw) => raw,
+                Err(e) => {
+                    // A pipe has no data size and a killed perf leaves none: a record that does
+                    // not fit ends the stream (salvage) instead of failing it.
+                    if self.pipe || self.notes.contains(&Note::NotFinalized) {
+                        self.notes.push(Note::TruncatedTail {
+                            offset,
+                            bytes: (data.len() - pos) as u64,
+                        });
+                        self.data = data.get(..pos).unwrap_or(data);
+                    }
+                    // Otherwise the iterator reports the error when it gets there.
+                    let _ = e;
+                    break;
+                }
+            };
+            let body_offset = offset + 8;
+            match raw.kind {
+                rk::HEADER_ATTR => {
+                    let mut c = Cursor::new(raw.body, body_offset, endian);
+                    c.skip(4, "attr type")?;
+                    let size = match c.u32("attr size")? {
+                        0 => ATTR_SIZE_VER0,
+                        n => n as usize,
+                    };
+                    let attr_bytes = raw.body.get(..size).ok_or(Error::BadAttrSize {
+                        offset: body_offset,
+                        size: size as u64,
+                    })?;
+                    let mut attr = EventAttr::parse(attr_bytes, body_offset, endian)?;
+                    let ids = raw.body.get(size..).unwrap_or(&[]);
+                    let mut ic = Cursor::new(ids, body_offset + size as u64, endian);
+                    attr.ids = ic
+                        .u64_slice((ids.len() / 8) as u64, "attr ids")?
+                        .iter()
+                        .collect();
+                    self.attrs.push(attr);
+                }
+                rk::HEADER_FEATURE => {
+                    let mut c = Cursor::new(raw.body, body_offset, endian);
+                    let result = c.u64("feature id").and_then(|bit| {
+                        let bit = u32::try_from(bit).unwrap_or(u32::MAX);
+                        if !self.features.present.contains(&bit) {
+                            self.features.present.push(bit);
+                        }
+                        if record_feature_unknown(bit) {
+                            self.notes.push(Note::UnknownFeature { bit });
+                        }
+                        self.features
+                            .parse_feature(bit, c.rest(), c.offset(), endian)
+                            .map_err(|e| (bit, e))
+                            .or_else(|(bit, error)| {
+                                self.notes.push(Note::FeatureError { bit, error });
+                                Ok(())
+                            })
+                    });
+                    if let Err(error) = result {
+                        self.notes.push(Note::FeatureError { bit: 0, error });
+                    }
+                }
+                rk::HEADER_BUILD_ID => {
+                    let mut c = Cursor::new(raw.body, body_offset, endian);
+                    match parse_build_id_body(&mut c, raw.misc) {
+                        Ok(entry) => self.features.build_ids.push(entry),
+                        Err(error) => self.notes.push(Note::FeatureError {
+                            bit: crate::kinds::feature::BUILD_ID,
+                            error,
+                        }),
+                    }
+                }
+                rk::EVENT_UPDATE => self.event_update(raw.body),
+                _ => {}
+            }
+            pos += raw.span;
+        }
+        Ok(())
+    }
+
+    /// EVENT_UPDATE of type NAME (2) names the attr holding `id`.
+    fn event_update(&mut self, body: &[u8]) {
+        let mut c = Cursor::new(body, 0, self.endian);
+        let (Ok(kind), Ok(id)) = (c.u64("event_update type"), c.u64("event_update id")) else {
+            return;
+        };
+        if kind != 2 {
+            return;
+        }
+        let name = String::from_utf8_lossy(until_nul(c.rest())).into_owned();
+        if let Some(attr) = self.attrs.iter_mut().find(|a| a.ids.contains(&id)) {
+            attr.name = name;
+        }
+    }
+
+    fn expand_compressed(&mut self, options: &ParseOptions) -> Result<()> {
+        let endian = self.endian;
+        let has_compressed = {
+            let mut pos = 0usize;
+            let mut found = false;
+            while let Ok(raw) = raw_record(self.data, pos, self.data_base, endian) {
+                if raw.kind == rk::COMPRESSED || raw.kind == rk::COMPRESSED2 {
+                    found = true;
+                    break;
+                }
+                pos += raw.span;
+            }
+            found
+        };
+        if !has_compressed {
+            return Ok(());
+        }
+        let expanded = expand(
+            self.data,
+            self.data_base,
+            endian,
+            options.max_decompressed_bytes,
+        )?;
+        self.notes.push(Note::Compressed {
+            records: expanded.compressed_records,
+            compressed_bytes: expanded.compressed_bytes,
+            decompressed_bytes: expanded.decompressed_bytes,
+        });
+        if expanded.incomplete_frame {
+            self.notes.push(Note::IncompleteCompressedStream);
+        }
+        if expanded.dangling_bytes > 0 {
+            self.notes.push(Note::DanglingDecompressedBytes {
+                bytes: expanded.dangling_bytes,
+            });
+        }
+        self.decompressed = Some(expanded.bytes);
+        Ok(())
+    }
+
+    fn count_unknown_kinds(&mut self) {
+        let mut unknown: BTreeMap<u32, u64> = BTreeMap::new();
+        {
+            let (data, base) = self.stream();
+            let mut pos = 0usize;
+            while let Ok(raw) = raw_record(data, pos, base, self.endian) {
+                if record_type_name(raw.kind) == "UNKNOWN" {
+                    *unknown.entry(raw.kind).or_default() += 1;
+                }
+                pos += raw.span;
+            }
+        }
+        for (kind, count) in unknown {
+            self.notes.push(Note::UnknownRecordType { kind, count });
+        }
+    }
+
+    /// Names from EVENT_DESC, notes about attrs, and the id → attr layout.
+    fn finish_attrs(&mut self) {
+        for (i, desc) in self.features.event_desc.iter().enumerate() {
+            let by_id = self
+                .attrs
+                .iter()
+                .position(|a| a.ids.iter().any(|id| desc.ids.contains(id)));
+            let index = by_id.or_else(|| {
+                (self.attrs.len() == self.features.event_desc.len()).then_some(i)
+            });
+            if let Some(attr) = index.and_then(|i| self.attrs.get_mut(i)) {
+                attr.name.clone_from(&desc.name);
+            }
+        }
+        for (attr_index, attr) in self.attrs.iter().enumerate() {
+            if attr.extra_bytes > 0 {
+                self.notes.push(Note::AttrExtraBytes {
+                    attr_index,
+                    bytes: attr.extra_bytes,
+                });
+            }
+            if let Err(Error::UnsupportedSampleType { bit, .. }) =
+                check_sample_type(attr.sample_type, 0)
+            {
+                self.notes.push(Note::UnsupportedSampleType { attr_index, bit });
+            }
+        }
+        let mut layout = IdLayout::default();
+        for (index, attr) in self.attrs.iter().enumerate() {
+            layout.ids.extend(attr.ids.iter().map(|&id| (id, index)));
+        }
+        layout.ids.sort_unstable();
+        let first = self.attrs.first().map(|a| a.sample_type).unwrap_or(0);
+        layout.uniform = self.attrs.iter().all(|a| a.sample_type == first);
+        let all_identifier = !self.attrs.is_empty()
+            && self.attrs.iter().all(|a| a.sample_type & st::IDENTIFIER != 0);
+        if all_identifier {
+            layout.sample_id_pos = Some(0);
+            layout.trailer_id_from_end = Some(8);
+        } else if layout.uniform && first & st::ID != 0 {
+            let before = [st::IP, st::TID, st::TIME, st::ADDR]
+                .iter()
+                .filter(|&&b| first & b != 0)
+                .count();
+            layout.sample_id_pos = Some(before * 8);
+            let after = [st::STREAM_ID, st::CPU]
+                .iter()
+                .filter(|&&b| first & b != 0)
+                .count();
+            layout.trailer_id_from_end = Some(8 + after * 8);
+        }
+        if !layout.uniform && !all_identifier && self.attrs.len() > 1 {
+            self.notes.push(Note::AmbiguousSampleIds);
+        }
+        self.layout = layout;
+    }
+
+    /// The record stream (plain records) and the offset of its first byte.
+    fn stream(&self) -> (&[u8], u64) {
+        match &self.decompressed {
+            Some(buf) => (buf.as_slice(), 0),
+            None => (self.data, self.data_base),
+        }
+    }
+
+    /// Byte order of the file.
+    pub fn endian(&self) -> Endian {
+        self.endian
+    }
+
+    /// True for pipe format (`perf record -o -`).
+    pub fn is_pipe(&self) -> bool {
+        self.pipe
+    }
+
+    /// The events recorded, each with its sample ids and name.
+    pub fn attrs(&self) -> &[EventAttr] {
+        &self.attrs
+    }
+
+    /// What the feature sections (or HEADER_FEATURE records) said.
+    pub fn features(&self) -> &Features {
+        &self.features
+    }
+
+    /// Non-fatal problems and notable facts.
+    pub fn notes(&self) -> &[Note] {
+        &self.notes
+    }
+
+    /// True when records come from decompressed data, so [`Event::offset`] is an offset into the
+    /// decompressed stream rather than the file.
+    pub fn offsets_are_decompressed(&self) -> bool {
+        self.decompressed.is_some()
+    }
+
+    /// Records in file order. After an `Err` the iterator ends.
+    pub fn records(&self) -> Records<'_> {
+        let (data, base) = self.stream();
+        Records {
+            file: self,
+            data,
+            base,
+            pos: 0,
+            done: false,
+        }
+    }
+
+    fn lookup(&self, id: u64) -> usize {
+        match self.layout.ids.binary_search_by_key(&id, |&(i, _)| i) {
+            Ok(i) => self.layout.ids.get(i).map(|&(_, a)| a).unwrap_or(0),
+            Err(_) => 0,
+        }
+    }
+
+    fn read_u64_at(&self, body: &[u8], pos: usize) -> Option<u64> {
+        let b = body.get(pos..pos.checked_add(8)?)?;
+        let mut a = [0u8; 8];
+        a.copy_from_slice(b);
+        Some(self.endian.u64(a))
+    }
+
+    /// Which attr a SAMPLE body belongs to.
+    fn sample_attr(&self, body: &[u8]) -> usize {
+        if self.attrs.len() <= 1 {
+            return 0;
+        }
+        match self.layout.sample_id_pos {
+            Some(pos) => self.read_u64_at(body, pos).map_or(0, |id| self.lookup(id)),
+            None => 0,
+        }
+    }
+
+    /// Which attr describes the `sample_id` trailer of a non-sample body.
+    fn trailer_attr(&self, body: &[u8]) -> usize {
+        if self.attrs.len() <= 1 || self.layout.uniform {
+            return 0;
+        }
+        match self.layout.trailer_id_from_end {
+            Some(back) => body
+                .len()
+                .checked_sub(back)
+                .and_then(|pos| self.read_u64_at(body, pos))
+                .map_or(0, |id| self.lookup(id)),
+            None => 0,
+        }
+    }
+
+    /// Decodes one record.
+    fn decode_record<'s>(&'s self, raw: &RawRecord<'s>, offset: u64) -> Result<Event<'s>> {
+        let body_offset = offset + 8;
+        if raw.kind == rk::SAMPLE {
+            let attr_index = self.sample_attr(raw.body);
+            let Some(attr) = self.attrs.get(attr_index) else {
+                return Ok(Event {
+                    offset,
+                    misc: raw.misc,
+                    time: None,
+                    sample_id: SampleId::default(),
+                    record: Record::Other {
+                        kind: raw.kind,
+                        body: raw.body,
+                    },
+                });
+            };
+            let sample = parse_sample(raw.body, offset, raw.misc, self.endian, attr, attr_index)?;
+            return Ok(Event {
+                offset,
+                misc: raw.misc,
+                time: sample.time,
+                sample_id: SampleId::default(),
+                record: Record::Sample(sample),
+            });
+        }
+        let mut sample_id = SampleId::default();
+        let mut payload = raw.body;
+        if has_sample_id_trailer(raw.kind) {
+            if let Some(attr) = self.attrs.get(self.trailer_attr(raw.body)) {
+                if attr.sample_id_all {
+                    sample_id =
+                        parse_sample_id(raw.body, body_offset, self.endian, attr.sample_type)?;
+                    let keep = raw.body.len() - sample_id_size(attr.sample_type);
+                    payload = raw.body.get(..keep).unwrap_or(&[]);
+                }
+            }
+        }
+        let record = parse_other(
+            raw.kind,
+            raw.misc,
+            payload,
+            raw.body,
+            body_offset,
+            self.endian,
+        )?;
+        let time = sample_id.time.or(match record {
+            Record::Fork(f) | Record::Exit(f) => Some(f.time),
+            Record::Throttle(t) | Record::Unthrottle(t) => Some(t.time),
+            _ => None,
+        });
+        Ok(Event {
+            offset,
+            misc: raw.misc,
+            time,
+            sample_id,
+            record,
+        })
+    }
+
+    /// The timestamp of a record without decoding it fully (same rule as [`Event::time`]).
+    fn quick_time(&self, raw: &RawRecord<'_>) -> Option<u64> {
+        if raw.kind == rk::SAMPLE {
+            let attr = self.attrs.get(self.sample_attr(raw.body))?;
+            let t = attr.sample_type;
+            if t & st::TIME == 0 {
+                return None;
+            }
+            let before = [st::IDENTIFIER, st::IP, st::TID]
+                .iter()
+                .filter(|&&b| t & b != 0)
+                .count();
+            return self.read_u64_at(raw.body, before * 8);
+        }
+        if has_sample_id_trailer(raw.kind) {
+            if let Some(attr) = self.attrs.get(self.trailer_attr(raw.body)) {
+                let t = attr.sample_type;
+                if attr.sample_id_all && t & st::TIME != 0 {
+                    let start = raw.body.len().checked_sub(sample_id_size(t))?;
+                    let skip = if t & st::TID != 0 { 8 } else { 0 };
+                    return self.read_u64_at(raw.body, start + skip);
+                }
+            }
+        }
+        match raw.kind {
+            rk::FORK | rk::EXIT => self.read_u64_at(raw.body, 16),
+            rk::THROTTLE | rk::UNTHROTTLE => self.read_u64_at(raw.body, 0),
+            _ => None,
+        }
+    }
+
+    /// Records in timestamp order: a stable sort by time, where records without a time take the
+    /// time of the record before them in file order (so synthesized records at time 0 stay first).
+    /// Builds a `(time, position)` index without decoding; records are decoded as the iterator
+    /// advances. A malformed record header is an error here; decoding errors come from the iterator.
+    pub fn sorted_records(&self) -> Result<SortedRecords<'_>> {
+        let (data, base) = self.stream();
+        let mut index: Vec<(u64, usize)> = Vec::with_capacity(data.len() / 64);
+        let mut pos = 0usize;
+        let mut last = 0u64;
+        while pos < data.len() {
+            let raw = raw_record(data, pos, base, self.endian)?;
+            let time = self.quick_time(&raw).unwrap_or(last);
+            last = time;
+            index.push((time, pos));
+            pos += raw.span;
+        }
+        if !index.is_sorted() {
+            index.sort_unstable();
+        }
+        Ok(SortedRecords {
+            file: self,
+            data,
+            base,
+            index: index.into_iter(),
+        })
+    }
+
+    /// Counts per record type and lost totals (one pass over all records).
+    pub fn stats(&self) -> RecordStats {
+        let mut stats = RecordStats::default();
+        for event in self.records() {
+            let event = match event {
+                Ok(event) => event,
+                Err(e) => {
+                    stats.error = Some(e);
+                    break;
+                }
+            };
+            let kind = event.record.kind();
+            *stats.by_kind.entry(kind).or_default() += 1;
+            if record_type_name(kind) == "UNKNOWN" {
+                *stats.unknown_kinds.entry(kind).or_default() += 1;
+            }
+            match event.record {
+                Record::Sample(_) => stats.samples += 1,
+                Record::Lost(l) => {
+                    stats.lost_records += 1;
+                    stats.lost_events += l.lost;
+                }
+                Record::LostSamples(l) => stats.lost_samples += l.lost,
+                _ => {}
+            }
+        }
+        stats
+    }
+}
+
+fn record_feature_unknown(bit: u32) -> bool {
+    crate::kinds::feature_name(bit) == "unknown"
+}
+
+/// Records in file order (see [`PerfFile::records`]).
+#[derive(Debug, Clone)]
+pub struct Records<'p> {
+    file: &'p PerfFile<'p>,
+    data: &'p [u8],
+    base: u64,
+    pos: usize,
+    done: bool,
+}
+
+impl<'p> Iterator for Records<'p> {
+    type Item = Result<Event<'p>>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.done || self.pos >= self.data.len() {
+            return None;
+        }
+        let offset = self.base + self.pos as u64;
+        let result = raw_record(self.data, self.pos, self.base, self.file.endian).and_then(|raw| {
+            self.pos += raw.span;
+            self.file.decode_record(&raw, offset)
+        });
+        if result.is_err() {
+            self.done = true;
+        }
+        Some(result)
+    }
+}
+
+/// Records in time order (see [`PerfFile::sorted_records`]).
+#[derive(Debug, Clone)]
+pub struct SortedRecords<'p> {
+    file: &'p PerfFile<'p>,
+    data: &'p [u8],
+    base: u64,
+    index: std::vec::IntoIter<(u64, usize)>,
+}
+
+impl<'p> Iterator for SortedRecords<'p> {
+    type Item = Result<Event<'p>>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let (_, pos) = self.index.next()?;
+        let offset = self.base + pos as u64;
+        Some(
+            raw_record(self.data, pos, self.base, self.file.endian)
+                .and_then(|raw| self.file.decode_record(&raw, offset)),
+        )
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        self.index.size_hint()
+    }
+}
+
+impl ExactSizeIterator for SortedRecords<'_> {}
+
+#[cfg(test)]
+#[path = "file_tests.rs"]
+mod tests;

@@ -1,0 +1,1573 @@
+//! Writes perf.data files (the seekable "PERFILE2" format) and encodes the side-band records a
+//! recorder synthesizes itself (COMM, MMAP, MMAP2, FORK, EXIT, LOST_SAMPLES, FINISHED_ROUND,
+//! FINISHED_INIT).
+//!
+//! # Layout written
+//!
+//! ```text
+//! 0                 file header (104 bytes); data.size stays 0 until finish()
+//! 104               id arrays of every attr (u64 each)
+//! ...               attrs: 128-byte perf_event_attr + {offset, size} of its id array
+//! data.offset       records, copied as-is
+//! data.end          feature section table ({offset, size} per set bit, in bit order)
+//! ...               feature bodies
+//! ```
+//!
+//! The attrs and the data offset are on disk as soon as [`Writer::new`] returns, so a recording that
+//! is killed before [`Writer::finish`] leaves a file whose header says `data.size == 0`; readers
+//! salvage it by reading records up to the end of the file.
+//!
+//! Everything is written in the host's byte order, the order the kernel uses for ring-buffer
+//! records. Attrs are always stored as 128 bytes with `size = 128` (`PERF_ATTR_SIZE_VER7`):
+//! Linux perf 6.1 rejects attrs larger than its own struct.
+//!
+//! This module works over any `Write + Seek`; it opens no files and reads no process state.
+//! Its errors are plain [`std::io::Error`]s: the only failures are the sink's, plus
+//! [`std::io::ErrorKind::InvalidInput`] for a record whose header size does not match its bytes.
+
+use std::io::{self, Seek, SeekFrom, Write};
+
+/// `"PERFILE2"` read as a host-endian u64.
+const MAGIC: u64 = u64::from_le_bytes(*b"PERFILE2");
+/// Size of `struct perf_file_header`.
+const FILE_HEADER_SIZE: u64 = 104;
+/// Size of the attrs stored in the file (`PERF_ATTR_SIZE_VER7`).
+pub const STORED_ATTR_SIZE: usize = 128;
+/// Size of `struct perf_file_attr`: the attr plus the section of its ids.
+const FILE_ATTR_SIZE: u64 = STORED_ATTR_SIZE as u64 + 16;
+/// Strings in feature sections are NUL-padded to this alignment (perf's `NAME_ALIGN`).
+const NAME_ALIGN: usize = 64;
+/// Byte offset of `perf_event_attr.sample_type`.
+const ATTR_SAMPLE_TYPE_OFFSET: usize = 24;
+/// Byte offset of the `perf_event_attr` flag bit field.
+const ATTR_FLAGS_OFFSET: usize = 40;
+/// `perf_event_attr.sample_id_all` bit inside the flag word.
+const ATTR_FLAG_SAMPLE_ID_ALL: u64 = 1 << 18;
+
+/// Record types (`enum perf_event_type` and perf's user types).
+pub mod record_type {
+    /// `PERF_RECORD_MMAP`.
+    pub const MMAP: u32 = 1;
+    /// `PERF_RECORD_COMM`.
+    pub const COMM: u32 = 3;
+    /// `PERF_RECORD_EXIT`.
+    pub const EXIT: u32 = 4;
+    /// `PERF_RECORD_FORK`.
+    pub const FORK: u32 = 7;
+    /// `PERF_RECORD_SAMPLE`.
+    pub const SAMPLE: u32 = 9;
+    /// `PERF_RECORD_MMAP2`.
+    pub const MMAP2: u32 = 10;
+    /// `PERF_RECORD_LOST_SAMPLES`.
+    pub const LOST_SAMPLES: u32 = 13;
+    /// `PERF_RECORD_FINISHED_ROUND` (perf user type).
+    pub const FINISHED_ROUND: u32 = 68;
+    /// `PERF_RECORD_FINISHED_INIT` (perf user type).
+    pub const FINISHED_INIT: u32 = 82;
+}
+
+/// `perf_event_header.misc` bits used by the encoders.
+pub mod misc {
+    /// `PERF_RECORD_MISC_KERNEL`.
+    pub const KERNEL: u16 = 1;
+    /// `PERF_RECORD_MISC_USER`.
+    pub const USER: u16 = 2;
+    /// `PERF_RECORD_MISC_COMM_EXEC` (COMM) / `PERF_RECORD_MISC_MMAP_DATA` (MMAP, MMAP2): same bit.
+    pub const COMM_EXEC: u16 = 1 << 13;
+    /// `PERF_RECORD_MISC_MMAP_DATA`: the mapping is not executable.
+    pub const MMAP_DATA: u16 = 1 << 13;
+    /// `PERF_RECORD_MISC_BUILD_ID_SIZE`: a build-id entry carries its length.
+    pub const BUILD_ID_SIZE: u16 = 1 << 15;
+}
+
+/// `perf_event_attr.sample_type` bits that shape the `sample_id_all` trailer.
+pub mod sample_type {
+    /// `PERF_SAMPLE_IP`.
+    pub const IP: u64 = 1 << 0;
+    /// `PERF_SAMPLE_TID`.
+    pub const TID: u64 = 1 << 1;
+    /// `PERF_SAMPLE_TIME`.
+    pub const TIME: u64 = 1 << 2;
+    /// `PERF_SAMPLE_CALLCHAIN`.
+    pub const CALLCHAIN: u64 = 1 << 5;
+    /// `PERF_SAMPLE_ID`.
+    pub const ID: u64 = 1 << 6;
+    /// `PERF_SAMPLE_CPU`.
+    pub const CPU: u64 = 1 << 7;
+    /// `PERF_SAMPLE_PERIOD`.
+    pub const PERIOD: u64 = 1 << 8;
+    /// `PERF_SAMPLE_STREAM_ID`.
+    pub const STREAM_ID: u64 = 1 << 9;
+    /// `PERF_SAMPLE_IDENTIFIER`.
+    pub const IDENTIFIER: u64 = 1 << 16;
+}
+
+/// Feature bits of the header bitmap (`HEADER_*` in perf's `header.h`).
+pub mod feature {
+    /// `HEADER_BUILD_ID`.
+    pub const BUILD_ID: usize = 2;
+    /// `HEADER_HOSTNAME`.
+    pub const HOSTNAME: usize = 3;
+    /// `HEADER_OSRELEASE`.
+    pub const OSRELEASE: usize = 4;
+    /// `HEADER_VERSION`.
+    pub const VERSION: usize = 5;
+    /// `HEADER_ARCH`.
+    pub const ARCH: usize = 6;
+    /// `HEADER_NRCPUS`.
+    pub const NRCPUS: usize = 7;
+    /// `HEADER_CPUDESC`.
+    pub const CPUDESC: usize = 8;
+    /// `HEADER_CPUID`.
+    pub const CPUID: usize = 9;
+    /// `HEADER_TOTAL_MEM`.
+    pub const TOTAL_MEM: usize = 10;
+    /// `HEADER_CMDLINE`.
+    pub const CMDLINE: usize = 11;
+    /// `HEADER_EVENT_DESC`.
+    pub const EVENT_DESC: usize = 12;
+    /// `HEADER_SAMPLE_TIME`.
+    pub const SAMPLE_TIME: usize = 21;
+}
+
+/// One event of the recording: its attr, the sample ids the kernel gave its fds, and its name.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct WriterAttr {
+    /// Raw `perf_event_attr` bytes as passed to the kernel, of any size. Stored as 128 bytes with
+    /// the size field set to 128: shorter attrs are zero-extended, longer ones truncated.
+    pub attr: Vec<u8>,
+    /// The ids (`PERF_EVENT_IOC_ID`) of every fd opened with this attr.
+    pub ids: Vec<u64>,
+    /// The event's name as the user spelled it (`cpu-clock`), shown by `perf report --header`.
+    pub name: String,
+}
+
+/// One entry of the BUILD_ID feature section.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct BuildIdEntry {
+    /// Machine pid: `-1` (perf's `HOST_KERNEL_ID`) for everything on the host, kernel and user.
+    pub pid: i32,
+    /// Whether the file is the kernel or a kernel module (sets `PERF_RECORD_MISC_KERNEL`).
+    pub kernel: bool,
+    /// The build-id bytes; at most 20 are stored.
+    pub build_id: Vec<u8>,
+    /// Path of the file, or `[kernel.kallsyms]` for the kernel.
+    pub filename: String,
+}
+
+/// Host description written as feature sections by [`Writer::finish`].
+///
+/// Empty strings and zero counts are still written (perf prints them as empty); the build-id
+/// section is written even when empty; `SAMPLE_TIME` only when both times are known.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct FeatureData {
+    /// `HOSTNAME`: the node name (`uname -n`).
+    pub hostname: String,
+    /// `OSRELEASE`: the kernel release (`uname -r`).
+    pub osrelease: String,
+    /// `VERSION`: the version of the recording tool.
+    pub version: String,
+    /// `ARCH`: the machine (`uname -m`), e.g. `x86_64`.
+    pub arch: String,
+    /// `CPUDESC`: the CPU model name.
+    pub cpudesc: String,
+    /// `CPUID`: perf's cpuid string, e.g. `GenuineIntel,6,85,7`.
+    pub cpuid: String,
+    /// `NRCPUS`: CPUs online.
+    pub nrcpus_online: u32,
+    /// `NRCPUS`: CPUs present (available).
+    pub nrcpus_available: u32,
+    /// `TOTAL_MEM`: memory in kB.
+    pub total_mem_kb: u64,
+    /// `CMDLINE`: the recorder's command line, program first.
+    pub cmdline: Vec<String>,
+    /// `BUILD_ID`: build-ids of the files the recording touched.
+    pub build_ids: Vec<BuildIdEntry>,
+    /// `SAMPLE_TIME`: time of the first sample (perf clock, ns).
+    pub first_sample_time: Option<u64>,
+    /// `SAMPLE_TIME`: time of the last sample (perf clock, ns).
+    pub last_sample_time: Option<u64>,
+}
+
+/// Which fields the `sample_id_all` trailer of non-sample records carries.
+///
+/// The trailer holds, in this order and each only if its `sample_type` bit is set:
+/// TID (pid, tid as u32), TIME, ID, STREAM_ID, CPU (cpu, reserved as u32), IDENTIFIER.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SampleIdLayout {
+    /// `sample_type` of the attr, or 0 when `sample_id_all` is off (no trailer).
+    sample_type: u64,
+}
+
+impl SampleIdLayout {
+    /// A trailer shaped by `sample_type` (the attr has `sample_id_all` set).
+    pub fn new(sample_type: u64) -> Self {
+        Self { sample_type }
+    }
+
+    /// No trailer (the attr has `sample_id_all` clear).
+    pub fn none() -> Self {
+        Self { sample_type: 0 }
+    }
+
+    /// The layout of a raw `perf_event_attr`: its `sample_type` if `sample_id_all` is set, else none.
+    /// Attrs too short to hold the flags have no trailer.
+    pub fn from_attr(attr: &[u8]) -> Self {
+        let sample_type = read_u64(attr, ATTR_SAMPLE_TYPE_OFFSET);
+        let flags = read_u64(attr, ATTR_FLAGS_OFFSET);
+        match (sample_type, flags) {
+            (Some(sample_type), Some(flags)) if flags & ATTR_FLAG_SAMPLE_ID_ALL != 0 => {
+                Self::new(sample_type)
+            }
+            _ => Self::none(),
+        }
+    }
+
+    /// The `sample_type` this layout follows (0 for none).
+    pub fn sample_type(&self) -> u64 {
+        self.sample_type
+    }
+
+    /// Size in bytes of the trailer.
+    pub fn size(&self) -> usize {
+        let bits = [
+            sample_type::TID,
+            sample_type::TIME,
+            sample_type::ID,
+            sample_type::STREAM_ID,
+            sample_type::CPU,
+            sample_type::IDENTIFIER,
+        ];
+        bits.iter()
+            .filter(|&&bit| self.sample_type & bit != 0)
+            .count()
+            * 8
+    }
+
+    /// Appends the trailer for `values` to `out`.
+    pub fn encode(&self, values: &SampleIdValues, out: &mut Vec<u8>) {
+        let st = self.sample_type;
+        if st & sample_type::TID != 0 {
+            out.extend_from_slice(&values.pid.to_ne_bytes());
+            out.extend_from_slice(&values.tid.to_ne_bytes());
+        }
+        if st & sample_type::TIME != 0 {
+            out.extend_from_slice(&values.time.to_ne_bytes());
+        }
+        if st & sample_type::ID != 0 {
+            out.extend_from_slice(&values.id.to_ne_bytes());
+        }
+        if st & sample_type::STREAM_ID != 0 {
+            out.extend_from_slice(&values.stream_id.to_ne_bytes());
+        }
+        if st & sample_type::CPU != 0 {
+            out.extend_from_slice(&values.cpu.to_ne_bytes());
+            out.extend_from_slice(&0u32.to_ne_bytes());
+        }
+        if st & sample_type::IDENTIFIER != 0 {
+            out.extend_from_slice(&values.id.to_ne_bytes());
+        }
+    }
+}
+
+/// Values for the `sample_id_all` trailer; fields the layout does not carry are ignored.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SampleIdValues {
+    /// Process id (TID).
+    pub pid: i32,
+    /// Thread id (TID).
+    pub tid: i32,
+    /// Timestamp (TIME); perf writes 0 for synthesized records.
+    pub time: u64,
+    /// Sample id (ID and IDENTIFIER): one of the attr's ids.
+    pub id: u64,
+    /// CPU number (CPU).
+    pub cpu: u32,
+    /// Stream id (STREAM_ID).
+    pub stream_id: u64,
+}
+
+/// Fields of an MMAP2 record (MMAP uses pid, tid, start, len, pgoff, filename and kernel).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct MmapFields<'a> {
+    /// Process id, `-1` for the kernel.
+    pub pid: i32,
+    /// Thread id (perf uses the pid for synthesized maps, 0 for the kernel).
+    pub tid: i32,
+    /// Start address of the mapping.
+    pub start: u64,
+    /// Length of the mapping in bytes.
+    pub len: u64,
+    /// File offset of `start` (for the kernel map, perf stores the `_text` address here).
+    pub pgoff: u64,
+    /// Device major number.
+    pub maj: u32,
+    /// Device minor number.
+    pub min: u32,
+    /// Inode number.
+    pub ino: u64,
+    /// Inode generation.
+    pub ino_generation: u64,
+    /// `PROT_*` bits (`PROT_EXEC` = 4). Without `PROT_EXEC`, `PERF_RECORD_MISC_MMAP_DATA` is set.
+    pub prot: u32,
+    /// `MAP_*` bits (`MAP_SHARED` = 1, `MAP_PRIVATE` = 2).
+    pub flags: u32,
+    /// The mapped file's path, `[vdso]`, `//anon`, ... (no NUL needed).
+    pub filename: &'a [u8],
+    /// A kernel mapping (`PERF_RECORD_MISC_KERNEL`) rather than a user one.
+    pub kernel: bool,
+}
+
+/// `PROT_EXEC` as used in MMAP2's prot field.
+const PROT_EXEC: u32 = 4;
+
+/// Starts a record: reserves its header, to be completed by [`end_record`].
+fn begin_record(out: &mut Vec<u8>) -> usize {
+    let start = out.len();
+    out.extend_from_slice(&[0u8; 8]);
+    start
+}
+
+/// Fills in the header of the record started at `start`. Records larger than 64 KiB cannot be
+/// expressed; their size saturates (callers pass filenames, which the kernel caps at PATH_MAX).
+fn end_record(out: &mut [u8], start: usize, ty: u32, misc: u16) {
+    let size = u16::try_from(out.len().saturating_sub(start)).unwrap_or(u16::MAX);
+    if let Some(header) = out.get_mut(start..start + 8) {
+        header[0..4].copy_from_slice(&ty.to_ne_bytes());
+        header[4..6].copy_from_slice(&misc.to_ne_bytes());
+        header[6..8].copy_from_slice(&size.to_ne_bytes());
+    }
+}
+
+/// Appends `s` NUL-terminated and NUL-padded to a multiple of 8 bytes (cut at its first NUL).
+/// Strings longer than `max` bytes are cut to keep records under 64 KiB.
+fn push_padded_str(out: &mut Vec<u8>, s: &[u8], max: usize) {
+    let s = s.split(|&b| b == 0).next().unwrap_or_default();
+    let s = s.get(..max).unwrap_or(s);
+    out.extend_from_slice(s);
+    let padded = (s.len() + 1).next_multiple_of(8);
+    out.resize(out.len() + padded - s.len(), 0);
+}
+
+/// Longest string an encoder stores (Linux's PATH_MAX).
+const MAX_RECORD_STRING: usize = 4096;
+
+/// A `PERF_RECORD_COMM`: thread `tid` of process `pid` is named `name`; `exec` marks a rename by
+/// exec (`PERF_RECORD_MISC_COMM_EXEC`).
+pub fn encode_comm(
+    layout: &SampleIdLayout,
+    pid: i32,
+    tid: i32,
+    name: &[u8],
+    exec: bool,
+    sid: &SampleIdValues,
+) -> Vec<u8> {
+    let mut out = Vec::with_capacity(32 + layout.size());
+    let start = begin_record(&mut out);
+    out.extend_from_slice(&pid.to_ne_bytes());
+    out.extend_from_slice(&tid.to_ne_bytes());
+    push_padded_str(&mut out, name, MAX_RECORD_STRING);
+    layout.encode(sid, &mut out);
+    let misc = if exec { misc::COMM_EXEC } else { 0 };
+    end_record(&mut out, start, record_type::COMM, misc);
+    out
+}
+
+/// The misc bits of a mapping record.
+fn mmap_misc(fields: &MmapFields<'_>) -> u16 {
+    let mut bits = if fields.kernel {
+        misc::KERNEL
+    } else {
+        misc::USER
+    };
+    if fields.prot & PROT_EXEC == 0 && !fields.kernel {
+        bits |= misc::MMAP_DATA;
+    }
+    bits
+}
+
+/// A `PERF_RECORD_MMAP2` (with device and inode, not the build-id variant).
+pub fn encode_mmap2(
+    layout: &SampleIdLayout,
+    fields: &MmapFields<'_>,
+    sid: &SampleIdValues,
+) -> Vec<u8> {
+    let mut out = Vec::with_capacity(72 + fields.filename.len() + layout.size());
+    let start = begin_record(&mut out);
+    out.extend_from_slice(&fields.pid.to_ne_bytes());
+    out.extend_from_slice(&fields.tid.to_ne_bytes());
+    out.extend_from_slice(&fields.start.to_ne_bytes());
+    out.extend_from_slice(&fields.len.to_ne_bytes());
+    out.extend_from_slice(&fields.pgoff.to_ne_bytes());
+    out.extend_from_slice(&fields.maj.to_ne_bytes());
+    out.extend_from_slice(&fields.min.to_ne_bytes());
+    out.extend_from_slice(&fields.ino.to_ne_bytes());
+    out.extend_from_slice(&fields.ino_generation.to_ne_bytes());
+    out.extend_from_slice(&fields.prot.to_ne_bytes());
+    out.extend_from_slice(&fields.flags.to_ne_bytes());
+    push_padded_str(&mut out, fields.filename, MAX_RECORD_STRING);
+    layout.encode(sid, &mut out);
+    end_record(&mut out, start, record_type::MMAP2, mmap_misc(fields));
+    out
+}
+
+/// A `PERF_RECORD_MMAP` (no device/inode); perf uses it for the kernel and its modules.
+pub fn encode_mmap(
+    layout: &SampleIdLayout,
+    fields: &MmapFields<'_>,
+    sid: &SampleIdValues,
+) -> Vec<u8> {
+    let mut out = Vec::with_capacity(40 + fields.filename.len() + layout.size());
+    let start = begin_record(&mut out);
+    out.extend_from_slice(&fields.pid.to_ne_bytes());
+    out.extend_from_slice(&fields.tid.to_ne_bytes());
+    out.extend_from_slice(&fields.start.to_ne_bytes());
+    out.extend_from_slice(&fields.len.to_ne_bytes());
+    out.extend_from_slice(&fields.pgoff.to_ne_bytes());
+    push_padded_str(&mut out, fields.filename, MAX_RECORD_STRING);
+    layout.encode(sid, &mut out);
+    end_record(&mut out, start, record_type::MMAP, mmap_misc(fields));
+    out
+}
+
+/// FORK and EXIT share one body: `ids` is `[pid, ppid, tid, ptid]`.
+fn encode_task(
+    ty: u32,
+    layout: &SampleIdLayout,
+    ids: [i32; 4],
+    time: u64,
+    sid: &SampleIdValues,
+) -> Vec<u8> {
+    let mut out = Vec::with_capacity(32 + layout.size());
+    let start = begin_record(&mut out);
+    for value in ids {
+        out.extend_from_slice(&value.to_ne_bytes());
+    }
+    out.extend_from_slice(&time.to_ne_bytes());
+    layout.encode(sid, &mut out);
+    end_record(&mut out, start, ty, 0);
+    out
+}
+
+/// A `PERF_RECORD_FORK`: thread `tid` of `pid` was created by thread `ptid` of `ppid` at `time`.
+pub fn encode_fork(
+    layout: &SampleIdLayout,
+    pid: i32,
+    ppid: i32,
+    tid: i32,
+    ptid: i32,
+    time: u64,
+    sid: &SampleIdValues,
+) -> Vec<u8> {
+    encode_task(record_type::FORK, layout, [pid, ppid, tid, ptid], time, sid)
+}
+
+/// A `PERF_RECORD_EXIT`: thread `tid` of `pid` (child of `ptid` of `ppid`) exited at `time`.
+pub fn encode_exit(
+    layout: &SampleIdLayout,
+    pid: i32,
+    ppid: i32,
+    tid: i32,
+    ptid: i32,
+    time: u64,
+    sid: &SampleIdValues,
+) -> Vec<u8> {
+    encode_task(record_type::EXIT, layout, [pid, ppid, tid, ptid], time, sid)
+}
+
+/// A `PERF_RECORD_LOST_SAMPLES`: `lost` samples were dropped (by the kernel or by kprof).
+pub fn encode_lost_samples(layout: &SampleIdLayout, lost: u64, sid: &SampleIdValues) -> Vec<u8> {
+    let mut out = Vec::with_capacity(16 + layout.size());
+    let start = begin_record(&mut out);
+    out.extend_from_slice(&lost.to_ne_bytes());
+    layout.encode(sid, &mut out);
+    end_record(&mut out, start, record_type::LOST_SAMPLES, 0);
+    out
+}
+
+/// A header-only record of a perf user type.
+fn encode_header_only(ty: u32) -> Vec<u8> {
+    let mut out = Vec::with_capacity(8);
+    let start = begin_record(&mut out);
+    end_record(&mut out, start, ty, 0);
+    out
+}
+
+/// A `PERF_RECORD_FINISHED_ROUND`: every record before it may be sorted and flushed.
+pub fn encode_finished_round() -> Vec<u8> {
+    encode_header_only(record_type::FINISHED_ROUND)
+}
+
+/// A `PERF_RECORD_FINISHED_INIT`: the synthesized side-band ends here.
+pub fn encode_finished_init() -> Vec<u8> {
+    encode_header_only(record_type::FINISHED_INIT)
+}
+
+/// `{offset, size}` of a file region.
+#[derive(Debug, Clone, Copy, Default)]
+struct Section {
+    offset: u64,
+    size: u64,
+}
+
+/// Writes one perf.data file: header and attrs at [`Writer::new`], records with
+/// [`Writer::write_record`], features and the final header at [`Writer::finish`].
+#[derive(Debug)]
+pub struct Writer<W: Write + Seek> {
+    sink: W,
+    attrs: Vec<WriterAttr>,
+    attrs_section: Section,
+    data_offset: u64,
+    data_size: u64,
+}
+
+impl<W: Write + Seek> Writer<W> {
+    /// Writes the header (with `data.size == 0`), the id arrays and the attrs at the start of `sink`,
+    /// leaving it positioned at the start of the data section.
+    pub fn new(mut sink: W, attrs: Vec<WriterAttr>) -> io::Result<Self> {
+        let mut prefix = vec![0u8; FILE_HEADER_SIZE as usize];
+        let mut id_sections = Vec::with_capacity(attrs.len());
+        for attr in &attrs {
+            let offset = prefix.len() as u64;
+            for id in &attr.ids {
+                prefix.extend_from_slice(&id.to_ne_bytes());
+            }
+            id_sections.push(Section {
+                offset,
+                size: prefix.len() as u64 - offset,
+            });
+        }
+        let attrs_offset = prefix.len() as u64;
+        for (attr, ids) in attrs.iter().zip(&id_sections) {
+            prefix.extend_from_slice(&normalize_attr(&attr.attr));
+            prefix.extend_from_slice(&ids.offset.to_ne_bytes());
+            prefix.extend_from_slice(&ids.size.to_ne_bytes());
+        }
+        let attrs_section = Section {
+            offset: attrs_offset,
+            size: prefix.len() as u64 - attrs_offset,
+        };
+        let data_offset = prefix.len() as u64;
+        let mut writer = Self {
+            sink: {
+                sink.seek(SeekFrom::Start(0))?;
+                sink
+            },
+            attrs,
+            attrs_section,
+            data_offset,
+            data_size: 0,
+        };
+        let header = writer.file_header(&[]);
+        if let Some(slot) = prefix.get_mut(..header.len()) {
+            slot.copy_from_slice(&header);
+        }
+        writer.sink.write_all(&prefix)?;
+        Ok(writer)
+    }
+
+    /// Appends one complete record (header and body) to the data section, as-is.
+    ///
+    /// Fails with `InvalidInput` when the header's size is not the slice's length.
+    pub fn write_record(&mut self, record: &[u8]) -> io::Result<()> {
+        self.write_split(record, &[])
+    }
+
+    /// Appends one record that wrapped around the ring buffer: `first` then `second`.
+    ///
+    /// Fails with `InvalidInput` when the header's size is not the pieces' total length.
+    pub fn write_split(&mut self, first: &[u8], second: &[u8]) -> io::Result<()> {
+        let total = first.len() + second.len();
+        let mut header = [0u8; 8];
+        for (slot, byte) in header.iter_mut().zip(first.iter().chain(second)) {
+            *slot = *byte;
+        }
+        let declared = usize::from(u16::from_ne_bytes([header[6], header[7]]));
+        if total < 8 || declared != total {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("record header says {declared} bytes but {total} were given"),
+            ));
+        }
+        self.sink.write_all(first)?;
+        self.sink.write_all(second)?;
+        self.data_size += total as u64;
+        Ok(())
+    }
+
+    /// Bytes of records written so far.
+    pub fn data_bytes(&self) -> u64 {
+        self.data_size
+    }
+
+    /// Writes the feature sections after the data and rewrites the header with the data size and
+    /// the feature bitmap; flushes and returns the sink.
+    pub fn finish(mut self, features: &FeatureData) -> io::Result<W> {
+        let bodies = self.feature_bodies(features);
+        let feat_offset = self.data_offset + self.data_size;
+        let table_size = bodies.len() as u64 * 16;
+        let mut table = Vec::with_capacity(bodies.len() * 16);
+        let mut next = feat_offset + table_size;
+        for (_, body) in &bodies {
+            table.extend_from_slice(&next.to_ne_bytes());
+            table.extend_from_slice(&(body.len() as u64).to_ne_bytes());
+            next += body.len() as u64;
+        }
+        self.sink.seek(SeekFrom::Start(feat_offset))?;
+        self.sink.write_all(&table)?;
+        for (_, body) in &bodies {
+            self.sink.write_all(body)?;
+        }
+        let bits: Vec<usize> = bodies.iter().map(|(bit, _)| *bit).collect();
+        let header = self.file_header(&bits);
+        self.sink.seek(SeekFrom::Start(0))?;
+        self.sink.write_all(&header)?;
+        self.sink.seek(SeekFrom::Start(next))?;
+        self.sink.flush()?;
+        Ok(self.sink)
+    }
+
+    /// The 104-byte file header with the current data size and the given feature bits.
+    fn file_header(&self, feature_bits: &[usize]) -> Vec<u8> {
+        let mut out = Vec::with_capacity(FILE_HEADER_SIZE as usize);
+        out.extend_from_slice(&MAGIC.to_ne_bytes());
+        out.extend_from_slice(&FILE_HEADER_SIZE.to_ne_bytes());
+        out.extend_from_slice(&FILE_ATTR_SIZE.to_ne_bytes());
+        for section in [
+            self.attrs_section,
+            Section {
+                offset: self.data_offset,
+                size: self.data_size,
+            },
+            Section::default(), // event_types: unused since perf 2.6.x
+        ] {
+            out.extend_from_slice(&section.offset.to_ne_bytes());
+            out.extend_from_slice(&section.size.to_ne_bytes());
+        }
+        let mut bitmap = [0u64; 4];
+        for &bit in feature_bits {
+            if let Some(word) = bitmap.get_mut(bit / 64) {
+                *word |= 1 << (bit % 64);
+            }
+        }
+        for word in bitmap {
+            out.extend_from_slice(&word.to_ne_bytes());
+        }
+        out
+    }
+
+    /// The feature bodies to write, in ascending bit order.
+    fn feature_bodies(&self, f: &FeatureData) -> Vec<(usize, Vec<u8>)> {
+        let string = |s: &str| {
+            let mut out = Vec::new();
+            push_feature_string(&mut out, s);
+            out
+        };
+        let mut bodies = vec![
+            (feature::BUILD_ID, build_id_section(&f.build_ids)),
+            (feature::HOSTNAME, string(&f.hostname)),
+            (feature::OSRELEASE, string(&f.osrelease)),
+            (feature::VERSION, string(&f.version)),
+            (feature::ARCH, string(&f.arch)),
+        ];
+        let mut nrcpus = Vec::with_capacity(8);
+        nrcpus.extend_from_slice(&f.nrcpus_available.to_ne_bytes());
+        nrcpus.extend_from_slice(&f.nrcpus_online.to_ne_bytes());
+        bodies.push((feature::NRCPUS, nrcpus));
+        bodies.push((feature::CPUDESC, string(&f.cpudesc)));
+        bodies.push((feature::CPUID, string(&f.cpuid)));
+        bodies.push((feature::TOTAL_MEM, f.total_mem_kb.to_ne_bytes().to_vec()));
+        let mut cmdline = Vec::new();
+        cmdline.extend_from_slice(&u32_len(f.cmdline.len()).to_ne_bytes());
+        for arg in &f.cmdline {
+            push_feature_string(&mut cmdline, arg);
+        }
+        bodies.push((feature::CMDLINE, cmdline));
+        bodies.push((feature::EVENT_DESC, self.event_desc_section()));
+        if let (Some(first), Some(last)) = (f.first_sample_time, f.last_sample_time) {
+            let mut times = Vec::with_capacity(16);
+            times.extend_from_slice(&first.to_ne_bytes());
+            times.extend_from_slice(&last.to_ne_bytes());
+            bodies.push((feature::SAMPLE_TIME, times));
+        }
+        bodies
+    }
+
+    /// EVENT_DESC: count, attr size, then per event its attr, id count, name and ids.
+    fn event_desc_section(&self) -> Vec<u8> {
+        let mut out = Vec::new();
+        out.extend_from_slice(&u32_len(self.attrs.len()).to_ne_bytes());
+        out.extend_from_slice(&u32_len(STORED_ATTR_SIZE).to_ne_bytes());
+        for attr in &self.attrs {
+            out.extend_from_slice(&normalize_attr(&attr.attr));
+            out.extend_from_slice(&u32_len(attr.ids.len()).to_ne_bytes());
+            push_feature_string(&mut out, &attr.name);
+            for id in &attr.ids {
+                out.extend_from_slice(&id.to_ne_bytes());
+            }
+        }
+        out
+    }
+}
+
+/// A length as the u32 the format stores (saturating; no real count comes near).
+fn u32_len(len: usize) -> u32 {
+    u32::try_from(len).unwrap_or(u32::MAX)
+}
+
+/// The attr as stored: 128 bytes, size field 128.
+fn normalize_attr(raw: &[u8]) -> [u8; STORED_ATTR_SIZE] {
+    let mut attr = [0u8; STORED_ATTR_SIZE];
+    for (slot, byte) in attr.iter_mut().zip(raw) {
+        *slot = *byte;
+    }
+    attr[4..8].copy_from_slice(&u32_len(STORED_ATTR_SIZE).to_ne_bytes());
+    attr
+}
+
+/// A `perf_header_string`: u32 length (NUL included, padded to 64) then the padded bytes.
+fn push_feature_string(out: &mut Vec<u8>, s: &str) {
+    let bytes = s.as_bytes().split(|&b| b == 0).next().unwrap_or_default();
+    let bytes = bytes.get(..MAX_RECORD_STRING).unwrap_or(bytes);
+    let len = (bytes.len() + 1).next_multiple_of(NAME_ALIGN);
+    out.extend_from_slice(&u32_len(len).to_ne_bytes());
+    out.extend_from_slice(bytes);
+    out.resize(out.len() + len - bytes.len(), 0);
+}
+
+/// Size of perf's `build_id_event` before the filename: header, pid, 24 build-id bytes.
+const BUILD_ID_EVENT_SIZE: usize = 8 + 4 + 24;
+/// Longest build-id perf stores (`BUILD_ID_SIZE`).
+const BUILD_ID_MAX: usize = 20;
+
+/// BUILD_ID: one `build_id_event` per entry, filename NUL-padded to 64.
+fn build_id_section(entries: &[BuildIdEntry]) -> Vec<u8> {
+    let mut out = Vec::new();
+    for entry in entries {
+        let name = entry
+            .filename
+            .as_bytes()
+            .split(|&b| b == 0)
+            .next()
+            .unwrap_or_default();
+        let name = name.get(..MAX_RECORD_STRING).unwrap_or(name);
+        let name_len = (name.len() + 1).next_multiple_of(NAME_ALIGN);
+        let size = u16::try_from(BUILD_ID_EVENT_SIZE + name_len).unwrap_or(u16::MAX);
+        let id = entry
+            .build_id
+            .get(..BUILD_ID_MAX)
+            .unwrap_or(&entry.build_id);
+        let mut misc_bits = if entry.kernel {
+            misc::KERNEL
+        } else {
+            misc::USER
+        };
+        misc_bits |= misc::BUILD_ID_SIZE;
+        out.extend_from_slice(&0u32.to_ne_bytes());
+        out.extend_from_slice(&misc_bits.to_ne_bytes());
+        out.extend_from_slice(&size.to_ne_bytes());
+        out.extend_from_slice(&entry.pid.to_ne_bytes());
+        let mut id_field = [0u8; 24];
+        for (slot, byte) in id_field.iter_mut().zip(id) {
+            *slot = *byte;
+        }
+        id_field[BUILD_ID_MAX] = u8::try_from(id.len()).unwrap_or(0);
+        out.extend_from_slice(&id_field);
+        out.extend_from_slice(name);
+        out.resize(out.len() + name_len - name.len(), 0);
+    }
+    out
+}
+
+/// Reads a host-endian u64 at `offset`, if the slice holds it.
+fn read_u64(bytes: &[u8], offset: usize) -> Option<u64> {
+    let chunk = bytes.get(offset..offset.checked_add(8)?)?;
+    Some(u64::from_ne_bytes(chunk.try_into().ok()?))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Cursor;
+    use std::path::PathBuf;
+    use std::process::Command;
+
+    const TEST_ID: u64 = 42;
+    const ALL_BUT_CALLCHAIN: u64 = sample_type::IP
+        | sample_type::TID
+        | sample_type::TIME
+        | sample_type::ID
+        | sample_type::CPU
+        | sample_type::PERIOD;
+
+    /// A cpu-clock attr built by hand: PERF_TYPE_SOFTWARE, config 0 (PERF_COUNT_SW_CPU_CLOCK).
+    fn cpu_clock_attr(sample_type: u64, size: usize) -> Vec<u8> {
+        let mut attr = vec![0u8; size];
+        attr[0..4].copy_from_slice(&1u32.to_ne_bytes()); // type
+        attr[4..8].copy_from_slice(&(size as u32).to_ne_bytes());
+        attr[16..24].copy_from_slice(&100_000u64.to_ne_bytes()); // sample_period
+        attr[24..32].copy_from_slice(&sample_type.to_ne_bytes());
+        // disabled, mmap, comm, sample_id_all, mmap2, comm_exec
+        let flags: u64 = 1 | (1 << 8) | (1 << 9) | ATTR_FLAG_SAMPLE_ID_ALL | (1 << 23) | (1 << 24);
+        attr[40..48].copy_from_slice(&flags.to_ne_bytes());
+        attr
+    }
+
+    fn u16_at(bytes: &[u8], offset: usize) -> u16 {
+        u16::from_ne_bytes(bytes[offset..offset + 2].try_into().unwrap())
+    }
+    fn u32_at(bytes: &[u8], offset: usize) -> u32 {
+        u32::from_ne_bytes(bytes[offset..offset + 4].try_into().unwrap())
+    }
+    fn u64_at(bytes: &[u8], offset: usize) -> u64 {
+        read_u64(bytes, offset).unwrap()
+    }
+
+    /// A SAMPLE record for `sample_type` (IP|TID|TIME|ID|CPU|PERIOD, optionally CALLCHAIN).
+    fn sample(st: u64, ip: u64, pid: i32, time: u64, chain: &[u64]) -> Vec<u8> {
+        let mut out = Vec::new();
+        let start = begin_record(&mut out);
+        out.extend_from_slice(&ip.to_ne_bytes());
+        out.extend_from_slice(&pid.to_ne_bytes());
+        out.extend_from_slice(&pid.to_ne_bytes());
+        out.extend_from_slice(&time.to_ne_bytes());
+        out.extend_from_slice(&TEST_ID.to_ne_bytes());
+        out.extend_from_slice(&0u32.to_ne_bytes());
+        out.extend_from_slice(&0u32.to_ne_bytes());
+        out.extend_from_slice(&100_000u64.to_ne_bytes());
+        if st & sample_type::CALLCHAIN != 0 {
+            out.extend_from_slice(&(chain.len() as u64).to_ne_bytes());
+            for ip in chain {
+                out.extend_from_slice(&ip.to_ne_bytes());
+            }
+        }
+        end_record(&mut out, start, record_type::SAMPLE, misc::USER);
+        out
+    }
+
+    #[test]
+    fn trailer_follows_perf_order() {
+        let layout = SampleIdLayout::new(
+            sample_type::TID
+                | sample_type::TIME
+                | sample_type::ID
+                | sample_type::STREAM_ID
+                | sample_type::CPU
+                | sample_type::IDENTIFIER
+                | sample_type::IP,
+        );
+        assert_eq!(layout.size(), 48);
+        let values = SampleIdValues {
+            pid: 7,
+            tid: 8,
+            time: 9,
+            id: 10,
+            cpu: 11,
+            stream_id: 12,
+        };
+        let mut out = Vec::new();
+        layout.encode(&values, &mut out);
+        assert_eq!(out.len(), 48);
+        assert_eq!((u32_at(&out, 0), u32_at(&out, 4)), (7, 8));
+        assert_eq!(u64_at(&out, 8), 9);
+        assert_eq!(u64_at(&out, 16), 10);
+        assert_eq!(u64_at(&out, 24), 12);
+        assert_eq!((u32_at(&out, 32), u32_at(&out, 36)), (11, 0));
+        assert_eq!(u64_at(&out, 40), 10);
+    }
+
+    #[test]
+    fn layout_from_attr_respects_sample_id_all() {
+        let attr = cpu_clock_attr(ALL_BUT_CALLCHAIN, 128);
+        assert_eq!(
+            SampleIdLayout::from_attr(&attr).sample_type(),
+            ALL_BUT_CALLCHAIN
+        );
+        let mut without = attr.clone();
+        without[40..48].copy_from_slice(&0u64.to_ne_bytes());
+        assert_eq!(SampleIdLayout::from_attr(&without), SampleIdLayout::none());
+        assert_eq!(
+            SampleIdLayout::from_attr(&attr[..30]),
+            SampleIdLayout::none()
+        );
+    }
+
+    #[test]
+    fn comm_is_padded_and_sized() {
+        let layout = SampleIdLayout::new(sample_type::TID | sample_type::TIME);
+        let sid = SampleIdValues {
+            pid: 1,
+            tid: 2,
+            time: 3,
+            ..Default::default()
+        };
+        for name in [&b""[..], b"abc", b"1234567", b"12345678", b"ksoftirqd/0"] {
+            let rec = encode_comm(&layout, 1, 2, name, true, &sid);
+            let name_area = (name.len() + 1).next_multiple_of(8);
+            assert_eq!(rec.len(), 8 + 8 + name_area + 16, "{name:?}");
+            assert_eq!(usize::from(u16_at(&rec, 6)), rec.len());
+            assert_eq!(u32_at(&rec, 0), record_type::COMM);
+            assert_eq!(u16_at(&rec, 4), misc::COMM_EXEC);
+            assert_eq!(&rec[16..16 + name.len()], name);
+            assert!(rec[16 + name.len()..16 + name_area].iter().all(|&b| b == 0));
+            assert_eq!(u64_at(&rec, 16 + name_area + 8), 3);
+        }
+    }
+
+    #[test]
+    fn mmap2_fields_land_at_their_offsets() {
+        let fields = MmapFields {
+            pid: 5,
+            tid: 6,
+            start: 0x1000,
+            len: 0x2000,
+            pgoff: 0x3000,
+            maj: 8,
+            min: 1,
+            ino: 99,
+            ino_generation: 4,
+            prot: 5,
+            flags: 2,
+            filename: b"/usr/bin/true",
+            kernel: false,
+        };
+        let rec = encode_mmap2(&SampleIdLayout::none(), &fields, &SampleIdValues::default());
+        assert_eq!(rec.len() % 8, 0);
+        assert_eq!(usize::from(u16_at(&rec, 6)), rec.len());
+        assert_eq!(u32_at(&rec, 0), record_type::MMAP2);
+        assert_eq!(u16_at(&rec, 4), misc::USER);
+        assert_eq!(u64_at(&rec, 16), 0x1000);
+        assert_eq!(u64_at(&rec, 24), 0x2000);
+        assert_eq!(u64_at(&rec, 32), 0x3000);
+        assert_eq!((u32_at(&rec, 40), u32_at(&rec, 44)), (8, 1));
+        assert_eq!(u64_at(&rec, 48), 99);
+        assert_eq!(u64_at(&rec, 56), 4);
+        assert_eq!((u32_at(&rec, 64), u32_at(&rec, 68)), (5, 2));
+        assert_eq!(&rec[72..86], b"/usr/bin/true\0");
+        let data = encode_mmap2(
+            &SampleIdLayout::none(),
+            &MmapFields { prot: 1, ..fields },
+            &SampleIdValues::default(),
+        );
+        assert_eq!(u16_at(&data, 4), misc::USER | misc::MMAP_DATA);
+        let kernel = encode_mmap(
+            &SampleIdLayout::none(),
+            &MmapFields {
+                kernel: true,
+                ..fields
+            },
+            &SampleIdValues::default(),
+        );
+        assert_eq!(u32_at(&kernel, 0), record_type::MMAP);
+        assert_eq!(u16_at(&kernel, 4), misc::KERNEL);
+        assert_eq!(&kernel[40..54], b"/usr/bin/true\0");
+    }
+
+    #[test]
+    fn small_records() {
+        let layout = SampleIdLayout::new(sample_type::TIME);
+        let sid = SampleIdValues {
+            time: 77,
+            ..Default::default()
+        };
+        let fork = encode_fork(&layout, 10, 1, 11, 1, 500, &sid);
+        assert_eq!((u32_at(&fork, 0), fork.len()), (record_type::FORK, 40));
+        assert_eq!(
+            [
+                u32_at(&fork, 8),
+                u32_at(&fork, 12),
+                u32_at(&fork, 16),
+                u32_at(&fork, 20)
+            ],
+            [10, 1, 11, 1]
+        );
+        assert_eq!((u64_at(&fork, 24), u64_at(&fork, 32)), (500, 77));
+        let exit = encode_exit(&layout, 10, 1, 11, 1, 600, &sid);
+        assert_eq!(u32_at(&exit, 0), record_type::EXIT);
+        let lost = encode_lost_samples(&layout, 3, &sid);
+        assert_eq!(
+            (u32_at(&lost, 0), lost.len(), u64_at(&lost, 8)),
+            (record_type::LOST_SAMPLES, 24, 3)
+        );
+        assert_eq!(
+            encode_finished_round(),
+            [68, 0, 0, 0, 0, 0, 8, 0]
+                .map(|b: u8| b)
+                .to_vec()
+                .iter()
+                .copied()
+                .enumerate()
+                .map(|(i, b)| if i < 4 {
+                    record_type::FINISHED_ROUND.to_ne_bytes()[i]
+                } else {
+                    b
+                })
+                .collect::<Vec<u8>>()
+        );
+        assert_eq!(u16_at(&encode_finished_init(), 6), 8);
+        assert_eq!(
+            u32_at(&encode_finished_init(), 0),
+            record_type::FINISHED_INIT
+        );
+    }
+
+    #[test]
+    fn rejects_records_whose_size_disagrees() {
+        let mut writer = Writer::new(Cursor::new(Vec::new()), Vec::new()).unwrap();
+        let rec = encode_finished_round();
+        assert!(writer.write_record(&rec[..6]).is_err());
+        assert!(writer.write_split(&rec, &[0; 8]).is_err());
+        assert_eq!(writer.data_bytes(), 0);
+        writer.write_split(&rec[..3], &rec[3..]).unwrap();
+        assert_eq!(writer.data_bytes(), 8);
+    }
+
+    /// Writes a file and checks every header field and the feature table by hand.
+    #[test]
+    fn header_attrs_and_feature_table() {
+        let attrs = vec![
+            WriterAttr {
+                attr: cpu_clock_attr(ALL_BUT_CALLCHAIN, 136), // longer than stored: truncated
+                ids: vec![1, 2],
+                name: "cpu-clock".into(),
+            },
+            WriterAttr {
+                attr: cpu_clock_attr(ALL_BUT_CALLCHAIN, 64), // PERF_ATTR_SIZE_VER0: zero-extended
+                ids: vec![3],
+                name: "task-clock".into(),
+            },
+        ];
+        let mut writer = Writer::new(Cursor::new(Vec::new()), attrs).unwrap();
+        // Unfinished file: the header is already valid, with data.size 0.
+        let early = writer.sink.get_ref().clone();
+        assert_eq!(&early[0..8], b"PERFILE2");
+        assert_eq!(u64_at(&early, 48), 0);
+        let data_offset = u64_at(&early, 40);
+        assert_eq!(data_offset as usize, early.len());
+
+        writer.write_record(&encode_finished_round()).unwrap();
+        let features = FeatureData {
+            hostname: "h".into(),
+            first_sample_time: Some(1),
+            last_sample_time: Some(2),
+            ..Default::default()
+        };
+        let bytes = writer.finish(&features).unwrap().into_inner();
+        assert_eq!(u64_at(&bytes, 8), 104);
+        assert_eq!(u64_at(&bytes, 16), 144);
+        let (attrs_off, attrs_size) = (u64_at(&bytes, 24) as usize, u64_at(&bytes, 32) as usize);
+        assert_eq!(attrs_size, 2 * 144);
+        assert_eq!((u64_at(&bytes, 40), u64_at(&bytes, 48)), (data_offset, 8));
+        assert_eq!((u64_at(&bytes, 56), u64_at(&bytes, 64)), (0, 0));
+        for (i, expected_ids) in [&[1u64, 2][..], &[3]].iter().enumerate() {
+            let attr = &bytes[attrs_off + i * 144..];
+            assert_eq!(u32_at(attr, 4), 128);
+            assert_eq!(u64_at(attr, 24), ALL_BUT_CALLCHAIN);
+            let (ids_off, ids_size) = (u64_at(attr, 128) as usize, u64_at(attr, 136) as usize);
+            let ids: Vec<u64> = (0..ids_size / 8)
+                .map(|k| u64_at(&bytes, ids_off + 8 * k))
+                .collect();
+            assert_eq!(&ids, expected_ids);
+        }
+        let bitmap = u64_at(&bytes, 72);
+        let expected_bits = [2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 21];
+        assert_eq!(bitmap, expected_bits.iter().map(|b| 1u64 << b).sum::<u64>());
+        let table = (data_offset + 8) as usize;
+        let mut end = table + expected_bits.len() * 16;
+        for k in 0..expected_bits.len() {
+            let (off, size) = (
+                u64_at(&bytes, table + 16 * k),
+                u64_at(&bytes, table + 16 * k + 8),
+            );
+            assert_eq!(off as usize, end, "sections are contiguous");
+            end += size as usize;
+        }
+        assert_eq!(end, bytes.len());
+        // HOSTNAME (second section): u32 length 64, then "h" NUL-padded.
+        let host = u64_at(&bytes, table + 16) as usize;
+        assert_eq!(u32_at(&bytes, host), 64);
+        assert_eq!(&bytes[host + 4..host + 6], b"h\0");
+        // SAMPLE_TIME (last section).
+        let times = u64_at(&bytes, table + 16 * 11) as usize;
+        assert_eq!((u64_at(&bytes, times), u64_at(&bytes, times + 8)), (1, 2));
+    }
+
+    #[test]
+    fn build_id_entries_carry_their_size() {
+        let section = build_id_section(&[BuildIdEntry {
+            pid: -1,
+            kernel: true,
+            build_id: (1..=20).collect(),
+            filename: "[kernel.kallsyms]".into(),
+        }]);
+        assert_eq!(section.len(), 36 + 64);
+        assert_eq!(u16_at(&section, 4), misc::KERNEL | misc::BUILD_ID_SIZE);
+        assert_eq!(usize::from(u16_at(&section, 6)), section.len());
+        assert_eq!(u32_at(&section, 8), u32::MAX);
+        assert_eq!(&section[12..32], &(1..=20).collect::<Vec<u8>>()[..]);
+        assert_eq!(section[32], 20);
+        assert_eq!(&section[36..54], b"[kernel.kallsyms]\0");
+    }
+
+    // ---- kprof's own reader ----
+
+    /// Every encoder and feature, read back by `PerfFile::parse`.
+    #[test]
+    fn reader_round_trip() {
+        use crate::{Note, PerfFile, Record};
+        let st = ALL_BUT_CALLCHAIN | sample_type::CALLCHAIN;
+        let layout = SampleIdLayout::new(st);
+        let sid = SampleIdValues {
+            pid: 10,
+            tid: 11,
+            time: 5,
+            id: TEST_ID,
+            cpu: 1,
+            stream_id: 0,
+        };
+        let attrs = vec![WriterAttr {
+            attr: cpu_clock_attr(st, 120), // an older, shorter attr: stored as 128 bytes
+            ids: vec![TEST_ID, TEST_ID + 1],
+            name: "cpu-clock".into(),
+        }];
+        let mut writer = Writer::new(Cursor::new(Vec::new()), attrs).unwrap();
+        let map = MmapFields {
+            pid: 10,
+            tid: 10,
+            start: 0x40_0000,
+            len: 0x1000,
+            pgoff: 0x2000,
+            maj: 8,
+            min: 3,
+            ino: 1234,
+            prot: 5,
+            flags: 2,
+            filename: b"/usr/bin/app",
+            ..Default::default()
+        };
+        let kernel = MmapFields {
+            pid: -1,
+            tid: 0,
+            start: 0xffff_ffff_8100_0000,
+            len: 0x100_0000,
+            pgoff: 0xffff_ffff_8100_0000,
+            filename: b"[kernel.kallsyms]_text",
+            kernel: true,
+            ..Default::default()
+        };
+        let records = [
+            encode_fork(&layout, 10, 1, 11, 1, 4, &sid),
+            encode_comm(&layout, 10, 11, b"app", true, &sid),
+            encode_mmap2(&layout, &map, &sid),
+            encode_mmap(&layout, &kernel, &sid),
+            encode_finished_init(),
+            sample(
+                st,
+                0x40_0010,
+                10,
+                6,
+                &[0xffff_ffff_ffff_fe00, 0x40_0010, 0x40_0020],
+            ),
+            encode_lost_samples(&layout, 3, &sid),
+            encode_exit(&layout, 10, 1, 11, 1, 7, &sid),
+            encode_finished_round(),
+        ];
+        for rec in &records {
+            writer.write_record(rec).unwrap();
+        }
+
+        // Before finish(): the reader salvages the records of an unfinished file.
+        let unfinished = writer.sink.get_ref().clone();
+        let file = PerfFile::parse(&unfinished).unwrap();
+        assert!(file.notes().contains(&Note::NotFinalized));
+        assert_eq!(file.records().count(), records.len());
+
+        let features = FeatureData {
+            hostname: "host".into(),
+            osrelease: "6.1.0".into(),
+            version: "kprof 0.1.0".into(),
+            arch: "x86_64".into(),
+            cpudesc: "cpu".into(),
+            cpuid: "GenuineIntel,6,85,7".into(),
+            nrcpus_online: 3,
+            nrcpus_available: 4,
+            total_mem_kb: 1024,
+            cmdline: vec!["kprof".into(), "record".into()],
+            build_ids: vec![BuildIdEntry {
+                pid: -1,
+                kernel: false,
+                build_id: vec![0xab; 20],
+                filename: "/usr/bin/app".into(),
+            }],
+            first_sample_time: Some(6),
+            last_sample_time: Some(6),
+        };
+        let bytes = writer.finish(&features).unwrap().into_inner();
+        let file = PerfFile::parse(&bytes).unwrap();
+        assert!(
+            !file.notes().contains(&Note::NotFinalized),
+            "{:?}",
+            file.notes()
+        );
+
+        let attr = &file.attrs()[0];
+        assert_eq!((attr.kind, attr.config, attr.sample_type), (1, 0, st));
+        assert!(attr.sample_id_all);
+        assert_eq!(attr.ids, [TEST_ID, TEST_ID + 1]);
+        assert_eq!(attr.name, "cpu-clock");
+
+        let f = file.features();
+        assert_eq!(f.hostname.as_deref(), Some("host"));
+        assert_eq!(f.osrelease.as_deref(), Some("6.1.0"));
+        assert_eq!(f.version.as_deref(), Some("kprof 0.1.0"));
+        assert_eq!(f.arch.as_deref(), Some("x86_64"));
+        assert_eq!(f.cpudesc.as_deref(), Some("cpu"));
+        assert_eq!(f.cpuid.as_deref(), Some("GenuineIntel,6,85,7"));
+        assert_eq!(f.nrcpus, Some((4, 3)));
+        assert_eq!(f.total_mem, Some(1024));
+        assert_eq!(
+            f.cmdline.as_deref(),
+            Some(&["kprof".to_string(), "record".to_string()][..])
+        );
+        assert_eq!(f.event_desc.len(), 1);
+        assert_eq!(f.event_desc[0].name, "cpu-clock");
+        assert_eq!(f.event_desc[0].ids, [TEST_ID, TEST_ID + 1]);
+        assert_eq!(f.build_ids.len(), 1);
+        assert_eq!(f.build_ids[0].build_id, vec![0xab; 20]);
+        assert_eq!(f.build_ids[0].filename, "/usr/bin/app");
+        assert_eq!(f.build_ids[0].pid, -1);
+
+        let events: Vec<_> = file.records().map(|e| e.unwrap()).collect();
+        assert_eq!(events.len(), records.len());
+        let trailer_ok = |e: &crate::Event<'_>| {
+            e.sample_id.pid == Some(10)
+                && e.sample_id.tid == Some(11)
+                && e.sample_id.id == Some(TEST_ID)
+                && e.sample_id.cpu == Some(1)
+        };
+        match &events[0].record {
+            Record::Fork(f) => {
+                assert_eq!((f.pid, f.ppid, f.tid, f.ptid, f.time), (10, 1, 11, 1, 4))
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(trailer_ok(&events[0]));
+        match &events[1].record {
+            Record::Comm(c) => {
+                assert_eq!((c.pid, c.tid, c.name, c.exec), (10, 11, &b"app"[..], true))
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(trailer_ok(&events[1]));
+        assert_eq!(events[1].sample_id.time, Some(5));
+        match &events[2].record {
+            Record::Mmap(m) => {
+                assert!(m.is_mmap2 && m.executable);
+                assert_eq!(
+                    (m.pid, m.tid, m.start, m.len, m.pgoff),
+                    (10, 10, 0x40_0000, 0x1000, 0x2000)
+                );
+                assert_eq!((m.filename, m.maj), (&b"/usr/bin/app"[..], Some(8)));
+            }
+            other => panic!("{other:?}"),
+        }
+        match &events[3].record {
+            Record::Mmap(m) => {
+                assert!(!m.is_mmap2);
+                assert_eq!(
+                    (m.pid, m.start, m.pgoff),
+                    (u32::MAX, kernel.start, kernel.start)
+                );
+                assert_eq!(m.filename, b"[kernel.kallsyms]_text");
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(matches!(events[4].record, Record::FinishedInit));
+        match &events[5].record {
+            Record::Sample(s) => {
+                assert_eq!(
+                    (s.ip, s.pid, s.tid, s.time),
+                    (Some(0x40_0010), Some(10), Some(10), Some(6))
+                );
+                assert_eq!(
+                    (s.id, s.cpu, s.period),
+                    (Some(TEST_ID), Some(0), Some(100_000))
+                );
+                let chain: Vec<u64> = s.callchain.unwrap().iter().collect();
+                assert_eq!(chain, [0xffff_ffff_ffff_fe00, 0x40_0010, 0x40_0020]);
+            }
+            other => panic!("{other:?}"),
+        }
+        match &events[6].record {
+            Record::LostSamples(l) => assert_eq!(l.lost, 3),
+            other => panic!("{other:?}"),
+        }
+        assert!(trailer_ok(&events[6]));
+        match &events[7].record {
+            Record::Exit(e) => assert_eq!((e.pid, e.tid, e.time), (10, 11, 7)),
+            other => panic!("{other:?}"),
+        }
+        assert!(matches!(events[8].record, Record::FinishedRound));
+    }
+
+    // ---- Linux perf as the oracle ----
+
+    /// `/usr/bin/perf`, or None (test skipped) unless KPROF_REQUIRE_PERF=1.
+    fn perf_binary() -> Option<PathBuf> {
+        let perf = PathBuf::from("/usr/bin/perf");
+        if perf.exists() {
+            return Some(perf);
+        }
+        assert!(
+            std::env::var_os("KPROF_REQUIRE_PERF").is_none_or(|v| v != "1"),
+            "KPROF_REQUIRE_PERF=1 but /usr/bin/perf is missing"
+        );
+        eprintln!("skipping: /usr/bin/perf not found");
+        None
+    }
+
+    /// Runs perf and returns (stdout, stderr), asserting exit 0 and a clean stderr.
+    fn run_perf(perf: &PathBuf, args: &[&str]) -> (String, String) {
+        let out = Command::new(perf).args(args).output().unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert!(out.status.success(), "perf {args:?} failed: {stderr}");
+        for bad in [
+            "Warning",
+            "WARNING",
+            "unsupported",
+            "not properly terminated",
+            "Error",
+        ] {
+            assert!(!stderr.contains(bad), "perf {args:?} complained: {stderr}");
+        }
+        (stdout, stderr)
+    }
+
+    #[inline(never)]
+    fn marker_alpha(n: u64) -> u64 {
+        (0..std::hint::black_box(n)).fold(1u64, |acc, k| acc.wrapping_mul(31).wrapping_add(k))
+    }
+
+    #[inline(never)]
+    fn marker_beta(n: u64) -> u64 {
+        (0..std::hint::black_box(n)).fold(7u64, |acc, k| acc.rotate_left(3) ^ k)
+    }
+
+    /// The executable mapping of this test binary that contains `addr`, from /proc/self/maps.
+    fn own_mapping(addr: u64, exe: &[u8]) -> MmapFields<'_> {
+        let maps = std::fs::read_to_string("/proc/self/maps").unwrap();
+        for line in maps.lines() {
+            let cols: Vec<&str> = line.split_whitespace().collect();
+            let (range, perms, off, dev, ino) = (cols[0], cols[1], cols[2], cols[3], cols[4]);
+            let (lo, hi) = range.split_once('-').unwrap();
+            let (lo, hi) = (
+                u64::from_str_radix(lo, 16).unwrap(),
+                u64::from_str_radix(hi, 16).unwrap(),
+            );
+            if !(lo..hi).contains(&addr) {
+                continue;
+            }
+            assert!(perms.contains('x'), "{line}");
+            let (maj, min) = dev.split_once(':').unwrap();
+            return MmapFields {
+                pid: std::process::id() as i32,
+                tid: std::process::id() as i32,
+                start: lo,
+                len: hi - lo,
+                pgoff: u64::from_str_radix(off, 16).unwrap(),
+                maj: u32::from_str_radix(maj, 16).unwrap(),
+                min: u32::from_str_radix(min, 16).unwrap(),
+                ino: ino.parse().unwrap(),
+                ino_generation: 0,
+                prot: 5,
+                flags: 2,
+                filename: exe,
+                kernel: false,
+            };
+        }
+        panic!("{addr:#x} not in /proc/self/maps");
+    }
+
+    /// `_text` and `_etext` from /proc/kallsyms (perf warns about restricted kernel maps without
+    /// a kernel MMAP); None when hidden.
+    fn kernel_text() -> Option<(u64, u64)> {
+        let syms = std::fs::read_to_string("/proc/kallsyms").ok()?;
+        let find = |name: &str| {
+            syms.lines().find_map(|l| {
+                let mut cols = l.split_whitespace();
+                let addr = u64::from_str_radix(cols.next()?, 16).ok()?;
+                (cols.nth(1)? == name && addr != 0).then_some(addr)
+            })
+        };
+        Some((find("_text")?, find("_etext")?))
+    }
+
+    /// Writes kernel MMAP, COMM + MMAP2 for this process and samples in two functions of this binary.
+    fn write_test_file(st: u64, path: &std::path::Path) -> (u64, u64) {
+        let alpha = marker_alpha as fn(u64) -> u64 as usize as u64;
+        let beta = marker_beta as fn(u64) -> u64 as usize as u64;
+        assert!(marker_alpha(10) != marker_beta(10));
+        let exe = std::fs::read_link("/proc/self/exe").unwrap();
+        let exe = exe.as_os_str().as_encoded_bytes().to_vec();
+        let pid = std::process::id() as i32;
+        let layout = SampleIdLayout::new(st);
+        let sid = SampleIdValues {
+            pid,
+            tid: pid,
+            id: TEST_ID,
+            ..Default::default()
+        };
+        let attrs = vec![WriterAttr {
+            attr: cpu_clock_attr(st, 128),
+            ids: vec![TEST_ID],
+            name: "cpu-clock".into(),
+        }];
+        let mut writer = Writer::new(Cursor::new(Vec::new()), attrs).unwrap();
+        writer
+            .write_record(&encode_comm(&layout, pid, pid, b"writer-test", true, &sid))
+            .unwrap();
+        writer
+            .write_record(&encode_mmap2(&layout, &own_mapping(alpha, &exe), &sid))
+            .unwrap();
+        if own_mapping(beta, &exe).start != own_mapping(alpha, &exe).start {
+            writer
+                .write_record(&encode_mmap2(&layout, &own_mapping(beta, &exe), &sid))
+                .unwrap();
+        }
+        if let Some(kernel) = kernel_text() {
+            let fields = MmapFields {
+                pid: -1,
+                start: kernel.0,
+                len: kernel.1 - kernel.0,
+                pgoff: kernel.0,
+                filename: b"[kernel.kallsyms]_text",
+                kernel: true,
+                ..Default::default()
+            };
+            let sid = SampleIdValues { pid: -1, ..sid };
+            writer
+                .write_record(&encode_mmap(&layout, &fields, &sid))
+                .unwrap();
+        }
+        writer.write_record(&encode_finished_init()).unwrap();
+        // 3 samples in alpha, 2 in beta; with callchains, beta's samples are called from alpha.
+        let mut time = 1_000_000u64;
+        for k in 0..5u64 {
+            let (ip, chain) = if k < 3 {
+                (alpha + 4, vec![0xffff_ffff_ffff_fe00, alpha + 4])
+            } else {
+                (beta + 4, vec![0xffff_ffff_ffff_fe00, beta + 4, alpha + 8])
+            };
+            let rec = sample(st, ip, pid, time, &chain);
+            // Exercise the split path as a wrapped ring buffer would produce it.
+            let (a, b) = rec.split_at(usize::try_from(k * 3).unwrap().min(rec.len()));
+            writer.write_split(a, b).unwrap();
+            time += 1000;
+        }
+        writer.write_record(&encode_finished_round()).unwrap();
+        let features = FeatureData {
+            hostname: "kprof-test-host".into(),
+            osrelease: "6.0.0-kprof-test".into(),
+            version: "kprof 0.1.0".into(),
+            arch: "x86_64".into(),
+            cpudesc: "Test CPU".into(),
+            cpuid: "GenuineIntel,6,85,7".into(),
+            nrcpus_online: 2,
+            nrcpus_available: 4,
+            total_mem_kb: 123_456,
+            cmdline: vec!["kprof".into(), "record".into(), "--marker-arg".into()],
+            build_ids: Vec::new(),
+            first_sample_time: Some(1_000_000),
+            last_sample_time: Some(time - 1000),
+        };
+        let bytes = writer.finish(&features).unwrap().into_inner();
+        std::fs::write(path, bytes).unwrap();
+        (alpha, beta)
+    }
+
+    fn temp_path(name: &str) -> PathBuf {
+        std::env::temp_dir().join(format!("kprof-writer-{}-{name}.data", std::process::id()))
+    }
+
+    #[test]
+    fn perf_reads_header_and_samples() {
+        let Some(perf) = perf_binary() else { return };
+        let path = temp_path("flat");
+        write_test_file(ALL_BUT_CALLCHAIN, &path);
+        let file = path.to_str().unwrap();
+
+        let (header, _) = run_perf(&perf, &["report", "--header-only", "-i", file]);
+        for expected in [
+            "hostname : kprof-test-host",
+            "os release : 6.0.0-kprof-test",
+            "perf version : kprof 0.1.0",
+            "arch : x86_64",
+            "nrcpus online : 2",
+            "nrcpus avail : 4",
+            "cpudesc : Test CPU",
+            "cpuid : GenuineIntel,6,85,7",
+            "total memory : 123456 kB",
+            "cmdline : kprof record --marker-arg",
+            "event : name = cpu-clock",
+            "id = { 42 }",
+        ] {
+            assert!(
+                header.contains(expected),
+                "missing {expected:?} in:\n{header}"
+            );
+        }
+
+        let (report, _) = run_perf(&perf, &["report", "-i", file, "--stdio", "--header"]);
+        assert!(report.contains("# Samples: 5"), "{report}");
+        assert!(report.contains("marker_alpha"), "{report}");
+
+        let (script, _) = run_perf(&perf, &["script", "-i", file, "-F", "comm,tid,ip,sym"]);
+        let lines: Vec<&str> = script.lines().filter(|l| !l.trim().is_empty()).collect();
+        assert_eq!(lines.len(), 5, "{script}");
+        let pid = std::process::id().to_string();
+        for (k, line) in lines.iter().enumerate() {
+            assert!(
+                line.contains("writer-test") && line.contains(&pid),
+                "{line}"
+            );
+            let want = if k < 3 { "marker_alpha" } else { "marker_beta" };
+            assert!(
+                line.contains(want),
+                "sample {k} should be in {want}: {line}"
+            );
+        }
+        std::fs::remove_file(&path).unwrap();
+    }
+
+    #[test]
+    fn perf_reads_callchains() {
+        let Some(perf) = perf_binary() else { return };
+        let path = temp_path("callchain");
+        write_test_file(ALL_BUT_CALLCHAIN | sample_type::CALLCHAIN, &path);
+        let file = path.to_str().unwrap();
+        let (script, _) = run_perf(&perf, &["script", "-i", file, "-F", "comm,tid,ip,sym"]);
+        // perf prints each sample as a block of frames separated by blank lines.
+        let blocks: Vec<Vec<&str>> = script
+            .split("\n\n")
+            .map(|b| {
+                b.lines()
+                    .filter(|l| !l.trim().is_empty())
+                    .collect::<Vec<_>>()
+            })
+            .filter(|b| !b.is_empty())
+            .collect();
+        assert_eq!(blocks.len(), 5, "{script}");
+        for block in &blocks[3..] {
+            let frames: Vec<&&str> = block.iter().filter(|l| l.contains("marker_")).collect();
+            assert_eq!(frames.len(), 2, "{block:?}");
+            assert!(
+                frames[0].contains("marker_beta") && frames[1].contains("marker_alpha"),
+                "{block:?}"
+            );
+        }
+        let (report, _) = run_perf(&perf, &["report", "-i", file, "--stdio"]);
+        assert!(report.contains("# Samples: 5"), "{report}");
+        std::fs::remove_file(&path).unwrap();
+    }
+}

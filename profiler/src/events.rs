@@ -1,0 +1,499 @@
+//! `-e` event specs: parsing names and modifiers into [`EventSpec`], resolving tracepoint ids,
+//! suggesting close matches for typos, and building the [`EventAttr`] passed to the kernel.
+
+use std::io;
+use std::path::{Path, PathBuf};
+
+use perf_event_open_sys::bindings as b;
+
+use crate::error::{Error, Result};
+
+/// What kind of counter an event is, with its kernel type/config.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EventKind {
+    /// `PERF_TYPE_HARDWARE` with a `PERF_COUNT_HW_*` config.
+    Hardware(u64),
+    /// `PERF_TYPE_SOFTWARE` with a `PERF_COUNT_SW_*` config.
+    Software(u64),
+    /// `PERF_TYPE_TRACEPOINT` `system:name`; the id is looked up in tracefs when opening.
+    Tracepoint {
+        /// The subsystem, e.g. `sched`.
+        system: String,
+        /// The event, e.g. `sched_switch`.
+        name: String,
+    },
+    /// `PERF_TYPE_RAW` with a model-specific code (`rNNNN`).
+    Raw(u64),
+}
+
+/// One parsed `-e` entry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EventSpec {
+    /// The canonical name (aliases resolved, modifiers appended as given), as stored in perf.data.
+    pub name: String,
+    /// The counter.
+    pub kind: EventKind,
+    /// `:k` alone: do not count user space.
+    pub exclude_user: bool,
+    /// `:u` alone: do not count the kernel.
+    pub exclude_kernel: bool,
+}
+
+const HARDWARE: &[(&str, u32)] = &[
+    ("cycles", b::PERF_COUNT_HW_CPU_CYCLES),
+    ("cpu-cycles", b::PERF_COUNT_HW_CPU_CYCLES),
+    ("instructions", b::PERF_COUNT_HW_INSTRUCTIONS),
+    ("cache-references", b::PERF_COUNT_HW_CACHE_REFERENCES),
+    ("cache-misses", b::PERF_COUNT_HW_CACHE_MISSES),
+    ("branches", b::PERF_COUNT_HW_BRANCH_INSTRUCTIONS),
+    ("branch-instructions", b::PERF_COUNT_HW_BRANCH_INSTRUCTIONS),
+    ("branch-misses", b::PERF_COUNT_HW_BRANCH_MISSES),
+    ("bus-cycles", b::PERF_COUNT_HW_BUS_CYCLES),
+    ("ref-cycles", b::PERF_COUNT_HW_REF_CPU_CYCLES),
+];
+
+const SOFTWARE: &[(&str, u32)] = &[
+    ("cpu-clock", b::PERF_COUNT_SW_CPU_CLOCK),
+    ("task-clock", b::PERF_COUNT_SW_TASK_CLOCK),
+    ("page-faults", b::PERF_COUNT_SW_PAGE_FAULTS),
+    ("faults", b::PERF_COUNT_SW_PAGE_FAULTS),
+    ("minor-faults", b::PERF_COUNT_SW_PAGE_FAULTS_MIN),
+    ("major-faults", b::PERF_COUNT_SW_PAGE_FAULTS_MAJ),
+    ("context-switches", b::PERF_COUNT_SW_CONTEXT_SWITCHES),
+    ("cs", b::PERF_COUNT_SW_CONTEXT_SWITCHES),
+    ("cpu-migrations", b::PERF_COUNT_SW_CPU_MIGRATIONS),
+    ("migrations", b::PERF_COUNT_SW_CPU_MIGRATIONS),
+];
+
+/// Every event name `parse_event` knows (aliases included), for help text and suggestions.
+pub fn known_event_names() -> impl Iterator<Item = &'static str> {
+    HARDWARE.iter().chain(SOFTWARE).map(|(name, _)| *name)
+}
+
+/// Parses a comma-separated `-e` list (`cycles,page-faults:u`).
+pub fn parse_event_list(list: &str) -> Result<Vec<EventSpec>> {
+    list.split(',')
+        .filter(|s| !s.trim().is_empty())
+        .map(|s| parse_event(s.trim()))
+        .collect()
+}
+
+/// Parses one event spec: a name, `SYS:NAME`, or `rNNNN`, optionally followed by `:u`, `:k`, `:uk`.
+pub fn parse_event(spec: &str) -> Result<EventSpec> {
+    let (base, modifiers) = split_modifiers(spec);
+    let (exclude_user, exclude_kernel) = match modifiers {
+        None => (false, false),
+        Some(m) => {
+            let user = m.contains('u');
+            let kernel = m.contains('k');
+            if let Some(bad) = m.chars().find(|c| !matches!(c, 'u' | 'k')) {
+                return Err(Error::InvalidEvent {
+                    spec: spec.to_owned(),
+                    reason: format!("unsupported modifier '{bad}' (supported: u, k)"),
+                });
+            }
+            (kernel && !user, user && !kernel)
+        }
+    };
+    let suffix = modifiers.map(|m| format!(":{m}")).unwrap_or_default();
+    let lower = base.to_ascii_lowercase();
+    let (name, kind) = if let Some(config) = lookup(HARDWARE, &lower) {
+        (
+            canonical(HARDWARE, config),
+            EventKind::Hardware(config.into()),
+        )
+    } else if let Some(config) = lookup(SOFTWARE, &lower) {
+        (
+            canonical(SOFTWARE, config),
+            EventKind::Software(config.into()),
+        )
+    } else if let Some((system, event)) = base.split_once(':') {
+        if !valid_tracepoint_part(system) || !valid_tracepoint_part(event) {
+            return Err(Error::InvalidEvent {
+                spec: spec.to_owned(),
+                reason: "tracepoints are SYSTEM:NAME with letters, digits and '_'".to_owned(),
+            });
+        }
+        (
+            base.to_owned(),
+            EventKind::Tracepoint {
+                system: system.to_owned(),
+                name: event.to_owned(),
+            },
+        )
+    } else if let Some(code) = raw_code(base) {
+        (base.to_owned(), EventKind::Raw(code?))
+    } else {
+        return Err(Error::UnknownEvent {
+            name: base.to_owned(),
+            suggestions: suggestions(base),
+        });
+    };
+    Ok(EventSpec {
+        name: format!("{name}{suffix}"),
+        kind,
+        exclude_user,
+        exclude_kernel,
+    })
+}
+
+fn lookup(table: &[(&str, u32)], name: &str) -> Option<u32> {
+    table
+        .iter()
+        .find(|(n, _)| *n == name)
+        .map(|&(_, config)| config)
+}
+
+/// The first (canonical) name in `table` for `config`: aliases come after it.
+fn canonical(table: &[(&str, u32)], config: u32) -> String {
+    table
+        .iter()
+        .find(|(_, c)| *c == config)
+        .map_or_else(String::new, |(n, _)| (*n).to_owned())
+}
+
+/// Splits `name:mods` when the last `:` part is made only of modifier letters.
+fn split_modifiers(spec: &str) -> (&str, Option<&str>) {
+    match spec.rsplit_once(':') {
+        Some((base, mods))
+            if !mods.is_empty()
+                && mods.len() <= 4
+                && mods.chars().all(|c| c.is_ascii_lowercase())
+                && mods.chars().any(|c| matches!(c, 'u' | 'k'))
+                && !base.is_empty()
+                && (mods.chars().all(|c| matches!(c, 'u' | 'k' | 'h' | 'p'))) =>
+        {
+            (base, Some(mods))
+        }
+        _ => (spec, None),
+    }
+}
+
+fn valid_tracepoint_part(s: &str) -> bool {
+    !s.is_empty()
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+}
+
+/// `rNNNN` → Some(Ok(code)); `r` followed by non-hex → Some(Err); other names → None.
+fn raw_code(name: &str) -> Option<Result<u64>> {
+    let hex = name.strip_prefix('r')?;
+    if hex.is_empty() || !hex.chars().all(|c| c.is_ascii_hexdigit()) {
+        return None;
+    }
+    Some(
+        u64::from_str_radix(hex, 16).map_err(|e| Error::InvalidEvent {
+            spec: name.to_owned(),
+            reason: format!("raw event code: {e}"),
+        }),
+    )
+}
+
+/// Known names within edit distance 3 of `name` (or starting with it), closest first.
+pub fn suggestions(name: &str) -> Vec<String> {
+    let lower = name.to_ascii_lowercase();
+    let mut scored: Vec<(usize, &str)> = known_event_names()
+        .map(|known| {
+            let d = edit_distance(&lower, known);
+            let d = if known.starts_with(&lower) && lower.len() >= 2 {
+                d.min(1)
+            } else {
+                d
+            };
+            (d, known)
+        })
+        .filter(|(d, known)| *d <= 3.min(known.len() / 2 + 1))
+        .collect();
+    scored.sort();
+    scored.dedup_by(|a, b| a.1 == b.1);
+    scored
+        .into_iter()
+        .take(4)
+        .map(|(_, n)| n.to_owned())
+        .collect()
+}
+
+/// Levenshtein distance over chars.
+pub fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    let mut cur = vec![0; b.len() + 1];
+    for (i, ca) in a.chars().enumerate() {
+        if let Some(first) = cur.first_mut() {
+            *first = i + 1;
+        }
+        for (j, &cb) in b.iter().enumerate() {
+            let sub = prev.get(j).copied().unwrap_or(0) + usize::from(ca != cb);
+            let del = prev.get(j + 1).copied().unwrap_or(0) + 1;
+            let ins = cur.get(j).copied().unwrap_or(0) + 1;
+            if let Some(slot) = cur.get_mut(j + 1) {
+                *slot = sub.min(del).min(ins);
+            }
+        }
+        std::mem::swap(&mut prev, &mut cur);
+    }
+    prev.last().copied().unwrap_or(0)
+}
+
+/// The tracefs roots searched for `events/SYS/NAME/id`, in order.
+pub const TRACEFS_ROOTS: [&str; 2] = ["/sys/kernel/tracing", "/sys/kernel/debug/tracing"];
+
+/// Looks up a tracepoint id in tracefs, mounting tracefs at /sys/kernel/tracing if nothing is there.
+pub fn tracepoint_id(system: &str, name: &str) -> Result<u64> {
+    let find = || -> Option<io::Result<u64>> {
+        TRACEFS_ROOTS.iter().find_map(|root| {
+            let root = Path::new(root);
+            if !root.join("events").is_dir() {
+                return None;
+            }
+            Some(read_id(
+                &root.join("events").join(system).join(name).join("id"),
+            ))
+        })
+    };
+    let found = match find() {
+        Some(r) => r,
+        None => {
+            // Not mounted: try to mount (needs root), then look again.
+            let mounted = crate::sys::mount_tracefs();
+            match find() {
+                Some(r) => r,
+                None => {
+                    let why = mounted.err().map(|e| format!(" (mounting it failed: {e})"));
+                    return Err(Error::EventUnavailable {
+                        event: format!("{system}:{name}"),
+                        reason: format!(
+                            "tracefs is not mounted at /sys/kernel/tracing{}",
+                            why.unwrap_or_default()
+                        ),
+                    });
+                }
+            }
+        }
+    };
+    found.map_err(|e| {
+        if e.kind() == io::ErrorKind::NotFound {
+            Error::EventUnavailable {
+                event: format!("{system}:{name}"),
+                reason: "no such tracepoint (see /sys/kernel/tracing/available_events)".to_owned(),
+            }
+        } else {
+            Error::EventUnavailable {
+                event: format!("{system}:{name}"),
+                reason: e.to_string(),
+            }
+        }
+    })
+}
+
+fn read_id(path: &PathBuf) -> io::Result<u64> {
+    let text = std::fs::read_to_string(path)?;
+    text.trim()
+        .parse()
+        .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, format!("{e}")))
+}
+
+/// The safe description of a `perf_event_attr`; `sys` turns it into the kernel struct and bytes.
+/// Field meanings follow perf_event_open(2).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[allow(missing_docs)] // one-to-one with perf_event_attr fields documented in perf_event_open(2)
+pub struct EventAttr {
+    pub type_: u32,
+    pub config: u64,
+    /// `sample_period`, or `sample_freq` when `freq` is set.
+    pub period_or_freq: u64,
+    pub freq: bool,
+    pub sample_type: u64,
+    pub read_format: u64,
+    pub disabled: bool,
+    pub inherit: bool,
+    pub exclude_user: bool,
+    pub exclude_kernel: bool,
+    pub exclude_hv: bool,
+    pub mmap: bool,
+    pub comm: bool,
+    pub enable_on_exec: bool,
+    pub task: bool,
+    pub watermark: bool,
+    pub sample_id_all: bool,
+    pub mmap2: bool,
+    pub comm_exec: bool,
+    /// `wakeup_events`, or `wakeup_watermark` (bytes) when `watermark` is set.
+    pub wakeup: u32,
+    pub sample_regs_user: u64,
+    pub sample_stack_user: u32,
+    pub sample_max_stack: u16,
+}
+
+/// `perf_event_attr.type` and `.config` for a spec, resolving tracepoint ids.
+pub fn type_and_config(kind: &EventKind) -> Result<(u32, u64)> {
+    Ok(match kind {
+        EventKind::Hardware(c) => (b::PERF_TYPE_HARDWARE, *c),
+        EventKind::Software(c) => (b::PERF_TYPE_SOFTWARE, *c),
+        EventKind::Raw(c) => (b::PERF_TYPE_RAW, *c),
+        EventKind::Tracepoint { system, name } => {
+            (b::PERF_TYPE_TRACEPOINT, tracepoint_id(system, name)?)
+        }
+    })
+}
+
+/// The software event `cycles` falls back to on machines without a hardware PMU.
+pub fn cpu_clock_fallback(spec: &EventSpec) -> EventSpec {
+    let suffix = spec
+        .name
+        .split_once(':')
+        .map(|(_, m)| format!(":{m}"))
+        .unwrap_or_default();
+    EventSpec {
+        name: format!("cpu-clock{suffix}"),
+        kind: EventKind::Software(b::PERF_COUNT_SW_CPU_CLOCK.into()),
+        exclude_user: spec.exclude_user,
+        exclude_kernel: spec.exclude_kernel,
+    }
+}
+
+/// True for the default `cycles` event (any alias), which falls back to cpu-clock without a PMU.
+pub fn is_cycles(spec: &EventSpec) -> bool {
+    spec.kind == EventKind::Hardware(b::PERF_COUNT_HW_CPU_CYCLES.into())
+}
+
+/// True when perf_event_open's error means "no such PMU/event on this machine".
+pub fn is_unsupported_error(err: &io::Error) -> bool {
+    matches!(
+        err.raw_os_error(),
+        Some(libc::ENOENT | libc::ENODEV | libc::ENXIO | libc::EOPNOTSUPP)
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hardware_and_software_names_and_aliases() {
+        let e = parse_event("cycles").unwrap();
+        assert_eq!(e.kind, EventKind::Hardware(0));
+        assert!(is_cycles(&e));
+        assert_eq!(
+            parse_event("branches").unwrap().kind,
+            EventKind::Hardware(4)
+        );
+        assert_eq!(
+            parse_event("ref-cycles").unwrap().kind,
+            EventKind::Hardware(9)
+        );
+        assert_eq!(parse_event("cs").unwrap().name, "context-switches");
+        assert_eq!(parse_event("faults").unwrap().name, "page-faults");
+        assert_eq!(
+            parse_event("migrations").unwrap().kind,
+            EventKind::Software(4)
+        );
+        assert_eq!(
+            parse_event("major-faults").unwrap().kind,
+            EventKind::Software(6)
+        );
+        assert_eq!(
+            parse_event("task-clock").unwrap().kind,
+            EventKind::Software(1)
+        );
+    }
+
+    #[test]
+    fn modifiers() {
+        let u = parse_event("cpu-clock:u").unwrap();
+        assert!(u.exclude_kernel && !u.exclude_user);
+        assert_eq!(u.name, "cpu-clock:u");
+        let k = parse_event("page-faults:k").unwrap();
+        assert!(k.exclude_user && !k.exclude_kernel);
+        let uk = parse_event("cycles:uk").unwrap();
+        assert!(!uk.exclude_user && !uk.exclude_kernel);
+        assert!(matches!(
+            parse_event("cycles:up"),
+            Err(Error::InvalidEvent { .. })
+        ));
+    }
+
+    #[test]
+    fn tracepoints_and_raw() {
+        let t = parse_event("sched:sched_switch").unwrap();
+        assert_eq!(
+            t.kind,
+            EventKind::Tracepoint {
+                system: "sched".into(),
+                name: "sched_switch".into()
+            }
+        );
+        let tk = parse_event("sched:sched_switch:k").unwrap();
+        assert!(tk.exclude_user);
+        assert_eq!(tk.name, "sched:sched_switch:k");
+        assert_eq!(parse_event("r1a2b").unwrap().kind, EventKind::Raw(0x1a2b));
+        assert!(parse_event("r12345678901234567890").is_err());
+        assert!(matches!(
+            parse_event("sys:"),
+            Err(Error::InvalidEvent { .. })
+        ));
+    }
+
+    #[test]
+    fn lists() {
+        let list = parse_event_list("cycles, page-faults:u,cs").unwrap();
+        let names: Vec<_> = list.iter().map(|e| e.name.as_str()).collect();
+        assert_eq!(names, ["cycles", "page-faults:u", "context-switches"]);
+        assert!(parse_event_list("cycles,bogus").is_err());
+    }
+
+    #[test]
+    fn unknown_names_suggest_close_matches() {
+        let Err(Error::UnknownEvent { name, suggestions }) = parse_event("cylces") else {
+            panic!("expected UnknownEvent");
+        };
+        assert_eq!(name, "cylces");
+        assert_eq!(suggestions.first().map(String::as_str), Some("cycles"));
+        let Err(err) = parse_event("cpu-clok") else {
+            panic!()
+        };
+        assert!(err.to_string().contains("did you mean: cpu-clock"), "{err}");
+        let Err(Error::UnknownEvent { suggestions, .. }) = parse_event("instr") else {
+            panic!()
+        };
+        assert!(
+            suggestions.contains(&"instructions".to_owned()),
+            "{suggestions:?}"
+        );
+        let Err(err) = parse_event("zzzzzzzzzz") else {
+            panic!()
+        };
+        assert!(
+            err.to_string().contains("cpu-clock"),
+            "lists known events: {err}"
+        );
+    }
+
+    #[test]
+    fn edit_distances() {
+        assert_eq!(edit_distance("kitten", "sitting"), 3);
+        assert_eq!(edit_distance("", "abc"), 3);
+        assert_eq!(edit_distance("abc", "abc"), 0);
+    }
+
+    #[test]
+    fn fallback_keeps_modifiers() {
+        let f = cpu_clock_fallback(&parse_event("cycles:u").unwrap());
+        assert_eq!(f.name, "cpu-clock:u");
+        assert!(f.exclude_kernel);
+        assert_eq!(f.kind, EventKind::Software(0));
+    }
+
+    #[test]
+    fn unsupported_errors() {
+        assert!(is_unsupported_error(&io::Error::from_raw_os_error(
+            libc::ENOENT
+        )));
+        assert!(is_unsupported_error(&io::Error::from_raw_os_error(
+            libc::EOPNOTSUPP
+        )));
+        assert!(!is_unsupported_error(&io::Error::from_raw_os_error(
+            libc::EACCES
+        )));
+    }
+}

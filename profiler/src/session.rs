@@ -1,0 +1,1190 @@
+//! A recording session: opening one fd per (event, task, CPU), one ring per CPU with the other fds
+//! redirected into it, the poll/drain loop, stop conditions (workload exit, SIGINT/SIGTERM,
+//! duration) and lost-sample accounting.
+//!
+//! The kernel is reached only through [`Syscalls`], so the loop's logic is tested with a fake.
+
+use std::collections::BTreeSet;
+use std::io;
+use std::time::{Duration, Instant};
+
+use kprof_perfdata::writer::{self, SampleIdLayout, SampleIdValues};
+use perf_event_open_sys::bindings as b;
+
+use crate::error::{Error, Result};
+use crate::events::{self, EventAttr, EventSpec};
+use crate::perms;
+use crate::ring::{self, RawData, RingMemory};
+use crate::sys::{self, ChildExit, PerfEventFd, RingMapping, SignalPipe};
+
+/// `perf_event_header.type` of records the session inspects.
+mod record_type {
+    pub const MMAP: u32 = 1;
+    pub const LOST: u32 = 2;
+    pub const SAMPLE: u32 = 9;
+    pub const MMAP2: u32 = 10;
+}
+
+/// The kernel interface the session needs; [`SystemCalls`] is the real one.
+pub trait Syscalls {
+    /// An open event.
+    type Event;
+    /// A mapped ring buffer.
+    type Ring: RingMemory;
+    /// `perf_event_open(attr, pid, cpu)`.
+    fn open_event(&mut self, attr: &EventAttr, pid: i32, cpu: i32) -> io::Result<Self::Event>;
+    /// `PERF_EVENT_IOC_ID`.
+    fn event_id(&mut self, event: &Self::Event) -> io::Result<u64>;
+    /// Maps a ring of `data_pages` pages for `event`.
+    fn map_ring(&mut self, event: &Self::Event, data_pages: usize) -> io::Result<Self::Ring>;
+    /// `PERF_EVENT_IOC_SET_OUTPUT`.
+    fn set_output(&mut self, event: &Self::Event, target: &Self::Event) -> io::Result<()>;
+    /// `PERF_EVENT_IOC_ENABLE`.
+    fn enable(&mut self, event: &Self::Event) -> io::Result<()>;
+    /// `PERF_EVENT_IOC_DISABLE`.
+    fn disable(&mut self, event: &Self::Event) -> io::Result<()>;
+    /// The event's lost-sample count (`read()` with `PERF_FORMAT_ID | PERF_FORMAT_LOST`).
+    fn read_lost(&mut self, event: &Self::Event) -> io::Result<u64>;
+    /// Waits until a ring has data, a signal arrives, or `timeout` passes; returns the signals.
+    fn wait(&mut self, rings: &[&Self::Event], timeout: Duration) -> io::Result<Vec<i32>>;
+    /// Non-blocking `waitpid`.
+    fn child_status(&mut self, pid: i32) -> io::Result<Option<ChildExit>>;
+    /// `kill(pid, sig)`.
+    fn kill(&mut self, pid: i32, sig: i32) -> io::Result<()>;
+}
+
+/// The real kernel, with SIGINT/SIGTERM/SIGCHLD caught in a self-pipe while it lives.
+#[derive(Debug)]
+pub struct SystemCalls {
+    signals: SignalPipe,
+}
+
+impl SystemCalls {
+    /// Installs the signal handlers (restored on drop).
+    pub fn new() -> Result<Self> {
+        let signals = SignalPipe::install().map_err(|source| Error::Syscall {
+            what: "installing signal handlers".into(),
+            source,
+        })?;
+        Ok(SystemCalls { signals })
+    }
+}
+
+impl Syscalls for SystemCalls {
+    type Event = PerfEventFd;
+    type Ring = RingMapping;
+
+    fn open_event(&mut self, attr: &EventAttr, pid: i32, cpu: i32) -> io::Result<PerfEventFd> {
+        sys::perf_event_open(attr, pid, cpu)
+    }
+    fn event_id(&mut self, event: &PerfEventFd) -> io::Result<u64> {
+        sys::event_id(event)
+    }
+    fn map_ring(&mut self, event: &PerfEventFd, data_pages: usize) -> io::Result<RingMapping> {
+        RingMapping::new(event, data_pages)
+    }
+    fn set_output(&mut self, event: &PerfEventFd, target: &PerfEventFd) -> io::Result<()> {
+        sys::set_output(event, target)
+    }
+    fn enable(&mut self, event: &PerfEventFd) -> io::Result<()> {
+        sys::enable(event)
+    }
+    fn disable(&mut self, event: &PerfEventFd) -> io::Result<()> {
+        sys::disable(event)
+    }
+    fn read_lost(&mut self, event: &PerfEventFd) -> io::Result<u64> {
+        // read_format ID | LOST: { value, id, lost }.
+        let mut buf = [0u8; 24];
+        let n = event.read_values(&mut buf)?;
+        let lost = buf
+            .get(16..24)
+            .filter(|_| n >= 24)
+            .and_then(|s| s.try_into().ok());
+        lost.map(u64::from_ne_bytes)
+            .ok_or_else(|| io::Error::new(io::ErrorKind::UnexpectedEof, "short counter read"))
+    }
+    fn wait(&mut self, rings: &[&PerfEventFd], timeout: Duration) -> io::Result<Vec<i32>> {
+        use std::os::fd::AsFd;
+        let mut fds = vec![self.signals.fd()];
+        fds.extend(rings.iter().map(|r| r.as_fd()));
+        let ready = sys::poll(&fds, Some(timeout))?;
+        if ready.readable.contains(&0) {
+            Ok(self.signals.drain())
+        } else {
+            Ok(Vec::new())
+        }
+    }
+    fn child_status(&mut self, pid: i32) -> io::Result<Option<ChildExit>> {
+        sys::wait_child(pid, false)
+    }
+    fn kill(&mut self, pid: i32, sig: i32) -> io::Result<()> {
+        sys::kill(pid, sig)
+    }
+}
+
+/// Call-graph mode (`-g` / `--call-graph`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum CallGraph {
+    /// Frame-pointer chains from the kernel (`PERF_SAMPLE_CALLCHAIN`).
+    Fp,
+    /// User registers and a copy of the user stack for DWARF unwinding, plus the kernel callchain.
+    Dwarf {
+        /// Bytes of user stack per sample (8-aligned, at most 65528; default 8192).
+        stack_size: u32,
+    },
+}
+
+/// Default `--call-graph dwarf` stack dump size, like perf.
+pub const DEFAULT_DWARF_STACK_SIZE: u32 = 8192;
+/// Largest stack dump the kernel accepts (u16 record size minus headers, 8-aligned).
+pub const MAX_DWARF_STACK_SIZE: u32 = 65528;
+
+impl CallGraph {
+    /// Parses `fp`, `dwarf` or `dwarf,SIZE` (SIZE rounded up to a multiple of 8).
+    pub fn parse(text: &str) -> Result<Self> {
+        let (mode, size) = match text.split_once(',') {
+            Some((m, s)) => (m, Some(s)),
+            None => (text, None),
+        };
+        match (mode, size) {
+            ("fp", None) => Ok(CallGraph::Fp),
+            ("dwarf", None) => Ok(CallGraph::Dwarf {
+                stack_size: DEFAULT_DWARF_STACK_SIZE,
+            }),
+            ("dwarf", Some(s)) => {
+                let n: u32 = s.trim().parse().map_err(|_| {
+                    Error::InvalidOption(format!("--call-graph dwarf stack size '{s}'"))
+                })?;
+                let rounded = n.checked_add(7).map(|v| v & !7).unwrap_or(u32::MAX);
+                if n == 0 || rounded > MAX_DWARF_STACK_SIZE {
+                    return Err(Error::InvalidOption(format!(
+                        "--call-graph dwarf stack size {n} must be between 8 and {MAX_DWARF_STACK_SIZE}"
+                    )));
+                }
+                Ok(CallGraph::Dwarf {
+                    stack_size: rounded,
+                })
+            }
+            _ => Err(Error::InvalidOption(format!(
+                "--call-graph '{text}' (expected fp, dwarf or dwarf,SIZE)"
+            ))),
+        }
+    }
+}
+
+/// User registers sampled for DWARF unwinding: every general-purpose register.
+#[cfg(target_arch = "x86_64")]
+pub const USER_REGS_MASK: u64 = {
+    // AX..R15 are 0..=23 except the segment registers DS, ES, FS, GS (12..=15),
+    // which the kernel refuses for 64-bit tasks.
+    let all = (1u64 << 24) - 1;
+    all & !(0xf << 12)
+};
+/// User registers sampled for DWARF unwinding: x0..x30, sp, pc.
+#[cfg(target_arch = "aarch64")]
+pub const USER_REGS_MASK: u64 = (1u64 << 33) - 1;
+/// User registers sampled for DWARF unwinding (none known for this architecture).
+#[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
+pub const USER_REGS_MASK: u64 = 0;
+
+/// Sampling rate: frequency (`-F`) or period (`-c`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Sampling {
+    /// Samples per second.
+    Frequency(u64),
+    /// Events per sample.
+    Period(u64),
+}
+
+/// Everything the session opens, decided by `record` from the options.
+#[derive(Debug, Clone)]
+pub struct Plan {
+    /// Events in `-e` order.
+    pub events: Vec<EventSpec>,
+    /// CPUs to open on.
+    pub cpus: Vec<u32>,
+    /// Tasks to open for; `[-1]` for every task (system-wide).
+    pub tasks: Vec<i32>,
+    /// The workload's pid when recording a command (events enable on its exec).
+    pub workload: Option<i32>,
+    /// Sampling rate.
+    pub sampling: Sampling,
+    /// Call-graph mode.
+    pub call_graph: Option<CallGraph>,
+    /// Data pages per ring (a power of two).
+    pub data_pages: usize,
+    /// Stop after this long.
+    pub duration: Option<Duration>,
+    /// True for `-a`/`-C` (affects permission fallbacks).
+    pub system_wide: bool,
+    /// Skip tasks that vanish while opening (threads of `-p` processes) instead of failing.
+    pub skip_vanished_tasks: bool,
+}
+
+/// One event as opened: the spec actually used, its attr bytes and the ids of its fds.
+#[derive(Debug, Clone)]
+pub struct OpenedEvent {
+    /// The event actually used (after any cycles → cpu-clock fallback).
+    pub spec: EventSpec,
+    /// The attr as passed to the kernel.
+    pub attr: EventAttr,
+    /// The `perf_event_attr` bytes.
+    pub attr_bytes: Vec<u8>,
+    /// Ids of every fd opened for it.
+    pub ids: Vec<u64>,
+}
+
+struct OpenFd<E> {
+    event: E,
+    id: u64,
+    cpu: u32,
+    task: i32,
+}
+
+struct CpuRing<S: Syscalls> {
+    cpu: u32,
+    /// Index in `fds` of the fd the ring is mapped from.
+    fd: usize,
+    ring: S::Ring,
+}
+
+/// Why the loop stopped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StopReason {
+    /// The workload exited (status inside).
+    WorkloadExited(ChildExit),
+    /// SIGINT or SIGTERM (the number).
+    Signal(i32),
+    /// The duration passed.
+    Duration,
+    /// Every monitored task is gone (`-p`/`-t`).
+    TasksGone,
+}
+
+/// Counts kept while recording.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct SessionStats {
+    /// SAMPLE records written.
+    pub samples: u64,
+    /// PERF_RECORD_LOST records from the kernel (ring overflow episodes).
+    pub lost_chunks: u64,
+    /// Samples lost: the sum of LOST records' counts plus the per-event LOST counts read at the end.
+    pub lost_samples: u64,
+    /// Bytes of records written.
+    pub bytes: u64,
+    /// Rings found with a malformed record header (skipped to head).
+    pub corrupt_rings: u64,
+    /// Time of the first sample seen, if any.
+    pub first_sample_time: Option<u64>,
+    /// Time of the last sample seen, if any.
+    pub last_sample_time: Option<u64>,
+}
+
+/// Where the session's records go: one complete record, possibly in two pieces.
+pub type RecordSink<'a> = dyn FnMut(RawData<'_>) -> io::Result<()> + 'a;
+
+/// How often the loop wakes without data, to check the workload and the clock.
+const POLL_INTERVAL: Duration = Duration::from_millis(100);
+
+/// An open recording session.
+pub struct Session<S: Syscalls> {
+    sys: S,
+    events: Vec<OpenedEvent>,
+    fds: Vec<OpenFd<S::Event>>,
+    rings: Vec<CpuRing<S>>,
+    plan: Plan,
+    lost_format: bool,
+    stats: SessionStats,
+    /// (kernel, path) of every file MMAP/MMAP2 records named, for build-id collection.
+    mapped_files: BTreeSet<(bool, String)>,
+    workload_exit: Option<ChildExit>,
+}
+
+impl<S: Syscalls> std::fmt::Debug for Session<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Session")
+            .field("events", &self.events)
+            .field("fds", &self.fds.len())
+            .field("rings", &self.rings.len())
+            .field("stats", &self.stats)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The `sample_type` used for every event of a plan.
+pub fn sample_type_for(plan: &Plan, spec: &EventSpec) -> u64 {
+    let mut st = u64::from(
+        b::PERF_SAMPLE_IP
+            | b::PERF_SAMPLE_TID
+            | b::PERF_SAMPLE_TIME
+            | b::PERF_SAMPLE_CPU
+            | b::PERF_SAMPLE_PERIOD
+            | b::PERF_SAMPLE_IDENTIFIER,
+    );
+    match plan.call_graph {
+        Some(CallGraph::Fp) => st |= u64::from(b::PERF_SAMPLE_CALLCHAIN),
+        Some(CallGraph::Dwarf { .. }) => {
+            st |= u64::from(
+                b::PERF_SAMPLE_CALLCHAIN | b::PERF_SAMPLE_REGS_USER | b::PERF_SAMPLE_STACK_USER,
+            );
+        }
+        None => {}
+    }
+    if matches!(spec.kind, events::EventKind::Tracepoint { .. }) {
+        st |= u64::from(b::PERF_SAMPLE_RAW);
+    }
+    st
+}
+
+/// Builds the attr for one event of a plan (type/config resolved by the caller).
+pub fn build_attr(plan: &Plan, spec: &EventSpec, type_: u32, config: u64, lost: bool) -> EventAttr {
+    let tracepoint = matches!(spec.kind, events::EventKind::Tracepoint { .. });
+    let (freq, period_or_freq) = match plan.sampling {
+        // Tracepoints sample every hit, as perf does, unless -c says otherwise.
+        _ if tracepoint && !matches!(plan.sampling, Sampling::Period(_)) => (false, 1),
+        Sampling::Frequency(hz) => (true, hz),
+        Sampling::Period(p) => (false, p),
+    };
+    let mut read_format = u64::from(b::PERF_FORMAT_ID);
+    if lost {
+        read_format |= u64::from(b::PERF_FORMAT_LOST);
+    }
+    let page = sys::page_size();
+    let ring_bytes = plan.data_pages.saturating_mul(page);
+    let (regs, stack) = match plan.call_graph {
+        Some(CallGraph::Dwarf { stack_size }) => (USER_REGS_MASK, stack_size),
+        _ => (0, 0),
+    };
+    EventAttr {
+        type_,
+        config,
+        period_or_freq,
+        freq,
+        sample_type: sample_type_for(plan, spec),
+        read_format,
+        disabled: true,
+        inherit: !plan.system_wide,
+        exclude_user: spec.exclude_user,
+        exclude_kernel: spec.exclude_kernel,
+        exclude_hv: spec.exclude_kernel || spec.exclude_user,
+        mmap: true,
+        comm: true,
+        enable_on_exec: plan.workload.is_some() && !plan.system_wide,
+        task: true,
+        watermark: true,
+        sample_id_all: true,
+        mmap2: true,
+        comm_exec: true,
+        // Wake up when a quarter of the ring is full (the loop also wakes every POLL_INTERVAL).
+        wakeup: u32::try_from(ring_bytes / 4).unwrap_or(u32::MAX).max(1),
+        sample_regs_user: regs,
+        sample_stack_user: stack,
+        sample_max_stack: 0,
+    }
+}
+
+impl<S: Syscalls> Session<S> {
+    /// Opens every fd of the plan and maps the rings. Falls back from `cycles` to `cpu-clock`
+    /// without a PMU (one note), and to user-only sampling where paranoia allows (one note).
+    /// Nothing is enabled yet.
+    pub fn open(mut sys: S, plan: Plan, notes: &mut dyn FnMut(&str)) -> Result<Self> {
+        let mut events = Vec::with_capacity(plan.events.len());
+        let mut fds: Vec<OpenFd<S::Event>> = Vec::new();
+        let mut lost_format = true;
+        let mut user_only = false;
+        for (index, requested) in plan.events.iter().enumerate() {
+            let mut spec = requested.clone();
+            if user_only {
+                spec.exclude_kernel = true;
+            }
+            let (mut type_, mut config) = events::type_and_config(&spec.kind)?;
+            let mut attr = build_attr(&plan, &spec, type_, config, lost_format);
+            let mut ids = Vec::new();
+            let mut first = true;
+            for &cpu in &plan.cpus {
+                for &task in &plan.tasks {
+                    let cpu_arg = i32::try_from(cpu).unwrap_or(-1);
+                    let opened = loop {
+                        match sys.open_event(&attr, task, cpu_arg) {
+                            Ok(ev) => break Some(ev),
+                            Err(e)
+                                if first
+                                    && lost_format
+                                    && e.raw_os_error() == Some(libc::EINVAL) =>
+                            {
+                                // Kernels before 6.0 reject PERF_FORMAT_LOST.
+                                lost_format = false;
+                                attr.read_format &= !u64::from(b::PERF_FORMAT_LOST);
+                            }
+                            Err(e)
+                                if first
+                                    && events::is_cycles(&spec)
+                                    && events::is_unsupported_error(&e) =>
+                            {
+                                notes(&format!(
+                                    "note: the cycles event is not supported here ({e}: no hardware PMU); \
+                                     falling back to cpu-clock"
+                                ));
+                                spec = events::cpu_clock_fallback(&spec);
+                                (type_, config) = events::type_and_config(&spec.kind)?;
+                                attr = build_attr(&plan, &spec, type_, config, lost_format);
+                            }
+                            Err(e)
+                                if first
+                                    && !spec.exclude_kernel
+                                    && perms::is_permission_error(&e)
+                                    && perms::can_fall_back_to_user_only(
+                                        perms::paranoid_level(),
+                                        plan.system_wide,
+                                    ) =>
+                            {
+                                notes(&perms::user_only_note(perms::paranoid_level().unwrap_or(2)));
+                                user_only = true;
+                                spec.exclude_kernel = true;
+                                attr.exclude_kernel = true;
+                                attr.exclude_hv = true;
+                            }
+                            Err(e)
+                                if plan.skip_vanished_tasks
+                                    && task > 0
+                                    && e.raw_os_error() == Some(libc::ESRCH) =>
+                            {
+                                break None;
+                            }
+                            Err(e) => {
+                                return Err(open_error(&spec, task, cpu, e, plan.system_wide));
+                            }
+                        }
+                    };
+                    let Some(event) = opened else { continue };
+                    first = false;
+                    let id = sys.event_id(&event).map_err(|source| Error::Syscall {
+                        what: format!("reading the id of {}", spec.name),
+                        source,
+                    })?;
+                    ids.push(id);
+                    fds.push(OpenFd {
+                        event,
+                        id,
+                        cpu,
+                        task,
+                    });
+                }
+            }
+            if ids.is_empty() {
+                return Err(Error::InvalidOption(format!(
+                    "no task left to record for {} (all exited?)",
+                    spec.name
+                )));
+            }
+            let _ = index;
+            events.push(OpenedEvent {
+                attr_bytes: sys::encode_attr(&attr),
+                spec,
+                attr,
+                ids,
+            });
+        }
+        // One ring per CPU: the first fd opened on each CPU owns it; the others write into it.
+        let mut rings: Vec<CpuRing<S>> = Vec::new();
+        for i in 0..fds.len() {
+            let Some(fd) = fds.get(i) else { continue };
+            match rings.iter().find(|r| r.cpu == fd.cpu) {
+                Some(r) => {
+                    let Some(target) = fds.get(r.fd) else {
+                        continue;
+                    };
+                    sys.set_output(&fd.event, &target.event)
+                        .map_err(|source| Error::Syscall {
+                            what: format!("redirecting output on CPU {}", fd.cpu),
+                            source,
+                        })?;
+                }
+                None => {
+                    let ring = sys.map_ring(&fd.event, plan.data_pages).map_err(|e| {
+                        perms::explain_mmap(
+                            &format!("mapping the ring buffer of CPU {}", fd.cpu),
+                            e,
+                            plan.data_pages,
+                        )
+                    })?;
+                    rings.push(CpuRing {
+                        cpu: fd.cpu,
+                        fd: i,
+                        ring,
+                    });
+                }
+            }
+        }
+        Ok(Session {
+            sys,
+            events,
+            fds,
+            rings,
+            plan,
+            lost_format,
+            stats: SessionStats::default(),
+            mapped_files: BTreeSet::new(),
+            workload_exit: None,
+        })
+    }
+
+    /// The events as opened (for the perf.data attrs section).
+    pub fn events(&self) -> &[OpenedEvent] {
+        &self.events
+    }
+
+    /// The `sample_id_all` trailer layout of the first event (for synthesized records).
+    pub fn sample_id_layout(&self) -> SampleIdLayout {
+        self.events
+            .first()
+            .map(|e| SampleIdLayout::from_attr(&e.attr_bytes))
+            .unwrap_or_else(SampleIdLayout::none)
+    }
+
+    /// The first event's first id (what synthesized records carry as their sample id).
+    pub fn first_id(&self) -> u64 {
+        self.events
+            .first()
+            .and_then(|e| e.ids.first().copied())
+            .unwrap_or(0)
+    }
+
+    /// Enables every fd (except for a workload's own fds: they enable themselves at its exec).
+    pub fn enable(&mut self) -> Result<()> {
+        if self.plan.workload.is_some() && !self.plan.system_wide {
+            return Ok(());
+        }
+        for fd in &self.fds {
+            self.sys
+                .enable(&fd.event)
+                .map_err(|source| Error::Syscall {
+                    what: format!("enabling events on CPU {}", fd.cpu),
+                    source,
+                })?;
+        }
+        Ok(())
+    }
+
+    /// Polls and drains until a stop condition; every record goes to `sink`, and a
+    /// FINISHED_ROUND follows every round that wrote something.
+    pub fn run(&mut self, sink: &mut RecordSink<'_>) -> Result<StopReason> {
+        let started = Instant::now();
+        let reason = loop {
+            let timeout = match self.plan.duration {
+                Some(d) => {
+                    let left = d.saturating_sub(started.elapsed());
+                    if left.is_zero() {
+                        break StopReason::Duration;
+                    }
+                    left.min(POLL_INTERVAL)
+                }
+                None => POLL_INTERVAL,
+            };
+            let signals = {
+                let ring_events: Vec<&S::Event> = self
+                    .rings
+                    .iter()
+                    .filter_map(|r| self.fds.get(r.fd).map(|f| &f.event))
+                    .collect();
+                self.sys
+                    .wait(&ring_events, timeout)
+                    .map_err(|source| Error::Syscall {
+                        what: "polling the ring buffers".into(),
+                        source,
+                    })?
+            };
+            self.drain_all(sink)?;
+            if let Some(&sig) = signals
+                .iter()
+                .find(|&&s| s == libc::SIGINT || s == libc::SIGTERM)
+            {
+                if let Some(pid) = self.plan.workload {
+                    // Ctrl-C reaches the workload through the terminal; forward an explicit SIGTERM.
+                    if sig == libc::SIGTERM {
+                        let _ = self.sys.kill(pid, libc::SIGTERM);
+                    }
+                }
+                break StopReason::Signal(sig);
+            }
+            if let Some(pid) = self.plan.workload {
+                match self.sys.child_status(pid) {
+                    Ok(Some(exit)) => {
+                        self.workload_exit = Some(exit);
+                        break StopReason::WorkloadExited(exit);
+                    }
+                    Ok(None) => {}
+                    Err(source) => {
+                        return Err(Error::Syscall {
+                            what: "waiting for the workload".into(),
+                            source,
+                        });
+                    }
+                }
+            }
+        };
+        Ok(reason)
+    }
+
+    /// Disables the events, drains the rings fully, writes LOST_SAMPLES for every fd whose
+    /// kernel lost count is non-zero, and returns the counts.
+    pub fn finish(&mut self, sink: &mut RecordSink<'_>) -> Result<SessionStats> {
+        for fd in &self.fds {
+            // A task that exited has nothing left to disable; keep draining regardless.
+            let _ = self.sys.disable(&fd.event);
+        }
+        self.drain_all(sink)?;
+        if self.lost_format {
+            let layout = self.sample_id_layout();
+            for fd in &self.fds {
+                let Ok(lost) = self.sys.read_lost(&fd.event) else {
+                    continue;
+                };
+                if lost == 0 {
+                    continue;
+                }
+                let sid = SampleIdValues {
+                    pid: fd.task,
+                    tid: fd.task,
+                    time: 0,
+                    id: fd.id,
+                    cpu: fd.cpu,
+                    stream_id: 0,
+                };
+                let layout = self
+                    .events
+                    .iter()
+                    .find(|e| e.ids.contains(&fd.id))
+                    .map(|e| SampleIdLayout::from_attr(&e.attr_bytes))
+                    .unwrap_or(layout);
+                let record = writer::encode_lost_samples(&layout, lost, &sid);
+                sink(RawData::Single(&record)).map_err(Error::Io)?;
+                self.stats.bytes += record.len() as u64;
+                self.stats.lost_samples += lost;
+            }
+        }
+        Ok(self.stats)
+    }
+
+    /// The workload's exit status, once the session has reaped it.
+    pub fn workload_exit(&self) -> Option<ChildExit> {
+        self.workload_exit
+    }
+
+    /// Counts so far.
+    pub fn stats(&self) -> SessionStats {
+        self.stats
+    }
+
+    /// `(kernel, path)` of every file that MMAP/MMAP2 records named (kernel-sent or synthesized
+    /// and passed to [`Session::note_record`]), sorted and without duplicates.
+    pub fn mapped_files(&self) -> impl Iterator<Item = (bool, &str)> + '_ {
+        self.mapped_files.iter().map(|(kernel, path)| (*kernel, path.as_str()))
+    }
+
+    /// Notes a record written by someone else (synthesized side-band) for build-id collection.
+    pub fn note_record(&mut self, record: &[u8]) {
+        self.inspect(RawData::Single(record));
+    }
+
+    fn drain_all(&mut self, sink: &mut RecordSink<'_>) -> Result<()> {
+        let mut wrote = false;
+        for i in 0..self.rings.len() {
+            let Some(slot) = self.rings.get_mut(i) else {
+                continue;
+            };
+            let mut inspected = Vec::new();
+            let drained = ring::drain(&mut slot.ring, &mut |raw| {
+                inspected.push(classify(raw));
+                sink(raw)
+            })
+            .map_err(Error::Io)?;
+            self.stats.bytes += drained.bytes;
+            if drained.corrupt {
+                self.stats.corrupt_rings += 1;
+            }
+            wrote |= drained.records > 0;
+            for seen in inspected {
+                self.account(seen);
+            }
+        }
+        if wrote {
+            let round = writer::encode_finished_round();
+            sink(RawData::Single(&round)).map_err(Error::Io)?;
+            self.stats.bytes += round.len() as u64;
+        }
+        Ok(())
+    }
+
+    fn inspect(&mut self, raw: RawData<'_>) {
+        let seen = classify(raw);
+        self.account(seen);
+    }
+
+    fn account(&mut self, seen: Seen) {
+        match seen {
+            Seen::Sample { time } => {
+                self.stats.samples += 1;
+                if let Some(t) = time {
+                    self.stats.first_sample_time.get_or_insert(t);
+                    self.stats.last_sample_time = Some(t);
+                }
+            }
+            Seen::Lost(n) => {
+                self.stats.lost_chunks += 1;
+                self.stats.lost_samples += n;
+            }
+            Seen::Mapping { kernel, path } => {
+                self.mapped_files.insert((kernel, path));
+            }
+            Seen::Other => {}
+        }
+    }
+
+    /// Read access to the kernel interface (tests inspect their fake through it).
+    pub fn syscalls(&self) -> &S {
+        &self.sys
+    }
+}
+
+/// What the session needs to know about a record.
+enum Seen {
+    Sample { time: Option<u64> },
+    Lost(u64),
+    Mapping { kernel: bool, path: String },
+    Other,
+}
+
+/// Sample time offset for our sample_type: IDENTIFIER (8), IP (8), TID (8), then TIME.
+const SAMPLE_TIME_OFFSET: usize = 8 + 8 + 8 + 8;
+
+fn classify(raw: RawData<'_>) -> Seen {
+    let u64_at = |o: usize| raw.array::<8>(o).map(u64::from_ne_bytes);
+    match raw.record_type() {
+        Some(record_type::SAMPLE) => Seen::Sample {
+            time: u64_at(SAMPLE_TIME_OFFSET),
+        },
+        // LOST: header, id, lost.
+        Some(record_type::LOST) => Seen::Lost(u64_at(16).unwrap_or(0)),
+        Some(t @ (record_type::MMAP | record_type::MMAP2)) => {
+            // MMAP: header, pid, tid, addr, len, pgoff, filename.
+            // MMAP2 adds maj, min, ino, ino_generation (or build id), prot, flags before it.
+            let name_offset = if t == record_type::MMAP {
+                8 + 8 + 24
+            } else {
+                8 + 8 + 24 + 24 + 8
+            };
+            let len = raw.len();
+            let bytes: Vec<u8> = (name_offset..len).map_while(|i| raw.byte(i)).collect();
+            let name_end = bytes.iter().position(|&b| b == 0).unwrap_or(bytes.len());
+            let name = String::from_utf8_lossy(bytes.get(..name_end).unwrap_or_default());
+            // cpumode in misc bits 0..3: 1 = kernel.
+            let kernel = raw.byte(4).is_some_and(|misc| misc & 7 == 1);
+            if name.starts_with('/') || (kernel && name.starts_with('[')) {
+                Seen::Mapping { kernel, path: name.into_owned() }
+            } else {
+                Seen::Other
+            }
+        }
+        _ => Seen::Other,
+    }
+}
+
+fn open_error(spec: &EventSpec, task: i32, cpu: u32, err: io::Error, system_wide: bool) -> Error {
+    let whom = if task < 0 {
+        format!("CPU {cpu}")
+    } else {
+        format!("task {task} on CPU {cpu}")
+    };
+    let what = format!("opening {} for {whom}", spec.name);
+    if events::is_unsupported_error(&err) {
+        let reason = match spec.kind {
+            events::EventKind::Hardware(_) | events::EventKind::Raw(_) => {
+                format!(
+                    "no hardware PMU counts it here ({err}); try a software event such as cpu-clock"
+                )
+            }
+            _ => err.to_string(),
+        };
+        return Error::EventUnavailable {
+            event: spec.name.clone(),
+            reason,
+        };
+    }
+    perms::explain(&what, err, system_wide)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::events::parse_event;
+    use crate::ring::tests::VecRing;
+    use std::cell::RefCell;
+    use std::collections::VecDeque;
+    use std::rc::Rc;
+
+    /// What happens at each `wait` call of the fake.
+    #[derive(Clone, Default)]
+    struct Step {
+        /// Records the "kernel" writes into CPU n's ring before this wait returns.
+        records: Vec<(usize, Vec<u8>)>,
+        signals: Vec<i32>,
+        child_exits: Option<ChildExit>,
+    }
+
+    #[derive(Default)]
+    struct FakeState {
+        steps: VecDeque<Step>,
+        rings: Vec<Rc<RefCell<VecRing>>>,
+        opened: Vec<(EventAttr, i32, i32)>,
+        unsupported_types: Vec<u32>,
+        enabled: usize,
+        disabled: usize,
+        killed: Vec<(i32, i32)>,
+        lost_counter: u64,
+        child: Option<ChildExit>,
+        /// Records written into the ring when the events are disabled (still in flight).
+        on_disable: Vec<(usize, Vec<u8>)>,
+    }
+
+    #[derive(Clone, Default)]
+    struct Fake(Rc<RefCell<FakeState>>);
+
+    struct FakeRing(Rc<RefCell<VecRing>>);
+    impl RingMemory for FakeRing {
+        fn data_size(&self) -> usize {
+            self.0.borrow().data.len()
+        }
+        fn load_head(&self) -> u64 {
+            self.0.borrow().head
+        }
+        fn load_tail(&self) -> u64 {
+            self.0.borrow().tail
+        }
+        fn store_tail(&mut self, tail: u64) {
+            self.0.borrow_mut().store_tail(tail);
+        }
+        fn bytes(&self, offset: usize, len: usize) -> &[u8] {
+            let ring = self.0.borrow();
+            ring.bytes(offset, len);
+            // SAFETY-free trick for the test: leak a copy so the slice outlives the borrow.
+            Box::leak(ring.data[offset..offset + len].to_vec().into_boxed_slice())
+        }
+    }
+
+    impl Syscalls for Fake {
+        type Event = (i32, i32);
+        type Ring = FakeRing;
+        fn open_event(&mut self, attr: &EventAttr, pid: i32, cpu: i32) -> io::Result<(i32, i32)> {
+            let mut s = self.0.borrow_mut();
+            if s.unsupported_types.contains(&attr.type_) {
+                return Err(io::Error::from_raw_os_error(libc::ENOENT));
+            }
+            s.opened.push((attr.clone(), pid, cpu));
+            Ok((pid, cpu))
+        }
+        fn event_id(&mut self, _: &(i32, i32)) -> io::Result<u64> {
+            Ok(100 + self.0.borrow().opened.len() as u64)
+        }
+        fn map_ring(&mut self, ev: &(i32, i32), _pages: usize) -> io::Result<FakeRing> {
+            let ring = Rc::new(RefCell::new(VecRing::new(256)));
+            let mut s = self.0.borrow_mut();
+            assert_eq!(s.rings.len(), ev.1 as usize, "one ring per CPU, in order");
+            s.rings.push(ring.clone());
+            Ok(FakeRing(ring))
+        }
+        fn set_output(&mut self, ev: &(i32, i32), target: &(i32, i32)) -> io::Result<()> {
+            assert_eq!(ev.1, target.1, "SET_OUTPUT only within a CPU");
+            Ok(())
+        }
+        fn enable(&mut self, _: &(i32, i32)) -> io::Result<()> {
+            self.0.borrow_mut().enabled += 1;
+            Ok(())
+        }
+        fn disable(&mut self, _: &(i32, i32)) -> io::Result<()> {
+            let mut s = self.0.borrow_mut();
+            s.disabled += 1;
+            for (cpu, rec) in std::mem::take(&mut s.on_disable) {
+                s.rings[cpu].borrow_mut().push(&rec);
+            }
+            Ok(())
+        }
+        fn read_lost(&mut self, _: &(i32, i32)) -> io::Result<u64> {
+            Ok(self.0.borrow().lost_counter)
+        }
+        fn wait(&mut self, _rings: &[&(i32, i32)], _t: Duration) -> io::Result<Vec<i32>> {
+            let mut s = self.0.borrow_mut();
+            let step = s.steps.pop_front().unwrap_or_default();
+            for (cpu, rec) in step.records {
+                s.rings[cpu].borrow_mut().push(&rec);
+            }
+            if step.child_exits.is_some() {
+                s.child = step.child_exits;
+            }
+            Ok(step.signals)
+        }
+        fn child_status(&mut self, _pid: i32) -> io::Result<Option<ChildExit>> {
+            Ok(self.0.borrow().child)
+        }
+        fn kill(&mut self, pid: i32, sig: i32) -> io::Result<()> {
+            self.0.borrow_mut().killed.push((pid, sig));
+            Ok(())
+        }
+    }
+
+    fn sample(time: u64) -> Vec<u8> {
+        // header, IDENTIFIER, IP, pid/tid, TIME, CPU, PERIOD
+        let mut r = Vec::new();
+        r.extend_from_slice(&9u32.to_ne_bytes());
+        r.extend_from_slice(&0u16.to_ne_bytes());
+        r.extend_from_slice(&56u16.to_ne_bytes());
+        for v in [101u64, 0x4000, 7 | 7 << 32, time, 0, 1000] {
+            r.extend_from_slice(&v.to_ne_bytes());
+        }
+        r
+    }
+
+    fn lost(n: u64) -> Vec<u8> {
+        let mut r = Vec::new();
+        r.extend_from_slice(&2u32.to_ne_bytes());
+        r.extend_from_slice(&0u16.to_ne_bytes());
+        r.extend_from_slice(&24u16.to_ne_bytes());
+        r.extend_from_slice(&101u64.to_ne_bytes());
+        r.extend_from_slice(&n.to_ne_bytes());
+        r
+    }
+
+    fn plan(workload: Option<i32>) -> Plan {
+        Plan {
+            events: vec![
+                parse_event("cpu-clock").unwrap(),
+                parse_event("page-faults").unwrap(),
+            ],
+            cpus: vec![0, 1],
+            tasks: vec![workload.unwrap_or(-1)],
+            workload,
+            sampling: Sampling::Frequency(999),
+            call_graph: Some(CallGraph::Fp),
+            data_pages: 1,
+            duration: None,
+            system_wide: workload.is_none(),
+            skip_vanished_tasks: false,
+        }
+    }
+
+    fn collect(records: &RefCell<Vec<Vec<u8>>>) -> impl FnMut(RawData<'_>) -> io::Result<()> + '_ {
+        move |raw| {
+            records.borrow_mut().push(raw.to_vec());
+            Ok(())
+        }
+    }
+
+    fn types(records: &[Vec<u8>]) -> Vec<u32> {
+        records
+            .iter()
+            .map(|r| u32::from_ne_bytes(r[..4].try_into().unwrap()))
+            .collect()
+    }
+
+    #[test]
+    fn opens_per_cpu_rings_and_redirects_the_rest() {
+        let fake = Fake::default();
+        let session = Session::open(fake.clone(), plan(None), &mut |_| {}).unwrap();
+        let s = fake.0.borrow();
+        assert_eq!(s.opened.len(), 4, "2 events x 2 CPUs");
+        assert_eq!(s.rings.len(), 2);
+        let attr = &s.opened[0].0;
+        assert!(attr.sample_id_all && attr.mmap2 && attr.comm_exec && attr.task && !attr.inherit);
+        assert!(attr.freq && attr.period_or_freq == 999);
+        assert_ne!(attr.sample_type & u64::from(b::PERF_SAMPLE_CALLCHAIN), 0);
+        assert_eq!(session.events()[0].ids.len(), 2);
+    }
+
+    #[test]
+    fn workload_exit_stops_and_drains_everything() {
+        let fake = Fake::default();
+        let mut session = Session::open(fake.clone(), plan(Some(42)), &mut |_| {}).unwrap();
+        {
+            let mut s = fake.0.borrow_mut();
+            assert!(
+                s.opened
+                    .iter()
+                    .all(|(a, pid, _)| a.enable_on_exec && a.inherit && *pid == 42)
+            );
+            s.steps.push_back(Step {
+                records: vec![(0, sample(1)), (1, sample(2))],
+                ..Step::default()
+            });
+            s.steps.push_back(Step {
+                records: vec![(0, sample(3))],
+                child_exits: Some(ChildExit::Exited(3)),
+                ..Step::default()
+            });
+            // Samples still in flight when the events are disabled must be written too.
+            s.on_disable = vec![(1, sample(4)), (1, lost(5))];
+        }
+        session.enable().unwrap();
+        assert_eq!(fake.0.borrow().enabled, 0, "workload events enable on exec");
+        let records = RefCell::new(Vec::new());
+        let mut sink = collect(&records);
+        let reason = session.run(&mut sink).unwrap();
+        assert_eq!(reason, StopReason::WorkloadExited(ChildExit::Exited(3)));
+        let stats = session.finish(&mut sink).unwrap();
+        assert_eq!(stats.samples, 4);
+        assert_eq!(stats.lost_chunks, 1);
+        assert_eq!(stats.lost_samples, 5);
+        assert_eq!(stats.first_sample_time, Some(1));
+        assert_eq!(stats.last_sample_time, Some(4));
+        for ring in &fake.0.borrow().rings {
+            let r = ring.borrow();
+            assert_eq!(r.head, r.tail, "ring fully drained");
+        }
+        let t = types(&records.borrow());
+        assert_eq!(t.iter().filter(|&&t| t == 9).count(), 4);
+        assert_eq!(
+            *t.last().unwrap(),
+            68,
+            "each round ends with FINISHED_ROUND"
+        );
+        let bytes: u64 = records.borrow().iter().map(|r| r.len() as u64).sum();
+        assert_eq!(stats.bytes, bytes);
+        assert_eq!(fake.0.borrow().disabled, 4);
+    }
+
+    #[test]
+    fn sigint_stops_system_wide_recording_and_lost_counts_are_written() {
+        let fake = Fake::default();
+        let mut session = Session::open(fake.clone(), plan(None), &mut |_| {}).unwrap();
+        {
+            let mut s = fake.0.borrow_mut();
+            s.steps.push_back(Step {
+                records: vec![(0, sample(1))],
+                ..Step::default()
+            });
+            s.steps.push_back(Step {
+                signals: vec![libc::SIGINT],
+                ..Step::default()
+            });
+            s.steps.push_back(Step {
+                records: vec![(0, sample(99))],
+                ..Step::default()
+            });
+            s.lost_counter = 2;
+        }
+        session.enable().unwrap();
+        assert_eq!(fake.0.borrow().enabled, 4);
+        let records = RefCell::new(Vec::new());
+        let mut sink = collect(&records);
+        assert_eq!(
+            session.run(&mut sink).unwrap(),
+            StopReason::Signal(libc::SIGINT)
+        );
+        let stats = session.finish(&mut sink).unwrap();
+        assert_eq!(stats.samples, 1, "no wait after SIGINT");
+        // One LOST_SAMPLES per fd (4 fds, 2 lost each).
+        assert_eq!(stats.lost_samples, 8);
+        let recs = records.borrow();
+        let lost_samples: Vec<&Vec<u8>> = recs
+            .iter()
+            .filter(|r| r[..4] == 13u32.to_ne_bytes())
+            .collect();
+        assert_eq!(lost_samples.len(), 4);
+        assert_eq!(
+            u64::from_ne_bytes(lost_samples[0][8..16].try_into().unwrap()),
+            2
+        );
+        assert!(fake.0.borrow().killed.is_empty());
+    }
+
+    #[test]
+    fn sigterm_is_forwarded_to_the_workload() {
+        let fake = Fake::default();
+        let mut session = Session::open(fake.clone(), plan(Some(42)), &mut |_| {}).unwrap();
+        fake.0.borrow_mut().steps.push_back(Step {
+            signals: vec![libc::SIGTERM],
+            ..Step::default()
+        });
+        let mut sink = |_: RawData<'_>| Ok(());
+        assert_eq!(
+            session.run(&mut sink).unwrap(),
+            StopReason::Signal(libc::SIGTERM)
+        );
+        assert_eq!(fake.0.borrow().killed, vec![(42, libc::SIGTERM)]);
+    }
+
+    #[test]
+    fn duration_stops_the_loop() {
+        let fake = Fake::default();
+        let mut p = plan(None);
+        p.duration = Some(Duration::from_millis(30));
+        let mut session = Session::open(fake.clone(), p, &mut |_| {}).unwrap();
+        let mut sink = |_: RawData<'_>| Ok(());
+        let start = Instant::now();
+        // The fake's wait returns at once; the loop must still notice the clock.
+        assert_eq!(session.run(&mut sink).unwrap(), StopReason::Duration);
+        assert!(start.elapsed() >= Duration::from_millis(30));
+    }
+
+    #[test]
+    fn cycles_falls_back_to_cpu_clock_with_one_note() {
+        let fake = Fake::default();
+        fake.0
+            .borrow_mut()
+            .unsupported_types
+            .push(b::PERF_TYPE_HARDWARE);
+        let mut p = plan(None);
+        p.events = vec![parse_event("cycles").unwrap()];
+        let mut notes = Vec::new();
+        let session = Session::open(fake.clone(), p, &mut |n| notes.push(n.to_owned())).unwrap();
+        assert_eq!(notes.len(), 1, "{notes:?}");
+        assert!(notes[0].contains("cpu-clock"));
+        assert_eq!(session.events()[0].spec.name, "cpu-clock");
+        assert_eq!(session.events()[0].attr.type_, b::PERF_TYPE_SOFTWARE);
+        assert!(
+            fake.0
+                .borrow()
+                .opened
+                .iter()
+                .all(|(a, _, _)| a.type_ == b::PERF_TYPE_SOFTWARE)
+        );
+    }
+
+    #[test]
+    fn other_hardware_events_fail_clearly() {
+        let fake = Fake::default();
+        fake.0
+            .borrow_mut()
+            .unsupported_types
+            .push(b::PERF_TYPE_HARDWARE);
+        let mut p = plan(None);
+        p.events = vec![
+            parse_event("cpu-clock").unwrap(),
+            parse_event("instructions").unwrap(),
+        ];
+        let mut notes = Vec::new();
+        let err = Session::open(fake, p, &mut |n| notes.push(n.to_owned())).unwrap_err();
+        assert!(notes.is_empty(), "no fallback for instructions: {notes:?}");
+        let Error::EventUnavailable { event, reason } = &err else {
+            panic!("{err:?}")
+        };
+        assert_eq!(event, "instructions");
+        assert!(reason.contains("PMU"), "{reason}");
+    }
+
+    #[test]
+    fn dwarf_mode_samples_regs_stack_and_callchain() {
+        let mut p = plan(None);
+        p.call_graph = Some(CallGraph::parse("dwarf,1001").unwrap());
+        let attr = build_attr(&p, &p.events[0], 1, 0, true);
+        let want = b::PERF_SAMPLE_CALLCHAIN | b::PERF_SAMPLE_REGS_USER | b::PERF_SAMPLE_STACK_USER;
+        assert_eq!(attr.sample_type & u64::from(want), u64::from(want));
+        assert_eq!(attr.sample_stack_user, 1008);
+        assert_eq!(attr.sample_regs_user, USER_REGS_MASK);
+        assert_ne!(attr.read_format & u64::from(b::PERF_FORMAT_LOST), 0);
+        assert!(CallGraph::parse("dwarf,70000").is_err());
+        assert!(CallGraph::parse("dwarf,0").is_err());
+        assert!(CallGraph::parse("lbr").is_err());
+        assert_eq!(CallGraph::parse("fp").unwrap(), CallGraph::Fp);
+    }
+}

@@ -1,0 +1,651 @@
+//! Every system call kprof makes that needs `unsafe`: perf_event_open, its ioctls, the ring mapping
+//! (with Acquire/Release access to `data_head`/`data_tail`), poll, signals, fork/exec, kill and waitpid.
+//!
+//! Everything here is a thin, checked wrapper; policy lives in `session`, `target` and `events`.
+#![allow(unsafe_code)]
+
+use std::ffi::{CStr, CString};
+use std::fs::File;
+use std::io::{self, Read};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
+use std::ptr::NonNull;
+use std::sync::atomic::{AtomicI32, AtomicU64, Ordering};
+use std::time::Duration;
+
+use perf_event_open_sys::bindings::{self, perf_event_attr, perf_event_mmap_page};
+
+use crate::events::EventAttr;
+use crate::ring::RingMemory;
+
+// The ring's control page layout is part of the kernel ABI (include/uapi/linux/perf_event.h).
+const _: () = assert!(size_of::<perf_event_mmap_page>() == 1088);
+// perf_event_attr is a sequence of naturally aligned integers with explicit reserved fields and no
+// implicit padding: its size is the sum of its fields (checked here for the prefix we pass).
+const _: () = assert!(size_of::<perf_event_attr>() >= ATTR_SIZE);
+
+/// The `perf_event_attr` size kprof passes to the kernel and stores in perf.data
+/// (`PERF_ATTR_SIZE_VER7`, the newest version perf 6.1 reads).
+pub const ATTR_SIZE: usize = bindings::PERF_ATTR_SIZE_VER7 as usize;
+
+/// Builds the kernel's `perf_event_attr` from kprof's safe description.
+fn kernel_attr(attr: &EventAttr) -> perf_event_attr {
+    let mut a = perf_event_attr {
+        type_: attr.type_,
+        size: ATTR_SIZE as u32,
+        config: attr.config,
+        sample_type: attr.sample_type,
+        read_format: attr.read_format,
+        sample_regs_user: attr.sample_regs_user,
+        sample_stack_user: attr.sample_stack_user,
+        sample_max_stack: attr.sample_max_stack,
+        ..perf_event_attr::default()
+    };
+    a.__bindgen_anon_1.sample_period = attr.period_or_freq;
+    a.set_disabled(attr.disabled.into());
+    a.set_inherit(attr.inherit.into());
+    a.set_exclude_user(attr.exclude_user.into());
+    a.set_exclude_kernel(attr.exclude_kernel.into());
+    a.set_exclude_hv(attr.exclude_hv.into());
+    a.set_mmap(attr.mmap.into());
+    a.set_comm(attr.comm.into());
+    a.set_freq(attr.freq.into());
+    a.set_enable_on_exec(attr.enable_on_exec.into());
+    a.set_task(attr.task.into());
+    a.set_watermark(attr.watermark.into());
+    a.set_sample_id_all(attr.sample_id_all.into());
+    a.set_mmap2(attr.mmap2.into());
+    a.set_comm_exec(attr.comm_exec.into());
+    a.__bindgen_anon_2.wakeup_events = attr.wakeup;
+    a
+}
+
+/// The exact bytes of the `perf_event_attr` the kernel receives for `attr` (`ATTR_SIZE` long),
+/// in native byte order: what the perf.data attrs section stores.
+pub fn encode_attr(attr: &EventAttr) -> Vec<u8> {
+    let kernel = kernel_attr(attr);
+    // SAFETY: `kernel` is a live, initialised `perf_event_attr`, at least ATTR_SIZE bytes long (asserted
+    // above). Its fields are plain integers laid out without implicit padding (the UAPI struct in
+    // include/uapi/linux/perf_event.h uses explicit `__reserved` fields), and `Default` zero-fills it,
+    // so every byte read is initialised. The slice does not outlive `kernel`.
+    let bytes = unsafe { std::slice::from_raw_parts((&raw const kernel).cast::<u8>(), ATTR_SIZE) };
+    bytes.to_vec()
+}
+
+/// An open perf event file descriptor.
+#[derive(Debug)]
+pub struct PerfEventFd {
+    file: File,
+}
+
+impl PerfEventFd {
+    /// Reads the counter (`read(2)` of the event fd) into `buf`; returns the bytes read.
+    pub fn read_values(&self, buf: &mut [u8]) -> io::Result<usize> {
+        (&self.file).read(buf)
+    }
+}
+
+impl AsFd for PerfEventFd {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.file.as_fd()
+    }
+}
+
+/// `perf_event_open(2)` with `PERF_FLAG_FD_CLOEXEC`, for `pid` (-1: all) on `cpu` (-1: any).
+pub fn perf_event_open(attr: &EventAttr, pid: i32, cpu: i32) -> io::Result<PerfEventFd> {
+    let mut kernel = kernel_attr(attr);
+    // SAFETY: `kernel` is a fully initialised perf_event_attr whose `size` field (ATTR_SIZE) is no
+    // larger than the struct, so the kernel reads only memory we own; it may write back `size`
+    // (E2BIG), which is why it is passed as *mut. group_fd -1 and the CLOEXEC flag are valid
+    // arguments per perf_event_open(2).
+    let fd = unsafe {
+        perf_event_open_sys::perf_event_open(
+            &raw mut kernel,
+            pid,
+            cpu,
+            -1,
+            bindings::PERF_FLAG_FD_CLOEXEC.into(),
+        )
+    };
+    if fd < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: perf_event_open returned a new file descriptor that nothing else owns.
+    let owned = unsafe { OwnedFd::from_raw_fd(fd) };
+    Ok(PerfEventFd {
+        file: File::from(owned),
+    })
+}
+
+fn check(rc: libc::c_int) -> io::Result<libc::c_int> {
+    if rc < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(rc)
+    }
+}
+
+/// `PERF_EVENT_IOC_ENABLE`.
+pub fn enable(fd: &PerfEventFd) -> io::Result<()> {
+    // SAFETY: the fd is a live perf event fd (owned by `fd`); ENABLE takes an integer argument.
+    check(unsafe { perf_event_open_sys::ioctls::ENABLE(fd.file.as_raw_fd(), 0) }).map(drop)
+}
+
+/// `PERF_EVENT_IOC_DISABLE`.
+pub fn disable(fd: &PerfEventFd) -> io::Result<()> {
+    // SAFETY: the fd is a live perf event fd (owned by `fd`); DISABLE takes an integer argument.
+    check(unsafe { perf_event_open_sys::ioctls::DISABLE(fd.file.as_raw_fd(), 0) }).map(drop)
+}
+
+/// `PERF_EVENT_IOC_SET_OUTPUT`: send `fd`'s records to `target`'s ring (same CPU).
+pub fn set_output(fd: &PerfEventFd, target: &PerfEventFd) -> io::Result<()> {
+    // SAFETY: both fds are live perf event fds; SET_OUTPUT takes the target fd as an integer.
+    check(unsafe {
+        perf_event_open_sys::ioctls::SET_OUTPUT(fd.file.as_raw_fd(), target.file.as_raw_fd())
+    })
+    .map(drop)
+}
+
+/// `PERF_EVENT_IOC_ID`: the kernel's id for this event (what `PERF_SAMPLE_ID[ENTIFIER]` reports).
+pub fn event_id(fd: &PerfEventFd) -> io::Result<u64> {
+    let mut id = 0u64;
+    // SAFETY: the fd is a live perf event fd and `id` is a valid, writable u64 for the call.
+    check(unsafe { perf_event_open_sys::ioctls::ID(fd.file.as_raw_fd(), &raw mut id) })?;
+    Ok(id)
+}
+
+/// The system page size (`sysconf(_SC_PAGESIZE)`).
+pub fn page_size() -> usize {
+    // SAFETY: sysconf has no memory-safety preconditions.
+    let size = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
+    usize::try_from(size)
+        .ok()
+        .filter(|s| s.is_power_of_two())
+        .unwrap_or(4096)
+}
+
+/// A perf ring buffer mapped from an event fd: one metadata page, then 2^n data pages.
+/// Unmapped on drop.
+#[derive(Debug)]
+pub struct RingMapping {
+    base: NonNull<u8>,
+    map_len: usize,
+    data_offset: usize,
+    data_size: usize,
+}
+
+// SAFETY: the mapping is plain shared memory owned by this value; all access through `&self` is
+// either atomic (head/tail) or reads of [tail, head), which the kernel does not write while we hold
+// it (perf_event_mmap_page comment), so moving the owner to another thread is sound.
+unsafe impl Send for RingMapping {}
+
+impl RingMapping {
+    /// Maps `data_pages` (a power of two) data pages plus the control page of `fd`.
+    pub fn new(fd: &PerfEventFd, data_pages: usize) -> io::Result<Self> {
+        if !data_pages.is_power_of_two() {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "ring size must be a power of two pages",
+            ));
+        }
+        let page = page_size();
+        let map_len = data_pages
+            .checked_add(1)
+            .and_then(|p| p.checked_mul(page))
+            .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "ring size overflows"))?;
+        // SAFETY: a fresh shared mapping of a perf event fd, at an address the kernel chooses;
+        // length and fd are valid per perf_event_open(2) ("mmap size should be 1+2^n pages").
+        let ptr = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                map_len,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_SHARED,
+                fd.file.as_raw_fd(),
+                0,
+            )
+        };
+        if ptr == libc::MAP_FAILED {
+            return Err(io::Error::last_os_error());
+        }
+        let base = NonNull::new(ptr.cast::<u8>())
+            .ok_or_else(|| io::Error::other("mmap returned a null mapping"))?;
+        let mut ring = RingMapping {
+            base,
+            map_len,
+            data_offset: page,
+            data_size: map_len - page,
+        };
+        // Kernels since 4.1 publish the data area's place; older ones leave 0 (one page in).
+        let page_ptr = ring.control_page();
+        // SAFETY: the control page is mapped (first page of the mapping) and these two fields are
+        // written once by the kernel at mmap time, before we read them.
+        let (offset, size) = unsafe { ((*page_ptr).data_offset, (*page_ptr).data_size) };
+        if let (Ok(offset), Ok(size)) = (usize::try_from(offset), usize::try_from(size)) {
+            if offset != 0
+                && size.is_power_of_two()
+                && offset.checked_add(size).is_some_and(|end| end <= map_len)
+            {
+                ring.data_offset = offset;
+                ring.data_size = size;
+            }
+        }
+        Ok(ring)
+    }
+
+    fn control_page(&self) -> *mut perf_event_mmap_page {
+        self.base.as_ptr().cast::<perf_event_mmap_page>()
+    }
+}
+
+impl RingMemory for RingMapping {
+    fn data_size(&self) -> usize {
+        self.data_size
+    }
+
+    fn load_head(&self) -> u64 {
+        // SAFETY: the control page is mapped for the lifetime of `self`; data_head is an aligned u64
+        // the kernel updates concurrently, so it is accessed atomically. Acquire pairs with the
+        // kernel's smp_store_release so record bytes before head are visible (perf_event.h).
+        unsafe { AtomicU64::from_ptr(&raw mut (*self.control_page()).data_head) }
+            .load(Ordering::Acquire)
+    }
+
+    fn load_tail(&self) -> u64 {
+        // SAFETY: as for load_head; data_tail is only written by us.
+        unsafe { AtomicU64::from_ptr(&raw mut (*self.control_page()).data_tail) }
+            .load(Ordering::Relaxed)
+    }
+
+    fn store_tail(&mut self, tail: u64) {
+        // SAFETY: as for load_head. Release orders our reads of [old tail, tail) before the kernel
+        // may reuse that space (perf_event.h: "smp_mb(); WRITE tail").
+        unsafe { AtomicU64::from_ptr(&raw mut (*self.control_page()).data_tail) }
+            .store(tail, Ordering::Release);
+    }
+
+    fn bytes(&self, offset: usize, len: usize) -> &[u8] {
+        let end = offset.saturating_add(len);
+        if end > self.data_size {
+            return &[];
+        }
+        // SAFETY: [data_offset + offset, + len) lies inside the mapping (checked above; data area
+        // validated in `new`). Callers (ring.rs) only ask for bytes in [tail, head), which the kernel
+        // does not write until we advance data_tail, and store_tail takes &mut self, so no slice
+        // handed out here can be alive when the kernel is allowed to reuse it.
+        unsafe {
+            std::slice::from_raw_parts(self.base.as_ptr().add(self.data_offset + offset), len)
+        }
+    }
+}
+
+impl Drop for RingMapping {
+    fn drop(&mut self) {
+        // SAFETY: base/map_len are exactly what mmap returned/was given; nothing borrows the
+        // mapping any more (we are being dropped).
+        unsafe {
+            libc::munmap(self.base.as_ptr().cast(), self.map_len);
+        }
+    }
+}
+
+/// Result of [`poll`]: which of the passed fds are readable or hung up.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct PollReady {
+    /// Indexes of fds with POLLIN.
+    pub readable: Vec<usize>,
+    /// Indexes of fds with POLLHUP or POLLERR.
+    pub hung_up: Vec<usize>,
+}
+
+/// `poll(2)` for POLLIN on `fds`; `None` waits forever. EINTR counts as a timeout.
+pub fn poll(fds: &[BorrowedFd<'_>], timeout: Option<Duration>) -> io::Result<PollReady> {
+    let mut pollfds: Vec<libc::pollfd> = fds
+        .iter()
+        .map(|fd| libc::pollfd {
+            fd: fd.as_raw_fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        })
+        .collect();
+    let timeout_ms = match timeout {
+        None => -1,
+        Some(t) => i32::try_from(t.as_millis()).unwrap_or(i32::MAX),
+    };
+    let nfds = libc::nfds_t::try_from(pollfds.len())
+        .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "too many fds"))?;
+    // SAFETY: `pollfds` is a valid, writable array of `nfds` pollfd structs for the call.
+    let rc = unsafe { libc::poll(pollfds.as_mut_ptr(), nfds, timeout_ms) };
+    if rc < 0 {
+        let err = io::Error::last_os_error();
+        if err.kind() == io::ErrorKind::Interrupted {
+            return Ok(PollReady::default());
+        }
+        return Err(err);
+    }
+    let mut ready = PollReady::default();
+    for (i, p) in pollfds.iter().enumerate() {
+        if p.revents & libc::POLLIN != 0 {
+            ready.readable.push(i);
+        }
+        if p.revents & (libc::POLLHUP | libc::POLLERR) != 0 {
+            ready.hung_up.push(i);
+        }
+    }
+    Ok(ready)
+}
+
+static SIGNAL_PIPE_WRITE: AtomicI32 = AtomicI32::new(-1);
+
+extern "C" fn on_signal(signo: libc::c_int) {
+    let fd = SIGNAL_PIPE_WRITE.load(Ordering::Relaxed);
+    if fd >= 0 {
+        let byte = u8::try_from(signo).unwrap_or(0);
+        let saved = errno();
+        // SAFETY: write(2) is async-signal-safe; `byte` is a valid one-byte buffer. A full pipe
+        // (EAGAIN, non-blocking) just drops the wakeup, which is harmless.
+        unsafe {
+            libc::write(fd, (&raw const byte).cast(), 1);
+        }
+        set_errno(saved);
+    }
+}
+
+fn errno() -> i32 {
+    io::Error::last_os_error().raw_os_error().unwrap_or(0)
+}
+
+fn set_errno(value: i32) {
+    // SAFETY: __errno_location returns the calling thread's errno slot, always valid.
+    unsafe {
+        *libc::__errno_location() = value;
+    }
+}
+
+fn pipe_cloexec(nonblocking: bool) -> io::Result<(OwnedFd, OwnedFd)> {
+    let mut fds = [0 as libc::c_int; 2];
+    let flags = libc::O_CLOEXEC | if nonblocking { libc::O_NONBLOCK } else { 0 };
+    // SAFETY: `fds` is a writable array of two ints as pipe2(2) requires.
+    check(unsafe { libc::pipe2(fds.as_mut_ptr(), flags) })?;
+    // SAFETY: pipe2 succeeded, so both are fresh fds owned by nobody else.
+    Ok(unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) })
+}
+
+/// Catches SIGINT, SIGTERM and SIGCHLD into a self-pipe while alive; restores the previous
+/// dispositions on drop. Only one may exist at a time.
+#[derive(Debug)]
+pub struct SignalPipe {
+    read: File,
+    _write: OwnedFd,
+    previous: Vec<(libc::c_int, libc::sigaction)>,
+}
+
+/// Signals the self-pipe catches.
+pub const CAUGHT_SIGNALS: [libc::c_int; 3] = [libc::SIGINT, libc::SIGTERM, libc::SIGCHLD];
+
+impl SignalPipe {
+    /// Installs the handlers.
+    pub fn install() -> io::Result<Self> {
+        let (read, write) = pipe_cloexec(true)?;
+        if SIGNAL_PIPE_WRITE
+            .compare_exchange(-1, write.as_raw_fd(), Ordering::SeqCst, Ordering::SeqCst)
+            .is_err()
+        {
+            return Err(io::Error::other(
+                "signal handlers already installed by another recording",
+            ));
+        }
+        let mut pipe = SignalPipe {
+            read: File::from(read),
+            _write: write,
+            previous: Vec::new(),
+        };
+        for sig in CAUGHT_SIGNALS {
+            // SAFETY: a zeroed sigaction is a valid "no flags, empty mask" value that we then fill.
+            let mut action: libc::sigaction = unsafe { std::mem::zeroed() };
+            action.sa_sigaction = on_signal as extern "C" fn(libc::c_int) as libc::sighandler_t;
+            action.sa_flags = libc::SA_RESTART;
+            // SAFETY: `action.sa_mask` is a valid sigset_t to initialise.
+            unsafe { libc::sigemptyset(&raw mut action.sa_mask) };
+            // SAFETY: a zeroed sigaction is valid storage for the previous disposition.
+            let mut old: libc::sigaction = unsafe { std::mem::zeroed() };
+            // SAFETY: both pointers are valid sigaction structs; the handler only calls
+            // async-signal-safe functions (write).
+            check(unsafe { libc::sigaction(sig, &raw const action, &raw mut old) })?;
+            pipe.previous.push((sig, old));
+        }
+        Ok(pipe)
+    }
+
+    /// The fd to poll for readability.
+    pub fn fd(&self) -> BorrowedFd<'_> {
+        self.read.as_fd()
+    }
+
+    /// Reads the pending signal numbers (non-blocking).
+    pub fn drain(&self) -> Vec<i32> {
+        let mut buf = [0u8; 64];
+        let mut out = Vec::new();
+        while let Ok(n) = (&self.read).read(&mut buf) {
+            if n == 0 {
+                break;
+            }
+            out.extend(buf.iter().take(n).map(|&b| i32::from(b)));
+        }
+        out
+    }
+}
+
+impl Drop for SignalPipe {
+    fn drop(&mut self) {
+        for (sig, old) in self.previous.drain(..) {
+            // SAFETY: restores a disposition previously returned by sigaction.
+            unsafe {
+                libc::sigaction(sig, &raw const old, std::ptr::null_mut());
+            }
+        }
+        SIGNAL_PIPE_WRITE.store(-1, Ordering::SeqCst);
+    }
+}
+
+/// How a child ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChildExit {
+    /// `exit(code)`.
+    Exited(i32),
+    /// Killed by signal.
+    Signaled(i32),
+}
+
+impl ChildExit {
+    /// The shell convention: the exit code, or 128 + signal number.
+    pub fn code(self) -> i32 {
+        match self {
+            ChildExit::Exited(code) => code,
+            ChildExit::Signaled(sig) => 128 + sig,
+        }
+    }
+}
+
+/// `waitpid(pid)`, non-blocking when `block` is false; `Ok(None)` while the child runs.
+pub fn wait_child(pid: i32, block: bool) -> io::Result<Option<ChildExit>> {
+    loop {
+        let mut status = 0;
+        let flags = if block { 0 } else { libc::WNOHANG };
+        // SAFETY: `status` is a valid, writable int.
+        let rc = unsafe { libc::waitpid(pid, &raw mut status, flags) };
+        if rc < 0 {
+            let err = io::Error::last_os_error();
+            if err.kind() == io::ErrorKind::Interrupted {
+                continue;
+            }
+            return Err(err);
+        }
+        if rc == 0 {
+            return Ok(None);
+        }
+        if libc::WIFEXITED(status) {
+            return Ok(Some(ChildExit::Exited(libc::WEXITSTATUS(status))));
+        }
+        if libc::WIFSIGNALED(status) {
+            return Ok(Some(ChildExit::Signaled(libc::WTERMSIG(status))));
+        }
+        // Stopped/continued: keep waiting only when blocking.
+        if !block {
+            return Ok(None);
+        }
+    }
+}
+
+/// `kill(pid, sig)`.
+pub fn kill(pid: i32, sig: i32) -> io::Result<()> {
+    // SAFETY: kill has no memory-safety preconditions.
+    check(unsafe { libc::kill(pid, sig) }).map(drop)
+}
+
+/// A forked child blocked before `exec`, waiting for [`StoppedChild::release`].
+#[derive(Debug)]
+pub struct StoppedChild {
+    /// The child's pid.
+    pub pid: i32,
+    go: Option<File>,
+    exec_error: File,
+}
+
+impl StoppedChild {
+    /// Lets the child exec. Returns the exec error if exec failed (the child then exits 127).
+    pub fn release(&mut self) -> io::Result<Option<io::Error>> {
+        if let Some(mut go) = self.go.take() {
+            std::io::Write::write_all(&mut go, b"G")?;
+        }
+        let mut buf = [0u8; 4];
+        let mut got = 0;
+        while got < buf.len() {
+            match (&self.exec_error).read(buf.get_mut(got..).unwrap_or_default()) {
+                Ok(0) => break,
+                Ok(n) => got += n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+        if got == buf.len() {
+            Ok(Some(io::Error::from_raw_os_error(i32::from_ne_bytes(buf))))
+        } else {
+            Ok(None)
+        }
+    }
+}
+
+/// Forks a child that waits on a pipe, then `execv(program, argv)` with the current environment.
+/// `program` must already be resolved against PATH (no allocation happens after fork).
+pub fn spawn_stopped(program: &CStr, argv: &[CString]) -> io::Result<StoppedChild> {
+    let (go_read, go_write) = pipe_cloexec(false)?;
+    let (err_read, err_write) = pipe_cloexec(false)?;
+    let mut argv_ptrs: Vec<*const libc::c_char> = argv.iter().map(|a| a.as_ptr()).collect();
+    argv_ptrs.push(std::ptr::null());
+    let go_fd = go_read.as_raw_fd();
+    let err_fd = err_write.as_raw_fd();
+    let go_write_fd = go_write.as_raw_fd();
+    let err_read_fd = err_read.as_raw_fd();
+    // SAFETY: fork(2). The child only calls async-signal-safe functions (close, read, execv,
+    // write, _exit) on data prepared before the fork, then execs or exits.
+    let pid = unsafe { libc::fork() };
+    if pid < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    if pid == 0 {
+        // SAFETY: in the child: close our copies of the parent's ends, wait for the go byte (EOF
+        // means the parent gave up: exit), exec, report errno on failure and _exit without running
+        // any destructors or atexit handlers. All pointers were built before fork and stay valid.
+        unsafe {
+            libc::close(go_write_fd);
+            libc::close(err_read_fd);
+            let mut byte = 0u8;
+            loop {
+                let n = libc::read(go_fd, (&raw mut byte).cast(), 1);
+                if n == 1 {
+                    break;
+                }
+                if n == 0 || *libc::__errno_location() != libc::EINTR {
+                    libc::_exit(127);
+                }
+            }
+            libc::execv(program.as_ptr(), argv_ptrs.as_ptr());
+            let code = (*libc::__errno_location()).to_ne_bytes();
+            libc::write(err_fd, code.as_ptr().cast(), code.len());
+            libc::_exit(127);
+        }
+    }
+    drop(go_read);
+    drop(err_write);
+    Ok(StoppedChild {
+        pid,
+        go: Some(File::from(go_write)),
+        exec_error: File::from(err_read),
+    })
+}
+
+/// Mounts tracefs at /sys/kernel/tracing (needed to look up tracepoint ids).
+pub fn mount_tracefs() -> io::Result<()> {
+    let source = c"tracefs";
+    let target = c"/sys/kernel/tracing";
+    // SAFETY: all string arguments are valid NUL-terminated C strings; data is NULL as allowed.
+    check(unsafe {
+        libc::mount(
+            source.as_ptr(),
+            target.as_ptr(),
+            source.as_ptr(),
+            0,
+            std::ptr::null(),
+        )
+    })
+    .map(drop)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn encoded_attr_matches_the_uapi_layout() {
+        let attr = EventAttr {
+            type_: 1,
+            config: 0x1234,
+            period_or_freq: 999,
+            freq: true,
+            sample_type: 0x10087,
+            read_format: 0x14,
+            disabled: true,
+            sample_id_all: true,
+            wakeup: 7,
+            sample_regs_user: 0xff0fff,
+            sample_stack_user: 8192,
+            ..EventAttr::default()
+        };
+        let bytes = encode_attr(&attr);
+        let u32_at = |o: usize| u32::from_ne_bytes(bytes[o..o + 4].try_into().unwrap());
+        let u64_at = |o: usize| u64::from_ne_bytes(bytes[o..o + 8].try_into().unwrap());
+        assert_eq!(bytes.len(), 128);
+        assert_eq!(u32_at(0), 1);
+        assert_eq!(u32_at(4), 128);
+        assert_eq!(u64_at(8), 0x1234);
+        assert_eq!(u64_at(16), 999);
+        assert_eq!(u64_at(24), 0x10087);
+        assert_eq!(u64_at(32), 0x14);
+        // bit 0 disabled, bit 10 freq, bit 18 sample_id_all (perf_event.h bitfield order).
+        assert_eq!(u64_at(40), 1 | 1 << 10 | 1 << 18);
+        assert_eq!(u32_at(48), 7);
+        assert_eq!(u64_at(80), 0xff0fff);
+        assert_eq!(u32_at(88), 8192);
+    }
+
+    #[test]
+    fn page_size_is_a_power_of_two() {
+        assert!(page_size().is_power_of_two());
+    }
+
+    #[test]
+    fn exit_codes_follow_the_shell_convention() {
+        assert_eq!(ChildExit::Exited(3).code(), 3);
+        assert_eq!(ChildExit::Signaled(libc::SIGINT).code(), 130);
+    }
+}

@@ -1,0 +1,284 @@
+//! Real recordings through perf_event_open, checked with Linux perf as the oracle.
+//!
+//! Skipped with a message when perf_event_open (or `perf`) is unavailable, unless
+//! `KPROF_REQUIRE_PERF=1`, in which case they fail.
+#![allow(clippy::unwrap_used)]
+
+use std::ffi::OsString;
+use std::path::Path;
+use std::process::Command;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use kprof_profiler::events::{EventAttr, parse_event};
+use kprof_profiler::{CallGraph, Error, RecordOptions, Target, record};
+
+/// `record` installs process-wide signal handlers: one recording at a time.
+static SERIAL: Mutex<()> = Mutex::new(());
+
+fn require_perf() -> bool {
+    std::env::var("KPROF_REQUIRE_PERF").is_ok_and(|v| v == "1")
+}
+
+/// True when software events can be opened here; otherwise prints why (or panics under
+/// KPROF_REQUIRE_PERF=1).
+fn perf_event_open_works() -> bool {
+    let attr = EventAttr {
+        type_: 1, // PERF_TYPE_SOFTWARE / cpu-clock
+        period_or_freq: 1000,
+        freq: true,
+        disabled: true,
+        exclude_kernel: true,
+        ..EventAttr::default()
+    };
+    match kprof_profiler::sys::perf_event_open(&attr, 0, -1) {
+        Ok(_) => true,
+        Err(e) if require_perf() => {
+            panic!("perf_event_open failed under KPROF_REQUIRE_PERF=1: {e}")
+        }
+        Err(e) => {
+            eprintln!("skipping: perf_event_open(cpu-clock) failed: {e}");
+            false
+        }
+    }
+}
+
+fn perf_tool_works() -> bool {
+    match Command::new("perf").arg("--version").output() {
+        Ok(o) if o.status.success() => true,
+        _ if require_perf() => panic!("`perf` is not runnable under KPROF_REQUIRE_PERF=1"),
+        _ => {
+            eprintln!("skipping: `perf` is not installed");
+            false
+        }
+    }
+}
+
+fn argv(args: &[&str]) -> Vec<OsString> {
+    args.iter().map(OsString::from).collect()
+}
+
+/// Runs perf on `file`; asserts success and a clean stderr; returns stdout.
+fn perf(args: &[&str], file: &Path) -> String {
+    let out = Command::new("perf")
+        .args(args)
+        .arg("-i")
+        .arg(file)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "perf {args:?} failed: {stderr}");
+    assert!(
+        !stderr.contains("Warning"),
+        "perf {args:?} warned: {stderr}"
+    );
+    assert!(
+        !stderr.contains("not properly terminated"),
+        "perf {args:?}: {stderr}"
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+const LOOP: &str = "i=0; while [ $i -lt 300000 ]; do i=$((i+1)); done";
+
+#[test]
+fn shell_loop_with_callchains_reads_back_in_perf() {
+    if !perf_event_open_works() || !perf_tool_works() {
+        return;
+    }
+    let _guard = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let dir = tempfile::tempdir().unwrap();
+    let output = dir.path().join("loop.data");
+    let mut options = RecordOptions::default();
+    options.events = vec!["cpu-clock".into()];
+    options.frequency = Some(999);
+    options.call_graph = Some(CallGraph::Fp);
+    options.target = Target::Command(argv(&["sh", "-c", LOOP]));
+    options.output = output.clone();
+    let mut notes = Vec::new();
+    let summary = record(&options, &mut |n| notes.push(n.to_owned())).unwrap();
+    assert_eq!(summary.exit_status, Some(0));
+    assert_eq!(summary.events_used, vec!["cpu-clock".to_owned()]);
+    assert!(summary.samples > 10, "only {} samples", summary.samples);
+    assert!(summary.bytes > 0);
+
+    let report = perf(&["report", "--stdio"], &output);
+    assert!(
+        report.contains("sh"),
+        "the workload's comm is in the report:\n{report}"
+    );
+    // One line per sample: comm, tid and time only (no callchain lines).
+    let script = perf(&["script", "-F", "comm,tid,time"], &output);
+    let lines = script.lines().filter(|l| !l.trim().is_empty()).count() as u64;
+    assert_eq!(lines, summary.samples, "perf script sample count");
+    // Callchains were recorded: the full script has indented frame lines.
+    let full = perf(&["script"], &output);
+    assert!(
+        full.lines()
+            .any(|l| l.starts_with('\t') || l.starts_with("        ")),
+        "{full}"
+    );
+}
+
+#[test]
+fn exit_status_of_the_command_is_propagated() {
+    if !perf_event_open_works() {
+        return;
+    }
+    let _guard = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let dir = tempfile::tempdir().unwrap();
+    let mut options = RecordOptions::default();
+    options.events = vec!["cpu-clock".into()];
+    options.target = Target::Command(argv(&["sh", "-c", "exit 3"]));
+    options.output = dir.path().join("exit.data");
+    let summary = record(&options, &mut |_| {}).unwrap();
+    assert_eq!(summary.exit_status, Some(3));
+    assert!(options.output.exists());
+
+    options.target = Target::Command(argv(&["sh", "-c", "kill -TERM $$"]));
+    let summary = record(&options, &mut |_| {}).unwrap();
+    assert_eq!(summary.exit_status, Some(128 + 15));
+    assert!(
+        dir.path().join("exit.data.old").exists(),
+        "the previous output is kept as .old"
+    );
+}
+
+#[test]
+fn cycles_falls_back_to_cpu_clock_without_a_pmu() {
+    if !perf_event_open_works() || !perf_tool_works() {
+        return;
+    }
+    let _guard = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let dir = tempfile::tempdir().unwrap();
+    let mut options = RecordOptions::default();
+    options.target = Target::Command(argv(&["sh", "-c", LOOP]));
+    options.output = dir.path().join("cycles.data");
+    let mut notes = Vec::new();
+    let summary = record(&options, &mut |n| notes.push(n.to_owned())).unwrap();
+    match summary.events_used.as_slice() {
+        [only] if only == "cpu-clock" => {
+            assert_eq!(notes.len(), 1, "exactly one note: {notes:?}");
+            assert!(
+                notes[0].contains("cycles") && notes[0].contains("cpu-clock"),
+                "{notes:?}"
+            );
+            let header = perf(&["report", "--header-only"], &options.output);
+            assert!(
+                header.contains("cpu-clock"),
+                "the file names the event used:\n{header}"
+            );
+        }
+        [only] if only == "cycles" => assert!(notes.is_empty(), "a PMU exists: no fallback"),
+        other => panic!("unexpected events {other:?}"),
+    }
+}
+
+#[test]
+fn system_wide_duration_finishes_the_file() {
+    if !perf_event_open_works() || !perf_tool_works() {
+        return;
+    }
+    let _guard = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let dir = tempfile::tempdir().unwrap();
+    let mut options = RecordOptions::default();
+    options.events = vec!["cpu-clock".into()];
+    options.target = Target::SystemWide;
+    options.duration = Some(Duration::from_millis(300));
+    options.output = dir.path().join("all.data");
+    let summary = record(&options, &mut |_| {}).unwrap();
+    assert_eq!(summary.exit_status, None);
+    perf(&["report", "--stdio"], &options.output);
+}
+
+#[test]
+fn unknown_event_is_an_error_with_suggestions() {
+    let _guard = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let dir = tempfile::tempdir().unwrap();
+    let mut options = RecordOptions::default();
+    options.events = vec!["cpu-clokc".into()];
+    options.target = Target::Command(argv(&["true"]));
+    options.output = dir.path().join("x.data");
+    let err = record(&options, &mut |_| {}).unwrap_err();
+    assert!(matches!(err, Error::UnknownEvent { .. }), "{err:?}");
+    assert!(err.to_string().contains("did you mean: cpu-clock"), "{err}");
+    assert!(
+        !options.output.exists(),
+        "nothing written for a failed start"
+    );
+    assert!(parse_event("cpu-clock").is_ok());
+}
+
+#[test]
+fn exec_failure_exits_127() {
+    if !perf_event_open_works() {
+        return;
+    }
+    let _guard = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let dir = tempfile::tempdir().unwrap();
+    let not_executable = dir.path().join("plain-file");
+    std::fs::write(&not_executable, "not a program").unwrap();
+    let mut options = RecordOptions::default();
+    options.events = vec!["cpu-clock".into()];
+    options.target = Target::Command(vec![not_executable.into_os_string()]);
+    options.output = dir.path().join("x.data");
+    let err = record(&options, &mut |_| {}).unwrap_err();
+    assert_eq!(err.exit_code(), Some(127));
+    assert!(err.to_string().starts_with("failed to exec:"), "{err}");
+    let mut missing = options.clone();
+    missing.target = Target::Command(argv(&["kprof-no-such-command"]));
+    assert_eq!(
+        record(&missing, &mut |_| {}).unwrap_err().exit_code(),
+        Some(127)
+    );
+}
+
+#[test]
+fn sigint_stops_a_system_wide_recording_and_finishes_the_file() {
+    if !perf_event_open_works() || !perf_tool_works() {
+        return;
+    }
+    let _guard = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let dir = tempfile::tempdir().unwrap();
+    let mut options = RecordOptions::default();
+    options.events = vec!["cpu-clock".into()];
+    options.target = Target::SystemWide;
+    options.cpus = Some(vec![0]);
+    options.output = dir.path().join("int.data");
+    let me = std::process::id().to_string();
+    let killer = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(400));
+        Command::new("kill").args(["-INT", &me]).status().unwrap()
+    });
+    let summary = record(&options, &mut |_| {}).unwrap();
+    assert!(killer.join().unwrap().success());
+    assert!(summary.interrupted);
+    let header = perf(&["report", "--header-only"], &options.output);
+    assert!(header.contains("data size"), "{header}");
+    perf(&["script"], &options.output);
+}
+
+#[test]
+fn attaching_to_a_running_process() {
+    if !perf_event_open_works() || !perf_tool_works() {
+        return;
+    }
+    let _guard = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = Command::new("sh").args(["-c", LOOP]).spawn().unwrap();
+    let mut options = RecordOptions::default();
+    options.events = vec!["cpu-clock".into()];
+    options.target = Target::Pids(vec![child.id()]);
+    options.duration = Some(Duration::from_millis(300));
+    options.output = dir.path().join("attach.data");
+    let summary = record(&options, &mut |_| {});
+    child.kill().ok();
+    child.wait().unwrap();
+    let summary = summary.unwrap();
+    assert_eq!(summary.exit_status, None);
+    let script = perf(&["script", "-F", "comm,pid"], &options.output);
+    let pid = child.id().to_string();
+    let ours = script.lines().filter(|l| l.contains(&pid)).count() as u64;
+    assert_eq!(ours, summary.samples, "every sample is from the attached process:\n{script}");
+    assert!(script.lines().all(|l| l.trim().is_empty() || l.contains("sh")), "{script}");
+}

@@ -1,0 +1,510 @@
+//! From a parsed perf.data to a symbolized [`Profile`]: the one path that `flame`, `report`,
+//! `script`, `diff` and `export` share, for kprof's own recordings and perf's alike.
+//!
+//! 1. Replay side-band records (MMAP/COMM/FORK/EXIT) in time order into address spaces, and
+//!    turn each sample's callchain (or DWARF-unwound user stack) into module-relative locations.
+//! 2. Symbolize each distinct location once, in parallel.
+//! 3. Intern frames and stacks into the profile's prefix tree.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::{Result, bail};
+use kprof_perfdata::{CpuMode, Event as PerfEvent, PerfFile, Record, Sample as PerfSample};
+use kprof_symbolizer::{
+    AddressSpaces, Avma, Location, MappingInfo, ModuleKind, Symbolizer, SymbolizerOptions,
+};
+use rayon::prelude::*;
+
+use crate::profile::{
+    Event, Frame, FrameId, FrameKind, Meta, Profile, Sample, StackId, StackNode, Thread, ThreadId,
+};
+use crate::unwinding::StackUnwinder;
+
+/// `PERF_CONTEXT_*` markers in a callchain are the values at and above this.
+const PERF_CONTEXT_MAX: u64 = -4095i64 as u64;
+const PERF_CONTEXT_KERNEL: u64 = -128i64 as u64;
+const PERF_CONTEXT_USER: u64 = -512i64 as u64;
+const PERF_CONTEXT_GUEST_KERNEL: u64 = -2176i64 as u64;
+const PERF_CONTEXT_GUEST_USER: u64 = -2560i64 as u64;
+const PERF_CONTEXT_HV: u64 = -32i64 as u64;
+
+/// What to resolve and which samples to keep.
+#[derive(Clone, Debug, Default)]
+pub struct AnalysisOptions {
+    /// Add file and line to frames.
+    pub lines: bool,
+    /// Show inlined functions as frames.
+    pub inline: bool,
+    /// Demangle Rust and C++ names.
+    pub demangle: bool,
+    /// Kernel symbols from this file instead of /proc/kallsyms.
+    pub kallsyms: Option<PathBuf>,
+    /// Prefix for binary paths.
+    pub symfs: Option<PathBuf>,
+    /// Keep only samples of these thread or process names.
+    pub comms: Vec<String>,
+    /// Keep only samples of these processes.
+    pub pids: Vec<u32>,
+    /// Keep only samples of these threads.
+    pub tids: Vec<u32>,
+    /// Unwind user stacks from copied stack bytes when samples carry them.
+    pub dwarf: bool,
+}
+
+/// A profile plus what a user should know about its quality.
+pub struct Analysis {
+    /// The symbolized profile.
+    pub profile: Profile,
+    /// Per-module symbolization results (unresolved counts and reasons).
+    pub symbol_report: Vec<kprof_symbolizer::ModuleReport>,
+    /// DWARF unwinding results, when any sample was unwound.
+    pub unwind_report: crate::unwinding::UnwindReport,
+}
+
+/// One leaf-first entry of a sample's stack before symbolization.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+struct PendingLocation {
+    location: Location,
+}
+
+/// A sample waiting for its locations to be symbolized.
+struct PendingSample {
+    thread: ThreadId,
+    event: u16,
+    time: u64,
+    period: u64,
+    cpu: Option<u32>,
+    /// Range into `Collector::chains` (leaf first).
+    chain_start: u32,
+    chain_len: u32,
+}
+
+/// Pass-1 state: address spaces, interned threads, distinct locations.
+struct Collector<'o> {
+    options: &'o AnalysisOptions,
+    spaces: AddressSpaces,
+    threads: Vec<Thread>,
+    thread_ids: HashMap<(u32, u32, Arc<str>), ThreadId>,
+    locations: Vec<PendingLocation>,
+    location_ids: HashMap<PendingLocation, u32>,
+    chains: Vec<u32>,
+    samples: Vec<PendingSample>,
+    addresses: Vec<(u64, bool)>,
+    unwinder: Option<StackUnwinder>,
+}
+
+impl Collector<'_> {
+    fn location_id(&mut self, pid: u32, addr: u64, kernel: bool) -> u32 {
+        let location = PendingLocation {
+            location: self.spaces.locate(pid, Avma(addr), kernel),
+        };
+        let next = self.locations.len() as u32;
+        *self.location_ids.entry(location).or_insert_with(|| {
+            self.locations.push(location);
+            next
+        })
+    }
+
+    fn thread_id(&mut self, pid: u32, tid: u32) -> ThreadId {
+        let name: Arc<str> = self
+            .spaces
+            .thread_name(pid, tid)
+            .map(Arc::from)
+            .unwrap_or_else(|| Arc::from(":".to_string() + &tid.to_string()));
+        let key = (pid, tid, name);
+        if let Some(&id) = self.thread_ids.get(&key) {
+            return id;
+        }
+        let process_name = self
+            .spaces
+            .process_name(pid)
+            .map(str::to_string)
+            .unwrap_or_else(|| key.2.to_string());
+        let id = self.threads.len() as ThreadId;
+        self.threads.push(Thread {
+            pid,
+            tid,
+            name: key.2.to_string(),
+            process_name,
+        });
+        self.thread_ids.insert(key, id);
+        id
+    }
+
+    fn wanted(&self, pid: u32, tid: u32) -> bool {
+        let o = self.options;
+        if !o.pids.is_empty() && !o.pids.contains(&pid) {
+            return false;
+        }
+        if !o.tids.is_empty() && !o.tids.contains(&tid) {
+            return false;
+        }
+        if !o.comms.is_empty() {
+            let thread = self.spaces.thread_name(pid, tid);
+            let process = self.spaces.process_name(pid);
+            return o
+                .comms
+                .iter()
+                .any(|c| Some(c.as_str()) == thread || Some(c.as_str()) == process);
+        }
+        true
+    }
+
+    /// Leaf-first (address, kernel) pairs of a sample; return addresses are moved back by one
+    /// byte so they land in the calling instruction (and its inline context).
+    fn sample_addresses(&mut self, file: &PerfFile<'_>, sample: &PerfSample<'_>, pid: u32) {
+        self.addresses.clear();
+        let sample_in_kernel = matches!(sample.cpumode, CpuMode::Kernel | CpuMode::GuestKernel);
+        let unwound_user = self
+            .unwinder
+            .as_mut()
+            .and_then(|u| u.unwind(file, &self.spaces, sample, pid));
+        match &sample.callchain {
+            Some(chain) if !chain.is_empty() => {
+                let mut kernel = sample_in_kernel;
+                let mut first = true;
+                for entry in chain.iter() {
+                    if entry >= PERF_CONTEXT_MAX {
+                        kernel = match entry {
+                            PERF_CONTEXT_KERNEL | PERF_CONTEXT_GUEST_KERNEL | PERF_CONTEXT_HV => true,
+                            PERF_CONTEXT_USER | PERF_CONTEXT_GUEST_USER => false,
+                            _ => kernel,
+                        };
+                        if !kernel && unwound_user.is_some() {
+                            break;
+                        }
+                        continue;
+                    }
+                    let lookup = if first { entry } else { entry.wrapping_sub(1) };
+                    first = false;
+                    self.addresses.push((lookup, kernel));
+                }
+            }
+            _ => {
+                if let Some(ip) = sample.ip {
+                    if unwound_user.is_none() || sample_in_kernel {
+                        self.addresses.push((ip, sample_in_kernel));
+                    }
+                }
+            }
+        }
+        if let Some(user) = unwound_user {
+            let had_frames = !self.addresses.is_empty();
+            for (i, addr) in user.iter().enumerate() {
+                let lookup = if i == 0 && !had_frames {
+                    *addr
+                } else {
+                    addr.wrapping_sub(1)
+                };
+                self.addresses.push((lookup, false));
+            }
+        }
+    }
+
+    fn on_sample(&mut self, file: &PerfFile<'_>, sample: &PerfSample<'_>, event: u16) {
+        let pid = sample.pid.unwrap_or(0);
+        let tid = sample.tid.unwrap_or(pid);
+        if !self.wanted(pid, tid) {
+            return;
+        }
+        let thread = self.thread_id(pid, tid);
+        self.sample_addresses(file, sample, pid);
+        let chain_start = self.chains.len() as u32;
+        let addresses = std::mem::take(&mut self.addresses);
+        for &(addr, kernel) in &addresses {
+            let id = self.location_id(pid, addr, kernel);
+            self.chains.push(id);
+        }
+        self.addresses = addresses;
+        self.samples.push(PendingSample {
+            thread,
+            event,
+            time: sample.time.unwrap_or(0),
+            period: sample.period.unwrap_or(1).max(1),
+            cpu: sample.cpu,
+            chain_start,
+            chain_len: self.chains.len() as u32 - chain_start,
+        });
+    }
+
+    fn on_event(&mut self, file: &PerfFile<'_>, event: &PerfEvent<'_>, lost: &mut u64) {
+        match &event.record {
+            Record::Sample(sample) => {
+                let index = u16::try_from(sample.attr_index).unwrap_or(u16::MAX);
+                self.on_sample(file, sample, index);
+            }
+            Record::Mmap(m) => {
+                let kernel = m.pid == u32::MAX
+                    || matches!(m.cpumode, CpuMode::Kernel | CpuMode::GuestKernel);
+                self.spaces.mmap(
+                    m.pid,
+                    MappingInfo {
+                        start: Avma(m.start),
+                        len: m.len,
+                        pgoff: m.pgoff,
+                        path: m.filename,
+                        build_id: m.build_id,
+                        kernel,
+                    },
+                );
+            }
+            Record::Comm(c) => self.spaces.comm(c.pid, c.tid, c.name, c.exec),
+            Record::Fork(f) => self.spaces.fork(f.pid, f.ppid, f.tid, f.ptid),
+            Record::Exit(f) => self.spaces.exit(f.pid, f.tid),
+            Record::Lost(l) => *lost += l.lost,
+            Record::LostSamples(l) => *lost += l.lost,
+            _ => {}
+        }
+    }
+}
+
+/// The running kernel's release, to decide whether /proc/kallsyms describes the recording.
+fn running_kernel_release() -> Option<String> {
+    std::fs::read_to_string("/proc/sys/kernel/osrelease")
+        .ok()
+        .map(|s| s.trim().to_string())
+}
+
+/// Builds the symbolized profile of `file`.
+pub fn analyze(file: &PerfFile<'_>, options: &AnalysisOptions) -> Result<Analysis> {
+    let features = file.features();
+    let kernel_matches = match (&features.osrelease, running_kernel_release()) {
+        (Some(recorded), Some(running)) => recorded.trim() == running,
+        _ => true,
+    };
+    let mut sym_options = SymbolizerOptions::default();
+    sym_options.lines = options.lines;
+    sym_options.inline = options.inline;
+    sym_options.demangle = options.demangle;
+    sym_options.kernel_matches = kernel_matches;
+    if let Some(path) = &options.kallsyms {
+        sym_options.kallsyms = Some(path.clone());
+        sym_options.kernel_matches = true;
+    }
+    sym_options.symfs = options.symfs.clone();
+    let symbolizer = Symbolizer::new(sym_options);
+
+    let events = file.sorted_records()?;
+    let mut collector = Collector {
+        options,
+        spaces: AddressSpaces::new(),
+        threads: Vec::new(),
+        thread_ids: HashMap::new(),
+        locations: Vec::new(),
+        location_ids: HashMap::new(),
+        chains: Vec::new(),
+        samples: Vec::new(),
+        addresses: Vec::new(),
+        unwinder: options
+            .dwarf
+            .then(|| StackUnwinder::for_file(file))
+            .flatten(),
+    };
+    let mut lost = 0u64;
+    // Kernel symbols take a while to load: start while the records replay.
+    let (replayed, ()) = rayon::join(
+        || {
+            for event in &events {
+                collector.on_event(file, event, &mut lost);
+            }
+            collector
+        },
+        || symbolizer.prepare_kernel(),
+    );
+    let collector = replayed;
+
+    // Pass 2: symbolize every distinct location once, in parallel.
+    let spaces = &collector.spaces;
+    let symbolized: Vec<Vec<Frame>> = collector
+        .locations
+        .par_iter()
+        .map(|pending| frames_for(&symbolizer, spaces, pending.location))
+        .collect();
+
+    // Pass 3: intern frames and stacks.
+    let mut interner = Interner::default();
+    let location_frames: Vec<Vec<FrameId>> = symbolized
+        .into_iter()
+        .map(|frames| frames.into_iter().map(|f| interner.frame(f)).collect())
+        .collect();
+    let mut event_infos: Vec<Event> = file
+        .attrs()
+        .iter()
+        .map(|attr| Event {
+            name: attr.name.clone(),
+            sample_count: 0,
+            total_period: 0,
+        })
+        .collect();
+    let mut samples = Vec::with_capacity(collector.samples.len());
+    let mut chain_cache: HashMap<&[u32], Option<StackId>> = HashMap::new();
+    for pending in &collector.samples {
+        let start = pending.chain_start as usize;
+        let chain = collector
+            .chains
+            .get(start..start + pending.chain_len as usize)
+            .unwrap_or(&[]);
+        let stack = match chain_cache.get(chain) {
+            Some(&stack) => stack,
+            None => {
+                let mut stack: Option<StackId> = None;
+                // Root first: the chain is leaf first, each location's frames innermost first.
+                for &location in chain.iter().rev() {
+                    if let Some(frames) = location_frames.get(location as usize) {
+                        for &frame in frames.iter().rev() {
+                            stack = Some(interner.stack(stack, frame));
+                        }
+                    }
+                }
+                chain_cache.insert(chain, stack);
+                stack
+            }
+        };
+        if let Some(info) = event_infos.get_mut(pending.event as usize) {
+            info.sample_count += 1;
+            info.total_period += pending.period;
+        }
+        samples.push(Sample {
+            thread: pending.thread,
+            event: pending.event,
+            time: pending.time,
+            period: pending.period,
+            stack,
+            cpu: pending.cpu,
+        });
+    }
+    drop(chain_cache);
+
+    let meta = Meta {
+        perf_version: features.version.clone(),
+        hostname: features.hostname.clone(),
+        os_release: features.osrelease.clone(),
+        arch: features.arch.clone(),
+        cmdline: features.cmdline.as_ref().map(|c| c.join(" ")),
+        lost_samples: lost,
+    };
+    let unwind_report = collector
+        .unwinder
+        .as_ref()
+        .map(StackUnwinder::report)
+        .unwrap_or_default();
+    let profile = Profile {
+        frames: interner.frames,
+        stacks: interner.stacks,
+        threads: collector.threads,
+        events: event_infos,
+        samples,
+        meta,
+    };
+    Ok(Analysis {
+        profile,
+        symbol_report: symbolizer.report(),
+        unwind_report,
+    })
+}
+
+/// The frames (innermost first) of one location.
+fn frames_for(symbolizer: &Symbolizer, spaces: &AddressSpaces, location: Location) -> Vec<Frame> {
+    match location {
+        Location::Unmapped(_) => vec![Frame {
+            function: Arc::from("[unknown]"),
+            module: Arc::from("[unknown]"),
+            file: None,
+            line: None,
+            kind: FrameKind::Unknown,
+            inlined: false,
+            module_offset: 0,
+        }],
+        Location::Module { module, offset } => {
+            let module_info = spaces.module(module);
+            let kind = match module_info.kind {
+                ModuleKind::Kernel | ModuleKind::KernelModule => FrameKind::Kernel,
+                ModuleKind::Jit => FrameKind::Jit,
+                _ => FrameKind::User,
+            };
+            let symbolized = symbolizer.symbolize(module_info, offset);
+            symbolized
+                .frames
+                .into_iter()
+                .map(|f| Frame {
+                    function: f.function,
+                    module: module_info.path.clone(),
+                    file: f.file,
+                    line: f.line,
+                    kind,
+                    inlined: f.inlined,
+                    module_offset: offset.0,
+                })
+                .collect()
+        }
+    }
+}
+
+/// Interns frames and stack nodes.
+#[derive(Default)]
+struct Interner {
+    frames: Vec<Frame>,
+    frame_ids: HashMap<Frame, FrameId>,
+    stacks: Vec<StackNode>,
+    stack_ids: HashMap<StackNode, StackId>,
+}
+
+impl Interner {
+    fn frame(&mut self, frame: Frame) -> FrameId {
+        // Frames differing only in the sampled offset are one frame for every output.
+        let key = Frame {
+            module_offset: 0,
+            ..frame
+        };
+        if let Some(&id) = self.frame_ids.get(&key) {
+            return id;
+        }
+        let id = self.frames.len() as FrameId;
+        self.frames.push(Frame {
+            module_offset: frame.module_offset,
+            ..key.clone()
+        });
+        self.frame_ids.insert(key, id);
+        id
+    }
+
+    fn stack(&mut self, parent: Option<StackId>, frame: FrameId) -> StackId {
+        let node = StackNode { parent, frame };
+        if let Some(&id) = self.stack_ids.get(&node) {
+            return id;
+        }
+        let id = self.stacks.len() as StackId;
+        self.stacks.push(node);
+        self.stack_ids.insert(node, id);
+        id
+    }
+}
+
+/// Picks the event to show: by name, or the first one that has samples.
+pub fn select_event(profile: &Profile, name: Option<&str>) -> Result<Option<u16>> {
+    match name {
+        Some(name) => {
+            let found = profile
+                .events
+                .iter()
+                .position(|e| e.name == name || e.name.split(':').next() == Some(name));
+            match found {
+                Some(index) => Ok(Some(index as u16)),
+                None => {
+                    let names: Vec<&str> = profile.events.iter().map(|e| e.name.as_str()).collect();
+                    bail!(
+                        "event `{name}` is not in this profile; it has: {}",
+                        names.join(", ")
+                    )
+                }
+            }
+        }
+        None => Ok(profile
+            .events
+            .iter()
+            .position(|e| e.sample_count > 0)
+            .map(|i| i as u16)),
+    }
+}

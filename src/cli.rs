@@ -1,0 +1,465 @@
+//! The command line: every subcommand's flags, parsed by clap and validated at the edge.
+
+use std::ffi::OsString;
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+const TOP_EXAMPLES: &str = "\
+EXAMPLES:
+  kprof record -F 999 -g -- ./my-program arg      profile a command (writes kprof.data)
+  kprof record -e cycles -a -g -- sleep 10        the whole system for 10 s
+  kprof flame > flame.svg                          flame graph of kprof.data (or perf.data)
+  kprof report --no-children --sort sym            top functions, like perf report
+  kprof diff base.data new.data > diff.svg         what got slower
+  perf record -g -o - -- ./prog | kprof flame -i - > out.svg";
+
+/// kprof: a Linux sampling profiler. Record with perf_event_open, read any perf.data, draw flame graphs.
+#[derive(Debug, Parser)]
+#[command(name = "kprof", version, about, after_help = TOP_EXAMPLES, max_term_width = 100)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Sample a command, processes or the whole system into a perf.data file.
+    Record(RecordArgs),
+    /// Render an interactive SVG flame graph (or folded stacks) from a perf.data file.
+    Flame(FlameArgs),
+    /// Print the hottest functions, like `perf report --stdio`.
+    Report(ReportArgs),
+    /// Print every sample with its stack, like `perf script`.
+    Script(ScriptArgs),
+    /// Compare two profiles (or two sets of runs): differential flame graph, top changes, CI gate.
+    Diff(DiffArgs),
+    /// Convert a profile for pprof, speedscope or the Firefox Profiler.
+    Export(ExportArgs),
+}
+
+const RECORD_EXAMPLES: &str = "\
+EXAMPLES:
+  kprof record -- ./my-program                      default event (cycles, or cpu-clock without a PMU)
+  kprof record -F 999 -g -- cargo bench             follow cargo into every benchmark process
+  kprof record --call-graph dwarf -- ./release-bin   full stacks without frame pointers
+  kprof record -e cpu-clock,page-faults -p 1234     attach to a running process until Ctrl-C
+  kprof record -e sched:sched_switch -a -g -- sleep 5
+  kprof record -a -C 0-1 -o sys.data -- sleep 3";
+
+/// `kprof record`.
+#[derive(Debug, Args)]
+#[command(after_help = RECORD_EXAMPLES)]
+pub struct RecordArgs {
+    /// Events to sample, comma-separated or repeated: cycles, instructions, cpu-clock, task-clock,
+    /// page-faults, context-switches, sys:tracepoint, rNNNN; `:u`/`:k` restrict to user/kernel.
+    #[arg(short = 'e', long = "event", value_delimiter = ',')]
+    pub events: Vec<String>,
+    /// Sampling frequency in Hz (default 4000).
+    #[arg(short = 'F', long = "freq", conflicts_with = "count", value_parser = clap::value_parser!(u64).range(1..))]
+    pub freq: Option<u64>,
+    /// Sample every PERIOD events instead of at a frequency.
+    #[arg(short = 'c', long = "count", value_parser = clap::value_parser!(u64).range(1..))]
+    pub count: Option<u64>,
+    /// Record call stacks by frame pointers (same as --call-graph fp).
+    #[arg(short = 'g')]
+    pub call_graph_fp: bool,
+    /// Call stack mode: `fp`, or `dwarf[,SIZE]` to copy SIZE bytes of user stack (default 8192, max 65528).
+    #[arg(long = "call-graph", value_name = "MODE", value_parser = parse_call_graph)]
+    pub call_graph: Option<CallGraphArg>,
+    /// Profile every CPU (system-wide).
+    #[arg(short = 'a', long = "all-cpus")]
+    pub all_cpus: bool,
+    /// Only these CPUs, e.g. `0-3,6` (implies system-wide).
+    #[arg(short = 'C', long = "cpu", value_name = "LIST")]
+    pub cpus: Option<String>,
+    /// Attach to these processes (comma-separated PIDs) and all their threads.
+    #[arg(short = 'p', long = "pid", value_delimiter = ',', value_name = "PID")]
+    pub pids: Vec<u32>,
+    /// Attach to these threads only (comma-separated TIDs).
+    #[arg(short = 't', long = "tid", value_delimiter = ',', value_name = "TID")]
+    pub tids: Vec<u32>,
+    /// Output file; an existing one is kept as FILE.old.
+    #[arg(short = 'o', long = "output", default_value = "kprof.data")]
+    pub output: PathBuf,
+    /// Ring buffer size per CPU in pages (a power of two).
+    #[arg(short = 'm', long = "mmap-pages", value_name = "PAGES")]
+    pub mmap_pages: Option<usize>,
+    /// Stop after this many seconds (without a command: default is until Ctrl-C).
+    #[arg(long = "duration", value_name = "SECS")]
+    pub duration: Option<f64>,
+    /// Print nothing but errors.
+    #[arg(short = 'q', long = "quiet")]
+    pub quiet: bool,
+    /// The command to run and profile.
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true, value_name = "COMMAND")]
+    pub command: Vec<OsString>,
+}
+
+/// A parsed `--call-graph` value.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CallGraphArg {
+    /// Frame pointers.
+    Fp,
+    /// Copy this many bytes of user stack for DWARF unwinding.
+    Dwarf(u32),
+}
+
+/// Parses `fp`, `dwarf` or `dwarf,SIZE`.
+fn parse_call_graph(text: &str) -> Result<CallGraphArg, String> {
+    match text.split_once(',') {
+        None if text == "fp" => Ok(CallGraphArg::Fp),
+        None if text == "dwarf" => Ok(CallGraphArg::Dwarf(8192)),
+        Some(("dwarf", size)) => {
+            let size: u32 = size
+                .parse()
+                .map_err(|_| format!("bad dwarf stack size `{size}`: expected bytes, e.g. dwarf,16384"))?;
+            if size == 0 || size > 65528 || size % 8 != 0 {
+                return Err(format!(
+                    "dwarf stack size {size} must be a multiple of 8 between 8 and 65528"
+                ));
+            }
+            Ok(CallGraphArg::Dwarf(size))
+        }
+        _ => Err(format!(
+            "unknown call-graph mode `{text}`: use fp, dwarf or dwarf,SIZE"
+        )),
+    }
+}
+
+/// Where the profile comes from.
+#[derive(Debug, Args, Clone)]
+pub struct InputArgs {
+    /// Input perf.data (file or pipe format, any perf version). `-` reads standard input.
+    /// Default: kprof.data, or perf.data when there is no kprof.data.
+    #[arg(short = 'i', long = "input", value_name = "FILE")]
+    pub input: Option<PathBuf>,
+    /// Read a file owned by another user.
+    #[arg(short = 'f', long = "force")]
+    pub force: bool,
+}
+
+/// How addresses become names.
+#[derive(Debug, Args, Clone)]
+pub struct SymbolArgs {
+    /// Do not show inlined functions as frames of their own.
+    #[arg(long = "no-inline")]
+    pub no_inline: bool,
+    /// Add file:line to frame names (from DWARF line tables).
+    #[arg(long = "lines")]
+    pub lines: bool,
+    /// Show mangled symbol names.
+    #[arg(long = "no-demangle")]
+    pub no_demangle: bool,
+    /// Kernel symbol file to use instead of /proc/kallsyms.
+    #[arg(long = "kallsyms", value_name = "FILE")]
+    pub kallsyms: Option<PathBuf>,
+    /// Look for binaries under this directory (like perf's --symfs).
+    #[arg(long = "symfs", value_name = "DIR")]
+    pub symfs: Option<PathBuf>,
+}
+
+/// Which samples count, and how much.
+#[derive(Debug, Args, Clone)]
+pub struct FilterArgs {
+    /// Only samples of these commands (comma-separated process or thread names).
+    #[arg(long = "comm", value_delimiter = ',', value_name = "COMM")]
+    pub comms: Vec<String>,
+    /// Only samples of these processes.
+    #[arg(long = "pid", value_delimiter = ',', value_name = "PID")]
+    pub pids: Vec<u32>,
+    /// Only samples of these threads.
+    #[arg(long = "tid", value_delimiter = ',', value_name = "TID")]
+    pub tids: Vec<u32>,
+    /// Only samples of this event, when the file has several (default: the first).
+    #[arg(long = "event", value_name = "NAME")]
+    pub event: Option<String>,
+    /// Weigh samples by their period (like perf report) or count them.
+    #[arg(long = "count", value_enum, default_value_t = CountMode::Period)]
+    pub count: CountMode,
+}
+
+/// How to weigh samples.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum CountMode {
+    /// Sum of sample periods (nanoseconds for cpu-clock), like perf report.
+    Period,
+    /// One per sample.
+    Samples,
+}
+
+/// Flame graph look.
+#[derive(Debug, Args, Clone)]
+pub struct SvgArgs {
+    /// Title at the top of the SVG.
+    #[arg(long = "title")]
+    pub title: Option<String>,
+    /// Second line under the title.
+    #[arg(long = "subtitle")]
+    pub subtitle: Option<String>,
+    /// Image width in pixels.
+    #[arg(long = "width", default_value_t = 1200)]
+    pub width: usize,
+    /// Omit frames narrower than this many pixels (keeps huge profiles small).
+    #[arg(long = "minwidth", default_value_t = 0.1)]
+    pub min_width: f64,
+    /// Icicle graph: roots at the top.
+    #[arg(long = "reverse")]
+    pub reverse: bool,
+    /// Leaf functions at the root (merge by callee).
+    #[arg(long = "inverted")]
+    pub inverted: bool,
+    /// Colour scheme: kind (kernel/user/JIT/inline apart), hot, mem, io, java, js, red, green, blue, aqua, yellow, purple, orange.
+    #[arg(long = "colors", default_value = "kind")]
+    pub colors: String,
+}
+
+const FLAME_EXAMPLES: &str = "\
+EXAMPLES:
+  kprof flame > flame.svg                          kprof.data (or perf.data) to SVG
+  kprof flame -i perf.data --title 'My run' -o out.svg
+  kprof flame --folded > out.folded                collapsed stacks for inferno/flamegraph.pl/speedscope
+  kprof flame --per-thread --comm my-bench > t.svg
+  kprof flame --lines --reverse > icicle.svg";
+
+/// `kprof flame`.
+#[derive(Debug, Args)]
+#[command(after_help = FLAME_EXAMPLES)]
+pub struct FlameArgs {
+    #[command(flatten)]
+    /// Input.
+    pub input: InputArgs,
+    #[command(flatten)]
+    /// Symbols.
+    pub symbols: SymbolArgs,
+    #[command(flatten)]
+    /// Filters.
+    pub filter: FilterArgs,
+    #[command(flatten)]
+    /// Looks.
+    pub svg: SvgArgs,
+    /// Write folded stacks (`a;b;c 42`) instead of SVG.
+    #[arg(long = "folded")]
+    pub folded: bool,
+    /// One root per thread (`comm-tid`) instead of per process name.
+    #[arg(long = "per-thread", conflicts_with = "per_process")]
+    pub per_thread: bool,
+    /// One root per process (`comm-pid`).
+    #[arg(long = "per-process")]
+    pub per_process: bool,
+    /// Output file (default: standard output).
+    #[arg(short = 'o', long = "output", value_name = "FILE")]
+    pub output: Option<PathBuf>,
+}
+
+const REPORT_EXAMPLES: &str = "\
+EXAMPLES:
+  kprof report                                     like perf report --stdio
+  kprof report --no-children --sort sym
+  kprof report --sort comm,dso --percent-limit 1
+  kprof report --header                            recording facts, then the table
+  kprof report --format json > summary.json        for CI artifacts";
+
+/// `kprof report`.
+#[derive(Debug, Args)]
+#[command(after_help = REPORT_EXAMPLES)]
+pub struct ReportArgs {
+    #[command(flatten)]
+    /// Input.
+    pub input: InputArgs,
+    #[command(flatten)]
+    /// Symbols.
+    pub symbols: SymbolArgs,
+    #[command(flatten)]
+    /// Filters.
+    pub filter: FilterArgs,
+    /// Columns to group by: comm, pid, tid, dso, sym (comma-separated).
+    #[arg(short = 's', long = "sort", value_delimiter = ',', default_value = "comm,dso,sym")]
+    pub sort: Vec<SortKey>,
+    /// Add a Children column (time in callees included); the default, like perf with -g.
+    #[arg(long = "children", overrides_with = "no_children")]
+    pub children: bool,
+    /// Only self time.
+    #[arg(long = "no-children")]
+    pub no_children: bool,
+    /// Hide rows below this percentage.
+    #[arg(long = "percent-limit", default_value_t = 0.0)]
+    pub percent_limit: f64,
+    /// Print the recording facts (perf version, host, arch, events, features, lost samples) first.
+    #[arg(long = "header")]
+    pub header: bool,
+    /// Print only the recording facts.
+    #[arg(long = "header-only")]
+    pub header_only: bool,
+    /// Output format.
+    #[arg(long = "format", value_enum, default_value_t = ReportFormat::Text)]
+    pub format: ReportFormat,
+    /// Print at most this many rows (0: all).
+    #[arg(long = "top", default_value_t = 0)]
+    pub top: usize,
+}
+
+/// A report column.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum SortKey {
+    /// Command (thread name).
+    Comm,
+    /// Process id.
+    Pid,
+    /// Thread id.
+    Tid,
+    /// Shared object.
+    Dso,
+    /// Symbol.
+    Sym,
+}
+
+/// `kprof report --format`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum ReportFormat {
+    /// Aligned text like perf report --stdio.
+    Text,
+    /// Stable machine-readable JSON.
+    Json,
+}
+
+/// `kprof script`.
+#[derive(Debug, Args)]
+#[command(after_help = "EXAMPLES:\n  kprof script | inferno-collapse-perf | inferno-flamegraph > out.svg\n  kprof script -i perf.data --comm myprog")]
+pub struct ScriptArgs {
+    #[command(flatten)]
+    /// Input.
+    pub input: InputArgs,
+    #[command(flatten)]
+    /// Symbols.
+    pub symbols: SymbolArgs,
+    #[command(flatten)]
+    /// Filters.
+    pub filter: FilterArgs,
+}
+
+const DIFF_EXAMPLES: &str = "\
+EXAMPLES:
+  kprof diff base.data new.data > diff.svg          red grew, blue shrank
+  kprof diff --top 5 base.data new.data             functions whose share changed most
+  kprof diff --fail-on-regression 5 base.data new.data    exit 1 if a function grew > 5 points
+  kprof diff --base b1.data --base b2.data --new n1.data --new n2.data --format markdown";
+
+/// `kprof diff`.
+#[derive(Debug, Args)]
+#[command(after_help = DIFF_EXAMPLES)]
+pub struct DiffArgs {
+    /// The baseline profile and the new profile.
+    #[arg(num_args = 0..=2, value_name = "BASE NEW")]
+    pub files: Vec<PathBuf>,
+    /// Extra baseline runs (repeatable): changes within the run-to-run spread are not regressions.
+    #[arg(long = "base", value_name = "FILE")]
+    pub base: Vec<PathBuf>,
+    /// Extra new runs (repeatable).
+    #[arg(long = "new", value_name = "FILE")]
+    pub new: Vec<PathBuf>,
+    #[command(flatten)]
+    /// Symbols.
+    pub symbols: SymbolArgs,
+    #[command(flatten)]
+    /// Filters.
+    pub filter: FilterArgs,
+    #[command(flatten)]
+    /// Looks.
+    pub svg: SvgArgs,
+    /// Write two-column folded stacks (`stack base new`) instead of SVG.
+    #[arg(long = "folded")]
+    pub folded: bool,
+    /// Print the N functions whose self and total share changed most.
+    #[arg(long = "top", value_name = "N")]
+    pub top: Option<usize>,
+    /// Exit 1 when any function's total share grew by more than PCT percentage points.
+    #[arg(long = "fail-on-regression", value_name = "PCT")]
+    pub fail_on_regression: Option<f64>,
+    /// Output format (svg, text, markdown).
+    #[arg(long = "format", value_enum)]
+    pub format: Option<DiffFormat>,
+    /// Output file (default: standard output).
+    #[arg(short = 'o', long = "output", value_name = "FILE")]
+    pub output: Option<PathBuf>,
+}
+
+/// `kprof diff --format`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum DiffFormat {
+    /// Differential flame graph.
+    Svg,
+    /// Plain text table.
+    Text,
+    /// Markdown table for a pull-request comment.
+    Markdown,
+}
+
+/// `kprof export`.
+#[derive(Debug, Args)]
+#[command(after_help = "EXAMPLES:\n  kprof export --format pprof -o cpu.pb.gz && go tool pprof -top cpu.pb.gz\n  kprof export --format speedscope -i perf.data -o profile.speedscope.json\n  kprof export --format firefox -o profile.json")]
+pub struct ExportArgs {
+    #[command(flatten)]
+    /// Input.
+    pub input: InputArgs,
+    #[command(flatten)]
+    /// Symbols.
+    pub symbols: SymbolArgs,
+    #[command(flatten)]
+    /// Filters.
+    pub filter: FilterArgs,
+    /// Output format.
+    #[arg(long = "format", value_enum)]
+    pub format: ExportFormatArg,
+    /// Output file (default: standard output).
+    #[arg(short = 'o', long = "output", value_name = "FILE")]
+    pub output: Option<PathBuf>,
+}
+
+/// `kprof export --format`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum ExportFormatArg {
+    /// Gzipped pprof protobuf (go tool pprof, Pyroscope, Parca).
+    Pprof,
+    /// speedscope JSON.
+    Speedscope,
+    /// Firefox Profiler processed format.
+    Firefox,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn cli_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn call_graph_values() {
+        assert_eq!(parse_call_graph("fp"), Ok(CallGraphArg::Fp));
+        assert_eq!(parse_call_graph("dwarf"), Ok(CallGraphArg::Dwarf(8192)));
+        assert_eq!(
+            parse_call_graph("dwarf,16384"),
+            Ok(CallGraphArg::Dwarf(16384))
+        );
+        assert!(parse_call_graph("dwarf,65536").is_err());
+        assert!(parse_call_graph("dwarf,13").is_err());
+        assert!(parse_call_graph("lbr").is_err());
+    }
+
+    #[test]
+    fn record_takes_the_command_after_dashes() {
+        let cli = Cli::try_parse_from(["kprof", "record", "-F", "999", "-g", "--", "ls", "-l"]).unwrap();
+        let Command::Record(args) = cli.command else {
+            panic!("not record")
+        };
+        assert_eq!(args.freq, Some(999));
+        assert!(args.call_graph_fp);
+        assert_eq!(args.command, vec![OsString::from("ls"), OsString::from("-l")]);
+    }
+}

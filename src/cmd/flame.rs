@@ -1,0 +1,180 @@
+//! `kprof flame`: fold the profile's stacks and render them as an SVG flame graph or folded text.
+
+use std::collections::HashMap;
+use std::io::Write;
+
+use anyhow::{Context, Result};
+use kprof_flamegraph::{Folder, FrameKind as FoldKind, Palette, SvgOptions};
+
+use crate::analysis::select_event;
+use crate::cli::{CountMode, FilterArgs, FlameArgs, SvgArgs};
+use crate::profile::{FrameKind, Profile, StackId, ThreadId};
+
+/// What names the root frame of each stack.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RootBy {
+    /// The thread's command name (perf script's `comm`).
+    Comm,
+    /// `comm-pid`.
+    Process,
+    /// `comm-pid/tid`.
+    Thread,
+}
+
+/// How frame names are built.
+#[derive(Clone, Copy, Debug)]
+pub struct Naming {
+    /// Append ` (file:line)` when known.
+    pub lines: bool,
+    /// Root frame naming.
+    pub root: RootBy,
+}
+
+impl SvgArgs {
+    /// The renderer options these flags ask for.
+    pub fn to_options(&self, default_title: &str) -> Result<SvgOptions> {
+        let mut opts = SvgOptions::default();
+        opts.title = self.title.clone().unwrap_or_else(|| default_title.to_string());
+        opts.subtitle = self.subtitle.clone();
+        opts.width = Some(self.width);
+        opts.min_width = self.min_width;
+        opts.reverse = self.reverse;
+        opts.inverted = self.inverted;
+        opts.colors = self
+            .colors
+            .parse::<Palette>()
+            .with_context(|| format!("--colors {}", self.colors))?;
+        Ok(opts)
+    }
+}
+
+fn fold_kind(kind: FrameKind, inlined: bool) -> FoldKind {
+    match (kind, inlined) {
+        (FrameKind::Kernel, _) => FoldKind::Kernel,
+        (FrameKind::Jit, _) => FoldKind::Jit,
+        (_, true) => FoldKind::Inlined,
+        (FrameKind::User, false) => FoldKind::User,
+        (FrameKind::Unknown, false) => FoldKind::Unknown,
+    }
+}
+
+/// Folds the samples of `event` (all samples that pass the filters) into named stacks.
+pub fn fold(profile: &Profile, event: Option<u16>, count: CountMode, naming: Naming) -> Folder {
+    // Sum weights per (thread, stack) first: most samples share a stack.
+    let mut weights: HashMap<(ThreadId, Option<StackId>), u64> = HashMap::new();
+    for sample in &profile.samples {
+        if event.is_some_and(|e| e != sample.event) {
+            continue;
+        }
+        let weight = match count {
+            CountMode::Period => sample.period,
+            CountMode::Samples => 1,
+        };
+        *weights.entry((sample.thread, sample.stack)).or_insert(0) += weight;
+    }
+    let names: Vec<String> = profile
+        .frames
+        .iter()
+        .map(|f| match (&f.file, f.line, naming.lines) {
+            (Some(file), Some(line), true) => {
+                let base = file.rsplit('/').next().unwrap_or(file);
+                format!("{} ({base}:{line})", f.function)
+            }
+            _ => f.function.to_string(),
+        })
+        .collect();
+    let roots: Vec<String> = profile
+        .threads
+        .iter()
+        .map(|t| {
+            let comm = t.name.replace(' ', "_");
+            match naming.root {
+                RootBy::Comm => comm,
+                RootBy::Process => format!("{comm}-{}", t.pid),
+                RootBy::Thread => format!("{comm}-{}/{}", t.pid, t.tid),
+            }
+        })
+        .collect();
+    let mut folder = Folder::new();
+    let mut stack: Vec<(&str, FoldKind)> = Vec::new();
+    let mut entries: Vec<_> = weights.into_iter().collect();
+    entries.sort_unstable_by_key(|&(key, _)| key);
+    for ((thread, leaf), weight) in entries {
+        stack.clear();
+        for frame_id in profile.frames_leaf_first(leaf) {
+            let frame = &profile.frames[frame_id as usize];
+            stack.push((names[frame_id as usize].as_str(), fold_kind(frame.kind, frame.inlined)));
+        }
+        // Like perf script | inferno-collapse-perf: a stack with no frames is not drawn.
+        if stack.is_empty() {
+            continue;
+        }
+        let root = roots.get(thread as usize).map_or("[unknown]", String::as_str);
+        stack.push((root, FoldKind::Unknown));
+        stack.reverse();
+        folder.add_with_kinds(&stack, weight);
+    }
+    folder
+}
+
+/// Picks the event for single-event outputs and tells the user when others were left out.
+pub fn event_for_output(profile: &Profile, filter: &FilterArgs) -> Result<Option<u16>> {
+    let event = select_event(profile, filter.event.as_deref())?;
+    if filter.event.is_none() {
+        let with_samples: Vec<&str> = profile
+            .events
+            .iter()
+            .filter(|e| e.sample_count > 0)
+            .map(|e| e.name.as_str())
+            .collect();
+        if with_samples.len() > 1 {
+            eprintln!(
+                "kprof: showing event {} (the file also has {}); choose with --event",
+                with_samples[0],
+                with_samples[1..].join(", ")
+            );
+        }
+    }
+    Ok(event)
+}
+
+/// Runs `kprof flame`.
+pub fn run(args: &FlameArgs) -> Result<()> {
+    let options = args.symbols.to_options(&args.filter);
+    let loaded = super::load(&args.input, &options)?;
+    super::print_notes(&loaded);
+    let profile = &loaded.analysis.profile;
+    let event = event_for_output(profile, &args.filter)?;
+    let root = if args.per_thread {
+        RootBy::Thread
+    } else if args.per_process {
+        RootBy::Process
+    } else {
+        RootBy::Comm
+    };
+    let naming = Naming {
+        lines: args.symbols.lines,
+        root,
+    };
+    let folder = fold(profile, event, args.filter.count, naming);
+    let mut out = super::output(args.output.as_deref())?;
+    if args.folded {
+        folder.write_folded(&mut out)?;
+    } else {
+        let event_name = event
+            .and_then(|e| profile.events.get(e as usize))
+            .map_or("samples", |e| e.name.as_str());
+        let mut opts = args.svg.to_options(&format!("Flame Graph: {event_name}"))?;
+        opts.count_name = match (args.filter.count, event_name) {
+            (CountMode::Period, "cpu-clock" | "task-clock") => "ns".to_string(),
+            (CountMode::Period, _) => "events".to_string(),
+            (CountMode::Samples, _) => "samples".to_string(),
+        };
+        if opts.subtitle.is_none() {
+            opts.subtitle = profile.meta.cmdline.clone();
+        }
+        kprof_flamegraph::render_svg(&folder, &opts, &mut out)?;
+    }
+    out.flush()?;
+    Ok(())
+}

@@ -1,0 +1,106 @@
+//! The subcommands, and what they share: opening an input and building its profile.
+
+pub mod diff;
+pub mod export;
+pub mod flame;
+pub mod record;
+pub mod report;
+pub mod script;
+
+use std::fs::File;
+use std::io::{self, BufWriter, Write};
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+use kprof_perfdata::PerfFile;
+
+use crate::analysis::{self, Analysis, AnalysisOptions};
+use crate::cli::{FilterArgs, InputArgs, SymbolArgs};
+use crate::mapped::{self, InputBytes};
+use crate::progress::Progress;
+
+/// A loaded input: its path for messages and the analysis.
+pub struct Loaded {
+    /// The input as the user named it.
+    pub path: PathBuf,
+    /// The symbolized profile and quality reports.
+    pub analysis: Analysis,
+    /// Non-fatal notes from the reader (not finalized, unknown records, ...).
+    pub notes: Vec<String>,
+    /// The header summary text, computed while the file was open.
+    pub header: crate::header::Header,
+}
+
+impl SymbolArgs {
+    /// The analysis options these flags ask for.
+    pub fn to_options(&self, filter: &FilterArgs) -> AnalysisOptions {
+        AnalysisOptions {
+            lines: self.lines,
+            inline: !self.no_inline,
+            demangle: !self.no_demangle,
+            kallsyms: self.kallsyms.clone(),
+            symfs: self.symfs.clone(),
+            comms: filter.comms.clone(),
+            pids: filter.pids.clone(),
+            tids: filter.tids.clone(),
+            dwarf: true,
+        }
+    }
+}
+
+/// Opens, parses and analyzes one input.
+pub fn load(input: &InputArgs, options: &AnalysisOptions) -> Result<Loaded> {
+    let path = input.input.clone().unwrap_or_else(mapped::default_input);
+    load_path(&path, input.force, options)
+}
+
+/// Opens, parses and analyzes the file at `path` (`-` for standard input).
+pub fn load_path(path: &Path, force: bool, options: &AnalysisOptions) -> Result<Loaded> {
+    let progress = Progress::start(format!("reading {}", path.display()));
+    let bytes: InputBytes = mapped::open_input(path, force)?;
+    let file = PerfFile::parse(&bytes).with_context(|| path.display().to_string())?;
+    let notes: Vec<String> = file.notes().iter().map(|n| n.to_string()).collect();
+    let analysis =
+        analysis::analyze(&file, options).with_context(|| path.display().to_string())?;
+    let header = crate::header::Header::new(&file, &analysis.profile);
+    progress.finish();
+    Ok(Loaded {
+        path: path.to_path_buf(),
+        analysis,
+        notes,
+        header,
+    })
+}
+
+/// Prints the reader's notes once each, prefixed with the file name.
+pub fn print_notes(loaded: &Loaded) {
+    for note in &loaded.notes {
+        eprintln!("kprof: {}: {note}", loaded.path.display());
+    }
+    let lost = loaded.analysis.profile.meta.lost_samples;
+    let total: u64 = loaded
+        .analysis
+        .profile
+        .events
+        .iter()
+        .map(|e| e.sample_count)
+        .sum();
+    if lost > 0 && total > 0 && lost * 1000 > total {
+        eprintln!(
+            "kprof: {}: warning: {lost} samples were lost while recording ({:.2}% of {total}); \
+             use a bigger ring buffer (-m) or a lower frequency (-F)",
+            loaded.path.display(),
+            lost as f64 * 100.0 / (total + lost) as f64
+        );
+    }
+}
+
+/// Standard output or a created file, buffered.
+pub fn output(path: Option<&Path>) -> Result<Box<dyn Write>> {
+    Ok(match path {
+        None => Box::new(BufWriter::new(io::stdout().lock())),
+        Some(path) => Box::new(BufWriter::new(
+            File::create(path).with_context(|| format!("{}: cannot create", path.display()))?,
+        )),
+    })
+}

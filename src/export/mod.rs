@@ -1,0 +1,136 @@
+//! Profile exporters: writes a symbolized [`Profile`] as pprof, speedscope or Firefox Profiler data.
+//!
+//! Every exporter reads only [`crate::profile`], writes to any [`Write`], and keeps the recording's
+//! threads, events, stacks (inlined frames included) and sample weights:
+//!
+//! | format | file | weights | threads | inlined frames |
+//! |---|---|---|---|---|
+//! | [`ExportFormat::Pprof`] | gzipped `perftools.profiles.Profile` | sample count + summed period per event | `pid`/`tid`/`thread`/`process` labels | extra `line`s of one location |
+//! | [`ExportFormat::Speedscope`] | speedscope JSON (`sampled` profiles) | period | a profile per (thread, event) | frames of their own |
+//! | [`ExportFormat::Firefox`] | Firefox Profiler processed JSON | period (clock events: in sampling intervals) | a process per pid, a thread per tid (per tid and event with several events) | frames of their own |
+//!
+//! Clock events (`cpu-clock`, `task-clock`) have periods in nanoseconds; every other event's
+//! period is a plain count (see [`is_clock_event`]).
+
+use std::io::{self, Write};
+
+use crate::profile::Profile;
+
+mod firefox;
+mod pprof;
+mod speedscope;
+#[cfg(test)]
+mod test_support;
+
+/// An output format [`export`] can write.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ExportFormat {
+    /// pprof: a gzip-compressed `perftools.profiles.Profile` protobuf, for `go tool pprof`.
+    Pprof,
+    /// speedscope's JSON file format, for <https://www.speedscope.app>.
+    Speedscope,
+    /// The Firefox Profiler's processed profile JSON, for <https://profiler.firefox.com>.
+    Firefox,
+}
+
+impl ExportFormat {
+    /// Every format.
+    pub const ALL: [ExportFormat; 3] = [Self::Pprof, Self::Speedscope, Self::Firefox];
+}
+
+/// Writes `profile` to `w` in `format`.
+///
+/// The writer gets the whole file; wrap it in a [`std::io::BufWriter`] when it is a file.
+/// Errors are those of `w` (and, for the JSON formats, of serialization).
+pub fn export(profile: &Profile, format: ExportFormat, w: &mut dyn Write) -> io::Result<()> {
+    match format {
+        ExportFormat::Pprof => pprof::write(profile, w),
+        ExportFormat::Speedscope => speedscope::write(profile, w),
+        ExportFormat::Firefox => firefox::write(profile, w),
+    }
+}
+
+/// True when `event` counts time: its periods are nanoseconds (perf's `cpu-clock` and
+/// `task-clock`, with or without `:u`/`:k`/`:ppp` modifiers). Every other event counts
+/// occurrences.
+pub fn is_clock_event(event: &str) -> bool {
+    let base = event.split_once(':').map_or(event, |(base, _)| base);
+    matches!(base, "cpu-clock" | "task-clock")
+}
+
+/// The unit of an event's periods as pprof names it: `nanoseconds` or `count`.
+fn period_unit(event: &str) -> &'static str {
+    if is_clock_event(event) {
+        "nanoseconds"
+    } else {
+        "count"
+    }
+}
+
+/// Timestamps of the first and last sample that carry one (perf clock nanoseconds).
+fn time_range(profile: &Profile) -> Option<(u64, u64)> {
+    let mut times = profile.samples.iter().map(|s| s.time).filter(|&t| t != 0);
+    let first = times.next()?;
+    Some(times.fold((first, first), |(lo, hi), t| (lo.min(t), hi.max(t))))
+}
+
+/// The file name part of a module path (`/usr/lib/libc.so.6` → `libc.so.6`).
+fn module_basename(module: &str) -> &str {
+    module.rsplit('/').next().unwrap_or(module)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn clock_events_are_recognized_with_modifiers() {
+        assert!(is_clock_event("cpu-clock"));
+        assert!(is_clock_event("task-clock:u"));
+        assert!(!is_clock_event("sched:sched_switch"));
+        assert!(!is_clock_event("page-faults"));
+        assert_eq!(period_unit("cpu-clock:ppp"), "nanoseconds");
+        assert_eq!(period_unit("cycles"), "count");
+    }
+
+    #[test]
+    fn every_format_writes_empty_and_dangling_profiles() {
+        let profiles = [Profile::default(), test_support::dangling_profile()];
+        for profile in &profiles {
+            for format in ExportFormat::ALL {
+                let mut out = Vec::new();
+                export(profile, format, &mut out).unwrap();
+                assert!(!out.is_empty(), "{format:?} wrote nothing");
+            }
+        }
+    }
+
+    #[test]
+    fn write_errors_are_returned() {
+        struct Failing;
+        impl Write for Failing {
+            fn write(&mut self, _: &[u8]) -> io::Result<usize> {
+                Err(io::Error::other("disk full"))
+            }
+            fn flush(&mut self) -> io::Result<()> {
+                Ok(())
+            }
+        }
+        let profile = test_support::sample_profile();
+        for format in ExportFormat::ALL {
+            let err = export(&profile, format, &mut Failing).unwrap_err();
+            assert!(err.to_string().contains("disk full"), "{format:?}: {err}");
+        }
+    }
+
+    #[test]
+    fn basename_and_time_range() {
+        assert_eq!(module_basename("/usr/lib/libc.so.6"), "libc.so.6");
+        assert_eq!(module_basename("[kernel.kallsyms]"), "[kernel.kallsyms]");
+        let profile = test_support::sample_profile();
+        let (lo, hi) = time_range(&profile).unwrap();
+        assert!(lo < hi);
+        assert_eq!(Some(lo), profile.samples.iter().map(|s| s.time).min());
+        assert_eq!(Some(hi), profile.samples.iter().map(|s| s.time).max());
+    }
+}

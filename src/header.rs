@@ -1,0 +1,161 @@
+//! The recording's facts for `kprof report --header` (text) and `--format json`: who recorded it,
+//! where, what, and how complete it is.
+
+use std::fmt::Write as _;
+
+use kprof_perfdata::{Endian, PerfFile, feature_name, record_type_name};
+use serde::Serialize;
+
+use crate::profile::Profile;
+
+/// One sampled event in the header.
+#[derive(Clone, Debug, Serialize)]
+pub struct HeaderEvent {
+    /// Event name.
+    pub name: String,
+    /// Samples of it.
+    pub samples: u64,
+    /// Sum of their periods.
+    pub period: u64,
+}
+
+/// Facts about a recording, taken while its file was open.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct Header {
+    /// perf (or kprof) version that wrote it.
+    pub perf_version: Option<String>,
+    /// Host name.
+    pub hostname: Option<String>,
+    /// Kernel release.
+    pub os_release: Option<String>,
+    /// Architecture.
+    pub arch: Option<String>,
+    /// CPU description.
+    pub cpu: Option<String>,
+    /// CPU id string.
+    pub cpuid: Option<String>,
+    /// CPUs online and available.
+    pub nr_cpus: Option<(u32, u32)>,
+    /// Total memory in kB.
+    pub total_mem_kb: Option<u64>,
+    /// Recording command line.
+    pub cmdline: Option<String>,
+    /// `file` or `pipe`.
+    pub format: String,
+    /// `little-endian` or `big-endian`.
+    pub byte_order: String,
+    /// Events and their totals.
+    pub events: Vec<HeaderEvent>,
+    /// Feature sections present.
+    pub features: Vec<String>,
+    /// All samples (every event).
+    pub samples: u64,
+    /// First and last sample time, nanoseconds.
+    pub time_span_ns: Option<(u64, u64)>,
+    /// Samples lost while recording.
+    pub lost_samples: u64,
+    /// Records per type (name → count).
+    pub records: Vec<(String, u64)>,
+    /// Reader notes (unknown records, extra attr bytes, ...).
+    pub notes: Vec<String>,
+}
+
+impl Header {
+    /// Collects the facts of `file` and its analyzed `profile`.
+    pub fn new(file: &PerfFile<'_>, profile: &Profile) -> Header {
+        let f = file.features();
+        let stats = file.stats();
+        let times = profile.samples.iter().map(|s| s.time).filter(|&t| t != 0);
+        let first = times.clone().min();
+        let last = times.max();
+        Header {
+            perf_version: f.version.clone(),
+            hostname: f.hostname.clone(),
+            os_release: f.osrelease.clone(),
+            arch: f.arch.clone(),
+            cpu: f.cpudesc.clone(),
+            cpuid: f.cpuid.clone(),
+            nr_cpus: f.nrcpus,
+            total_mem_kb: f.total_mem,
+            cmdline: f.cmdline.as_ref().map(|c| c.join(" ")),
+            format: if file.is_pipe() { "pipe" } else { "file" }.to_string(),
+            byte_order: match file.endian() {
+                Endian::Little => "little-endian",
+                Endian::Big => "big-endian",
+            }
+            .to_string(),
+            events: profile
+                .events
+                .iter()
+                .map(|e| HeaderEvent {
+                    name: e.name.clone(),
+                    samples: e.sample_count,
+                    period: e.total_period,
+                })
+                .collect(),
+            features: f.present.iter().map(|&b| feature_name(b).to_string()).collect(),
+            samples: stats.samples,
+            time_span_ns: first.zip(last),
+            lost_samples: profile.meta.lost_samples,
+            records: stats
+                .by_kind
+                .iter()
+                .map(|(&kind, &count)| (record_type_name(kind).to_string(), count))
+                .collect(),
+            notes: file.notes().iter().map(|n| n.to_string()).collect(),
+        }
+    }
+
+    /// The `# key : value` text block perf prints with `--header`.
+    pub fn to_text(&self) -> String {
+        let mut out = String::new();
+        let mut line = |key: &str, value: &str| {
+            let _ = writeln!(out, "# {key:<13}: {value}");
+        };
+        let unknown = || "(not recorded)".to_string();
+        line("perf version", &self.perf_version.clone().unwrap_or_else(unknown));
+        line("hostname", &self.hostname.clone().unwrap_or_else(unknown));
+        line("os release", &self.os_release.clone().unwrap_or_else(unknown));
+        line("arch", &self.arch.clone().unwrap_or_else(unknown));
+        if let Some(cpu) = &self.cpu {
+            line("cpu", cpu);
+        }
+        if let Some(cpuid) = &self.cpuid {
+            line("cpuid", cpuid);
+        }
+        if let Some((online, avail)) = self.nr_cpus {
+            line("nrcpus", &format!("{online} online, {avail} available"));
+        }
+        if let Some(kb) = self.total_mem_kb {
+            line("total memory", &format!("{kb} kB"));
+        }
+        line("cmdline", &self.cmdline.clone().unwrap_or_else(unknown));
+        line("format", &format!("{} ({})", self.format, self.byte_order));
+        for e in &self.events {
+            line(
+                "event",
+                &format!("{} ({} samples, period {})", e.name, e.samples, e.period),
+            );
+        }
+        line("samples", &self.samples.to_string());
+        if let Some((first, last)) = self.time_span_ns {
+            line(
+                "time span",
+                &format!(
+                    "{:.6} .. {:.6} ({:.3} s)",
+                    first as f64 / 1e9,
+                    last as f64 / 1e9,
+                    last.saturating_sub(first) as f64 / 1e9
+                ),
+            );
+        }
+        line("lost samples", &self.lost_samples.to_string());
+        line("features", &self.features.join(", "));
+        let records: Vec<String> = self.records.iter().map(|(k, n)| format!("{k} {n}")).collect();
+        line("records", &records.join(", "));
+        for note in &self.notes {
+            line("note", note);
+        }
+        out
+    }
+}

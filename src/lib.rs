@@ -1,0 +1,58 @@
+//! kprof as a library: the analysis pipeline and commands behind the `kprof` binary.
+//!
+//! Data flows one way: `kprof-profiler` records into perf.data, `kprof-perfdata` reads it,
+//! `kprof-symbolizer` unwinds and names frames ([`analysis`]), `kprof-flamegraph` folds and
+//! renders. This crate is the only one that knows them all; errors get their context here
+//! (anyhow). The binary is [`run_cli`]; benchmarks and tests use [`analysis`] directly.
+
+pub mod analysis;
+pub mod cli;
+pub mod cmd;
+pub mod export;
+pub mod header;
+pub mod mapped;
+pub mod profile;
+pub mod progress;
+pub mod unwinding;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+use crate::cli::{Cli, Command};
+
+/// Parses the command line, runs the subcommand, prints any error as one line.
+pub fn run_cli() -> ExitCode {
+    let cli = Cli::parse();
+    match run(&cli) {
+        Ok(code) => code,
+        Err(err) => {
+            if is_broken_pipe(&err) {
+                return ExitCode::SUCCESS;
+            }
+            eprintln!("kprof: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Runs a parsed command line; returns the process exit code.
+pub fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
+    match &cli.command {
+        Command::Record(args) => cmd::record::run(args),
+        Command::Flame(args) => cmd::flame::run(args).map(|()| ExitCode::SUCCESS),
+        Command::Report(args) => cmd::report::run(args).map(|()| ExitCode::SUCCESS),
+        Command::Script(args) => cmd::script::run(args).map(|()| ExitCode::SUCCESS),
+        Command::Diff(args) => cmd::diff::run(args),
+        Command::Export(args) => cmd::export::run(args).map(|()| ExitCode::SUCCESS),
+    }
+}
+
+/// A closed stdout (`kprof script | head`) is not an error, as in ripgrep.
+fn is_broken_pipe(err: &anyhow::Error) -> bool {
+    err.chain().any(|cause| {
+        cause
+            .downcast_ref::<std::io::Error>()
+            .is_some_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe)
+    })
+}

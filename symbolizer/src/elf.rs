@@ -1,0 +1,252 @@
+//! ELF files: build-id, PT_LOAD segments (file offset → SVMA) and the merged `.symtab` + `.dynsym` table.
+
+use std::sync::{Arc, OnceLock};
+
+use object::{Object, ObjectSection, ObjectSegment, ObjectSymbol, SymbolKind};
+
+use crate::demangle::demangle;
+use crate::mapped::SharedBytes;
+
+/// A stated virtual memory address: an address as the ELF file's headers and symbols use it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Svma(pub u64);
+
+#[derive(Debug, Clone, Copy)]
+struct Segment {
+    file_start: u64,
+    file_end: u64,
+    svma: u64,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Sym {
+    start: u64,
+    size: u64,
+    name_at: usize,
+    name_len: u32,
+}
+
+/// A sorted function symbol table whose names point into the file's bytes.
+#[derive(Debug)]
+pub(crate) struct SymbolTable {
+    bytes: SharedBytes,
+    syms: Vec<Sym>,
+    names: Vec<OnceLock<Arc<str>>>,
+}
+
+impl SymbolTable {
+    fn build(bytes: SharedBytes, file: &object::File<'_>) -> Self {
+        let base = bytes.as_ptr() as usize;
+        let mut ranked: Vec<(Sym, (usize, u8, bool, u32))> = Vec::new();
+        for symbol in file.symbols().chain(file.dynamic_symbols()) {
+            if symbol.kind() != SymbolKind::Text || !symbol.is_definition() || symbol.address() == 0
+            {
+                continue;
+            }
+            let Ok(name) = symbol.name_bytes() else {
+                continue;
+            };
+            if name.is_empty() {
+                continue;
+            }
+            let Some(name_at) = (name.as_ptr() as usize).checked_sub(base) else {
+                continue;
+            };
+            let Ok(name_len) = u32::try_from(name.len()) else {
+                continue;
+            };
+            let binding = if symbol.is_global() {
+                0
+            } else if symbol.is_weak() {
+                1
+            } else {
+                2
+            };
+            let underscores = name.iter().take_while(|&&b| b == b'_').count();
+            let sym = Sym {
+                start: symbol.address(),
+                size: symbol.size(),
+                name_at,
+                name_len,
+            };
+            ranked.push((sym, (underscores, binding, symbol.size() == 0, name_len)));
+        }
+        // Among aliases at one address prefer the public-looking, global, sized, short name
+        // (`malloc` over `__libc_malloc`).
+        ranked.sort_unstable_by_key(|(s, rank)| (s.start, *rank));
+        ranked.dedup_by_key(|(s, _)| s.start);
+        let syms: Vec<Sym> = ranked.into_iter().map(|(s, _)| s).collect();
+        let names = std::iter::repeat_with(OnceLock::new)
+            .take(syms.len())
+            .collect();
+        Self { bytes, syms, names }
+    }
+
+    /// The index of the symbol containing `svma`: the one whose `[start, start+size)` covers
+    /// it, or for a size-0 symbol the nearest preceding one.
+    pub(crate) fn lookup(&self, svma: Svma) -> Option<usize> {
+        let i = self
+            .syms
+            .partition_point(|s| s.start <= svma.0)
+            .checked_sub(1)?;
+        let s = self.syms.get(i)?;
+        (s.size == 0 || svma.0 - s.start < s.size).then_some(i)
+    }
+
+    /// The (optionally demangled) name of symbol `index`, computed once.
+    pub(crate) fn name(&self, index: usize, demangle_names: bool) -> Option<Arc<str>> {
+        let sym = self.syms.get(index)?;
+        let cell = self.names.get(index)?;
+        let name = cell.get_or_init(|| {
+            let raw = self
+                .bytes
+                .get(sym.name_at..sym.name_at + sym.name_len as usize)
+                .unwrap_or_default();
+            let raw = String::from_utf8_lossy(raw);
+            if demangle_names {
+                Arc::from(demangle(&raw).as_ref())
+            } else {
+                Arc::from(raw.as_ref())
+            }
+        });
+        Some(Arc::clone(name))
+    }
+}
+
+/// A parsed ELF file: what symbolization needs, built once per module.
+#[derive(Debug)]
+pub(crate) struct ElfImage {
+    pub(crate) bytes: SharedBytes,
+    pub(crate) build_id: Option<Vec<u8>>,
+    segments: Vec<Segment>,
+    pub(crate) symbols: SymbolTable,
+    pub(crate) has_symtab: bool,
+    pub(crate) has_dwarf: bool,
+    pub(crate) debuglink: Option<Vec<u8>>,
+}
+
+impl ElfImage {
+    /// Parses `bytes` as an ELF (or any `object`-supported) file.
+    pub(crate) fn parse(bytes: SharedBytes) -> Result<Self, String> {
+        let file = object::File::parse(&*bytes).map_err(|e| e.to_string())?;
+        let build_id = file.build_id().ok().flatten().map(<[u8]>::to_vec);
+        let mut segments: Vec<Segment> = file
+            .segments()
+            .filter_map(|seg| {
+                let (off, size) = seg.file_range();
+                (size > 0).then(|| Segment {
+                    file_start: off,
+                    file_end: off.saturating_add(size),
+                    svma: seg.address(),
+                })
+            })
+            .collect();
+        segments.sort_unstable_by_key(|s| s.file_start);
+        let has_symtab = file.section_by_name(".symtab").is_some();
+        let has_dwarf = file.section_by_name(".debug_info").is_some()
+            || file.section_by_name(".zdebug_info").is_some();
+        let debuglink = file
+            .gnu_debuglink()
+            .ok()
+            .flatten()
+            .map(|(name, _crc)| name.to_vec());
+        let symbols = SymbolTable::build(bytes.clone(), &file);
+        drop(file);
+        Ok(Self {
+            bytes,
+            build_id,
+            segments,
+            symbols,
+            has_symtab,
+            has_dwarf,
+            debuglink,
+        })
+    }
+
+    /// Translates a file offset to the SVMA through the PT_LOAD segment containing it.
+    pub(crate) fn svma_of_offset(&self, offset: u64) -> Option<Svma> {
+        if self.segments.is_empty() {
+            // A relocatable or odd file: treat offsets as addresses.
+            return Some(Svma(offset));
+        }
+        // Segments may overlap in file offsets (prelinked/odd layouts); take the last that covers it.
+        self.segments
+            .iter()
+            .rev()
+            .find(|s| s.file_start <= offset && offset < s.file_end)
+            .map(|s| Svma(s.svma.wrapping_add(offset - s.file_start)))
+    }
+
+    /// Builds a symbol table from a separate debug file, used when this file lacks `.symtab`.
+    pub(crate) fn symbols_only(bytes: SharedBytes) -> Result<(SymbolTable, bool), String> {
+        let file = object::File::parse(&*bytes).map_err(|e| e.to_string())?;
+        let has_symtab = file.section_by_name(".symtab").is_some();
+        Ok((SymbolTable::build(bytes.clone(), &file), has_symtab))
+    }
+}
+
+/// Reads the build-id note of the ELF file in `bytes`.
+pub(crate) fn build_id_of(bytes: &[u8]) -> Option<Vec<u8>> {
+    let file = object::File::parse(bytes).ok()?;
+    file.build_id().ok().flatten().map(<[u8]>::to_vec)
+}
+
+/// True when a build-id recorded by perf (zero-padded to 20 bytes) names the file's build-id.
+pub(crate) fn build_ids_match(recorded: &[u8], file: &[u8]) -> bool {
+    match recorded.get(..file.len()) {
+        Some(prefix) => {
+            prefix == file
+                && recorded
+                    .get(file.len()..)
+                    .is_some_and(|r| r.iter().all(|&b| b == 0))
+        }
+        None => false,
+    }
+}
+
+/// Lower-case hex of `bytes`.
+pub(crate) fn hex(bytes: &[u8]) -> String {
+    use std::fmt::Write;
+    bytes
+        .iter()
+        .fold(String::with_capacity(bytes.len() * 2), |mut s, b| {
+            let _ = write!(s, "{b:02x}");
+            s
+        })
+}
+
+/// Name of a DWARF section in the file, with compressed sections decompressed.
+pub(crate) fn section_bytes(bytes: &SharedBytes, name: &str) -> Option<SharedBytes> {
+    let file = object::File::parse(&**bytes).ok()?;
+    let section = file.section_by_name(name)?;
+    match section.uncompressed_data().ok()? {
+        std::borrow::Cow::Borrowed(b) => bytes.subslice_of(b),
+        std::borrow::Cow::Owned(v) => Some(SharedBytes::from_vec(v)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn build_id_padding() {
+        assert!(build_ids_match(&[1, 2, 3, 0, 0], &[1, 2, 3]));
+        assert!(build_ids_match(&[1, 2, 3], &[1, 2, 3]));
+        assert!(!build_ids_match(&[1, 2, 4, 0], &[1, 2, 3]));
+        assert!(!build_ids_match(&[1, 2, 3, 5], &[1, 2, 3]));
+        assert!(!build_ids_match(&[1, 2], &[1, 2, 3]));
+        assert_eq!(hex(&[0xab, 0x01]), "ab01");
+    }
+
+    #[test]
+    fn garbage_is_an_error_not_a_panic() {
+        assert!(
+            ElfImage::parse(SharedBytes::from_vec(
+                b"\x7fELF\x02\x01\x01garbage".to_vec()
+            ))
+            .is_err()
+        );
+        assert!(ElfImage::parse(SharedBytes::from_vec(Vec::new())).is_err());
+    }
+}

@@ -1,0 +1,549 @@
+//! The [`Symbolizer`]: module + offset → function names (and lines, inlined frames), with a
+//! per-module report of what could not be resolved and how to fix it.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, OnceLock};
+
+use crate::cache::{Loaded, LoadedElf, ModuleCache, ModuleEntry};
+use crate::debuginfo::{DebugInfo, find_debug_file};
+use crate::elf::{ElfImage, build_ids_match, hex};
+use crate::error::Error;
+use crate::kallsyms::Kallsyms;
+use crate::mapped::{MappedFile, SharedBytes, read_regular};
+use crate::perfmap::{PerfMapRefusal, load_trusted};
+use crate::process::{Module, ModuleKind, ModuleOffset};
+
+/// Largest kallsyms file we read: 256 MiB.
+const MAX_KALLSYMS_SIZE: u64 = 256 << 20;
+
+/// What the [`Symbolizer`] does. Build with `SymbolizerOptions::default()` and set fields.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct SymbolizerOptions {
+    /// Resolve `file:line` through DWARF. Default: `false` (symbol tables only, fast).
+    pub lines: bool,
+    /// Return inlined frames through DWARF. Default: `false`.
+    pub inline: bool,
+    /// Demangle Rust and C++ names. Default: `true`.
+    pub demangle: bool,
+    /// The kallsyms file for kernel symbols. Default: `None`, meaning `/proc/kallsyms`.
+    pub kallsyms: Option<PathBuf>,
+    /// Whether the recording was made on the running kernel (the caller compares the
+    /// perf.data osrelease with `uname -r`). Kernel and `[vdso]` addresses are only
+    /// symbolized when true. Default: `false`.
+    pub kernel_matches: bool,
+    /// The recording's kernel release, quoted in reports when `kernel_matches` is false.
+    /// Default: `None`.
+    pub recorded_osrelease: Option<String>,
+    /// Directories holding separate debug files (`.build-id/` trees and debuglink
+    /// mirrors). Used as given (not prefixed by `symfs`). Default: `["/usr/lib/debug"]`.
+    pub debug_dirs: Vec<PathBuf>,
+    /// A root prefixed to every path named in the recording, like perf's `--symfs`.
+    /// Default: `None` (paths are opened as recorded).
+    pub symfs: Option<PathBuf>,
+}
+
+impl Default for SymbolizerOptions {
+    fn default() -> Self {
+        Self {
+            lines: false,
+            inline: false,
+            demangle: true,
+            kallsyms: None,
+            kernel_matches: false,
+            recorded_osrelease: None,
+            debug_dirs: vec![PathBuf::from("/usr/lib/debug")],
+            symfs: None,
+        }
+    }
+}
+
+/// One frame of a symbolized address.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SymFrame {
+    /// The function name, or `module+0xoffset` when unresolved.
+    pub function: Arc<str>,
+    /// The source file, when lines were requested and known.
+    pub file: Option<Arc<str>>,
+    /// The source line, when lines were requested and known.
+    pub line: Option<u32>,
+    /// True for a frame inlined into the next one.
+    pub inlined: bool,
+}
+
+/// Whether an address was resolved.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Status {
+    /// A function name was found.
+    Resolved,
+    /// No function name; the frame reads `module+0xoffset`.
+    Unresolved(Problem),
+}
+
+/// The frames of one address, innermost (inlined callee) first; never empty.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Symbolized {
+    /// The frames; the last one is the real (not inlined) function.
+    pub frames: Vec<SymFrame>,
+    /// Whether it was resolved.
+    pub status: Status,
+}
+
+/// Why addresses of a module could not be (fully) symbolized; `Display` gives reason and fix.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Problem {
+    /// The file named in the recording does not exist here.
+    FileNotFound,
+    /// The file could not be opened or is not a regular file.
+    Unreadable(Arc<str>),
+    /// The file is not a parseable ELF file.
+    ParseFailed(Arc<str>),
+    /// The file has no `.symtab` (only `.dynsym`), and no debug file provides one.
+    Stripped,
+    /// Lines or inlined frames were requested but there is no DWARF.
+    NoDebugInfo,
+    /// The file on disk is not the one that was recorded.
+    BuildIdMismatch {
+        /// The build-id in the recording (hex).
+        recorded: Arc<str>,
+        /// The build-id of the file on disk (hex).
+        found: Arc<str>,
+    },
+    /// `/proc/kallsyms` shows only zero addresses.
+    KptrRestrict,
+    /// The kallsyms file could not be read.
+    KallsymsUnreadable(Arc<str>),
+    /// The recording was made on another kernel, so its symbols cannot be used.
+    OtherKernel {
+        /// The recording's kernel release, when known.
+        osrelease: Option<Arc<str>>,
+    },
+    /// No `/tmp/perf-PID.map` for this JIT mapping.
+    NoPerfMap,
+    /// The perf map is a symlink, not ours or root's, or writable by others.
+    UntrustedPerfMap,
+    /// The offset lies outside every loadable segment of the file.
+    OutsideSegments,
+    /// The symbol table has no function covering the address.
+    NoSymbol,
+    /// A mapping kind that has no symbols (`[stack]`, `[heap]`, ...).
+    NoSymbols,
+}
+
+impl Problem {
+    /// A small stable number per variant, for de-duplication.
+    pub(crate) fn code(&self) -> u32 {
+        match self {
+            Self::FileNotFound => 0,
+            Self::Unreadable(_) => 1,
+            Self::ParseFailed(_) => 2,
+            Self::Stripped => 3,
+            Self::NoDebugInfo => 4,
+            Self::BuildIdMismatch { .. } => 5,
+            Self::KptrRestrict => 6,
+            Self::KallsymsUnreadable(_) => 7,
+            Self::OtherKernel { .. } => 8,
+            Self::NoPerfMap => 9,
+            Self::UntrustedPerfMap => 10,
+            Self::OutsideSegments => 11,
+            Self::NoSymbol => 12,
+            Self::NoSymbols => 13,
+        }
+    }
+}
+
+impl fmt::Display for Problem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::FileNotFound => f.write_str("file not found (profile on this machine or pass --symfs)"),
+            Self::Unreadable(e) => write!(f, "file unreadable: {e}"),
+            Self::ParseFailed(e) => write!(f, "not a valid ELF file: {e}"),
+            Self::Stripped => f.write_str(
+                "stripped (no .symtab, only .dynsym): install the -dbgsym/-debuginfo package or build without stripping",
+            ),
+            Self::NoDebugInfo => f.write_str("no debug info (install the -dbgsym package / build with -g)"),
+            Self::BuildIdMismatch { recorded, found } => write!(
+                f,
+                "build-id mismatch: recorded {recorded} file has {found} (the file changed since recording)"
+            ),
+            Self::KptrRestrict => {
+                f.write_str("kernel symbols hidden by kptr_restrict (set kernel.kptr_restrict=0, run as root)")
+            }
+            Self::KallsymsUnreadable(e) => write!(f, "kallsyms unreadable: {e}"),
+            Self::OtherKernel { osrelease } => write!(
+                f,
+                "recorded on another kernel (osrelease {}): symbolize on the recording machine",
+                osrelease.as_deref().unwrap_or("unknown")
+            ),
+            Self::NoPerfMap => f.write_str("no /tmp/perf-PID.map for this JIT code (enable the runtime's perf map)"),
+            Self::UntrustedPerfMap => f.write_str(
+                "perf map ignored: a symlink, not owned by root or you, or writable by others",
+            ),
+            Self::OutsideSegments => f.write_str("address outside the file's loadable segments"),
+            Self::NoSymbol => f.write_str("no symbol covers the address"),
+            Self::NoSymbols => f.write_str("mapping without symbols"),
+        }
+    }
+}
+
+/// Per-module summary of a symbolization run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ModuleReport {
+    /// The module's recorded path.
+    pub path: Arc<str>,
+    /// Its kind.
+    pub kind: ModuleKind,
+    /// Addresses resolved to a function.
+    pub resolved: u64,
+    /// Addresses left as `module+offset`.
+    pub unresolved: u64,
+    /// What went wrong, each with its fix in `Display`.
+    pub problems: Vec<Problem>,
+}
+
+/// Turns module offsets into frames. `Send + Sync`: call [`symbolize`](Self::symbolize) from
+/// many threads; each module is loaded once, on its first use.
+#[derive(Debug)]
+pub struct Symbolizer {
+    options: SymbolizerOptions,
+    cache: ModuleCache,
+    kallsyms: OnceLock<Result<Kallsyms, Problem>>,
+}
+
+fn error_problem(e: &Error) -> Problem {
+    if e.is_not_found() {
+        Problem::FileNotFound
+    } else {
+        Problem::Unreadable(Arc::from(e.to_string()))
+    }
+}
+
+fn unresolved(module: &Module, offset: ModuleOffset, problem: Problem) -> Symbolized {
+    Symbolized {
+        frames: vec![SymFrame {
+            function: Arc::from(format!("{}+{:#x}", module.basename(), offset.0)),
+            file: None,
+            line: None,
+            inlined: false,
+        }],
+        status: Status::Unresolved(problem),
+    }
+}
+
+fn resolved_one(function: Arc<str>) -> Symbolized {
+    Symbolized {
+        frames: vec![SymFrame {
+            function,
+            file: None,
+            line: None,
+            inlined: false,
+        }],
+        status: Status::Resolved,
+    }
+}
+
+/// Reads this process's own `[vdso]` image through `/proc/self/maps` and `/proc/self/mem`.
+pub(crate) fn read_own_vdso() -> Result<Vec<u8>, String> {
+    use std::io::{Read, Seek, SeekFrom};
+    let maps = std::fs::read_to_string("/proc/self/maps").map_err(|e| e.to_string())?;
+    let line = maps
+        .lines()
+        .find(|l| l.ends_with("[vdso]"))
+        .ok_or_else(|| "no [vdso] in /proc/self/maps".to_string())?;
+    let range = line.split(' ').next().unwrap_or_default();
+    let (start, end) = range.split_once('-').ok_or("bad maps line")?;
+    let start = u64::from_str_radix(start, 16).map_err(|e| e.to_string())?;
+    let end = u64::from_str_radix(end, 16).map_err(|e| e.to_string())?;
+    let len = end
+        .checked_sub(start)
+        .filter(|&l| l <= 1 << 20)
+        .ok_or("bad vdso size")?;
+    let mut mem = std::fs::File::open("/proc/self/mem").map_err(|e| e.to_string())?;
+    mem.seek(SeekFrom::Start(start))
+        .map_err(|e| e.to_string())?;
+    let mut buf = vec![0u8; usize::try_from(len).map_err(|e| e.to_string())?];
+    mem.read_exact(&mut buf).map_err(|e| e.to_string())?;
+    Ok(buf)
+}
+
+impl Symbolizer {
+    /// A symbolizer; nothing is read until the first [`symbolize`](Self::symbolize).
+    pub fn new(options: SymbolizerOptions) -> Self {
+        Self {
+            options,
+            cache: ModuleCache::default(),
+            kallsyms: OnceLock::new(),
+        }
+    }
+
+    /// The options in use.
+    pub fn options(&self) -> &SymbolizerOptions {
+        &self.options
+    }
+
+    fn host_path(&self, recorded: &str) -> PathBuf {
+        match &self.options.symfs {
+            Some(root) => root.join(recorded.trim_start_matches('/')),
+            None => PathBuf::from(recorded),
+        }
+    }
+
+    /// Symbolizes `offset` (from [`crate::AddressSpaces::locate`]) in `module`.
+    pub fn symbolize(&self, module: &Module, offset: ModuleOffset) -> Symbolized {
+        let entry = self.cache.entry(module);
+        let result = match module.kind {
+            ModuleKind::Elf | ModuleKind::Vdso => self.symbolize_elf(&entry, module, offset),
+            ModuleKind::Kernel | ModuleKind::KernelModule => self.symbolize_kernel(module, offset),
+            ModuleKind::Jit => self.symbolize_jit(&entry, module, offset),
+            ModuleKind::Unknown => unresolved(module, offset, Problem::NoSymbols),
+        };
+        match &result.status {
+            Status::Resolved => entry.count_resolved(),
+            Status::Unresolved(p) => {
+                entry.count_unresolved();
+                entry.note(p);
+            }
+        }
+        result
+    }
+
+    /// Per-module counts and problems of everything symbolized so far, sorted by path.
+    pub fn report(&self) -> Vec<ModuleReport> {
+        self.cache.reports()
+    }
+
+    fn kallsyms(&self) -> &Result<Kallsyms, Problem> {
+        self.kallsyms.get_or_init(|| {
+            let path = self
+                .options
+                .kallsyms
+                .clone()
+                .unwrap_or_else(|| PathBuf::from("/proc/kallsyms"));
+            let text = read_regular(&path, MAX_KALLSYMS_SIZE)
+                .map_err(|e| Problem::KallsymsUnreadable(Arc::from(e.to_string())))?;
+            let k = Kallsyms::parse(text);
+            if k.addresses_hidden() {
+                Err(Problem::KptrRestrict)
+            } else {
+                Ok(k)
+            }
+        })
+    }
+
+    fn other_kernel(&self) -> Problem {
+        Problem::OtherKernel {
+            osrelease: self.options.recorded_osrelease.as_deref().map(Arc::from),
+        }
+    }
+
+    fn symbolize_kernel(&self, module: &Module, offset: ModuleOffset) -> Symbolized {
+        if !self.options.kernel_matches {
+            return unresolved(module, offset, self.other_kernel());
+        }
+        match self.kallsyms() {
+            Ok(k) => match k.lookup(offset.0) {
+                Some(name) => resolved_one(name),
+                None => unresolved(module, offset, Problem::NoSymbol),
+            },
+            Err(p) => unresolved(module, offset, p.clone()),
+        }
+    }
+
+    fn symbolize_jit(
+        &self,
+        entry: &ModuleEntry,
+        module: &Module,
+        offset: ModuleOffset,
+    ) -> Symbolized {
+        let loaded = entry.loaded.get_or_init(|| {
+            let Some(pid) = module.pid else {
+                return Loaded::Failed(Problem::NoPerfMap);
+            };
+            match load_trusted(Path::new(&format!("/tmp/perf-{pid}.map"))) {
+                Ok(map) => Loaded::PerfMap(map),
+                Err(PerfMapRefusal::Missing) => Loaded::Failed(Problem::NoPerfMap),
+                Err(PerfMapRefusal::Untrusted) => Loaded::Failed(Problem::UntrustedPerfMap),
+                Err(PerfMapRefusal::Unreadable(e)) => {
+                    Loaded::Failed(Problem::Unreadable(Arc::from(e)))
+                }
+            }
+        });
+        match loaded {
+            Loaded::PerfMap(map) => match map.lookup(offset.0) {
+                Some(name) => resolved_one(name),
+                None => unresolved(module, offset, Problem::NoSymbol),
+            },
+            Loaded::Failed(p) => unresolved(module, offset, p.clone()),
+            Loaded::Elf(_) => unresolved(module, offset, Problem::NoSymbols),
+        }
+    }
+
+    fn load_elf(&self, entry: &ModuleEntry, module: &Module) -> Loaded {
+        let (bytes, host_path) = if module.kind == ModuleKind::Vdso {
+            if !self.options.kernel_matches {
+                return Loaded::Failed(self.other_kernel());
+            }
+            match read_own_vdso() {
+                Ok(v) => (SharedBytes::from_vec(v), None),
+                Err(e) => return Loaded::Failed(Problem::Unreadable(Arc::from(e))),
+            }
+        } else {
+            let path = self.host_path(&module.path);
+            match MappedFile::open(&path) {
+                Ok(m) => (SharedBytes::new(Arc::new(m)), Some(path)),
+                Err(e) => return Loaded::Failed(error_problem(&e)),
+            }
+        };
+        let image = match ElfImage::parse(bytes) {
+            Ok(i) => i,
+            Err(e) => return Loaded::Failed(Problem::ParseFailed(Arc::from(e))),
+        };
+        if let (Some(recorded), Some(found)) =
+            (module.build_id.as_deref(), image.build_id.as_deref())
+        {
+            if !build_ids_match(recorded, found) {
+                return Loaded::Failed(Problem::BuildIdMismatch {
+                    recorded: Arc::from(hex(recorded)),
+                    found: Arc::from(hex(found)),
+                });
+            }
+        }
+        let wants_dwarf = self.options.lines || self.options.inline;
+        let needs_debug_file = !image.has_symtab || (wants_dwarf && !image.has_dwarf);
+        let debug_file = match (&host_path, needs_debug_file) {
+            (Some(path), true) => find_debug_file(path, &image, &self.options.debug_dirs),
+            _ => None,
+        };
+        let mut debug_symbols = None;
+        if !image.has_symtab {
+            if let Some(Ok((table, true))) = debug_file
+                .as_ref()
+                .map(|d| ElfImage::symbols_only(d.clone()))
+            {
+                debug_symbols = Some(table);
+            }
+        }
+        let stripped = !image.has_symtab && debug_symbols.is_none();
+        if stripped {
+            entry.note(&Problem::Stripped);
+        }
+        Loaded::Elf(Box::new(LoadedElf {
+            image,
+            debug_symbols,
+            debug_file,
+            stripped,
+        }))
+    }
+
+    fn dwarf<'a>(&self, entry: &'a ModuleEntry, elf: &LoadedElf) -> Option<&'a DebugInfo> {
+        entry
+            .dwarf
+            .get_or_init(|| {
+                let info = if elf.image.has_dwarf {
+                    DebugInfo::load(&elf.image.bytes)
+                } else {
+                    elf.debug_file.as_ref().and_then(DebugInfo::load)
+                };
+                if info.is_none() {
+                    entry.note(&Problem::NoDebugInfo);
+                }
+                info
+            })
+            .as_ref()
+    }
+
+    fn symbolize_elf(
+        &self,
+        entry: &ModuleEntry,
+        module: &Module,
+        offset: ModuleOffset,
+    ) -> Symbolized {
+        let loaded = entry.loaded.get_or_init(|| self.load_elf(entry, module));
+        let elf = match loaded {
+            Loaded::Elf(elf) => elf,
+            Loaded::Failed(p) => return unresolved(module, offset, p.clone()),
+            Loaded::PerfMap(_) => return unresolved(module, offset, Problem::NoSymbols),
+        };
+        let Some(svma) = elf.image.svma_of_offset(offset.0) else {
+            return unresolved(module, offset, Problem::OutsideSegments);
+        };
+        let demangle = self.options.demangle;
+        let symbol_name = elf
+            .debug_symbols
+            .as_ref()
+            .and_then(|t| t.lookup(svma).and_then(|i| t.name(i, demangle)))
+            .or_else(|| {
+                let t = &elf.image.symbols;
+                t.lookup(svma).and_then(|i| t.name(i, demangle))
+            });
+        let wants_dwarf = self.options.lines || self.options.inline;
+        let dwarf_frames = if wants_dwarf {
+            self.dwarf(entry, elf)
+                .map(|d| d.frames(svma, demangle))
+                .unwrap_or_default()
+        } else {
+            Vec::new()
+        };
+        let Some(outer_name) =
+            symbol_name.or_else(|| dwarf_frames.last().and_then(|f| f.function.clone()))
+        else {
+            let problem = if elf.stripped {
+                Problem::Stripped
+            } else {
+                Problem::NoSymbol
+            };
+            return unresolved(module, offset, problem);
+        };
+        if dwarf_frames.is_empty() {
+            return resolved_one(outer_name);
+        }
+        let (file, line) = if self.options.lines {
+            dwarf_frames
+                .first()
+                .map(|f| (f.file.clone(), f.line))
+                .unwrap_or_default()
+        } else {
+            (None, None)
+        };
+        if !self.options.inline || dwarf_frames.len() == 1 {
+            return Symbolized {
+                frames: vec![SymFrame {
+                    function: outer_name,
+                    file,
+                    line,
+                    inlined: false,
+                }],
+                status: Status::Resolved,
+            };
+        }
+        let last = dwarf_frames.len() - 1;
+        let frames = dwarf_frames
+            .into_iter()
+            .enumerate()
+            .map(|(i, f)| {
+                let function = if i == last {
+                    Arc::clone(&outer_name)
+                } else {
+                    f.function.unwrap_or_else(|| Arc::from("[inlined]"))
+                };
+                let (file, line) = if self.options.lines {
+                    (f.file, f.line)
+                } else {
+                    (None, None)
+                };
+                SymFrame {
+                    function,
+                    file,
+                    line,
+                    inlined: i != last,
+                }
+            })
+            .collect();
+        Symbolized {
+            frames,
+            status: Status::Resolved,
+        }
+    }
+}

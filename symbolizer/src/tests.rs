@@ -1,0 +1,588 @@
+//! Crate-level tests: self-symbolization, compiled C programs, kernel, vdso and JIT maps.
+
+use std::hint::black_box;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use crate::{
+    AddressSpaces, Avma, Location, MappingInfo, Module, ModuleOffset, Problem, Status, Symbolizer,
+    SymbolizerOptions,
+};
+
+const SELF_PID: u32 = 7;
+
+/// Replays this process's `/proc/self/maps` into an `AddressSpaces` under pid `SELF_PID`.
+fn own_address_space() -> AddressSpaces {
+    let mut spaces = AddressSpaces::new();
+    let maps = std::fs::read_to_string("/proc/self/maps").unwrap();
+    for line in maps.lines() {
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        let (start, end) = fields[0].split_once('-').unwrap();
+        let start = u64::from_str_radix(start, 16).unwrap();
+        let end = u64::from_str_radix(end, 16).unwrap();
+        let pgoff = u64::from_str_radix(fields[2], 16).unwrap();
+        let path = fields.get(5).copied().unwrap_or("//anon");
+        spaces.mmap(
+            SELF_PID,
+            MappingInfo {
+                start: Avma(start),
+                len: end - start,
+                pgoff,
+                path: path.as_bytes(),
+                build_id: None,
+                kernel: false,
+            },
+        );
+    }
+    spaces
+}
+
+fn locate_self(spaces: &AddressSpaces, addr: u64) -> (&Module, ModuleOffset) {
+    match spaces.locate(SELF_PID, Avma(addr), false) {
+        Location::Module { module, offset } => (spaces.module(module), offset),
+        Location::Unmapped(a) => panic!("{a:?} not mapped"),
+    }
+}
+
+fn options(lines: bool, inline: bool) -> SymbolizerOptions {
+    SymbolizerOptions {
+        lines,
+        inline,
+        ..SymbolizerOptions::default()
+    }
+}
+
+const TARGET_FIRST_LINE: u32 = line!();
+#[inline(never)]
+fn self_symbolize_target(x: u64) -> u64 {
+    let y = black_box(x).wrapping_mul(0x9e37_79b9);
+    y.rotate_left(black_box(7) as u32) ^ black_box(x)
+}
+const TARGET_LAST_LINE: u32 = line!();
+
+#[test]
+fn symbolizer_is_send_and_sync() {
+    fn assert_send_sync<T: Send + Sync>() {}
+    assert_send_sync::<Symbolizer>();
+    assert_send_sync::<AddressSpaces>();
+}
+
+#[test]
+fn self_symbolization_names_and_lines() {
+    assert_eq!(
+        self_symbolize_target(1),
+        self_symbolize_target(black_box(1))
+    );
+    let addr = self_symbolize_target as fn(u64) -> u64 as usize as u64;
+    let spaces = own_address_space();
+    let (module, offset) = locate_self(&spaces, addr + 4);
+
+    let plain = Symbolizer::new(options(false, false));
+    let r = plain.symbolize(module, offset);
+    assert_eq!(r.status, Status::Resolved);
+    assert_eq!(
+        &*r.frames[0].function,
+        "kprof_symbolizer::tests::self_symbolize_target"
+    );
+    assert_eq!(r.frames[0].line, None);
+
+    let with_lines = Symbolizer::new(options(true, false));
+    let r = with_lines.symbolize(module, offset);
+    assert_eq!(
+        &*r.frames[0].function,
+        "kprof_symbolizer::tests::self_symbolize_target"
+    );
+    let file = r.frames[0].file.as_deref().unwrap();
+    assert!(file.ends_with("src/tests.rs"), "{file}");
+    let line = r.frames[0].line.unwrap();
+    assert!(
+        (TARGET_FIRST_LINE..=TARGET_LAST_LINE).contains(&line),
+        "line {line}"
+    );
+    let report = with_lines.report();
+    let mine = report.iter().find(|m| m.path == module.path).unwrap();
+    assert_eq!((mine.resolved, mine.unresolved), (1, 0));
+    assert!(mine.problems.is_empty(), "{:?}", mine.problems);
+}
+
+#[test]
+fn parallel_callers_agree() {
+    let addr = self_symbolize_target as fn(u64) -> u64 as usize as u64;
+    let spaces = own_address_space();
+    let (module, offset) = locate_self(&spaces, addr);
+    let symbolizer = Symbolizer::new(options(true, true));
+    let results: Vec<_> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..4)
+            .map(|_| s.spawn(|| symbolizer.symbolize(module, offset)))
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    assert!(results.windows(2).all(|w| w[0] == w[1]));
+    let report = symbolizer.report();
+    assert_eq!(report.iter().map(|m| m.resolved).sum::<u64>(), 4);
+}
+
+#[test]
+fn libc_malloc() {
+    let addr = libc::malloc as unsafe extern "C" fn(usize) -> *mut libc::c_void as usize as u64;
+    let spaces = own_address_space();
+    let (module, offset) = locate_self(&spaces, addr);
+    assert!(
+        module.path.contains("libc"),
+        "malloc resolved into {}",
+        module.path
+    );
+    let symbolizer = Symbolizer::new(SymbolizerOptions::default());
+    let r = symbolizer.symbolize(module, offset);
+    assert_eq!(r.status, Status::Resolved);
+    assert_eq!(&*r.frames[0].function, "malloc");
+}
+
+#[test]
+fn unmapped_and_unknown_mappings() {
+    let spaces = own_address_space();
+    assert_eq!(
+        spaces.locate(SELF_PID, Avma(8), false),
+        Location::Unmapped(Avma(8))
+    );
+    assert_eq!(
+        spaces.locate(SELF_PID + 1, Avma(8), false),
+        Location::Unmapped(Avma(8))
+    );
+}
+
+// ---- compiled C programs -------------------------------------------------------------
+
+const C_SOURCE: &str = r#"#include <stdio.h>
+static inline __attribute__((always_inline)) int square_mix(int x) {
+    int r = x * x;
+    r ^= r >> 3;
+    return r + 7;
+}
+__attribute__((noinline)) int outer_fn(int n) {
+    int acc = 0;
+    for (int i = 0; i < n; i++)
+        acc += square_mix(i + acc);
+    return acc;
+}
+int main(int argc, char **argv) {
+    (void)argv;
+    printf("%d\n", outer_fn(argc * 1000));
+    return 0;
+}
+"#;
+/// Lines of `square_mix`'s body in `C_SOURCE`.
+const INLINE_BODY_LINES: std::ops::RangeInclusive<u32> = 3..=5;
+
+struct Compiled {
+    dir: PathBuf,
+}
+
+impl Drop for Compiled {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn run(cmd: &mut Command) -> Option<String> {
+    let out = cmd.output().ok()?;
+    out.status
+        .success()
+        .then(|| String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+/// Compiles `C_SOURCE` as `prog_pie`, `prog_nopie` and a stripped `prog_stripped`;
+/// `None` (test skipped) when no C toolchain is installed.
+fn compile(tag: &str) -> Option<Compiled> {
+    let dir = std::env::temp_dir().join(format!("kprof-sym-{tag}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).ok()?;
+    let compiled = Compiled { dir };
+    let src = compiled.dir.join("prog.c");
+    std::fs::write(&src, C_SOURCE).ok()?;
+    let cc = |flags: &[&str], out: &str| {
+        run(Command::new("cc")
+            .args(["-O2", "-g"])
+            .args(flags)
+            .arg(&src)
+            .arg("-o")
+            .arg(compiled.dir.join(out)))
+    };
+    if cc(&["-fPIE", "-pie"], "prog_pie").is_none()
+        || cc(&["-no-pie", "-fno-pie"], "prog_nopie").is_none()
+    {
+        eprintln!("skipping: cc not available");
+        return None;
+    }
+    run(Command::new("strip")
+        .arg("-o")
+        .arg(compiled.dir.join("prog_stripped"))
+        .arg(compiled.dir.join("prog_pie")))?;
+    Some(compiled)
+}
+
+/// `outer_fn`'s (svma, size) by `nm`, and the LOAD segments (offset, vaddr, filesz) by `readelf`.
+/// A LOAD segment: (file offset, vaddr, file size).
+type Load = (u64, u64, u64);
+
+fn oracle(binary: &Path) -> Option<((u64, u64), Vec<Load>)> {
+    let nm = run(Command::new("nm").arg("-S").arg(binary))?;
+    let sym = nm.lines().find_map(|l| {
+        let f: Vec<&str> = l.split_whitespace().collect();
+        (f.len() == 4 && f[3] == "outer_fn").then(|| {
+            (
+                u64::from_str_radix(f[0], 16).unwrap(),
+                u64::from_str_radix(f[1], 16).unwrap(),
+            )
+        })
+    })?;
+    let re = run(Command::new("readelf").arg("-lW").arg(binary))?;
+    let loads = re
+        .lines()
+        .filter(|l| l.trim_start().starts_with("LOAD"))
+        .map(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            let hex = |s: &str| u64::from_str_radix(s.trim_start_matches("0x"), 16).unwrap();
+            (hex(f[1]), hex(f[2]), hex(f[4]))
+        })
+        .collect();
+    Some((sym, loads))
+}
+
+fn svma_to_offset(svma: u64, loads: &[Load]) -> u64 {
+    let (off, vaddr, _) = loads
+        .iter()
+        .find(|(_, v, sz)| *v <= svma && svma < v + sz)
+        .unwrap();
+    svma - vaddr + off
+}
+
+/// An address space with `binary` mapped whole at 0x10000 (so module offset = file offset).
+fn map_file(binary: &Path, build_id: Option<&[u8]>) -> AddressSpaces {
+    let len = std::fs::metadata(binary).unwrap().len();
+    let mut spaces = AddressSpaces::new();
+    spaces.mmap(
+        1,
+        MappingInfo {
+            start: Avma(0x10000),
+            len,
+            pgoff: 0,
+            path: binary.to_str().unwrap().as_bytes(),
+            build_id,
+            kernel: false,
+        },
+    );
+    spaces
+}
+
+fn symbolize_file_offset(
+    symbolizer: &Symbolizer,
+    spaces: &AddressSpaces,
+    offset: u64,
+) -> crate::Symbolized {
+    let Location::Module {
+        module,
+        offset: located,
+    } = spaces.locate(1, Avma(0x10000 + offset), false)
+    else {
+        panic!("not mapped");
+    };
+    assert_eq!(located, ModuleOffset(offset));
+    symbolizer.symbolize(spaces.module(module), located)
+}
+
+#[test]
+fn c_program_pie_and_no_pie() {
+    let Some(c) = compile("names") else { return };
+    for name in ["prog_pie", "prog_nopie"] {
+        let bin = c.dir.join(name);
+        let Some(((svma, size), loads)) = oracle(&bin) else {
+            eprintln!("skipping: binutils not available");
+            return;
+        };
+        let offset = svma_to_offset(svma, &loads);
+        let spaces = map_file(&bin, None);
+        let symbolizer = Symbolizer::new(options(true, false));
+        for probe in [offset, offset + size / 2, offset + size - 1] {
+            let r = symbolizer.symbolize_probe(&spaces, probe);
+            assert_eq!(&*r.frames[0].function, "outer_fn", "{name} at {probe:#x}");
+            assert!(r.frames[0].file.as_deref().unwrap().ends_with("prog.c"));
+        }
+        let report = symbolizer.report();
+        assert_eq!(report[0].resolved, 3);
+        assert!(report[0].problems.is_empty(), "{:?}", report[0].problems);
+    }
+}
+
+impl Symbolizer {
+    fn symbolize_probe(&self, spaces: &AddressSpaces, offset: u64) -> crate::Symbolized {
+        symbolize_file_offset(self, spaces, offset)
+    }
+}
+
+#[test]
+fn c_program_inlined_frames_match_binutils_addr2line() {
+    let Some(c) = compile("inline") else { return };
+    let bin = c.dir.join("prog_pie");
+    let Some(((svma, size), loads)) = oracle(&bin) else {
+        return;
+    };
+    let offset = svma_to_offset(svma, &loads);
+    let spaces = map_file(&bin, None);
+    let symbolizer = Symbolizer::new(options(true, true));
+    let mut found = 0;
+    for delta in 0..size {
+        let r = symbolize_file_offset(&symbolizer, &spaces, offset + delta);
+        assert_eq!(r.status, Status::Resolved);
+        assert_eq!(&*r.frames.last().unwrap().function, "outer_fn");
+        if r.frames.len() != 2 {
+            continue;
+        }
+        found += 1;
+        assert_eq!(&*r.frames[0].function, "square_mix");
+        assert!(r.frames[0].inlined && !r.frames[1].inlined);
+        let inner_line = r.frames[0].line.unwrap();
+        assert!(
+            INLINE_BODY_LINES.contains(&inner_line),
+            "inlined line {inner_line}"
+        );
+        // binutils is the oracle for the exact lines.
+        if let Some(out) = run(Command::new("addr2line")
+            .args(["-i", "-f", "-e"])
+            .arg(&bin)
+            .arg(format!("{:#x}", svma + delta)))
+        {
+            let lines: Vec<&str> = out.lines().collect();
+            assert_eq!(lines[0], "square_mix");
+            assert!(
+                lines[1].ends_with(&format!("prog.c:{inner_line}"))
+                    || lines[1].contains(&format!("prog.c:{inner_line} ")),
+                "{out}"
+            );
+            assert_eq!(lines[2], "outer_fn");
+            let outer_line = r.frames[1].line.unwrap();
+            assert!(
+                lines[3].contains(&format!("prog.c:{outer_line}")),
+                "{out} vs {outer_line}"
+            );
+        }
+    }
+    assert!(
+        found > 0,
+        "no address of outer_fn is inside the inlined square_mix"
+    );
+}
+
+#[test]
+fn c_program_stripped_and_build_id_mismatch() {
+    let Some(c) = compile("stripped") else { return };
+    let Some(((svma, _), loads)) = oracle(&c.dir.join("prog_pie")) else {
+        return;
+    };
+    let offset = svma_to_offset(svma, &loads);
+    let stripped = c.dir.join("prog_stripped");
+    let spaces = map_file(&stripped, None);
+    let symbolizer = Symbolizer::new(SymbolizerOptions::default());
+    let r = symbolize_file_offset(&symbolizer, &spaces, offset);
+    assert_eq!(r.status, Status::Unresolved(Problem::Stripped));
+    assert_eq!(&*r.frames[0].function, format!("prog_stripped+{offset:#x}"));
+    let report = symbolizer.report();
+    assert_eq!(report[0].problems, vec![Problem::Stripped]);
+    assert!(
+        report[0].problems[0]
+            .to_string()
+            .starts_with("stripped (no .symtab, only .dynsym)")
+    );
+
+    let wrong = [0xabu8; 20];
+    let spaces = map_file(&c.dir.join("prog_pie"), Some(&wrong));
+    let r = symbolize_file_offset(&symbolizer, &spaces, offset);
+    let Status::Unresolved(Problem::BuildIdMismatch { recorded, found }) = r.status else {
+        panic!("expected a build-id mismatch, got {:?}", r.status);
+    };
+    assert!(recorded.starts_with("abab"));
+    assert_ne!(recorded, found);
+}
+
+#[test]
+fn garbage_and_missing_files_are_problems() {
+    let dir = std::env::temp_dir().join(format!("kprof-sym-garbage-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let junk = dir.join("libjunk.so");
+    std::fs::write(
+        &junk,
+        b"\x7fELF\x02\x01\x01\x00not really an elf file at all",
+    )
+    .unwrap();
+    let spaces = map_file(&junk, None);
+    let symbolizer = Symbolizer::new(options(true, true));
+    let r = symbolize_file_offset(&symbolizer, &spaces, 3);
+    assert!(
+        matches!(r.status, Status::Unresolved(Problem::ParseFailed(_))),
+        "{:?}",
+        r.status
+    );
+    assert_eq!(&*r.frames[0].function, "libjunk.so+0x3");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+// ---- kernel, vdso, JIT ----------------------------------------------------------------
+
+fn kernel_space() -> AddressSpaces {
+    let mut spaces = AddressSpaces::new();
+    spaces.mmap(
+        u32::MAX,
+        MappingInfo {
+            start: Avma(0xffff_0000_0000_0000),
+            len: u64::MAX - 0xffff_0000_0000_0000,
+            pgoff: 0,
+            path: b"[kernel.kallsyms]_text",
+            build_id: None,
+            kernel: true,
+        },
+    );
+    spaces
+}
+
+#[test]
+fn kernel_schedule() {
+    let spaces = kernel_space();
+    let Ok(text) = std::fs::read("/proc/kallsyms") else {
+        eprintln!("skipping: /proc/kallsyms not readable");
+        return;
+    };
+    let k = crate::kallsyms::Kallsyms::parse(text);
+    let symbolizer = Symbolizer::new(SymbolizerOptions {
+        kernel_matches: true,
+        ..SymbolizerOptions::default()
+    });
+    let addr = if k.addresses_hidden() {
+        0xffff_ffff_8100_0000
+    } else {
+        k.address_of("schedule").unwrap() + 2
+    };
+    let Location::Module { module, offset } = spaces.locate(0, Avma(addr), true) else {
+        panic!()
+    };
+    let r = symbolizer.symbolize(spaces.module(module), offset);
+    if k.addresses_hidden() {
+        assert_eq!(r.status, Status::Unresolved(Problem::KptrRestrict));
+        return;
+    }
+    assert_eq!(r.status, Status::Resolved);
+    assert_eq!(&*r.frames[0].function, "schedule");
+
+    let other = Symbolizer::new(SymbolizerOptions {
+        recorded_osrelease: Some("5.10.0-test".into()),
+        ..SymbolizerOptions::default()
+    });
+    let r = other.symbolize(spaces.module(module), offset);
+    assert_eq!(
+        &*r.frames[0].function,
+        format!("[kernel.kallsyms]+{addr:#x}")
+    );
+    assert!(
+        other.report()[0].problems[0]
+            .to_string()
+            .contains("recorded on another kernel (osrelease 5.10.0-test)")
+    );
+}
+
+#[test]
+fn kallsyms_file_option_and_kptr_restrict() {
+    let dir = std::env::temp_dir().join(format!("kprof-sym-kallsyms-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("kallsyms");
+    std::fs::write(
+        &path,
+        "0000000000000000 T _stext\n0000000000000000 T schedule\n",
+    )
+    .unwrap();
+    let spaces = kernel_space();
+    let symbolizer = Symbolizer::new(SymbolizerOptions {
+        kernel_matches: true,
+        kallsyms: Some(path),
+        ..SymbolizerOptions::default()
+    });
+    let Location::Module { module, offset } = spaces.locate(0, Avma(0xffff_ffff_8100_0010), true)
+    else {
+        panic!()
+    };
+    let r = symbolizer.symbolize(spaces.module(module), offset);
+    assert_eq!(r.status, Status::Unresolved(Problem::KptrRestrict));
+    assert!(
+        symbolizer.report()[0].problems[0]
+            .to_string()
+            .contains("kernel.kptr_restrict=0")
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn vdso_from_own_image() {
+    use object::{Object, ObjectSymbol};
+    let spaces = own_address_space();
+    let Some((module_id, module)) = spaces.modules().find(|(_, m)| &*m.path == "[vdso]") else {
+        eprintln!("skipping: no [vdso]");
+        return;
+    };
+    let _ = module_id;
+    let image = crate::symbolize::read_own_vdso().unwrap();
+    let file = object::File::parse(&*image).unwrap();
+    let sym = file
+        .dynamic_symbols()
+        .find(|s| s.name() == Ok("__vdso_clock_gettime"))
+        .expect("vdso exports __vdso_clock_gettime");
+    let symbolizer = Symbolizer::new(SymbolizerOptions {
+        kernel_matches: true,
+        ..SymbolizerOptions::default()
+    });
+    // The vdso's single LOAD segment starts at offset 0 and vaddr 0.
+    let r = symbolizer.symbolize(module, ModuleOffset(sym.address() + 1));
+    assert_eq!(r.status, Status::Resolved);
+    assert!(
+        r.frames[0].function.contains("clock_gettime"),
+        "{}",
+        r.frames[0].function
+    );
+    let other = Symbolizer::new(SymbolizerOptions::default());
+    let r = other.symbolize(module, ModuleOffset(sym.address()));
+    assert!(matches!(
+        r.status,
+        Status::Unresolved(Problem::OtherKernel { .. })
+    ));
+}
+
+#[test]
+fn jit_perf_map() {
+    let pid = 3_999_000_000u32 + std::process::id() % 1000;
+    let map_path = PathBuf::from(format!("/tmp/perf-{pid}.map"));
+    std::fs::write(&map_path, "7f0000001000 100 jitted_fn\n").unwrap();
+    let mut spaces = AddressSpaces::new();
+    for p in [pid, pid + 1] {
+        spaces.mmap(
+            p,
+            MappingInfo {
+                start: Avma(0x7f00_0000_0000),
+                len: 0x10000,
+                pgoff: 0,
+                path: b"//anon",
+                build_id: None,
+                kernel: false,
+            },
+        );
+    }
+    let symbolizer = Symbolizer::new(SymbolizerOptions::default());
+    let at = |p: u32| {
+        let Location::Module { module, offset } = spaces.locate(p, Avma(0x7f00_0000_1010), false)
+        else {
+            panic!()
+        };
+        symbolizer.symbolize(spaces.module(module), offset)
+    };
+    let hit = at(pid);
+    let miss = at(pid + 1);
+    let _ = std::fs::remove_file(&map_path);
+    assert_eq!(&*hit.frames[0].function, "jitted_fn");
+    assert_eq!(miss.status, Status::Unresolved(Problem::NoPerfMap));
+    assert_eq!(&*miss.frames[0].function, "//anon+0x7f0000001010");
+}

@@ -1,0 +1,579 @@
+//! DWARF CFI unwinding (gimli) with a per-module cache, PLT and frame-pointer fallbacks.
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::sync::{Arc, OnceLock, RwLock};
+
+use gimli::{
+    BaseAddresses, CfaRule, EndianSlice, Evaluation, EvaluationResult, Expression, Location,
+    Register, RegisterRule, RunTimeEndian, UnwindContext, UnwindSection, UnwindTableRow, Value,
+};
+
+use super::module::{CfiSection, FdeLocation, ModuleUnwindInfo};
+use super::regs::{aarch64, x86_64};
+use super::{Arch, FrameAddress, ModuleRef, ModuleSource, StackBytes, UnwindEnd, Unwound, UserRegs};
+
+/// Both supported architectures are 64-bit.
+const ADDRESS_SIZE: u8 = 8;
+/// DWARF expressions run at most this many operations.
+const MAX_EXPRESSION_STEPS: u32 = 1000;
+/// aarch64 `RA_SIGN_STATE` pseudo-register: bit 0 set means the return address is PAC-signed.
+const AARCH64_RA_SIGN_STATE: u16 = 34;
+/// Keeps the low 48 bits of a signed aarch64 return address (user space VA size).
+const AARCH64_PAC_STRIP_MASK: u64 = 0x0000_ffff_ffff_ffff;
+
+type Slice<'a> = EndianSlice<'a, RunTimeEndian>;
+type CachedInfo = Arc<OnceLock<Option<Arc<ModuleUnwindInfo>>>>;
+
+thread_local! {
+    /// gimli's row-evaluation scratch space, one per thread so the unwinder stays `Sync`.
+    static UNWIND_CONTEXT: RefCell<UnwindContext<usize>> = RefCell::new(UnwindContext::new());
+}
+
+/// A DWARF CFI unwinder shared by all samples and threads.
+///
+/// Caches each module's unwind index by [`ModuleRef::key`]: the first walk that meets a module
+/// parses its ELF headers and indexes its `.eh_frame` / `.debug_frame` FDEs; every later walk (on
+/// any thread) does a binary search and evaluates one FDE.
+#[derive(Debug, Default)]
+pub struct DwarfUnwinder {
+    modules: RwLock<HashMap<u64, CachedInfo>>,
+}
+
+/// How the previous frame was unwound.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Method {
+    Cfi,
+    Plt,
+    FramePointer,
+}
+
+/// One successful step: the caller's registers (pc = the return address) or the root.
+struct Step {
+    caller: Option<UserRegs>,
+    signal_frame: bool,
+    method: Method,
+}
+
+/// Mutable state of one walk.
+struct Walk<'s, 'b> {
+    arch: Arch,
+    stack: &'s StackBytes<'b>,
+    /// A callee-saved register was dropped because its save slot was outside the copy.
+    lost_register: bool,
+}
+
+impl DwarfUnwinder {
+    /// An unwinder with an empty module cache.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The number of modules parsed so far.
+    pub fn cached_modules(&self) -> usize {
+        self.modules.read().map(|map| map.len()).unwrap_or(0)
+    }
+
+    /// Unwinds one sample: `regs` and `stack` from the sample, modules from the caller.
+    ///
+    /// Produces at most `max_frames` frames, leaf first. For each frame the FDE row for the pc
+    /// (the leaf, or a pc just after a signal frame) or for `pc - 1` (a return address) gives
+    /// the CFA and the saved registers, read from `stack`. A pc in a PLT section without CFI
+    /// uses the PLT-entry rule; a leaf without CFI follows the frame pointer. Never panics;
+    /// see [`UnwindEnd`] for how it stops.
+    pub fn unwind(
+        &self,
+        arch: Arch,
+        regs: &UserRegs,
+        stack: &StackBytes<'_>,
+        modules: &dyn ModuleSource,
+        max_frames: usize,
+    ) -> Unwound {
+        let mut frames = Vec::new();
+        if max_frames == 0 {
+            return Unwound {
+                frames,
+                end: UnwindEnd::DepthLimit,
+            };
+        }
+        frames.push(FrameAddress::InstructionPointer(regs.pc()));
+        if regs.arch() != arch {
+            return Unwound {
+                frames,
+                end: UnwindEnd::BadCfi(format!(
+                    "registers are for {:?}, not {arch:?}",
+                    regs.arch()
+                )),
+            };
+        }
+        let mut walk = Walk {
+            arch,
+            stack,
+            lost_register: false,
+        };
+        let mut regs = regs.clone();
+        let mut exact_pc = true;
+        let mut previous = Method::Cfi;
+        let mut stalled_steps = 0u32;
+        let end = loop {
+            if frames.len() >= max_frames {
+                break UnwindEnd::DepthLimit;
+            }
+            let allow_fp = frames.len() == 1 || previous == Method::FramePointer;
+            let step = match self.step(&mut walk, &regs, exact_pc, allow_fp, modules) {
+                Ok(step) => step,
+                Err(end) => break end,
+            };
+            let Some(caller) = step.caller else {
+                break UnwindEnd::ReachedRoot;
+            };
+            let return_address = caller.pc();
+            if return_address == 0 {
+                break UnwindEnd::ReachedRoot;
+            }
+            if !step.signal_frame {
+                let (old_sp, new_sp) = (regs.sp(), caller.sp());
+                if new_sp < old_sp {
+                    break UnwindEnd::Loop;
+                }
+                if new_sp == old_sp {
+                    // Only an aarch64 leaf that keeps its return address in lr may leave sp
+                    // unchanged, and only once in a row.
+                    stalled_steps += 1;
+                    if arch == Arch::X86_64 || stalled_steps > 1 || return_address == regs.pc() {
+                        break UnwindEnd::Loop;
+                    }
+                } else {
+                    stalled_steps = 0;
+                }
+            }
+            frames.push(if step.signal_frame {
+                FrameAddress::InstructionPointer(return_address)
+            } else {
+                FrameAddress::ReturnAddress(return_address)
+            });
+            exact_pc = step.signal_frame;
+            previous = step.method;
+            regs = caller;
+        };
+        Unwound { frames, end }
+    }
+
+    /// The cached unwind info of a module, parsing it on first use.
+    fn module_info(&self, module: &ModuleRef) -> Option<Arc<ModuleUnwindInfo>> {
+        let cached = self
+            .modules
+            .read()
+            .ok()
+            .and_then(|map| map.get(&module.key).cloned());
+        let cell = match cached {
+            Some(cell) => cell,
+            None => {
+                let mut map = self.modules.write().ok()?;
+                map.entry(module.key).or_default().clone()
+            }
+        };
+        cell.get_or_init(|| {
+            ModuleUnwindInfo::parse((*module.file).as_ref(), ADDRESS_SIZE).map(Arc::new)
+        })
+        .clone()
+    }
+
+    /// Unwinds one frame.
+    fn step(
+        &self,
+        walk: &mut Walk<'_, '_>,
+        regs: &UserRegs,
+        exact_pc: bool,
+        allow_fp: bool,
+        modules: &dyn ModuleSource,
+    ) -> Result<Step, UnwindEnd> {
+        let lookup = if exact_pc {
+            regs.pc()
+        } else {
+            regs.pc().wrapping_sub(1)
+        };
+        let Some(module) = modules.module_at(lookup) else {
+            return fallback(walk, regs, allow_fp, UnwindEnd::NoUnwindInfo { module_key: None });
+        };
+        let no_info = UnwindEnd::NoUnwindInfo {
+            module_key: Some(module.key),
+        };
+        let Some(info) = self.module_info(&module) else {
+            return fallback(walk, regs, allow_fp, no_info);
+        };
+        let svma = lookup.wrapping_sub(info.bias(module.map_start, module.map_pgoff));
+        let Some(fde) = info.find_fde(svma) else {
+            if info.in_plt(svma) {
+                return plt_step(walk, regs);
+            }
+            return fallback(walk, regs, allow_fp, no_info);
+        };
+        let file = (*module.file).as_ref();
+        let aarch64 = walk.arch == Arch::Aarch64;
+        match fde.section {
+            CfiSection::EhFrame => {
+                let bytes = info.eh_frame.as_ref().map_or(&[][..], |b| b.get(file));
+                let section = info.eh_frame_section(bytes, ADDRESS_SIZE, aarch64);
+                cfi_step(
+                    walk,
+                    regs,
+                    &section,
+                    &info.eh_frame_bases,
+                    gimli::EhFrameOffset(fde.offset),
+                    svma,
+                )
+            }
+            CfiSection::DebugFrame => {
+                let bytes = info.debug_frame.as_ref().map_or(&[][..], |b| b.get(file));
+                let section = info.debug_frame_section(bytes, ADDRESS_SIZE, aarch64);
+                let FdeLocation { offset, .. } = fde;
+                cfi_step(
+                    walk,
+                    regs,
+                    &section,
+                    &BaseAddresses::default(),
+                    gimli::DebugFrameOffset(offset),
+                    svma,
+                )
+            }
+        }
+    }
+}
+
+/// Unwinds one frame with the FDE at `offset`, evaluated at `svma`.
+fn cfi_step<'a, S>(
+    walk: &mut Walk<'_, '_>,
+    regs: &UserRegs,
+    section: &S,
+    bases: &BaseAddresses,
+    offset: S::Offset,
+    svma: u64,
+) -> Result<Step, UnwindEnd>
+where
+    S: UnwindSection<Slice<'a>>,
+{
+    let bad = |err: gimli::Error| UnwindEnd::BadCfi(err.to_string());
+    let fde = section
+        .fde_from_offset(bases, offset, |section, bases, offset| {
+            section.cie_from_offset(bases, offset)
+        })
+        .map_err(bad)?;
+    let signal_frame = fde.is_signal_trampoline();
+    let caller = UNWIND_CONTEXT.with(|context| {
+        let Ok(mut context) = context.try_borrow_mut() else {
+            return Err(UnwindEnd::BadCfi("unwind context busy".into()));
+        };
+        let row = fde
+            .unwind_info_for_address(section, bases, &mut context, svma)
+            .map_err(bad)?;
+        apply_row(walk, regs, row, section, signal_frame)
+    })?;
+    Ok(Step {
+        caller,
+        signal_frame,
+        method: Method::Cfi,
+    })
+}
+
+/// Applies one CFI row: computes the CFA, then every register rule, from the callee's `regs`.
+/// Returns `None` when the return address is undefined (the root).
+fn apply_row<'a, S>(
+    walk: &mut Walk<'_, '_>,
+    regs: &UserRegs,
+    row: &UnwindTableRow<usize>,
+    section: &S,
+    signal_frame: bool,
+) -> Result<Option<UserRegs>, UnwindEnd>
+where
+    S: UnwindSection<Slice<'a>>,
+{
+    let cfa = match row.cfa() {
+        CfaRule::RegisterAndOffset { register, offset } => regs
+            .get(register.0)
+            .ok_or_else(|| walk.missing_register(register.0))?
+            .wrapping_add_signed(*offset),
+        CfaRule::Expression(expression) => {
+            let expression = expression
+                .get(section)
+                .map_err(|err| UnwindEnd::BadCfi(err.to_string()))?;
+            walk.evaluate(expression, regs, None)?
+        }
+    };
+    // The caller's frame lies above the callee's (x86_64: strictly, a call pushed the return
+    // address). A signal frame may switch stacks, so it is exempt.
+    let sp = regs.sp();
+    if !signal_frame && (cfa < sp || (cfa == sp && walk.arch == Arch::X86_64)) {
+        return Err(UnwindEnd::Loop);
+    }
+    let ra_register = regs.return_address_register();
+    let mut caller = regs.clone();
+    caller.set(regs.sp_register(), cfa);
+    let mut ra_rule_seen = false;
+    let mut signed_return_address = false;
+    for (register, rule) in row.registers() {
+        let register = register.0;
+        if walk.arch == Arch::Aarch64 && register == AARCH64_RA_SIGN_STATE {
+            signed_return_address = matches!(rule, RegisterRule::Constant(value) if value & 1 != 0);
+            continue;
+        }
+        let is_ra = register == ra_register;
+        ra_rule_seen |= is_ra;
+        let value = match rule {
+            RegisterRule::Undefined => {
+                if is_ra {
+                    return Ok(None);
+                }
+                None
+            }
+            RegisterRule::SameValue => continue,
+            RegisterRule::Offset(offset) => walk.stack.read_u64(cfa.wrapping_add_signed(*offset)),
+            RegisterRule::ValOffset(offset) => Some(cfa.wrapping_add_signed(*offset)),
+            RegisterRule::Register(other) => regs.get(other.0),
+            RegisterRule::Expression(expression) => {
+                let expression = expression
+                    .get(section)
+                    .map_err(|err| UnwindEnd::BadCfi(err.to_string()))?;
+                let address = walk.evaluate(expression, regs, Some(cfa))?;
+                walk.stack.read_u64(address)
+            }
+            RegisterRule::ValExpression(expression) => {
+                let expression = expression
+                    .get(section)
+                    .map_err(|err| UnwindEnd::BadCfi(err.to_string()))?;
+                Some(walk.evaluate(expression, regs, Some(cfa))?)
+            }
+            RegisterRule::Constant(value) => Some(*value),
+            RegisterRule::Architectural => {
+                return Err(UnwindEnd::BadCfi(format!(
+                    "architectural rule for register {register}"
+                )));
+            }
+        };
+        match value {
+            Some(value) => caller.set(register, value),
+            None if is_ra => return Err(UnwindEnd::StackExhausted),
+            None => {
+                if matches!(rule, RegisterRule::Offset(_) | RegisterRule::Expression(_)) {
+                    walk.lost_register = true;
+                }
+                caller.forget(register);
+            }
+        }
+    }
+    if !ra_rule_seen && walk.arch == Arch::X86_64 {
+        // x86_64 CIEs always say where the return address is; none means the outermost frame.
+        return Ok(None);
+    }
+    let mut return_address = caller
+        .get(ra_register)
+        .ok_or_else(|| walk.missing_register(ra_register))?;
+    if walk.arch == Arch::Aarch64 {
+        if signed_return_address {
+            return_address &= AARCH64_PAC_STRIP_MASK;
+        }
+    }
+    caller.set_pc(return_address);
+    Ok(Some(caller))
+}
+
+/// A pc in a PLT stub without CFI: x86_64 stubs only jump, so the return address is at [rsp]
+/// and the caller's sp is rsp + 8; aarch64 stubs keep it in lr and leave sp alone.
+fn plt_step(walk: &mut Walk<'_, '_>, regs: &UserRegs) -> Result<Step, UnwindEnd> {
+    let mut caller = regs.clone();
+    match walk.arch {
+        Arch::X86_64 => {
+            let sp = regs.sp();
+            let return_address = walk.stack.read_u64(sp).ok_or(UnwindEnd::StackExhausted)?;
+            caller.set(x86_64::RSP, sp.wrapping_add(8));
+            caller.set_pc(return_address);
+        }
+        Arch::Aarch64 => {
+            let return_address = regs.lr().ok_or(UnwindEnd::StackExhausted)?;
+            caller.set_pc(return_address);
+        }
+    }
+    Ok(Step {
+        caller: Some(caller),
+        signal_frame: false,
+        method: Method::Plt,
+    })
+}
+
+/// No CFI for the pc: follow the frame pointer when allowed (the leaf, or a run of frames that
+/// were already unwound by frame pointer), otherwise stop with `end`.
+fn fallback(
+    walk: &mut Walk<'_, '_>,
+    regs: &UserRegs,
+    allow_fp: bool,
+    end: UnwindEnd,
+) -> Result<Step, UnwindEnd> {
+    if !allow_fp {
+        return Err(end);
+    }
+    let Some(fp) = regs.fp() else {
+        return Err(end);
+    };
+    if fp == 0 {
+        return Err(end);
+    }
+    if fp < regs.sp() {
+        return Err(end);
+    }
+    let (Some(saved_fp), Some(return_address)) = (
+        walk.stack.read_u64(fp),
+        fp.checked_add(8).and_then(|slot| walk.stack.read_u64(slot)),
+    ) else {
+        return Err(UnwindEnd::StackExhausted);
+    };
+    let caller_sp = fp.checked_add(16).ok_or(UnwindEnd::StackExhausted)?;
+    let mut caller = regs.clone();
+    let (fp_register, sp_register) = match walk.arch {
+        Arch::X86_64 => (x86_64::RBP, x86_64::RSP),
+        Arch::Aarch64 => (aarch64::FP, aarch64::SP),
+    };
+    caller.set(fp_register, saved_fp);
+    caller.set(sp_register, caller_sp);
+    if walk.arch == Arch::Aarch64 {
+        // The caller's lr at its call site is not recorded in a frame record.
+        caller.forget(aarch64::LR);
+    }
+    caller.set_pc(return_address);
+    Ok(Step {
+        caller: Some(caller),
+        signal_frame: false,
+        method: Method::FramePointer,
+    })
+}
+
+impl Walk<'_, '_> {
+    /// The end for a CFI rule that needs a register we do not have.
+    fn missing_register(&self, register: u16) -> UnwindEnd {
+        if self.lost_register {
+            UnwindEnd::StackExhausted
+        } else {
+            UnwindEnd::BadCfi(format!("register {register} is not known"))
+        }
+    }
+
+    /// Evaluates a CFI DWARF expression; `initial` is pushed first (the CFA, for register rules).
+    fn evaluate(
+        &self,
+        expression: Expression<Slice<'_>>,
+        regs: &UserRegs,
+        initial: Option<u64>,
+    ) -> Result<u64, UnwindEnd> {
+        let encoding = gimli::Encoding {
+            format: gimli::Format::Dwarf32,
+            version: 4,
+            address_size: ADDRESS_SIZE,
+        };
+        let bad = |err: gimli::Error| UnwindEnd::BadCfi(format!("CFI expression: {err}"));
+        let mut evaluation: Evaluation<Slice<'_>> = expression.evaluation(encoding);
+        evaluation.set_max_iterations(MAX_EXPRESSION_STEPS);
+        if let Some(value) = initial {
+            evaluation.set_initial_value(value);
+        }
+        let mut state = evaluation.evaluate().map_err(bad)?;
+        loop {
+            state = match state {
+                EvaluationResult::Complete => break,
+                EvaluationResult::RequiresRegister { register, .. } => {
+                    let value = self.register_for_expression(regs, register)?;
+                    evaluation
+                        .resume_with_register(Value::Generic(value))
+                        .map_err(bad)?
+                }
+                EvaluationResult::RequiresMemory { address, size, .. } => {
+                    let value = self
+                        .stack
+                        .read_sized(address, size)
+                        .ok_or(UnwindEnd::StackExhausted)?;
+                    evaluation
+                        .resume_with_memory(Value::Generic(value))
+                        .map_err(bad)?
+                }
+                other => {
+                    return Err(UnwindEnd::BadCfi(format!(
+                        "unsupported CFI expression need: {other:?}"
+                    )));
+                }
+            };
+        }
+        let pieces = evaluation.as_result();
+        match pieces.first().map(|piece| &piece.location) {
+            Some(Location::Address { address }) if pieces.len() == 1 => Ok(*address),
+            Some(Location::Value { value }) if pieces.len() == 1 => {
+                value.to_u64(u64::MAX).map_err(bad)
+            }
+            _ => Err(UnwindEnd::BadCfi(
+                "CFI expression did not produce an address".into(),
+            )),
+        }
+    }
+
+    fn register_for_expression(&self, regs: &UserRegs, register: Register) -> Result<u64, UnwindEnd> {
+        regs.get(register.0)
+            .ok_or_else(|| self.missing_register(register.0))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn assert_send_sync<T: Send + Sync>() {}
+
+    #[test]
+    fn unwinder_is_send_and_sync() {
+        assert_send_sync::<DwarfUnwinder>();
+    }
+
+    #[test]
+    fn no_modules_falls_back_to_frame_pointers() {
+        let start = 0x7ff0_0000u64;
+        let mut bytes = vec![0u8; 64];
+        // Record at start+16: saved rbp = start+48, ra = 0x4444. The record at start+48
+        // points to itself, so the next fp lies below the caller's sp and the walk stops.
+        bytes[16..24].copy_from_slice(&(start + 48).to_le_bytes());
+        bytes[24..32].copy_from_slice(&0x4444u64.to_le_bytes());
+        bytes[48..56].copy_from_slice(&(start + 48).to_le_bytes());
+        bytes[56..64].copy_from_slice(&0x5555u64.to_le_bytes());
+        let stack = StackBytes {
+            start,
+            bytes: &bytes,
+        };
+        let regs = UserRegs::new(Arch::X86_64, 0x1234, start).with_dwarf_register(6, start + 16);
+        let unwound = DwarfUnwinder::new().unwind(Arch::X86_64, &regs, &stack, &(), 64);
+        assert_eq!(
+            unwound.frames,
+            [
+                FrameAddress::InstructionPointer(0x1234),
+                FrameAddress::ReturnAddress(0x4444),
+                FrameAddress::ReturnAddress(0x5555),
+            ]
+        );
+        assert_eq!(unwound.end, UnwindEnd::NoUnwindInfo { module_key: None });
+    }
+
+    #[test]
+    fn no_modules_and_no_frame_pointer_is_no_unwind_info() {
+        let regs = UserRegs::new(Arch::X86_64, 0x1234, 0x1000);
+        let stack = StackBytes {
+            start: 0x1000,
+            bytes: &[0; 64],
+        };
+        let unwound = DwarfUnwinder::new().unwind(Arch::X86_64, &regs, &stack, &(), 64);
+        assert_eq!(unwound.frames, [FrameAddress::InstructionPointer(0x1234)]);
+        assert_eq!(unwound.end, UnwindEnd::NoUnwindInfo { module_key: None });
+    }
+
+    #[test]
+    fn arch_mismatch_is_reported() {
+        let regs = UserRegs::new(Arch::Aarch64, 1, 2);
+        let stack = StackBytes { start: 2, bytes: &[] };
+        let unwound = DwarfUnwinder::new().unwind(Arch::X86_64, &regs, &stack, &(), 8);
+        assert!(matches!(unwound.end, UnwindEnd::BadCfi(_)));
+        assert_eq!(unwound.frames.len(), 1);
+    }
+}

@@ -1,0 +1,251 @@
+//! Stack unwinding: user registers + a copy of the user stack + the modules' CFI → return addresses.
+//!
+//! This module owns turning one sample's `PERF_SAMPLE_REGS_USER` and `PERF_SAMPLE_STACK_USER`
+//! into a list of [`FrameAddress`]es, leaf first. Two walkers are offered:
+//!
+//! - [`DwarfUnwinder`] follows the DWARF call frame information (`.eh_frame`, found through
+//!   `.eh_frame_hdr` or a sorted index built once per module, with `.debug_frame` as a fallback) of
+//!   the module that contains each pc. This is what `perf record --call-graph dwarf` needs: most
+//!   distribution libraries and release builds have no frame pointers.
+//! - [`unwind_frame_pointers`] follows the frame-pointer chain inside the copied stack.
+//!
+//! [`join_with_fp_chain`] continues a DWARF walk that ran out of copied stack with the user part of
+//! the sample's `PERF_SAMPLE_CALLCHAIN`.
+//!
+//! # What the caller provides
+//!
+//! The caller implements [`ModuleSource`]: given an address in the sampled process, it returns the
+//! module mapped there (a cache key, where its mapping begins and its file offset, and the ELF
+//! bytes). The unwinder never opens files and never knows about processes.
+//!
+//! # Design constraints
+//!
+//! - The unwinder is `Send + Sync` and used from many threads at once (one sample per task). Each
+//!   module's unwind index is parsed once per [`ModuleRef::key`] and shared; nothing per sample
+//!   parses a file.
+//! - Every input is untrusted: stack bytes, register values and CFI may be garbage. Each walk is
+//!   bounded by `max_frames`, requires the stack pointer to advance, and ends with an
+//!   [`UnwindEnd`] that says why it stopped. Nothing here panics.
+//!
+//! # Example
+//!
+//! ```
+//! use kprof_symbolizer::unwind::{
+//!     unwind_frame_pointers, Arch, FrameAddress, StackBytes, UnwindEnd, UserRegs,
+//! };
+//!
+//! // A stack at 0x1000 holding one frame record: [saved fp = 0, return address = 0x4005].
+//! let mut bytes = vec![0u8; 32];
+//! bytes[16..24].copy_from_slice(&0u64.to_le_bytes());
+//! bytes[24..32].copy_from_slice(&0x4005u64.to_le_bytes());
+//! let stack = StackBytes { start: 0x1000, bytes: &bytes };
+//! // x86_64 perf registers BP (6), SP (7) and IP (8), in mask-bit order.
+//! let mask = (1 << 6) | (1 << 7) | (1 << 8);
+//! let regs = UserRegs::from_perf(Arch::X86_64, mask, &[0x1010, 0x1000, 0x4100]).unwrap();
+//! let unwound = unwind_frame_pointers(Arch::X86_64, &regs, &stack, 64);
+//! assert_eq!(
+//!     unwound.frames,
+//!     [FrameAddress::InstructionPointer(0x4100), FrameAddress::ReturnAddress(0x4005)]
+//! );
+//! assert_eq!(unwound.end, UnwindEnd::ReachedRoot);
+//! ```
+
+mod dwarf;
+mod fp;
+mod module;
+mod regs;
+
+use std::sync::Arc;
+
+pub use dwarf::DwarfUnwinder;
+pub use fp::{join_with_fp_chain, unwind_frame_pointers};
+pub use regs::UserRegs;
+
+/// The architecture of the sampled process, as named by the perf.data `ARCH` feature.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Arch {
+    /// x86-64 (`uname -m` = `x86_64`).
+    X86_64,
+    /// 64-bit Arm (`uname -m` = `aarch64`, perf also writes `arm64`).
+    Aarch64,
+}
+
+impl Arch {
+    /// Parses the perf.data `ARCH` feature string (`uname -m`): `x86_64`, `aarch64` or `arm64`.
+    pub fn from_perf_arch(name: &str) -> Option<Self> {
+        match name.trim_end_matches('\0').trim() {
+            "x86_64" | "amd64" => Some(Self::X86_64),
+            "aarch64" | "arm64" => Some(Self::Aarch64),
+            _ => None,
+        }
+    }
+
+    /// The architecture this program was compiled for, if supported.
+    pub fn host() -> Option<Self> {
+        Self::from_perf_arch(std::env::consts::ARCH)
+    }
+}
+
+/// One address of an unwound stack.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum FrameAddress {
+    /// An exact instruction address: the sampled pc, or the pc interrupted by a signal.
+    /// Symbolize it as is.
+    InstructionPointer(u64),
+    /// A return address: the instruction after a call. Symbolize `address - 1` to name the
+    /// caller's call instruction (see [`FrameAddress::lookup_address`]).
+    ReturnAddress(u64),
+}
+
+impl FrameAddress {
+    /// The raw address.
+    pub fn address(self) -> u64 {
+        match self {
+            Self::InstructionPointer(address) | Self::ReturnAddress(address) => address,
+        }
+    }
+
+    /// The address to symbolize: the address itself for an instruction pointer, one byte earlier
+    /// for a return address (inside the call instruction).
+    pub fn lookup_address(self) -> u64 {
+        match self {
+            Self::InstructionPointer(address) => address,
+            Self::ReturnAddress(address) => address.saturating_sub(1),
+        }
+    }
+}
+
+/// Why a walk stopped.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum UnwindEnd {
+    /// The stack is complete: the CFI says the return address is undefined (as for `_start`),
+    /// the return address is 0, or the frame pointer is 0.
+    ReachedRoot,
+    /// Truncated: a read fell outside the copied stack (the copy was too small, or a pointer was
+    /// garbage).
+    StackExhausted,
+    /// Truncated: no unwind information covers the pc. `module_key` is `None` when no module is
+    /// mapped there at all.
+    NoUnwindInfo {
+        /// The [`ModuleRef::key`] of the module containing the pc, if any.
+        module_key: Option<u64>,
+    },
+    /// Truncated: the call frame information could not be parsed or evaluated.
+    BadCfi(String),
+    /// Truncated: the stack pointer (or frame pointer) did not advance, so the walk would loop.
+    Loop,
+    /// Truncated: `max_frames` frames were produced.
+    DepthLimit,
+    /// The DWARF walk ran out of copied stack and the outer frames were taken from the kernel's
+    /// frame-pointer callchain (see [`join_with_fp_chain`]).
+    JoinedFramePointerChain,
+}
+
+impl UnwindEnd {
+    /// True when the walk stopped before the root of the stack.
+    pub fn is_truncated(&self) -> bool {
+        !matches!(self, Self::ReachedRoot | Self::JoinedFramePointerChain)
+    }
+
+    /// A short, stable name for per-reason counters.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            Self::ReachedRoot => "reached root",
+            Self::StackExhausted => "stack exhausted",
+            Self::NoUnwindInfo { .. } => "no unwind info",
+            Self::BadCfi(_) => "bad CFI",
+            Self::Loop => "stack pointer did not advance",
+            Self::DepthLimit => "depth limit",
+            Self::JoinedFramePointerChain => "joined frame-pointer chain",
+        }
+    }
+}
+
+/// The result of one walk: the frames found, leaf first, and why it stopped.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Unwound {
+    /// Leaf first: `InstructionPointer(pc)`, then return addresses.
+    pub frames: Vec<FrameAddress>,
+    /// Why the walk stopped.
+    pub end: UnwindEnd,
+}
+
+/// The copy of the user stack taken at sample time (`PERF_SAMPLE_STACK_USER`).
+#[derive(Clone, Copy, Debug)]
+pub struct StackBytes<'a> {
+    /// The address of `bytes[0]`: the stack pointer at sample time.
+    pub start: u64,
+    /// The valid bytes of the copy (`dyn_size` of them).
+    pub bytes: &'a [u8],
+}
+
+impl StackBytes<'_> {
+    /// Reads the little-endian u64 at `address`, or `None` when any of its bytes lie outside the
+    /// copy.
+    pub fn read_u64(&self, address: u64) -> Option<u64> {
+        let offset = usize::try_from(address.checked_sub(self.start)?).ok()?;
+        let end = offset.checked_add(8)?;
+        let word: [u8; 8] = self.bytes.get(offset..end)?.try_into().ok()?;
+        Some(u64::from_le_bytes(word))
+    }
+
+    /// Reads a little-endian value of `size` bytes (1 to 8) at `address`, zero-extended.
+    pub fn read_sized(&self, address: u64, size: u8) -> Option<u64> {
+        if size == 0 || size > 8 {
+            return None;
+        }
+        let offset = usize::try_from(address.checked_sub(self.start)?).ok()?;
+        let end = offset.checked_add(usize::from(size))?;
+        let slice = self.bytes.get(offset..end)?;
+        let mut word = [0u8; 8];
+        word.get_mut(..slice.len())?.copy_from_slice(slice);
+        Some(u64::from_le_bytes(word))
+    }
+
+    /// The first address past the copy.
+    pub fn end(&self) -> u64 {
+        self.start.saturating_add(self.bytes.len() as u64)
+    }
+}
+
+/// The ELF module mapped at an address of the sampled process.
+#[derive(Clone)]
+pub struct ModuleRef {
+    /// A stable key for this file's contents: unwind info is parsed once per key. Two different
+    /// files must never share a key; the same file may appear in many processes under one key.
+    pub key: u64,
+    /// The address where the mapping that contains the looked-up address begins.
+    pub map_start: u64,
+    /// The file offset of that mapping (`pgoff` in MMAP2).
+    pub map_pgoff: u64,
+    /// The whole ELF file (or the vdso image).
+    pub file: Arc<dyn AsRef<[u8]> + Send + Sync>,
+}
+
+impl std::fmt::Debug for ModuleRef {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ModuleRef")
+            .field("key", &self.key)
+            .field("map_start", &format_args!("{:#x}", self.map_start))
+            .field("map_pgoff", &format_args!("{:#x}", self.map_pgoff))
+            .field("file_len", &(*self.file).as_ref().len())
+            .finish()
+    }
+}
+
+/// Finds the module mapped at an address of the sampled process; implemented by the caller over
+/// its address spaces.
+pub trait ModuleSource {
+    /// The module whose mapping contains `avma`, or `None` (anonymous memory, JIT code, unknown
+    /// file).
+    fn module_at(&self, avma: u64) -> Option<ModuleRef>;
+}
+
+/// No modules at all: every DWARF walk ends after the frame-pointer fallback of the leaf.
+impl ModuleSource for () {
+    fn module_at(&self, _avma: u64) -> Option<ModuleRef> {
+        None
+    }
+}

@@ -1,0 +1,390 @@
+//! Per-module unwind data, parsed once per file: load segments (for the bias), CFI section
+//! locations, a sorted FDE index and the PLT ranges.
+
+use std::ops::Range;
+use std::sync::Arc;
+
+use gimli::{
+    BaseAddresses, CieOrFde, DebugFrame, DebugFrameOffset, EhFrame, EndianSlice,
+    RunTimeEndian, UnwindSection,
+};
+use object::{Object, ObjectSection, ObjectSegment, SegmentFlags};
+
+/// The most FDEs indexed per section; bounds memory on hostile input.
+const MAX_FDES: usize = 4_000_000;
+
+/// One `PT_LOAD` segment.
+#[derive(Clone, Copy, Debug)]
+struct LoadSegment {
+    file_offset: u64,
+    file_size: u64,
+    vaddr: u64,
+    executable: bool,
+}
+
+/// Where a section's bytes are: inside the module's file, or decompressed and owned here.
+#[derive(Clone, Debug)]
+pub(crate) enum SectionBytes {
+    /// A byte range of the file.
+    InFile(Range<usize>),
+    /// Decompressed contents.
+    Owned(Arc<[u8]>),
+}
+
+impl SectionBytes {
+    pub(crate) fn get<'a>(&'a self, file: &'a [u8]) -> &'a [u8] {
+        match self {
+            Self::InFile(range) => file.get(range.clone()).unwrap_or(&[]),
+            Self::Owned(bytes) => bytes,
+        }
+    }
+}
+
+/// Which CFI section an FDE lives in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum CfiSection {
+    /// `.eh_frame`.
+    EhFrame,
+    /// `.debug_frame`.
+    DebugFrame,
+}
+
+/// One indexed FDE: the svma range it covers and its offset in its section.
+#[derive(Clone, Copy, Debug)]
+struct FdeEntry {
+    start: u64,
+    end: u64,
+    offset: usize,
+}
+
+/// An FDE found for an address.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct FdeLocation {
+    pub(crate) section: CfiSection,
+    pub(crate) offset: usize,
+}
+
+/// The unwind data of one ELF file.
+#[derive(Debug)]
+pub(crate) struct ModuleUnwindInfo {
+    pub(crate) endian: RunTimeEndian,
+    segments: Vec<LoadSegment>,
+    pub(crate) eh_frame: Option<SectionBytes>,
+    pub(crate) eh_frame_bases: BaseAddresses,
+    pub(crate) debug_frame: Option<SectionBytes>,
+    eh_index: Vec<FdeEntry>,
+    debug_index: Vec<FdeEntry>,
+    plt_ranges: Vec<Range<u64>>,
+    /// The first CFI parse error met while indexing, kept for diagnostics.
+    pub(crate) index_error: Option<String>,
+}
+
+impl ModuleUnwindInfo {
+    /// Parses `file` as ELF. `None` when it is not an object file `object` understands.
+    pub(crate) fn parse(file: &[u8], address_size: u8) -> Option<Self> {
+        let elf = object::File::parse(file).ok()?;
+        let endian = if elf.is_little_endian() {
+            RunTimeEndian::Little
+        } else {
+            RunTimeEndian::Big
+        };
+        let segments = elf
+            .segments()
+            .map(|segment| {
+                let (file_offset, file_size) = segment.file_range();
+                let executable = match segment.flags() {
+                    SegmentFlags::Elf { p_flags, .. } => p_flags.0 & 1 != 0,
+                    _ => false,
+                };
+                LoadSegment {
+                    file_offset,
+                    file_size,
+                    vaddr: segment.address(),
+                    executable,
+                }
+            })
+            .collect();
+
+        let section_svma = |name: &str| elf.section_by_name(name).map(|s| s.address());
+        let mut eh_frame_bases = BaseAddresses::default();
+        if let Some(address) = section_svma(".eh_frame") {
+            eh_frame_bases = eh_frame_bases.set_eh_frame(address);
+        }
+        if let Some(address) = section_svma(".eh_frame_hdr") {
+            eh_frame_bases = eh_frame_bases.set_eh_frame_hdr(address);
+        }
+        if let Some(address) = section_svma(".text") {
+            eh_frame_bases = eh_frame_bases.set_text(address);
+        }
+        if let Some(address) = section_svma(".got") {
+            eh_frame_bases = eh_frame_bases.set_got(address);
+        }
+
+        let eh_frame = elf
+            .section_by_name(".eh_frame")
+            .and_then(|section| in_file_range(section.file_range()?, file.len()))
+            .map(SectionBytes::InFile);
+        let debug_frame = elf.section_by_name(".debug_frame").and_then(|section| {
+            let data = section.uncompressed_data().ok()?;
+            match data {
+                std::borrow::Cow::Borrowed(_) => {
+                    in_file_range(section.file_range()?, file.len()).map(SectionBytes::InFile)
+                }
+                std::borrow::Cow::Owned(bytes) => Some(SectionBytes::Owned(bytes.into())),
+            }
+        });
+
+        let plt_ranges = [".plt", ".plt.sec", ".plt.got", ".iplt"]
+            .iter()
+            .filter_map(|name| elf.section_by_name(name))
+            .filter_map(|s| Some(s.address()..s.address().checked_add(s.size())?))
+            .collect();
+
+        let mut info = Self {
+            endian,
+            segments,
+            eh_frame,
+            eh_frame_bases,
+            debug_frame,
+            eh_index: Vec::new(),
+            debug_index: Vec::new(),
+            plt_ranges,
+            index_error: None,
+        };
+        info.build_indexes(file, address_size);
+        Some(info)
+    }
+
+    fn build_indexes(&mut self, file: &[u8], address_size: u8) {
+        if let Some(bytes) = &self.eh_frame {
+            let mut section = EhFrame::new(bytes.get(file), self.endian);
+            section.set_address_size(address_size);
+            let (index, error) = index_fdes(&section, &self.eh_frame_bases, |offset| offset.0);
+            self.eh_index = index;
+            self.index_error = error;
+        }
+        if let Some(bytes) = &self.debug_frame {
+            let mut section = DebugFrame::new(bytes.get(file), self.endian);
+            section.set_address_size(address_size);
+            let bases = BaseAddresses::default();
+            let (index, error) = index_fdes(&section, &bases, |offset: DebugFrameOffset| offset.0);
+            self.debug_index = index;
+            if self.index_error.is_none() {
+                self.index_error = error;
+            }
+        }
+    }
+
+    /// The load bias (avma − svma) of the mapping that starts at `map_start` with file offset
+    /// `map_pgoff`.
+    pub(crate) fn bias(&self, map_start: u64, map_pgoff: u64) -> u64 {
+        let contains = |segment: &&LoadSegment| {
+            segment.file_offset <= map_pgoff
+                && map_pgoff < segment.file_offset.saturating_add(segment.file_size)
+        };
+        // A mapping starts at a page boundary at or before its segment's first byte.
+        let starts_in_page = |segment: &&LoadSegment| {
+            map_pgoff <= segment.file_offset && segment.file_offset - map_pgoff < 0x1_0000
+        };
+        let segment = self
+            .segments
+            .iter()
+            .filter(contains)
+            .find(|segment| segment.executable)
+            .or_else(|| self.segments.iter().find(contains))
+            .or_else(|| {
+                self.segments
+                    .iter()
+                    .filter(starts_in_page)
+                    .find(|segment| segment.executable)
+            })
+            .or_else(|| self.segments.iter().find(starts_in_page))
+            .or_else(|| self.segments.first());
+        let svma_of_map_start = match segment {
+            Some(segment) => segment
+                .vaddr
+                .wrapping_sub(segment.file_offset)
+                .wrapping_add(map_pgoff),
+            None => map_pgoff,
+        };
+        map_start.wrapping_sub(svma_of_map_start)
+    }
+
+    /// The FDE covering `svma`: `.eh_frame` first, then `.debug_frame`.
+    pub(crate) fn find_fde(&self, svma: u64) -> Option<FdeLocation> {
+        if let Some(offset) = lookup(&self.eh_index, svma) {
+            return Some(FdeLocation {
+                section: CfiSection::EhFrame,
+                offset,
+            });
+        }
+        lookup(&self.debug_index, svma).map(|offset| FdeLocation {
+            section: CfiSection::DebugFrame,
+            offset,
+        })
+    }
+
+    /// True when `svma` lies in a PLT section (`.plt`, `.plt.sec`, `.plt.got`, `.iplt`).
+    pub(crate) fn in_plt(&self, svma: u64) -> bool {
+        self.plt_ranges.iter().any(|range| range.contains(&svma))
+    }
+
+    /// The number of FDEs indexed (both sections).
+    #[cfg(test)]
+    pub(crate) fn fde_count(&self) -> usize {
+        self.eh_index.len() + self.debug_index.len()
+    }
+
+    /// Makes an `EhFrame` over this module's `.eh_frame` bytes.
+    pub(crate) fn eh_frame_section<'a>(
+        &self,
+        bytes: &'a [u8],
+        address_size: u8,
+        aarch64: bool,
+    ) -> EhFrame<EndianSlice<'a, RunTimeEndian>> {
+        let mut section = EhFrame::new(bytes, self.endian);
+        section.set_address_size(address_size);
+        if aarch64 {
+            section.set_vendor(gimli::Vendor::AArch64);
+        }
+        section
+    }
+
+    /// Makes a `DebugFrame` over this module's `.debug_frame` bytes.
+    pub(crate) fn debug_frame_section<'a>(
+        &self,
+        bytes: &'a [u8],
+        address_size: u8,
+        aarch64: bool,
+    ) -> DebugFrame<EndianSlice<'a, RunTimeEndian>> {
+        let mut section = DebugFrame::new(bytes, self.endian);
+        section.set_address_size(address_size);
+        if aarch64 {
+            section.set_vendor(gimli::Vendor::AArch64);
+        }
+        section
+    }
+}
+
+/// Converts an object file range to a checked `usize` range inside a file of `file_len` bytes.
+fn in_file_range((offset, size): (u64, u64), file_len: usize) -> Option<Range<usize>> {
+    let start = usize::try_from(offset).ok()?;
+    let end = start.checked_add(usize::try_from(size).ok()?)?;
+    (end <= file_len).then_some(start..end)
+}
+
+/// Binary search for the FDE whose range contains `svma`.
+fn lookup(index: &[FdeEntry], svma: u64) -> Option<usize> {
+    let after = index.partition_point(|entry| entry.start <= svma);
+    let entry = index.get(after.checked_sub(1)?)?;
+    (svma < entry.end).then_some(entry.offset)
+}
+
+/// Walks every entry of a CFI section and returns the FDEs sorted by start address, with the
+/// first parse error (indexing stops there: later offsets cannot be trusted).
+fn index_fdes<'a, S>(
+    section: &S,
+    bases: &BaseAddresses,
+    offset_of: impl Fn(S::Offset) -> usize,
+) -> (Vec<FdeEntry>, Option<String>)
+where
+    S: UnwindSection<EndianSlice<'a, RunTimeEndian>>,
+{
+    let mut index = Vec::new();
+    let mut error = None;
+    let mut cies = std::collections::HashMap::new();
+    let mut entries = section.entries(bases);
+    loop {
+        if index.len() >= MAX_FDES {
+            error = Some(format!("more than {MAX_FDES} FDEs"));
+            break;
+        }
+        match entries.next() {
+            Ok(None) => break,
+            Ok(Some(CieOrFde::Cie(_))) => {}
+            Ok(Some(CieOrFde::Fde(partial))) => {
+                let offset = partial.offset();
+                let parsed = partial.parse(|section, bases, cie_offset| {
+                    let key = offset_of(cie_offset);
+                    if let Some(cie) = cies.get(&key) {
+                        return Ok(Clone::clone(cie));
+                    }
+                    let cie = section.cie_from_offset(bases, cie_offset)?;
+                    cies.insert(key, cie.clone());
+                    Ok(cie)
+                });
+                match parsed {
+                    Ok(fde) if fde.len() > 0 => index.push(FdeEntry {
+                        start: fde.initial_address(),
+                        end: fde.initial_address().saturating_add(fde.len()),
+                        offset,
+                    }),
+                    Ok(_) => {}
+                    // A bad FDE (e.g. a bad CIE pointer) does not stop the walk: the entry's
+                    // length was valid, so the next entry is still found.
+                    Err(err) => {
+                        error.get_or_insert_with(|| format!("FDE at {offset:#x}: {err}"));
+                    }
+                }
+            }
+            Err(err) => {
+                error.get_or_insert_with(|| format!("CFI entry: {err}"));
+                break;
+            }
+        }
+    }
+    index.sort_unstable_by_key(|entry| (entry.start, entry.end));
+    (index, error)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lookup_finds_containing_ranges_only() {
+        let index = [
+            FdeEntry {
+                start: 0x100,
+                end: 0x110,
+                offset: 1,
+            },
+            FdeEntry {
+                start: 0x200,
+                end: 0x280,
+                offset: 2,
+            },
+        ];
+        assert_eq!(lookup(&index, 0x100), Some(1));
+        assert_eq!(lookup(&index, 0x10f), Some(1));
+        assert_eq!(lookup(&index, 0x110), None);
+        assert_eq!(lookup(&index, 0xff), None);
+        assert_eq!(lookup(&index, 0x27f), Some(2));
+        assert_eq!(lookup(&index, u64::MAX), None);
+        assert_eq!(lookup(&[], 5), None);
+    }
+
+    #[test]
+    fn non_elf_bytes_are_rejected() {
+        assert!(ModuleUnwindInfo::parse(b"not an elf file at all", 8).is_none());
+        assert!(ModuleUnwindInfo::parse(&[], 8).is_none());
+    }
+
+    #[test]
+    fn own_test_binary_has_an_fde_index() {
+        let Ok(exe) = std::env::current_exe() else {
+            return;
+        };
+        let bytes = std::fs::read(exe).unwrap();
+        let info = ModuleUnwindInfo::parse(&bytes, 8).unwrap();
+        assert!(info.fde_count() > 100, "{} FDEs", info.fde_count());
+        assert!(info.index_error.is_none(), "{:?}", info.index_error);
+        // Non-PIE or PIE: a mapping of the file at pgoff 0 placed at its own vaddr has bias 0
+        // only when the first segment's vaddr is 0; in general bias = map_start - vaddr0.
+        let first = info.segments.first().unwrap();
+        assert_eq!(
+            info.bias(0x5555_0000_0000, first.file_offset),
+            0x5555_0000_0000u64.wrapping_sub(first.vaddr)
+        );
+    }
+}

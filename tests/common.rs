@@ -1,0 +1,187 @@
+//! Shared helpers for the integration tests: temp dirs, workloads, perf recordings, running kprof.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::sync::OnceLock;
+
+/// The kprof binary under test.
+pub fn kprof() -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_kprof"));
+    cmd.stdin(Stdio::null());
+    cmd
+}
+
+/// Runs kprof with `args`, returning its output.
+pub fn run_kprof(args: &[&str]) -> Output {
+    kprof().args(args).output().expect("kprof runs")
+}
+
+/// Runs kprof and insists on success; returns stdout.
+pub fn kprof_ok(args: &[&str]) -> String {
+    let out = run_kprof(args);
+    assert!(
+        out.status.success(),
+        "kprof {args:?} failed with {}: {}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).expect("utf-8 output")
+}
+
+/// A fresh private directory under the system temp dir, removed on drop.
+pub struct TempDir(PathBuf);
+
+impl TempDir {
+    pub fn new(tag: &str) -> TempDir {
+        static COUNTER: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let dir = std::env::temp_dir().join(format!("kprof-test-{tag}-{}-{n}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("create temp dir");
+        TempDir(dir)
+    }
+    pub fn path(&self) -> &Path {
+        &self.0
+    }
+    pub fn join(&self, name: &str) -> PathBuf {
+        self.0.join(name)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        if std::env::var_os("KPROF_KEEP_TEMP").is_none() {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+}
+
+fn required(var: &str) -> bool {
+    std::env::var_os(var).is_some_and(|v| v == "1")
+}
+
+/// Whether a test needing `what` may run: true if available; false (with a message) to skip;
+/// panics when `KPROF_REQUIRE_PERF=1` (or `KPROF_REQUIRE_TOOLS=1` for tools) forbids skipping.
+pub fn available(what: &str, ok: bool, require_var: &str) -> bool {
+    if ok {
+        return true;
+    }
+    if required(require_var) {
+        panic!("{what} is unavailable but {require_var}=1 requires it");
+    }
+    eprintln!("SKIP: {what} is unavailable (set {require_var}=1 to make this a failure)");
+    false
+}
+
+/// True when `/usr/bin/perf` can record a software event here.
+pub fn perf_can_record() -> bool {
+    static OK: OnceLock<bool> = OnceLock::new();
+    let ok = *OK.get_or_init(|| {
+        let dir = TempDir::new("probe");
+        let file = dir.join("probe.data");
+        Command::new("perf")
+            .args(["record", "-q", "--no-bpf-event", "-e", "cpu-clock", "-o"])
+            .arg(&file)
+            .args(["--", "true"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success())
+    });
+    available("perf record (Linux perf with perf_event_open)", ok, "KPROF_REQUIRE_PERF")
+}
+
+/// True when kprof itself can open perf events here (root or a permissive paranoid setting).
+pub fn kprof_can_record() -> bool {
+    static OK: OnceLock<bool> = OnceLock::new();
+    let ok = *OK.get_or_init(|| {
+        let dir = TempDir::new("kprobe");
+        run_kprof(&["record", "-q", "-e", "cpu-clock", "-o", dir.join("p.data").to_str().unwrap(), "--", "true"])
+            .status
+            .success()
+    });
+    available("kprof record (perf_event_open)", ok, "KPROF_REQUIRE_PERF")
+}
+
+/// True when a command-line tool is on PATH.
+pub fn tool(name: &str) -> bool {
+    let ok = Command::new("sh")
+        .args(["-c", &format!("command -v {name}")])
+        .stdout(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    available(name, ok, "KPROF_REQUIRE_TOOLS")
+}
+
+/// The repository root.
+pub fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// Compiles `examples/workloads/NAME.c` with `flags` into a cached binary and returns its path.
+pub fn c_workload(name: &str, flags: &[&str]) -> PathBuf {
+    let tag: String = flags.join("").chars().filter(|c| c.is_ascii_alphanumeric()).collect();
+    let out_dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("workloads");
+    std::fs::create_dir_all(&out_dir).unwrap();
+    let out = out_dir.join(format!("{name}-{tag}"));
+    let lock = out_dir.join(format!("{name}-{tag}.building-{}", std::process::id()));
+    let src = repo().join(format!("examples/workloads/{name}.c"));
+    let status = Command::new("cc")
+        .args(flags)
+        .arg(&src)
+        .arg("-o")
+        .arg(&lock)
+        .status()
+        .expect("cc runs");
+    assert!(status.success(), "compiling {}", src.display());
+    std::fs::rename(&lock, &out).unwrap();
+    out
+}
+
+/// Builds the Rust example workload `busy` (release, no frame pointers) and returns its path.
+pub fn rust_workload() -> PathBuf {
+    static PATH: OnceLock<PathBuf> = OnceLock::new();
+    PATH.get_or_init(|| {
+        let target = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("busy-target");
+        let status = Command::new(env!("CARGO"))
+            .args(["build", "--quiet", "--release", "--example", "busy", "--target-dir"])
+            .arg(&target)
+            .current_dir(repo())
+            .status()
+            .expect("cargo runs");
+        assert!(status.success(), "building the busy example");
+        target.join("release/examples/busy")
+    })
+    .clone()
+}
+
+/// Records `cmd` with `/usr/bin/perf record ARGS -o FILE -- cmd`; panics on failure.
+pub fn perf_record(file: &Path, args: &[&str], cmd: &[&str]) {
+    let out = Command::new("perf")
+        .arg("record")
+        .arg("--no-bpf-event")
+        .args(args)
+        .arg("-o")
+        .arg(file)
+        .arg("--")
+        .args(cmd)
+        .stdout(Stdio::null())
+        .output()
+        .expect("perf runs");
+    assert!(
+        out.status.success(),
+        "perf record {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// Runs `perf ARGS` and returns stdout; panics on failure.
+pub fn perf(args: &[&str]) -> String {
+    let out = Command::new("perf").args(args).output().expect("perf runs");
+    assert!(
+        out.status.success(),
+        "perf {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}

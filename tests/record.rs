@@ -1,0 +1,229 @@
+//! Issue #3: `kprof record` writes files that Linux perf and kprof read alike, follows children,
+//! propagates exit codes, survives signals, and explains permission problems.
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use crate::common::*;
+
+/// `perf report --no-children --sort sym` of `file`: `[.] sym` → percent (first event).
+fn perf_top(file: &Path) -> HashMap<String, f64> {
+    let out = Command::new("perf")
+        .args(["report", "--no-children", "--sort", "sym", "--stdio", "-g", "none", "--force", "-i"])
+        .arg(file)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "perf report failed: {stderr}");
+    let mut rows = HashMap::new();
+    for line in String::from_utf8_lossy(&out.stdout).lines() {
+        let t = line.trim_start();
+        if t.starts_with('#') {
+            continue;
+        }
+        if let Some((pct, sym)) = t.split_once("%  ") {
+            if let Ok(p) = pct.trim().parse::<f64>() {
+                *rows.entry(sym.trim().to_string()).or_insert(0.0) += p;
+            }
+        }
+    }
+    rows
+}
+
+fn kprof_top(file: &Path) -> HashMap<String, f64> {
+    let json = kprof_ok(&["report", "--no-children", "--sort", "sym", "--format", "json", "-i", file.to_str().unwrap()]);
+    let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+    let mut rows = HashMap::new();
+    for row in v["events"][0]["rows"].as_array().unwrap() {
+        let kind = if row["kind"] == "kernel" { "[k]" } else { "[.]" };
+        *rows.entry(format!("{kind} {}", row["sym"].as_str().unwrap())).or_insert(0.0) += row["self"].as_f64().unwrap();
+    }
+    rows
+}
+
+/// The workload's own functions must get the same share (within `tolerance` points).
+fn assert_close(what: &str, a: &HashMap<String, f64>, b: &HashMap<String, f64>, tolerance: f64) {
+    let mut top: Vec<(&String, &f64)> = a.iter().collect();
+    top.sort_by(|x, y| y.1.total_cmp(x.1));
+    for (sym, pct) in top.into_iter().take(20) {
+        if sym.contains("0x") {
+            continue; // unresolved addresses differ between recordings (ASLR)
+        }
+        let other = b.get(sym).copied().unwrap_or(0.0);
+        assert!((pct - other).abs() <= tolerance, "{what}: {sym}: {pct:.2}% vs {other:.2}%\n{a:?}\n{b:?}");
+    }
+}
+
+fn check_perf_reads_cleanly(file: &Path) {
+    for args in [&["report", "--stdio", "-i"][..], &["script", "-i"][..]] {
+        let out = Command::new("perf").args(args).arg(file).output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "perf {args:?}: {stderr}");
+        for bad in ["Warning", "WARNING", "not properly terminated", "unsupported", "Error"] {
+            assert!(!stderr.contains(bad), "perf {args:?} complained: {stderr}");
+        }
+    }
+}
+
+#[test]
+fn kprof_recording_reads_in_perf_and_matches_perf_recording() {
+    if !kprof_can_record() || !perf_can_record() {
+        return;
+    }
+    let hot = c_workload("hot", &["-O2", "-g", "-fno-omit-frame-pointer"]);
+    let dir = TempDir::new("rec-vs-perf");
+    let ours = dir.join("kprof.data");
+    kprof_ok(&["record", "-q", "-F", "999", "-g", "-o", ours.to_str().unwrap(), "--", hot.to_str().unwrap(), "2"]);
+    check_perf_reads_cleanly(&ours);
+    let theirs = dir.join("perf.data");
+    perf_record(&theirs, &["-F", "999", "-g"], &[hot.to_str().unwrap(), "2"]);
+    let perf_on_perf = perf_top(&theirs);
+    let perf_on_ours = perf_top(&ours);
+    assert_close("perf report: perf's vs kprof's recording", &perf_on_perf, &perf_on_ours, 2.0);
+    let kprof_on_ours = kprof_top(&ours);
+    assert_close("perf's recording vs kprof report on kprof's", &perf_on_perf, &kprof_on_ours, 2.0);
+    for sym in ["[.] heavy", "[.] leaf_medium", "[.] spin"] {
+        assert!(kprof_on_ours.contains_key(sym) || perf_on_ours.contains_key(sym), "{sym} sampled");
+    }
+    // kprof flame on kprof's file shows the known tree.
+    let folded = kprof_ok(&["flame", "--folded", "-i", ours.to_str().unwrap()]);
+    assert!(folded.lines().any(|l| l.contains("main;run;heavy;spin")), "{folded}");
+}
+
+#[test]
+fn cycles_falls_back_system_wide_and_sees_running_processes() {
+    if !kprof_can_record() {
+        return;
+    }
+    let hot = c_workload("hot", &["-O2", "-g", "-fno-omit-frame-pointer"]);
+    // Started before recording: must appear through /proc synthesis.
+    let mut background = Command::new(&hot).arg("6").stdout(Stdio::null()).spawn().unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    let dir = TempDir::new("rec-sys");
+    let file = dir.join("sys.data");
+    let out = kprof()
+        .args(["record", "-e", "cycles", "-a", "-g", "-o", file.to_str().unwrap(), "--", "sleep", "2"])
+        .output()
+        .unwrap();
+    let _ = background.kill();
+    let _ = background.wait();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    let has_pmu = Path::new("/sys/bus/event_source/devices/cpu/type").exists()
+        || Path::new("/sys/bus/event_source/devices/cpu_core/type").exists();
+    if !has_pmu {
+        assert!(stderr.contains("cpu-clock"), "fallback note: {stderr}");
+        let header = kprof_ok(&["report", "--header-only", "-i", file.to_str().unwrap()]);
+        assert!(header.contains("event        : cpu-clock"), "file records the event used: {header}");
+    }
+    let name = hot.file_name().unwrap().to_str().unwrap();
+    let folded = kprof_ok(&["flame", "--folded", "-i", file.to_str().unwrap()]);
+    let ours: Vec<&str> = folded.lines().filter(|l| l.starts_with(&format!("{name};"))).collect();
+    assert!(ours.iter().any(|l| l.contains("main;run;heavy")), "user frames of the running process: {ours:?}");
+    assert!(
+        folded.lines().any(|l| l.contains("[k]") || l.contains("schedule") || l.contains("do_syscall_64") || l.contains("entry_SYSCALL")),
+        "kernel frames present"
+    );
+    check_perf_reads_cleanly(&file);
+}
+
+#[test]
+fn exit_status_is_the_commands() {
+    if !kprof_can_record() {
+        return;
+    }
+    let dir = TempDir::new("rec-exit");
+    let file = dir.join("exit.data");
+    let out = run_kprof(&["record", "-q", "-o", file.to_str().unwrap(), "--", "sh", "-c", "exit 3"]);
+    assert_eq!(out.status.code(), Some(3), "{}", String::from_utf8_lossy(&out.stderr));
+    kprof_ok(&["report", "-i", file.to_str().unwrap()]);
+    let out = run_kprof(&["record", "-q", "-o", file.to_str().unwrap(), "--", "/nonexistent/program"]);
+    assert_eq!(out.status.code(), Some(127));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("failed to exec"));
+}
+
+#[test]
+fn children_that_fork_and_exec_are_followed() {
+    if !kprof_can_record() {
+        return;
+    }
+    let hot = c_workload("hot", &["-O2", "-g", "-fno-omit-frame-pointer"]);
+    let dir = TempDir::new("rec-fork");
+    let file = dir.join("fork.data");
+    let script = format!("{0} 0.4 & {0} 0.4; wait", hot.display());
+    kprof_ok(&["record", "-q", "-F", "999", "-g", "-o", file.to_str().unwrap(), "--", "sh", "-c", &script]);
+    let json = kprof_ok(&["report", "--sort", "pid,sym", "--no-children", "--format", "json", "-i", file.to_str().unwrap()]);
+    let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+    let mut pids_with_heavy = std::collections::HashSet::new();
+    for row in v["events"][0]["rows"].as_array().unwrap() {
+        if row["sym"] == "heavy" {
+            pids_with_heavy.insert(row["pid"].to_string());
+        }
+    }
+    assert_eq!(pids_with_heavy.len(), 2, "both exec'd children sampled: {json}");
+}
+
+#[test]
+fn sigint_at_random_moments_leaves_a_readable_file() {
+    if !kprof_can_record() || !perf_can_record() {
+        return;
+    }
+    let hot = c_workload("hot", &["-O2", "-g", "-fno-omit-frame-pointer"]);
+    let dir = TempDir::new("rec-sigint");
+    for (i, delay_ms) in [50u64, 170, 330, 610].into_iter().enumerate() {
+        let file = dir.join(&format!("int-{i}.data"));
+        let mut child = kprof()
+            .args(["record", "-q", "-F", "999", "-g", "-o", file.to_str().unwrap(), "--", hot.to_str().unwrap(), "5"])
+            .spawn()
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(delay_ms));
+        // Ctrl-C goes to the whole foreground process group; here: kprof and its child.
+        let pid = child.id() as i32;
+        Command::new("kill").args(["-INT", &pid.to_string()]).status().unwrap();
+        Command::new("pkill").args(["-INT", "-P", &pid.to_string()]).status().unwrap();
+        let status = child.wait().unwrap();
+        assert!(status.code().is_some(), "kprof exited normally after SIGINT: {status:?}");
+        check_perf_reads_cleanly(&file);
+        kprof_ok(&["report", "-i", file.to_str().unwrap()]);
+    }
+}
+
+#[test]
+fn unknown_event_suggests_close_names() {
+    let out = run_kprof(&["record", "-e", "cpu-clok", "-o", "/dev/null", "--", "true"]);
+    assert_ne!(out.status.code(), Some(0));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("cpu-clok") && stderr.contains("cpu-clock"), "{stderr}");
+}
+
+#[test]
+fn unprivileged_user_gets_the_permission_message() {
+    if !kprof_can_record() || !tool("setpriv") {
+        return;
+    }
+    let paranoid = std::fs::read_to_string("/proc/sys/kernel/perf_event_paranoid").unwrap();
+    let restore = paranoid.trim().to_string();
+    if std::fs::write("/proc/sys/kernel/perf_event_paranoid", "2").is_err() {
+        assert!(std::env::var_os("KPROF_REQUIRE_PERF").is_none(), "cannot set perf_event_paranoid");
+        eprintln!("SKIP: cannot set kernel.perf_event_paranoid");
+        return;
+    }
+    let dir = TempDir::new("rec-perm");
+    std::fs::set_permissions(dir.path(), std::os::unix::fs::PermissionsExt::from_mode(0o777)).unwrap();
+    let out = Command::new("setpriv")
+        .args(["--reuid", "65534", "--regid", "65534", "--clear-groups"])
+        .arg(env!("CARGO_BIN_EXE_kprof"))
+        .args(["record", "-a", "-o", dir.join("x.data").to_str().unwrap(), "--", "true"])
+        .output()
+        .unwrap();
+    std::fs::write("/proc/sys/kernel/perf_event_paranoid", &restore).unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_ne!(out.status.code(), Some(0));
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert!(stderr.contains("perf_event_paranoid"), "names the setting: {stderr}");
+    assert!(stderr.contains("CAP_PERFMON"), "names the capability: {stderr}");
+    let first_line = stderr.lines().next().unwrap_or_default();
+    assert_eq!(stderr.matches(first_line).count(), 1, "explained once, not per CPU: {stderr}");
+}
