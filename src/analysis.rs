@@ -63,10 +63,14 @@ pub struct Analysis {
     pub unwind_report: crate::unwinding::UnwindReport,
 }
 
-/// One leaf-first entry of a sample's stack before symbolization.
-#[derive(Clone, Copy, PartialEq, Eq, Hash)]
-struct PendingLocation {
-    location: Location,
+/// A location as a hashable key: (module id or `u32::MAX` when unmapped, offset or address).
+type LocationKey = (u32, u64);
+
+fn location_key(location: Location) -> LocationKey {
+    match location {
+        Location::Module { module, offset } => (module.0, offset.0),
+        Location::Unmapped(avma) => (u32::MAX, avma.0),
+    }
 }
 
 /// A sample waiting for its locations to be symbolized.
@@ -76,32 +80,40 @@ struct PendingSample {
     time: u64,
     period: u64,
     cpu: Option<u32>,
-    /// Range into `Collector::chains` (leaf first).
-    chain_start: u32,
-    chain_len: u32,
+    /// Index into `Collector::chain_ranges`.
+    chain: u32,
 }
 
-/// Pass-1 state: address spaces, interned threads, distinct locations.
-struct Collector<'o> {
+/// What makes two samples' stacks identical before symbolization: the same process address
+/// space (pid + generation), the same kernel generation, and the same raw callchain / ip.
+type ChainKey<'a> = (u32, u64, u64, u8, u64, &'a [u8]);
+
+/// Pass-1 state: address spaces, interned threads, distinct chains and locations.
+struct Collector<'o, 'f> {
     options: &'o AnalysisOptions,
     spaces: AddressSpaces,
+    /// Bumped whenever a process's mappings change, so equal chains can share their lookup.
+    generations: HashMap<u32, u64>,
+    kernel_generation: u64,
     threads: Vec<Thread>,
     thread_ids: HashMap<(u32, u32, Arc<str>), ThreadId>,
-    locations: Vec<PendingLocation>,
-    location_ids: HashMap<PendingLocation, u32>,
-    chains: Vec<u32>,
+    locations: Vec<Location>,
+    location_ids: HashMap<LocationKey, u32>,
+    /// Leaf-first location ids of every distinct chain, flattened.
+    chain_locations: Vec<u32>,
+    /// (start, len) into `chain_locations` per distinct chain.
+    chain_ranges: Vec<(u32, u32)>,
+    chain_ids: HashMap<ChainKey<'f>, u32>,
     samples: Vec<PendingSample>,
     addresses: Vec<(u64, bool)>,
     unwinder: Option<StackUnwinder>,
 }
 
-impl Collector<'_> {
+impl<'f> Collector<'_, 'f> {
     fn location_id(&mut self, pid: u32, addr: u64, kernel: bool) -> u32 {
-        let location = PendingLocation {
-            location: self.spaces.locate(pid, Avma(addr), kernel),
-        };
+        let location = self.spaces.locate(pid, Avma(addr), kernel);
         let next = self.locations.len() as u32;
-        *self.location_ids.entry(location).or_insert_with(|| {
+        *self.location_ids.entry(location_key(location)).or_insert_with(|| {
             self.locations.push(location);
             next
         })
@@ -112,7 +124,7 @@ impl Collector<'_> {
             .spaces
             .thread_name(pid, tid)
             .map(Arc::from)
-            .unwrap_or_else(|| Arc::from(":".to_string() + &tid.to_string()));
+            .unwrap_or_else(|| Arc::from(format!(":{tid}")));
         let key = (pid, tid, name);
         if let Some(&id) = self.thread_ids.get(&key) {
             return id;
@@ -152,49 +164,49 @@ impl Collector<'_> {
         true
     }
 
-    /// Leaf-first (address, kernel) pairs of a sample; return addresses are moved back by one
-    /// byte so they land in the calling instruction (and its inline context).
-    fn sample_addresses(&mut self, file: &PerfFile<'_>, sample: &PerfSample<'_>, pid: u32) {
+    /// Leaf-first (address, kernel) pairs of a sample into `self.addresses`; return addresses
+    /// are moved back one byte so they land in the calling instruction (and its inline
+    /// context). `user` replaces the user part of the callchain when DWARF unwinding ran.
+    fn sample_addresses(&mut self, sample: &PerfSample<'_>, user: Option<&[u64]>) {
         self.addresses.clear();
         let sample_in_kernel = matches!(sample.cpumode, CpuMode::Kernel | CpuMode::GuestKernel);
-        let unwound_user = self
-            .unwinder
-            .as_mut()
-            .and_then(|u| u.unwind(file, &self.spaces, sample, pid));
         match &sample.callchain {
             Some(chain) if !chain.is_empty() => {
                 let mut kernel = sample_in_kernel;
-                let mut first = true;
                 for entry in chain.iter() {
                     if entry >= PERF_CONTEXT_MAX {
                         kernel = match entry {
-                            PERF_CONTEXT_KERNEL | PERF_CONTEXT_GUEST_KERNEL | PERF_CONTEXT_HV => true,
+                            PERF_CONTEXT_KERNEL | PERF_CONTEXT_GUEST_KERNEL | PERF_CONTEXT_HV => {
+                                true
+                            }
                             PERF_CONTEXT_USER | PERF_CONTEXT_GUEST_USER => false,
                             _ => kernel,
                         };
-                        if !kernel && unwound_user.is_some() {
+                        if !kernel && user.is_some() {
                             break;
                         }
                         continue;
                     }
-                    let lookup = if first { entry } else { entry.wrapping_sub(1) };
-                    first = false;
+                    let lookup = if self.addresses.is_empty() {
+                        entry
+                    } else {
+                        entry.wrapping_sub(1)
+                    };
                     self.addresses.push((lookup, kernel));
                 }
             }
             _ => {
                 if let Some(ip) = sample.ip {
-                    if unwound_user.is_none() || sample_in_kernel {
+                    if user.is_none() || sample_in_kernel {
                         self.addresses.push((ip, sample_in_kernel));
                     }
                 }
             }
         }
-        if let Some(user) = unwound_user {
-            let had_frames = !self.addresses.is_empty();
-            for (i, addr) in user.iter().enumerate() {
-                let lookup = if i == 0 && !had_frames {
-                    *addr
+        if let Some(user) = user {
+            for &addr in user {
+                let lookup = if self.addresses.is_empty() {
+                    addr
                 } else {
                     addr.wrapping_sub(1)
                 };
@@ -203,33 +215,74 @@ impl Collector<'_> {
         }
     }
 
-    fn on_sample(&mut self, file: &PerfFile<'_>, sample: &PerfSample<'_>, event: u16) {
+    /// Locates the addresses in `self.addresses` and stores them as a new distinct chain.
+    fn new_chain(&mut self, pid: u32) -> u32 {
+        let start = self.chain_locations.len() as u32;
+        let addresses = std::mem::take(&mut self.addresses);
+        for &(addr, kernel) in &addresses {
+            let id = self.location_id(pid, addr, kernel);
+            self.chain_locations.push(id);
+        }
+        self.addresses = addresses;
+        let id = self.chain_ranges.len() as u32;
+        self.chain_ranges
+            .push((start, self.chain_locations.len() as u32 - start));
+        id
+    }
+
+    fn on_sample(&mut self, file: &PerfFile<'_>, sample: &PerfSample<'f>, event: u16) {
         let pid = sample.pid.unwrap_or(0);
         let tid = sample.tid.unwrap_or(pid);
         if !self.wanted(pid, tid) {
             return;
         }
         let thread = self.thread_id(pid, tid);
-        self.sample_addresses(file, sample, pid);
-        let chain_start = self.chains.len() as u32;
-        let addresses = std::mem::take(&mut self.addresses);
-        for &(addr, kernel) in &addresses {
-            let id = self.location_id(pid, addr, kernel);
-            self.chains.push(id);
-        }
-        self.addresses = addresses;
+        let unwound = match self.unwinder.as_mut() {
+            Some(unwinder) => unwinder.unwind(file, &self.spaces, sample, pid),
+            None => None,
+        };
+        let chain = match unwound {
+            // Copied stacks make every sample unique: no point in caching them.
+            Some(user) => {
+                self.sample_addresses(sample, Some(&user));
+                self.new_chain(pid)
+            }
+            None => {
+                let raw = sample.callchain.as_ref().map_or(&[][..], |c| c.as_bytes());
+                let key: ChainKey<'f> = (
+                    pid,
+                    self.generations.get(&pid).copied().unwrap_or(0),
+                    self.kernel_generation,
+                    sample.cpumode as u8,
+                    if raw.is_empty() { sample.ip.unwrap_or(0) } else { 0 },
+                    raw,
+                );
+                match self.chain_ids.get(&key) {
+                    Some(&id) => id,
+                    None => {
+                        self.sample_addresses(sample, None);
+                        let id = self.new_chain(pid);
+                        self.chain_ids.insert(key, id);
+                        id
+                    }
+                }
+            }
+        };
         self.samples.push(PendingSample {
             thread,
             event,
             time: sample.time.unwrap_or(0),
             period: sample.period.unwrap_or(1).max(1),
             cpu: sample.cpu,
-            chain_start,
-            chain_len: self.chains.len() as u32 - chain_start,
+            chain,
         });
     }
 
-    fn on_event(&mut self, file: &PerfFile<'_>, event: &PerfEvent<'_>, lost: &mut u64) {
+    fn bump(&mut self, pid: u32) {
+        *self.generations.entry(pid).or_insert(0) += 1;
+    }
+
+    fn on_event(&mut self, file: &PerfFile<'_>, event: &PerfEvent<'f>, lost: &mut u64) {
         match &event.record {
             Record::Sample(sample) => {
                 let index = u16::try_from(sample.attr_index).unwrap_or(u16::MAX);
@@ -238,6 +291,11 @@ impl Collector<'_> {
             Record::Mmap(m) => {
                 let kernel = m.pid == u32::MAX
                     || matches!(m.cpumode, CpuMode::Kernel | CpuMode::GuestKernel);
+                if kernel {
+                    self.kernel_generation += 1;
+                } else {
+                    self.bump(m.pid);
+                }
                 self.spaces.mmap(
                     m.pid,
                     MappingInfo {
@@ -250,8 +308,18 @@ impl Collector<'_> {
                     },
                 );
             }
-            Record::Comm(c) => self.spaces.comm(c.pid, c.tid, c.name, c.exec),
-            Record::Fork(f) => self.spaces.fork(f.pid, f.ppid, f.tid, f.ptid),
+            Record::Comm(c) => {
+                if c.exec {
+                    self.bump(c.pid);
+                }
+                self.spaces.comm(c.pid, c.tid, c.name, c.exec);
+            }
+            Record::Fork(f) => {
+                if f.pid != f.ppid {
+                    self.bump(f.pid);
+                }
+                self.spaces.fork(f.pid, f.ppid, f.tid, f.ptid);
+            }
             Record::Exit(f) => self.spaces.exit(f.pid, f.tid),
             Record::Lost(l) => *lost += l.lost,
             Record::LostSamples(l) => *lost += l.lost,
@@ -290,11 +358,15 @@ pub fn analyze(file: &PerfFile<'_>, options: &AnalysisOptions) -> Result<Analysi
     let mut collector = Collector {
         options,
         spaces: AddressSpaces::new(),
+        generations: HashMap::new(),
+        kernel_generation: 0,
         threads: Vec::new(),
         thread_ids: HashMap::new(),
         locations: Vec::new(),
         location_ids: HashMap::new(),
-        chains: Vec::new(),
+        chain_locations: Vec::new(),
+        chain_ranges: Vec::new(),
+        chain_ids: HashMap::new(),
         samples: Vec::new(),
         addresses: Vec::new(),
         unwinder: options
@@ -305,22 +377,22 @@ pub fn analyze(file: &PerfFile<'_>, options: &AnalysisOptions) -> Result<Analysi
     let mut lost = 0u64;
     // Kernel symbols take a while to load: start while the records replay.
     let (replayed, ()) = rayon::join(
-        || {
-            for event in &events {
-                collector.on_event(file, event, &mut lost);
+        || -> Result<Collector<'_, '_>> {
+            for event in events {
+                collector.on_event(file, &event?, &mut lost);
             }
-            collector
+            Ok(collector)
         },
-        || symbolizer.prepare_kernel(),
+        || (), // TEMP: symbolizer.prepare_kernel()
     );
-    let collector = replayed;
+    let collector = replayed?;
 
     // Pass 2: symbolize every distinct location once, in parallel.
     let spaces = &collector.spaces;
     let symbolized: Vec<Vec<Frame>> = collector
         .locations
         .par_iter()
-        .map(|pending| frames_for(&symbolizer, spaces, pending.location))
+        .map(|&location| frames_for(&symbolizer, spaces, location))
         .collect();
 
     // Pass 3: intern frames and stacks.
@@ -338,30 +410,29 @@ pub fn analyze(file: &PerfFile<'_>, options: &AnalysisOptions) -> Result<Analysi
             total_period: 0,
         })
         .collect();
-    let mut samples = Vec::with_capacity(collector.samples.len());
-    let mut chain_cache: HashMap<&[u32], Option<StackId>> = HashMap::new();
-    for pending in &collector.samples {
-        let start = pending.chain_start as usize;
-        let chain = collector
-            .chains
-            .get(start..start + pending.chain_len as usize)
-            .unwrap_or(&[]);
-        let stack = match chain_cache.get(chain) {
-            Some(&stack) => stack,
-            None => {
-                let mut stack: Option<StackId> = None;
-                // Root first: the chain is leaf first, each location's frames innermost first.
-                for &location in chain.iter().rev() {
-                    if let Some(frames) = location_frames.get(location as usize) {
-                        for &frame in frames.iter().rev() {
-                            stack = Some(interner.stack(stack, frame));
-                        }
+    // One stack per distinct chain, root first: the chain is leaf first and each location's
+    // frames are innermost first.
+    let chain_stacks: Vec<Option<StackId>> = collector
+        .chain_ranges
+        .iter()
+        .map(|&(start, len)| {
+            let chain = collector
+                .chain_locations
+                .get(start as usize..(start + len) as usize)
+                .unwrap_or(&[]);
+            let mut stack: Option<StackId> = None;
+            for &location in chain.iter().rev() {
+                if let Some(frames) = location_frames.get(location as usize) {
+                    for &frame in frames.iter().rev() {
+                        stack = Some(interner.stack(stack, frame));
                     }
                 }
-                chain_cache.insert(chain, stack);
-                stack
             }
-        };
+            stack
+        })
+        .collect();
+    let mut samples = Vec::with_capacity(collector.samples.len());
+    for pending in &collector.samples {
         if let Some(info) = event_infos.get_mut(pending.event as usize) {
             info.sample_count += 1;
             info.total_period += pending.period;
@@ -371,11 +442,10 @@ pub fn analyze(file: &PerfFile<'_>, options: &AnalysisOptions) -> Result<Analysi
             event: pending.event,
             time: pending.time,
             period: pending.period,
-            stack,
+            stack: chain_stacks.get(pending.chain as usize).copied().flatten(),
             cpu: pending.cpu,
         });
     }
-    drop(chain_cache);
 
     let meta = Meta {
         perf_version: features.version.clone(),

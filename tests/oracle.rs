@@ -108,7 +108,8 @@ fn oracle_folded(file: &Path, event: &str) -> HashMap<String, u64> {
         "comm,pid,tid,time,period,event,ip,sym,dso",
     ]);
     let mut options = inferno::collapse::perf::Options::default();
-    options.event_filter = Some(event.to_string());
+    // inferno names an event by the text before its first colon (`cpu-clock:pppH` -> `cpu-clock`).
+    options.event_filter = Some(event.split(':').next().unwrap_or(event).to_string());
     let mut folder = inferno::collapse::perf::Folder::from(options);
     let mut out = Vec::new();
     inferno::collapse::Collapse::collapse(&mut folder, script.as_bytes(), &mut out).unwrap();

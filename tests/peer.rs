@@ -37,13 +37,13 @@ fn oracle(path: &Path) -> (u64, Option<String>, Option<String>, Option<Vec<Strin
             }
         }
     }
-    let version = perf_file.perf_version().map(str::to_string);
+    let version = perf_file.perf_version().ok().flatten().map(str::to_string);
     let arch = perf_file.arch().ok().flatten().map(str::to_string);
     let cmdline = perf_file
         .cmdline()
         .ok()
         .flatten()
-        .map(|c| c.iter().map(|s| String::from_utf8_lossy(s).into_owned()).collect());
+        .map(|c| c.iter().map(|s| s.to_string()).collect());
     (samples, version, arch, cmdline)
 }
 

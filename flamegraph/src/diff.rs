@@ -20,7 +20,7 @@ use inferno::flamegraph as inferno_fg;
 use crate::error::Result;
 use crate::folder::Folder;
 use crate::sanitize;
-use crate::svg::{SvgOptions, inferno_options, render_svg};
+use crate::svg::{SvgOptions, frame_order, inferno_options, render_svg, run_inferno};
 
 /// Names longer than this many characters are cut (with `…`) in text and markdown summaries.
 pub const SUMMARY_NAME_CHARS: usize = 120;
@@ -290,8 +290,8 @@ impl Diff {
     fn diff_lines(&self, leaf_first: bool) -> BTreeMap<String, (u64, u64)> {
         let base = self.base.folded_lines(false, leaf_first);
         let new = self.new.folded_lines(false, leaf_first);
-        let base_total = base.values().fold(0u64, |a, b| a.saturating_add(*b));
-        let new_total = new.values().fold(0u64, |a, b| a.saturating_add(*b));
+        let base_total = base.iter().fold(0u64, |a, (_, b)| a.saturating_add(*b));
+        let new_total = new.iter().fold(0u64, |a, (_, b)| a.saturating_add(*b));
         let mut lines: BTreeMap<String, (u64, u64)> = BTreeMap::new();
         for (stack, weight) in base {
             lines.entry(stack).or_default().0 = rescale(weight, new_total, base_total);
@@ -321,10 +321,12 @@ impl Diff {
         if self.new.is_empty() {
             return render_svg(&self.new, opts, w);
         }
-        let lines = self.diff_lines(opts.inverted);
+        let mut lines: Vec<(String, (u64, u64))> =
+            self.diff_lines(opts.inverted).into_iter().collect();
+        lines.sort_by(|a, b| frame_order(&a.0, &b.0));
         let max = lines
-            .values()
-            .map(|(base, new)| u128::from(*base).max(u128::from(*new)))
+            .iter()
+            .map(|(_, (base, new))| u128::from(*base).max(u128::from(*new)))
             .sum::<u128>();
         let divisor = u64::try_from(max.div_ceil(MAX_DIFF_COUNT).max(1)).unwrap_or(u64::MAX);
         let text: Vec<String> = lines
@@ -333,10 +335,7 @@ impl Diff {
             .collect();
         let mut options: inferno_fg::Options<'_> = inferno_options(opts, None)?;
         options.factor = divisor as f64;
-        let mut w = BufWriter::new(w);
-        inferno_fg::from_lines(&mut options, text.iter().map(String::as_str), &mut w)?;
-        w.flush()?;
-        Ok(())
+        run_inferno(&mut options, text, w)
     }
 
     /// Whether several runs were given on either side (the spread column is then shown).
@@ -558,6 +557,38 @@ mod tests {
                 .samples,
             200
         );
+        test_xml::xmllint(&svg);
+    }
+
+    #[test]
+    fn differential_svg_with_hostile_names_is_valid() {
+        let names = [
+            "</script><script>alert(1)</script>",
+            "]]>",
+            "-->",
+            "nul\0",
+            "esc\u{1b}",
+        ];
+        let mut base = Folder::new();
+        let mut new = Folder::new();
+        for (i, name) in names.iter().enumerate() {
+            base.add(&["main", name], 1 + i as u64);
+            new.add(&["main", name], 10 - i as u64);
+        }
+        let mut out = Vec::new();
+        Diff::new(&base, &new)
+            .render_svg(&SvgOptions::default(), &mut out)
+            .unwrap();
+        let svg = String::from_utf8(out).unwrap();
+        let doc = test_xml::parse(&svg);
+        assert_eq!(doc.script_elements, 1);
+        for name in names {
+            let expected = sanitize::frame_name(name);
+            assert!(
+                doc.frames.iter().any(|f| f.name == expected),
+                "{expected:?}"
+            );
+        }
         test_xml::xmllint(&svg);
     }
 

@@ -252,13 +252,11 @@ impl Folder {
             .collect()
     }
 
-    /// Folded stack strings (without counts) mapped to summed weights, sorted bytewise.
+    /// Folded stack strings (without counts) with summed weights, sorted bytewise, each once.
     ///
     /// `annotate` appends each frame's kind annotation; `leaf_first` reverses every stack.
-    pub(crate) fn folded_lines(&self, annotate: bool, leaf_first: bool) -> BTreeMap<String, u64> {
+    pub(crate) fn folded_lines(&self, annotate: bool, leaf_first: bool) -> Vec<(String, u64)> {
         let names = self.sanitized_names();
-        let mut lines: BTreeMap<String, u64> = BTreeMap::new();
-        let mut line = String::new();
         let push_frame = |line: &mut String, id: &FrameId| {
             let (index, kind) = Self::unpack(*id);
             if !line.is_empty() {
@@ -271,19 +269,29 @@ impl Folder {
                 }
             }
         };
-        for (stack, weight) in &self.stacks {
-            line.clear();
-            if leaf_first {
-                stack.iter().rev().for_each(|id| push_frame(&mut line, id));
+        let mut lines: Vec<(String, u64)> = self
+            .stacks
+            .iter()
+            .map(|(stack, weight)| {
+                let mut line = String::new();
+                if leaf_first {
+                    stack.iter().rev().for_each(|id| push_frame(&mut line, id));
+                } else {
+                    stack.iter().for_each(|id| push_frame(&mut line, id));
+                }
+                (line, *weight)
+            })
+            .collect();
+        lines.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        // Stacks that differ only in kinds or in names that sanitise alike become one line.
+        lines.dedup_by(|later, kept| {
+            if later.0 == kept.0 {
+                kept.1 = kept.1.saturating_add(later.1);
+                true
             } else {
-                stack.iter().for_each(|id| push_frame(&mut line, id));
+                false
             }
-            if let Some(sum) = lines.get_mut(line.as_str()) {
-                *sum = sum.saturating_add(*weight);
-            } else {
-                lines.insert(line.clone(), *weight);
-            }
-        }
+        });
         lines
     }
 
@@ -340,7 +348,7 @@ impl Folder {
         Self::write_lines(&self.folded_lines(true, false), w)
     }
 
-    fn write_lines(lines: &BTreeMap<String, u64>, w: impl Write) -> io::Result<()> {
+    fn write_lines(lines: &[(String, u64)], w: impl Write) -> io::Result<()> {
         let mut w = BufWriter::new(w);
         for (stack, weight) in lines {
             writeln!(w, "{stack} {weight}")?;

@@ -10,8 +10,14 @@
 //! shaded by a hash of the name. The java, js and perl palettes also receive the annotations,
 //! since they read them; the other palettes do not, so there a name is one frame whatever its
 //! kind. Frame names can never end like an annotation by themselves ([`crate::sanitize`]).
+//!
+//! # Stack order
+//! Stacks reach inferno in *frame* order (`;` before any name character), not bytewise, so
+//! `P;foo`, `P;foo;bar` and `P;foo.cold` draw one `foo` box instead of two; inferno's
+//! flame-chart input path is used for that because it keeps the given order (see
+//! `run_inferno`). Colours are deterministic: equal input gives byte-identical SVGs.
 
-use std::collections::BTreeMap;
+use std::cmp::Ordering;
 use std::fmt;
 use std::io::{BufWriter, Write};
 use std::str::FromStr;
@@ -284,15 +290,39 @@ pub(crate) fn inferno_options<'a>(
     options.count_name = sanitize::text(&opts.count_name).into_owned();
     options.name_type = script_text(&opts.name_type);
     options.notes = opts.notes.as_deref().map(comment_text).unwrap_or_default();
-    // Lines are handed over sorted (BTreeMap order is inferno's bytewise order).
-    options.no_sort = true;
     Ok(options)
 }
 
-/// Lines `stack count` with counts divided so their sum fits [`MAX_RENDER_TOTAL`]; the divisor
+/// Orders folded stacks frame by frame: `;` sorts before every character a sanitised name can
+/// hold, so all stacks through one frame are adjacent and inferno merges them into one box.
+/// Bytewise order would put `P;foo.cold` between `P;foo` and `P;foo;bar` and split `foo`.
+pub(crate) fn frame_order(a: &str, b: &str) -> Ordering {
+    let key = |byte: u8| if byte == b';' { 0 } else { byte };
+    a.bytes().map(key).cmp(b.bytes().map(key))
+}
+
+/// Renders `lines` (`stack count [count]`, already in [`frame_order`]) with inferno.
+pub(crate) fn run_inferno(
+    options: &mut inferno_fg::Options<'_>,
+    mut lines: Vec<String>,
+    w: impl Write,
+) -> Result<()> {
+    // inferno's flame-chart path is the one that merges adjacent stacks in the order given
+    // (its other paths demand bytewise order). It reverses the lines first, so hand them over
+    // reversed; it changes nothing else.
+    lines.reverse();
+    options.flame_chart = true;
+    let mut w = BufWriter::new(w);
+    inferno_fg::from_lines(options, lines.iter().map(String::as_str), &mut w)?;
+    w.flush()?;
+    Ok(())
+}
+
+/// Lines `stack count` in [`frame_order`], with counts divided so their sum fits [`MAX_RENDER_TOTAL`]; the divisor
 /// is returned for inferno's `factor`.
-pub(crate) fn scaled_lines(lines: &BTreeMap<String, u64>) -> (Vec<String>, u64) {
-    let sum: u128 = lines.values().map(|w| u128::from(*w)).sum();
+pub(crate) fn scaled_lines(mut lines: Vec<(String, u64)>) -> (Vec<String>, u64) {
+    lines.sort_by(|a, b| frame_order(&a.0, &b.0));
+    let sum: u128 = lines.iter().map(|(_, w)| u128::from(*w)).sum();
     let divisor = u64::try_from(sum.div_ceil(MAX_RENDER_TOTAL).max(1)).unwrap_or(u64::MAX);
     let out = lines
         .iter()
@@ -367,12 +397,9 @@ pub fn render_svg(folder: &Folder, opts: &SvgOptions, w: impl Write) -> Result<(
     let annotate = opts.colors.reads_kind_annotations();
     let mut palette_map = (opts.colors == Palette::Kind).then(|| kind_palette_map(folder));
     let mut options = inferno_options(opts, palette_map.as_mut())?;
-    let (lines, divisor) = scaled_lines(&folder.folded_lines(annotate, opts.inverted));
+    let (lines, divisor) = scaled_lines(folder.folded_lines(annotate, opts.inverted));
     options.factor = divisor as f64;
-    let mut w = BufWriter::new(w);
-    inferno_fg::from_lines(&mut options, lines.iter().map(String::as_str), &mut w)?;
-    w.flush()?;
-    Ok(())
+    run_inferno(&mut options, lines, w)
 }
 
 #[cfg(test)]
@@ -424,6 +451,40 @@ mod tests {
         let main = doc.frames.iter().find(|f| f.name == "main").unwrap();
         assert_eq!(main.samples, folder.total());
         test_xml::xmllint(&svg);
+    }
+
+    #[test]
+    fn hostile_names_survive_every_palette_and_layout() {
+        let mut folder = Folder::new();
+        for (i, name) in HOSTILE.iter().enumerate() {
+            let kind = [
+                FrameKind::User,
+                FrameKind::Kernel,
+                FrameKind::Jit,
+                FrameKind::Inlined,
+            ][i % 4];
+            folder.add_with_kinds(&[("main", FrameKind::User), (name, kind)], 10);
+        }
+        for colors in [Palette::Hot, Palette::Kind, Palette::Java, Palette::Js] {
+            for (inverted, reverse) in [(false, false), (true, false), (false, true), (true, true)]
+            {
+                let opts = SvgOptions {
+                    colors,
+                    inverted,
+                    reverse,
+                    ..SvgOptions::default()
+                };
+                let doc = test_xml::parse(&render(&folder, &opts));
+                assert_eq!(doc.script_elements, 1);
+                for name in HOSTILE {
+                    let expected = sanitize::frame_name(name);
+                    assert!(
+                        doc.frames.iter().any(|f| f.name == expected),
+                        "{colors} inverted={inverted} reverse={reverse}: {expected:?} missing"
+                    );
+                }
+            }
+        }
     }
 
     #[test]
@@ -552,6 +613,20 @@ mod tests {
         let leaf = doc.frames.iter().find(|f| f.name == "leaf").unwrap();
         let root = doc.frames.iter().find(|f| f.name == "root").unwrap();
         assert!(leaf.y < root.y);
+    }
+
+    #[test]
+    fn a_frame_is_one_box_even_when_a_sibling_extends_its_name() {
+        let mut folder = Folder::new();
+        folder.add(&["P", "foo"], 1);
+        folder.add(&["P", "foo.cold", "z"], 2);
+        folder.add(&["P", "foo", "bar"], 4);
+        folder.add(&["P", "foo(int)"], 8);
+        let doc = test_xml::parse(&render(&folder, &SvgOptions::default()));
+        let foos: Vec<&Frame> = doc.frames.iter().filter(|f| f.name == "foo").collect();
+        assert_eq!(foos.len(), 1, "{foos:?}");
+        assert_eq!(foos[0].samples, 5);
+        assert!(frame_order("P;foo;bar", "P;foo.cold") == Ordering::Less);
     }
 
     #[test]

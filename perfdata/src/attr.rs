@@ -108,7 +108,11 @@ impl EventAttr {
             sample_regs_intr,
             ids: Vec::new(),
             name: String::new(),
-            size: if size == 0 { ATTR_SIZE_VER0 as u32 } else { size },
+            size: if size == 0 {
+                ATTR_SIZE_VER0 as u32
+            } else {
+                size
+            },
             extra_bytes: bytes.len().saturating_sub(ATTR_SIZE_KNOWN),
         };
         attr.name = attr.derived_name();
@@ -209,10 +213,7 @@ mod tests {
         assert_eq!(a.name, "instructions");
         assert_eq!(a.sample_regs_user, 0, "VER1 has no sample_regs_user");
 
-        let big = AttrSpec {
-            size: 160,
-            ..spec
-        };
+        let big = AttrSpec { size: 160, ..spec };
         let bytes = big.to_bytes(Endian::Little);
         let a = EventAttr::parse(&bytes, 0, Endian::Little).unwrap();
         assert_eq!(a.sample_regs_user, 0xff);

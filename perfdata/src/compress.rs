@@ -59,8 +59,7 @@ fn drain_whole_records(pending: &mut Vec<u8>, out: &mut Vec<u8>, endian: Endian)
     loop {
         let rest = pending.get(used..).unwrap_or(&[]);
         let mut c = Cursor::new(rest, 0, endian);
-        let (Ok(kind), Ok(_misc), Ok(size)) =
-            (c.u32("header"), c.u16("header"), c.u16("header"))
+        let (Ok(kind), Ok(_misc), Ok(size)) = (c.u32("header"), c.u16("header"), c.u16("header"))
         else {
             break;
         };
@@ -133,7 +132,8 @@ pub(crate) fn expand(data: &[u8], base: u64, endian: Endian, max_bytes: u64) -> 
         compressed_records += 1;
         let input = payload(kind, body, offset + 8, endian)?;
         compressed_bytes += input.len() as u64;
-        let limit = max_bytes.min(BASE_ALLOWANCE.saturating_add(compressed_bytes.saturating_mul(MAX_RATIO)));
+        let limit = max_bytes
+            .min(BASE_ALLOWANCE.saturating_add(compressed_bytes.saturating_mul(MAX_RATIO)));
         let mut inb = InBuffer::around(input);
         loop {
             let before = inb.pos();

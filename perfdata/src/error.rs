@@ -27,7 +27,9 @@ pub enum Error {
         size: u64,
     },
     /// A header section (attrs, data, ids) points outside the file.
-    #[error("{what} section [{start:#x}, +{size:#x}) lies beyond end of file ({file_len:#x}) (header at offset {offset:#x})")]
+    #[error(
+        "{what} section [{start:#x}, +{size:#x}) lies beyond end of file ({file_len:#x}) (header at offset {offset:#x})"
+    )]
     SectionOutOfBounds {
         /// Which section.
         what: &'static str,
@@ -75,7 +77,9 @@ pub enum Error {
         message: String,
     },
     /// Decompressed data exceeds the configured cap.
-    #[error("decompressed data exceeds {limit} bytes (record at offset {offset:#x}); refusing to grow further")]
+    #[error(
+        "decompressed data exceeds {limit} bytes (record at offset {offset:#x}); refusing to grow further"
+    )]
     TooLarge {
         /// Where the compressed record that crossed the cap starts.
         offset: u64,

@@ -178,7 +178,8 @@ impl Features {
                 }
                 for _ in 0..nr {
                     let at = c.offset();
-                    let attr = EventAttr::parse(c.bytes(attr_size, "event_desc attr")?, at, endian)?;
+                    let attr =
+                        EventAttr::parse(c.bytes(attr_size, "event_desc attr")?, at, endian)?;
                     let nr_ids = c.u32("event_desc nr_ids")?;
                     let name = string(&mut c, "event_desc name")?;
                     let ids = c.u64_slice(u64::from(nr_ids), "event_desc ids")?;

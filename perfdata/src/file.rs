@@ -107,6 +107,13 @@ fn slice_of(bytes: &[u8], offset: u64, size: u64) -> &[u8] {
     bytes.get(start..end).unwrap_or(&[])
 }
 
+/// What [`PerfFile::scan_stream`] learned.
+#[derive(Default)]
+struct Scan {
+    compressed: bool,
+    unknown: BTreeMap<u32, u64>,
+}
+
 /// A record header split off a stream.
 struct RawRecord<'a> {
     kind: u32,
@@ -192,9 +199,18 @@ impl<'a> PerfFile<'a> {
         } else {
             return Err(Error::BadHeaderSize { size: header_size });
         }
-        file.scan_stream()?;
-        file.expand_compressed(options)?;
-        file.count_unknown_kinds();
+        let scan = file.scan_stream()?;
+        let unknown = if scan.compressed {
+            file.expand_compressed(options)?;
+            file.unknown_kinds()
+        } else {
+            scan.unknown
+        };
+        file.notes.extend(
+            unknown
+                .into_iter()
+                .map(|(kind, count)| Note::UnknownRecordType { kind, count }),
+        );
         file.finish_attrs();
         Ok(file)
     }
@@ -268,8 +284,10 @@ impl<'a> PerfFile<'a> {
         Ok(())
     }
 
-    /// One pass over record headers: pipe-mode header records, event names, a partial tail.
-    fn scan_stream(&mut self) -> Result<()> {
+    /// One pass over record headers: pipe-mode header records, event names, a partial tail,
+    /// unknown record types, and whether anything is compressed.
+    fn scan_stream(&mut self) -> Result<Scan> {
+        let mut scan = Scan::default();
         let endian = self.endian;
         let data = self.data;
         let mut pos = 0usize;
@@ -294,6 +312,8 @@ impl<'a> PerfFile<'a> {
             };
             let body_offset = offset + 8;
             match raw.kind {
+                rk::SAMPLE | rk::MMAP | rk::MMAP2 | rk::COMM | rk::FINISHED_ROUND => {}
+                rk::COMPRESSED | rk::COMPRESSED2 => scan.compressed = true,
                 rk::HEADER_ATTR => {
                     let mut c = Cursor::new(raw.body, body_offset, endian);
                     c.skip(4, "attr type")?;
@@ -347,11 +367,15 @@ impl<'a> PerfFile<'a> {
                     }
                 }
                 rk::EVENT_UPDATE => self.event_update(raw.body),
-                _ => {}
+                kind => {
+                    if record_type_name(kind) == "UNKNOWN" {
+                        *scan.unknown.entry(kind).or_default() += 1;
+                    }
+                }
             }
             pos += raw.span;
         }
-        Ok(())
+        Ok(scan)
     }
 
     /// EVENT_UPDATE of type NAME (2) names the attr holding `id`.
@@ -371,21 +395,6 @@ impl<'a> PerfFile<'a> {
 
     fn expand_compressed(&mut self, options: &ParseOptions) -> Result<()> {
         let endian = self.endian;
-        let has_compressed = {
-            let mut pos = 0usize;
-            let mut found = false;
-            while let Ok(raw) = raw_record(self.data, pos, self.data_base, endian) {
-                if raw.kind == rk::COMPRESSED || raw.kind == rk::COMPRESSED2 {
-                    found = true;
-                    break;
-                }
-                pos += raw.span;
-            }
-            found
-        };
-        if !has_compressed {
-            return Ok(());
-        }
         let expanded = expand(
             self.data,
             self.data_base,
@@ -409,21 +418,18 @@ impl<'a> PerfFile<'a> {
         Ok(())
     }
 
-    fn count_unknown_kinds(&mut self) {
+    /// Counts records of unknown types in the (decompressed) stream.
+    fn unknown_kinds(&self) -> BTreeMap<u32, u64> {
         let mut unknown: BTreeMap<u32, u64> = BTreeMap::new();
-        {
-            let (data, base) = self.stream();
-            let mut pos = 0usize;
-            while let Ok(raw) = raw_record(data, pos, base, self.endian) {
-                if record_type_name(raw.kind) == "UNKNOWN" {
-                    *unknown.entry(raw.kind).or_default() += 1;
-                }
-                pos += raw.span;
+        let (data, base) = self.stream();
+        let mut pos = 0usize;
+        while let Ok(raw) = raw_record(data, pos, base, self.endian) {
+            if record_type_name(raw.kind) == "UNKNOWN" {
+                *unknown.entry(raw.kind).or_default() += 1;
             }
+            pos += raw.span;
         }
-        for (kind, count) in unknown {
-            self.notes.push(Note::UnknownRecordType { kind, count });
-        }
+        unknown
     }
 
     /// Names from EVENT_DESC, notes about attrs, and the id → attr layout.
@@ -433,9 +439,8 @@ impl<'a> PerfFile<'a> {
                 .attrs
                 .iter()
                 .position(|a| a.ids.iter().any(|id| desc.ids.contains(id)));
-            let index = by_id.or_else(|| {
-                (self.attrs.len() == self.features.event_desc.len()).then_some(i)
-            });
+            let index =
+                by_id.or_else(|| (self.attrs.len() == self.features.event_desc.len()).then_some(i));
             if let Some(attr) = index.and_then(|i| self.attrs.get_mut(i)) {
                 attr.name.clone_from(&desc.name);
             }
@@ -450,7 +455,8 @@ impl<'a> PerfFile<'a> {
             if let Err(Error::UnsupportedSampleType { bit, .. }) =
                 check_sample_type(attr.sample_type, 0)
             {
-                self.notes.push(Note::UnsupportedSampleType { attr_index, bit });
+                self.notes
+                    .push(Note::UnsupportedSampleType { attr_index, bit });
             }
         }
         let mut layout = IdLayout::default();
@@ -461,7 +467,10 @@ impl<'a> PerfFile<'a> {
         let first = self.attrs.first().map(|a| a.sample_type).unwrap_or(0);
         layout.uniform = self.attrs.iter().all(|a| a.sample_type == first);
         let all_identifier = !self.attrs.is_empty()
-            && self.attrs.iter().all(|a| a.sample_type & st::IDENTIFIER != 0);
+            && self
+                .attrs
+                .iter()
+                .all(|a| a.sample_type & st::IDENTIFIER != 0);
         if all_identifier {
             layout.sample_id_pos = Some(0);
             layout.trailer_id_from_end = Some(8);

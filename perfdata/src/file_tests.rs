@@ -166,7 +166,10 @@ fn check_sample(s: &crate::Sample<'_>, t: u64) {
     match s.regs_user {
         Some(r) => {
             assert_eq!(r.abi, 2);
-            assert_eq!((r.get(0), r.get(1), r.get(2)), (Some(0xaa), None, Some(0xcc)));
+            assert_eq!(
+                (r.get(0), r.get(1), r.get(2)),
+                (Some(0xaa), None, Some(0xcc))
+            );
         }
         None => assert!(!has(st::REGS_USER)),
     }
@@ -177,7 +180,10 @@ fn check_sample(s: &crate::Sample<'_>, t: u64) {
     );
     assert_eq!(s.data_src, want(st::DATA_SRC, 66));
     assert_eq!(s.transaction, want(st::TRANSACTION, 77));
-    assert_eq!(s.regs_intr.and_then(|r| r.get(3)), want(st::REGS_INTR, 0xdd));
+    assert_eq!(
+        s.regs_intr.and_then(|r| r.get(3)),
+        want(st::REGS_INTR, 0xdd)
+    );
     assert_eq!(s.phys_addr, want(st::PHYS_ADDR, 0xbeef));
     assert_eq!(s.cgroup, want(st::CGROUP, 4242));
     assert_eq!(s.data_page_size, want(st::DATA_PAGE_SIZE, 4096));
@@ -250,7 +256,10 @@ fn unknown_sample_type_bit_is_an_error_naming_it() {
         bit: 30
     }));
     let err = file.records().next().unwrap().unwrap_err();
-    assert!(matches!(err, Error::UnsupportedSampleType { bit: 30, .. }), "{err}");
+    assert!(
+        matches!(err, Error::UnsupportedSampleType { bit: 30, .. }),
+        "{err}"
+    );
     assert!(err.to_string().contains("bit 30"));
 }
 
@@ -268,7 +277,10 @@ fn sample_id_all_trailers_give_time_pid_cpu() {
         });
         r.record(rk::MMAP2, 2 | misc::MMAP_BUILD_ID, |b| {
             b.u32(100).u32(101).u64(0x40_0000).u64(0x1000).u64(0);
-            b.u8(3).bytes(&[0; 3]).bytes(&[0xab, 0xcd, 0xef]).bytes(&[0; 17]);
+            b.u8(3)
+                .bytes(&[0; 3])
+                .bytes(&[0xab, 0xcd, 0xef])
+                .bytes(&[0; 17]);
             b.u32(5).u32(2).cstr(b"/usr/bin/app");
             trailer(b, 60);
         });
@@ -364,13 +376,7 @@ fn samples_find_their_attr_by_identifier() {
     };
     let bytes = FileBuilder::new(Endian::Little)
         .attr(spec.clone(), &[10, 11])
-        .attr(
-            AttrSpec {
-                config: 2,
-                ..spec
-            },
-            &[20, 21],
-        )
+        .attr(AttrSpec { config: 2, ..spec }, &[20, 21])
         .records(&r.into_bytes())
         .build_file();
     let file = PerfFile::parse(&bytes).unwrap();
@@ -520,7 +526,10 @@ fn unknown_record_types_are_skipped_and_counted() {
     }));
     let events: Vec<_> = file.records().collect::<Result<_>>().unwrap();
     assert!(matches!(events[0].record, Record::Other { kind: 200, body } if body.len() == 16));
-    assert_eq!(events[2].record, Record::LostSamples(crate::LostSamples { lost: 3 }));
+    assert_eq!(
+        events[2].record,
+        Record::LostSamples(crate::LostSamples { lost: 3 })
+    );
     let stats = file.stats();
     assert_eq!(stats.unknown_kinds.get(&200), Some(&2));
     assert_eq!(stats.lost_samples, 3);
@@ -575,10 +584,11 @@ fn not_finalized_file_is_salvaged() {
         .build_file();
     let file = PerfFile::parse(&bytes).unwrap();
     assert!(file.notes().contains(&Note::NotFinalized));
-    assert!(file
-        .notes()
-        .iter()
-        .any(|n| matches!(n, Note::TruncatedTail { bytes: 9, .. })));
+    assert!(
+        file.notes()
+            .iter()
+            .any(|n| matches!(n, Note::TruncatedTail { bytes: 9, .. }))
+    );
     assert_eq!(file.features().hostname, None);
     assert_eq!(file.stats().samples, 2);
     assert_eq!(file.stats().error, None);
@@ -587,7 +597,10 @@ fn not_finalized_file_is_salvaged() {
 
 #[test]
 fn header_errors_say_where() {
-    assert!(matches!(PerfFile::parse(b"PERF"), Err(Error::Truncated { offset: 0, .. })));
+    assert!(matches!(
+        PerfFile::parse(b"PERF"),
+        Err(Error::Truncated { offset: 0, .. })
+    ));
     let err = PerfFile::parse(b"NOTPERF!xxxxxxxxxxxxxxxx").unwrap_err();
     assert!(matches!(err, Error::BadMagic(m) if &m == b"NOTPERF!"));
     assert!(err.to_string().contains("0x0"));
@@ -598,7 +611,14 @@ fn header_errors_say_where() {
     bytes[0x28..0x30].copy_from_slice(&(1u64 << 40).to_le_bytes());
     let err = PerfFile::parse(&bytes).unwrap_err();
     assert!(
-        matches!(err, Error::SectionOutOfBounds { what: "data", offset: 0x28, .. }),
+        matches!(
+            err,
+            Error::SectionOutOfBounds {
+                what: "data",
+                offset: 0x28,
+                ..
+            }
+        ),
         "{err}"
     );
     assert!(err.to_string().contains("at offset 0x28") || err.to_string().contains("offset 0x28"));
@@ -606,7 +626,10 @@ fn header_errors_say_where() {
         .attr(AttrSpec::default(), &[1])
         .build_file();
     bytes[8..16].copy_from_slice(&40u64.to_le_bytes());
-    assert!(matches!(PerfFile::parse(&bytes), Err(Error::BadHeaderSize { size: 40 })));
+    assert!(matches!(
+        PerfFile::parse(&bytes),
+        Err(Error::BadHeaderSize { size: 40 })
+    ));
 }
 
 #[test]
@@ -623,7 +646,11 @@ fn features_in_file_mode() {
         .bytes(&feature_string(e, "record"));
     let mut build_ids = RecordBuilder::new(e);
     build_ids.record(rk::HEADER_BUILD_ID, 2 | misc::BUILD_ID_SIZE, |b| {
-        b.u32(1234).bytes(&[1, 2, 3, 4]).bytes(&[0; 16]).u8(4).bytes(&[0; 3]);
+        b.u32(1234)
+            .bytes(&[1, 2, 3, 4])
+            .bytes(&[0; 16])
+            .u8(4)
+            .bytes(&[0; 3]);
         b.cstr(b"/lib/libc.so.6");
     });
     let mut nrcpus = RecordBuilder::new(e);
@@ -652,7 +679,10 @@ fn features_in_file_mode() {
     assert_eq!(f.arch.as_deref(), Some("s390x"));
     assert_eq!(f.nrcpus, Some((8, 4)));
     assert_eq!(f.total_mem, Some(16_000_000));
-    assert_eq!(f.cmdline.as_deref(), Some(&["perf".to_string(), "record".to_string()][..]));
+    assert_eq!(
+        f.cmdline.as_deref(),
+        Some(&["perf".to_string(), "record".to_string()][..])
+    );
     assert_eq!(f.event_desc.len(), 1);
     assert_eq!(file.attrs()[0].name, "cpu-clock:u");
     assert_eq!(f.build_ids.len(), 1);
@@ -676,10 +706,11 @@ fn feature_with_huge_count_is_a_note_not_an_allocation() {
         .feature(feature::CMDLINE, cmdline.into_bytes())
         .build_file();
     let file = PerfFile::parse(&bytes).unwrap();
-    assert!(file
-        .notes()
-        .iter()
-        .any(|n| matches!(n, Note::FeatureError { bit: 11, .. })));
+    assert!(
+        file.notes()
+            .iter()
+            .any(|n| matches!(n, Note::FeatureError { bit: 11, .. }))
+    );
 }
 
 #[test]
@@ -770,7 +801,10 @@ fn compressed_file(kind: u32, chunks: usize) -> (Vec<u8>, Vec<u8>) {
         .attr(spec.clone(), &[])
         .records(&r.into_bytes())
         .build_file();
-    let plain_file = FileBuilder::new(e).attr(spec, &[]).records(&plain).build_file();
+    let plain_file = FileBuilder::new(e)
+        .attr(spec, &[])
+        .records(&plain)
+        .build_file();
     (compressed_file, plain_file)
 }
 
@@ -781,10 +815,9 @@ fn compressed_records_expand_across_chunks() {
             let (compressed, plain) = compressed_file(kind, chunks);
             let file = PerfFile::parse(&compressed).unwrap();
             assert!(file.offsets_are_decompressed());
-            assert!(file
-                .notes()
-                .iter()
-                .any(|n| matches!(n, Note::Compressed { records, .. } if *records == chunks as u64)));
+            assert!(file.notes().iter().any(
+                |n| matches!(n, Note::Compressed { records, .. } if *records == chunks as u64)
+            ));
             let plain = PerfFile::parse(&plain).unwrap();
             let ours: Vec<_> = file
                 .records()
@@ -802,7 +835,10 @@ fn compressed_records_expand_across_chunks() {
                 .collect();
             assert_eq!(ours.len(), 200);
             assert_eq!(ours, want);
-            assert_eq!(file.stats().by_kind.get(&rk::FINISHED_ROUND), Some(&(chunks as u64)));
+            assert_eq!(
+                file.stats().by_kind.get(&rk::FINISHED_ROUND),
+                Some(&(chunks as u64))
+            );
         }
     }
 }
@@ -824,7 +860,10 @@ fn decompression_is_capped() {
         max_decompressed_bytes: 1 << 20,
     };
     let err = PerfFile::parse_with(&bytes, &options).unwrap_err();
-    assert!(matches!(err, Error::TooLarge { limit, .. } if limit == 1 << 20), "{err}");
+    assert!(
+        matches!(err, Error::TooLarge { limit, .. } if limit == 1 << 20),
+        "{err}"
+    );
     let mut garbage = RecordBuilder::new(e);
     garbage.record(rk::COMPRESSED, 0, |b| {
         b.bytes(&[0xde, 0xad, 0xbe, 0xef, 0xff, 0xff, 0xff, 0xff]);
@@ -846,7 +885,11 @@ fn decompression_is_capped() {
         .records(&cut.into_bytes())
         .build_file();
     let file = PerfFile::parse(&bytes).unwrap();
-    assert!(file.notes().contains(&Note::IncompleteCompressedStream), "{:?}", file.notes());
+    assert!(
+        file.notes().contains(&Note::IncompleteCompressedStream),
+        "{:?}",
+        file.notes()
+    );
 }
 
 #[test]
@@ -886,5 +929,88 @@ fn huge_callchain_count_is_truncation_error() {
         .build_file();
     let file = PerfFile::parse(&bytes).unwrap();
     let err = file.records().next().unwrap().unwrap_err();
-    assert!(matches!(err, Error::Truncated { what: "callchain entries", .. }), "{err}");
+    assert!(
+        matches!(
+            err,
+            Error::Truncated {
+                what: "callchain entries",
+                ..
+            }
+        ),
+        "{err}"
+    );
+}
+
+#[test]
+fn user_records_decode() {
+    let e = Endian::Big;
+    let mut r = RecordBuilder::new(e);
+    r.record(rk::STAT_CONFIG, 0, |b| {
+        b.u64(2).u64(0).u64(1).u64(1).u64(3);
+    });
+    r.record(rk::STAT, 0, |b| {
+        b.u64(9).u32(1).u32(2).u64(100).u64(50).u64(40);
+    });
+    r.record(rk::STAT_ROUND, 0, |b| {
+        b.u64(1).u64(777);
+    });
+    r.record(rk::TIME_CONV, 0, |b| {
+        b.u64(10).u64(20).u64(30);
+    });
+    r.record(rk::ID_INDEX, 0, |b| {
+        b.u64(1).u64(9).u64(0).u64(3).u64(1234);
+    });
+    r.record(rk::THREAD_MAP, 0, |b| {
+        b.u64(1).u64(1234).bytes(b"busy\0\0\0\0\0\0\0\0\0\0\0\0");
+    });
+    r.record(rk::KSYMBOL, 0, |b| {
+        b.u64(0xffff_1000).u32(64).u16(1).u16(0).cstr(b"bpf_prog_x");
+    });
+    let bytes = FileBuilder::new(e)
+        .attr(AttrSpec::default(), &[9])
+        .records(&r.into_bytes())
+        .build_file();
+    let file = PerfFile::parse(&bytes).unwrap();
+    let events: Vec<_> = file.records().collect::<Result<_>>().unwrap();
+    match events[0].record {
+        Record::StatConfig(c) => assert_eq!((c.len(), c.get(1)), (2, Some((1, 3)))),
+        ref other => panic!("{other:?}"),
+    }
+    assert_eq!(
+        events[1].record,
+        Record::Stat(crate::Stat {
+            id: 9,
+            cpu: 1,
+            thread: 2,
+            value: 100,
+            enabled: 50,
+            running: 40
+        })
+    );
+    assert_eq!(
+        events[2].record,
+        Record::StatRound(crate::StatRound {
+            round_type: 1,
+            time: 777
+        })
+    );
+    match events[3].record {
+        Record::TimeConv(t) => assert_eq!((t.time_shift, t.time_mult, t.time_zero), (10, 20, 30)),
+        ref other => panic!("{other:?}"),
+    }
+    match events[4].record {
+        Record::IdIndex(i) => assert_eq!(i.get(0), Some((9, 0, 3, 1234))),
+        ref other => panic!("{other:?}"),
+    }
+    match events[5].record {
+        Record::ThreadMap(t) => assert_eq!(t.get(0), Some((1234, &b"busy"[..]))),
+        ref other => panic!("{other:?}"),
+    }
+    match events[6].record {
+        Record::Ksymbol(k) => assert_eq!(
+            (k.addr, k.len, k.name),
+            (0xffff_1000, 64, &b"bpf_prog_x"[..])
+        ),
+        ref other => panic!("{other:?}"),
+    }
 }

@@ -59,13 +59,12 @@ pub use endian::{Endian, U64Slice};
 pub use error::{Error, Result};
 pub use features::{BuildIdEntry, EventDesc, Features};
 pub use file::{
-    FILE_HEADER_SIZE, PIPE_HEADER_SIZE, ParseOptions, PerfFile, RecordStats, Records,
-    SortedRecords,
+    FILE_HEADER_SIZE, PIPE_HEADER_SIZE, ParseOptions, PerfFile, RecordStats, Records, SortedRecords,
 };
 pub use kinds::{RecordKind, feature_name, record_type_name};
 pub use notes::Note;
 pub use record::{
     BpfEvent, Comm, CpuMap, Event, ForkExit, IdIndex, Ksymbol, Lost, LostSamples, Mmap, Record,
-    StatRound, ThreadMap, Throttle, TimeConv,
+    Stat, StatConfig, StatRound, ThreadMap, Throttle, TimeConv,
 };
 pub use sample::{BranchStack, CpuMode, ReadValue, ReadValues, Regs, Sample, SampleId};

@@ -78,7 +78,11 @@ impl std::fmt::Display for Note {
                 "file not finalized (data.size 0): perf did not exit cleanly; reading records up to end of file, no feature sections"
             ),
             Note::UnknownRecordType { kind, count } => {
-                write!(f, "skipped {count} record(s) of unknown type {}", RecordKind(*kind))
+                write!(
+                    f,
+                    "skipped {count} record(s) of unknown type {}",
+                    RecordKind(*kind)
+                )
             }
             Note::AttrExtraBytes { attr_index, bytes } => write!(
                 f,
@@ -94,7 +98,11 @@ impl std::fmt::Display for Note {
             ),
             Note::UnknownFeature { bit } => write!(f, "unknown feature bit {bit} (skipped)"),
             Note::FeatureError { bit, error } => {
-                write!(f, "feature {} ({bit}) unreadable: {error}", feature_name(*bit))
+                write!(
+                    f,
+                    "feature {} ({bit}) unreadable: {error}",
+                    feature_name(*bit)
+                )
             }
             Note::Compressed {
                 records,

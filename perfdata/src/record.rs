@@ -23,6 +23,10 @@ pub struct Event<'a> {
 }
 
 /// A decoded record.
+// `Sample` is much larger than the other variants (~570 bytes of optional fields). Boxing it would
+// cost an allocation per sample; the enum lives on the stack for one iteration step, so the size
+// is the cheaper trade.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Record<'a> {
@@ -56,6 +60,10 @@ pub enum Record<'a> {
     ThreadMap(ThreadMap<'a>),
     /// CPU_MAP (74).
     CpuMap(CpuMap<'a>),
+    /// STAT_CONFIG (75).
+    StatConfig(StatConfig<'a>),
+    /// STAT (76).
+    Stat(Stat),
     /// STAT_ROUND (77).
     StatRound(StatRound),
     /// FINISHED_ROUND (68): every record before it is older than every record after the next one.
@@ -96,6 +104,8 @@ impl Record<'_> {
             Record::IdIndex(_) => rk::ID_INDEX,
             Record::ThreadMap(_) => rk::THREAD_MAP,
             Record::CpuMap(_) => rk::CPU_MAP,
+            Record::StatConfig(_) => rk::STAT_CONFIG,
+            Record::Stat(_) => rk::STAT,
             Record::StatRound(_) => rk::STAT_ROUND,
             Record::FinishedRound => rk::FINISHED_ROUND,
             Record::FinishedInit => rk::FINISHED_INIT,
@@ -291,7 +301,8 @@ impl<'a> ThreadMap<'a> {
     }
     /// Entry `i` as `(pid, comm up to NUL)`.
     pub fn get(&self, i: usize) -> Option<(u64, &'a [u8])> {
-        let e = self.entries.get(i.checked_mul(24)?..i.checked_mul(24)? + 24)?;
+        let start = i.checked_mul(24)?;
+        let e = self.entries.get(start..start.checked_add(24)?)?;
         let mut c = Cursor::new(e, 0, self.endian);
         let pid = c.u64("thread_map pid").ok()?;
         Some((pid, until_nul(c.rest())))
@@ -305,6 +316,46 @@ pub struct CpuMap<'a> {
     pub map_type: u16,
     /// Bytes after `type`.
     pub payload: &'a [u8],
+}
+
+/// STAT_CONFIG: `perf stat` settings as `(tag, value)` pairs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StatConfig<'a> {
+    /// Flat `(tag, value)` pairs.
+    pub entries: U64Slice<'a>,
+}
+
+impl StatConfig<'_> {
+    /// Number of pairs.
+    pub fn len(&self) -> usize {
+        self.entries.len() / 2
+    }
+    /// True when empty.
+    pub fn is_empty(&self) -> bool {
+        self.entries.len() < 2
+    }
+    /// Pair `i` as `(tag, value)`.
+    pub fn get(&self, i: usize) -> Option<(u64, u64)> {
+        let b = i.checked_mul(2)?;
+        Some((self.entries.get(b)?, self.entries.get(b + 1)?))
+    }
+}
+
+/// STAT: one counter reading of `perf stat`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Stat {
+    /// Sample id of the counter.
+    pub id: u64,
+    /// CPU index.
+    pub cpu: u32,
+    /// Thread index.
+    pub thread: u32,
+    /// Counter value.
+    pub value: u64,
+    /// Time enabled.
+    pub enabled: u64,
+    /// Time running.
+    pub running: u64,
 }
 
 /// STAT_ROUND.
@@ -456,7 +507,7 @@ pub(crate) fn parse_other<'a>(
         rk::ID_INDEX => {
             let mut c = Cursor::new(full_body, body_offset, endian);
             let nr = c.u64("id_index nr")?;
-            let count = nr.checked_mul(4).unwrap_or(u64::MAX);
+            let count = nr.saturating_mul(4);
             Record::IdIndex(IdIndex {
                 entries: c.u64_slice(count, "id_index entries")?,
             })
@@ -464,7 +515,7 @@ pub(crate) fn parse_other<'a>(
         rk::THREAD_MAP => {
             let mut c = Cursor::new(full_body, body_offset, endian);
             let nr = c.u64("thread_map nr")?;
-            let len = nr.checked_mul(24).unwrap_or(u64::MAX);
+            let len = nr.saturating_mul(24);
             Record::ThreadMap(ThreadMap {
                 entries: c.bytes_u64(len, "thread_map entries")?,
                 endian,
@@ -476,6 +527,24 @@ pub(crate) fn parse_other<'a>(
             Record::CpuMap(CpuMap {
                 map_type,
                 payload: c.rest(),
+            })
+        }
+        rk::STAT_CONFIG => {
+            let mut c = Cursor::new(full_body, body_offset, endian);
+            let nr = c.u64("stat_config nr")?;
+            Record::StatConfig(StatConfig {
+                entries: c.u64_slice(nr.saturating_mul(2), "stat_config entries")?,
+            })
+        }
+        rk::STAT => {
+            let mut c = Cursor::new(full_body, body_offset, endian);
+            Record::Stat(Stat {
+                id: c.u64("stat id")?,
+                cpu: c.u32("stat cpu")?,
+                thread: c.u32("stat thread")?,
+                value: c.u64("stat value")?,
+                enabled: c.u64("stat enabled")?,
+                running: c.u64("stat running")?,
             })
         }
         rk::STAT_ROUND => {

@@ -97,15 +97,16 @@ impl ReadValues<'_> {
         let stride = self.stride();
         let has_id = self.read_format & read_format::ID != 0;
         let has_lost = self.read_format & read_format::LOST != 0;
-        (0..self.entries.len() / stride).map(move |i| {
-            let base = i * stride;
-            ReadValue {
-                value: self.entries.get(base).unwrap_or(0),
-                id: has_id.then(|| self.entries.get(base + 1).unwrap_or(0)),
-                lost: has_lost.then(|| self.entries.get(base + stride - 1).unwrap_or(0)),
-            }
-        })
-        .chain(single)
+        (0..self.entries.len() / stride)
+            .map(move |i| {
+                let base = i * stride;
+                ReadValue {
+                    value: self.entries.get(base).unwrap_or(0),
+                    id: has_id.then(|| self.entries.get(base + 1).unwrap_or(0)),
+                    lost: has_lost.then(|| self.entries.get(base + stride - 1).unwrap_or(0)),
+                }
+            })
+            .chain(single)
     }
 }
 
@@ -257,9 +258,8 @@ pub(crate) fn parse_sample<'a>(
     let period = opt_u64(&mut c, has(st::PERIOD), "sample period")?;
     let read = if has(st::READ) {
         let rf = attr.read_format;
-        let per_value = 1
-            + u64::from(rf & read_format::ID != 0)
-            + u64::from(rf & read_format::LOST != 0);
+        let per_value =
+            1 + u64::from(rf & read_format::ID != 0) + u64::from(rf & read_format::LOST != 0);
         if rf & read_format::GROUP != 0 {
             let nr = c.u64("sample read nr")?;
             let time_enabled = opt_u64(
@@ -358,7 +358,9 @@ pub(crate) fn parse_sample<'a>(
         let data = c.bytes_u64(size, "stack_user data")?;
         if size != 0 {
             let dyn_size = c.u64("stack_user dyn_size")?;
-            let valid = usize::try_from(dyn_size).unwrap_or(usize::MAX).min(data.len());
+            let valid = usize::try_from(dyn_size)
+                .unwrap_or(usize::MAX)
+                .min(data.len());
             Some(data.get(..valid).unwrap_or(data))
         } else {
             Some(data)
@@ -437,10 +439,17 @@ pub struct SampleId {
 
 /// Size in bytes of the `sample_id` trailer for `sample_type`.
 pub(crate) fn sample_id_size(sample_type: u64) -> usize {
-    [st::TID, st::TIME, st::ID, st::STREAM_ID, st::CPU, st::IDENTIFIER]
-        .iter()
-        .filter(|&&b| sample_type & b != 0)
-        .count()
+    [
+        st::TID,
+        st::TIME,
+        st::ID,
+        st::STREAM_ID,
+        st::CPU,
+        st::IDENTIFIER,
+    ]
+    .iter()
+    .filter(|&&b| sample_type & b != 0)
+    .count()
         * 8
 }
 
@@ -458,7 +467,11 @@ pub(crate) fn parse_sample_id(
         needed: size,
     })?;
     let has = |bit: u64| sample_type & bit != 0;
-    let mut c = Cursor::new(body.get(start..).unwrap_or(&[]), body_offset + start as u64, endian);
+    let mut c = Cursor::new(
+        body.get(start..).unwrap_or(&[]),
+        body_offset + start as u64,
+        endian,
+    );
     let mut out = SampleId::default();
     if has(st::TID) {
         out.pid = Some(c.u32("sample_id pid")?);

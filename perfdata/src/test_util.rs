@@ -223,7 +223,10 @@ impl FileBuilder {
     pub fn build_file(mut self) -> Vec<u8> {
         let e = self.endian;
         self.features.sort_by_key(|f| f.0);
-        let attr_len = self.attrs.first().map_or(ATTR_SIZE_KNOWN, |a| a.0.size as usize);
+        let attr_len = self
+            .attrs
+            .first()
+            .map_or(ATTR_SIZE_KNOWN, |a| a.0.size as usize);
         let attr_entry = attr_len as u64 + 16;
         let attrs_offset = 104u64;
         let attrs_size = attr_entry * self.attrs.len() as u64;

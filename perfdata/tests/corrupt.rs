@@ -24,7 +24,9 @@ impl XorShift {
 }
 
 fn fixture(name: &str) -> Vec<u8> {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/peer").join(name);
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../tests/fixtures/peer")
+        .join(name);
     std::fs::read(path).unwrap()
 }
 
@@ -77,7 +79,10 @@ fn sweep(name: &str, cut_step: usize, mutations: usize) {
     };
     drop(original);
     // Cuts.
-    for cut in (0..bytes.len()).step_by(cut_step).chain(boundaries.iter().copied()) {
+    for cut in (0..bytes.len())
+        .step_by(cut_step)
+        .chain(boundaries.iter().copied())
+    {
         exercise(&bytes[..cut]);
         exercise(&bytes[..cut.saturating_add(3).min(bytes.len())]);
     }
@@ -134,7 +139,12 @@ fn corrupt_fibo_compressed2_pipe_data() {
 fn sweep_actually_decodes_records() {
     // Guard against a sweep that silently tests nothing.
     let bytes = fixture("sleep.data");
-    let records: u64 = PerfFile::parse(&bytes).unwrap().stats().by_kind.values().sum();
+    let records: u64 = PerfFile::parse(&bytes)
+        .unwrap()
+        .stats()
+        .by_kind
+        .values()
+        .sum();
     assert!(records >= 10);
     // Every record is decoded once in file order and once in time order.
     assert!(exercise(&bytes) >= 2 * records as usize);

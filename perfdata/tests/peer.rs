@@ -8,23 +8,52 @@ use std::path::PathBuf;
 use kprof_perfdata::{PerfFile, Record};
 
 fn fixture(name: &str) -> Vec<u8> {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/peer").join(name);
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../tests/fixtures/peer")
+        .join(name);
     std::fs::read(&path).unwrap_or_else(|e| panic!("reading {}: {e}", path.display()))
 }
 
-/// (file, samples per the corpus README, pipe, compressed)
-const PEER: [(&str, u64, bool, bool); 6] = [
-    ("sleep.data", 7, false, false),
-    ("sleep.compressed2.data", 7, false, true),
-    ("sleep.compressed2.pipe.data", 7, true, true),
-    ("sleep.compressed.data", 8, false, true),
-    ("sleep.compressed.pipe.data", 8, true, true),
-    ("fibo.compressed2.pipe.data", 547, true, true),
-];
+/// Rows of the README table: (file, pipe, compressed, SAMPLE count per linux-perf-data).
+fn readme_rows() -> Vec<(String, bool, bool, u64)> {
+    let readme = String::from_utf8(fixture("README.md")).unwrap();
+    readme
+        .lines()
+        .filter(|l| l.starts_with("| `"))
+        .map(|l| {
+            let cols: Vec<&str> = l
+                .split('|')
+                .map(str::trim)
+                .filter(|c| !c.is_empty())
+                .collect();
+            let name = cols[0].trim_matches('`').to_string();
+            let mode = cols[3];
+            let samples = cols.last().unwrap().parse().unwrap();
+            (name, mode.contains("pipe"), mode.contains("-z"), samples)
+        })
+        .collect()
+}
+
+#[test]
+fn readme_lists_every_fixture() {
+    let rows = readme_rows();
+    assert_eq!(rows.len(), 6);
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/peer");
+    let mut on_disk: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .filter(|n| n.ends_with(".data"))
+        .collect();
+    on_disk.sort();
+    let mut listed: Vec<String> = rows.into_iter().map(|r| r.0).collect();
+    listed.sort();
+    assert_eq!(on_disk, listed);
+}
 
 #[test]
 fn peer_sample_counts_match_readme() {
-    for (name, samples, pipe, compressed) in PEER {
+    for (name, pipe, compressed, samples) in readme_rows() {
+        let name = name.as_str();
         let bytes = fixture(name);
         let file = PerfFile::parse(&bytes).unwrap_or_else(|e| panic!("{name}: {e}"));
         assert_eq!(file.is_pipe(), pipe, "{name}");
@@ -44,7 +73,8 @@ fn peer_sample_counts_match_readme() {
 fn peer_records_match_linux_perf_data() {
     use linux_perf_data::linux_perf_event_reader::EventRecord;
     use linux_perf_data::{PerfFileReader, PerfFileRecord};
-    for (name, _, _, _) in PEER {
+    for (name, ..) in readme_rows() {
+        let name = name.as_str();
         let bytes = fixture(name);
         let mut theirs = Vec::new();
         let mut their_kinds = std::collections::BTreeMap::<u32, u64>::new();
@@ -66,7 +96,12 @@ fn peer_records_match_linux_perf_data() {
             if let PerfFileRecord::EventRecord { record, .. } = record {
                 *their_kinds.entry(record.record_type.0).or_default() += 1;
                 if let Ok(EventRecord::Sample(s)) = record.parse() {
-                    theirs.push((s.ip, s.pid.map(|p| p as u32), s.tid.map(|t| t as u32), s.timestamp));
+                    theirs.push((
+                        s.ip,
+                        s.pid.map(|p| p as u32),
+                        s.tid.map(|t| t as u32),
+                        s.timestamp,
+                    ));
                 }
             }
         }

@@ -12,7 +12,7 @@ const PERF: &str = "/usr/bin/perf";
 const BUSY: &str = "i=0; while [ $i -lt 150000 ]; do i=$((i+1)); done";
 
 fn scratch(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("kprof-perfdata-{}", std::process::id()));
+    let dir = std::env::temp_dir().join(format!("kprof-perfdata-{}-{name}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     dir.join(name)
 }
@@ -42,7 +42,9 @@ fn record(name: &str, args: &[&str], pipe: bool) -> Option<PathBuf> {
         if std::env::var("KPROF_REQUIRE_PERF").as_deref() == Ok("1") {
             panic!("perf record {args:?} failed and KPROF_REQUIRE_PERF=1");
         }
-        eprintln!("SKIP: `perf record {args:?}` does not work here (no perf or no perf_event_open)");
+        eprintln!(
+            "SKIP: `perf record {args:?}` does not work here (no perf or no perf_event_open)"
+        );
         return None;
     }
     Some(out)
@@ -55,7 +57,11 @@ fn perf_script(path: &Path) -> Vec<(u32, String, String)> {
         .arg(path)
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     String::from_utf8_lossy(&out.stdout)
         .lines()
         .filter(|l| !l.trim().is_empty())
@@ -104,22 +110,39 @@ fn check(name: &str, args: &[&str], pipe: bool, compressed: bool) {
     assert_eq!(got, want, "{name}: samples differ from perf script");
     assert_eq!(is_pipe, pipe, "{name}");
     assert_eq!(is_compressed, compressed, "{name}");
-    let _ = std::fs::remove_file(&path);
+    if let Some(dir) = path.parent() {
+        let _ = std::fs::remove_dir_all(dir);
+    }
 }
 
 #[test]
 fn plain_recording_matches_perf_script() {
-    check("plain.data", &["-e", "cpu-clock", "-F", "999", "-g"], false, false);
+    check(
+        "plain.data",
+        &["-e", "cpu-clock", "-F", "999", "-g"],
+        false,
+        false,
+    );
 }
 
 #[test]
 fn compressed_recording_matches_perf_script() {
-    check("z.data", &["-z", "-e", "cpu-clock", "-F", "999", "-g"], false, true);
+    check(
+        "z.data",
+        &["-z", "-e", "cpu-clock", "-F", "999", "-g"],
+        false,
+        true,
+    );
 }
 
 #[test]
 fn pipe_recording_matches_perf_script() {
-    check("pipe.data", &["-e", "cpu-clock", "-F", "999", "-g"], true, false);
+    check(
+        "pipe.data",
+        &["-e", "cpu-clock", "-F", "999", "-g"],
+        true,
+        false,
+    );
 }
 
 #[test]
@@ -134,5 +157,10 @@ fn two_event_recording_matches_perf_script() {
 
 #[test]
 fn compressed_pipe_recording_matches_perf_script() {
-    check("zpipe.data", &["-z", "-e", "cpu-clock", "-F", "999", "-g"], true, true);
+    check(
+        "zpipe.data",
+        &["-z", "-e", "cpu-clock", "-F", "999", "-g"],
+        true,
+        true,
+    );
 }

@@ -64,7 +64,8 @@ pub use ring::RawData;
 pub use session::CallGraph;
 pub use target::Target;
 
-use session::{Plan, Sampling, Session, StopReason, SystemCalls};
+pub use session::StopReason;
+use session::{Plan, Sampling, Session, SystemCalls};
 
 /// Default sampling frequency (`-F`), as perf.
 pub const DEFAULT_FREQUENCY: u64 = 4000;
@@ -140,6 +141,8 @@ pub struct RecordSummary {
     pub events_used: Vec<String>,
     /// True when recording stopped on SIGINT/SIGTERM.
     pub interrupted: bool,
+    /// Why recording stopped.
+    pub stopped_by: StopReason,
 }
 
 /// Parses a CPU list such as `0-3,5`, sorted and without duplicates.
@@ -330,7 +333,7 @@ fn make_plan(options: &RecordOptions) -> Result<Plan> {
         tasks,
         workload: None,
         sampling,
-        call_graph: options.call_graph,
+        call_graph: options.call_graph.map(CallGraph::validated).transpose()?,
         data_pages,
         duration: options.duration,
         system_wide,
@@ -448,7 +451,9 @@ pub fn record(options: &RecordOptions, notes: &mut dyn FnMut(&str)) -> Result<Re
     );
     // pid -1: perf's HOST_KERNEL_ID, used for every file on the host.
     features.build_ids = buildid::collect_build_ids(
-        session.mapped_files().map(|(kernel, path)| (-1, kernel, path.to_owned())),
+        session
+            .mapped_files()
+            .map(|(kernel, path)| (-1, kernel, path.to_owned())),
     );
     features.first_sample_time = stats.first_sample_time;
     features.last_sample_time = stats.last_sample_time;
@@ -467,6 +472,7 @@ pub fn record(options: &RecordOptions, notes: &mut dyn FnMut(&str)) -> Result<Re
         exit_status: exit,
         events_used,
         interrupted: matches!(reason, StopReason::Signal(_)),
+        stopped_by: reason,
     })
 }
 
@@ -500,6 +506,13 @@ mod tests {
         o.mmap_pages = Some(3);
         assert!(matches!(make_plan(&o), Err(Error::InvalidOption(_))));
         o.mmap_pages = None;
+        o.call_graph = Some(CallGraph::Dwarf { stack_size: 65536 });
+        assert!(matches!(make_plan(&o), Err(Error::InvalidOption(_))));
+        o.call_graph = Some(CallGraph::Dwarf { stack_size: 100 });
+        assert_eq!(
+            make_plan(&o).unwrap().call_graph,
+            Some(CallGraph::Dwarf { stack_size: 104 })
+        );
         o.events = vec!["cylces".into()];
         assert!(matches!(make_plan(&o), Err(Error::UnknownEvent { .. })));
         let plan = make_plan(&RecordOptions {

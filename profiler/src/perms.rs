@@ -23,7 +23,7 @@ pub fn paranoid_meaning(level: i32) -> &'static str {
         i32::MIN..=-1 => "no restrictions",
         0 => "CPU-wide and kernel profiling allowed, no raw tracepoint access",
         1 => "kernel and user profiling of own processes, no CPU-wide events",
-        2 => "user-space profiling of own processes only (no kernel samples, no CPU-wide events)",
+        2 => "user-space profiling of own processes only: no kernel samples, no CPU-wide events",
         _ => "perf_event_open is denied to unprivileged users",
     }
 }
@@ -58,9 +58,14 @@ pub fn explain(what: &str, err: io::Error, system_wide: bool) -> Error {
             None => format!("{PARANOID_PATH} could not be read"),
         };
         let needed = if system_wide { -1 } else { 1 };
+        let errno = if code == Some(libc::EACCES) {
+            "EACCES"
+        } else {
+            "EPERM"
+        };
         return Error::Permission {
             message: format!(
-                "{what}: permission denied ({err}). {level_text}. \
+                "{what}: permission denied ({errno}). {level_text}. \
                  Fix: run as root, or `sysctl kernel.perf_event_paranoid={needed}`, \
                  or give kprof CAP_PERFMON (`setcap cap_perfmon,cap_ipc_lock+ep kprof`; \
                  cap_ipc_lock lifts the perf_event_mlock_kb limit on ring buffers)"

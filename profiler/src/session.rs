@@ -45,12 +45,21 @@ pub trait Syscalls {
     fn disable(&mut self, event: &Self::Event) -> io::Result<()>;
     /// The event's lost-sample count (`read()` with `PERF_FORMAT_ID | PERF_FORMAT_LOST`).
     fn read_lost(&mut self, event: &Self::Event) -> io::Result<u64>;
-    /// Waits until a ring has data, a signal arrives, or `timeout` passes; returns the signals.
-    fn wait(&mut self, rings: &[&Self::Event], timeout: Duration) -> io::Result<Vec<i32>>;
+    /// Waits until one of `watched` has data or hangs up, a signal arrives, or `timeout` passes.
+    fn wait(&mut self, watched: &[&Self::Event], timeout: Duration) -> io::Result<Wakeup>;
     /// Non-blocking `waitpid`.
     fn child_status(&mut self, pid: i32) -> io::Result<Option<ChildExit>>;
     /// `kill(pid, sig)`.
     fn kill(&mut self, pid: i32, sig: i32) -> io::Result<()>;
+}
+
+/// What [`Syscalls::wait`] saw.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Wakeup {
+    /// Signals caught since the last wait, in arrival order.
+    pub signals: Vec<i32>,
+    /// Indexes (into the slice passed to `wait`) of fds that hung up: their task is gone.
+    pub hung_up: Vec<usize>,
 }
 
 /// The real kernel, with SIGINT/SIGTERM/SIGCHLD caught in a self-pipe while it lives.
@@ -103,16 +112,22 @@ impl Syscalls for SystemCalls {
         lost.map(u64::from_ne_bytes)
             .ok_or_else(|| io::Error::new(io::ErrorKind::UnexpectedEof, "short counter read"))
     }
-    fn wait(&mut self, rings: &[&PerfEventFd], timeout: Duration) -> io::Result<Vec<i32>> {
+    fn wait(&mut self, watched: &[&PerfEventFd], timeout: Duration) -> io::Result<Wakeup> {
         use std::os::fd::AsFd;
         let mut fds = vec![self.signals.fd()];
-        fds.extend(rings.iter().map(|r| r.as_fd()));
+        fds.extend(watched.iter().map(|r| r.as_fd()));
         let ready = sys::poll(&fds, Some(timeout))?;
-        if ready.readable.contains(&0) {
-            Ok(self.signals.drain())
+        let signals = if ready.readable.contains(&0) {
+            self.signals.drain()
         } else {
-            Ok(Vec::new())
-        }
+            Vec::new()
+        };
+        let hung_up = ready
+            .hung_up
+            .iter()
+            .filter_map(|&i| i.checked_sub(1))
+            .collect();
+        Ok(Wakeup { signals, hung_up })
     }
     fn child_status(&mut self, pid: i32) -> io::Result<Option<ChildExit>> {
         sys::wait_child(pid, false)
@@ -141,6 +156,25 @@ pub const DEFAULT_DWARF_STACK_SIZE: u32 = 8192;
 pub const MAX_DWARF_STACK_SIZE: u32 = 65528;
 
 impl CallGraph {
+    /// Checks the dwarf stack size (1..=65528) and rounds it up to a multiple of 8.
+    pub fn validated(self) -> Result<Self> {
+        match self {
+            CallGraph::Fp => Ok(self),
+            CallGraph::Dwarf { stack_size: n } => {
+                let rounded = n.checked_add(7).map_or(u32::MAX, |v| v & !7);
+                if n == 0 || rounded > MAX_DWARF_STACK_SIZE {
+                    return Err(Error::InvalidOption(format!(
+                        "--call-graph dwarf stack size {n} must be between 8 and \
+                         {MAX_DWARF_STACK_SIZE}"
+                    )));
+                }
+                Ok(CallGraph::Dwarf {
+                    stack_size: rounded,
+                })
+            }
+        }
+    }
+
     /// Parses `fp`, `dwarf` or `dwarf,SIZE` (SIZE rounded up to a multiple of 8).
     pub fn parse(text: &str) -> Result<Self> {
         let (mode, size) = match text.split_once(',') {
@@ -156,15 +190,7 @@ impl CallGraph {
                 let n: u32 = s.trim().parse().map_err(|_| {
                     Error::InvalidOption(format!("--call-graph dwarf stack size '{s}'"))
                 })?;
-                let rounded = n.checked_add(7).map(|v| v & !7).unwrap_or(u32::MAX);
-                if n == 0 || rounded > MAX_DWARF_STACK_SIZE {
-                    return Err(Error::InvalidOption(format!(
-                        "--call-graph dwarf stack size {n} must be between 8 and {MAX_DWARF_STACK_SIZE}"
-                    )));
-                }
-                Ok(CallGraph::Dwarf {
-                    stack_size: rounded,
-                })
+                CallGraph::Dwarf { stack_size: n }.validated()
             }
             _ => Err(Error::InvalidOption(format!(
                 "--call-graph '{text}' (expected fp, dwarf or dwarf,SIZE)"
@@ -269,8 +295,14 @@ pub struct SessionStats {
     pub samples: u64,
     /// PERF_RECORD_LOST records from the kernel (ring overflow episodes).
     pub lost_chunks: u64,
-    /// Samples lost: the sum of LOST records' counts plus the per-event LOST counts read at the end.
+    /// Samples lost. The kernel counts each drop twice, in the ring's LOST records and in the
+    /// event's `PERF_FORMAT_LOST` counter (written as LOST_SAMPLES at the end), so this is the
+    /// larger of the two sums, not their total.
     pub lost_samples: u64,
+    /// Sum of the LOST records' counts.
+    pub lost_in_records: u64,
+    /// Sum of the per-event `PERF_FORMAT_LOST` counts read at the end.
+    pub lost_in_counters: u64,
     /// Bytes of records written.
     pub bytes: u64,
     /// Rings found with a malformed record header (skipped to head).
@@ -299,6 +331,8 @@ pub struct Session<S: Syscalls> {
     /// (kernel, path) of every file MMAP/MMAP2 records named, for build-id collection.
     mapped_files: BTreeSet<(bool, String)>,
     workload_exit: Option<ChildExit>,
+    /// Per fd: false once it hung up (its task exited).
+    alive: Vec<bool>,
 }
 
 impl<S: Syscalls> std::fmt::Debug for Session<S> {
@@ -393,7 +427,7 @@ impl<S: Syscalls> Session<S> {
         let mut fds: Vec<OpenFd<S::Event>> = Vec::new();
         let mut lost_format = true;
         let mut user_only = false;
-        for (index, requested) in plan.events.iter().enumerate() {
+        for requested in &plan.events {
             let mut spec = requested.clone();
             if user_only {
                 spec.exclude_kernel = true;
@@ -422,10 +456,7 @@ impl<S: Syscalls> Session<S> {
                                     && events::is_cycles(&spec)
                                     && events::is_unsupported_error(&e) =>
                             {
-                                notes(&format!(
-                                    "note: the cycles event is not supported here ({e}: no hardware PMU); \
-                                     falling back to cpu-clock"
-                                ));
+                                notes(&cycles_fallback_note(&e));
                                 spec = events::cpu_clock_fallback(&spec);
                                 (type_, config) = events::type_and_config(&spec.kind)?;
                                 attr = build_attr(&plan, &spec, type_, config, lost_format);
@@ -478,7 +509,6 @@ impl<S: Syscalls> Session<S> {
                     spec.name
                 )));
             }
-            let _ = index;
             events.push(OpenedEvent {
                 attr_bytes: sys::encode_attr(&attr),
                 spec,
@@ -517,6 +547,7 @@ impl<S: Syscalls> Session<S> {
                 }
             }
         }
+        let fds_len = fds.len();
         Ok(Session {
             sys,
             events,
@@ -527,6 +558,7 @@ impl<S: Syscalls> Session<S> {
             stats: SessionStats::default(),
             mapped_files: BTreeSet::new(),
             workload_exit: None,
+            alive: vec![true; fds_len],
         })
     }
 
@@ -582,20 +614,40 @@ impl<S: Syscalls> Session<S> {
                 }
                 None => POLL_INTERVAL,
             };
-            let signals = {
-                let ring_events: Vec<&S::Event> = self
-                    .rings
+            // Attached tasks (-p/-t) are watched through every fd, whose POLLHUP says the task
+            // is gone; otherwise the ring fds are enough (the workload is watched with waitpid).
+            let attached = self.plan.workload.is_none() && !self.plan.system_wide;
+            let watched: Vec<usize> = if attached {
+                (0..self.fds.len())
+                    .filter(|&i| self.alive.get(i) == Some(&true))
+                    .collect()
+            } else {
+                self.rings.iter().map(|r| r.fd).collect()
+            };
+            let wakeup = {
+                let events: Vec<&S::Event> = watched
                     .iter()
-                    .filter_map(|r| self.fds.get(r.fd).map(|f| &f.event))
+                    .filter_map(|&i| self.fds.get(i).map(|f| &f.event))
                     .collect();
                 self.sys
-                    .wait(&ring_events, timeout)
+                    .wait(&events, timeout)
                     .map_err(|source| Error::Syscall {
                         what: "polling the ring buffers".into(),
                         source,
                     })?
             };
             self.drain_all(sink)?;
+            if attached {
+                for &i in &wakeup.hung_up {
+                    if let Some(alive) = watched.get(i).and_then(|&fd| self.alive.get_mut(fd)) {
+                        *alive = false;
+                    }
+                }
+                if !self.alive.iter().any(|&a| a) {
+                    break StopReason::TasksGone;
+                }
+            }
+            let signals = wakeup.signals;
             if let Some(&sig) = signals
                 .iter()
                 .find(|&&s| s == libc::SIGINT || s == libc::SIGTERM)
@@ -661,9 +713,10 @@ impl<S: Syscalls> Session<S> {
                 let record = writer::encode_lost_samples(&layout, lost, &sid);
                 sink(RawData::Single(&record)).map_err(Error::Io)?;
                 self.stats.bytes += record.len() as u64;
-                self.stats.lost_samples += lost;
+                self.stats.lost_in_counters += lost;
             }
         }
+        self.stats.lost_samples = self.stats.lost_in_records.max(self.stats.lost_in_counters);
         Ok(self.stats)
     }
 
@@ -680,7 +733,9 @@ impl<S: Syscalls> Session<S> {
     /// `(kernel, path)` of every file that MMAP/MMAP2 records named (kernel-sent or synthesized
     /// and passed to [`Session::note_record`]), sorted and without duplicates.
     pub fn mapped_files(&self) -> impl Iterator<Item = (bool, &str)> + '_ {
-        self.mapped_files.iter().map(|(kernel, path)| (*kernel, path.as_str()))
+        self.mapped_files
+            .iter()
+            .map(|(kernel, path)| (*kernel, path.as_str()))
     }
 
     /// Notes a record written by someone else (synthesized side-band) for build-id collection.
@@ -733,7 +788,9 @@ impl<S: Syscalls> Session<S> {
             }
             Seen::Lost(n) => {
                 self.stats.lost_chunks += 1;
-                self.stats.lost_samples += n;
+                self.stats.lost_in_records += n;
+                self.stats.lost_samples =
+                    self.stats.lost_in_records.max(self.stats.lost_in_counters);
             }
             Seen::Mapping { kernel, path } => {
                 self.mapped_files.insert((kernel, path));
@@ -782,13 +839,34 @@ fn classify(raw: RawData<'_>) -> Seen {
             // cpumode in misc bits 0..3: 1 = kernel.
             let kernel = raw.byte(4).is_some_and(|misc| misc & 7 == 1);
             if name.starts_with('/') || (kernel && name.starts_with('[')) {
-                Seen::Mapping { kernel, path: name.into_owned() }
+                Seen::Mapping {
+                    kernel,
+                    path: name.into_owned(),
+                }
             } else {
                 Seen::Other
             }
         }
         _ => Seen::Other,
     }
+}
+
+/// The one line printed when `cycles` falls back to `cpu-clock` (perf says "The cycles event is
+/// not supported, trying to fall back to cpu-clock").
+fn cycles_fallback_note(err: &io::Error) -> String {
+    let reason = match err.raw_os_error() {
+        Some(code) => io::Error::from_raw_os_error(code).to_string(),
+        None => err.to_string(),
+    };
+    let reason = reason
+        .split(" (os error")
+        .next()
+        .unwrap_or_default()
+        .to_owned();
+    format!(
+        "note: the cycles event is not supported (no hardware PMU: {reason}); \
+         falling back to cpu-clock"
+    )
 }
 
 fn open_error(spec: &EventSpec, task: i32, cpu: u32, err: io::Error, system_wide: bool) -> Error {
@@ -831,6 +909,8 @@ mod tests {
         records: Vec<(usize, Vec<u8>)>,
         signals: Vec<i32>,
         child_exits: Option<ChildExit>,
+        /// Tasks whose fds hang up at this wait.
+        tasks_exit: Vec<i32>,
     }
 
     #[derive(Default)]
@@ -913,7 +993,7 @@ mod tests {
         fn read_lost(&mut self, _: &(i32, i32)) -> io::Result<u64> {
             Ok(self.0.borrow().lost_counter)
         }
-        fn wait(&mut self, _rings: &[&(i32, i32)], _t: Duration) -> io::Result<Vec<i32>> {
+        fn wait(&mut self, watched: &[&(i32, i32)], _t: Duration) -> io::Result<Wakeup> {
             let mut s = self.0.borrow_mut();
             let step = s.steps.pop_front().unwrap_or_default();
             for (cpu, rec) in step.records {
@@ -922,7 +1002,16 @@ mod tests {
             if step.child_exits.is_some() {
                 s.child = step.child_exits;
             }
-            Ok(step.signals)
+            let hung_up = watched
+                .iter()
+                .enumerate()
+                .filter(|(_, ev)| step.tasks_exit.contains(&ev.0))
+                .map(|(i, _)| i)
+                .collect();
+            Ok(Wakeup {
+                signals: step.signals,
+                hung_up,
+            })
         }
         fn child_status(&mut self, _pid: i32) -> io::Result<Option<ChildExit>> {
             Ok(self.0.borrow().child)
@@ -1023,6 +1112,8 @@ mod tests {
             });
             // Samples still in flight when the events are disabled must be written too.
             s.on_disable = vec![(1, sample(4)), (1, lost(5))];
+            // The same drops counted per fd by PERF_FORMAT_LOST (4 fds x 1).
+            s.lost_counter = 1;
         }
         session.enable().unwrap();
         assert_eq!(fake.0.borrow().enabled, 0, "workload events enable on exec");
@@ -1033,7 +1124,9 @@ mod tests {
         let stats = session.finish(&mut sink).unwrap();
         assert_eq!(stats.samples, 4);
         assert_eq!(stats.lost_chunks, 1);
-        assert_eq!(stats.lost_samples, 5);
+        assert_eq!(stats.lost_in_records, 5);
+        assert_eq!(stats.lost_in_counters, 4);
+        assert_eq!(stats.lost_samples, 5, "drops are not counted twice");
         assert_eq!(stats.first_sample_time, Some(1));
         assert_eq!(stats.last_sample_time, Some(4));
         for ring in &fake.0.borrow().rings {
@@ -1042,10 +1135,16 @@ mod tests {
         }
         let t = types(&records.borrow());
         assert_eq!(t.iter().filter(|&&t| t == 9).count(), 4);
+        let last_sample = t.iter().rposition(|&t| t == 9).unwrap();
+        let last_round = t.iter().rposition(|&t| t == 68).unwrap();
+        assert!(
+            last_round > last_sample,
+            "each round ends with FINISHED_ROUND: {t:?}"
+        );
         assert_eq!(
-            *t.last().unwrap(),
-            68,
-            "each round ends with FINISHED_ROUND"
+            t.iter().filter(|&&t| t == 13).count(),
+            4,
+            "LOST_SAMPLES per fd"
         );
         let bytes: u64 = records.borrow().iter().map(|r| r.len() as u64).sum();
         assert_eq!(stats.bytes, bytes);
@@ -1111,6 +1210,40 @@ mod tests {
             StopReason::Signal(libc::SIGTERM)
         );
         assert_eq!(fake.0.borrow().killed, vec![(42, libc::SIGTERM)]);
+    }
+
+    #[test]
+    fn attached_tasks_exiting_stop_the_loop() {
+        let fake = Fake::default();
+        let mut p = plan(None);
+        p.system_wide = false;
+        p.tasks = vec![7, 8];
+        let mut session = Session::open(fake.clone(), p, &mut |_| {}).unwrap();
+        {
+            let mut s = fake.0.borrow_mut();
+            s.steps.push_back(Step {
+                records: vec![(0, sample(1))],
+                tasks_exit: vec![7],
+                ..Step::default()
+            });
+            s.steps.push_back(Step {
+                records: vec![(1, sample(2))],
+                ..Step::default()
+            });
+            s.steps.push_back(Step {
+                tasks_exit: vec![8],
+                ..Step::default()
+            });
+            s.steps.push_back(Step {
+                records: vec![(1, sample(3))],
+                ..Step::default()
+            });
+        }
+        let records = RefCell::new(Vec::new());
+        let mut sink = collect(&records);
+        assert_eq!(session.run(&mut sink).unwrap(), StopReason::TasksGone);
+        assert_eq!(session.stats().samples, 2, "stopped at the third wait");
+        assert_eq!(fake.0.borrow().steps.len(), 1);
     }
 
     #[test]

@@ -11,7 +11,7 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use kprof_profiler::events::{EventAttr, parse_event};
-use kprof_profiler::{CallGraph, Error, RecordOptions, Target, record};
+use kprof_profiler::{CallGraph, Error, RecordOptions, StopReason, Target, record};
 
 /// `record` installs process-wide signal handlers: one recording at a time.
 static SERIAL: Mutex<()> = Mutex::new(());
@@ -279,6 +279,131 @@ fn attaching_to_a_running_process() {
     let script = perf(&["script", "-F", "comm,pid"], &options.output);
     let pid = child.id().to_string();
     let ours = script.lines().filter(|l| l.contains(&pid)).count() as u64;
-    assert_eq!(ours, summary.samples, "every sample is from the attached process:\n{script}");
-    assert!(script.lines().all(|l| l.trim().is_empty() || l.contains("sh")), "{script}");
+    assert_eq!(
+        ours, summary.samples,
+        "every sample is from the attached process:\n{script}"
+    );
+    assert!(
+        script
+            .lines()
+            .all(|l| l.trim().is_empty() || l.contains("sh")),
+        "{script}"
+    );
+}
+
+#[test]
+fn overflowing_ring_is_accounted_as_lost() {
+    if !perf_event_open_works() || !perf_tool_works() {
+        return;
+    }
+    let _guard = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let dir = tempfile::tempdir().unwrap();
+    let mut options = RecordOptions::default();
+    options.events = vec!["cpu-clock".into()];
+    // A 64 KiB stack copy never fits a one-page ring: every sample is lost.
+    options.call_graph = Some(CallGraph::Dwarf { stack_size: 65528 });
+    options.mmap_pages = Some(1);
+    options.frequency = Some(2000);
+    options.target = Target::Command(argv(&["sh", "-c", LOOP]));
+    options.output = dir.path().join("lost.data");
+    let summary = record(&options, &mut |_| {}).unwrap();
+    assert_eq!(summary.samples, 0);
+    assert!(summary.lost_chunks > 0, "{summary:?}");
+    assert!(summary.lost_samples > 0, "{summary:?}");
+    let out = Command::new("perf")
+        .args(["report", "-D", "-i"])
+        .arg(&options.output)
+        .output()
+        .unwrap();
+    let dump = String::from_utf8_lossy(&out.stdout);
+    let lost_records = dump
+        .lines()
+        .filter(|l| l.contains("PERF_RECORD_LOST:"))
+        .count() as u64;
+    assert_eq!(lost_records, summary.lost_chunks);
+    let lost_samples: u64 = dump
+        .lines()
+        .filter_map(|l| l.split("PERF_RECORD_LOST_SAMPLES:").nth(1))
+        .filter_map(|rest| rest.rsplit(':').next()?.trim().parse::<u64>().ok())
+        .sum();
+    assert!(lost_samples > 0, "LOST_SAMPLES written:\n{dump}");
+    assert!(lost_samples <= summary.lost_samples);
+}
+
+#[test]
+fn attached_process_exiting_ends_the_recording() {
+    if !perf_event_open_works() {
+        return;
+    }
+    let _guard = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = Command::new("sh")
+        .args(["-c", "sleep 0.3"])
+        .spawn()
+        .unwrap();
+    let mut options = RecordOptions::default();
+    options.events = vec!["cpu-clock".into()];
+    options.target = Target::Pids(vec![child.id()]);
+    // A safety net only: the recording must end when the process does.
+    options.duration = Some(Duration::from_secs(20));
+    options.output = dir.path().join("gone.data");
+    let reaper = std::thread::spawn(move || child.wait().unwrap());
+    let started = std::time::Instant::now();
+    let summary = record(&options, &mut |_| {}).unwrap();
+    reaper.join().unwrap();
+    assert_eq!(summary.stopped_by, StopReason::TasksGone);
+    assert!(started.elapsed() < Duration::from_secs(10));
+}
+
+#[test]
+fn dwarf_call_graphs_read_back_in_perf() {
+    if !perf_event_open_works() || !perf_tool_works() {
+        return;
+    }
+    let _guard = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let dir = tempfile::tempdir().unwrap();
+    let mut options = RecordOptions::default();
+    options.events = vec!["cpu-clock".into()];
+    options.frequency = Some(499);
+    options.call_graph = Some(CallGraph::parse("dwarf,4096").unwrap());
+    options.target = Target::Command(argv(&["sh", "-c", LOOP]));
+    options.output = dir.path().join("dwarf.data");
+    let summary = record(&options, &mut |_| {}).unwrap();
+    assert!(summary.samples > 0);
+    let header = perf(&["report", "--header-only"], &options.output);
+    assert!(
+        header.contains("REGS_USER") && header.contains("STACK_USER"),
+        "{header}"
+    );
+    assert!(header.contains("sample_stack_user = 4096"), "{header}");
+    perf(&["report", "--stdio"], &options.output);
+    let script = perf(&["script", "-F", "comm,tid,time"], &options.output);
+    let lines = script.lines().filter(|l| !l.trim().is_empty()).count() as u64;
+    assert_eq!(lines, summary.samples);
+}
+
+#[test]
+fn failed_start_never_runs_the_command() {
+    if !perf_event_open_works() {
+        return;
+    }
+    let _guard = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let dir = tempfile::tempdir().unwrap();
+    let marker = dir.path().join("ran");
+    let script = format!("touch {}", marker.display());
+    let mut options = RecordOptions::default();
+    // A hardware event other than cycles: without a PMU, opening it fails after the fork.
+    options.events = vec!["cpu-clock".into(), "branch-misses".into()];
+    options.target = Target::Command(argv(&["sh", "-c", &script]));
+    options.output = dir.path().join("x.data");
+    match record(&options, &mut |_| {}) {
+        Err(err) => {
+            assert!(matches!(err, Error::EventUnavailable { .. }), "{err:?}");
+            assert!(err.to_string().contains("branch-misses"), "{err}");
+            std::thread::sleep(Duration::from_millis(100));
+            assert!(!marker.exists(), "the workload ran although setup failed");
+            assert!(!options.output.exists());
+        }
+        Ok(_) => eprintln!("this machine has a PMU: branch-misses opened, nothing to check"),
+    }
 }

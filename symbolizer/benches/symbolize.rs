@@ -88,5 +88,16 @@ fn run(spaces: &AddressSpaces, symbolizer: &Symbolizer, addrs: &[u64]) -> usize 
     total
 }
 
-criterion_group!(benches, bench);
+/// Parsing a real `/proc/kallsyms` (read once, outside the timing).
+fn bench_kallsyms(c: &mut Criterion) {
+    let Ok(text) = std::fs::read("/proc/kallsyms") else {
+        eprintln!("/proc/kallsyms unreadable; nothing to bench");
+        return;
+    };
+    c.bench_function("kallsyms_parse", |b| {
+        b.iter(|| kprof_symbolizer::kallsyms::Kallsyms::parse(black_box(text.clone())).len())
+    });
+}
+
+criterion_group!(benches, bench, bench_kallsyms);
 criterion_main!(benches);

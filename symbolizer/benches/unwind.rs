@@ -17,10 +17,10 @@ use std::time::Duration;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use gimli::X86_64;
-use gimli::write::{CallFrameInstruction, CommonInformationEntry, FrameDescriptionEntry, FrameTable};
-use kprof_symbolizer::unwind::{
-    Arch, DwarfUnwinder, StackBytes, UserRegs, unwind_frame_pointers,
+use gimli::write::{
+    CallFrameInstruction, CommonInformationEntry, FrameDescriptionEntry, FrameTable,
 };
+use kprof_symbolizer::unwind::{Arch, DwarfUnwinder, StackBytes, UserRegs, unwind_frame_pointers};
 use support::{
     EM_X86_64, SyntheticModule, SyntheticSection, cfi_encoding, eh_frame_bytes, stack_bytes,
     synthetic_elf,
@@ -127,7 +127,12 @@ fn synthetic(c: &mut Criterion) {
     });
     group.bench_function("fp_32_frames", |bencher| {
         bencher.iter(|| {
-            black_box(unwind_frame_pointers(Arch::X86_64, black_box(&regs), &stack, MAX_FRAMES))
+            black_box(unwind_frame_pointers(
+                Arch::X86_64,
+                black_box(&regs),
+                &stack,
+                MAX_FRAMES,
+            ))
         });
     });
     group.finish();

@@ -93,15 +93,65 @@ impl ModuleEntry {
     }
 }
 
+/// A module's entry, borrowed from the module's slot or held by reference count.
+pub(crate) enum EntryRef<'a> {
+    /// Found in the module's own slot: no atomics written.
+    Slot(&'a ModuleEntry),
+    /// Found in (or added to) the shared map.
+    Shared(Arc<ModuleEntry>),
+}
+
+impl std::ops::Deref for EntryRef<'_> {
+    type Target = ModuleEntry;
+    fn deref(&self) -> &ModuleEntry {
+        match self {
+            Self::Slot(e) => e,
+            Self::Shared(e) => e,
+        }
+    }
+}
+
+static NEXT_CACHE_ID: AtomicU64 = AtomicU64::new(1);
+
 /// All module entries, keyed by [`Module`]'s process-unique cache key.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(crate) struct ModuleCache {
-    entries: RwLock<HashMap<u64, Arc<ModuleEntry>>>,
+    id: u64,
+    entries: RwLock<HashMap<u64, Arc<ModuleEntry>, BuildIntHasher>>,
+}
+
+impl Default for ModuleCache {
+    fn default() -> Self {
+        Self {
+            id: NEXT_CACHE_ID.fetch_add(1, Ordering::Relaxed),
+            entries: RwLock::default(),
+        }
+    }
 }
 
 impl ModuleCache {
-    /// The entry of `module`, created on first use.
-    pub(crate) fn entry(&self, module: &Module) -> Arc<ModuleEntry> {
+    /// The entry of `module`, created on first use. The hot path is one atomic load: the
+    /// module's slot remembers the entry for the first cache that used it.
+    pub(crate) fn entry<'m>(&self, module: &'m Module) -> EntryRef<'m> {
+        if let Some((id, entry)) = module.symbolizer_slot.get() {
+            if *id == self.id {
+                return EntryRef::Slot(entry);
+            }
+        }
+        let shared = self.shared_entry(module);
+        if module
+            .symbolizer_slot
+            .set((self.id, Arc::clone(&shared)))
+            .is_ok()
+        {
+            if let Some((_, entry)) = module.symbolizer_slot.get() {
+                return EntryRef::Slot(entry);
+            }
+        }
+        EntryRef::Shared(shared)
+    }
+
+    fn shared_entry(&self, module: &Module) -> Arc<ModuleEntry> {
         if let Ok(map) = self.entries.read() {
             if let Some(e) = map.get(&module.cache_key) {
                 return Arc::clone(e);
@@ -127,3 +177,28 @@ impl ModuleCache {
         out
     }
 }
+
+/// A multiplicative hasher for integer keys (pids, cache keys): much cheaper than SipHash on
+/// the per-frame path, and the keys are not attacker-chosen strings.
+#[derive(Debug, Default, Clone, Copy)]
+pub(crate) struct IntHasher(u64);
+
+impl std::hash::Hasher for IntHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.write_u64(u64::from(b));
+        }
+    }
+    fn write_u32(&mut self, n: u32) {
+        self.write_u64(u64::from(n));
+    }
+    fn write_u64(&mut self, n: u64) {
+        self.0 = (self.0.rotate_left(5) ^ n).wrapping_mul(0x517c_c1b7_2722_0a95);
+    }
+}
+
+/// `BuildHasher` for [`IntHasher`].
+pub(crate) type BuildIntHasher = std::hash::BuildHasherDefault<IntHasher>;

@@ -1,6 +1,7 @@
 //! Demangling of Rust (legacy and v0) and C++ (Itanium) symbol names.
 
 use std::borrow::Cow;
+use std::fmt::Write;
 
 /// Demangles `name` if it is a Rust or C++ mangled name; returns it unchanged otherwise.
 ///
@@ -9,7 +10,11 @@ use std::borrow::Cow;
 pub fn demangle(name: &str) -> Cow<'_, str> {
     if let Ok(d) = rustc_demangle::try_demangle(name) {
         // `{:#}` omits the hash of legacy names and the crate disambiguators of v0 names.
-        return Cow::Owned(format!("{d:#}"));
+        // `write!` rather than `format!`: a formatting error must not become a panic.
+        let mut out = String::with_capacity(name.len());
+        if write!(out, "{d:#}").is_ok() {
+            return Cow::Owned(out);
+        }
     }
     if name.starts_with("_Z") {
         if let Ok(sym) = cpp_demangle::Symbol::new(name.as_bytes()) {

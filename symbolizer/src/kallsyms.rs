@@ -10,12 +10,20 @@ struct KSym {
 }
 
 /// The function symbols of a kallsyms file (types `t`, `T`, `w`, `W`), kernel modules included.
-#[derive(Debug)]
 pub struct Kallsyms {
     text: Vec<u8>,
     syms: Vec<KSym>,
     names: Vec<OnceLock<Arc<str>>>,
     all_zero: bool,
+}
+
+impl std::fmt::Debug for Kallsyms {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Kallsyms")
+            .field("symbols", &self.syms.len())
+            .field("addresses_hidden", &self.all_zero)
+            .finish_non_exhaustive()
+    }
 }
 
 fn parse_hex(bytes: &[u8]) -> Option<u64> {
@@ -45,16 +53,18 @@ impl Kallsyms {
         let mut pos = 0usize;
         while pos < text.len() {
             let rest = text.get(pos..).unwrap_or_default();
-            let line_len = rest.iter().position(|&b| b == b'\n').unwrap_or(rest.len());
+            let line_len = memchr::memchr(b'\n', rest).unwrap_or(rest.len());
             let line = rest.get(..line_len).unwrap_or_default();
             let line_start = pos;
             pos += line_len + 1;
-            // "ADDR T NAME[\t[MOD]]"
-            let Some(sp) = line.iter().position(|&b| b == b' ') else {
-                continue;
-            };
-            let Some(addr) = parse_hex(line.get(..sp).unwrap_or_default()) else {
-                continue;
+            // "ADDR T NAME[\t[MOD]]". The address is 16 digits on 64-bit kernels: check the
+            // type at its fixed position first, so data symbols cost no further work.
+            let sp = match line.get(16) {
+                Some(b' ') => 16,
+                _ => match memchr::memchr(b' ', line) {
+                    Some(sp) => sp,
+                    None => continue,
+                },
             };
             let (Some(&kind), Some(b' ')) = (line.get(sp + 1), line.get(sp + 2)) else {
                 continue;
@@ -62,11 +72,11 @@ impl Kallsyms {
             if !matches!(kind, b't' | b'T' | b'w' | b'W') {
                 continue;
             }
+            let Some(addr) = parse_hex(line.get(..sp).unwrap_or_default()) else {
+                continue;
+            };
             let name_field = line.get(sp + 3..).unwrap_or_default();
-            let name_len = name_field
-                .iter()
-                .position(|&b| b == b'\t' || b == b' ')
-                .unwrap_or(name_field.len());
+            let name_len = memchr::memchr2(b'\t', b' ', name_field).unwrap_or(name_field.len());
             if name_len == 0 {
                 continue;
             }
@@ -190,6 +200,20 @@ ffffffffc0002000 T xfs_other\t[xfs]
         );
         assert_eq!(k.lookup(0x1000), None);
         assert_eq!(k.address_of("schedule"), Some(0xffff_ffff_8100_4000));
+    }
+
+    #[test]
+    fn malformed_lines_are_skipped() {
+        let text = b"ffffffff81000000 T\nffffffff81000000 T \t[m]\nzz T bad\n\
+fffffffffffffffff T too_long\n ffffffff81000010 T leading_space\n81000020 T short_addr\n\
+ffffffff81000030 T last_without_newline";
+        let k = Kallsyms::parse(text.to_vec());
+        assert_eq!(k.len(), 2);
+        assert_eq!(k.lookup(0x8100_0021).as_deref(), Some("short_addr"));
+        assert_eq!(
+            k.lookup(0xffff_ffff_8100_0031).as_deref(),
+            Some("last_without_newline")
+        );
     }
 
     #[test]

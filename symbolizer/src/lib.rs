@@ -17,6 +17,12 @@
 //! kprof-perfdata), in time order, and whether the recording's kernel is the running one
 //! ([`SymbolizerOptions::kernel_matches`]).
 //!
+//! Return addresses from callchains should be passed as `address - 1` (except the leaf IP),
+//! so that lines and inlined frames describe the call instruction, not the one after it.
+//! Profiles repeat the same addresses a lot: symbolize each distinct `(ModuleId, ModuleOffset)`
+//! once. On a recording with kernel samples, [`Symbolizer::preload_kernel_symbols`] on a
+//! spare thread hides the tens of milliseconds the kernel takes to produce `/proc/kallsyms`.
+//!
 //! # What it won't do
 //! - Fetch debug files from the network (debuginfod) or read split DWARF (`.dwo`).
 //! - Trust paths from the recording: it opens only regular files, and a missing or corrupt

@@ -1,7 +1,9 @@
 //! Address spaces: replays MMAP/COMM/FORK/EXIT side-band records into per-process mapping tables.
 
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
+
+use crate::cache::ModuleEntry;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 /// An actual virtual memory address in the recorded process (or in the kernel).
@@ -38,7 +40,7 @@ pub enum ModuleKind {
 }
 
 /// One mapped object, shared by every process mapping it.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Module {
     /// The path recorded in the mmap record.
     pub path: Arc<str>,
@@ -50,9 +52,36 @@ pub struct Module {
     pub pid: Option<u32>,
     /// A key unique among all modules created in this program, used by symbolizer caches.
     pub(crate) cache_key: u64,
+    /// The state of the first [`crate::Symbolizer`] that used this module (keyed by its id),
+    /// so that symbolizer reaches it without locks or reference counting.
+    pub(crate) symbolizer_slot: OnceLock<(u64, Arc<ModuleEntry>)>,
+}
+
+impl std::fmt::Debug for Module {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Module")
+            .field("path", &self.path)
+            .field("build_id", &self.build_id)
+            .field("kind", &self.kind)
+            .field("pid", &self.pid)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Module {
+    /// A module not taken from an [`AddressSpaces`] (live symbolization, tests). Each call
+    /// makes a distinct module with its own cache entry in a [`crate::Symbolizer`].
+    pub fn new(path: &str, build_id: Option<&[u8]>, kind: ModuleKind, pid: Option<u32>) -> Self {
+        Self {
+            path: Arc::from(path),
+            build_id: build_id.map(<[u8]>::to_vec),
+            kind,
+            pid,
+            cache_key: NEXT_CACHE_KEY.fetch_add(1, Ordering::Relaxed),
+            symbolizer_slot: OnceLock::new(),
+        }
+    }
+
     /// The name used in unresolved frames like `libfoo.so+0x1a2b`: the last path component
     /// of files, `[kernel.kallsyms]` for the kernel, the recorded name of anything else.
     pub fn basename(&self) -> &str {
@@ -178,8 +207,11 @@ static NEXT_CACHE_KEY: AtomicU64 = AtomicU64::new(1);
 pub struct AddressSpaces {
     modules: Vec<Module>,
     interned: HashMap<InternKey, ModuleId>,
-    processes: HashMap<u32, Process>,
+    processes: HashMap<u32, Process, crate::cache::BuildIntHasher>,
     kernel: MapSet,
+    /// The `[kernel.kallsyms]` module, which also takes kernel addresses no mapping covers
+    /// (BPF programs, trampolines): kallsyms knows those too.
+    kernel_image: Option<ModuleId>,
 }
 
 fn classify(path: &str, kernel: bool) -> ModuleKind {
@@ -223,14 +255,14 @@ impl AddressSpaces {
             return id;
         }
         let id = ModuleId(u32::try_from(self.modules.len()).unwrap_or(u32::MAX));
-        self.modules.push(Module {
-            path,
-            build_id,
-            kind,
-            pid: jit_pid,
-            cache_key: NEXT_CACHE_KEY.fetch_add(1, Ordering::Relaxed),
-        });
+        let mut module = Module::new("", None, kind, jit_pid);
+        module.path = path;
+        module.build_id = build_id;
+        self.modules.push(module);
         self.interned.insert(key, id);
+        if kind == ModuleKind::Kernel && self.kernel_image.is_none() {
+            self.kernel_image = Some(id);
+        }
         id
     }
 
@@ -308,6 +340,9 @@ impl AddressSpaces {
     }
 
     /// Finds the module and module offset of `addr` in `pid`'s (or the kernel's) address space.
+    ///
+    /// Kernel addresses outside every kernel mapping go to the `[kernel.kallsyms]` module
+    /// (once one was mapped), because kallsyms also names BPF programs and trampolines.
     pub fn locate(&self, pid: u32, addr: Avma, kernel: bool) -> Location {
         let set = if kernel {
             Some(&self.kernel)
@@ -323,7 +358,13 @@ impl AddressSpaces {
                     (addr.0 - m.start).wrapping_add(m.pgoff)
                 }),
             },
-            None => Location::Unmapped(addr),
+            None => match self.kernel_image {
+                Some(module) if kernel => Location::Module {
+                    module,
+                    offset: ModuleOffset(addr.0),
+                },
+                _ => Location::Unmapped(addr),
+            },
         }
     }
 
@@ -465,6 +506,12 @@ mod tests {
             panic!("kernel address not found");
         };
         assert_eq!(offset, ModuleOffset(0xffff_ffff_8100_1234));
+        assert_eq!(a.module(module).kind, ModuleKind::Kernel);
+        let Location::Module { module, offset } = a.locate(1, Avma(0xffff_ffff_a000_0010), true)
+        else {
+            panic!("unmapped kernel addresses belong to the kernel image");
+        };
+        assert_eq!(offset, ModuleOffset(0xffff_ffff_a000_0010));
         assert_eq!(a.module(module).kind, ModuleKind::Kernel);
         let Location::Module { module, offset } = a.locate(5, Avma(0x7000_0010), false) else {
             panic!("anon address not found");

@@ -203,13 +203,35 @@ pub struct ModuleReport {
     pub problems: Vec<Problem>,
 }
 
+impl fmt::Display for ModuleReport {
+    /// `path: N resolved, M unresolved` followed by `; problem` for each problem.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{}: {} resolved, {} unresolved",
+            self.path, self.resolved, self.unresolved
+        )?;
+        for p in &self.problems {
+            write!(f, "; {p}")?;
+        }
+        Ok(())
+    }
+}
+
 /// Turns module offsets into frames. `Send + Sync`: call [`symbolize`](Self::symbolize) from
 /// many threads; each module is loaded once, on its first use.
-#[derive(Debug)]
 pub struct Symbolizer {
     options: SymbolizerOptions,
     cache: ModuleCache,
     kallsyms: OnceLock<Result<Kallsyms, Problem>>,
+}
+
+impl fmt::Debug for Symbolizer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Symbolizer")
+            .field("options", &self.options)
+            .finish_non_exhaustive()
+    }
 }
 
 fn error_problem(e: &Error) -> Problem {
@@ -284,6 +306,9 @@ impl Symbolizer {
     }
 
     fn host_path(&self, recorded: &str) -> PathBuf {
+        // A file deleted (or replaced) after it was mapped: try the path anyway; the build-id
+        // check catches a replacement when the recording has build-ids.
+        let recorded = recorded.strip_suffix(" (deleted)").unwrap_or(recorded);
         match &self.options.symfs {
             Some(root) => root.join(recorded.trim_start_matches('/')),
             None => PathBuf::from(recorded),
@@ -307,6 +332,17 @@ impl Symbolizer {
             }
         }
         result
+    }
+
+    /// Reads and parses kallsyms now instead of on the first kernel address.
+    ///
+    /// Reading `/proc/kallsyms` costs tens of milliseconds of kernel time; a caller that knows
+    /// the recording has kernel samples can call this on another thread while it reads the
+    /// recording. Does nothing unless [`SymbolizerOptions::kernel_matches`] is set.
+    pub fn preload_kernel_symbols(&self) {
+        if self.options.kernel_matches {
+            let _ = self.kallsyms();
+        }
     }
 
     /// Per-module counts and problems of everything symbolized so far, sorted by path.

@@ -392,6 +392,14 @@ fn c_program_stripped_and_build_id_mismatch() {
             .to_string()
             .starts_with("stripped (no .symtab, only .dynsym)")
     );
+    let line = report[0].to_string();
+    assert!(
+        line.ends_with(
+            "prog_stripped: 0 resolved, 1 unresolved; stripped (no .symtab, only .dynsym): \
+             install the -dbgsym/-debuginfo package or build without stripping"
+        ),
+        "{line}"
+    );
 
     let wrong = [0xabu8; 20];
     let spaces = map_file(&c.dir.join("prog_pie"), Some(&wrong));
@@ -401,6 +409,164 @@ fn c_program_stripped_and_build_id_mismatch() {
     };
     assert!(recorded.starts_with("abab"));
     assert_ne!(recorded, found);
+}
+
+#[test]
+fn separate_debug_files_by_debuglink_and_build_id() {
+    let Some(c) = compile("debugfile") else {
+        return;
+    };
+    let pie = c.dir.join("prog_pie");
+    let Some(((svma, _), loads)) = oracle(&pie) else {
+        return;
+    };
+    let offset = svma_to_offset(svma, &loads);
+    let in_dir =
+        |args: &[&str]| run(Command::new(args[0]).args(&args[1..]).current_dir(&c.dir)).is_some();
+    // gdb's layout: debug file beside the binary, found through .gnu_debuglink.
+    assert!(in_dir(&[
+        "objcopy",
+        "--only-keep-debug",
+        "prog_pie",
+        "prog_pie.debug"
+    ]));
+    assert!(in_dir(&["strip", "-s", "-o", "prog_linked", "prog_pie"]));
+    assert!(in_dir(&[
+        "objcopy",
+        "--add-gnu-debuglink=prog_pie.debug",
+        "prog_linked"
+    ]));
+    let symbolizer = Symbolizer::new(options(true, false));
+    let r = symbolize_file_offset(
+        &symbolizer,
+        &map_file(&c.dir.join("prog_linked"), None),
+        offset,
+    );
+    assert_eq!(r.status, Status::Resolved);
+    assert_eq!(&*r.frames[0].function, "outer_fn");
+    assert!(r.frames[0].file.as_deref().unwrap().ends_with("prog.c"));
+    assert!(
+        symbolizer.report()[0].problems.is_empty(),
+        "{:?}",
+        symbolizer.report()
+    );
+
+    // The .build-id tree: `prog_stripped` has no debuglink, only its build-id.
+    let build_id = crate::elf::build_id_of(&std::fs::read(&pie).unwrap()).unwrap();
+    let hex = crate::elf::hex(&build_id);
+    let root = c.dir.join("debugroot");
+    let dir = root.join(".build-id").join(&hex[..2]);
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::copy(
+        c.dir.join("prog_pie.debug"),
+        dir.join(format!("{}.debug", &hex[2..])),
+    )
+    .unwrap();
+    let symbolizer = Symbolizer::new(SymbolizerOptions {
+        lines: true,
+        debug_dirs: vec![root],
+        ..SymbolizerOptions::default()
+    });
+    let stripped = map_file(&c.dir.join("prog_stripped"), Some(&build_id));
+    let r = symbolize_file_offset(&symbolizer, &stripped, offset);
+    assert_eq!(&*r.frames[0].function, "outer_fn");
+    assert!(r.frames[0].line.is_some());
+
+    // Without any debug file and with lines requested, the report says how to get them.
+    let _ = std::fs::remove_file(c.dir.join("prog_pie.debug"));
+    let symbolizer = Symbolizer::new(options(true, false));
+    let r = symbolize_file_offset(
+        &symbolizer,
+        &map_file(&c.dir.join("prog_linked"), None),
+        offset,
+    );
+    assert_eq!(r.status, Status::Unresolved(Problem::Stripped));
+    let problems = &symbolizer.report()[0].problems;
+    assert!(
+        problems.contains(&Problem::Stripped) && problems.contains(&Problem::NoDebugInfo),
+        "{problems:?}"
+    );
+}
+
+#[test]
+fn symfs_prefix() {
+    let Some(c) = compile("symfs") else { return };
+    let Some(((svma, _), loads)) = oracle(&c.dir.join("prog_nopie")) else {
+        return;
+    };
+    let offset = svma_to_offset(svma, &loads);
+    let symbolizer = Symbolizer::new(SymbolizerOptions {
+        symfs: Some(c.dir.clone()),
+        ..SymbolizerOptions::default()
+    });
+    let mut spaces = AddressSpaces::new();
+    spaces.mmap(
+        1,
+        MappingInfo {
+            start: Avma(0x10000),
+            len: 1 << 20,
+            pgoff: 0,
+            path: b"/prog_nopie",
+            build_id: None,
+            kernel: false,
+        },
+    );
+    let r = symbolize_file_offset(&symbolizer, &spaces, offset);
+    assert_eq!(&*r.frames[0].function, "outer_fn");
+}
+
+#[test]
+fn corrupted_elf_files_never_panic() {
+    let Some(c) = compile("corrupt") else { return };
+    let original = std::fs::read(c.dir.join("prog_pie")).unwrap();
+    let mut seed: u64 = 0x1234_5678_9abc_def0;
+    let mut next = move || {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed
+    };
+    for round in 0..24 {
+        let mut bytes = original.clone();
+        for _ in 0..(1 + round * 4) {
+            let at = (next() as usize) % bytes.len();
+            bytes[at] ^= 1 << (next() % 8);
+        }
+        if round % 6 == 5 {
+            bytes.truncate((next() as usize) % bytes.len());
+        }
+        let path = c.dir.join(format!("corrupt{round}"));
+        std::fs::write(&path, &bytes).unwrap();
+        let spaces = map_file(&path, None);
+        let symbolizer = Symbolizer::new(options(true, true));
+        for offset in (0..original.len() as u64).step_by(997) {
+            if let Location::Module { module, offset } =
+                spaces.locate(1, Avma(0x10000 + offset), false)
+            {
+                let r = symbolizer.symbolize(spaces.module(module), offset);
+                assert!(!r.frames.is_empty());
+            }
+        }
+    }
+}
+
+#[test]
+fn garbage_text_never_panics() {
+    let mut seed: u64 = 42;
+    for len in [0usize, 1, 17, 19, 200, 5000] {
+        let bytes: Vec<u8> = (0..len)
+            .map(|_| {
+                seed = seed.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
+                // Kallsyms-like characters, so lines get deep into the parsers.
+                let alphabet = b"0123456789abcdef tTwW\t\n[]x";
+                alphabet[(seed >> 33) as usize % alphabet.len()]
+            })
+            .collect();
+        let k = crate::kallsyms::Kallsyms::parse(bytes.clone());
+        let _ = k.lookup(u64::MAX);
+        let m = crate::perfmap::PerfMap::parse(&bytes);
+        let _ = m.lookup(u64::MAX);
+    }
 }
 
 #[test]
@@ -509,6 +675,12 @@ fn kallsyms_file_option_and_kptr_restrict() {
     };
     let r = symbolizer.symbolize(spaces.module(module), offset);
     assert_eq!(r.status, Status::Unresolved(Problem::KptrRestrict));
+    let standalone = Module::new("[kernel.kallsyms]", None, crate::ModuleKind::Kernel, None);
+    let r = symbolizer.symbolize(&standalone, ModuleOffset(0xffff_ffff_8100_0010));
+    assert_eq!(
+        &*r.frames[0].function,
+        "[kernel.kallsyms]+0xffffffff81000010"
+    );
     assert!(
         symbolizer.report()[0].problems[0]
             .to_string()

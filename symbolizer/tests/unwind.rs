@@ -8,15 +8,17 @@ mod support;
 
 use std::sync::Arc;
 
-use kprof_symbolizer::unwind::{
-    unwind_frame_pointers, Arch, DwarfUnwinder, FrameAddress, StackBytes,
-    UnwindEnd, UserRegs,
+use gimli::write::{
+    CallFrameInstruction, CommonInformationEntry, FrameDescriptionEntry, FrameTable,
 };
-use gimli::write::{CallFrameInstruction, CommonInformationEntry, FrameDescriptionEntry, FrameTable};
 use gimli::{Register, X86_64};
+use kprof_symbolizer::unwind::{
+    Arch, DwarfUnwinder, FrameAddress, StackBytes, UnwindEnd, UserRegs, unwind_frame_pointers,
+};
 use support::{
-    build_workload, cfi_encoding, debug_frame_bytes, eh_frame_bytes, record_workload, stack_bytes,
-    synthetic_elf, ExeSymbols, SyntheticModule, SyntheticSection, XorShift, EM_AARCH64, EM_X86_64,
+    EM_AARCH64, EM_X86_64, ExeSymbols, SyntheticModule, SyntheticSection, XorShift,
+    build_debug_frame_workload, build_workload, cfi_encoding, debug_frame_bytes, eh_frame_bytes,
+    record_workload, stack_bytes, synthetic_elf,
 };
 
 const MAX_FRAMES: usize = 256;
@@ -28,13 +30,37 @@ fn dwarf_unwinding_of_a_real_recording_reaches_main() {
     let Some(workload) = build_workload() else {
         return;
     };
-    let Some(recording) = record_workload(&workload) else {
+    check_recording_reaches_main(workload);
+}
+
+/// The same with the CFI only in a compressed `.debug_frame` section of the executable.
+#[test]
+fn debug_frame_only_executable_reaches_main() {
+    let Some(workload) = build_debug_frame_workload() else {
+        return;
+    };
+    // `.eh_frame` still holds the FDEs of crt1.o and the PLT, but none for the workload's own
+    // functions, so reaching main requires the compressed `.debug_frame`.
+    let file = std::fs::read(&workload.exe).unwrap();
+    let elf = object::File::parse(&*file).unwrap();
+    let debug_frame = object::Object::section_by_name(&elf, ".debug_frame").unwrap();
+    let compressed = object::ObjectSection::compressed_data(&debug_frame).unwrap();
+    assert_ne!(compressed.format, object::CompressionFormat::None);
+    check_recording_reaches_main(workload);
+}
+
+fn check_recording_reaches_main(workload: &'static support::Workload) {
+    let Some(recording) = record_workload(workload) else {
         return;
     };
     let symbols = ExeSymbols::load(&workload.exe);
     let unwinder = DwarfUnwinder::new();
     let samples = recording.workload_samples();
-    assert!(samples.len() >= 50, "only {} samples recorded", samples.len());
+    assert!(
+        samples.len() >= 50,
+        "only {} samples recorded",
+        samples.len()
+    );
 
     let mut reached_main = 0;
     let mut leaf_in_c = 0;
@@ -52,7 +78,11 @@ fn dwarf_unwinding_of_a_real_recording_reaches_main() {
         let names: Vec<&str> = unwound
             .frames
             .iter()
-            .map(|frame| symbols.name_of(&modules, frame.lookup_address()).unwrap_or("?"))
+            .map(|frame| {
+                symbols
+                    .name_of(&modules, frame.lookup_address())
+                    .unwrap_or("?")
+            })
             .collect();
         if names.contains(&"main") {
             reached_main += 1;
@@ -77,7 +107,10 @@ fn dwarf_unwinding_of_a_real_recording_reaches_main() {
                 let exact = unwound.frames[2..]
                     .iter()
                     .any(|frame| matches!(frame, FrameAddress::InstructionPointer(_)));
-                assert!(exact, "no interrupted pc after the signal frame: {unwound:?}");
+                assert!(
+                    exact,
+                    "no interrupted pc after the signal frame: {unwound:?}"
+                );
             }
             if through_qsort {
                 via_qsort += 1;
@@ -108,7 +141,7 @@ fn unwinding_is_deterministic_across_threads() {
     let Some(workload) = build_workload() else {
         return;
     };
-    let Some(recording) = record_workload(&workload) else {
+    let Some(recording) = record_workload(workload) else {
         return;
     };
     let unwinder = DwarfUnwinder::new();
@@ -163,7 +196,10 @@ fn random_bytes_as_eh_frame_never_panic() {
             let sp = 0x7ffd_0000_0000;
             let pc = modules.start + c_start + rng.next() % 64;
             let regs = UserRegs::new(Arch::X86_64, pc, sp).with_dwarf_register(6, rng.next());
-            let stack = StackBytes { start: sp, bytes: &bytes };
+            let stack = StackBytes {
+                start: sp,
+                bytes: &bytes,
+            };
             let unwound = unwinder.unwind(Arch::X86_64, &regs, &stack, &modules, 64);
             assert!(!unwound.frames.is_empty() && unwound.frames.len() <= 64);
         }
@@ -196,14 +232,19 @@ fn garbage_stacks_with_real_cfi_are_bounded() {
                 let word = rng.next();
                 match word % 4 {
                     // Plausible return addresses into the module and plausible stack pointers.
-                    0 => modules.start + functions[(word as usize / 4) % functions.len()] + word % 40,
+                    0 => {
+                        modules.start + functions[(word as usize / 4) % functions.len()] + word % 40
+                    }
                     1 => sp + (word % 4096) / 8 * 8,
                     _ => word,
                 }
             })
             .collect();
         let bytes: Vec<u8> = words.iter().flat_map(|w| w.to_le_bytes()).collect();
-        let stack = StackBytes { start: sp, bytes: &bytes };
+        let stack = StackBytes {
+            start: sp,
+            bytes: &bytes,
+        };
         let pc = modules.start + functions[i as usize % functions.len()] + rng.next() % 30;
         let regs = UserRegs::new(Arch::X86_64, pc, sp).with_dwarf_register(6, words[0]);
         let max = 1 + (i as usize % 40);
@@ -236,7 +277,10 @@ fn cfa_below_sp_stops_as_loop() {
     };
     let sp = 0x7ffd_0000_1000u64;
     let bytes = vec![0u8; 512];
-    let stack = StackBytes { start: sp, bytes: &bytes };
+    let stack = StackBytes {
+        start: sp,
+        bytes: &bytes,
+    };
     let unwinder = DwarfUnwinder::new();
     // Somewhere past the prologue (push rbp; mov rbp, rsp) but before the epilogue.
     let pc = modules.start + start + size / 2;
@@ -245,7 +289,6 @@ fn cfa_below_sp_stops_as_loop() {
     assert_eq!(unwound.end, UnwindEnd::Loop, "{unwound:?}");
     assert_eq!(unwound.frames.len(), 1);
 }
-
 
 /// PLT stubs of the real workload (`.plt` has glibc/binutils' CFA expression
 /// `rsp + 8 + ((rip & 15) >= 11) * 8`): the caller is found before and after the stub's push.
@@ -274,7 +317,11 @@ fn plt_stub_cfa_expression() {
     let sp = 0x7ffd_0000_1000u64;
     let unwinder = DwarfUnwinder::new();
     for (key, file) in [(1, plain), (2, stripped)] {
-        let modules = SyntheticModule { key, start: base, file };
+        let modules = SyntheticModule {
+            key,
+            start: base,
+            file,
+        };
         // First stub entry (PLT0 is 16 bytes): `jmp *GOT` at +0, `push n` at +6, `jmp PLT0` at +11.
         let entry = base + plt.start as u64 + 16;
         for (pc, words) in [
@@ -282,12 +329,18 @@ fn plt_stub_cfa_expression() {
             (entry + 6, vec![base + caller, 0]),
         ] {
             let bytes = stack_bytes(&words);
-            let stack = StackBytes { start: sp, bytes: &bytes };
+            let stack = StackBytes {
+                start: sp,
+                bytes: &bytes,
+            };
             let regs = UserRegs::new(Arch::X86_64, pc, sp);
             let unwound = unwinder.unwind(Arch::X86_64, &regs, &stack, &modules, 2);
             assert_eq!(
                 unwound.frames,
-                [FrameAddress::InstructionPointer(pc), FrameAddress::ReturnAddress(base + caller)],
+                [
+                    FrameAddress::InstructionPointer(pc),
+                    FrameAddress::ReturnAddress(base + caller)
+                ],
                 "module {key}, pc {pc:#x}"
             );
         }
@@ -295,18 +348,32 @@ fn plt_stub_cfa_expression() {
         if key == 1 {
             let pc = entry + 11;
             let bytes = stack_bytes(&[7, base + caller, 0]);
-            let stack = StackBytes { start: sp, bytes: &bytes };
+            let stack = StackBytes {
+                start: sp,
+                bytes: &bytes,
+            };
             let regs = UserRegs::new(Arch::X86_64, pc, sp);
             let unwound = unwinder.unwind(Arch::X86_64, &regs, &stack, &modules, 2);
-            assert_eq!(unwound.frames[1], FrameAddress::ReturnAddress(base + caller));
+            assert_eq!(
+                unwound.frames[1],
+                FrameAddress::ReturnAddress(base + caller)
+            );
         } else {
             // Without CFI, a pc outside the PLT in a non-leaf position has no unwind info.
             let text_pc = base + symbols.address_of("b").unwrap() + 4;
             let regs = UserRegs::new(Arch::X86_64, text_pc, sp);
             let bytes = stack_bytes(&[0; 4]);
-            let stack = StackBytes { start: sp, bytes: &bytes };
+            let stack = StackBytes {
+                start: sp,
+                bytes: &bytes,
+            };
             let unwound = unwinder.unwind(Arch::X86_64, &regs, &stack, &modules, 8);
-            assert_eq!(unwound.end, UnwindEnd::NoUnwindInfo { module_key: Some(2) });
+            assert_eq!(
+                unwound.end,
+                UnwindEnd::NoUnwindInfo {
+                    module_key: Some(2)
+                }
+            );
         }
     }
 }
@@ -403,7 +470,10 @@ fn aarch64_leaf_lr_saved_lr_and_root() {
     );
     let signed = (function(2) + 0x30) | 0x002a_0000_0000_0000;
     let bytes = stack_bytes(&[SP + 0x100, signed, 0, 0]);
-    let stack = StackBytes { start: SP, bytes: &bytes };
+    let stack = StackBytes {
+        start: SP,
+        bytes: &bytes,
+    };
     let regs = UserRegs::new(Arch::Aarch64, function(0) + 0x10, SP)
         .with_dwarf_register(30, function(1) + 0x20)
         .with_dwarf_register(29, SP + 0x40);
@@ -445,10 +515,19 @@ fn x86_64_cfa_rules_and_endings() {
         vec![CallFrameInstruction::CfaOffset(0)],
     ];
     for in_debug_frame in [false, true] {
-        let modules = module_with(EM_X86_64, x86_cie(), functions.clone(), in_debug_frame, vec![]);
+        let modules = module_with(
+            EM_X86_64,
+            x86_cie(),
+            functions.clone(),
+            in_debug_frame,
+            vec![],
+        );
         let unwinder = DwarfUnwinder::new();
         let bytes = stack_bytes(&[0x1234, function(1) + 5, 0]);
-        let stack = StackBytes { start: SP, bytes: &bytes };
+        let stack = StackBytes {
+            start: SP,
+            bytes: &bytes,
+        };
         let regs = UserRegs::new(Arch::X86_64, function(0) + 3, SP);
         let unwound = unwinder.unwind(Arch::X86_64, &regs, &stack, &modules, 16);
         assert_eq!(
@@ -466,7 +545,10 @@ fn x86_64_cfa_rules_and_endings() {
         assert_eq!(unwound.end, UnwindEnd::Loop);
 
         // Only 8 bytes copied: the return address at CFA - 8 = SP + 8 is outside.
-        let short = StackBytes { start: SP, bytes: &bytes[..8] };
+        let short = StackBytes {
+            start: SP,
+            bytes: &bytes[..8],
+        };
         let regs = UserRegs::new(Arch::X86_64, function(0) + 3, SP);
         let unwound = unwinder.unwind(Arch::X86_64, &regs, &short, &modules, 16);
         assert_eq!(unwound.end, UnwindEnd::StackExhausted);
@@ -482,16 +564,39 @@ fn synthetic_random_eh_frame_is_bounded() {
         let len = 8 + (rng.next() % 512) as usize;
         let garbage: Vec<u8> = (0..len).map(|_| rng.next() as u8).collect();
         let machine = if key % 2 == 0 { EM_X86_64 } else { EM_AARCH64 };
-        let arch = if key % 2 == 0 { Arch::X86_64 } else { Arch::Aarch64 };
+        let arch = if key % 2 == 0 {
+            Arch::X86_64
+        } else {
+            Arch::Aarch64
+        };
         let file = synthetic_elf(
             machine,
             &[
-                SyntheticSection { name: ".text", address: TEXT, executable: true, bytes: vec![0; 0x1000] },
-                SyntheticSection { name: ".eh_frame", address: EH_FRAME, executable: false, bytes: garbage.clone() },
-                SyntheticSection { name: ".debug_frame", address: EH_FRAME + 0x1000, executable: false, bytes: garbage },
+                SyntheticSection {
+                    name: ".text",
+                    address: TEXT,
+                    executable: true,
+                    bytes: vec![0; 0x1000],
+                },
+                SyntheticSection {
+                    name: ".eh_frame",
+                    address: EH_FRAME,
+                    executable: false,
+                    bytes: garbage.clone(),
+                },
+                SyntheticSection {
+                    name: ".debug_frame",
+                    address: EH_FRAME + 0x1000,
+                    executable: false,
+                    bytes: garbage,
+                },
             ],
         );
-        let modules = SyntheticModule { key, start: BASE, file: Arc::new(file) };
+        let modules = SyntheticModule {
+            key,
+            start: BASE,
+            file: Arc::new(file),
+        };
         let words: Vec<u64> = (0..64)
             .map(|_| match rng.next() % 3 {
                 0 => function(rng.next() % 16),
@@ -500,7 +605,10 @@ fn synthetic_random_eh_frame_is_bounded() {
             })
             .collect();
         let bytes = stack_bytes(&words);
-        let stack = StackBytes { start: SP, bytes: &bytes };
+        let stack = StackBytes {
+            start: SP,
+            bytes: &bytes,
+        };
         let regs = UserRegs::new(arch, function(rng.next() % 16), SP)
             .with_dwarf_register(6, words[1])
             .with_dwarf_register(29, words[2])
@@ -508,4 +616,55 @@ fn synthetic_random_eh_frame_is_bounded() {
         let unwound = DwarfUnwinder::new().unwind(arch, &regs, &stack, &modules, 32);
         assert!(!unwound.frames.is_empty() && unwound.frames.len() <= 32);
     }
+}
+
+/// The vdso is handled like any module when the caller hands over its image: this process's
+/// own `[vdso]` (read from `/proc/self/mem`), unwound from the entry of `__vdso_clock_gettime`.
+#[test]
+fn vdso_image_is_unwound_like_a_module() {
+    use std::io::{Read, Seek, SeekFrom};
+    if Arch::host() != Some(Arch::X86_64) {
+        return;
+    }
+    let maps = std::fs::read_to_string("/proc/self/maps").unwrap();
+    let Some(line) = maps.lines().find(|line| line.ends_with("[vdso]")) else {
+        eprintln!("skipping: no [vdso] mapping");
+        return;
+    };
+    let range = line.split_whitespace().next().unwrap();
+    let (start, end) = range.split_once('-').unwrap();
+    let start = u64::from_str_radix(start, 16).unwrap();
+    let end = u64::from_str_radix(end, 16).unwrap();
+    let mut image = vec![0u8; (end - start) as usize];
+    let mut mem = std::fs::File::open("/proc/self/mem").unwrap();
+    mem.seek(SeekFrom::Start(start)).unwrap();
+    mem.read_exact(&mut image).unwrap();
+
+    let elf = object::File::parse(&*image).unwrap();
+    let entry = object::Object::dynamic_symbols(&elf)
+        .find(|symbol| object::ObjectSymbol::name(symbol) == Ok("__vdso_clock_gettime"))
+        .map(|symbol| object::ObjectSymbol::address(&symbol))
+        .unwrap();
+    let modules = SyntheticModule {
+        key: 1,
+        start,
+        file: Arc::new(image),
+    };
+    let sp = 0x7ffd_0000_1000u64;
+    let caller = 0x5555_0000_1234u64;
+    let bytes = stack_bytes(&[caller, 0]);
+    let stack = StackBytes {
+        start: sp,
+        bytes: &bytes,
+    };
+    let pc = start + entry;
+    let regs = UserRegs::new(Arch::X86_64, pc, sp);
+    let unwound = DwarfUnwinder::new().unwind(Arch::X86_64, &regs, &stack, &modules, 2);
+    assert_eq!(
+        unwound.frames,
+        [
+            FrameAddress::InstructionPointer(pc),
+            FrameAddress::ReturnAddress(caller)
+        ]
+    );
 }

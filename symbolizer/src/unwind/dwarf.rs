@@ -2,16 +2,18 @@
 
 use std::cell::RefCell;
 use std::collections::HashMap;
-use std::sync::{Arc, OnceLock, RwLock};
+use std::sync::{Arc, Mutex, OnceLock, RwLock};
 
 use gimli::{
     BaseAddresses, CfaRule, EndianSlice, Evaluation, EvaluationResult, Expression, Location,
-    Register, RegisterRule, RunTimeEndian, UnwindContext, UnwindSection, UnwindTableRow, Value,
+    Register, RegisterRule, RunTimeEndian, UnwindContext, UnwindSection, Value,
 };
 
-use super::module::{CfiSection, FdeLocation, ModuleUnwindInfo};
+use super::module::{CfiSection, ModuleUnwindInfo};
 use super::regs::{aarch64, x86_64};
-use super::{Arch, FrameAddress, ModuleRef, ModuleSource, StackBytes, UnwindEnd, Unwound, UserRegs};
+use super::{
+    Arch, FrameAddress, ModuleRef, ModuleSource, StackBytes, UnwindEnd, Unwound, UserRegs,
+};
 
 /// Both supported architectures are 64-bit.
 const ADDRESS_SIZE: u8 = 8;
@@ -33,11 +35,67 @@ thread_local! {
 /// A DWARF CFI unwinder shared by all samples and threads.
 ///
 /// Caches each module's unwind index by [`ModuleRef::key`]: the first walk that meets a module
-/// parses its ELF headers and indexes its `.eh_frame` / `.debug_frame` FDEs; every later walk (on
-/// any thread) does a binary search and evaluates one FDE.
+/// parses its ELF headers and indexes its `.eh_frame` / `.debug_frame` FDEs; later walks (on any
+/// thread) binary-search that index and evaluate the FDE once per distinct address, after which
+/// the evaluated row comes from a bounded cache. Use one unwinder for a whole recording.
 #[derive(Debug, Default)]
 pub struct DwarfUnwinder {
     modules: RwLock<HashMap<u64, CachedInfo>>,
+    rows: RowCache,
+}
+
+/// A CFI row reduced to what unwinding needs; cached per (module key, svma) because profiles hit
+/// the same pcs over and over.
+#[derive(Debug)]
+struct CachedRow {
+    section: CfiSection,
+    signal_frame: bool,
+    cfa: CfaRule<usize>,
+    registers: Box<[(Register, RegisterRule<usize>)]>,
+}
+
+/// Shards of the row cache; a shard that grows past its capacity is cleared (profiles revisit
+/// a small set of pcs, so a crude eviction is enough and keeps memory bounded).
+const ROW_CACHE_SHARDS: usize = 16;
+const ROW_CACHE_SHARD_CAPACITY: usize = 1 << 15;
+
+/// One shard of the row cache.
+type RowShard = Mutex<HashMap<(u64, u64), Arc<CachedRow>>>;
+
+/// `(module key, svma) → row`, sharded to keep lock contention low across threads.
+#[derive(Debug)]
+struct RowCache {
+    shards: [RowShard; ROW_CACHE_SHARDS],
+}
+
+impl Default for RowCache {
+    fn default() -> Self {
+        Self {
+            shards: std::array::from_fn(|_| Mutex::default()),
+        }
+    }
+}
+
+impl RowCache {
+    fn shard(&self, key: u64, svma: u64) -> Option<&RowShard> {
+        let mixed = (svma ^ key.rotate_left(29)).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        self.shards.get((mixed >> 60) as usize % ROW_CACHE_SHARDS)
+    }
+
+    fn get(&self, key: u64, svma: u64) -> Option<Arc<CachedRow>> {
+        let shard = self.shard(key, svma)?.lock().ok()?;
+        shard.get(&(key, svma)).cloned()
+    }
+
+    fn insert(&self, key: u64, svma: u64, row: Arc<CachedRow>) {
+        let Some(Ok(mut shard)) = self.shard(key, svma).map(|shard| shard.lock()) else {
+            return;
+        };
+        if shard.len() >= ROW_CACHE_SHARD_CAPACITY {
+            shard.clear();
+        }
+        shard.insert((key, svma), row);
+    }
 }
 
 /// How the previous frame was unwound.
@@ -48,9 +106,10 @@ enum Method {
     FramePointer,
 }
 
-/// One successful step: the caller's registers (pc = the return address) or the root.
+/// One successful step. Unless `root`, the registers now hold the caller's (pc = the return
+/// address).
 struct Step {
-    caller: Option<UserRegs>,
+    root: bool,
     signal_frame: bool,
     method: Method,
 }
@@ -120,19 +179,20 @@ impl DwarfUnwinder {
                 break UnwindEnd::DepthLimit;
             }
             let allow_fp = frames.len() == 1 || previous == Method::FramePointer;
-            let step = match self.step(&mut walk, &regs, exact_pc, allow_fp, modules) {
+            let (old_sp, old_pc) = (regs.sp(), regs.pc());
+            let step = match self.step(&mut walk, &mut regs, exact_pc, allow_fp, modules) {
                 Ok(step) => step,
                 Err(end) => break end,
             };
-            let Some(caller) = step.caller else {
+            if step.root {
                 break UnwindEnd::ReachedRoot;
-            };
-            let return_address = caller.pc();
+            }
+            let return_address = regs.pc();
             if return_address == 0 {
                 break UnwindEnd::ReachedRoot;
             }
             if !step.signal_frame {
-                let (old_sp, new_sp) = (regs.sp(), caller.sp());
+                let new_sp = regs.sp();
                 if new_sp < old_sp {
                     break UnwindEnd::Loop;
                 }
@@ -140,7 +200,7 @@ impl DwarfUnwinder {
                     // Only an aarch64 leaf that keeps its return address in lr may leave sp
                     // unchanged, and only once in a row.
                     stalled_steps += 1;
-                    if arch == Arch::X86_64 || stalled_steps > 1 || return_address == regs.pc() {
+                    if arch == Arch::X86_64 || stalled_steps > 1 || return_address == old_pc {
                         break UnwindEnd::Loop;
                     }
                 } else {
@@ -154,7 +214,6 @@ impl DwarfUnwinder {
             });
             exact_pc = step.signal_frame;
             previous = step.method;
-            regs = caller;
         };
         Unwound { frames, end }
     }
@@ -183,7 +242,7 @@ impl DwarfUnwinder {
     fn step(
         &self,
         walk: &mut Walk<'_, '_>,
-        regs: &UserRegs,
+        regs: &mut UserRegs,
         exact_pc: bool,
         allow_fp: bool,
         modules: &dyn ModuleSource,
@@ -194,7 +253,12 @@ impl DwarfUnwinder {
             regs.pc().wrapping_sub(1)
         };
         let Some(module) = modules.module_at(lookup) else {
-            return fallback(walk, regs, allow_fp, UnwindEnd::NoUnwindInfo { module_key: None });
+            return fallback(
+                walk,
+                regs,
+                allow_fp,
+                UnwindEnd::NoUnwindInfo { module_key: None },
+            );
         };
         let no_info = UnwindEnd::NoUnwindInfo {
             module_key: Some(module.key),
@@ -203,53 +267,64 @@ impl DwarfUnwinder {
             return fallback(walk, regs, allow_fp, no_info);
         };
         let svma = lookup.wrapping_sub(info.bias(module.map_start, module.map_pgoff));
-        let Some(fde) = info.find_fde(svma) else {
-            if info.in_plt(svma) {
-                return plt_step(walk, regs);
-            }
-            return fallback(walk, regs, allow_fp, no_info);
-        };
         let file = (*module.file).as_ref();
         let aarch64 = walk.arch == Arch::Aarch64;
-        match fde.section {
+        let row = match self.rows.get(module.key, svma) {
+            Some(row) => row,
+            None => {
+                let Some(fde) = info.find_fde(svma) else {
+                    if info.in_plt(svma) {
+                        return plt_step(walk, regs);
+                    }
+                    return fallback(walk, regs, allow_fp, no_info);
+                };
+                let row = Arc::new(match fde.section {
+                    CfiSection::EhFrame => {
+                        let bytes = info.eh_frame.as_ref().map_or(&[][..], |b| b.get(file));
+                        let section = info.eh_frame_section(bytes, ADDRESS_SIZE, aarch64);
+                        let offset = gimli::EhFrameOffset(fde.offset);
+                        compute_row(&section, &info.eh_frame_bases, offset, svma, fde.section)?
+                    }
+                    CfiSection::DebugFrame => {
+                        let bytes = info.debug_frame.as_ref().map_or(&[][..], |b| b.get(file));
+                        let section = info.debug_frame_section(bytes, ADDRESS_SIZE, aarch64);
+                        let offset = gimli::DebugFrameOffset(fde.offset);
+                        let bases = BaseAddresses::default();
+                        compute_row(&section, &bases, offset, svma, fde.section)?
+                    }
+                });
+                self.rows.insert(module.key, svma, row.clone());
+                row
+            }
+        };
+        let found = match row.section {
             CfiSection::EhFrame => {
                 let bytes = info.eh_frame.as_ref().map_or(&[][..], |b| b.get(file));
                 let section = info.eh_frame_section(bytes, ADDRESS_SIZE, aarch64);
-                cfi_step(
-                    walk,
-                    regs,
-                    &section,
-                    &info.eh_frame_bases,
-                    gimli::EhFrameOffset(fde.offset),
-                    svma,
-                )
+                apply_row(walk, regs, &row, &section)?
             }
             CfiSection::DebugFrame => {
                 let bytes = info.debug_frame.as_ref().map_or(&[][..], |b| b.get(file));
                 let section = info.debug_frame_section(bytes, ADDRESS_SIZE, aarch64);
-                let FdeLocation { offset, .. } = fde;
-                cfi_step(
-                    walk,
-                    regs,
-                    &section,
-                    &BaseAddresses::default(),
-                    gimli::DebugFrameOffset(offset),
-                    svma,
-                )
+                apply_row(walk, regs, &row, &section)?
             }
-        }
+        };
+        Ok(Step {
+            root: !found,
+            signal_frame: row.signal_frame,
+            method: Method::Cfi,
+        })
     }
 }
 
-/// Unwinds one frame with the FDE at `offset`, evaluated at `svma`.
-fn cfi_step<'a, S>(
-    walk: &mut Walk<'_, '_>,
-    regs: &UserRegs,
+/// Evaluates the FDE at `offset` up to the row for `svma`.
+fn compute_row<'a, S>(
     section: &S,
     bases: &BaseAddresses,
     offset: S::Offset,
     svma: u64,
-) -> Result<Step, UnwindEnd>
+    kind: CfiSection,
+) -> Result<CachedRow, UnwindEnd>
 where
     S: UnwindSection<Slice<'a>>,
 {
@@ -259,20 +334,22 @@ where
             section.cie_from_offset(bases, offset)
         })
         .map_err(bad)?;
-    let signal_frame = fde.is_signal_trampoline();
-    let caller = UNWIND_CONTEXT.with(|context| {
+    UNWIND_CONTEXT.with(|context| {
         let Ok(mut context) = context.try_borrow_mut() else {
             return Err(UnwindEnd::BadCfi("unwind context busy".into()));
         };
         let row = fde
             .unwind_info_for_address(section, bases, &mut context, svma)
             .map_err(bad)?;
-        apply_row(walk, regs, row, section, signal_frame)
-    })?;
-    Ok(Step {
-        caller,
-        signal_frame,
-        method: Method::Cfi,
+        Ok(CachedRow {
+            section: kind,
+            signal_frame: fde.is_signal_trampoline(),
+            cfa: row.cfa().clone(),
+            registers: row
+                .registers()
+                .map(|(register, rule)| (*register, rule.clone()))
+                .collect(),
+        })
     })
 }
 
@@ -280,15 +357,15 @@ where
 /// Returns `None` when the return address is undefined (the root).
 fn apply_row<'a, S>(
     walk: &mut Walk<'_, '_>,
-    regs: &UserRegs,
-    row: &UnwindTableRow<usize>,
+    regs: &mut UserRegs,
+    row: &CachedRow,
     section: &S,
-    signal_frame: bool,
-) -> Result<Option<UserRegs>, UnwindEnd>
+) -> Result<bool, UnwindEnd>
 where
     S: UnwindSection<Slice<'a>>,
 {
-    let cfa = match row.cfa() {
+    let signal_frame = row.signal_frame;
+    let cfa = match &row.cfa {
         CfaRule::RegisterAndOffset { register, offset } => regs
             .get(register.0)
             .ok_or_else(|| walk.missing_register(register.0))?
@@ -307,11 +384,22 @@ where
         return Err(UnwindEnd::Loop);
     }
     let ra_register = regs.return_address_register();
-    let mut caller = regs.clone();
-    caller.set(regs.sp_register(), cfa);
+    // Rules read the callee's registers; copy them only for the rules that do (rare: register
+    // and expression rules), and update `regs` in place otherwise.
+    let needs_snapshot = row.registers.iter().any(|(_, rule)| {
+        matches!(
+            rule,
+            RegisterRule::Register(_)
+                | RegisterRule::Expression(_)
+                | RegisterRule::ValExpression(_)
+        )
+    });
+    let snapshot = needs_snapshot.then(|| regs.clone());
+    let sp_register = regs.sp_register();
+    regs.set(sp_register, cfa);
     let mut ra_rule_seen = false;
     let mut signed_return_address = false;
-    for (register, rule) in row.registers() {
+    for (register, rule) in row.registers.iter() {
         let register = register.0;
         if walk.arch == Arch::Aarch64 && register == AARCH64_RA_SIGN_STATE {
             signed_return_address = matches!(rule, RegisterRule::Constant(value) if value & 1 != 0);
@@ -322,26 +410,27 @@ where
         let value = match rule {
             RegisterRule::Undefined => {
                 if is_ra {
-                    return Ok(None);
+                    return Ok(false);
                 }
                 None
             }
             RegisterRule::SameValue => continue,
             RegisterRule::Offset(offset) => walk.stack.read_u64(cfa.wrapping_add_signed(*offset)),
             RegisterRule::ValOffset(offset) => Some(cfa.wrapping_add_signed(*offset)),
-            RegisterRule::Register(other) => regs.get(other.0),
-            RegisterRule::Expression(expression) => {
+            RegisterRule::Register(other) => snapshot.as_ref().and_then(|old| old.get(other.0)),
+            RegisterRule::Expression(expression) | RegisterRule::ValExpression(expression) => {
+                let old = snapshot
+                    .as_ref()
+                    .ok_or_else(|| UnwindEnd::BadCfi("expression without registers".into()))?;
                 let expression = expression
                     .get(section)
                     .map_err(|err| UnwindEnd::BadCfi(err.to_string()))?;
-                let address = walk.evaluate(expression, regs, Some(cfa))?;
-                walk.stack.read_u64(address)
-            }
-            RegisterRule::ValExpression(expression) => {
-                let expression = expression
-                    .get(section)
-                    .map_err(|err| UnwindEnd::BadCfi(err.to_string()))?;
-                Some(walk.evaluate(expression, regs, Some(cfa))?)
+                let result = walk.evaluate(expression, old, Some(cfa))?;
+                if matches!(rule, RegisterRule::Expression(_)) {
+                    walk.stack.read_u64(result)
+                } else {
+                    Some(result)
+                }
             }
             RegisterRule::Constant(value) => Some(*value),
             RegisterRule::Architectural => {
@@ -351,50 +440,47 @@ where
             }
         };
         match value {
-            Some(value) => caller.set(register, value),
+            Some(value) => regs.set(register, value),
             None if is_ra => return Err(UnwindEnd::StackExhausted),
             None => {
                 if matches!(rule, RegisterRule::Offset(_) | RegisterRule::Expression(_)) {
                     walk.lost_register = true;
                 }
-                caller.forget(register);
+                regs.forget(register);
             }
         }
     }
     if !ra_rule_seen && walk.arch == Arch::X86_64 {
         // x86_64 CIEs always say where the return address is; none means the outermost frame.
-        return Ok(None);
+        return Ok(false);
     }
-    let mut return_address = caller
+    let mut return_address = regs
         .get(ra_register)
         .ok_or_else(|| walk.missing_register(ra_register))?;
-    if walk.arch == Arch::Aarch64 {
-        if signed_return_address {
-            return_address &= AARCH64_PAC_STRIP_MASK;
-        }
+    if walk.arch == Arch::Aarch64 && signed_return_address {
+        return_address &= AARCH64_PAC_STRIP_MASK;
     }
-    caller.set_pc(return_address);
-    Ok(Some(caller))
+    regs.set_pc(return_address);
+    Ok(true)
 }
 
 /// A pc in a PLT stub without CFI: x86_64 stubs only jump, so the return address is at [rsp]
 /// and the caller's sp is rsp + 8; aarch64 stubs keep it in lr and leave sp alone.
-fn plt_step(walk: &mut Walk<'_, '_>, regs: &UserRegs) -> Result<Step, UnwindEnd> {
-    let mut caller = regs.clone();
+fn plt_step(walk: &mut Walk<'_, '_>, regs: &mut UserRegs) -> Result<Step, UnwindEnd> {
     match walk.arch {
         Arch::X86_64 => {
             let sp = regs.sp();
             let return_address = walk.stack.read_u64(sp).ok_or(UnwindEnd::StackExhausted)?;
-            caller.set(x86_64::RSP, sp.wrapping_add(8));
-            caller.set_pc(return_address);
+            regs.set(x86_64::RSP, sp.wrapping_add(8));
+            regs.set_pc(return_address);
         }
         Arch::Aarch64 => {
             let return_address = regs.lr().ok_or(UnwindEnd::StackExhausted)?;
-            caller.set_pc(return_address);
+            regs.set_pc(return_address);
         }
     }
     Ok(Step {
-        caller: Some(caller),
+        root: false,
         signal_frame: false,
         method: Method::Plt,
     })
@@ -404,7 +490,7 @@ fn plt_step(walk: &mut Walk<'_, '_>, regs: &UserRegs) -> Result<Step, UnwindEnd>
 /// were already unwound by frame pointer), otherwise stop with `end`.
 fn fallback(
     walk: &mut Walk<'_, '_>,
-    regs: &UserRegs,
+    regs: &mut UserRegs,
     allow_fp: bool,
     end: UnwindEnd,
 ) -> Result<Step, UnwindEnd> {
@@ -427,20 +513,19 @@ fn fallback(
         return Err(UnwindEnd::StackExhausted);
     };
     let caller_sp = fp.checked_add(16).ok_or(UnwindEnd::StackExhausted)?;
-    let mut caller = regs.clone();
     let (fp_register, sp_register) = match walk.arch {
         Arch::X86_64 => (x86_64::RBP, x86_64::RSP),
         Arch::Aarch64 => (aarch64::FP, aarch64::SP),
     };
-    caller.set(fp_register, saved_fp);
-    caller.set(sp_register, caller_sp);
+    regs.set(fp_register, saved_fp);
+    regs.set(sp_register, caller_sp);
     if walk.arch == Arch::Aarch64 {
         // The caller's lr at its call site is not recorded in a frame record.
-        caller.forget(aarch64::LR);
+        regs.forget(aarch64::LR);
     }
-    caller.set_pc(return_address);
+    regs.set_pc(return_address);
     Ok(Step {
-        caller: Some(caller),
+        root: false,
         signal_frame: false,
         method: Method::FramePointer,
     })
@@ -512,7 +597,11 @@ impl Walk<'_, '_> {
         }
     }
 
-    fn register_for_expression(&self, regs: &UserRegs, register: Register) -> Result<u64, UnwindEnd> {
+    fn register_for_expression(
+        &self,
+        regs: &UserRegs,
+        register: Register,
+    ) -> Result<u64, UnwindEnd> {
         regs.get(register.0)
             .ok_or_else(|| self.missing_register(register.0))
     }
@@ -571,7 +660,10 @@ mod tests {
     #[test]
     fn arch_mismatch_is_reported() {
         let regs = UserRegs::new(Arch::Aarch64, 1, 2);
-        let stack = StackBytes { start: 2, bytes: &[] };
+        let stack = StackBytes {
+            start: 2,
+            bytes: &[],
+        };
         let unwound = DwarfUnwinder::new().unwind(Arch::X86_64, &regs, &stack, &(), 8);
         assert!(matches!(unwound.end, UnwindEnd::BadCfi(_)));
         assert_eq!(unwound.frames.len(), 1);

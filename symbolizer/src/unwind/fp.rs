@@ -45,7 +45,10 @@ pub fn unwind_frame_pointers(
         if frames.len() >= max_frames {
             break UnwindEnd::DepthLimit;
         }
-        let Some(ra_slot) = fp.checked_add(8).filter(|slot| slot.checked_add(8).is_some()) else {
+        let Some(ra_slot) = fp
+            .checked_add(8)
+            .filter(|slot| slot.checked_add(8).is_some())
+        else {
             break UnwindEnd::StackExhausted;
         };
         let (Some(next_fp), Some(return_address)) = (stack.read_u64(fp), stack.read_u64(ra_slot))
@@ -109,7 +112,10 @@ pub fn join_with_fp_chain(unwound: Unwound, callchain: &[u64], max_frames: usize
 /// The entries after the last `PERF_CONTEXT_USER` marker, up to the next marker. Empty when the
 /// callchain has no user part.
 fn user_callchain(callchain: &[u64]) -> &[u64] {
-    let Some(marker) = callchain.iter().rposition(|&entry| entry == PERF_CONTEXT_USER) else {
+    let Some(marker) = callchain
+        .iter()
+        .rposition(|&entry| entry == PERF_CONTEXT_USER)
+    else {
         return &[];
     };
     let rest = callchain.get(marker + 1..).unwrap_or(&[]);
@@ -172,7 +178,12 @@ mod tests {
             start: STACK_START,
             bytes: &bytes,
         };
-        let unwound = unwind_frame_pointers(Arch::X86_64, &x86_regs(1, STACK_START, addr(0)), &stack, 1000);
+        let unwound = unwind_frame_pointers(
+            Arch::X86_64,
+            &x86_regs(1, STACK_START, addr(0)),
+            &stack,
+            1000,
+        );
         assert_eq!(unwound.end, UnwindEnd::Loop);
         assert_eq!(unwound.frames.len(), 2);
         assert!(unwound.end.is_truncated());
@@ -186,7 +197,12 @@ mod tests {
             start: STACK_START,
             bytes: &bytes,
         };
-        let unwound = unwind_frame_pointers(Arch::X86_64, &x86_regs(1, STACK_START, addr(2)), &stack, 1000);
+        let unwound = unwind_frame_pointers(
+            Arch::X86_64,
+            &x86_regs(1, STACK_START, addr(2)),
+            &stack,
+            1000,
+        );
         assert_eq!(unwound.end, UnwindEnd::Loop);
     }
 
@@ -210,7 +226,8 @@ mod tests {
             bytes: &bytes,
         };
         for fp in [u64::MAX - 7, u64::MAX - 15, u64::MAX] {
-            let unwound = unwind_frame_pointers(Arch::X86_64, &x86_regs(7, STACK_START, fp), &stack, 10);
+            let unwound =
+                unwind_frame_pointers(Arch::X86_64, &x86_regs(7, STACK_START, fp), &stack, 10);
             assert_eq!(unwound.end, UnwindEnd::StackExhausted, "fp {fp:#x}");
             assert_eq!(unwound.frames.len(), 1);
         }
@@ -223,7 +240,8 @@ mod tests {
             start: STACK_START,
             bytes: &bytes,
         };
-        let unwound = unwind_frame_pointers(Arch::X86_64, &x86_regs(7, STACK_START, addr(2)), &stack, 10);
+        let unwound =
+            unwind_frame_pointers(Arch::X86_64, &x86_regs(7, STACK_START, addr(2)), &stack, 10);
         assert_eq!(unwound.frames.len(), 2);
         assert_eq!(unwound.end, UnwindEnd::StackExhausted);
         // Below the copy.
@@ -243,7 +261,12 @@ mod tests {
             bytes: &bytes,
         };
         for max in [0, 1, 2, 17] {
-            let unwound = unwind_frame_pointers(Arch::X86_64, &x86_regs(7, STACK_START, addr(0)), &stack, max);
+            let unwound = unwind_frame_pointers(
+                Arch::X86_64,
+                &x86_regs(7, STACK_START, addr(0)),
+                &stack,
+                max,
+            );
             assert_eq!(unwound.frames.len(), max);
             assert_eq!(unwound.end, UnwindEnd::DepthLimit);
         }
@@ -284,9 +307,12 @@ mod tests {
                 bytes: &bytes,
             };
             let fp = words[0];
-            let unwound = unwind_frame_pointers(Arch::X86_64, &x86_regs(1, STACK_START, fp), &stack, 32);
+            let unwound =
+                unwind_frame_pointers(Arch::X86_64, &x86_regs(1, STACK_START, fp), &stack, 32);
             assert!(unwound.frames.len() <= 32);
-            assert!(unwound.frames.len() <= 66);
+            if unwound.end == UnwindEnd::DepthLimit {
+                assert_eq!(unwound.frames.len(), 32);
+            }
         }
     }
 
@@ -315,18 +341,27 @@ mod tests {
         assert_eq!(joined.end, UnwindEnd::JoinedFramePointerChain);
         assert_eq!(
             &joined.frames[3..],
-            [FrameAddress::ReturnAddress(0x40), FrameAddress::ReturnAddress(0x50)]
+            [
+                FrameAddress::ReturnAddress(0x40),
+                FrameAddress::ReturnAddress(0x50)
+            ]
         );
         let limited = join_with_fp_chain(dwarf.clone(), &callchain, 4);
         assert_eq!(limited.frames.len(), 4);
         assert_eq!(limited.end, UnwindEnd::DepthLimit);
         // The kernel address never matches the user frames; no user part → unchanged.
-        assert_eq!(join_with_fp_chain(dwarf.clone(), &callchain[..2], 64), dwarf);
+        assert_eq!(
+            join_with_fp_chain(dwarf.clone(), &callchain[..2], 64),
+            dwarf
+        );
         // Other ends are left alone.
         let complete = Unwound {
             end: UnwindEnd::ReachedRoot,
             ..dwarf
         };
-        assert_eq!(join_with_fp_chain(complete.clone(), &callchain, 64), complete);
+        assert_eq!(
+            join_with_fp_chain(complete.clone(), &callchain, 64),
+            complete
+        );
     }
 }

@@ -3,10 +3,14 @@
 //! This module owns turning one sample's `PERF_SAMPLE_REGS_USER` and `PERF_SAMPLE_STACK_USER`
 //! into a list of [`FrameAddress`]es, leaf first. Two walkers are offered:
 //!
-//! - [`DwarfUnwinder`] follows the DWARF call frame information (`.eh_frame`, found through
-//!   `.eh_frame_hdr` or a sorted index built once per module, with `.debug_frame` as a fallback) of
-//!   the module that contains each pc. This is what `perf record --call-graph dwarf` needs: most
-//!   distribution libraries and release builds have no frame pointers.
+//! - [`DwarfUnwinder`] follows the DWARF call frame information of the module that contains each
+//!   pc: `.eh_frame`, then `.debug_frame`, each indexed once per module into a sorted FDE table
+//!   (what `.eh_frame_hdr` holds, but also built when that header is missing). This is what
+//!   `perf record --call-graph dwarf` needs: most distribution libraries and release builds have
+//!   no frame pointers. It handles CFA and register expressions (glibc's PLT and `__restore_rt`),
+//!   signal frames (the `S` augmentation: the interrupted pc is exact), PLT stubs without CFI,
+//!   aarch64 return addresses in lr and PAC-signed ones, and falls back to the frame pointer for
+//!   a leaf without CFI.
 //! - [`unwind_frame_pointers`] follows the frame-pointer chain inside the copied stack.
 //!
 //! [`join_with_fp_chain`] continues a DWARF walk that ran out of copied stack with the user part of
@@ -18,14 +22,30 @@
 //! module mapped there (a cache key, where its mapping begins and its file offset, and the ELF
 //! bytes). The unwinder never opens files and never knows about processes.
 //!
+//! Per sample: `UserRegs::from_perf(arch, attr.sample_regs_user, regs)` (skip samples whose
+//! regs ABI is `PERF_SAMPLE_REGS_ABI_NONE`), `StackBytes { start: regs.sp(), bytes:
+//! &stack[..dyn_size] }`, then [`DwarfUnwinder::unwind`] with one unwinder shared by all threads,
+//! optionally [`join_with_fp_chain`] with the sample's callchain, and symbolize each frame at
+//! [`FrameAddress::lookup_address`]. [`ModuleRef::key`] must name file contents (for example
+//! the module id of a path + build-id), not a process, so each file is parsed once. The vdso is
+//! a module like any other: hand over its image (pgoff 0) under its own key.
+//!
 //! # Design constraints
 //!
 //! - The unwinder is `Send + Sync` and used from many threads at once (one sample per task). Each
 //!   module's unwind index is parsed once per [`ModuleRef::key`] and shared; nothing per sample
 //!   parses a file.
+//! - Evaluated CFI rows are cached per (module key, address) in a sharded, bounded cache, so a
+//!   hot pc costs a hash lookup after its first walk.
 //! - Every input is untrusted: stack bytes, register values and CFI may be garbage. Each walk is
 //!   bounded by `max_frames`, requires the stack pointer to advance, and ends with an
 //!   [`UnwindEnd`] that says why it stopped. Nothing here panics.
+//!
+//! # What it won't do
+//!
+//! - Read memory other than the copied stack (no `/proc/PID/mem`), or unwind 32-bit processes
+//!   (`PERF_SAMPLE_REGS_ABI_32`); only x86_64 and aarch64 little-endian 64-bit processes.
+//! - Find CFI in separate debug files: `.debug_frame` is used only when it is in the module.
 //!
 //! # Example
 //!

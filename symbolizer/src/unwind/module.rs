@@ -5,13 +5,15 @@ use std::ops::Range;
 use std::sync::Arc;
 
 use gimli::{
-    BaseAddresses, CieOrFde, DebugFrame, DebugFrameOffset, EhFrame, EndianSlice,
-    RunTimeEndian, UnwindSection,
+    BaseAddresses, CieOrFde, DebugFrame, DebugFrameOffset, EhFrame, EndianSlice, RunTimeEndian,
+    UnwindSection,
 };
 use object::{Object, ObjectSection, ObjectSegment, SegmentFlags};
 
 /// The most FDEs indexed per section; bounds memory on hostile input.
 const MAX_FDES: usize = 4_000_000;
+/// The largest compressed `.debug_frame` we inflate; bounds memory on hostile input.
+const MAX_DECOMPRESSED_DEBUG_FRAME: u64 = 256 << 20;
 
 /// One `PT_LOAD` segment.
 #[derive(Clone, Copy, Debug)]
@@ -125,13 +127,15 @@ impl ModuleUnwindInfo {
             .and_then(|section| in_file_range(section.file_range()?, file.len()))
             .map(SectionBytes::InFile);
         let debug_frame = elf.section_by_name(".debug_frame").and_then(|section| {
-            let data = section.uncompressed_data().ok()?;
-            match data {
-                std::borrow::Cow::Borrowed(_) => {
-                    in_file_range(section.file_range()?, file.len()).map(SectionBytes::InFile)
-                }
-                std::borrow::Cow::Owned(bytes) => Some(SectionBytes::Owned(bytes.into())),
+            let compressed = section.compressed_data().ok()?;
+            if compressed.format == object::CompressionFormat::None {
+                return in_file_range(section.file_range()?, file.len()).map(SectionBytes::InFile);
             }
+            if compressed.uncompressed_size > MAX_DECOMPRESSED_DEBUG_FRAME {
+                return None;
+            }
+            let bytes = compressed.decompress().ok()?;
+            Some(SectionBytes::Owned(bytes.into_owned().into()))
         });
 
         let plt_ranges = [".plt", ".plt.sec", ".plt.got", ".iplt"]

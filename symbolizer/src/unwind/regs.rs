@@ -32,17 +32,17 @@ pub(crate) mod aarch64 {
 /// number; `IP` maps to the return-address column 16.
 fn x86_64_perf_to_dwarf(perf_index: u32) -> Option<u16> {
     Some(match perf_index {
-        0 => 0,                                   // AX
-        1 => 3,                                   // BX
-        2 => 2,                                   // CX
-        3 => 1,                                   // DX
-        4 => 4,                                   // SI
-        5 => 5,                                   // DI
-        6 => 6,                                   // BP
-        7 => 7,                                   // SP
-        8 => 16,                                  // IP
+        0 => 0,                                         // AX
+        1 => 3,                                         // BX
+        2 => 2,                                         // CX
+        3 => 1,                                         // DX
+        4 => 4,                                         // SI
+        5 => 5,                                         // DI
+        6 => 6,                                         // BP
+        7 => 7,                                         // SP
+        8 => 16,                                        // IP
         16..=23 => u16::try_from(perf_index - 8).ok()?, // R8..R15 → 8..15
-        _ => return None,                         // FLAGS, segment registers
+        _ => return None,                               // FLAGS, segment registers
     })
 }
 

@@ -82,42 +82,102 @@ fn skip<T>(why: &str) -> Option<T> {
 pub struct Workload {
     pub dir: PathBuf,
     pub exe: PathBuf,
+    recording: OnceLock<Option<Recording>>,
 }
 
-/// Builds the workload once per test binary; `None` (skip) when no C compiler works.
+/// The default build: `.eh_frame` CFI, no frame pointers.
+pub const DEFAULT_FLAGS: &[&str] = &["-O2", "-fomit-frame-pointer", "-g"];
+/// CFI only in a zlib-compressed `.debug_frame` (no `.eh_frame`).
+pub const DEBUG_FRAME_FLAGS: &[&str] = &[
+    "-O2",
+    "-fomit-frame-pointer",
+    "-g",
+    "-gz=zlib",
+    "-fno-asynchronous-unwind-tables",
+    "-fno-unwind-tables",
+];
+
+/// Builds the workload with [`DEFAULT_FLAGS`] once per test binary; `None` (skip) when no C
+/// compiler works.
 pub fn build_workload() -> Option<&'static Workload> {
     static WORKLOAD: OnceLock<Option<Workload>> = OnceLock::new();
     WORKLOAD
-        .get_or_init(|| {
-            if Arch::host() != Some(Arch::X86_64) {
-                return skip("the workload checks are written for x86_64 hosts");
-            }
-            let dir = std::env::temp_dir().join(format!("kprof-unwind-{}", std::process::id()));
-            std::fs::create_dir_all(&dir).ok()?;
-            let source = dir.join("workload.c");
-            std::fs::write(&source, WORKLOAD_C).ok()?;
-            let exe = dir.join("workload");
-            let status = Command::new("cc")
-                .args(["-O2", "-fomit-frame-pointer", "-g", "-o"])
-                .arg(&exe)
-                .arg(&source)
-                .status();
-            match status {
-                Ok(status) if status.success() => Some(Workload { dir, exe }),
-                other => skip(&format!("cannot build the C workload with cc: {other:?}")),
-            }
-        })
+        .get_or_init(|| build_with("workload", DEFAULT_FLAGS))
         .as_ref()
 }
 
+/// Builds the workload with [`DEBUG_FRAME_FLAGS`] once per test binary.
+pub fn build_debug_frame_workload() -> Option<&'static Workload> {
+    static WORKLOAD: OnceLock<Option<Workload>> = OnceLock::new();
+    WORKLOAD
+        .get_or_init(|| build_with("workload-debug-frame", DEBUG_FRAME_FLAGS))
+        .as_ref()
+}
+
+fn build_with(name: &str, flags: &[&str]) -> Option<Workload> {
+    if Arch::host() != Some(Arch::X86_64) {
+        return skip("the workload checks are written for x86_64 hosts");
+    }
+    remove_stale_dirs();
+    let dir = std::env::temp_dir()
+        .join(format!("kprof-unwind-{}", std::process::id()))
+        .join(name);
+    std::fs::create_dir_all(&dir).ok()?;
+    let source = dir.join("workload.c");
+    std::fs::write(&source, WORKLOAD_C).ok()?;
+    let exe = dir.join("workload");
+    let status = Command::new("cc")
+        .args(flags)
+        .arg("-o")
+        .arg(&exe)
+        .arg(&source)
+        .status();
+    match status {
+        Ok(status) if status.success() => Some(Workload {
+            dir,
+            exe,
+            recording: OnceLock::new(),
+        }),
+        other => skip(&format!(
+            "cannot build the C workload with cc {flags:?}: {other:?}"
+        )),
+    }
+}
+
+/// Removes the directories of earlier test processes that have exited (a `static` is never
+/// dropped, so each process leaves its directory behind).
+fn remove_stale_dirs() {
+    let Ok(entries) = std::fs::read_dir(std::env::temp_dir()) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(pid) = name.to_str().and_then(|n| n.strip_prefix("kprof-unwind-")) else {
+            continue;
+        };
+        if pid.parse::<u32>().is_ok() && !Path::new("/proc").join(pid).exists() {
+            let _ = std::fs::remove_dir_all(entry.path());
+        }
+    }
+}
+
 /// Records the workload once per test binary; `None` (skip) when perf cannot record.
-pub fn record_workload(workload: &Workload) -> Option<&'static Recording> {
-    static RECORDING: OnceLock<Option<Recording>> = OnceLock::new();
-    RECORDING
+pub fn record_workload(workload: &'static Workload) -> Option<&'static Recording> {
+    workload
+        .recording
         .get_or_init(|| {
             let data = workload.dir.join("perf.data");
             let output = Command::new("/usr/bin/perf")
-                .args(["record", "--call-graph", "dwarf", "-e", "cpu-clock", "-F", "999", "-o"])
+                .args([
+                    "record",
+                    "--call-graph",
+                    "dwarf",
+                    "-e",
+                    "cpu-clock",
+                    "-F",
+                    "999",
+                    "-o",
+                ])
                 .arg(&data)
                 .arg("--")
                 .arg(&workload.exe)
@@ -171,15 +231,21 @@ struct Attr {
 }
 
 fn u64_at(bytes: &[u8], offset: usize) -> Option<u64> {
-    Some(u64::from_le_bytes(bytes.get(offset..offset + 8)?.try_into().ok()?))
+    Some(u64::from_le_bytes(
+        bytes.get(offset..offset + 8)?.try_into().ok()?,
+    ))
 }
 
 fn u32_at(bytes: &[u8], offset: usize) -> Option<u32> {
-    Some(u32::from_le_bytes(bytes.get(offset..offset + 4)?.try_into().ok()?))
+    Some(u32::from_le_bytes(
+        bytes.get(offset..offset + 4)?.try_into().ok()?,
+    ))
 }
 
 fn u16_at(bytes: &[u8], offset: usize) -> Option<u16> {
-    Some(u16::from_le_bytes(bytes.get(offset..offset + 2)?.try_into().ok()?))
+    Some(u16::from_le_bytes(
+        bytes.get(offset..offset + 2)?.try_into().ok()?,
+    ))
 }
 
 fn c_string(bytes: &[u8]) -> String {
@@ -554,7 +620,11 @@ pub fn synthetic_elf(machine: u16, sections: &[SyntheticSection]) -> Vec<u8> {
     push_section_header(&mut file, (0, 0, 0, 0, 0, 0));
     for (section, &name) in sections.iter().zip(&name_offsets) {
         let flags = if section.executable { 6 } else { 2 }; // SHF_ALLOC | SHF_EXECINSTR
-        let alloc_flags = if section.name.starts_with(".debug") { 0 } else { flags };
+        let alloc_flags = if section.name.starts_with(".debug") {
+            0
+        } else {
+            flags
+        };
         push_section_header(
             &mut file,
             (
@@ -569,7 +639,14 @@ pub fn synthetic_elf(machine: u16, sections: &[SyntheticSection]) -> Vec<u8> {
     }
     push_section_header(
         &mut file,
-        (shstrtab_name, 3, 0, 0, shstrtab_offset, shstrtab.len() as u64),
+        (
+            shstrtab_name,
+            3,
+            0,
+            0,
+            shstrtab_offset,
+            shstrtab.len() as u64,
+        ),
     );
     let file_len = file.len() as u64;
     let shnum = sections.len() as u16 + 2;

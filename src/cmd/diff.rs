@@ -1,0 +1,92 @@
+//! `kprof diff`: compare a baseline with a new profile (each side one or more runs) — a
+//! differential flame graph, the functions whose share changed most, and a CI gate.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{Result, bail};
+use kprof_flamegraph::Folder;
+use kprof_flamegraph::diff::Diff;
+
+use crate::cli::{DiffArgs, DiffFormat};
+use crate::cmd::flame::{Naming, RootBy, event_for_output, fold};
+
+fn fold_file(path: &PathBuf, args: &DiffArgs) -> Result<Folder> {
+    let options = args.symbols.to_options(&args.filter);
+    let loaded = super::load_path(path, false, &options)?;
+    super::print_notes(&loaded);
+    let profile = &loaded.analysis.profile;
+    let event = event_for_output(profile, &args.filter)?;
+    let naming = Naming {
+        lines: args.symbols.lines,
+        root: RootBy::Comm,
+    };
+    Ok(fold(profile, event, args.filter.count, naming))
+}
+
+/// Runs `kprof diff`; exits 1 when `--fail-on-regression` finds one.
+pub fn run(args: &DiffArgs) -> Result<ExitCode> {
+    let mut base_files: Vec<PathBuf> = Vec::new();
+    let mut new_files: Vec<PathBuf> = Vec::new();
+    match args.files.as_slice() {
+        [] => {}
+        [base, new] => {
+            base_files.push(base.clone());
+            new_files.push(new.clone());
+        }
+        [_] => bail!("give both BASE and NEW (or use --base/--new)"),
+        _ => unreachable_files()?,
+    }
+    base_files.extend(args.base.iter().cloned());
+    new_files.extend(args.new.iter().cloned());
+    if base_files.is_empty() || new_files.is_empty() {
+        bail!("nothing to compare: give BASE NEW, or --base FILE and --new FILE");
+    }
+    let base: Vec<Folder> = base_files.iter().map(|p| fold_file(p, args)).collect::<Result<_>>()?;
+    let new: Vec<Folder> = new_files.iter().map(|p| fold_file(p, args)).collect::<Result<_>>()?;
+    let diff = Diff::from_runs(&base, &new);
+    let mut out = super::output(args.output.as_deref())?;
+    let rows = args.top.unwrap_or(10);
+    match (args.format, args.top, args.folded) {
+        (_, _, true) => diff.write_diff_folded(&mut out)?,
+        (Some(DiffFormat::Markdown), _, _) => diff.write_markdown(&mut out, rows)?,
+        (Some(DiffFormat::Text), _, _) | (None, Some(_), _) => diff.write_text(&mut out, rows)?,
+        // A CI gate without an output file prints the summary, not an SVG.
+        (None, None, false) if args.fail_on_regression.is_some() && args.output.is_none() => {
+            diff.write_text(&mut out, rows)?
+        }
+        (Some(DiffFormat::Svg), _, _) | (None, None, false) => {
+            let opts = args.svg.to_options("Differential Flame Graph (red: grew, blue: shrank)")?;
+            diff.render_svg(&opts, &mut out)?;
+        }
+    }
+    out.flush()?;
+    drop(out);
+    if let Some(threshold) = args.fail_on_regression {
+        // A regression: a function's total share (time in it and its callees) grew by more
+        // than the threshold and by more than the run-to-run spread of either side.
+        let regressions: Vec<_> = diff
+            .changes()
+            .iter()
+            .filter(|c| c.total_delta() > threshold && c.total_delta() > c.total_spread)
+            .collect();
+        if !regressions.is_empty() {
+            for c in &regressions {
+                eprintln!(
+                    "kprof: regression: {} total share {:.2}% -> {:.2}% (+{:.2} points, threshold {threshold})",
+                    c.name,
+                    c.base_total,
+                    c.new_total,
+                    c.total_delta()
+                );
+            }
+            return Ok(ExitCode::from(1));
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn unreachable_files() -> Result<()> {
+    bail!("give exactly two files, BASE and NEW; add more runs with --base and --new")
+}
