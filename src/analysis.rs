@@ -104,6 +104,8 @@ struct Collector<'o, 'f> {
     /// (start, len) into `chain_locations` per distinct chain.
     chain_ranges: Vec<(u32, u32)>,
     chain_ids: HashMap<ChainKey<'f>, u32>,
+    /// Build-ids from the BUILD_ID feature, by file name, for MMAP records that carry none.
+    build_ids: HashMap<&'f [u8], &'f [u8]>,
     samples: Vec<PendingSample>,
     addresses: Vec<(u64, bool)>,
     unwinder: Option<StackUnwinder>,
@@ -120,11 +122,12 @@ impl<'f> Collector<'_, 'f> {
     }
 
     fn thread_id(&mut self, pid: u32, tid: u32) -> ThreadId {
-        let name: Arc<str> = self
-            .spaces
-            .thread_name(pid, tid)
-            .map(Arc::from)
-            .unwrap_or_else(|| Arc::from(format!(":{tid}")));
+        // perf's conventions: the idle task (pid 0) is `swapper`, an unnamed thread `:TID`.
+        let name: Arc<str> = match self.spaces.thread_name(pid, tid) {
+            Some(name) => Arc::from(name),
+            None if pid == 0 => Arc::from("swapper"),
+            None => Arc::from(format!(":{tid}")),
+        };
         let key = (pid, tid, name);
         if let Some(&id) = self.thread_ids.get(&key) {
             return id;
@@ -190,7 +193,7 @@ impl<'f> Collector<'_, 'f> {
                     let lookup = if self.addresses.is_empty() {
                         entry
                     } else {
-                        entry.wrapping_sub(1)
+                        self.return_address_lookup(entry)
                     };
                     self.addresses.push((lookup, kernel));
                 }
@@ -208,10 +211,23 @@ impl<'f> Collector<'_, 'f> {
                 let lookup = if self.addresses.is_empty() {
                     addr
                 } else {
-                    addr.wrapping_sub(1)
+                    self.return_address_lookup(addr)
                 };
                 self.addresses.push((lookup, false));
             }
+        }
+    }
+
+    /// Where to look up a caller's frame. With inline frames or lines, `ra - 1` (the call
+    /// instruction) is the only right answer. For function names alone kprof looks up the
+    /// return address itself, as perf does: the function is the same for real return
+    /// addresses, and garbage entries in frame-pointer chains then get the same names as in
+    /// `perf report`.
+    fn return_address_lookup(&self, ra: u64) -> u64 {
+        if self.options.inline || self.options.lines {
+            ra.wrapping_sub(1)
+        } else {
+            ra
         }
     }
 
@@ -303,7 +319,7 @@ impl<'f> Collector<'_, 'f> {
                         len: m.len,
                         pgoff: m.pgoff,
                         path: m.filename,
-                        build_id: m.build_id,
+                        build_id: m.build_id.or_else(|| self.build_ids.get(m.filename).copied()),
                         kernel,
                     },
                 );
@@ -347,6 +363,7 @@ pub fn analyze(file: &PerfFile<'_>, options: &AnalysisOptions) -> Result<Analysi
     sym_options.inline = options.inline;
     sym_options.demangle = options.demangle;
     sym_options.kernel_matches = kernel_matches;
+    sym_options.recorded_osrelease = features.osrelease.clone();
     if let Some(path) = &options.kallsyms {
         sym_options.kallsyms = Some(path.clone());
         sym_options.kernel_matches = true;
@@ -367,6 +384,11 @@ pub fn analyze(file: &PerfFile<'_>, options: &AnalysisOptions) -> Result<Analysi
         chain_locations: Vec::new(),
         chain_ranges: Vec::new(),
         chain_ids: HashMap::new(),
+        build_ids: features
+            .build_ids
+            .iter()
+            .map(|b| (b.filename.as_bytes(), b.build_id.as_slice()))
+            .collect(),
         samples: Vec::new(),
         addresses: Vec::new(),
         unwinder: options
@@ -383,7 +405,7 @@ pub fn analyze(file: &PerfFile<'_>, options: &AnalysisOptions) -> Result<Analysi
             }
             Ok(collector)
         },
-        || (), // TEMP: symbolizer.prepare_kernel()
+        || symbolizer.preload_kernel_symbols(),
     );
     let collector = replayed?;
 

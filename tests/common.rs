@@ -118,13 +118,20 @@ pub fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
-/// Compiles `examples/workloads/NAME.c` with `flags` into a cached binary and returns its path.
+/// Compiles `examples/workloads/NAME.c` with `flags` into a binary (once per test run) and
+/// returns its path.
 pub fn c_workload(name: &str, flags: &[&str]) -> PathBuf {
+    static BUILT: std::sync::Mutex<Vec<(String, PathBuf)>> = std::sync::Mutex::new(Vec::new());
+    let mut built = BUILT.lock().unwrap_or_else(|e| e.into_inner());
     let tag: String = flags.join("").chars().filter(|c| c.is_ascii_alphanumeric()).collect();
+    let key = format!("{name}-{tag}");
+    if let Some((_, path)) = built.iter().find(|(k, _)| *k == key) {
+        return path.clone();
+    }
     let out_dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("workloads");
     std::fs::create_dir_all(&out_dir).unwrap();
-    let out = out_dir.join(format!("{name}-{tag}"));
-    let lock = out_dir.join(format!("{name}-{tag}.building-{}", std::process::id()));
+    let out = out_dir.join(&key);
+    let lock = out_dir.join(format!("{key}.building-{}", std::process::id()));
     let src = repo().join(format!("examples/workloads/{name}.c"));
     let status = Command::new("cc")
         .args(flags)
@@ -135,6 +142,7 @@ pub fn c_workload(name: &str, flags: &[&str]) -> PathBuf {
         .expect("cc runs");
     assert!(status.success(), "compiling {}", src.display());
     std::fs::rename(&lock, &out).unwrap();
+    built.push((key, out.clone()));
     out
 }
 
@@ -155,8 +163,25 @@ pub fn rust_workload() -> PathBuf {
     .clone()
 }
 
+/// Recordings share the machine; a system-wide one (`-a`) runs alone among this binary's
+/// recordings, so the profile holds the workload rather than other tests' processes.
+static MACHINE: std::sync::RwLock<()> = std::sync::RwLock::new(());
+
+/// Holds the machine for a system-wide recording.
+pub fn exclusive() -> std::sync::RwLockWriteGuard<'static, ()> {
+    MACHINE.write().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Holds the machine for a per-process recording (many may run at once).
+pub fn shared() -> std::sync::RwLockReadGuard<'static, ()> {
+    MACHINE.read().unwrap_or_else(|e| e.into_inner())
+}
+
 /// Records `cmd` with `/usr/bin/perf record ARGS -o FILE -- cmd`; panics on failure.
 pub fn perf_record(file: &Path, args: &[&str], cmd: &[&str]) {
+    let system_wide = args.contains(&"-a");
+    let _exclusive = system_wide.then(exclusive);
+    let _shared = (!system_wide).then(shared);
     let out = Command::new("perf")
         .arg("record")
         .arg("--no-bpf-event")

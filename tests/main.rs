@@ -8,3 +8,4 @@ mod peer;
 mod corrupt;
 mod cli;
 mod record;
+mod ci;

@@ -51,6 +51,8 @@ mod notes;
 mod record;
 mod sample;
 #[doc(hidden)]
+pub mod rewrite;
+#[doc(hidden)]
 pub mod test_util;
 pub mod writer;
 

@@ -75,12 +75,15 @@ pub fn fold(profile: &Profile, event: Option<u16>, count: CountMode, naming: Nam
     let names: Vec<String> = profile
         .frames
         .iter()
-        .map(|f| match (&f.file, f.line, naming.lines) {
-            (Some(file), Some(line), true) => {
-                let base = file.rsplit('/').next().unwrap_or(file);
-                format!("{} ({base}:{line})", f.function)
+        .map(|f| {
+            let function = &f.function;
+            match (&f.file, f.line, naming.lines) {
+                (Some(file), Some(line), true) => {
+                    let base = file.rsplit('/').next().unwrap_or(file);
+                    format!("{function} ({base}:{line})")
+                }
+                _ => function.to_string(),
             }
-            _ => f.function.to_string(),
         })
         .collect();
     let roots: Vec<String> = profile

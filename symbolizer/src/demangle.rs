@@ -18,17 +18,74 @@ pub fn demangle(name: &str) -> Cow<'_, str> {
     }
     if name.starts_with("_Z") {
         if let Ok(sym) = cpp_demangle::Symbol::new(name.as_bytes()) {
-            if let Ok(s) = sym.demangle(&cpp_demangle::DemangleOptions::default()) {
-                return Cow::Owned(s);
+            // Like perf (and flame graph tools): no parameter list, no return type.
+            let options = cpp_demangle::DemangleOptions::new()
+                .no_params()
+                .no_return_type();
+            if let Ok(s) = sym.demangle(&options) {
+                // An empty parameter pack prints as `<T, >`; GNU's demangler prints `<T>`.
+                let s = s.replace(", >", ">");
+                return Cow::Owned(integer_literals_like_libiberty(&s));
             }
         }
     }
     Cow::Borrowed(name)
 }
 
+/// Template integer arguments as GNU's demangler (which perf uses) spells them: `8u` rather
+/// than cpp_demangle's `(unsigned int)8`, so kprof's names match `perf report`'s.
+fn integer_literals_like_libiberty(name: &str) -> String {
+    const SUFFIXES: [(&str, &str); 6] = [
+        ("(unsigned long long)", "ull"),
+        ("(long long)", "ll"),
+        ("(unsigned long)", "ul"),
+        ("(unsigned int)", "u"),
+        ("(long)", "l"),
+        ("(int)", ""),
+    ];
+    let mut out = String::with_capacity(name.len());
+    let mut rest = name;
+    'scan: while let Some(open) = rest.find('(') {
+        out.push_str(&rest[..open]);
+        let tail = &rest[open..];
+        for (cast, suffix) in SUFFIXES {
+            if let Some(after) = tail.strip_prefix(cast) {
+                let digits = after
+                    .char_indices()
+                    .take_while(|&(i, c)| c.is_ascii_digit() || (i == 0 && c == '-'))
+                    .count();
+                if digits > 0 && after[..digits].chars().any(|c| c.is_ascii_digit()) {
+                    out.push_str(&after[..digits]);
+                    out.push_str(suffix);
+                    rest = &after[digits..];
+                    continue 'scan;
+                }
+            }
+        }
+        out.push('(');
+        rest = &tail[1..];
+    }
+    out.push_str(rest);
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn cpp_names_match_perfs_spelling() {
+        // llvm::SmallVector<llvm::BasicBlock*, 8u>::push_back(llvm::BasicBlock* const&)
+        let name = "_ZN4llvm23SmallVectorTemplateBaseIPNS_10BasicBlockELb1EE9push_backERKS2_";
+        assert_eq!(
+            demangle(name),
+            "llvm::SmallVectorTemplateBase<llvm::BasicBlock*, true>::push_back"
+        );
+        assert_eq!(
+            integer_literals_like_libiberty("a<(unsigned int)8, (long)-3, (int)2, (char)7>"),
+            "a<8u, -3l, 2, (char)7>"
+        );
+    }
 
     #[test]
     fn rust_legacy_strips_hash() {

@@ -39,10 +39,31 @@ pub(crate) struct SymbolTable {
 impl SymbolTable {
     fn build(bytes: SharedBytes, file: &object::File<'_>) -> Self {
         let base = bytes.as_ptr() as usize;
-        let mut ranked: Vec<(Sym, (usize, u8, bool, u32))> = Vec::new();
-        for symbol in file.symbols().chain(file.dynamic_symbols()) {
-            if symbol.kind() != SymbolKind::Text || !symbol.is_definition() || symbol.address() == 0
-            {
+        // Aliases at one address are ranked like perf's `choose_best_symbol` (util/symbol.c), so
+        // that kprof and `perf report` name a function the same way: a sized symbol over a
+        // size-0 one, non-weak over weak, global over local, fewer leading underscores, the
+        // longer name, and finally the first one in table order.
+        type Rank = (bool, bool, bool, usize, std::cmp::Reverse<u32>, usize);
+        let mut ranked: Vec<(Sym, Rank)> = Vec::new();
+        // Like perf, code labels count too: untyped symbols (`_dl_start_user` in ld.so,
+        // assembly entry points) defined in an executable section.
+        let is_code_label = |symbol: &object::Symbol<'_, '_>| {
+            symbol.kind() == SymbolKind::Unknown
+                && match symbol.section() {
+                    // By flag, not kind: in a separate debug file `.text` is NOBITS.
+                    object::SymbolSection::Section(index) => {
+                        file.section_by_index(index).is_ok_and(|section| {
+                            matches!(section.flags(), object::SectionFlags::Elf { sh_flags, .. }
+                                if sh_flags.0 & object::elf::SHF_EXECINSTR.0 != 0)
+                        })
+                    }
+                    _ => false,
+                }
+        };
+        for (order, symbol) in file.symbols().chain(file.dynamic_symbols()).enumerate() {
+            let code = (symbol.kind() == SymbolKind::Text && symbol.is_definition())
+                || is_code_label(&symbol);
+            if !code || symbol.address() == 0 {
                 continue;
             }
             let Ok(name) = symbol.name_bytes() else {
@@ -57,13 +78,6 @@ impl SymbolTable {
             let Ok(name_len) = u32::try_from(name.len()) else {
                 continue;
             };
-            let binding = if symbol.is_global() {
-                0
-            } else if symbol.is_weak() {
-                1
-            } else {
-                2
-            };
             let underscores = name.iter().take_while(|&&b| b == b'_').count();
             let sym = Sym {
                 start: symbol.address(),
@@ -71,10 +85,16 @@ impl SymbolTable {
                 name_at,
                 name_len,
             };
-            ranked.push((sym, (underscores, binding, symbol.size() == 0, name_len)));
+            let rank = (
+                symbol.size() == 0,
+                symbol.is_weak(),
+                !symbol.is_global(),
+                underscores,
+                std::cmp::Reverse(name_len),
+                order,
+            );
+            ranked.push((sym, rank));
         }
-        // Among aliases at one address prefer the public-looking, global, sized, short name
-        // (`malloc` over `__libc_malloc`).
         ranked.sort_unstable_by_key(|(s, rank)| (s.start, *rank));
         ranked.dedup_by_key(|(s, _)| s.start);
         let syms: Vec<Sym> = ranked.into_iter().map(|(s, _)| s).collect();

@@ -193,6 +193,8 @@ struct Process {
     maps: MapSet,
     name: Option<String>,
     threads: HashMap<u32, String>,
+    /// An exec happened; the next mapping starts a fresh address space.
+    exec_pending: bool,
 }
 
 /// What makes two mappings the same module: path, build-id, JIT pid, kernel space.
@@ -289,17 +291,23 @@ impl AddressSpaces {
         if m.kernel {
             self.kernel.insert(mapping);
         } else {
-            self.processes.entry(pid).or_default().maps.insert(mapping);
+            let process = self.processes.entry(pid).or_default();
+            if std::mem::take(&mut process.exec_pending) {
+                process.maps = MapSet::default();
+            }
+            process.maps.insert(mapping);
         }
     }
 
     /// Records a thread's name; `exec` (a COMM record with the exec flag) starts a fresh
-    /// address space for `pid`.
+    /// address space for `pid` with its first new mapping. Until then the old one stays:
+    /// samples taken inside `execve` still have the old image's user stack, and perf names
+    /// their frames from it too.
     pub fn comm(&mut self, pid: u32, tid: u32, name: &[u8], exec: bool) {
         let process = self.processes.entry(pid).or_default();
         let name = String::from_utf8_lossy(name).into_owned();
         if exec {
-            process.maps = MapSet::default();
+            process.exec_pending = true;
             process.threads.clear();
         }
         if pid == tid {
@@ -326,6 +334,7 @@ impl AddressSpaces {
             maps: parent.map(|p| p.maps.clone()).unwrap_or_default(),
             name: parent_thread_name.clone(),
             threads: HashMap::new(),
+            exec_pending: false,
         };
         if let Some(name) = parent_thread_name {
             child.threads.insert(tid, name);
@@ -464,8 +473,13 @@ mod tests {
         map(&mut a, 11, 0x4000, 0x1000, 0, "/lib/x.so");
         assert_eq!(at(&a, 10, 0x4000), None);
         a.comm(11, 11, b"child", true);
-        assert_eq!(at(&a, 11, 0x1800), None);
         assert_eq!(a.process_name(11), Some("child"));
+        // Inside execve the old image still describes the user stack ...
+        assert_eq!(at(&a, 11, 0x1800), Some(("/bin/parent", 0x800)));
+        // ... until the new image is mapped: then nothing of the old one is left.
+        map(&mut a, 11, 0x9000, 0x1000, 0, "/bin/child");
+        assert_eq!(at(&a, 11, 0x1800), None);
+        assert_eq!(at(&a, 11, 0x9800), Some(("/bin/child", 0x800)));
         assert_eq!(at(&a, 10, 0x1800), Some(("/bin/parent", 0x800)));
     }
 

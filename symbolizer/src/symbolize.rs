@@ -416,6 +416,31 @@ impl Symbolizer {
         }
     }
 
+    /// The binary with `module`'s build-id from perf's build-id cache
+    /// (`~/.debug/.build-id/xx/rest/elf`, filled by `perf record`), when it is there.
+    fn from_build_id_cache(&self, module: &Module) -> Option<(SharedBytes, Option<PathBuf>)> {
+        let build_id = module.build_id.as_deref()?;
+        // perf pads 20-byte SHA-1 build-ids with zeros in some records.
+        let trimmed = match build_id.split_at_checked(20) {
+            Some((id, padding)) if padding.iter().all(|&b| b == 0) => id,
+            _ => build_id,
+        };
+        let hex_id = hex(trimmed);
+        if hex_id.len() < 3 {
+            return None;
+        }
+        let home = std::env::var_os("HOME")?;
+        let path = PathBuf::from(home)
+            .join(".debug/.build-id")
+            .join(&hex_id[..2])
+            .join(&hex_id[2..])
+            .join("elf");
+        let mapped = MappedFile::open(&path).ok()?;
+        let bytes = SharedBytes::new(Arc::new(mapped));
+        let found = crate::elf::build_id_of(&bytes)?;
+        build_ids_match(build_id, &found).then_some((bytes, Some(path)))
+    }
+
     fn load_elf(&self, entry: &ModuleEntry, module: &Module) -> Loaded {
         let (bytes, host_path) = if module.kind == ModuleKind::Vdso {
             if !self.options.kernel_matches {
@@ -429,21 +454,38 @@ impl Symbolizer {
             let path = self.host_path(&module.path);
             match MappedFile::open(&path) {
                 Ok(m) => (SharedBytes::new(Arc::new(m)), Some(path)),
-                Err(e) => return Loaded::Failed(error_problem(&e)),
+                Err(e) => match self.from_build_id_cache(module) {
+                    Some(found) => found,
+                    None => return Loaded::Failed(error_problem(&e)),
+                },
             }
         };
-        let image = match ElfImage::parse(bytes) {
+        let mut image = match ElfImage::parse(bytes) {
             Ok(i) => i,
             Err(e) => return Loaded::Failed(Problem::ParseFailed(Arc::from(e))),
         };
+        let mut host_path = host_path;
         if let (Some(recorded), Some(found)) =
-            (module.build_id.as_deref(), image.build_id.as_deref())
+            (module.build_id.as_deref(), image.build_id.clone())
         {
-            if !build_ids_match(recorded, found) {
-                return Loaded::Failed(Problem::BuildIdMismatch {
-                    recorded: Arc::from(hex(recorded)),
-                    found: Arc::from(hex(found)),
-                });
+            if !build_ids_match(recorded, &found) {
+                // The file changed since the recording; perf's build-id cache may still
+                // hold the binary that ran.
+                match self
+                    .from_build_id_cache(module)
+                    .and_then(|(bytes, path)| Some((ElfImage::parse(bytes).ok()?, path)))
+                {
+                    Some((cached, path)) => {
+                        image = cached;
+                        host_path = path;
+                    }
+                    None => {
+                        return Loaded::Failed(Problem::BuildIdMismatch {
+                            recorded: Arc::from(hex(recorded)),
+                            found: Arc::from(hex(&found)),
+                        });
+                    }
+                }
             }
         }
         let wants_dwarf = self.options.lines || self.options.inline;

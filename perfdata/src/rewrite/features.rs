@@ -1,0 +1,161 @@
+//! Little-endian → big-endian conversion of feature sections, as perf's `process_*` functions in
+//! `tools/perf/util/header.c` read them (a string is `u32 len` + `len` bytes).
+
+use super::records::{Swapper, swap_attr};
+use super::{DROPPED_FEATURES, Result, RewriteError, to_usize};
+use crate::kinds::feature as f;
+
+/// A cursor over a little-endian payload that swaps the fields it passes.
+struct Walk<'b> {
+    s: Swapper<'b>,
+    buf_len: usize,
+    pos: usize,
+    base: u64,
+}
+
+impl Walk<'_> {
+    fn num(&mut self, width: usize) -> Result<u64> {
+        let v = self.s.peek_le(self.pos, width, "feature field")?;
+        self.s.field(self.pos, width)?;
+        self.pos += width;
+        Ok(v)
+    }
+    fn u32(&mut self) -> Result<usize> {
+        let v = self.num(4)?;
+        to_usize(v, "u32", self.pos)
+    }
+    fn u64(&mut self) -> Result<u64> {
+        self.num(8)
+    }
+    /// `u32 len` + `len` bytes (perf's `do_write_string`).
+    fn string(&mut self) -> Result<()> {
+        let len = self.u32()?;
+        self.skip(len)
+    }
+    fn skip(&mut self, len: usize) -> Result<()> {
+        let end = self.pos.checked_add(len).filter(|&e| e <= self.buf_len);
+        self.pos = end.ok_or(RewriteError::Truncated {
+            what: "feature section",
+            offset: self.base + self.pos as u64,
+        })?;
+        Ok(())
+    }
+    fn strings(&mut self, n: usize) -> Result<()> {
+        (0..n).try_for_each(|_| self.string())
+    }
+}
+
+/// The big-endian form of feature `bit`'s `payload`, or `None` when the feature is dropped.
+pub(super) fn swap_feature(bit: u32, payload: &[u8], base: u64) -> Result<Option<Vec<u8>>> {
+    if DROPPED_FEATURES.contains(&bit) || crate::kinds::feature_name(bit) == "unknown" {
+        return Ok(None);
+    }
+    let mut out = payload.to_vec();
+    let buf_len = out.len();
+    let mut w = Walk {
+        s: Swapper::new(&mut out, base),
+        buf_len,
+        pos: 0,
+        base,
+    };
+    match bit {
+        f::HOSTNAME | f::OSRELEASE | f::VERSION | f::ARCH | f::CPUDESC | f::CPUID => w.string()?,
+        f::NRCPUS => {
+            w.u32()?;
+            w.u32()?;
+        }
+        f::TOTAL_MEM | f::CLOCKID | f::DIR_FORMAT => {
+            w.u64()?;
+        }
+        f::SAMPLE_TIME => {
+            w.u64()?;
+            w.u64()?;
+        }
+        f::CMDLINE => {
+            let nr = w.u32()?;
+            w.strings(nr)?;
+        }
+        f::EVENT_DESC => {
+            let nr = w.u32()?;
+            let attr_size = w.u32()?;
+            for _ in 0..nr {
+                swap_attr(&mut w.s, w.pos, attr_size)?;
+                w.skip(attr_size)?;
+                let nr_ids = w.u32()?;
+                w.string()?;
+                for _ in 0..nr_ids {
+                    w.u64()?;
+                }
+            }
+        }
+        f::BUILD_ID => {
+            // build_id_event: header (u32 type, u16 misc, u16 size), s32 pid, u8 build_id[24],
+            // filename padded; as perf_header__read_build_ids reads them.
+            while w.pos + 8 <= buf_len {
+                let start = w.pos;
+                let size = w.s.peek_le(start + 6, 2, "build_id size")? as usize;
+                if size < 8 + 4 + 24 {
+                    return Err(RewriteError::Truncated {
+                        what: "build_id entry",
+                        offset: base + start as u64,
+                    });
+                }
+                w.num(4)?;
+                w.num(2)?;
+                w.num(2)?;
+                w.num(4)?;
+                w.skip(size - 12)?;
+            }
+        }
+        f::NUMA_TOPOLOGY => {
+            let nr = w.u32()?;
+            for _ in 0..nr {
+                w.u32()?; // node
+                w.u64()?; // mem_total
+                w.u64()?; // mem_free
+                w.string()?; // cpus
+            }
+        }
+        f::PMU_MAPPINGS => {
+            let nr = w.u32()?;
+            for _ in 0..nr {
+                w.u32()?; // type
+                w.string()?; // name
+            }
+        }
+        f::GROUP_DESC => {
+            let nr = w.u32()?;
+            for _ in 0..nr {
+                w.string()?;
+                w.u32()?; // leader_idx
+                w.u32()?; // nr_members
+            }
+        }
+        f::CACHE => {
+            w.u32()?; // version
+            let cnt = w.u32()?;
+            for _ in 0..cnt {
+                for _ in 0..4 {
+                    w.u32()?; // level, line_size, sets, ways
+                }
+                w.strings(3)?; // type, size, map
+            }
+        }
+        f::MEM_TOPOLOGY => {
+            // version, block_size, count, then per node: node, size, bitmap (u64 nbits, words):
+            // all u64.
+            while w.pos + 8 <= buf_len {
+                w.u64()?;
+            }
+        }
+        f::CLOCK_DATA => {
+            w.u32()?; // version
+            w.u32()?; // clockid
+            w.u64()?; // tod_ns
+            w.u64()?; // clockid_ns
+        }
+        f::BRANCH_STACK | f::STAT => {}
+        _ => return Ok(None),
+    }
+    Ok(Some(out))
+}
