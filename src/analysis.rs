@@ -108,6 +108,10 @@ struct Collector<'o, 'f> {
     build_ids: HashMap<&'f [u8], &'f [u8]>,
     samples: Vec<PendingSample>,
     addresses: Vec<(u64, bool)>,
+    /// Set by `sample_addresses` when the callchain was corrupt.
+    broken_callchain: bool,
+    /// Distinct chains whose callchain was corrupt.
+    broken_chains: std::collections::HashSet<u32>,
     unwinder: Option<StackUnwinder>,
 }
 
@@ -122,11 +126,13 @@ impl<'f> Collector<'_, 'f> {
     }
 
     fn thread_id(&mut self, pid: u32, tid: u32) -> ThreadId {
-        // perf's conventions: the idle task (pid 0) is `swapper`, an unnamed thread `:TID`.
+        // perf's conventions: the idle task (pid 0) is `swapper`, an unnamed thread `:TID`,
+        // and a task being reaped (tid -1) has no name.
         let name: Arc<str> = match self.spaces.thread_name(pid, tid) {
+            _ if tid == u32::MAX => Arc::from(":-1"),
             Some(name) => Arc::from(name),
             None if pid == 0 => Arc::from("swapper"),
-            None => Arc::from(format!(":{tid}")),
+            None => Arc::from(format!(":{}", tid as i32)),
         };
         let key = (pid, tid, name);
         if let Some(&id) = self.thread_ids.get(&key) {
@@ -172,6 +178,7 @@ impl<'f> Collector<'_, 'f> {
     /// context). `user` replaces the user part of the callchain when DWARF unwinding ran.
     fn sample_addresses(&mut self, sample: &PerfSample<'_>, user: Option<&[u64]>) {
         self.addresses.clear();
+        self.broken_callchain = false;
         let sample_in_kernel = matches!(sample.cpumode, CpuMode::Kernel | CpuMode::GuestKernel);
         match &sample.callchain {
             Some(chain) if !chain.is_empty() => {
@@ -183,7 +190,16 @@ impl<'f> Collector<'_, 'f> {
                                 true
                             }
                             PERF_CONTEXT_USER | PERF_CONTEXT_GUEST_USER => false,
-                            _ => kernel,
+                            // Not a context the kernel writes: the chain is garbage. Keep only
+                            // the sampled instruction, as perf does.
+                            _ => {
+                                self.addresses.clear();
+                                if let Some(ip) = sample.ip {
+                                    self.addresses.push((ip, sample_in_kernel));
+                                }
+                                self.broken_callchain = true;
+                                return;
+                            }
                         };
                         if !kernel && user.is_some() {
                             break;
@@ -243,6 +259,9 @@ impl<'f> Collector<'_, 'f> {
         let id = self.chain_ranges.len() as u32;
         self.chain_ranges
             .push((start, self.chain_locations.len() as u32 - start));
+        if self.broken_callchain {
+            self.broken_chains.insert(id);
+        }
         id
     }
 
@@ -391,6 +410,8 @@ pub fn analyze(file: &PerfFile<'_>, options: &AnalysisOptions) -> Result<Analysi
             .collect(),
         samples: Vec::new(),
         addresses: Vec::new(),
+        broken_callchain: false,
+        broken_chains: Default::default(),
         unwinder: options
             .dwarf
             .then(|| StackUnwinder::for_file(file))
@@ -466,6 +487,7 @@ pub fn analyze(file: &PerfFile<'_>, options: &AnalysisOptions) -> Result<Analysi
             period: pending.period,
             stack: chain_stacks.get(pending.chain as usize).copied().flatten(),
             cpu: pending.cpu,
+            broken_callchain: collector.broken_chains.contains(&pending.chain),
         });
     }
 
@@ -517,12 +539,17 @@ fn frames_for(symbolizer: &Symbolizer, spaces: &AddressSpaces, location: Locatio
                 _ => FrameKind::User,
             };
             let symbolized = symbolizer.symbolize(module_info, offset);
+            // The kernel image is `[kernel.kallsyms]`, whatever its MMAP named it (`..._text`).
+            let module: Arc<str> = match module_info.kind {
+                ModuleKind::Kernel => Arc::from("[kernel.kallsyms]"),
+                _ => module_info.path.clone(),
+            };
             symbolized
                 .frames
                 .into_iter()
                 .map(|f| Frame {
                     function: f.function,
-                    module: module_info.path.clone(),
+                    module: module.clone(),
                     file: f.file,
                     line: f.line,
                     kind,

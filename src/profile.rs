@@ -95,6 +95,11 @@ pub struct Sample {
     pub stack: Option<StackId>,
     /// CPU the sample was taken on, when recorded.
     pub cpu: Option<u32>,
+    /// The recorded callchain was corrupt (a context marker the kernel never writes); `stack`
+    /// then holds only the sampled instruction. `perf report` counts such a sample at its
+    /// instruction, `perf script` prints no stack for it; kprof's report and flame graph do
+    /// the same.
+    pub broken_callchain: bool,
 }
 
 /// Facts about the recording, from the perf.data header and feature sections.

@@ -50,7 +50,10 @@ fn cargo_bench(features: &[&str]) -> Command {
 
 /// Builds the benchmark (with `features`) and returns its executable.
 fn build_bench(features: &[&str]) -> PathBuf {
-    let out = cargo_bench(features).args(["--no-run", "--message-format=json"]).output().expect("cargo runs");
+    let out = cargo_bench(features)
+        .args(["--no-run", "--message-format=json"])
+        .output()
+        .expect("cargo runs");
     assert!(
         out.status.success(),
         "building the CI bench crate {features:?}: {}",
@@ -63,7 +66,11 @@ fn build_bench(features: &[&str]) -> PathBuf {
         .filter(|msg| msg["reason"] == "compiler-artifact" && msg["target"]["name"] == "checksum")
         .filter_map(|msg| msg["executable"].as_str().map(PathBuf::from))
         .collect();
-    assert_eq!(executables.len(), 1, "one bench executable in cargo's messages:\n{stdout}");
+    assert_eq!(
+        executables.len(),
+        1,
+        "one bench executable in cargo's messages:\n{stdout}"
+    );
     executables[0].clone()
 }
 
@@ -107,7 +114,8 @@ fn bench_profiles() -> &'static BenchProfiles {
     PROFILES.get_or_init(|| {
         let (base_exe, slow_exe) = bench_builds();
         // Under the target dir, not a TempDir: a static is never dropped.
-        let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("ci-profiles-{}", std::process::id()));
+        let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+            .join(format!("ci-profiles-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let profiles = BenchProfiles {
             base: dir.join("base.data"),
@@ -126,12 +134,18 @@ fn cargo_bench_profile() -> &'static PathBuf {
     static PROFILE: OnceLock<PathBuf> = OnceLock::new();
     PROFILE.get_or_init(|| {
         bench_builds(); // build first, so the recording is of running the benchmark
-        let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("ci-profiles-{}", std::process::id()));
+        let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+            .join(format!("ci-profiles-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let file = dir.join("cargo-bench.data");
         let cargo = PathBuf::from(env!("CARGO"));
         let target = bench_target_dir();
-        let args = ["bench", "--offline", "--target-dir", target.to_str().unwrap()];
+        let args = [
+            "bench",
+            "--offline",
+            "--target-dir",
+            target.to_str().unwrap(),
+        ];
         record(&file, &[&cargo], &args, Some(&bench_crate()));
         file
     })
@@ -146,7 +160,10 @@ fn report_rows(args: &[&str]) -> Vec<serde_json::Value> {
     let mut all = vec!["report", "--format", "json"];
     all.extend_from_slice(args);
     let json: serde_json::Value = serde_json::from_str(&kprof_ok(&all)).unwrap();
-    json["events"][0]["rows"].as_array().expect("report rows").clone()
+    json["events"][0]["rows"]
+        .as_array()
+        .expect("report rows")
+        .clone()
 }
 
 // --- Criterion 1: `kprof record -- cargo bench`, then `kprof report --comm`. ---
@@ -163,20 +180,61 @@ fn cargo_bench_recording_shows_the_hot_function_on_top_for_the_bench_thread() {
         .iter()
         .map(|row| row["comm"].as_str().unwrap().to_string())
         .collect();
-    assert!(comms.iter().any(|c| c == "cargo"), "cargo itself was sampled: {comms:?}");
-    assert!(comms.iter().any(|c| c == BENCH_COMM), "the benchmark thread was sampled: {comms:?}");
+    assert!(
+        comms.iter().any(|c| c == "cargo"),
+        "cargo itself was sampled: {comms:?}"
+    );
+    assert!(
+        comms.iter().any(|c| c == BENCH_COMM),
+        "the benchmark thread was sampled: {comms:?}"
+    );
 
-    let rows = report_rows(&["--comm", BENCH_COMM, "--no-children", "--sort", "sym", "-i", s(data)]);
-    assert_eq!(rows[0]["sym"], HOT, "hottest function of the benchmark: {rows:#?}");
+    let rows = report_rows(&[
+        "--comm",
+        BENCH_COMM,
+        "--no-children",
+        "--sort",
+        "sym",
+        "-i",
+        s(data),
+    ]);
+    assert_eq!(
+        rows[0]["sym"], HOT,
+        "hottest function of the benchmark: {rows:#?}"
+    );
     let hot_share = rows[0]["self"].as_f64().unwrap();
-    assert!(hot_share > 30.0, "{HOT} takes a large share of the benchmark thread: {hot_share}");
+    assert!(
+        hot_share > 30.0,
+        "{HOT} takes a large share of the benchmark thread: {hot_share}"
+    );
 
     // The text report a person reads says the same, and the filter kept only the bench thread.
-    let text = kprof_ok(&["report", "--comm", BENCH_COMM, "--no-children", "--sort", "comm,sym", "-i", s(data)]);
-    let first = text.lines().find(|l| !l.starts_with('#') && !l.trim().is_empty()).unwrap();
-    assert!(first.contains(HOT) && first.contains(BENCH_COMM), "first row: {first}\n{text}");
-    for line in text.lines().filter(|l| !l.starts_with('#') && !l.trim().is_empty()) {
-        assert!(line.contains(BENCH_COMM), "--comm keeps only {BENCH_COMM}: {line}");
+    let text = kprof_ok(&[
+        "report",
+        "--comm",
+        BENCH_COMM,
+        "--no-children",
+        "--sort",
+        "comm,sym",
+        "-i",
+        s(data),
+    ]);
+    let first = text
+        .lines()
+        .find(|l| !l.starts_with('#') && !l.trim().is_empty())
+        .unwrap();
+    assert!(
+        first.contains(HOT) && first.contains(BENCH_COMM),
+        "first row: {first}\n{text}"
+    );
+    for line in text
+        .lines()
+        .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
+    {
+        assert!(
+            line.contains(BENCH_COMM),
+            "--comm keeps only {BENCH_COMM}: {line}"
+        );
     }
 }
 
@@ -201,8 +259,14 @@ fn diff_names_the_slowed_function_first_and_gates_on_regressions() {
 
     let top = kprof_ok(&["diff", "--top", "5", s(&profiles.base), s(&profiles.slow)]);
     let functions = diff_top_functions(&top);
-    assert!(!functions.is_empty() && functions.len() <= 5, "at most 5 rows:\n{top}");
-    assert_eq!(functions[0], SLOWED, "the slowed-down function leads the diff:\n{top}");
+    assert!(
+        !functions.is_empty() && functions.len() <= 5,
+        "at most 5 rows:\n{top}"
+    );
+    assert_eq!(
+        functions[0], SLOWED,
+        "the slowed-down function leads the diff:\n{top}"
+    );
 
     let gate = |base: &Path, new: &Path| -> Output {
         kprof()
@@ -212,8 +276,15 @@ fn diff_names_the_slowed_function_first_and_gates_on_regressions() {
     };
     let regressed = gate(&profiles.base, &profiles.slow);
     let stderr = String::from_utf8_lossy(&regressed.stderr);
-    assert_eq!(regressed.status.code(), Some(1), "a 5-point gate fails on the slow build: {stderr}");
-    assert!(stderr.contains(SLOWED), "the failure names the regressed function: {stderr}");
+    assert_eq!(
+        regressed.status.code(),
+        Some(1),
+        "a 5-point gate fails on the slow build: {stderr}"
+    );
+    assert!(
+        stderr.contains(SLOWED),
+        "the failure names the regressed function: {stderr}"
+    );
 
     let same = gate(&profiles.base, &profiles.base_again);
     assert!(
@@ -231,13 +302,24 @@ fn pprof_top(profile: &Path) -> Vec<(String, f64, f64)> {
     // -noinlines: inlined callees count toward the function they were inlined into, as in
     // `kprof report` and `perf report`.
     let out = Command::new("go")
-        .args(["tool", "pprof", "-top", "-noinlines", "-nodecount=50", "-symbolize=none"])
+        .args([
+            "tool",
+            "pprof",
+            "-top",
+            "-noinlines",
+            "-nodecount=50",
+            "-symbolize=none",
+        ])
         .arg(profile)
         .env("HOME", std::env::temp_dir())
         .output()
         .expect("go runs");
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "go tool pprof failed: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "go tool pprof failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let pct = |t: &str| t.trim_end_matches('%').parse::<f64>().ok();
     stdout
         .lines()
@@ -267,17 +349,30 @@ fn pprof_export_reads_in_go_pprof_with_the_reports_shares() {
     let children = report_rows(&["--sort", "sym", "--children", "-i", s(data)]);
 
     // The four benchmark functions lead both lists, in the same order, with the same shares.
-    let ours: Vec<&str> = report.iter().take(4).map(|r| r["sym"].as_str().unwrap()).collect();
+    let ours: Vec<&str> = report
+        .iter()
+        .take(4)
+        .map(|r| r["sym"].as_str().unwrap())
+        .collect();
     let theirs: Vec<&str> = pprof.iter().take(4).map(|r| r.0.as_str()).collect();
-    assert_eq!(ours, theirs, "top functions by self time\nkprof: {report:#?}\npprof: {pprof:?}");
+    assert_eq!(
+        ours, theirs,
+        "top functions by self time\nkprof: {report:#?}\npprof: {pprof:?}"
+    );
     assert_eq!(ours[0], HOT);
     for (name, flat, cum) in pprof.iter().take(4) {
         let row = report.iter().find(|r| r["sym"] == name.as_str()).unwrap();
         let self_pct = row["self"].as_f64().unwrap();
-        assert!((flat - self_pct).abs() < 0.05, "{name}: pprof flat {flat}% vs kprof self {self_pct}%");
+        assert!(
+            (flat - self_pct).abs() < 0.05,
+            "{name}: pprof flat {flat}% vs kprof self {self_pct}%"
+        );
         let row = children.iter().find(|r| r["sym"] == name.as_str()).unwrap();
         let total = row["children"].as_f64().unwrap();
-        assert!((cum - total).abs() < 0.05, "{name}: pprof cum {cum}% vs kprof children {total}%");
+        assert!(
+            (cum - total).abs() < 0.05,
+            "{name}: pprof cum {cum}% vs kprof children {total}%"
+        );
     }
 }
 
@@ -289,7 +384,11 @@ fn python_jsonschema() -> bool {
         .stderr(Stdio::null())
         .status()
         .is_ok_and(|s| s.success());
-    available("python3 with the jsonschema module", ok, "KPROF_REQUIRE_TOOLS")
+    available(
+        "python3 with the jsonschema module",
+        ok,
+        "KPROF_REQUIRE_TOOLS",
+    )
 }
 
 const VALIDATE_PY: &str = "
@@ -320,8 +419,21 @@ fn speedscope_export_validates_against_the_published_schema() {
     let dir = TempDir::new("ci-speedscope");
     for (i, input) in export_inputs().iter().enumerate() {
         let json = dir.join(&format!("profile-{i}.speedscope.json"));
-        kprof_ok(&["export", "--format", "speedscope", "-i", s(input), "-o", s(&json)]);
-        let out = Command::new("python3").args(["-c", VALIDATE_PY]).arg(&schema).arg(&json).output().unwrap();
+        kprof_ok(&[
+            "export",
+            "--format",
+            "speedscope",
+            "-i",
+            s(input),
+            "-o",
+            s(&json),
+        ]);
+        let out = Command::new("python3")
+            .args(["-c", VALIDATE_PY])
+            .arg(&schema)
+            .arg(&json)
+            .output()
+            .unwrap();
         assert!(
             out.status.success(),
             "{} does not validate against speedscope's schema: {}",
@@ -330,9 +442,17 @@ fn speedscope_export_validates_against_the_published_schema() {
         );
         let seen: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
         let samples = per_thread_samples(input).values().sum::<u64>();
-        assert_eq!(seen["samples"], samples, "{}: every sample is in the export", input.display());
+        assert_eq!(
+            seen["samples"],
+            samples,
+            "{}: every sample is in the export",
+            input.display()
+        );
         if input.ends_with("cargo-bench.data") {
-            assert!(seen["frames"].as_array().unwrap().iter().any(|f| f == HOT), "{HOT} is a frame");
+            assert!(
+                seen["frames"].as_array().unwrap().iter().any(|f| f == HOT),
+                "{HOT} is a frame"
+            );
         }
     }
 }
@@ -346,12 +466,22 @@ fn per_thread_samples(path: &Path) -> BTreeMap<i64, u64> {
     } else {
         PerfFileReader::parse_file(std::io::Cursor::new(bytes))
     };
-    let PerfFileReader { mut perf_file, mut record_iter } = reader.expect("oracle parses");
+    let PerfFileReader {
+        mut perf_file,
+        mut record_iter,
+    } = reader.expect("oracle parses");
     let mut counts = BTreeMap::new();
-    while let Some(record) = record_iter.next_record(&mut perf_file).expect("oracle record") {
+    while let Some(record) = record_iter
+        .next_record(&mut perf_file)
+        .expect("oracle record")
+    {
         if let PerfFileRecord::EventRecord { record, .. } = record {
             if record.record_type == RecordType::SAMPLE {
-                let tid = record.common_data().expect("sample fields").tid.expect("samples carry a tid");
+                let tid = record
+                    .common_data()
+                    .expect("sample fields")
+                    .tid
+                    .expect("samples carry a tid");
                 *counts.entry(i64::from(tid)).or_insert(0) += 1;
             }
         }
@@ -364,8 +494,17 @@ fn firefox_export_keeps_the_per_thread_sample_counts() {
     let dir = TempDir::new("ci-firefox");
     for (i, input) in export_inputs().iter().enumerate() {
         let json_path = dir.join(&format!("profile-{i}.json"));
-        kprof_ok(&["export", "--format", "firefox", "-i", s(input), "-o", s(&json_path)]);
-        let profile: serde_json::Value = serde_json::from_slice(&std::fs::read(&json_path).unwrap()).unwrap();
+        kprof_ok(&[
+            "export",
+            "--format",
+            "firefox",
+            "-i",
+            s(input),
+            "-o",
+            s(&json_path),
+        ]);
+        let profile: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(&json_path).unwrap()).unwrap();
         let mut exported: BTreeMap<i64, u64> = BTreeMap::new();
         for thread in profile["threads"].as_array().expect("a threads array") {
             let tid = match &thread["tid"] {
@@ -383,9 +522,17 @@ fn firefox_export_keeps_the_per_thread_sample_counts() {
         }
         exported.retain(|_, count| *count > 0);
         let expected = per_thread_samples(input);
-        assert_eq!(exported, expected, "{}: samples per thread id", input.display());
+        assert_eq!(
+            exported,
+            expected,
+            "{}: samples per thread id",
+            input.display()
+        );
         if input.ends_with("cargo-bench.data") {
-            assert!(expected.len() >= 3, "cargo and the benchmark ran several threads: {expected:?}");
+            assert!(
+                expected.len() >= 3,
+                "cargo and the benchmark ran several threads: {expected:?}"
+            );
         }
     }
 }
@@ -426,9 +573,16 @@ fn chromium_frames(svg: &str, dir: &TempDir) -> Vec<(String, [u8; 3])> {
     std::fs::write(&path, driven).unwrap();
     let out = Command::new("chromium")
         .args([
-            "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-            "--disable-background-networking", "--disable-component-update", "--disable-sync",
-            "--virtual-time-budget=5000", "--dump-dom",
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--virtual-time-budget=5000",
+            "--dump-dom",
         ])
         .arg(format!("--user-data-dir={}", dir.join("profile").display()))
         .arg(format!("file://{}", path.display()))
@@ -436,7 +590,9 @@ fn chromium_frames(svg: &str, dir: &TempDir) -> Vec<(String, [u8; 3])> {
         .expect("chromium runs");
     let dom = String::from_utf8_lossy(&out.stdout);
     let marker = "<text id=\"kprof-test-result\">";
-    let start = dom.find(marker).unwrap_or_else(|| panic!("driver ran: {}", String::from_utf8_lossy(&out.stderr)))
+    let start = dom
+        .find(marker)
+        .unwrap_or_else(|| panic!("driver ran: {}", String::from_utf8_lossy(&out.stderr)))
         + marker.len();
     let end = start + dom[start..].find("</text>").unwrap();
     let frames: serde_json::Value = serde_json::from_str(&unescape_xml(&dom[start..end])).unwrap();
@@ -444,13 +600,21 @@ fn chromium_frames(svg: &str, dir: &TempDir) -> Vec<(String, [u8; 3])> {
         .as_array()
         .unwrap()
         .iter()
-        .map(|f| (f["title"].as_str().unwrap().to_string(), parse_rgb(f["fill"].as_str().unwrap())))
+        .map(|f| {
+            (
+                f["title"].as_str().unwrap().to_string(),
+                parse_rgb(f["fill"].as_str().unwrap()),
+            )
+        })
         .collect()
 }
 
 /// `rgb(r, g, b)` as Chromium reports a computed fill.
 fn parse_rgb(fill: &str) -> [u8; 3] {
-    let inner = fill.trim().strip_prefix("rgb(").and_then(|f| f.strip_suffix(')'));
+    let inner = fill
+        .trim()
+        .strip_prefix("rgb(")
+        .and_then(|f| f.strip_suffix(')'));
     let parts: Vec<u8> = inner
         .unwrap_or_else(|| panic!("not an rgb() colour: {fill}"))
         .split(',')
@@ -476,7 +640,14 @@ fn differential_svg_colours_follow_the_direction_of_change_in_chromium() {
     let svg_path = dir.join("diff.svg");
     // Without inlined frames, each function's frame holds its whole self time, so a
     // function's colour is not split among the helpers the compiler inlined into it.
-    kprof_ok(&["diff", "--no-inline", s(&profiles.base), s(&profiles.slow), "-o", s(&svg_path)]);
+    kprof_ok(&[
+        "diff",
+        "--no-inline",
+        s(&profiles.base),
+        s(&profiles.slow),
+        "-o",
+        s(&svg_path),
+    ]);
     let frames = chromium_frames(&std::fs::read_to_string(&svg_path).unwrap(), &dir);
     assert!(!frames.is_empty(), "Chromium saw the frames");
 
@@ -485,16 +656,24 @@ fn differential_svg_colours_follow_the_direction_of_change_in_chromium() {
     let frame = |wanted: &str| {
         frames
             .iter()
-            .filter_map(|(title, fill)| title_delta(title).map(|(name, delta)| (name, delta, *fill)))
+            .filter_map(|(title, fill)| {
+                title_delta(title).map(|(name, delta)| (name, delta, *fill))
+            })
             .find(|(name, _, _)| *name == wanted)
             .unwrap_or_else(|| panic!("a frame for {wanted}: {frames:?}"))
     };
     let (_, grew, grew_fill) = frame(SLOWED);
     assert!(grew > 5.0, "{SLOWED} grew: {grew}");
-    assert!(reddish(grew_fill), "{SLOWED} grew, so it is red: {grew_fill:?}");
+    assert!(
+        reddish(grew_fill),
+        "{SLOWED} grew, so it is red: {grew_fill:?}"
+    );
     let (_, shrank, shrank_fill) = frame(HOT);
     assert!(shrank < -5.0, "{HOT}'s share shrank: {shrank}");
-    assert!(bluish(shrank_fill), "{HOT} shrank, so it is blue: {shrank_fill:?}");
+    assert!(
+        bluish(shrank_fill),
+        "{HOT} shrank, so it is blue: {shrank_fill:?}"
+    );
 
     // Every frame that changed noticeably is coloured the way it changed.
     for (title, fill) in &frames {
@@ -504,4 +683,78 @@ fn differential_svg_colours_follow_the_direction_of_change_in_chromium() {
             _ => {}
         }
     }
+}
+
+// --- The CI example script: records both sides, writes the artifacts, gates on regressions. ---
+
+/// Runs `examples/ci/profile-bench.sh` on this checkout (as both base and head) into `out`.
+fn run_ci_script(out: &Path, head_features: &[&str]) -> Output {
+    bench_builds(); // both builds cached, so the script's own builds are no-ops
+    let target = bench_target_dir();
+    let common = format!("--offline --target-dir {}", target.display());
+    let head = head_features
+        .iter()
+        .fold(common.clone(), |args, f| format!("{args} --features {f}"));
+    Command::new("bash")
+        .arg(repo().join("examples/ci/profile-bench.sh"))
+        .arg(repo())
+        .arg(repo())
+        .arg(out)
+        .env("KPROF", env!("CARGO_BIN_EXE_kprof"))
+        .env("BENCH_DIR", "examples/ci/bench-crate")
+        .env("BASE_BENCH_ARGS", &common)
+        .env("HEAD_BENCH_ARGS", &head)
+        .env("COMM", BENCH_COMM)
+        .env("KPROF_CI_BENCH_SECS", "1")
+        .stdin(Stdio::null())
+        .output()
+        .expect("bash runs")
+}
+
+#[test]
+fn ci_script_writes_the_artifacts_and_fails_only_on_the_regression() {
+    if !kprof_can_record() {
+        return;
+    }
+    let dir = TempDir::new("ci-script");
+    let regressed = dir.join("regressed");
+    let out = run_ci_script(&regressed, &["slow"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "the script fails on the slow build: {stderr}"
+    );
+    for svg in ["base.svg", "head.svg", "diff.svg"] {
+        let text =
+            std::fs::read_to_string(regressed.join(svg)).unwrap_or_else(|e| panic!("{svg}: {e}"));
+        assert!(
+            text.contains("<svg") && text.trim_end().ends_with("</svg>"),
+            "{svg} is an SVG"
+        );
+    }
+    let markdown = std::fs::read_to_string(regressed.join("diff.md")).unwrap();
+    let first_row = markdown
+        .lines()
+        .find(|l| l.starts_with("| ") && !l.starts_with("| Function"))
+        .unwrap();
+    assert!(
+        first_row.contains(&SLOWED.replace('_', "\\_")),
+        "summary leads with {SLOWED}:\n{markdown}"
+    );
+    let text = std::fs::read_to_string(regressed.join("diff.txt")).unwrap();
+    assert_eq!(
+        diff_top_functions(&text).first().map(String::as_str),
+        Some(SLOWED),
+        "{text}"
+    );
+
+    let same = dir.join("same");
+    let out = run_ci_script(&same, &[]);
+    assert!(
+        out.status.success(),
+        "the script passes when nothing changed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(same.join("diff.svg").exists() && same.join("diff.md").exists());
 }

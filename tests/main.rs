@@ -9,3 +9,4 @@ mod corrupt;
 mod cli;
 mod record;
 mod ci;
+mod compat;

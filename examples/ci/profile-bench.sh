@@ -27,10 +27,10 @@
 #   RUNS             recordings per side (default 1); more runs let kprof ignore noise
 #   THRESHOLD        regression threshold in percentage points (default 5)
 #   TOP              rows in the summary (default 10)
-set -euo pipefail
+set -Eeuo pipefail
 
 usage() {
-    sed -n '2,4p' "$0" >&2
+    sed -n '2,5p' "$0" >&2
     exit 2
 }
 [[ $# -ge 2 && $# -le 3 ]] || usage

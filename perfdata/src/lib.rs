@@ -49,9 +49,9 @@ mod file;
 pub mod kinds;
 mod notes;
 mod record;
-mod sample;
 #[doc(hidden)]
 pub mod rewrite;
+mod sample;
 #[doc(hidden)]
 pub mod test_util;
 pub mod writer;

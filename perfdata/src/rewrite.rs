@@ -7,8 +7,10 @@
 //!
 //! Big-endian conversion works in place on a copy: every numeric field's bytes are reversed in its
 //! own width (a little-endian value becomes the same value in big-endian), the attr bitfield word
-//! gets each byte's bits reversed (perf's `swap_bitfield`), and strings and byte arrays stay as
-//! they are. Feature sections are converted as perf's `process_*` functions read them; those listed
+//! gets each byte's bits reversed (perf's `swap_bitfield`, which is what a big-endian compiler does
+//! for 1-bit fields; the 2-bit `precise_ip` comes out bit-reversed, as perf itself assumes), the
+//! branch-entry flags word has its fields mirrored with their bit order kept (perf's
+//! `evsel__bitfield_swap_branch_flags`), and strings and byte arrays stay as they are. Feature sections are converted as perf's `process_*` functions read them; those listed
 //! in [`DROPPED_FEATURES`] (and any unknown bit) are removed from the copy instead.
 
 use crate::endian::Endian;
@@ -60,21 +62,13 @@ pub enum RewriteError {
 /// Result with [`RewriteError`].
 pub type Result<T, E = RewriteError> = std::result::Result<T, E>;
 
-/// Feature sections [`to_big_endian`] removes from the feature bitmap instead of converting: their
-/// payload layouts have optional parts or nested formats (BPF) this tool does not swap faithfully,
-/// or (COMPRESSED) no longer apply because the records are written uncompressed.
-pub const DROPPED_FEATURES: [u32; 10] = [
-    feat::TRACING_DATA,
-    feat::CPU_TOPOLOGY,
-    feat::AUXTRACE,
-    feat::BPF_PROG_INFO,
-    feat::BPF_BTF,
-    feat::COMPRESSED,
-    feat::CPU_PMU_CAPS,
-    feat::HYBRID_TOPOLOGY,
-    feat::PMU_CAPS,
-    feat::CPU_DOMAIN_INFO,
-];
+/// Feature sections [`to_big_endian`] removes from the feature bitmap instead of converting:
+/// TRACING_DATA (tracefs format files plus binary data this tool does not parse), COMPRESSED (the
+/// copy's records are written uncompressed) and CPU_DOMAIN_INFO (newer than this tool). Also
+/// dropped: unknown bits, CPU_TOPOLOGY without an NRCPUS feature (which sizes its per-cpu arrays)
+/// and a non-empty BPF_PROG_INFO (a `struct bpf_prog_info` per program).
+pub const DROPPED_FEATURES: [u32; 3] =
+    [feat::TRACING_DATA, feat::COMPRESSED, feat::CPU_DOMAIN_INFO];
 
 /// Offset of `perf_file_header.attr_size`.
 const HDR_ATTR_SIZE: usize = 0x10;
@@ -86,6 +80,8 @@ const HDR_DATA: usize = 0x28;
 const HDR_EVENT_TYPES: usize = 0x38;
 /// Offset of the `adds_features` bitmap (4 × u64).
 const HDR_FEATURES: usize = 0x48;
+/// Most junk bytes [`with_attr_padding`] appends to an attr.
+const MAX_ATTR_PADDING: usize = 1 << 16;
 /// Size of `perf_file_header`.
 const HDR_SIZE: usize = 104;
 
@@ -173,7 +169,9 @@ impl FileLayout {
             _ => return Err(RewriteError::NotFileMode("bad magic")),
         };
         if read_u64(file, 8, endian, "header size")? != HDR_SIZE as u64 {
-            return Err(RewriteError::NotFileMode("header size is not 104 (pipe mode?)"));
+            return Err(RewriteError::NotFileMode(
+                "header size is not 104 (pipe mode?)",
+            ));
         }
         let section = |at: usize, what: &'static str| -> Result<(usize, usize)> {
             let off = to_usize(read_u64(file, at, endian, what)?, what, at)?;
@@ -270,29 +268,45 @@ struct Insertion {
     bytes: Vec<u8>,
 }
 
+/// How far original offset `old` moves: by every insertion before it (`at < old`), or also at it
+/// when `inclusive` (a stored field at an insertion point follows the inserted bytes).
+fn moved(insertions: &[Insertion], old: usize, inclusive: bool) -> usize {
+    insertions
+        .iter()
+        .filter(|i| i.at < old || (inclusive && i.at == old))
+        .map(|i| i.bytes.len())
+        .sum()
+}
+
 /// Applies `insertions` (sorted by `at`) and moves every stored section offset that points past an
 /// insertion point. Sizes are the caller's to fix.
 fn insert(file: &[u8], layout: &FileLayout, insertions: &[Insertion]) -> Result<Vec<u8>> {
-    let shift = |old: usize, inclusive: bool| -> usize {
-        insertions
-            .iter()
-            .filter(|i| if inclusive { old >= i.at } else { old > i.at })
-            .map(|i| i.bytes.len())
-            .sum()
-    };
-    let mut out = Vec::with_capacity(file.len() + insertions.iter().map(|i| i.bytes.len()).sum::<usize>());
+    let added: usize = insertions.iter().map(|i| i.bytes.len()).sum();
+    let mut out = Vec::with_capacity(file.len() + added);
     let mut from = 0usize;
     for ins in insertions {
-        out.extend_from_slice(file.get(from..ins.at).ok_or_else(|| truncated("insertion", ins.at))?);
+        let chunk = file
+            .get(from..ins.at)
+            .ok_or_else(|| truncated("insertion point", ins.at))?;
+        out.extend_from_slice(chunk);
         out.extend_from_slice(&ins.bytes);
         from = ins.at;
     }
     out.extend_from_slice(file.get(from..).unwrap_or(&[]));
     let e = layout.endian;
     for slot in layout.offset_slots() {
-        let value = to_usize(read_u64(file, slot, e, "section offset")?, "section offset", slot)?;
-        let moved = value + shift(value, false);
-        write_u64(&mut out, slot + shift(slot, true), e, moved as u64)?;
+        let value = to_usize(
+            read_u64(file, slot, e, "section offset")?,
+            "section offset",
+            slot,
+        )?;
+        let new_value = value + moved(insertions, value, false);
+        write_u64(
+            &mut out,
+            slot + moved(insertions, slot, true),
+            e,
+            new_value as u64,
+        )?;
     }
     Ok(out)
 }
@@ -302,39 +316,85 @@ fn junk(len: usize) -> Vec<u8> {
     (0..len).map(|i| 0xa5u8.wrapping_add(i as u8) | 1).collect()
 }
 
-/// Grows every attr of the attrs section by `extra` bytes of non-zero junk, as a future perf with a
-/// larger `perf_event_attr` would write it: the junk follows the attr bytes (before the ids section
-/// descriptor), `attr_size` in the header and each attr's `size` field grow by `extra`, and every
-/// section after the attrs moves. Works on either byte order.
+/// Grows every attr by `extra` bytes of non-zero junk, as a future perf with a larger
+/// `perf_event_attr` would write it. In the attrs section the junk follows each attr's bytes
+/// (before its ids section descriptor) and the header's `attr_size` grows; the attrs EVENT_DESC
+/// repeats grow the same way (its attr size and section size too). Each attr's own `size` field
+/// grows by `extra`, and every section after an insertion moves. Works on either byte order.
 pub fn with_attr_padding(file: &[u8], extra: usize) -> Result<Vec<u8>> {
+    if extra > MAX_ATTR_PADDING {
+        return Err(RewriteError::Unsupported {
+            what: "attr padding over 64 KiB",
+            offset: HDR_ATTR_SIZE as u64,
+        });
+    }
     let layout = FileLayout::parse(file)?;
     let e = layout.endian;
     let attr_len = layout.attr_size - 16;
-    let insertions: Vec<Insertion> = layout
-        .attrs
-        .iter()
-        .map(|a| Insertion {
-            at: a.ids_slot,
+    let mut insertions: Vec<Insertion> = Vec::new();
+    // Original offsets of the u32 `size` field of every attr, with its new value.
+    let mut size_fields: Vec<(usize, usize)> = Vec::new();
+    for attr in &layout.attrs {
+        insertions.push(Insertion {
+            at: attr.ids_slot,
             bytes: junk(extra),
-        })
-        .collect();
+        });
+        size_fields.push((attr.pos + 4, attr_len + extra));
+    }
+    // EVENT_DESC: u32 nr, u32 attr_size, then per event: attr, u32 nr_ids, string, nr_ids ids.
+    let event_desc = layout.features.iter().find(|f| f.bit == feat::EVENT_DESC);
+    let mut desc_attr_size = 0usize;
+    if let Some(desc) = event_desc {
+        let nr = read::<4>(file, desc.offset, e, "event_desc nr")? as usize;
+        desc_attr_size = read::<4>(file, desc.offset + 4, e, "event_desc attr_size")? as usize;
+        let end = desc.offset + desc.size;
+        let mut pos = desc.offset + 8;
+        for _ in 0..nr {
+            size_fields.push((pos + 4, desc_attr_size + extra));
+            pos += desc_attr_size;
+            insertions.push(Insertion {
+                at: pos,
+                bytes: junk(extra),
+            });
+            let nr_ids = read::<4>(file, pos, e, "event_desc nr_ids")? as usize;
+            let name_len = read::<4>(file, pos + 4, e, "event_desc name")? as usize;
+            pos += 8 + name_len + 8 * nr_ids;
+            if pos > end {
+                return Err(truncated("event_desc entry", pos));
+            }
+        }
+    }
+    insertions.sort_by_key(|i| i.at);
     let mut out = insert(file, &layout, &insertions)?;
     let new_attr_size = (layout.attr_size + extra) as u64;
     write_u64(&mut out, HDR_ATTR_SIZE, e, new_attr_size)?;
     let attrs_size = (layout.attrs.len() as u64) * new_attr_size;
     write_u64(&mut out, HDR_ATTRS + 8, e, attrs_size)?;
-    let new_len = u32::try_from(attr_len + extra)
-        .map_err(|_| RewriteError::Unsupported {
+    let mut put_u32 = |old_pos: usize, value: usize| -> Result<()> {
+        let value = u32::try_from(value).map_err(|_| RewriteError::Unsupported {
             what: "attr size beyond u32",
-            offset: HDR_ATTR_SIZE as u64,
+            offset: old_pos as u64,
         })?;
-    for (i, attr) in layout.attrs.iter().enumerate() {
-        // The attr moved by the junk of the attrs before it; `size` is its u32 at offset 4.
-        let pos = attr.pos + i * extra + 4;
-        let dst = out
-            .get_mut(pos..pos + 4)
-            .ok_or_else(|| truncated("attr size", pos))?;
-        dst.copy_from_slice(&e.u32_bytes(new_len));
+        let pos = old_pos + moved(&insertions, old_pos, true);
+        out.get_mut(pos..pos + 4)
+            .ok_or_else(|| truncated("u32 field", pos))?
+            .copy_from_slice(&e.u32_bytes(value));
+        Ok(())
+    };
+    for &(pos, value) in &size_fields {
+        put_u32(pos, value)?;
+    }
+    if let Some(desc) = event_desc {
+        put_u32(desc.offset + 4, desc_attr_size + extra)?;
+        let nr_entries = insertions.len() - layout.attrs.len();
+        let new_size = desc.size + nr_entries * extra;
+        let slot = desc.slot + 8;
+        write_u64(
+            &mut out,
+            slot + moved(&insertions, slot, true),
+            e,
+            new_size as u64,
+        )?;
     }
     Ok(out)
 }
@@ -384,11 +444,14 @@ pub fn with_unknown_record(file: &[u8], kind: u32, body_len: usize) -> Result<Ve
             });
         }
     };
-    let total = 8 + body_len + trailer.len();
-    let size = u16::try_from(total).map_err(|_| RewriteError::Unsupported {
+    let too_big = RewriteError::Unsupported {
         what: "record larger than 65535 bytes",
         offset: 0,
-    })?;
+    };
+    let total = body_len
+        .checked_add(8 + trailer.len())
+        .ok_or(too_big.clone())?;
+    let size = u16::try_from(total).map_err(|_| too_big)?;
     let mut record = Vec::with_capacity(total);
     record.extend_from_slice(&e.u32_bytes(kind));
     record.extend_from_slice(&e.u16_bytes(0));
@@ -459,12 +522,19 @@ pub fn to_big_endian(le: &[u8]) -> Result<Vec<u8>> {
     let be = Endian::Big;
     write_u64(&mut out, HDR_DATA + 8, be, swapped.len() as u64)?;
 
+    let nr_cpus_avail = layout
+        .features
+        .iter()
+        .find(|f| f.bit == feat::NRCPUS)
+        .and_then(|f| read::<4>(le, f.offset, Endian::Little, "nrcpus").ok())
+        .and_then(|n| usize::try_from(n).ok());
     let mut kept = Vec::new();
     for f in &layout.features {
         let payload = le
             .get(f.offset..f.offset + f.size)
             .ok_or_else(|| truncated("feature section", f.offset))?;
-        if let Some(bytes) = features::swap_feature(f.bit, payload, f.offset as u64)? {
+        if let Some(bytes) = features::swap_feature(f.bit, payload, f.offset as u64, nr_cpus_avail)?
+        {
             kept.push((f.bit, bytes));
         }
     }

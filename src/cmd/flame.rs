@@ -63,7 +63,8 @@ pub fn fold(profile: &Profile, event: Option<u16>, count: CountMode, naming: Nam
     // Sum weights per (thread, stack) first: most samples share a stack.
     let mut weights: HashMap<(ThreadId, Option<StackId>), u64> = HashMap::new();
     for sample in &profile.samples {
-        if event.is_some_and(|e| e != sample.event) {
+        // perf script prints no stack for a corrupt callchain, and nothing is drawn for it.
+        if event.is_some_and(|e| e != sample.event) || sample.broken_callchain {
             continue;
         }
         let weight = match count {

@@ -60,6 +60,7 @@ fn push_sample(
         period,
         stack,
         cpu: Some(thread % 2),
+        broken_callchain: false,
     });
     let event = &mut profile.events[usize::from(event)];
     event.sample_count += 1;
@@ -297,6 +298,7 @@ pub fn dangling_profile() -> Profile {
             period: u64::MAX,
             stack,
             cpu: None,
+            broken_callchain: false,
         });
     }
     profile

@@ -46,7 +46,13 @@ impl Walk<'_> {
 }
 
 /// The big-endian form of feature `bit`'s `payload`, or `None` when the feature is dropped.
-pub(super) fn swap_feature(bit: u32, payload: &[u8], base: u64) -> Result<Option<Vec<u8>>> {
+/// `nr_cpus_avail` (from NRCPUS) sizes CPU_TOPOLOGY's per-cpu arrays.
+pub(super) fn swap_feature(
+    bit: u32,
+    payload: &[u8],
+    base: u64,
+    nr_cpus_avail: Option<usize>,
+) -> Result<Option<Vec<u8>>> {
     if DROPPED_FEATURES.contains(&bit) || crate::kinds::feature_name(bit) == "unknown" {
         return Ok(None);
     }
@@ -153,6 +159,66 @@ pub(super) fn swap_feature(bit: u32, payload: &[u8], base: u64) -> Result<Option
             w.u32()?; // clockid
             w.u64()?; // tod_ns
             w.u64()?; // clockid_ns
+        }
+        f::CPU_TOPOLOGY => {
+            let Some(cpus) = nr_cpus_avail else {
+                return Ok(None);
+            };
+            // package (socket) cpu lists, core (thread) cpu lists, then optional parts: per cpu
+            // (core_id, socket_id), then die cpu lists and per cpu die_id.
+            let nr = w.u32()?;
+            w.strings(nr)?;
+            let nr = w.u32()?;
+            w.strings(nr)?;
+            if w.pos < buf_len {
+                for _ in 0..cpus.saturating_mul(2) {
+                    w.u32()?;
+                }
+            }
+            if w.pos < buf_len {
+                let nr = w.u32()?;
+                w.strings(nr)?;
+                for _ in 0..cpus {
+                    w.u32()?;
+                }
+            }
+        }
+        f::HYBRID_TOPOLOGY => {
+            let nr = w.u32()?;
+            w.strings(nr.saturating_mul(2))?; // pmu_name, cpus
+        }
+        f::CPU_PMU_CAPS => {
+            let nr_caps = w.u32()?;
+            w.strings(nr_caps.saturating_mul(2))?; // name, value
+        }
+        f::PMU_CAPS => {
+            let nr_pmu = w.u32()?;
+            for _ in 0..nr_pmu {
+                let nr_caps = w.u32()?;
+                w.strings(nr_caps.saturating_mul(2))?;
+                w.string()?; // pmu name
+            }
+        }
+        f::AUXTRACE => {
+            // auxtrace_index__write: u64 nr, then (file_offset, size) u64 pairs: all u64.
+            while w.pos + 8 <= buf_len {
+                w.u64()?;
+            }
+        }
+        f::BPF_BTF => {
+            let cnt = w.u32()?;
+            for _ in 0..cnt {
+                w.u32()?; // id
+                let size = w.u32()?;
+                w.skip(size)?; // the BTF blob: bytes
+            }
+        }
+        f::BPF_PROG_INFO => {
+            // struct perf_bpil entries hold a bpf_prog_info with many fields: only an empty
+            // table is converted.
+            if w.u32()? != 0 {
+                return Ok(None);
+            }
         }
         f::BRANCH_STACK | f::STAT => {}
         _ => return Ok(None),

@@ -74,10 +74,17 @@ impl AttrLayout {
 
     /// Size of the `sample_id` trailer (`struct sample_id` in perf_event.h).
     pub(super) fn sample_id_size(&self) -> usize {
-        [st::TID, st::TIME, st::ID, st::STREAM_ID, st::CPU, st::IDENTIFIER]
-            .iter()
-            .filter(|&&bit| self.sample_type & bit != 0)
-            .count()
+        [
+            st::TID,
+            st::TIME,
+            st::ID,
+            st::STREAM_ID,
+            st::CPU,
+            st::IDENTIFIER,
+        ]
+        .iter()
+        .filter(|&&bit| self.sample_type & bit != 0)
+        .count()
             * 8
     }
 }
@@ -132,6 +139,19 @@ impl<'b> Swapper<'b> {
         Ok(())
     }
 
+    /// Overwrites the u64 at `pos` with `value` in big-endian.
+    pub(super) fn put_be(&mut self, pos: usize, value: u64) -> Result<()> {
+        let base = self.base;
+        pos.checked_add(8)
+            .and_then(|end| self.buf.get_mut(pos..end))
+            .ok_or(RewriteError::Truncated {
+                what: "u64 field",
+                offset: base + pos as u64,
+            })?
+            .copy_from_slice(&value.to_be_bytes());
+        Ok(())
+    }
+
     /// Reads the little-endian value of `width` bytes at `pos` (before it is swapped).
     pub(super) fn peek_le(&self, pos: usize, width: usize, what: &'static str) -> Result<u64> {
         let v = match width {
@@ -164,7 +184,7 @@ pub(super) fn swap_attr(s: &mut Swapper<'_>, pos: usize, attr_len: usize) -> Res
     Ok(())
 }
 
-fn find_attr<'a>(attrs: &'a [AttrLayout], id: u64, offset: u64) -> Result<&'a AttrLayout> {
+fn find_attr(attrs: &[AttrLayout], id: u64, offset: u64) -> Result<&AttrLayout> {
     attrs
         .iter()
         .find(|a| a.ids.contains(&id))
@@ -202,7 +222,11 @@ fn sample_attr<'a>(
         return only_attr(attrs, offset);
     }
     if all_identifier(attrs) {
-        return find_attr(attrs, read_u64(body, 0, endian, "sample identifier")?, offset);
+        return find_attr(
+            attrs,
+            read_u64(body, 0, endian, "sample identifier")?,
+            offset,
+        );
     }
     let first = only_attr(attrs, offset)?;
     if uniform(attrs) && first.sample_type & st::ID != 0 {
@@ -210,7 +234,11 @@ fn sample_attr<'a>(
             .iter()
             .filter(|&&b| first.sample_type & b != 0)
             .count();
-        return find_attr(attrs, read_u64(body, before * 8, endian, "sample id")?, offset);
+        return find_attr(
+            attrs,
+            read_u64(body, before * 8, endian, "sample id")?,
+            offset,
+        );
     }
     if uniform(attrs) {
         return Ok(first);
@@ -247,7 +275,14 @@ pub(super) fn trailer_attr<'a>(
 /// Swaps the `sample_id` trailer (TID pid/tid u32, TIME, ID, STREAM_ID u64, CPU cpu/res u32,
 /// IDENTIFIER u64) at `pos`.
 fn swap_sample_id(s: &mut Swapper<'_>, mut pos: usize, sample_type: u64) -> Result<()> {
-    for bit in [st::TID, st::TIME, st::ID, st::STREAM_ID, st::CPU, st::IDENTIFIER] {
+    for bit in [
+        st::TID,
+        st::TIME,
+        st::ID,
+        st::STREAM_ID,
+        st::CPU,
+        st::IDENTIFIER,
+    ] {
         if sample_type & bit == 0 {
             continue;
         }
@@ -273,9 +308,8 @@ fn after_padded_string(s: &Swapper<'_>, pos: usize, end: usize) -> Result<usize>
 
 /// Number of u64 values a READ (`read_format`) block holds, given its first value.
 fn read_values(read_format: u64, first: u64) -> Result<usize> {
-    let per_value = 1
-        + usize::from(read_format & rf::ID != 0)
-        + usize::from(read_format & rf::LOST != 0);
+    let per_value =
+        1 + usize::from(read_format & rf::ID != 0) + usize::from(read_format & rf::LOST != 0);
     let times = usize::from(read_format & rf::TOTAL_TIME_ENABLED != 0)
         + usize::from(read_format & rf::TOTAL_TIME_RUNNING != 0);
     if read_format & rf::GROUP != 0 {
@@ -330,7 +364,7 @@ fn swap_sample(s: &mut Swapper<'_>, mut pos: usize, attr: &AttrLayout) -> Result
     if has(st::RAW) {
         let size = s.peek_le(pos, 4, "raw size")? as usize;
         s.field(pos, 4)?;
-        pos += 4 + size;
+        pos = skip(pos, 4 + size, s.base)?;
     }
     if has(st::BRANCH_STACK) {
         let nr = to_usize(s.peek_le(pos, 8, "branch nr")?, "branch nr", pos)?;
@@ -343,7 +377,8 @@ fn swap_sample(s: &mut Swapper<'_>, mut pos: usize, attr: &AttrLayout) -> Result
         for _ in 0..nr {
             // from, to, then the perf_branch_entry bitfield word.
             s.array(pos, 8, 2)?;
-            s.bitfield(pos + 16, 8)?;
+            let flags = s.peek_le(pos + 16, 8, "branch flags")?;
+            s.put_be(pos + 16, branch_flags_big_endian(flags))?;
             pos += 24;
         }
         if attr.branch_sample_type & branch::COUNTERS != 0 {
@@ -356,7 +391,7 @@ fn swap_sample(s: &mut Swapper<'_>, mut pos: usize, attr: &AttrLayout) -> Result
     if has(st::STACK_USER) {
         let size = to_usize(s.peek_le(pos, 8, "stack size")?, "stack size", pos)?;
         s.field(pos, 8)?;
-        pos += 8 + size;
+        pos = skip(pos, 8usize.saturating_add(size), s.base)?;
         if size != 0 {
             s.field(pos, 8)?;
             pos += 8;
@@ -381,12 +416,17 @@ fn swap_sample(s: &mut Swapper<'_>, mut pos: usize, attr: &AttrLayout) -> Result
     u64s(
         s,
         &mut pos,
-        &[st::PHYS_ADDR, st::CGROUP, st::DATA_PAGE_SIZE, st::CODE_PAGE_SIZE],
+        &[
+            st::PHYS_ADDR,
+            st::CGROUP,
+            st::DATA_PAGE_SIZE,
+            st::CODE_PAGE_SIZE,
+        ],
     )?;
     if has(st::AUX) {
         let size = to_usize(s.peek_le(pos, 8, "aux size")?, "aux size", pos)?;
         s.field(pos, 8)?;
-        pos += 8 + size;
+        pos = skip(pos, 8usize.saturating_add(size), s.base)?;
     }
     if pos != s.len() {
         return Err(RewriteError::Unsupported {
@@ -395,6 +435,43 @@ fn swap_sample(s: &mut Swapper<'_>, mut pos: usize, attr: &AttrLayout) -> Result
         });
     }
     Ok(())
+}
+
+/// `struct perf_branch_entry`'s bitfield word as `(bit position, width)` in little-endian
+/// allocation: mispred, predicted, in_tx, abort, cycles, type, spec, new_type, priv, reserved.
+const BRANCH_FLAG_FIELDS: [(u32, u32); 10] = [
+    (0, 1),
+    (1, 1),
+    (2, 1),
+    (3, 1),
+    (4, 16),
+    (20, 4),
+    (24, 2),
+    (26, 4),
+    (30, 3),
+    (33, 31),
+];
+
+/// The branch flags word as a big-endian compiler lays it out: fields allocated from the most
+/// significant bit, each field's value in its usual bit order (as perf's
+/// `evsel__bitfield_swap_branch_flags` undoes it).
+pub(super) fn branch_flags_big_endian(le_value: u64) -> u64 {
+    BRANCH_FLAG_FIELDS.iter().fold(0, |acc, &(pos, width)| {
+        let mask = if width == 64 {
+            u64::MAX
+        } else {
+            (1u64 << width) - 1
+        };
+        acc | ((le_value >> pos) & mask) << (64 - pos - width)
+    })
+}
+
+/// `pos + len`, or an error where a size read from the file would overflow.
+fn skip(pos: usize, len: usize, base: u64) -> Result<usize> {
+    pos.checked_add(len).ok_or(RewriteError::Truncated {
+        what: "sample field size",
+        offset: base,
+    })
 }
 
 /// `u64 abi`, then one u64 per bit of `mask` unless abi is 0 (PERF_SAMPLE_REGS_ABI_NONE).
@@ -471,7 +548,11 @@ fn swap_record(rec: &mut [u8], offset: u64, attrs: &[AttrLayout]) -> Result<()> 
             s.array(b, 4, 4)?;
             s.field(b + 16, 8)?;
         }
-        rk::LOST | rk::AUX_OUTPUT_HW_ID | rk::LOST_SAMPLES | rk::THROTTLE | rk::UNTHROTTLE
+        rk::LOST
+        | rk::AUX_OUTPUT_HW_ID
+        | rk::LOST_SAMPLES
+        | rk::THROTTLE
+        | rk::UNTHROTTLE
         | rk::AUX => {
             let n = match kind {
                 rk::LOST => 2,
@@ -528,8 +609,8 @@ fn swap_record(rec: &mut [u8], offset: u64, attrs: &[AttrLayout]) -> Result<()> 
             let update_type = s.peek_le(b, 8, "event_update type")?;
             s.array(b, 8, 2)?;
             match update_type {
-                0 | 2 => {}                   // UNIT, NAME: strings
-                1 => s.field(b + 16, 8)?,     // SCALE: double
+                0 | 2 => {}                         // UNIT, NAME: strings
+                1 => s.field(b + 16, 8)?,           // SCALE: double
                 3 => swap_cpu_map(&mut s, b + 16)?, // CPUS
                 _ => return Err(unknown),
             }
@@ -564,8 +645,8 @@ fn swap_record(rec: &mut [u8], offset: u64, attrs: &[AttrLayout]) -> Result<()> 
     }
 }
 
-/// `struct perf_record_cpu_map_data` at `pos`: u16 type, then CPUS (u16 nr, u16 cpu[nr]),
-/// MASK (u16 nr, u16 long_size, u32 mask[nr] | 4 pad bytes + u64 mask[nr]) or RANGE_CPUS
+/// `struct perf_record_cpu_map_data` at `pos`: u16 type, then CPUS (`u16 nr, u16 cpu[nr]`),
+/// MASK (`u16 nr, u16 long_size, u32 mask[nr]` or `..., 4 pad bytes, u64 mask[nr]`) or RANGE_CPUS
 /// (u8 any_cpu, u8 pad, u16 start_cpu, u16 end_cpu).
 fn swap_cpu_map(s: &mut Swapper<'_>, pos: usize) -> Result<()> {
     let map_type = s.peek_le(pos, 2, "cpu_map type")?;

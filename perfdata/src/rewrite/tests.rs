@@ -6,7 +6,8 @@ use crate::kinds::{attr_flag, misc, sample as st};
 use crate::test_util::{AttrSpec, FileBuilder, RecordBuilder, feature_string};
 use crate::{Note, PerfFile, Record};
 
-const SAMPLE_TYPE: u64 = st::IP | st::TID | st::TIME | st::ID | st::CPU | st::PERIOD | st::CALLCHAIN;
+const SAMPLE_TYPE: u64 =
+    st::IP | st::TID | st::TIME | st::ID | st::CPU | st::PERIOD | st::CALLCHAIN;
 
 fn spec() -> AttrSpec {
     AttrSpec {
@@ -32,7 +33,13 @@ fn records(endian: Endian) -> Vec<u8> {
     });
     r.record(rk::MMAP2, 2, |b| {
         b.u32(10).u32(11).u64(0x40_0000).u64(0x1000).u64(0);
-        b.u32(8).u32(1).u64(1234).u64(5).u32(5).u32(2).cstr(b"/bin/work");
+        b.u32(8)
+            .u32(1)
+            .u64(1234)
+            .u64(5)
+            .u32(5)
+            .u32(2)
+            .cstr(b"/bin/work");
         trailer(b, 101);
     });
     r.record(rk::FORK, 0, |b| {
@@ -40,7 +47,14 @@ fn records(endian: Endian) -> Vec<u8> {
         trailer(b, 102);
     });
     r.record(rk::SAMPLE, 2, |b| {
-        b.u64(0x40_1234).u32(10).u32(11).u64(103).u64(7).u32(1).u32(0).u64(1_001_000);
+        b.u64(0x40_1234)
+            .u32(10)
+            .u32(11)
+            .u64(103)
+            .u64(7)
+            .u32(1)
+            .u32(0)
+            .u64(1_001_000);
         b.u64(3).u64(u64::MAX - 511).u64(0x40_1234).u64(0x40_1000);
     });
     r.record(rk::FINISHED_ROUND, 0, |_| {});
@@ -77,8 +91,11 @@ fn file_with(endian: Endian, records: &[u8], extra: Option<(u32, Vec<u8>)>) -> V
     builder.build_file()
 }
 
+/// Per attr: sample_type, flags, freq, ids.
+type AttrFacts = Vec<(u64, u64, bool, Vec<u64>)>;
+
 /// What a reader sees: attrs (without sizes) and every record, rendered.
-fn seen(bytes: &[u8]) -> (Vec<(u64, u64, bool, Vec<u64>)>, Vec<String>) {
+fn seen(bytes: &[u8]) -> (AttrFacts, Vec<String>) {
     let f = PerfFile::parse(bytes).unwrap();
     let attrs = f
         .attrs()
@@ -100,7 +117,10 @@ fn seen(bytes: &[u8]) -> (Vec<(u64, u64, bool, Vec<u64>)>, Vec<String>) {
                     s.period,
                     s.callchain.map(|c| c.iter().collect::<Vec<_>>())
                 ),
-                Record::ThreadMap(m) => format!("threads {:?}", (0..m.len()).map(|i| m.get(i)).collect::<Vec<_>>()),
+                Record::ThreadMap(m) => format!(
+                    "threads {:?}",
+                    (0..m.len()).map(|i| m.get(i)).collect::<Vec<_>>()
+                ),
                 Record::CpuMap(m) => format!("cpu map {}", m.map_type),
                 other => format!("{other:?} {:?}", e.sample_id),
             }
@@ -119,7 +139,10 @@ fn big_endian_copy_matches_a_big_endian_build() {
     let parsed = PerfFile::parse(&swapped).unwrap();
     assert_eq!(parsed.endian(), Endian::Big);
     assert_eq!(seen(&swapped), seen(&le));
-    assert_eq!(parsed.features().cmdline, Some(vec!["perf".into(), "record".into()]));
+    assert_eq!(
+        parsed.features().cmdline,
+        Some(vec!["perf".into(), "record".into()])
+    );
     assert_eq!(parsed.features().nrcpus, Some((4, 2)));
 }
 
@@ -155,7 +178,10 @@ fn compressed_records_are_expanded() {
         &r.into_bytes(),
         Some((feat::COMPRESSED, vec![1; 20])),
     );
-    assert_eq!(seen(&le), seen(&file(Endian::Little, &records(Endian::Little))));
+    assert_eq!(
+        seen(&le),
+        seen(&file(Endian::Little, &records(Endian::Little)))
+    );
     let swapped = to_big_endian(&le).unwrap();
     let be = file(Endian::Big, &records(Endian::Big));
     assert_eq!(swapped, be);
@@ -201,7 +227,16 @@ fn unknown_record_types_cannot_be_swapped() {
 fn sample_size_mismatch_is_an_error() {
     let mut r = RecordBuilder::new(Endian::Little);
     r.record(rk::SAMPLE, 2, |b| {
-        b.u64(1).u32(10).u32(11).u64(103).u64(7).u32(1).u32(0).u64(1).u64(0).u64(99);
+        b.u64(1)
+            .u32(10)
+            .u32(11)
+            .u64(103)
+            .u64(7)
+            .u32(1)
+            .u32(0)
+            .u64(1)
+            .u64(0)
+            .u64(99);
     });
     let le = file(Endian::Little, &r.into_bytes());
     assert!(matches!(
@@ -238,7 +273,13 @@ fn attr_padding_reads_the_same_plus_a_note() {
 fn attr_padding_of_several_attrs() {
     let le = FileBuilder::new(Endian::Little)
         .attr(spec(), &[7])
-        .attr(AttrSpec { config: 2, ..spec() }, &[8])
+        .attr(
+            AttrSpec {
+                config: 2,
+                ..spec()
+            },
+            &[8],
+        )
         .records(&records(Endian::Little))
         .feature(feat::HOSTNAME, feature_string(Endian::Little, "host"))
         .build_file();
@@ -291,16 +332,325 @@ fn rewrites_refuse_pipe_mode_and_garbage() {
         .attr(spec(), &[7])
         .records(&records(Endian::Little))
         .build_pipe();
-    assert!(matches!(to_big_endian(&pipe), Err(RewriteError::NotFileMode(_))));
-    assert!(matches!(with_attr_padding(&pipe, 8), Err(RewriteError::NotFileMode(_))));
+    assert!(matches!(
+        to_big_endian(&pipe),
+        Err(RewriteError::NotFileMode(_))
+    ));
+    assert!(matches!(
+        with_attr_padding(&pipe, 8),
+        Err(RewriteError::NotFileMode(_))
+    ));
     assert!(matches!(
         with_unknown_record(b"garbage!", 200, 8),
         Err(RewriteError::NotFileMode(_))
     ));
     let le = file(Endian::Little, &records(Endian::Little));
-    for cut in [20, 120, 300, le.len() - 4] {
-        let _ = to_big_endian(&le[..cut]);
-        let _ = with_attr_padding(&le[..cut], 8);
-        let _ = with_unknown_record(&le[..cut], 50, 8);
+    assert!(with_attr_padding(&le, usize::MAX).is_err());
+    assert!(with_unknown_record(&le, 200, usize::MAX).is_err());
+    assert!(with_unknown_record(&le, 200, 70_000).is_err());
+}
+
+/// Cut or damaged input ends in `Ok` or `Err`, never a panic.
+#[test]
+fn damaged_input_never_panics() {
+    let le = file(Endian::Little, &full_file_records());
+    let be = to_big_endian(&le).unwrap();
+    for bytes in [&le, &be] {
+        for cut in 0..bytes.len() {
+            let _ = to_big_endian(&bytes[..cut]);
+            let _ = with_attr_padding(&bytes[..cut], 8);
+            let _ = with_unknown_record(&bytes[..cut], 50, 8);
+        }
+        for at in 0..bytes.len() {
+            for flip in [0xff, 0x80, 0x01] {
+                let mut damaged = bytes.clone();
+                damaged[at] ^= flip;
+                let _ = to_big_endian(&damaged);
+                let _ = with_attr_padding(&damaged, 8);
+                let _ = with_unknown_record(&damaged, 50, 8);
+            }
+        }
+    }
+}
+
+/// The synthetic records plus a compressed copy of them.
+fn full_file_records() -> Vec<u8> {
+    let plain = records(Endian::Little);
+    let compressed = zstd::bulk::compress(&plain, 1).unwrap();
+    let mut r = RecordBuilder::new(Endian::Little);
+    r.record(rk::COMPRESSED2, 0, |b| {
+        b.u64(compressed.len() as u64).bytes(&compressed);
+        while b.len() % 8 != 0 {
+            b.u8(0);
+        }
+    });
+    let mut all = plain;
+    all.extend(r.into_bytes());
+    all
+}
+
+/// Every `sample_type` bit at once, in `endian`; the branch flags word is given per byte order.
+fn full_sample(endian: Endian, branch_flags: u64) -> Vec<u8> {
+    let mut r = RecordBuilder::new(endian);
+    r.record(rk::SAMPLE, 2, |b| {
+        b.u64(7)
+            .u64(0x40_1234)
+            .u32(10)
+            .u32(11)
+            .u64(103)
+            .u64(0xdead)
+            .u64(7)
+            .u64(9);
+        b.u32(1).u32(0).u64(1_000);
+        // READ: GROUP | TOTAL_TIME_ENABLED | ID | LOST with two members.
+        b.u64(2)
+            .u64(5_000)
+            .u64(11)
+            .u64(7)
+            .u64(0)
+            .u64(12)
+            .u64(8)
+            .u64(1);
+        b.u64(2).u64(u64::MAX - 511).u64(0x40_1234);
+        b.u32(12).bytes(b"raw-payload!");
+        // BRANCH_STACK with HW_INDEX: nr, hw_idx, (from, to, flags).
+        b.u64(1)
+            .u64(3)
+            .u64(0x40_1000)
+            .u64(0x40_2000)
+            .u64(branch_flags);
+        // REGS_USER: abi 2, two registers (mask 0b101).
+        b.u64(2).u64(0x1111).u64(0x2222);
+        // STACK_USER: size 16, bytes, dyn_size 8.
+        b.u64(16).bytes(&[0xab; 16]).u64(8);
+        // WEIGHT_STRUCT: u32 var1_dw, u16 var2_w, u16 var3_w.
+        b.u32(100).u16(2).u16(3);
+        b.u64(0x5080_0142)
+            .u64(0x4)
+            .u64(2)
+            .u64(0x3333)
+            .u64(0x12_3000)
+            .u64(77)
+            .u64(4096)
+            .u64(4096);
+        b.u64(8).bytes(b"aux-data");
+    });
+    r.into_bytes()
+}
+
+#[test]
+fn every_sample_field_is_swapped_in_its_width() {
+    let all = st::IDENTIFIER
+        | st::IP
+        | st::TID
+        | st::TIME
+        | st::ADDR
+        | st::ID
+        | st::STREAM_ID
+        | st::CPU
+        | st::PERIOD
+        | st::READ
+        | st::CALLCHAIN
+        | st::RAW
+        | st::BRANCH_STACK
+        | st::REGS_USER
+        | st::STACK_USER
+        | st::WEIGHT_STRUCT
+        | st::DATA_SRC
+        | st::TRANSACTION
+        | st::REGS_INTR
+        | st::PHYS_ADDR
+        | st::CGROUP
+        | st::DATA_PAGE_SIZE
+        | st::CODE_PAGE_SIZE
+        | st::AUX;
+    let spec = AttrSpec {
+        sample_type: all,
+        read_format: 0b1_1101, // TOTAL_TIME_ENABLED | ID | GROUP | LOST
+        branch_sample_type: crate::kinds::branch::HW_INDEX,
+        sample_regs_user: 0b101,
+        sample_regs_intr: 0b1,
+        ..AttrSpec::default()
+    };
+    // mispred = 1, cycles = 0x1234, type = 5, priv = 3 (perf_event.h bit order, LSB first) ...
+    let le_flags = 1 | 0x1234 << 4 | 5 << 20 | 3 << 30;
+    // ... and on a big-endian machine, where fields are allocated from the MSB down.
+    let be_flags = 1 << 63 | 0x1234 << (64 - 4 - 16) | 5 << (64 - 20 - 4) | 3 << (64 - 30 - 3);
+    let build = |e: Endian, flags: u64| {
+        FileBuilder::new(e)
+            .attr(spec.clone(), &[7])
+            .records(&full_sample(e, flags))
+            .build_file()
+    };
+    let le = build(Endian::Little, le_flags);
+    let be = build(Endian::Big, be_flags);
+    assert_eq!(to_big_endian(&le).unwrap(), be);
+    let parsed = PerfFile::parse(&be).unwrap();
+    let Record::Sample(s) = parsed.records().next().unwrap().unwrap().record else {
+        panic!("a sample");
+    };
+    assert_eq!(
+        (s.ip, s.pid, s.tid, s.cpu, s.period),
+        (Some(0x40_1234), Some(10), Some(11), Some(1), Some(1_000))
+    );
+    assert_eq!(s.raw, Some(&b"raw-payload!"[..]));
+    assert_eq!(s.aux, Some(&b"aux-data"[..]));
+    assert_eq!(s.regs_user.unwrap().get(2), Some(0x2222));
+    assert_eq!(s.code_page_size, Some(4096));
+}
+
+#[test]
+fn branch_flags_fields_keep_their_bit_order() {
+    assert_eq!(records::branch_flags_big_endian(1), 1 << 63);
+    // cycles (16 bits from bit 4) lands on bits 44..60 with its value intact.
+    assert_eq!(records::branch_flags_big_endian(0xffff << 4), 0xffff << 44);
+    assert_eq!(records::branch_flags_big_endian(0x8000 << 4), 0x8000 << 44);
+}
+
+#[test]
+fn samples_find_their_attr_by_identifier() {
+    let one = AttrSpec {
+        sample_type: st::IDENTIFIER | st::IP | st::TID | st::TIME,
+        flags: attr_flag::SAMPLE_ID_ALL,
+        ..AttrSpec::default()
+    };
+    let two = AttrSpec {
+        sample_type: st::IDENTIFIER | st::IP | st::TIME | st::CALLCHAIN | st::CPU,
+        flags: attr_flag::SAMPLE_ID_ALL,
+        config: 2,
+        ..AttrSpec::default()
+    };
+    let build = |e: Endian| {
+        let mut r = RecordBuilder::new(e);
+        r.record(rk::COMM, 0, |b| {
+            // Trailer of attr `one`: pid/tid, time, identifier.
+            b.u32(1).u32(2).cstr(b"x").u32(1).u32(2).u64(50).u64(11);
+        });
+        r.record(rk::SAMPLE, 2, |b| {
+            b.u64(22)
+                .u64(0x1000)
+                .u64(60)
+                .u32(3)
+                .u32(0)
+                .u64(1)
+                .u64(0x1000);
+        });
+        r.record(rk::SAMPLE, 2, |b| {
+            b.u64(11).u64(0x2000).u32(1).u32(2).u64(70);
+        });
+        FileBuilder::new(e)
+            .attr(one.clone(), &[11])
+            .attr(two.clone(), &[22])
+            .records(&r.into_bytes())
+            .build_file()
+    };
+    let le = build(Endian::Little);
+    assert_eq!(to_big_endian(&le).unwrap(), build(Endian::Big));
+    assert_eq!(seen(&to_big_endian(&le).unwrap()), seen(&le));
+}
+
+/// An EVENT_DESC payload naming each `(spec, name, ids)`.
+fn event_desc(endian: Endian, events: &[(AttrSpec, &str, &[u64])]) -> Vec<u8> {
+    let mut b = RecordBuilder::new(endian);
+    b.u32(events.len() as u32).u32(events[0].0.size);
+    let mut out = b.into_bytes();
+    for (spec, name, ids) in events {
+        out.extend(spec.to_bytes(endian));
+        let mut rest = RecordBuilder::new(endian);
+        rest.u32(ids.len() as u32);
+        out.extend(rest.into_bytes());
+        out.extend(feature_string(endian, name));
+        let mut id_bytes = RecordBuilder::new(endian);
+        for &id in *ids {
+            id_bytes.u64(id);
+        }
+        out.extend(id_bytes.into_bytes());
+    }
+    out
+}
+
+#[test]
+fn attr_padding_grows_event_desc_attrs_too() {
+    for endian in [Endian::Little, Endian::Big] {
+        let other = AttrSpec {
+            config: 2,
+            ..spec()
+        };
+        let desc = event_desc(
+            endian,
+            &[
+                (spec(), "first:u", &[7]),
+                (other.clone(), "second", &[8, 9]),
+            ],
+        );
+        let original = FileBuilder::new(endian)
+            .attr(spec(), &[7])
+            .attr(other, &[8, 9])
+            .records(&records(endian))
+            .feature(feat::HOSTNAME, feature_string(endian, "host"))
+            .feature(feat::EVENT_DESC, desc)
+            .feature(
+                feat::CLOCKID,
+                RecordBuilder::new(endian).u64(1).clone().into_bytes(),
+            )
+            .build_file();
+        let padded = with_attr_padding(&original, 64).unwrap();
+        assert_eq!(padded.len(), original.len() + 4 * 64);
+        let f = PerfFile::parse(&padded).unwrap();
+        let names: Vec<&str> = f.attrs().iter().map(|a| a.name.as_str()).collect();
+        assert_eq!(names, ["first:u", "second"]);
+        let desc = &f.features().event_desc;
+        assert_eq!(desc.len(), 2);
+        assert_eq!(desc[1].ids, vec![8, 9]);
+        assert_eq!(desc[1].attr.size, 128 + 64);
+        assert_eq!(desc[1].attr.extra_bytes, 128 + 64 - 136);
+        assert_eq!(
+            f.features().clockid_res_ns,
+            Some(1),
+            "sections after EVENT_DESC moved"
+        );
+        assert_eq!(f.features().hostname.as_deref(), Some("host"));
+        assert!(
+            !f.notes()
+                .iter()
+                .any(|n| matches!(n, Note::FeatureError { .. })),
+            "{:?}",
+            f.notes()
+        );
+        // And the big-endian copy of a file with EVENT_DESC is what a big-endian perf writes.
+        if endian == Endian::Little {
+            let be_desc = event_desc(
+                Endian::Big,
+                &[
+                    (spec(), "first:u", &[7]),
+                    (
+                        AttrSpec {
+                            config: 2,
+                            ..spec()
+                        },
+                        "second",
+                        &[8, 9],
+                    ),
+                ],
+            );
+            let be = FileBuilder::new(Endian::Big)
+                .attr(spec(), &[7])
+                .attr(
+                    AttrSpec {
+                        config: 2,
+                        ..spec()
+                    },
+                    &[8, 9],
+                )
+                .records(&records(Endian::Big))
+                .feature(feat::HOSTNAME, feature_string(Endian::Big, "host"))
+                .feature(feat::EVENT_DESC, be_desc)
+                .feature(
+                    feat::CLOCKID,
+                    RecordBuilder::new(Endian::Big).u64(1).clone().into_bytes(),
+                )
+                .build_file();
+            assert_eq!(to_big_endian(&original).unwrap(), be);
+        }
     }
 }
