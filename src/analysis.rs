@@ -20,7 +20,7 @@ use rayon::prelude::*;
 use crate::profile::{
     Event, Frame, FrameId, FrameKind, Meta, Profile, Sample, StackId, StackNode, Thread, ThreadId,
 };
-use crate::unwinding::StackUnwinder;
+use crate::unwinding::{StackUnwinder, UnwindJob};
 
 /// `PERF_CONTEXT_*` markers in a callchain are the values at and above this.
 const PERF_CONTEXT_MAX: u64 = -4095i64 as u64;
@@ -91,6 +91,7 @@ type ChainKey<'a> = (u32, u64, u64, u8, u64, &'a [u8]);
 /// Pass-1 state: address spaces, interned threads, distinct chains and locations.
 struct Collector<'o, 'f> {
     options: &'o AnalysisOptions,
+    symbolizer: &'o Symbolizer,
     spaces: AddressSpaces,
     /// Bumped whenever a process's mappings change, so equal chains can share their lookup.
     generations: HashMap<u32, u64>,
@@ -113,6 +114,10 @@ struct Collector<'o, 'f> {
     /// Distinct chains whose callchain was corrupt.
     broken_chains: std::collections::HashSet<u32>,
     unwinder: Option<StackUnwinder>,
+    /// Samples waiting for DWARF unwinding: their index in `samples`, input and record.
+    /// They are walked in parallel, in one batch, before the address spaces change.
+    unwind_jobs: Vec<UnwindJob<'f>>,
+    unwind_samples: Vec<(usize, PerfSample<'f>)>,
 }
 
 impl<'f> Collector<'_, 'f> {
@@ -223,14 +228,8 @@ impl<'f> Collector<'_, 'f> {
             }
         }
         if let Some(user) = user {
-            for &addr in user {
-                let lookup = if self.addresses.is_empty() {
-                    addr
-                } else {
-                    self.return_address_lookup(addr)
-                };
-                self.addresses.push((lookup, false));
-            }
+            // The unwinder already chose each frame's lookup address.
+            self.addresses.extend(user.iter().map(|&addr| (addr, false)));
         }
     }
 
@@ -265,63 +264,84 @@ impl<'f> Collector<'_, 'f> {
         id
     }
 
-    fn on_sample(&mut self, file: &PerfFile<'_>, sample: &PerfSample<'f>, event: u16) {
+    fn on_sample(&mut self, sample: &PerfSample<'f>, event: u16) {
         let pid = sample.pid.unwrap_or(0);
         let tid = sample.tid.unwrap_or(pid);
         if !self.wanted(pid, tid) {
             return;
         }
         let thread = self.thread_id(pid, tid);
-        let unwound = match self.unwinder.as_mut() {
-            Some(unwinder) => unwinder.unwind(file, &self.spaces, sample, pid),
-            None => None,
-        };
-        let chain = match unwound {
-            // Copied stacks make every sample unique: no point in caching them.
-            Some(user) => {
-                self.sample_addresses(sample, Some(&user));
-                self.new_chain(pid)
-            }
-            None => {
-                let raw = sample.callchain.as_ref().map_or(&[][..], |c| c.as_bytes());
-                let key: ChainKey<'f> = (
-                    pid,
-                    self.generations.get(&pid).copied().unwrap_or(0),
-                    self.kernel_generation,
-                    sample.cpumode as u8,
-                    if raw.is_empty() { sample.ip.unwrap_or(0) } else { 0 },
-                    raw,
-                );
-                match self.chain_ids.get(&key) {
-                    Some(&id) => id,
-                    None => {
-                        self.sample_addresses(sample, None);
-                        let id = self.new_chain(pid);
-                        self.chain_ids.insert(key, id);
-                        id
-                    }
-                }
-            }
-        };
-        self.samples.push(PendingSample {
+        let mut pending = PendingSample {
             thread,
             event,
             time: sample.time.unwrap_or(0),
             period: sample.period.unwrap_or(1).max(1),
             cpu: sample.cpu,
-            chain,
-        });
+            chain: u32::MAX,
+        };
+        if let Some(job) = self.unwinder.as_ref().and_then(|u| u.job(sample, pid)) {
+            // Copied stacks make every sample unique: no chain cache; walked in a batch.
+            self.unwind_jobs.push(job);
+            self.unwind_samples.push((self.samples.len(), *sample));
+            self.samples.push(pending);
+            return;
+        }
+        let raw = sample.callchain.as_ref().map_or(&[][..], |c| c.as_bytes());
+        let key: ChainKey<'f> = (
+            pid,
+            self.generations.get(&pid).copied().unwrap_or(0),
+            self.kernel_generation,
+            sample.cpumode as u8,
+            if raw.is_empty() { sample.ip.unwrap_or(0) } else { 0 },
+            raw,
+        );
+        pending.chain = match self.chain_ids.get(&key) {
+            Some(&id) => id,
+            None => {
+                self.sample_addresses(sample, None);
+                let id = self.new_chain(pid);
+                self.chain_ids.insert(key, id);
+                id
+            }
+        };
+        self.samples.push(pending);
+    }
+
+    /// Walks the waiting DWARF samples (in parallel) against the current address spaces.
+    fn flush_unwinds(&mut self) {
+        let Some(unwinder) = self.unwinder.as_ref() else {
+            return;
+        };
+        if self.unwind_jobs.is_empty() {
+            return;
+        }
+        let jobs = std::mem::take(&mut self.unwind_jobs);
+        let samples = std::mem::take(&mut self.unwind_samples);
+        let walked = unwinder.run(&jobs, &self.spaces, self.symbolizer);
+        for ((job, (index, sample)), user) in jobs.iter().zip(samples).zip(walked) {
+            self.sample_addresses(&sample, Some(&user));
+            let chain = self.new_chain(job.pid);
+            if let Some(pending) = self.samples.get_mut(index) {
+                pending.chain = chain;
+            }
+        }
     }
 
     fn bump(&mut self, pid: u32) {
         *self.generations.entry(pid).or_insert(0) += 1;
     }
 
-    fn on_event(&mut self, file: &PerfFile<'_>, event: &PerfEvent<'f>, lost: &mut u64) {
+    fn on_event(&mut self, event: &PerfEvent<'f>, lost: &mut u64) {
+        if matches!(
+            event.record,
+            Record::Mmap(_) | Record::Fork(_) | Record::Exit(_) | Record::Comm(_)
+        ) {
+            self.flush_unwinds();
+        }
         match &event.record {
             Record::Sample(sample) => {
                 let index = u16::try_from(sample.attr_index).unwrap_or(u16::MAX);
-                self.on_sample(file, sample, index);
+                self.on_sample(sample, index);
             }
             Record::Mmap(m) => {
                 let kernel = m.pid == u32::MAX
@@ -393,6 +413,7 @@ pub fn analyze(file: &PerfFile<'_>, options: &AnalysisOptions) -> Result<Analysi
     let events = file.sorted_records()?;
     let mut collector = Collector {
         options,
+        symbolizer: &symbolizer,
         spaces: AddressSpaces::new(),
         generations: HashMap::new(),
         kernel_generation: 0,
@@ -414,16 +435,19 @@ pub fn analyze(file: &PerfFile<'_>, options: &AnalysisOptions) -> Result<Analysi
         broken_chains: Default::default(),
         unwinder: options
             .dwarf
-            .then(|| StackUnwinder::for_file(file))
+            .then(|| StackUnwinder::for_file(file, options.inline || options.lines))
             .flatten(),
+        unwind_jobs: Vec::new(),
+        unwind_samples: Vec::new(),
     };
     let mut lost = 0u64;
     // Kernel symbols take a while to load: start while the records replay.
     let (replayed, ()) = rayon::join(
         || -> Result<Collector<'_, '_>> {
             for event in events {
-                collector.on_event(file, &event?, &mut lost);
+                collector.on_event(&event?, &mut lost);
             }
+            collector.flush_unwinds();
             Ok(collector)
         },
         || symbolizer.preload_kernel_symbols(),

@@ -102,6 +102,25 @@ fn record(file: &Path, cmd: &[&Path], args: &[&str], dir: Option<&Path>) {
     );
 }
 
+/// Where the shared recordings go: under the target dir, not a `TempDir`, because a static is
+/// never dropped; one directory per test process, so concurrent runs do not clash. Those of
+/// test processes that have exited are removed.
+fn profiles_dir() -> PathBuf {
+    let tmp = PathBuf::from(env!("CARGO_TARGET_TMPDIR"));
+    for entry in std::fs::read_dir(&tmp).unwrap().flatten() {
+        let name = entry.file_name();
+        let pid = name.to_str().and_then(|n| n.strip_prefix("ci-profiles-"));
+        if let Some(pid) = pid.and_then(|p| p.parse::<u32>().ok()) {
+            if pid != std::process::id() && !Path::new(&format!("/proc/{pid}")).exists() {
+                let _ = std::fs::remove_dir_all(entry.path());
+            }
+        }
+    }
+    let dir = tmp.join(format!("ci-profiles-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
 /// Recordings of the base build (twice) and of the slow build, shared by several tests.
 struct BenchProfiles {
     base: PathBuf,
@@ -113,10 +132,7 @@ fn bench_profiles() -> &'static BenchProfiles {
     static PROFILES: OnceLock<BenchProfiles> = OnceLock::new();
     PROFILES.get_or_init(|| {
         let (base_exe, slow_exe) = bench_builds();
-        // Under the target dir, not a TempDir: a static is never dropped.
-        let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
-            .join(format!("ci-profiles-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
+        let dir = profiles_dir();
         let profiles = BenchProfiles {
             base: dir.join("base.data"),
             base_again: dir.join("base-again.data"),
@@ -134,9 +150,7 @@ fn cargo_bench_profile() -> &'static PathBuf {
     static PROFILE: OnceLock<PathBuf> = OnceLock::new();
     PROFILE.get_or_init(|| {
         bench_builds(); // build first, so the recording is of running the benchmark
-        let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
-            .join(format!("ci-profiles-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
+        let dir = profiles_dir();
         let file = dir.join("cargo-bench.data");
         let cargo = PathBuf::from(env!("CARGO"));
         let target = bench_target_dir();
@@ -348,18 +362,22 @@ fn pprof_export_reads_in_go_pprof_with_the_reports_shares() {
     let report = report_rows(&["--sort", "sym", "--no-children", "-i", s(data)]);
     let children = report_rows(&["--sort", "sym", "--children", "-i", s(data)]);
 
-    // The four benchmark functions lead both lists, in the same order, with the same shares.
-    let ours: Vec<&str> = report
+    // The four benchmark functions lead both lists with the same shares. (Equal shares may
+    // be listed in either order, so the lists are compared as sets.)
+    let mut ours: Vec<&str> = report
         .iter()
         .take(4)
         .map(|r| r["sym"].as_str().unwrap())
         .collect();
-    let theirs: Vec<&str> = pprof.iter().take(4).map(|r| r.0.as_str()).collect();
+    let mut theirs: Vec<&str> = pprof.iter().take(4).map(|r| r.0.as_str()).collect();
+    assert_eq!(ours[0], HOT, "kprof report: {report:#?}");
+    assert_eq!(theirs[0], HOT, "go tool pprof: {pprof:?}");
+    ours.sort_unstable();
+    theirs.sort_unstable();
     assert_eq!(
         ours, theirs,
         "top functions by self time\nkprof: {report:#?}\npprof: {pprof:?}"
     );
-    assert_eq!(ours[0], HOT);
     for (name, flat, cum) in pprof.iter().take(4) {
         let row = report.iter().find(|r| r["sym"] == name.as_str()).unwrap();
         let self_pct = row["self"].as_f64().unwrap();

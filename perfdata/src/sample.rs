@@ -130,15 +130,41 @@ impl BranchStack<'_> {
     pub fn is_empty(&self) -> bool {
         self.entries.is_empty()
     }
-    /// Entry `i` as `(from, to, flags)`.
+    /// Entry `i` as `(from, to, flags)`, `flags` in the kernel's little-endian bit layout
+    /// (bit 0 `mispred`, bits 4..20 `cycles`, ...) whatever the file's byte order.
     pub fn get(&self, i: usize) -> Option<(u64, u64, u64)> {
         let b = i.checked_mul(3)?;
-        Some((
-            self.entries.get(b)?,
-            self.entries.get(b + 1)?,
-            self.entries.get(b + 2)?,
-        ))
+        let flags = self.entries.get(b + 2)?;
+        let flags = match self.entries.endian() {
+            Endian::Little => flags,
+            Endian::Big => branch_flags_from_big_endian(flags),
+        };
+        Some((self.entries.get(b)?, self.entries.get(b + 1)?, flags))
     }
+}
+
+/// `struct perf_branch_entry`'s flag fields as `(bit position, width)` in little-endian
+/// allocation: mispred, predicted, in_tx, abort, cycles, type, spec, new_type, priv, reserved.
+const BRANCH_FLAG_FIELDS: [(u32, u32); 10] = [
+    (0, 1),
+    (1, 1),
+    (2, 1),
+    (3, 1),
+    (4, 16),
+    (20, 4),
+    (24, 2),
+    (26, 4),
+    (30, 3),
+    (33, 31),
+];
+
+/// A big-endian compiler allocates the flag fields from the most significant bit, each keeping its
+/// bit order: move every field back to its little-endian position.
+fn branch_flags_from_big_endian(value: u64) -> u64 {
+    BRANCH_FLAG_FIELDS.iter().fold(0, |acc, &(pos, width)| {
+        let mask = (1u64 << width) - 1;
+        acc | ((value >> (64 - pos - width)) & mask) << pos
+    })
 }
 
 /// A decoded SAMPLE record. Fields are `None` when the attr's `sample_type` lacks them.

@@ -315,6 +315,20 @@ impl Symbolizer {
         }
     }
 
+    /// The ELF image this symbolizer reads `module` from — the file on disk, perf's build-id
+    /// cache, or this machine's vdso — loading it on first use; `None` for other kinds of
+    /// module or when no matching file can be had. The DWARF unwinder reads CFI from it.
+    pub fn elf_bytes(&self, module: &Module) -> Option<SharedBytes> {
+        if !matches!(module.kind, ModuleKind::Elf | ModuleKind::Vdso) {
+            return None;
+        }
+        let entry = self.cache.entry(module);
+        match entry.loaded.get_or_init(|| self.load_elf(&entry, module)) {
+            Loaded::Elf(elf) => Some(elf.image.bytes.clone()),
+            _ => None,
+        }
+    }
+
     /// Symbolizes `offset` (from [`crate::AddressSpaces::locate`]) in `module`.
     pub fn symbolize(&self, module: &Module, offset: ModuleOffset) -> Symbolized {
         let entry = self.cache.entry(module);

@@ -397,16 +397,9 @@ fn swap_sample(s: &mut Swapper<'_>, mut pos: usize, attr: &AttrLayout) -> Result
             pos += 8;
         }
     }
-    if has(st::WEIGHT) {
-        s.field(pos, 8)?;
-        pos += 8;
-    } else if has(st::WEIGHT_STRUCT) {
-        // union perf_sample_weight { u64 full; struct { u32 var1_dw; u16 var2_w; u16 var3_w; } }
-        s.field(pos, 4)?;
-        s.field(pos + 4, 2)?;
-        s.field(pos + 6, 2)?;
-        pos += 8;
-    }
+    // union perf_sample_weight: the kernel writes `full`, and the big-endian declaration orders
+    // the WEIGHT_STRUCT members (var3_w, var2_w, var1_dw) so that `full` keeps its value.
+    u64s(s, &mut pos, &[st::WEIGHT, st::WEIGHT_STRUCT])?;
     // data_src is a bitfield union whose big-endian declaration reverses the field order, so
     // that the u64 keeps its value: swap it as a u64.
     u64s(s, &mut pos, &[st::DATA_SRC, st::TRANSACTION])?;

@@ -423,8 +423,8 @@ fn full_sample(endian: Endian, branch_flags: u64) -> Vec<u8> {
         b.u64(2).u64(0x1111).u64(0x2222);
         // STACK_USER: size 16, bytes, dyn_size 8.
         b.u64(16).bytes(&[0xab; 16]).u64(8);
-        // WEIGHT_STRUCT: u32 var1_dw, u16 var2_w, u16 var3_w.
-        b.u32(100).u16(2).u16(3);
+        // WEIGHT_STRUCT: the union's `full` u64 (var1_dw 100, var2_w 2, var3_w 3).
+        b.u64(100 | 2 << 32 | 3 << 48);
         b.u64(0x5080_0142)
             .u64(0x4)
             .u64(2)
@@ -489,6 +489,22 @@ fn every_sample_field_is_swapped_in_its_width() {
     let Record::Sample(s) = parsed.records().next().unwrap().unwrap().record else {
         panic!("a sample");
     };
+    let le_parsed = PerfFile::parse(&le).unwrap();
+    let Record::Sample(le_sample) = le_parsed.records().next().unwrap().unwrap().record else {
+        panic!("a sample");
+    };
+    // The reader gives the same values in both byte orders, bitfields and unions included.
+    let branch = s.branch_stack.unwrap();
+    assert_eq!(branch.get(0), Some((0x40_1000, 0x40_2000, le_flags)));
+    assert_eq!(branch.get(0), le_sample.branch_stack.unwrap().get(0));
+    assert_eq!(s.weight, Some(100 | 2 << 32 | 3 << 48));
+    assert_eq!(s.weight, le_sample.weight);
+    assert_eq!(s.data_src, le_sample.data_src);
+    assert_eq!(
+        s.read.map(|r| r.values().collect::<Vec<_>>()),
+        le_sample.read.map(|r| r.values().collect::<Vec<_>>())
+    );
+    assert_eq!(s.stack_user, le_sample.stack_user);
     assert_eq!(
         (s.ip, s.pid, s.tid, s.cpu, s.period),
         (Some(0x40_1234), Some(10), Some(11), Some(1), Some(1_000))

@@ -87,7 +87,9 @@ pub fn mix_keys(data: &[u8]) -> u64 {
     for record in data.chunks_exact(RECORD_LEN) {
         let mut key = 0_u64;
         for (i, &byte) in record.iter().enumerate() {
-            key = key.wrapping_add(u64::from(byte) << (i % 56)).wrapping_mul(31);
+            key = key
+                .wrapping_add(u64::from(byte) << (i % 56))
+                .wrapping_mul(31);
         }
         keys = keys.wrapping_add(key);
     }
