@@ -80,16 +80,18 @@ fn bench_builds() -> &'static (PathBuf, PathBuf) {
     BUILDS.get_or_init(|| (build_bench(&[]), build_bench(&["slow"])))
 }
 
-/// Records `cmd` (run in `dir` when given) with `kprof record -F 999 -g` into `file`.
+/// Records `cmd` (run in `dir` when given) with `kprof record -F 1999 -g` into `file`: 2 s of
+/// benchmark at 1999 Hz give about 4000 samples, so a function's share varies between runs of
+/// the same build by about one point, well inside the 5-point gate.
 fn record(file: &Path, cmd: &[&Path], args: &[&str], dir: Option<&Path>) {
     let mut kprof = kprof();
     kprof
-        .args(["record", "-q", "-F", "999", "-g", "-o"])
+        .args(["record", "-q", "-F", "1999", "-g", "-o"])
         .arg(file)
         .arg("--")
         .args(cmd)
         .args(args)
-        .env("KPROF_CI_BENCH_SECS", "1");
+        .env("KPROF_CI_BENCH_SECS", "2");
     if let Some(dir) = dir {
         kprof.current_dir(dir);
     }
@@ -723,7 +725,8 @@ fn run_ci_script(out: &Path, head_features: &[&str]) -> Output {
         .env("BASE_BENCH_ARGS", &common)
         .env("HEAD_BENCH_ARGS", &head)
         .env("COMM", BENCH_COMM)
-        .env("KPROF_CI_BENCH_SECS", "1")
+        .env("FREQ", "1999")
+        .env("KPROF_CI_BENCH_SECS", "2")
         .stdin(Stdio::null())
         .output()
         .expect("bash runs")

@@ -78,8 +78,19 @@ fn peer_frames_without_binaries_show_module_and_offset() {
         folded.lines().any(|l| l.split(';').any(|f| f.contains("+0x"))),
         "module+offset frames in {folded}"
     );
+    // With the build-ids the recording carries (a file-mode perf.data has the BUILD_ID feature),
+    // the report says which file to fetch.
+    let file = repo().join("tests/fixtures/peer/sleep.data");
     let report = kprof_ok(&["report", "-i", file.to_str().unwrap()]);
-    assert!(report.contains("build-id"), "the symbol quality notes name build-ids: {report}");
+    let line = report
+        .lines()
+        .find(|l| l.starts_with("# unresolved:") && l.contains("ld-linux-x86-64.so.2"))
+        .unwrap_or_else(|| panic!("an unresolved line for ld.so: {report}"));
+    assert!(
+        line.contains("build-id df74e268173f1aa4810472e81baf36e1ad80b2bc") && line.contains("file not found"),
+        "{line}"
+    );
+    assert!(report.contains("ld-linux-x86-64.so.2+0x"), "module+offset frames: {report}");
 }
 
 #[test]

@@ -72,7 +72,7 @@ fn kprof_recording_reads_in_perf_and_matches_perf_recording() {
     if !kprof_can_record() || !perf_can_record() {
         return;
     }
-    let hot = c_workload("hot", &["-O2", "-g", "-fno-omit-frame-pointer"]);
+    let hot = c_workload("hot", &["-O2", "-g", "-fno-omit-frame-pointer", "-mno-omit-leaf-frame-pointer"]);
     let dir = TempDir::new("rec-vs-perf");
     let ours = dir.join("kprof.data");
     kprof_ok(&["record", "-q", "-F", "999", "-g", "-o", ours.to_str().unwrap(), "--", hot.to_str().unwrap(), "2"]);
@@ -97,7 +97,7 @@ fn cycles_falls_back_system_wide_and_sees_running_processes() {
     if !kprof_can_record() {
         return;
     }
-    let hot = c_workload("hot", &["-O2", "-g", "-fno-omit-frame-pointer"]);
+    let hot = c_workload("hot", &["-O2", "-g", "-fno-omit-frame-pointer", "-mno-omit-leaf-frame-pointer"]);
     // Started before recording: must appear through /proc synthesis.
     let mut background = Command::new(&hot).arg("6").stdout(Stdio::null()).spawn().unwrap();
     std::thread::sleep(Duration::from_millis(300));
@@ -149,7 +149,7 @@ fn children_that_fork_and_exec_are_followed() {
     if !kprof_can_record() {
         return;
     }
-    let hot = c_workload("hot", &["-O2", "-g", "-fno-omit-frame-pointer"]);
+    let hot = c_workload("hot", &["-O2", "-g", "-fno-omit-frame-pointer", "-mno-omit-leaf-frame-pointer"]);
     let dir = TempDir::new("rec-fork");
     let file = dir.join("fork.data");
     let script = format!("{0} 0.4 & {0} 0.4; wait", hot.display());
@@ -170,7 +170,7 @@ fn sigint_at_random_moments_leaves_a_readable_file() {
     if !kprof_can_record() || !perf_can_record() {
         return;
     }
-    let hot = c_workload("hot", &["-O2", "-g", "-fno-omit-frame-pointer"]);
+    let hot = c_workload("hot", &["-O2", "-g", "-fno-omit-frame-pointer", "-mno-omit-leaf-frame-pointer"]);
     let dir = TempDir::new("rec-sigint");
     for (i, delay_ms) in [50u64, 170, 330, 610].into_iter().enumerate() {
         let file = dir.join(&format!("int-{i}.data"));

@@ -15,6 +15,8 @@
 #define NOINLINE __attribute__((noinline))
 
 static volatile uint64_t sink;
+/* Stored after each call, so no call is a tail call: every function keeps its stack frame. */
+static volatile uint64_t last;
 
 NOINLINE static uint64_t spin(uint64_t n, uint64_t seed) {
     uint64_t x = seed;
@@ -26,15 +28,16 @@ NOINLINE static uint64_t spin(uint64_t n, uint64_t seed) {
     return x;
 }
 
-NOINLINE uint64_t heavy(uint64_t n) { return spin(6 * n, 1); }
-NOINLINE uint64_t leaf_medium(uint64_t n) { return spin(3 * n, 2); }
-NOINLINE uint64_t medium(uint64_t n) { return leaf_medium(n) + 1; }
-NOINLINE uint64_t light(uint64_t n) { return spin(n, 3); }
+NOINLINE uint64_t heavy(uint64_t n) { last = spin(6 * n, 1); return last; }
+NOINLINE uint64_t leaf_medium(uint64_t n) { last = spin(3 * n, 2); return last; }
+NOINLINE uint64_t medium(uint64_t n) { last = leaf_medium(n); return last + 1; }
+NOINLINE uint64_t light(uint64_t n) { last = spin(n, 3); return last; }
 
 NOINLINE void run(uint64_t n) {
     sink += heavy(n);
     sink += medium(n);
     sink += light(n);
+    last = 0;
 }
 
 static double now(void) {

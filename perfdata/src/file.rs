@@ -271,12 +271,14 @@ impl<'a> PerfFile<'a> {
             if record_feature_unknown(bit) {
                 self.notes.push(Note::UnknownFeature { bit });
             }
-            let section = read_section(bytes, table, "feature section", endian);
+            // A table entry or section past the end of the file means the file was cut:
+            // an error, as for any other section. A section whose contents do not decode is
+            // only a note; the samples are still good.
+            let (offset, size) = read_section(bytes, table, "feature section", endian)?;
             table += 16;
-            let result = section.and_then(|(offset, size)| {
-                self.features
-                    .parse_feature(bit, slice_of(bytes, offset, size), offset, endian)
-            });
+            let result = self
+                .features
+                .parse_feature(bit, slice_of(bytes, offset, size), offset, endian);
             if let Err(error) = result {
                 self.notes.push(Note::FeatureError { bit, error });
             }

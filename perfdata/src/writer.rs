@@ -104,6 +104,8 @@ pub mod sample_type {
 
 /// Feature bits of the header bitmap (`HEADER_*` in perf's `header.h`).
 pub mod feature {
+    /// `HEADER_TRACING_DATA`: tracefs event formats, needed to decode tracepoint samples.
+    pub const TRACING_DATA: usize = 1;
     /// `HEADER_BUILD_ID`.
     pub const BUILD_ID: usize = 2;
     /// `HEADER_HOSTNAME`.
@@ -158,7 +160,8 @@ pub struct BuildIdEntry {
 /// Host description written as feature sections by [`Writer::finish`].
 ///
 /// Empty strings and zero counts are still written (perf prints them as empty); the build-id
-/// section is written even when empty; `SAMPLE_TIME` only when both times are known.
+/// section is written even when empty; `SAMPLE_TIME` only when both times are known;
+/// `TRACING_DATA` only when given.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct FeatureData {
     /// `HOSTNAME`: the node name (`uname -n`).
@@ -187,6 +190,10 @@ pub struct FeatureData {
     pub first_sample_time: Option<u64>,
     /// `SAMPLE_TIME`: time of the last sample (perf clock, ns).
     pub last_sample_time: Option<u64>,
+    /// `TRACING_DATA`: the tracing-data blob (`"\x17\x08\x44tracing"`, version, header_page,
+    /// event formats, ...), written as-is. Linux perf refuses files with tracepoint events
+    /// without it. `None` writes no section.
+    pub tracing_data: Option<Vec<u8>>,
 }
 
 /// Which fields the `sample_id_all` trailer of non-sample records carries.
@@ -663,13 +670,17 @@ impl<W: Write + Seek> Writer<W> {
             push_feature_string(&mut out, s);
             out
         };
-        let mut bodies = vec![
+        let mut bodies = Vec::new();
+        if let Some(blob) = &f.tracing_data {
+            bodies.push((feature::TRACING_DATA, blob.clone()));
+        }
+        bodies.extend([
             (feature::BUILD_ID, build_id_section(&f.build_ids)),
             (feature::HOSTNAME, string(&f.hostname)),
             (feature::OSRELEASE, string(&f.osrelease)),
             (feature::VERSION, string(&f.version)),
             (feature::ARCH, string(&f.arch)),
-        ];
+        ]);
         let mut nrcpus = Vec::with_capacity(8);
         nrcpus.extend_from_slice(&f.nrcpus_available.to_ne_bytes());
         nrcpus.extend_from_slice(&f.nrcpus_online.to_ne_bytes());
@@ -1109,6 +1120,38 @@ mod tests {
         assert_eq!(&section[36..54], b"[kernel.kallsyms]\0");
     }
 
+    /// A tracing-data blob is feature bit 1: the first section, written byte for byte.
+    #[test]
+    fn tracing_data_is_the_first_feature_section() {
+        let attrs = vec![WriterAttr {
+            attr: cpu_clock_attr(ALL_BUT_CALLCHAIN, 128),
+            ids: vec![7],
+            name: "cpu-clock".into(),
+        }];
+        let blob = b"\x17\x08\x44tracing0.6\0odd-length blob".to_vec();
+        let write = |tracing_data: Option<Vec<u8>>| {
+            let writer = Writer::new(Cursor::new(Vec::new()), attrs.clone()).unwrap();
+            let features = FeatureData {
+                tracing_data,
+                ..Default::default()
+            };
+            writer.finish(&features).unwrap().into_inner()
+        };
+        let without = write(None);
+        assert_eq!(u64_at(&without, 72) & (1 << feature::TRACING_DATA), 0);
+
+        let bytes = write(Some(blob.clone()));
+        let bitmap = u64_at(&bytes, 72);
+        assert_eq!(bitmap, u64_at(&without, 72) | 1 << feature::TRACING_DATA);
+        let table = (u64_at(&bytes, 40) + u64_at(&bytes, 48)) as usize;
+        let (off, size) = (u64_at(&bytes, table) as usize, u64_at(&bytes, table + 8));
+        assert_eq!(size, blob.len() as u64);
+        assert_eq!(&bytes[off..off + blob.len()], &blob[..]);
+        // The next section (BUILD_ID) starts right after the blob.
+        assert_eq!(u64_at(&bytes, table + 16) as usize, off + blob.len());
+        assert_eq!(bytes.len(), without.len() + 16 + blob.len());
+    }
+
     // ---- kprof's own reader ----
 
     /// Every encoder and feature, read back by `PerfFile::parse`.
@@ -1201,6 +1244,7 @@ mod tests {
             }],
             first_sample_time: Some(6),
             last_sample_time: Some(6),
+            tracing_data: None,
         };
         let bytes = writer.finish(&features).unwrap().into_inner();
         let file = PerfFile::parse(&bytes).unwrap();
@@ -1480,6 +1524,7 @@ mod tests {
             build_ids: Vec::new(),
             first_sample_time: Some(1_000_000),
             last_sample_time: Some(time - 1000),
+            tracing_data: None,
         };
         let bytes = writer.finish(&features).unwrap().into_inner();
         std::fs::write(path, bytes).unwrap();

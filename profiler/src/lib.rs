@@ -5,7 +5,8 @@
 //! CPU), running the workload held before `exec` until the events are ready, draining the rings
 //! until the workload exits, a signal arrives or the duration passes, and writing everything
 //! (kernel records, synthesized side-band for running processes, lost-sample counts, host
-//! features) through [`kprof_perfdata::writer::Writer`]. The output can be read by Linux perf.
+//! features, tracepoints' event formats) through [`kprof_perfdata::writer::Writer`]. The output
+//! can be read by Linux perf.
 //!
 //! # What the caller provides
 //! The options and a `notes` callback for one-line notes (fallbacks such as `cycles` →
@@ -49,6 +50,7 @@ pub mod ring;
 pub mod session;
 pub mod sys;
 pub mod target;
+pub mod tracing;
 
 use std::ffi::OsString;
 use std::fs::{File, OpenOptions};
@@ -457,6 +459,25 @@ pub fn record(options: &RecordOptions, notes: &mut dyn FnMut(&str)) -> Result<Re
     );
     features.first_sample_time = stats.first_sample_time;
     features.last_sample_time = stats.last_sample_time;
+    // Linux perf refuses tracepoint recordings without the event formats.
+    let tracepoints: Vec<tracing::Tracepoint> = session
+        .events()
+        .iter()
+        .filter_map(|e| match &e.spec.kind {
+            events::EventKind::Tracepoint { system, name } => {
+                Some(tracing::Tracepoint::new(system, name))
+            }
+            _ => None,
+        })
+        .collect();
+    if !tracepoints.is_empty() {
+        match tracing::tracing_data(&tracepoints) {
+            Ok(blob) => features.tracing_data = Some(blob),
+            Err(e) => notes(&format!(
+                "note: tracepoint formats not saved, perf will not read this file: {e}"
+            )),
+        }
+    }
     let bytes = writer.data_bytes();
     let sink = writer.finish(&features).map_err(out_err)?;
     let file = sink.into_inner().map_err(|e| out_err(e.into_error()))?;

@@ -2,7 +2,7 @@
 //! differential flame graph, the functions whose share changed most, and a CI gate.
 
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::{Result, bail};
@@ -12,7 +12,7 @@ use kprof_flamegraph::diff::Diff;
 use crate::cli::{DiffArgs, DiffFormat};
 use crate::cmd::flame::{Naming, RootBy, event_for_output, fold};
 
-fn fold_file(path: &PathBuf, args: &DiffArgs) -> Result<Folder> {
+fn fold_file(path: &Path, args: &DiffArgs) -> Result<Folder> {
     let options = args.symbols.to_options(&args.filter);
     let loaded = super::load_path(path, false, &options)?;
     super::print_notes(&loaded);

@@ -12,7 +12,7 @@ use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
-use kprof_perfdata::PerfFile;
+use kprof_perfdata::{Note, PerfFile};
 
 use crate::analysis::{self, Analysis, AnalysisOptions};
 use crate::cli::{FilterArgs, InputArgs, SymbolArgs};
@@ -59,7 +59,13 @@ pub fn load_path(path: &Path, force: bool, options: &AnalysisOptions) -> Result<
     let progress = Progress::start(format!("reading {}", path.display()));
     let bytes: InputBytes = mapped::open_input(path, force)?;
     let file = PerfFile::parse(&bytes).with_context(|| path.display().to_string())?;
-    let notes: Vec<String> = file.notes().iter().map(|n| n.to_string()).collect();
+    // Facts about how the file is stored are for `report --header`, not warnings.
+    let notes: Vec<String> = file
+        .notes()
+        .iter()
+        .filter(|n| !matches!(n, Note::Compressed { .. } | Note::IncompleteCompressedStream))
+        .map(|n| n.to_string())
+        .collect();
     let analysis =
         analysis::analyze(&file, options).with_context(|| path.display().to_string())?;
     let header = crate::header::Header::new(&file, &analysis.profile);

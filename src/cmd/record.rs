@@ -68,7 +68,17 @@ pub fn run(args: &RecordArgs) -> Result<ExitCode> {
             eprintln!("kprof: {note}");
         }
     };
-    let summary = kprof_profiler::record(&options, &mut notes)?;
+    let summary = match kprof_profiler::record(&options, &mut notes) {
+        Ok(summary) => summary,
+        // A command that could not be started exits 127, as in a shell.
+        Err(err) => match err.exit_code() {
+            Some(code) => {
+                eprintln!("kprof: {err}");
+                return Ok(ExitCode::from(u8::try_from(code).unwrap_or(1)));
+            }
+            None => return Err(err.into()),
+        },
+    };
     if !quiet {
         let lost = if summary.lost_samples > 0 || summary.lost_chunks > 0 {
             let total = summary.samples + summary.lost_samples;

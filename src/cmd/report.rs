@@ -44,6 +44,7 @@ struct JsonReport<'a> {
 #[derive(Serialize)]
 struct JsonUnresolved {
     module: String,
+    build_id: Option<String>,
     resolved: u64,
     unresolved: u64,
     problems: Vec<String>,
@@ -163,6 +164,10 @@ pub fn run(args: &ReportArgs) -> Result<()> {
         .filter(|m| m.unresolved > 0)
         .map(|m| JsonUnresolved {
             module: m.path.to_string(),
+            build_id: m
+                .build_id
+                .as_ref()
+                .map(|id| id.iter().map(|b| format!("{b:02x}")).collect()),
             resolved: m.resolved,
             unresolved: m.unresolved,
             problems: m.problems.iter().map(|p| p.to_string()).collect(),
@@ -236,9 +241,14 @@ pub fn run(args: &ReportArgs) -> Result<()> {
                     writeln!(out, "# Lost samples: {}", profile.meta.lost_samples)?;
                 }
                 for m in &unresolved {
+                    let build_id = m
+                        .build_id
+                        .as_ref()
+                        .map(|id| format!(" (build-id {id})"))
+                        .unwrap_or_default();
                     writeln!(
                         out,
-                        "# unresolved: {} of {} addresses in {}: {}",
+                        "# unresolved: {} of {} addresses in {}{build_id}: {}",
                         m.unresolved,
                         m.resolved + m.unresolved,
                         m.module,

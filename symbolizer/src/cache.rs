@@ -40,6 +40,7 @@ pub(crate) enum Loaded {
 pub(crate) struct ModuleEntry {
     pub(crate) path: Arc<str>,
     pub(crate) kind: ModuleKind,
+    pub(crate) build_id: Option<Vec<u8>>,
     pub(crate) loaded: OnceLock<Loaded>,
     pub(crate) dwarf: OnceLock<Option<DebugInfo>>,
     resolved: AtomicU64,
@@ -53,6 +54,7 @@ impl ModuleEntry {
         Self {
             path: Arc::clone(&module.path),
             kind: module.kind,
+            build_id: module.build_id.clone(),
             loaded: OnceLock::new(),
             dwarf: OnceLock::new(),
             resolved: AtomicU64::new(0),
@@ -86,6 +88,7 @@ impl ModuleEntry {
         ModuleReport {
             path: Arc::clone(&self.path),
             kind: self.kind,
+            build_id: self.build_id.clone(),
             resolved: self.resolved.load(Ordering::Relaxed),
             unresolved: self.unresolved.load(Ordering::Relaxed),
             problems: self.problems.lock().map(|l| l.clone()).unwrap_or_default(),

@@ -195,6 +195,8 @@ pub struct ModuleReport {
     pub path: Arc<str>,
     /// Its kind.
     pub kind: ModuleKind,
+    /// The build-id the recording gave it, if any: what to fetch when the file is missing.
+    pub build_id: Option<Vec<u8>>,
     /// Addresses resolved to a function.
     pub resolved: u64,
     /// Addresses left as `module+offset`.
@@ -211,6 +213,9 @@ impl fmt::Display for ModuleReport {
             "{}: {} resolved, {} unresolved",
             self.path, self.resolved, self.unresolved
         )?;
+        if let Some(id) = &self.build_id {
+            write!(f, " (build-id {})", hex(id))?;
+        }
         for p in &self.problems {
             write!(f, "; {p}")?;
         }
@@ -432,7 +437,7 @@ impl Symbolizer {
 
     /// The binary with `module`'s build-id from perf's build-id cache
     /// (`~/.debug/.build-id/xx/rest/elf`, filled by `perf record`), when it is there.
-    fn from_build_id_cache(&self, module: &Module) -> Option<(SharedBytes, Option<PathBuf>)> {
+    fn build_id_cache_file(&self, module: &Module) -> Option<(SharedBytes, Option<PathBuf>)> {
         let build_id = module.build_id.as_deref()?;
         // perf pads 20-byte SHA-1 build-ids with zeros in some records.
         let trimmed = match build_id.split_at_checked(20) {
@@ -468,7 +473,7 @@ impl Symbolizer {
             let path = self.host_path(&module.path);
             match MappedFile::open(&path) {
                 Ok(m) => (SharedBytes::new(Arc::new(m)), Some(path)),
-                Err(e) => match self.from_build_id_cache(module) {
+                Err(e) => match self.build_id_cache_file(module) {
                     Some(found) => found,
                     None => return Loaded::Failed(error_problem(&e)),
                 },
@@ -486,7 +491,7 @@ impl Symbolizer {
                 // The file changed since the recording; perf's build-id cache may still
                 // hold the binary that ran.
                 match self
-                    .from_build_id_cache(module)
+                    .build_id_cache_file(module)
                     .and_then(|(bytes, path)| Some((ElfImage::parse(bytes).ok()?, path)))
                 {
                     Some((cached, path)) => {
