@@ -18,7 +18,7 @@ if ! command -v inferno-flamegraph >/dev/null; then
   echo "installing inferno binaries into target/inferno" >&2
   cargo install inferno --locked --quiet --root target/inferno
 fi
-cc -O2 -g -fno-omit-frame-pointer -mno-omit-leaf-frame-pointer examples/workloads/hot.c -o "$work/hot"
+cc -O2 -g -fno-omit-frame-pointer examples/workloads/hot.c -o "$work/hot"
 cc -O2 -g -fomit-frame-pointer examples/workloads/hot.c -o "$work/hot-nofp"
 
 # A >= 100k-sample -g recording: both CPUs busy at 10 kHz for 6 s.

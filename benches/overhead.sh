@@ -11,7 +11,7 @@ work=${KPROF_BENCH_DIR:-target/bench-overhead}
 mkdir -p "$work"
 cargo build --release --quiet
 kprof=$PWD/target/release/kprof
-cc -O2 -fno-omit-frame-pointer -mno-omit-leaf-frame-pointer examples/workloads/fixed.c -o "$work/fixed"
+cc -O2 -fno-omit-frame-pointer examples/workloads/fixed.c -o "$work/fixed"
 iters=${KPROF_BENCH_ITERS:-1000}
 runs=${KPROF_BENCH_RUNS:-7}
 

@@ -23,7 +23,7 @@ fn recording() -> Option<PathBuf> {
     }
     let hot = dir.join("bench-hot");
     let built = Command::new("cc")
-        .args(["-O2", "-g", "-fno-omit-frame-pointer", "-mno-omit-leaf-frame-pointer", "examples/workloads/hot.c", "-o"])
+        .args(["-O2", "-g", "-fno-omit-frame-pointer", "examples/workloads/hot.c", "-o"])
         .arg(&hot)
         .status()
         .ok()?;

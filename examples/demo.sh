@@ -7,7 +7,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo build --release --quiet
 out=${KPROF_DEMO_DIR:-.}
-cc -O2 -g -fno-omit-frame-pointer -mno-omit-leaf-frame-pointer examples/workloads/hot.c -o "$out/hot"
+cc -O2 -g -fno-omit-frame-pointer examples/workloads/hot.c -o "$out/hot"
 ./target/release/kprof record -F 999 -g -o "$out/demo.data" -- "$out/hot" 2
 ./target/release/kprof report -i "$out/demo.data" --no-children --sort sym --top 10
 ./target/release/kprof flame -i "$out/demo.data" -o "$out/demo.svg"

@@ -200,7 +200,7 @@ fn compat_fp_callchain_recording() {
         return;
     }
     let dir = TempDir::new("compat-hot");
-    let hot = c_workload("hot", &["-O2", "-g", "-fno-omit-frame-pointer", "-mno-omit-leaf-frame-pointer"]);
+    let hot = c_workload("hot", &["-O2", "-g", "-fno-omit-frame-pointer"]);
     let file = dir.join("hot.data");
     perf_record(&file, &["-F", "999", "-g"], &[hot.to_str().unwrap(), "0.3"]);
     check_variants(&file, &dir);
@@ -213,7 +213,7 @@ fn compat_two_event_recording() {
         return;
     }
     let dir = TempDir::new("compat-two");
-    let hot = c_workload("hot", &["-O2", "-g", "-fno-omit-frame-pointer", "-mno-omit-leaf-frame-pointer"]);
+    let hot = c_workload("hot", &["-O2", "-g", "-fno-omit-frame-pointer"]);
     let file = dir.join("two.data");
     perf_record(
         &file,

@@ -56,7 +56,7 @@ impl Rng {
 }
 
 fn recording(dir: &TempDir) -> Vec<u8> {
-    let hot = c_workload("hot", &["-O2", "-g", "-fno-omit-frame-pointer", "-mno-omit-leaf-frame-pointer"]);
+    let hot = c_workload("hot", &["-O2", "-g", "-fno-omit-frame-pointer"]);
     let file = dir.join("source.data");
     perf_record(&file, &["-F", "999", "-g"], &[hot.to_str().unwrap(), "0.3"]);
     std::fs::read(file).unwrap()

@@ -246,7 +246,7 @@ fn c_workload_fp_callchains() {
     if !perf_can_record() {
         return;
     }
-    let hot = c_workload("hot", &["-O2", "-g", "-fno-omit-frame-pointer", "-mno-omit-leaf-frame-pointer"]);
+    let hot = c_workload("hot", &["-O2", "-g", "-fno-omit-frame-pointer"]);
     let dir = TempDir::new("oracle-c");
     let file = dir.join("c.data");
     perf_record(&file, &["-F", "999", "-g"], &[hot.to_str().unwrap(), "1"]);
@@ -270,7 +270,7 @@ fn system_wide() {
     if !perf_can_record() {
         return;
     }
-    let hot = c_workload("hot", &["-O2", "-g", "-fno-omit-frame-pointer", "-mno-omit-leaf-frame-pointer"]);
+    let hot = c_workload("hot", &["-O2", "-g", "-fno-omit-frame-pointer"]);
     let dir = TempDir::new("oracle-sys");
     let file = dir.join("sys.data");
     perf_record(&file, &["-F", "999", "-a", "-g"], &[hot.to_str().unwrap(), "1"]);
@@ -309,7 +309,7 @@ fn compressed_file() {
     if !perf_can_record() {
         return;
     }
-    let hot = c_workload("hot", &["-O2", "-g", "-fno-omit-frame-pointer", "-mno-omit-leaf-frame-pointer"]);
+    let hot = c_workload("hot", &["-O2", "-g", "-fno-omit-frame-pointer"]);
     let dir = TempDir::new("oracle-z");
     let file = dir.join("z.data");
     perf_record(&file, &["-F", "999", "-g", "-z"], &[hot.to_str().unwrap(), "0.5"]);
@@ -321,7 +321,7 @@ fn pipe_mode_file_and_stdin() {
     if !perf_can_record() {
         return;
     }
-    let hot = c_workload("hot", &["-O2", "-g", "-fno-omit-frame-pointer", "-mno-omit-leaf-frame-pointer"]);
+    let hot = c_workload("hot", &["-O2", "-g", "-fno-omit-frame-pointer"]);
     let dir = TempDir::new("oracle-pipe");
     let file = dir.join("pipe.data");
     let out = std::process::Command::new("sh")

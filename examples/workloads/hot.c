@@ -18,7 +18,12 @@ static volatile uint64_t sink;
 /* Stored after each call, so no call is a tail call: every function keeps its stack frame. */
 static volatile uint64_t last;
 
+/* GCC omits the frame pointer in leaf functions even with -fno-omit-frame-pointer; taking the
+ * frame address keeps it, so a frame-pointer walk from inside spin also finds spin's caller. */
+static void *volatile frame_anchor;
+
 NOINLINE static uint64_t spin(uint64_t n, uint64_t seed) {
+    frame_anchor = __builtin_frame_address(0);
     uint64_t x = seed;
     for (uint64_t i = 0; i < n; i++) {
         x ^= x << 13;
