@@ -6,7 +6,7 @@
 //! 2. Symbolize each distinct location once, in parallel.
 //! 3. Intern frames and stacks into the profile's prefix tree.
 
-use std::collections::HashMap;
+use rustc_hash::{FxHashMap as HashMap, FxHashSet};
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -98,6 +98,8 @@ struct Collector<'o, 'f> {
     kernel_generation: u64,
     threads: Vec<Thread>,
     thread_ids: HashMap<(u32, u32, Arc<str>), ThreadId>,
+    /// The thread each (pid, tid) is now; forgotten when a COMM, FORK or EXIT may rename it.
+    current_threads: HashMap<(u32, u32), ThreadId>,
     locations: Vec<Location>,
     location_ids: HashMap<LocationKey, u32>,
     /// Leaf-first location ids of every distinct chain, flattened.
@@ -112,7 +114,7 @@ struct Collector<'o, 'f> {
     /// Set by `sample_addresses` when the callchain was corrupt.
     broken_callchain: bool,
     /// Distinct chains whose callchain was corrupt.
-    broken_chains: std::collections::HashSet<u32>,
+    broken_chains: FxHashSet<u32>,
     unwinder: Option<StackUnwinder>,
     /// Samples waiting for DWARF unwinding: their index in `samples`, input and record.
     /// They are walked in parallel, in one batch, before the address spaces change.
@@ -131,6 +133,15 @@ impl<'f> Collector<'_, 'f> {
     }
 
     fn thread_id(&mut self, pid: u32, tid: u32) -> ThreadId {
+        if let Some(&id) = self.current_threads.get(&(pid, tid)) {
+            return id;
+        }
+        let id = self.intern_thread(pid, tid);
+        self.current_threads.insert((pid, tid), id);
+        id
+    }
+
+    fn intern_thread(&mut self, pid: u32, tid: u32) -> ThreadId {
         // perf's conventions: the idle task (pid 0) is `swapper`, an unnamed thread `:TID`,
         // and a task being reaped (tid -1) has no name.
         let name: Arc<str> = match self.spaces.thread_name(pid, tid) {
@@ -331,12 +342,16 @@ impl<'f> Collector<'_, 'f> {
         *self.generations.entry(pid).or_insert(0) += 1;
     }
 
-    fn on_event(&mut self, event: &PerfEvent<'f>, lost: &mut u64) {
+    fn on_event(&mut self, event: &PerfEvent<'f>, lost: &mut Lost) {
         if matches!(
             event.record,
             Record::Mmap(_) | Record::Fork(_) | Record::Exit(_) | Record::Comm(_)
         ) {
             self.flush_unwinds();
+        }
+        if let Record::Comm(_) | Record::Fork(_) | Record::Exit(_) = event.record {
+            // Names may change: look threads up afresh (rare records; a full clear is cheap).
+            self.current_threads.clear();
         }
         match &event.record {
             Record::Sample(sample) => {
@@ -376,10 +391,26 @@ impl<'f> Collector<'_, 'f> {
                 self.spaces.fork(f.pid, f.ppid, f.tid, f.ptid);
             }
             Record::Exit(f) => self.spaces.exit(f.pid, f.tid),
-            Record::Lost(l) => *lost += l.lost,
-            Record::LostSamples(l) => *lost += l.lost,
+            Record::Lost(l) => lost.in_ring += l.lost,
+            Record::LostSamples(l) => lost.counted += l.lost,
             _ => {}
         }
+    }
+}
+
+/// Samples lost while recording, as the file tells it twice: LOST records (what the ring
+/// buffer dropped, written as it happened) and LOST_SAMPLES records (the kernel's per-event
+/// counter, written at the end by perf and kprof). They count the same drops, so the loss is
+/// the larger of the two, not their sum.
+#[derive(Clone, Copy, Debug, Default)]
+struct Lost {
+    in_ring: u64,
+    counted: u64,
+}
+
+impl Lost {
+    fn samples(self) -> u64 {
+        self.in_ring.max(self.counted)
     }
 }
 
@@ -415,15 +446,16 @@ pub fn analyze(file: &PerfFile<'_>, options: &AnalysisOptions) -> Result<Analysi
         options,
         symbolizer: &symbolizer,
         spaces: AddressSpaces::new(),
-        generations: HashMap::new(),
+        generations: HashMap::default(),
         kernel_generation: 0,
         threads: Vec::new(),
-        thread_ids: HashMap::new(),
+        thread_ids: HashMap::default(),
+        current_threads: HashMap::default(),
         locations: Vec::new(),
-        location_ids: HashMap::new(),
+        location_ids: HashMap::default(),
         chain_locations: Vec::new(),
         chain_ranges: Vec::new(),
-        chain_ids: HashMap::new(),
+        chain_ids: HashMap::default(),
         build_ids: features
             .build_ids
             .iter()
@@ -440,7 +472,7 @@ pub fn analyze(file: &PerfFile<'_>, options: &AnalysisOptions) -> Result<Analysi
         unwind_jobs: Vec::new(),
         unwind_samples: Vec::new(),
     };
-    let mut lost = 0u64;
+    let mut lost = Lost::default();
     // Kernel symbols take a while to load: start while the records replay.
     let (replayed, ()) = rayon::join(
         || -> Result<Collector<'_, '_>> {
@@ -521,7 +553,7 @@ pub fn analyze(file: &PerfFile<'_>, options: &AnalysisOptions) -> Result<Analysi
         os_release: features.osrelease.clone(),
         arch: features.arch.clone(),
         cmdline: features.cmdline.as_ref().map(|c| c.join(" ")),
-        lost_samples: lost,
+        lost_samples: lost.samples(),
     };
     let unwind_report = collector
         .unwinder
