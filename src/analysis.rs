@@ -61,6 +61,8 @@ pub struct Analysis {
     pub symbol_report: Vec<kprof_symbolizer::ModuleReport>,
     /// DWARF unwinding results, when any sample was unwound.
     pub unwind_report: crate::unwinding::UnwindReport,
+    /// Records in the file per record type.
+    pub records: std::collections::BTreeMap<u32, u64>,
 }
 
 /// A location as a hashable key: (module id or `u32::MAX` when unmapped, offset or address).
@@ -120,6 +122,8 @@ struct Collector<'o, 'f> {
     /// They are walked in parallel, in one batch, before the address spaces change.
     unwind_jobs: Vec<UnwindJob<'f>>,
     unwind_samples: Vec<(usize, PerfSample<'f>)>,
+    /// Records seen per type (for the header summary; saves a second pass).
+    records: HashMap<u32, u64>,
 }
 
 impl<'f> Collector<'_, 'f> {
@@ -343,6 +347,7 @@ impl<'f> Collector<'_, 'f> {
     }
 
     fn on_event(&mut self, event: &PerfEvent<'f>, lost: &mut Lost) {
+        *self.records.entry(event.record.kind()).or_insert(0) += 1;
         if matches!(
             event.record,
             Record::Mmap(_) | Record::Fork(_) | Record::Exit(_) | Record::Comm(_)
@@ -434,17 +439,35 @@ pub fn analyze(file: &PerfFile<'_>, options: &AnalysisOptions) -> Result<Analysi
     sym_options.demangle = options.demangle;
     sym_options.kernel_matches = kernel_matches;
     sym_options.recorded_osrelease = features.osrelease.clone();
+    sym_options.kernel_build_id = features
+        .build_ids
+        .iter()
+        .find(|b| b.filename.starts_with("[kernel.kallsyms]"))
+        .map(|b| b.build_id.clone());
     if let Some(path) = &options.kallsyms {
         sym_options.kallsyms = Some(path.clone());
         sym_options.kernel_matches = true;
     }
     sym_options.symfs = options.symfs.clone();
     let symbolizer = Symbolizer::new(sym_options);
+    let analysis = analyze_with(file, options, &symbolizer);
+    // Freeing every parsed symbol table and DWARF unit takes a while and nobody waits for it.
+    std::thread::spawn(move || drop(symbolizer));
+    analysis
+}
+
+/// [`analyze`] with a prepared symbolizer.
+fn analyze_with(
+    file: &PerfFile<'_>,
+    options: &AnalysisOptions,
+    symbolizer: &Symbolizer,
+) -> Result<Analysis> {
+    let features = file.features();
 
     let events = file.sorted_records()?;
     let mut collector = Collector {
         options,
-        symbolizer: &symbolizer,
+        symbolizer,
         spaces: AddressSpaces::new(),
         generations: HashMap::default(),
         kernel_generation: 0,
@@ -471,6 +494,7 @@ pub fn analyze(file: &PerfFile<'_>, options: &AnalysisOptions) -> Result<Analysi
             .flatten(),
         unwind_jobs: Vec::new(),
         unwind_samples: Vec::new(),
+        records: HashMap::default(),
     };
     let mut lost = Lost::default();
     // Kernel symbols take a while to load: start while the records replay.
@@ -491,9 +515,8 @@ pub fn analyze(file: &PerfFile<'_>, options: &AnalysisOptions) -> Result<Analysi
     let symbolized: Vec<Vec<Frame>> = collector
         .locations
         .par_iter()
-        .map(|&location| frames_for(&symbolizer, spaces, location))
+        .map(|&location| frames_for(symbolizer, spaces, location))
         .collect();
-
     // Pass 3: intern frames and stacks.
     let mut interner = Interner::default();
     let location_frames: Vec<Vec<FrameId>> = symbolized
@@ -568,10 +591,12 @@ pub fn analyze(file: &PerfFile<'_>, options: &AnalysisOptions) -> Result<Analysi
         samples,
         meta,
     };
+    let symbol_report = symbolizer.report();
     Ok(Analysis {
         profile,
-        symbol_report: symbolizer.report(),
+        symbol_report,
         unwind_report,
+        records: collector.records.into_iter().collect(),
     })
 }
 

@@ -3,10 +3,10 @@
 
 use std::fmt::Write as _;
 
-use kprof_perfdata::{Endian, PerfFile, feature_name, record_type_name};
+use kprof_perfdata::{Endian, PerfFile, RecordKind, feature_name};
 use serde::Serialize;
 
-use crate::profile::Profile;
+use crate::analysis::Analysis;
 
 /// One sampled event in the header.
 #[derive(Clone, Debug, Serialize)]
@@ -61,10 +61,10 @@ pub struct Header {
 }
 
 impl Header {
-    /// Collects the facts of `file` and its analyzed `profile`.
-    pub fn new(file: &PerfFile<'_>, profile: &Profile) -> Header {
+    /// Collects the facts of `file` and its `analysis`.
+    pub fn new(file: &PerfFile<'_>, analysis: &Analysis) -> Header {
+        let profile = &analysis.profile;
         let f = file.features();
-        let stats = file.stats();
         let times = profile.samples.iter().map(|s| s.time).filter(|&t| t != 0);
         let first = times.clone().min();
         let last = times.max();
@@ -94,13 +94,13 @@ impl Header {
                 })
                 .collect(),
             features: f.present.iter().map(|&b| feature_name(b).to_string()).collect(),
-            samples: stats.samples,
+            samples: analysis.records.get(&1).copied().unwrap_or(0),
             time_span_ns: first.zip(last),
             lost_samples: profile.meta.lost_samples,
-            records: stats
-                .by_kind
+            records: analysis
+                .records
                 .iter()
-                .map(|(&kind, &count)| (record_type_name(kind).to_string(), count))
+                .map(|(&kind, &count)| (RecordKind(kind).to_string(), count))
                 .collect(),
             notes: file.notes().iter().map(|n| n.to_string()).collect(),
         }

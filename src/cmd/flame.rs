@@ -1,6 +1,6 @@
 //! `kprof flame`: fold the profile's stacks and render them as an SVG flame graph or folded text.
 
-use std::collections::HashMap;
+use rustc_hash::FxHashMap as HashMap;
 use std::io::Write;
 
 use anyhow::{Context, Result};
@@ -61,7 +61,7 @@ fn fold_kind(kind: FrameKind, inlined: bool) -> FoldKind {
 /// Folds the samples of `event` (all samples that pass the filters) into named stacks.
 pub fn fold(profile: &Profile, event: Option<u16>, count: CountMode, naming: Naming) -> Folder {
     // Sum weights per (thread, stack) first: most samples share a stack.
-    let mut weights: HashMap<(ThreadId, Option<StackId>), u64> = HashMap::new();
+    let mut weights: HashMap<(ThreadId, Option<StackId>), u64> = HashMap::default();
     for sample in &profile.samples {
         // perf script prints no stack for a corrupt callchain, and nothing is drawn for it.
         if event.is_some_and(|e| e != sample.event) || sample.broken_callchain {

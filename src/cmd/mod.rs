@@ -68,7 +68,7 @@ pub fn load_path(path: &Path, force: bool, options: &AnalysisOptions) -> Result<
         .collect();
     let analysis =
         analysis::analyze(&file, options).with_context(|| path.display().to_string())?;
-    let header = crate::header::Header::new(&file, &analysis.profile);
+    let header = crate::header::Header::new(&file, &analysis);
     progress.finish();
     Ok(Loaded {
         path: path.to_path_buf(),

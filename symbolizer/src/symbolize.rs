@@ -23,7 +23,10 @@ const MAX_KALLSYMS_SIZE: u64 = 256 << 20;
 pub struct SymbolizerOptions {
     /// Resolve `file:line` through DWARF. Default: `false` (symbol tables only, fast).
     pub lines: bool,
-    /// Return inlined frames through DWARF. Default: `false`.
+    /// Return inlined frames through DWARF. Default: `false`. Without `lines`, only DWARF in
+    /// the module itself is read for this: separate debug files (distribution `-dbgsym`
+    /// packages) are large and usually compressed, and reading one costs more than the rest of
+    /// a typical profile, so they serve inline frames only when lines were asked for too.
     pub inline: bool,
     /// Demangle Rust and C++ names. Default: `true`.
     pub demangle: bool,
@@ -33,6 +36,12 @@ pub struct SymbolizerOptions {
     /// perf.data osrelease with `uname -r`). Kernel and `[vdso]` addresses are only
     /// symbolized when true. Default: `false`.
     pub kernel_matches: bool,
+    /// The recorded kernel's build-id (from the perf.data BUILD_ID feature). When perf's
+    /// build-id cache holds that kernel's symbols (`~/.debug/[kernel.kallsyms]/ID/kallsyms`,
+    /// saved by `perf record`), they are used instead of `/proc/kallsyms`, like `perf report`
+    /// does: they describe the recording even after a reboot, and a regular file reads much
+    /// faster than the kernel formats `/proc/kallsyms`. Default: `None`.
+    pub kernel_build_id: Option<Vec<u8>>,
     /// The recording's kernel release, quoted in reports when `kernel_matches` is false.
     /// Default: `None`.
     pub recorded_osrelease: Option<String>,
@@ -52,6 +61,7 @@ impl Default for SymbolizerOptions {
             demangle: true,
             kallsyms: None,
             kernel_matches: false,
+            kernel_build_id: None,
             recorded_osrelease: None,
             debug_dirs: vec![PathBuf::from("/usr/lib/debug")],
             symfs: None,
@@ -229,6 +239,7 @@ pub struct Symbolizer {
     options: SymbolizerOptions,
     cache: ModuleCache,
     kallsyms: OnceLock<Result<Kallsyms, Problem>>,
+    kernel_source: OnceLock<Option<PathBuf>>,
 }
 
 impl fmt::Debug for Symbolizer {
@@ -302,6 +313,7 @@ impl Symbolizer {
             options,
             cache: ModuleCache::default(),
             kallsyms: OnceLock::new(),
+            kernel_source: OnceLock::new(),
         }
     }
 
@@ -359,9 +371,37 @@ impl Symbolizer {
     /// the recording has kernel samples can call this on another thread while it reads the
     /// recording. Does nothing unless [`SymbolizerOptions::kernel_matches`] is set.
     pub fn preload_kernel_symbols(&self) {
-        if self.options.kernel_matches {
+        if self.kernel_symbol_source().is_some() {
             let _ = self.kallsyms();
         }
+    }
+
+    /// Where kernel symbols come from: an explicit file, perf's build-id cache for the recorded
+    /// kernel, or `/proc/kallsyms` when the recording's kernel is the running one.
+    fn kernel_symbol_source(&self) -> Option<PathBuf> {
+        self.kernel_source
+            .get_or_init(|| self.find_kernel_symbol_source())
+            .clone()
+    }
+
+    fn find_kernel_symbol_source(&self) -> Option<PathBuf> {
+        if let Some(path) = &self.options.kallsyms {
+            return Some(path.clone());
+        }
+        if let Some(id) = &self.options.kernel_build_id {
+            let cached = std::env::var_os("HOME").map(|home| {
+                PathBuf::from(home)
+                    .join(".debug/[kernel.kallsyms]")
+                    .join(hex(id))
+                    .join("kallsyms")
+            });
+            if let Some(path) = cached.filter(|p| p.is_file()) {
+                return Some(path);
+            }
+        }
+        self.options
+            .kernel_matches
+            .then(|| PathBuf::from("/proc/kallsyms"))
     }
 
     /// Per-module counts and problems of everything symbolized so far, sorted by path.
@@ -372,9 +412,7 @@ impl Symbolizer {
     fn kallsyms(&self) -> &Result<Kallsyms, Problem> {
         self.kallsyms.get_or_init(|| {
             let path = self
-                .options
-                .kallsyms
-                .clone()
+                .kernel_symbol_source()
                 .unwrap_or_else(|| PathBuf::from("/proc/kallsyms"));
             let text = read_regular(&path, MAX_KALLSYMS_SIZE)
                 .map_err(|e| Problem::KallsymsUnreadable(Arc::from(e.to_string())))?;
@@ -394,7 +432,7 @@ impl Symbolizer {
     }
 
     fn symbolize_kernel(&self, module: &Module, offset: ModuleOffset) -> Symbolized {
-        if !self.options.kernel_matches {
+        if self.kernel_symbol_source().is_none() {
             return unresolved(module, offset, self.other_kernel());
         }
         match self.kallsyms() {
@@ -538,12 +576,15 @@ impl Symbolizer {
         entry
             .dwarf
             .get_or_init(|| {
+                let skipped = !elf.image.has_dwarf && !self.options.lines;
                 let info = if elf.image.has_dwarf {
                     DebugInfo::load(&elf.image.bytes)
-                } else {
+                } else if !skipped {
                     elf.debug_file.as_ref().and_then(DebugInfo::load)
+                } else {
+                    None
                 };
-                if info.is_none() {
+                if info.is_none() && !skipped {
                     entry.note(&Problem::NoDebugInfo);
                 }
                 info
