@@ -65,6 +65,25 @@ pub struct Analysis {
     pub records: std::collections::BTreeMap<u32, u64>,
 }
 
+/// What a sample's stack is built from: its callchain (with its context markers), its
+/// instruction pointer and where it was taken. Small, so DWARF samples can wait in a batch.
+#[derive(Clone, Copy)]
+struct ChainInput<'f> {
+    callchain: Option<kprof_perfdata::U64Slice<'f>>,
+    ip: Option<u64>,
+    cpumode: CpuMode,
+}
+
+impl<'f> ChainInput<'f> {
+    fn of(sample: &PerfSample<'f>) -> Self {
+        ChainInput {
+            callchain: sample.callchain,
+            ip: sample.ip,
+            cpumode: sample.cpumode,
+        }
+    }
+}
+
 /// A location as a hashable key: (module id or `u32::MAX` when unmapped, offset or address).
 type LocationKey = (u32, u64);
 
@@ -121,7 +140,7 @@ struct Collector<'o, 'f> {
     /// Samples waiting for DWARF unwinding: their index in `samples`, input and record.
     /// They are walked in parallel, in one batch, before the address spaces change.
     unwind_jobs: Vec<UnwindJob<'f>>,
-    unwind_samples: Vec<(usize, PerfSample<'f>)>,
+    unwind_samples: Vec<(usize, ChainInput<'f>)>,
     /// Records seen per type (for the header summary; saves a second pass).
     records: HashMap<u32, u64>,
 }
@@ -196,7 +215,7 @@ impl<'f> Collector<'_, 'f> {
     /// Leaf-first (address, kernel) pairs of a sample into `self.addresses`; return addresses
     /// are moved back one byte so they land in the calling instruction (and its inline
     /// context). `user` replaces the user part of the callchain when DWARF unwinding ran.
-    fn sample_addresses(&mut self, sample: &PerfSample<'_>, user: Option<&[u64]>) {
+    fn sample_addresses(&mut self, sample: &ChainInput<'_>, user: Option<&[u64]>) {
         self.addresses.clear();
         self.broken_callchain = false;
         let sample_in_kernel = matches!(sample.cpumode, CpuMode::Kernel | CpuMode::GuestKernel);
@@ -297,7 +316,8 @@ impl<'f> Collector<'_, 'f> {
         if let Some(job) = self.unwinder.as_ref().and_then(|u| u.job(sample, pid)) {
             // Copied stacks make every sample unique: no chain cache; walked in a batch.
             self.unwind_jobs.push(job);
-            self.unwind_samples.push((self.samples.len(), *sample));
+            self.unwind_samples
+                .push((self.samples.len(), ChainInput::of(sample)));
             self.samples.push(pending);
             return;
         }
@@ -313,7 +333,7 @@ impl<'f> Collector<'_, 'f> {
         pending.chain = match self.chain_ids.get(&key) {
             Some(&id) => id,
             None => {
-                self.sample_addresses(sample, None);
+                self.sample_addresses(&ChainInput::of(sample), None);
                 let id = self.new_chain(pid);
                 self.chain_ids.insert(key, id);
                 id

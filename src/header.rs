@@ -94,7 +94,11 @@ impl Header {
                 })
                 .collect(),
             features: f.present.iter().map(|&b| feature_name(b).to_string()).collect(),
-            samples: analysis.records.get(&1).copied().unwrap_or(0),
+            samples: analysis
+                .records
+                .get(&kprof_perfdata::kinds::record::SAMPLE)
+                .copied()
+                .unwrap_or(0),
             time_span_ns: first.zip(last),
             lost_samples: profile.meta.lost_samples,
             records: analysis

@@ -84,7 +84,7 @@ pub fn open_input(path: &Path, force: bool) -> Result<InputBytes> {
     // maps the user's own input read-only and never writes it; another process truncating it
     // while we read could raise SIGBUS. This is the accepted risk every mmap-based reader
     // (perf, ripgrep) takes; the parser itself never trusts the contents.
-    let map = unsafe { memmap2::Mmap::map(&file) }
+    let map = unsafe { memmap2::MmapOptions::new().populate().map(&file) }
         .with_context(|| format!("{}: cannot map", path.display()))?;
     Ok(InputBytes::Mapped(map))
 }

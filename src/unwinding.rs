@@ -3,6 +3,7 @@
 //! parallel, and counts how each walk ended, per module, with the fix to try.
 
 use std::collections::BTreeMap;
+use std::cell::RefCell;
 use std::sync::Arc;
 use std::sync::Mutex;
 
@@ -14,6 +15,7 @@ use kprof_symbolizer::unwind::{
 };
 use kprof_symbolizer::{AddressSpaces, Avma, Location, Symbolizer};
 use rayon::prelude::*;
+use rustc_hash::FxHashMap;
 use serde::Serialize;
 
 /// Deepest user stack a walk produces.
@@ -101,18 +103,25 @@ pub struct UnwindJob<'f> {
 /// Unwinds the user stacks of samples that carry registers and stack bytes.
 pub struct StackUnwinder {
     arch: Arch,
-    unwinder: DwarfUnwinder,
+    /// One per worker thread: each caches parsed CFI and evaluated rows behind its own locks,
+    /// which then never contend (shared ones made the walks wait on each other).
+    unwinders: Vec<DwarfUnwinder>,
     /// Look up callers at `ra - 1` (inline frames and lines need the call instruction).
     call_site_lookup: bool,
     report: Mutex<UnwindReport>,
 }
 
-/// The address spaces as the unwinder sees one process.
+/// The address spaces as the unwinder sees one process. One per worker chunk: the ELF images
+/// it hands out are cached here, so a frame costs no lock and no allocation.
 struct ProcessModules<'a> {
     spaces: &'a AddressSpaces,
     symbolizer: &'a Symbolizer,
     pid: u32,
+    files: RefCell<FxHashMap<u32, Option<ElfFile>>>,
 }
+
+/// An ELF image as the unwinder takes it.
+type ElfFile = Arc<dyn AsRef<[u8]> + Send + Sync>;
 
 impl ModuleSource for ProcessModules<'_> {
     fn module_at(&self, avma: u64) -> Option<ModuleRef> {
@@ -120,12 +129,20 @@ impl ModuleSource for ProcessModules<'_> {
         else {
             return None;
         };
-        let bytes = self.symbolizer.elf_bytes(self.spaces.module(module))?;
+        let file = self
+            .files
+            .borrow_mut()
+            .entry(module.0)
+            .or_insert_with(|| {
+                let bytes = self.symbolizer.elf_bytes(self.spaces.module(module))?;
+                Some(Arc::new(bytes) as ElfFile)
+            })
+            .clone()?;
         Some(ModuleRef {
             key: u64::from(module.0),
             map_start: avma,
             map_pgoff: offset.0,
-            file: Arc::new(bytes),
+            file,
         })
     }
 }
@@ -145,7 +162,9 @@ impl StackUnwinder {
             .or_else(Arch::host)?;
         Some(StackUnwinder {
             arch,
-            unwinder: DwarfUnwinder::new(),
+            unwinders: (0..rayon::current_num_threads().max(1))
+                .map(|_| DwarfUnwinder::new())
+                .collect(),
             call_site_lookup,
             report: Mutex::new(UnwindReport::default()),
         })
@@ -179,37 +198,15 @@ impl StackUnwinder {
         symbolizer: &Symbolizer,
     ) -> Vec<Vec<u64>> {
         let results: Vec<(Vec<u64>, String, UnwindEnd)> = jobs
-            .par_iter()
-            .map(|job| {
-                let modules = ProcessModules {
+            .par_chunks(256)
+            .flat_map_iter(|chunk| {
+                let mut modules = ProcessModules {
                     spaces,
                     symbolizer,
-                    pid: job.pid,
+                    pid: chunk.first().map_or(0, |j| j.pid),
+                    files: RefCell::default(),
                 };
-                let stack = StackBytes {
-                    start: job.regs.sp(),
-                    bytes: job.stack,
-                };
-                let walked =
-                    self.unwinder
-                        .unwind(self.arch, &job.regs, &stack, &modules, MAX_FRAMES);
-                let walked = join_with_fp_chain(walked, &job.callchain, MAX_FRAMES);
-                let last = walked.frames.last().map(|f| f.address());
-                let module = match last.map(|a| spaces.locate(job.pid, Avma(a), false)) {
-                    Some(Location::Module { module, .. }) => spaces.module(module).path.to_string(),
-                    _ => "[unknown]".to_string(),
-                };
-                let lookups = walked
-                    .frames
-                    .iter()
-                    .map(|frame| match frame {
-                        FrameAddress::ReturnAddress(_) if self.call_site_lookup => {
-                            frame.lookup_address()
-                        }
-                        _ => frame.address(),
-                    })
-                    .collect();
-                (lookups, module, walked.end)
+                chunk.iter().map(move |job| self.walk(job, &mut modules))
             })
             .collect();
         let mut report = self.report.lock().unwrap_or_else(|e| e.into_inner());
@@ -220,6 +217,41 @@ impl StackUnwinder {
                 lookups
             })
             .collect()
+    }
+
+    /// One sample's walk: lookup addresses leaf first, the module it ended in, why it ended.
+    fn walk(
+        &self,
+        job: &UnwindJob<'_>,
+        modules: &mut ProcessModules<'_>,
+    ) -> (Vec<u64>, String, UnwindEnd) {
+        // Module ids are global, so cached images stay valid when the process changes.
+        modules.pid = job.pid;
+        let stack = StackBytes {
+            start: job.regs.sp(),
+            bytes: job.stack,
+        };
+        let worker = rayon::current_thread_index().unwrap_or(0);
+        let Some(unwinder) = self.unwinders.get(worker).or(self.unwinders.first()) else {
+            return (Vec::new(), "[unknown]".to_string(), UnwindEnd::DepthLimit);
+        };
+        let walked = unwinder.unwind(self.arch, &job.regs, &stack, &*modules, MAX_FRAMES);
+        let walked = join_with_fp_chain(walked, &job.callchain, MAX_FRAMES);
+        let spaces = modules.spaces;
+        let last = walked.frames.last().map(|f| f.address());
+        let module = match last.map(|a| spaces.locate(job.pid, Avma(a), false)) {
+            Some(Location::Module { module, .. }) => spaces.module(module).path.to_string(),
+            _ => "[unknown]".to_string(),
+        };
+        let lookups = walked
+            .frames
+            .iter()
+            .map(|frame| match frame {
+                FrameAddress::ReturnAddress(_) if self.call_site_lookup => frame.lookup_address(),
+                _ => frame.address(),
+            })
+            .collect();
+        (lookups, module, walked.end)
     }
 
     /// How the walks so far ended.
