@@ -23,7 +23,13 @@ fn recording() -> Option<PathBuf> {
     }
     let hot = dir.join("bench-hot");
     let built = Command::new("cc")
-        .args(["-O2", "-g", "-fno-omit-frame-pointer", "examples/workloads/hot.c", "-o"])
+        .args([
+            "-O2",
+            "-g",
+            "-fno-omit-frame-pointer",
+            "examples/workloads/hot.c",
+            "-o",
+        ])
         .arg(&hot)
         .status()
         .ok()?;
@@ -71,8 +77,12 @@ fn pipeline(c: &mut Criterion) {
     c.bench_function("render_svg", |b| {
         b.iter(|| {
             let mut out = Vec::new();
-            kprof_flamegraph::render_svg(&folder, &kprof_flamegraph::SvgOptions::default(), &mut out)
-                .unwrap();
+            kprof_flamegraph::render_svg(
+                &folder,
+                &kprof_flamegraph::SvgOptions::default(),
+                &mut out,
+            )
+            .unwrap();
             out.len()
         })
     });

@@ -149,10 +149,13 @@ impl<'f> Collector<'_, 'f> {
     fn location_id(&mut self, pid: u32, addr: u64, kernel: bool) -> u32 {
         let location = self.spaces.locate(pid, Avma(addr), kernel);
         let next = self.locations.len() as u32;
-        *self.location_ids.entry(location_key(location)).or_insert_with(|| {
-            self.locations.push(location);
-            next
-        })
+        *self
+            .location_ids
+            .entry(location_key(location))
+            .or_insert_with(|| {
+                self.locations.push(location);
+                next
+            })
     }
 
     fn thread_id(&mut self, pid: u32, tid: u32) -> ThreadId {
@@ -263,7 +266,8 @@ impl<'f> Collector<'_, 'f> {
         }
         if let Some(user) = user {
             // The unwinder already chose each frame's lookup address.
-            self.addresses.extend(user.iter().map(|&addr| (addr, false)));
+            self.addresses
+                .extend(user.iter().map(|&addr| (addr, false)));
         }
     }
 
@@ -327,7 +331,11 @@ impl<'f> Collector<'_, 'f> {
             self.generations.get(&pid).copied().unwrap_or(0),
             self.kernel_generation,
             sample.cpumode as u8,
-            if raw.is_empty() { sample.ip.unwrap_or(0) } else { 0 },
+            if raw.is_empty() {
+                sample.ip.unwrap_or(0)
+            } else {
+                0
+            },
             raw,
         );
         pending.chain = match self.chain_ids.get(&key) {
@@ -398,7 +406,9 @@ impl<'f> Collector<'_, 'f> {
                         len: m.len,
                         pgoff: m.pgoff,
                         path: m.filename,
-                        build_id: m.build_id.or_else(|| self.build_ids.get(m.filename).copied()),
+                        build_id: m
+                            .build_id
+                            .or_else(|| self.build_ids.get(m.filename).copied()),
                         kernel,
                     },
                 );

@@ -94,7 +94,11 @@ pub struct RecordArgs {
     #[arg(short = 'q', long = "quiet")]
     pub quiet: bool,
     /// The command to run and profile.
-    #[arg(trailing_var_arg = true, allow_hyphen_values = true, value_name = "COMMAND")]
+    #[arg(
+        trailing_var_arg = true,
+        allow_hyphen_values = true,
+        value_name = "COMMAND"
+    )]
     pub command: Vec<OsString>,
 }
 
@@ -113,9 +117,9 @@ fn parse_call_graph(text: &str) -> Result<CallGraphArg, String> {
         None if text == "fp" => Ok(CallGraphArg::Fp),
         None if text == "dwarf" => Ok(CallGraphArg::Dwarf(8192)),
         Some(("dwarf", size)) => {
-            let size: u32 = size
-                .parse()
-                .map_err(|_| format!("bad dwarf stack size `{size}`: expected bytes, e.g. dwarf,16384"))?;
+            let size: u32 = size.parse().map_err(|_| {
+                format!("bad dwarf stack size `{size}`: expected bytes, e.g. dwarf,16384")
+            })?;
             if size == 0 || size > 65528 || size % 8 != 0 {
                 return Err(format!(
                     "dwarf stack size {size} must be a multiple of 8 between 8 and 65528"
@@ -276,7 +280,12 @@ pub struct ReportArgs {
     /// Filters.
     pub filter: FilterArgs,
     /// Columns to group by: comm, pid, tid, dso, sym (comma-separated).
-    #[arg(short = 's', long = "sort", value_delimiter = ',', default_value = "comm,dso,sym")]
+    #[arg(
+        short = 's',
+        long = "sort",
+        value_delimiter = ',',
+        default_value = "comm,dso,sym"
+    )]
     pub sort: Vec<SortKey>,
     /// Add a Children column (time in callees included); the default, like perf with -g.
     #[arg(long = "children", overrides_with = "no_children")]
@@ -327,7 +336,9 @@ pub enum ReportFormat {
 
 /// `kprof script`.
 #[derive(Debug, Args)]
-#[command(after_help = "EXAMPLES:\n  kprof script | inferno-collapse-perf | inferno-flamegraph > out.svg\n  kprof script -i perf.data --comm myprog")]
+#[command(
+    after_help = "EXAMPLES:\n  kprof script | inferno-collapse-perf | inferno-flamegraph > out.svg\n  kprof script -i perf.data --comm myprog"
+)]
 pub struct ScriptArgs {
     #[command(flatten)]
     /// Input.
@@ -399,7 +410,9 @@ pub enum DiffFormat {
 
 /// `kprof export`.
 #[derive(Debug, Args)]
-#[command(after_help = "EXAMPLES:\n  kprof export --format pprof -o cpu.pb.gz && go tool pprof -top cpu.pb.gz\n  kprof export --format speedscope -i perf.data -o profile.speedscope.json\n  kprof export --format firefox -o profile.json")]
+#[command(
+    after_help = "EXAMPLES:\n  kprof export --format pprof -o cpu.pb.gz && go tool pprof -top cpu.pb.gz\n  kprof export --format speedscope -i perf.data -o profile.speedscope.json\n  kprof export --format firefox -o profile.json"
+)]
 pub struct ExportArgs {
     #[command(flatten)]
     /// Input.
@@ -454,12 +467,16 @@ mod tests {
 
     #[test]
     fn record_takes_the_command_after_dashes() {
-        let cli = Cli::try_parse_from(["kprof", "record", "-F", "999", "-g", "--", "ls", "-l"]).unwrap();
+        let cli =
+            Cli::try_parse_from(["kprof", "record", "-F", "999", "-g", "--", "ls", "-l"]).unwrap();
         let Command::Record(args) = cli.command else {
             panic!("not record")
         };
         assert_eq!(args.freq, Some(999));
         assert!(args.call_graph_fp);
-        assert_eq!(args.command, vec![OsString::from("ls"), OsString::from("-l")]);
+        assert_eq!(
+            args.command,
+            vec![OsString::from("ls"), OsString::from("-l")]
+        );
     }
 }

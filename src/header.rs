@@ -93,7 +93,11 @@ impl Header {
                     period: e.total_period,
                 })
                 .collect(),
-            features: f.present.iter().map(|&b| feature_name(b).to_string()).collect(),
+            features: f
+                .present
+                .iter()
+                .map(|&b| feature_name(b).to_string())
+                .collect(),
             samples: analysis
                 .records
                 .get(&kprof_perfdata::kinds::record::SAMPLE)
@@ -117,9 +121,15 @@ impl Header {
             let _ = writeln!(out, "# {key:<13}: {value}");
         };
         let unknown = || "(not recorded)".to_string();
-        line("perf version", &self.perf_version.clone().unwrap_or_else(unknown));
+        line(
+            "perf version",
+            &self.perf_version.clone().unwrap_or_else(unknown),
+        );
         line("hostname", &self.hostname.clone().unwrap_or_else(unknown));
-        line("os release", &self.os_release.clone().unwrap_or_else(unknown));
+        line(
+            "os release",
+            &self.os_release.clone().unwrap_or_else(unknown),
+        );
         line("arch", &self.arch.clone().unwrap_or_else(unknown));
         if let Some(cpu) = &self.cpu {
             line("cpu", cpu);
@@ -155,7 +165,11 @@ impl Header {
         }
         line("lost samples", &self.lost_samples.to_string());
         line("features", &self.features.join(", "));
-        let records: Vec<String> = self.records.iter().map(|(k, n)| format!("{k} {n}")).collect();
+        let records: Vec<String> = self
+            .records
+            .iter()
+            .map(|(k, n)| format!("{k} {n}"))
+            .collect();
         line("records", &records.join(", "));
         for note in &self.notes {
             line("note", note);

@@ -2,8 +2,8 @@
 //! address spaces and the symbolizer's ELF images to the unwinder, walks batches of samples in
 //! parallel, and counts how each walk ended, per module, with the fix to try.
 
-use std::collections::BTreeMap;
 use std::cell::RefCell;
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::sync::Mutex;
 
@@ -76,7 +76,12 @@ impl UnwindReport {
                 let reasons: Vec<String> = m
                     .reasons
                     .iter()
-                    .filter(|(r, _)| !matches!(**r, "reached root" | "stack exhausted" | "joined frame-pointer chain"))
+                    .filter(|(r, _)| {
+                        !matches!(
+                            **r,
+                            "reached root" | "stack exhausted" | "joined frame-pointer chain"
+                        )
+                    })
                     .map(|(r, n)| format!("{r} {n}"))
                     .collect();
                 lines.push(format!(
@@ -151,7 +156,11 @@ impl StackUnwinder {
     /// An unwinder when `file`'s samples carry user registers and stacks.
     pub fn for_file(file: &PerfFile<'_>, call_site_lookup: bool) -> Option<StackUnwinder> {
         let wanted = sample_bits::REGS_USER | sample_bits::STACK_USER;
-        if !file.attrs().iter().any(|a| a.sample_type & wanted == wanted) {
+        if !file
+            .attrs()
+            .iter()
+            .any(|a| a.sample_type & wanted == wanted)
+        {
             return None;
         }
         let arch = file

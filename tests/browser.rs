@@ -63,45 +63,109 @@ fn svg_search_zoom_and_hostile_names_in_chromium() {
     let data = dir.join("jit.data");
     perf_record(&data, &["-F", "999", "-g"], &[jit.to_str().unwrap(), "0.5"]);
     let svg_path = dir.join("jit.svg");
-    kprof_ok(&["flame", "-i", data.to_str().unwrap(), "-o", svg_path.to_str().unwrap()]);
+    kprof_ok(&[
+        "flame",
+        "-i",
+        data.to_str().unwrap(),
+        "-o",
+        svg_path.to_str().unwrap(),
+    ]);
     let svg = std::fs::read_to_string(&svg_path).unwrap();
     // Names are escaped text: the only <script> elements are inferno's own.
-    assert_eq!(svg.matches("<script").count(), 1, "exactly one script element");
-    assert!(svg.contains("&lt;script&gt;alert(1)&lt;/script&gt;"), "hostile name present, escaped");
+    assert_eq!(
+        svg.matches("<script").count(),
+        1,
+        "exactly one script element"
+    );
+    assert!(
+        svg.contains("&lt;script&gt;alert(1)&lt;/script&gt;"),
+        "hostile name present, escaped"
+    );
     assert!(svg.contains("std::vector&lt;int&gt;::push_back"));
 
     // Trap first, driver last.
-    let open_end = svg.find("<svg").and_then(|i| svg[i..].find('>').map(|j| i + j + 1)).unwrap();
+    let open_end = svg
+        .find("<svg")
+        .and_then(|i| svg[i..].find('>').map(|j| i + j + 1))
+        .unwrap();
     let close = svg.rfind("</svg>").unwrap();
-    let driven = format!("{}{TRAP}{}{DRIVER}{}", &svg[..open_end], &svg[open_end..close], &svg[close..]);
+    let driven = format!(
+        "{}{TRAP}{}{DRIVER}{}",
+        &svg[..open_end],
+        &svg[open_end..close],
+        &svg[close..]
+    );
     let driven_path = dir.join("driven.svg");
     std::fs::write(&driven_path, driven).unwrap();
     let out = Command::new("chromium")
         .args([
-            "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-            "--disable-background-networking", "--disable-component-update", "--disable-sync",
-            "--virtual-time-budget=5000", "--dump-dom",
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--virtual-time-budget=5000",
+            "--dump-dom",
         ])
         .arg(format!("--user-data-dir={}", dir.join("profile").display()))
         .arg(format!("file://{}", driven_path.display()))
         .output()
         .expect("chromium runs");
     let dom = String::from_utf8_lossy(&out.stdout);
-    let start = dom.find("<text id=\"kprof-test-result\">").expect("driver ran") + 29;
+    let start = dom
+        .find("<text id=\"kprof-test-result\">")
+        .expect("driver ran")
+        + 29;
     let end = start + dom[start..].find("</text>").unwrap();
     let result: serde_json::Value = serde_json::from_str(&unescape_xml(&dom[start..end])).unwrap();
 
-    let names: Vec<&str> = result["names"].as_array().unwrap().iter().map(|n| n.as_str().unwrap()).collect();
+    let names: Vec<&str> = result["names"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| n.as_str().unwrap())
+        .collect();
     assert!(
-        names.iter().any(|n| n.starts_with("<script>alert(1)</script> (")),
+        names
+            .iter()
+            .any(|n| n.starts_with("<script>alert(1)</script> (")),
         "hostile name reads back as text: {names:?}"
     );
-    assert!(names.iter().any(|n| n.starts_with("std::vector<int>::push_back (")));
+    assert!(
+        names
+            .iter()
+            .any(|n| n.starts_with("std::vector<int>::push_back ("))
+    );
     assert_eq!(result["alerts"], 0, "no script from a name ran");
-    assert!(result["highlighted"].as_u64().unwrap() >= 1, "search highlighted a frame");
-    assert!(result["matched"].as_str().unwrap().starts_with("Matched: "), "{result}");
-    let before: f64 = result["widthBefore"].as_str().unwrap().trim_end_matches('%').parse().unwrap();
-    let after: f64 = result["widthAfter"].as_str().unwrap().trim_end_matches('%').parse().unwrap();
-    assert!(before < 90.0 && after > 99.0, "click zoomed the frame to full width: {before} -> {after}");
-    assert_eq!(result["unzoomHidden"], false, "the reset-zoom button appeared");
+    assert!(
+        result["highlighted"].as_u64().unwrap() >= 1,
+        "search highlighted a frame"
+    );
+    assert!(
+        result["matched"].as_str().unwrap().starts_with("Matched: "),
+        "{result}"
+    );
+    let before: f64 = result["widthBefore"]
+        .as_str()
+        .unwrap()
+        .trim_end_matches('%')
+        .parse()
+        .unwrap();
+    let after: f64 = result["widthAfter"]
+        .as_str()
+        .unwrap()
+        .trim_end_matches('%')
+        .parse()
+        .unwrap();
+    assert!(
+        before < 90.0 && after > 99.0,
+        "click zoomed the frame to full width: {before} -> {after}"
+    );
+    assert_eq!(
+        result["unzoomHidden"], false,
+        "the reset-zoom button appeared"
+    );
 }

@@ -8,8 +8,14 @@ fn every_subcommand_has_help_with_examples() {
     for sub in ["record", "flame", "report", "script", "diff", "export"] {
         assert!(top.contains(sub), "top-level help lists {sub}");
         let help = kprof_ok(&[sub, "--help"]);
-        assert!(help.contains("EXAMPLES"), "{sub} --help has examples:\n{help}");
-        assert!(help.contains(&format!("kprof {sub}")), "{sub} examples use the subcommand");
+        assert!(
+            help.contains("EXAMPLES"),
+            "{sub} --help has examples:\n{help}"
+        );
+        assert!(
+            help.contains(&format!("kprof {sub}")),
+            "{sub} examples use the subcommand"
+        );
     }
 }
 
@@ -28,17 +34,28 @@ fn missing_input_names_the_file() {
     assert_eq!(out.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(stderr.lines().count(), 1, "{stderr}");
-    assert!(stderr.starts_with("kprof: ") && stderr.contains("nope.data"), "{stderr}");
+    assert!(
+        stderr.starts_with("kprof: ") && stderr.contains("nope.data"),
+        "{stderr}"
+    );
 }
 
 #[test]
 fn default_input_is_kprof_data_then_perf_data() {
     let dir = TempDir::new("default-input");
-    let out = kprof().arg("report").current_dir(dir.path()).output().unwrap();
+    let out = kprof()
+        .arg("report")
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("kprof.data"));
     std::fs::write(dir.join("perf.data"), b"").unwrap();
-    let out = kprof().arg("report").current_dir(dir.path()).output().unwrap();
+    let out = kprof()
+        .arg("report")
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
     assert!(String::from_utf8_lossy(&out.stderr).contains("perf.data"));
 }
 

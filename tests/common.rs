@@ -88,7 +88,11 @@ pub fn perf_can_record() -> bool {
             .status()
             .is_ok_and(|s| s.success())
     });
-    available("perf record (Linux perf with perf_event_open)", ok, "KPROF_REQUIRE_PERF")
+    available(
+        "perf record (Linux perf with perf_event_open)",
+        ok,
+        "KPROF_REQUIRE_PERF",
+    )
 }
 
 /// True when kprof itself can open perf events here (root or a permissive paranoid setting).
@@ -96,9 +100,18 @@ pub fn kprof_can_record() -> bool {
     static OK: OnceLock<bool> = OnceLock::new();
     let ok = *OK.get_or_init(|| {
         let dir = TempDir::new("kprobe");
-        run_kprof(&["record", "-q", "-e", "cpu-clock", "-o", dir.join("p.data").to_str().unwrap(), "--", "true"])
-            .status
-            .success()
+        run_kprof(&[
+            "record",
+            "-q",
+            "-e",
+            "cpu-clock",
+            "-o",
+            dir.join("p.data").to_str().unwrap(),
+            "--",
+            "true",
+        ])
+        .status
+        .success()
     });
     available("kprof record (perf_event_open)", ok, "KPROF_REQUIRE_PERF")
 }
@@ -123,7 +136,11 @@ pub fn repo() -> PathBuf {
 pub fn c_workload(name: &str, flags: &[&str]) -> PathBuf {
     static BUILT: std::sync::Mutex<Vec<(String, PathBuf)>> = std::sync::Mutex::new(Vec::new());
     let mut built = BUILT.lock().unwrap_or_else(|e| e.into_inner());
-    let tag: String = flags.join("").chars().filter(|c| c.is_ascii_alphanumeric()).collect();
+    let tag: String = flags
+        .join("")
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric())
+        .collect();
     let key = format!("{name}-{tag}");
     if let Some((_, path)) = built.iter().find(|(k, _)| *k == key) {
         return path.clone();
@@ -152,7 +169,14 @@ pub fn rust_workload() -> PathBuf {
     PATH.get_or_init(|| {
         let target = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("busy-target");
         let status = Command::new(env!("CARGO"))
-            .args(["build", "--quiet", "--release", "--example", "busy", "--target-dir"])
+            .args([
+                "build",
+                "--quiet",
+                "--release",
+                "--example",
+                "busy",
+                "--target-dir",
+            ])
             .arg(&target)
             .current_dir(repo())
             .status()

@@ -23,22 +23,43 @@ fn run_bounded(file: &Path) -> Outcome {
         .output()
         .unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
-    assert!(!stderr.contains("panicked at"), "{}: panic: {stderr}", file.display());
+    assert!(
+        !stderr.contains("panicked at"),
+        "{}: panic: {stderr}",
+        file.display()
+    );
     match out.status.code() {
         Some(0) => Outcome::Ok,
         Some(1) => Outcome::Error(stderr),
-        other => panic!("{}: crashed, hung or was killed ({other:?}): {stderr}", file.display()),
+        other => panic!(
+            "{}: crashed, hung or was killed ({other:?}): {stderr}",
+            file.display()
+        ),
     }
 }
 
 /// A non-zero exit must come with one line: `kprof: FILE...offset 0x...`.
 fn assert_one_line_error(file: &Path, stderr: &str) {
-    let lines: Vec<&str> = stderr.lines().filter(|l| !l.contains("warning") && !l.contains("note")).collect();
-    assert_eq!(lines.len(), 1, "{}: one error line, got {stderr:?}", file.display());
+    let lines: Vec<&str> = stderr
+        .lines()
+        .filter(|l| !l.contains("warning") && !l.contains("note"))
+        .collect();
+    assert_eq!(
+        lines.len(),
+        1,
+        "{}: one error line, got {stderr:?}",
+        file.display()
+    );
     let line = lines[0];
     assert!(line.starts_with("kprof: "), "{line}");
-    assert!(line.contains(&file.display().to_string()), "error names the file: {line}");
-    assert!(line.contains("offset"), "error names the byte offset: {line}");
+    assert!(
+        line.contains(&file.display().to_string()),
+        "error names the file: {line}"
+    );
+    assert!(
+        line.contains("offset"),
+        "error names the byte offset: {line}"
+    );
 }
 
 /// xorshift64*: a fixed-seed generator, so every run tests the same cases.
@@ -70,7 +91,16 @@ fn truncated_files_fail_cleanly_with_offsets() {
     let dir = TempDir::new("truncate");
     let bytes = recording(&dir);
     let attr_size = u64::from_le_bytes(bytes[16..24].try_into().unwrap()) as usize;
-    let mut cuts = vec![0, 8, 64, 104, 104 + attr_size, 256, bytes.len() * 3 / 4, bytes.len() - 1];
+    let mut cuts = vec![
+        0,
+        8,
+        64,
+        104,
+        104 + attr_size,
+        256,
+        bytes.len() * 3 / 4,
+        bytes.len() - 1,
+    ];
     cuts.extend((4096..bytes.len()).step_by(4096));
     cuts.sort_unstable();
     cuts.dedup();
@@ -78,7 +108,11 @@ fn truncated_files_fail_cleanly_with_offsets() {
         let file = dir.join(&format!("cut-{cut}.data"));
         std::fs::write(&file, &bytes[..cut]).unwrap();
         match run_bounded(&file) {
-            Outcome::Ok => panic!("{}: a file cut at {cut} of {} bytes was accepted", file.display(), bytes.len()),
+            Outcome::Ok => panic!(
+                "{}: a file cut at {cut} of {} bytes was accepted",
+                file.display(),
+                bytes.len()
+            ),
             Outcome::Error(stderr) if cut == 0 => assert!(stderr.contains("no data"), "{stderr}"),
             Outcome::Error(stderr) => assert_one_line_error(&file, &stderr),
         }
@@ -98,14 +132,22 @@ fn bit_flipped_and_zero_filled_files_never_crash() {
         let mut damaged = bytes.clone();
         if case % 3 == 2 {
             // Zero-fill a range, often over the header or a record header.
-            let start = if case % 2 == 0 { rng.below(512) } else { rng.below(damaged.len()) };
+            let start = if case % 2 == 0 {
+                rng.below(512)
+            } else {
+                rng.below(damaged.len())
+            };
             let len = 1 + rng.below(256);
             let end = (start + len).min(damaged.len());
             damaged[start..end].fill(0);
         } else {
             for _ in 0..1 + rng.below(4) {
                 // Half the flips hit the first 4 KiB, where the header, attrs and first records are.
-                let at = if rng.next() % 2 == 0 { rng.below(4096.min(damaged.len())) } else { rng.below(damaged.len()) };
+                let at = if rng.next() % 2 == 0 {
+                    rng.below(4096.min(damaged.len()))
+                } else {
+                    rng.below(damaged.len())
+                };
                 damaged[at] ^= 1 << rng.below(8);
             }
         }
@@ -155,10 +197,20 @@ fn not_finalized_file_is_salvaged_with_a_warning() {
     bytes[48..56].copy_from_slice(&0u64.to_le_bytes());
     let file = dir.join("unfinished.data");
     std::fs::write(&file, &bytes).unwrap();
-    let out = kprof().args(["flame", "--folded", "-i", file.to_str().unwrap()]).output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = kprof()
+        .args(["flame", "--folded", "-i", file.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("not finalized"), "{stderr}");
     let folded = String::from_utf8_lossy(&out.stdout);
-    assert!(folded.lines().any(|l| l.contains("heavy")), "samples salvaged: {folded}");
+    assert!(
+        folded.lines().any(|l| l.contains("heavy")),
+        "samples salvaged: {folded}"
+    );
 }

@@ -14,8 +14,18 @@ use crate::common::*;
 /// perf's `--sort sym` rows of one event: (`[.] name` or `[k] name`) → percent.
 fn perf_report_rows(file: &Path) -> Vec<(String, Vec<(String, f64)>)> {
     let text = perf(&[
-        "report", "-i", file.to_str().unwrap(), "--no-children", "--sort", "sym", "--stdio",
-        "-g", "none", "--percent-limit", "0", "--force",
+        "report",
+        "-i",
+        file.to_str().unwrap(),
+        "--no-children",
+        "--sort",
+        "sym",
+        "--stdio",
+        "-g",
+        "none",
+        "--percent-limit",
+        "0",
+        "--force",
     ]);
     let mut events: Vec<(String, Vec<(String, f64)>)> = Vec::new();
     for line in text.lines() {
@@ -28,8 +38,12 @@ fn perf_report_rows(file: &Path) -> Vec<(String, Vec<(String, f64)>)> {
         if trimmed.starts_with('#') || trimmed.is_empty() {
             continue;
         }
-        let Some((percent, sym)) = trimmed.split_once("%  ") else { continue };
-        let Ok(percent) = percent.trim().parse::<f64>() else { continue };
+        let Some((percent, sym)) = trimmed.split_once("%  ") else {
+            continue;
+        };
+        let Ok(percent) = percent.trim().parse::<f64>() else {
+            continue;
+        };
         if let Some((_, rows)) = events.last_mut() {
             rows.push((sym.trim_end().to_string(), percent));
         }
@@ -53,8 +67,16 @@ fn symbol_key(kind: char, name: &str) -> String {
 
 fn kprof_report_rows(file: &Path, event: &str) -> HashMap<String, f64> {
     let json = kprof_ok(&[
-        "report", "-i", file.to_str().unwrap(), "--no-children", "--sort", "sym", "--format",
-        "json", "--event", event,
+        "report",
+        "-i",
+        file.to_str().unwrap(),
+        "--no-children",
+        "--sort",
+        "sym",
+        "--format",
+        "json",
+        "--event",
+        event,
     ]);
     let value: serde_json::Value = serde_json::from_str(&json).expect("report json");
     let events = value["events"].as_array().expect("events array");
@@ -104,7 +126,11 @@ fn compare_reports(file: &Path) {
 /// inferno's collapse of `perf script`: the reference folded stacks.
 fn oracle_folded(file: &Path, event: &str) -> HashMap<String, u64> {
     let script = perf(&[
-        "script", "-i", file.to_str().unwrap(), "--force", "-F",
+        "script",
+        "-i",
+        file.to_str().unwrap(),
+        "--force",
+        "-F",
         "comm,tid,time,period,event,ip,sym,dso",
     ]);
     // perf pads event names to the longest one (`250000   cpu-clock:`), which inferno reads as
@@ -115,7 +141,10 @@ fn oracle_folded(file: &Path, event: &str) -> HashMap<String, u64> {
             if line.starts_with(char::is_whitespace) {
                 line.to_string()
             } else {
-                line.split(' ').filter(|w| !w.is_empty()).collect::<Vec<_>>().join(" ")
+                line.split(' ')
+                    .filter(|w| !w.is_empty())
+                    .collect::<Vec<_>>()
+                    .join(" ")
             }
         })
         .collect::<Vec<_>>()
@@ -188,7 +217,15 @@ fn cut_at_parameters(name: &str) -> &str {
 fn compare_folded(file: &Path, event: &str) {
     let oracle = oracle_folded(file, event);
     let ours = parse_folded(
-        &kprof_ok(&["flame", "-i", file.to_str().unwrap(), "--folded", "--no-inline", "--event", event]),
+        &kprof_ok(&[
+            "flame",
+            "-i",
+            file.to_str().unwrap(),
+            "--folded",
+            "--no-inline",
+            "--event",
+            event,
+        ]),
         true,
     );
     let total_oracle: u64 = oracle.values().sum();
@@ -197,7 +234,9 @@ fn compare_folded(file: &Path, event: &str) {
         let by_root = |m: &HashMap<String, u64>| {
             let mut roots: HashMap<String, u64> = HashMap::new();
             for (stack, count) in m {
-                *roots.entry(stack.split(';').next().unwrap_or("").to_string()).or_insert(0) += count;
+                *roots
+                    .entry(stack.split(';').next().unwrap_or("").to_string())
+                    .or_insert(0) += count;
             }
             roots
         };
@@ -224,7 +263,11 @@ fn compare_folded(file: &Path, event: &str) {
             .take(10)
             .collect();
         diffs.sort();
-        let mut extra: Vec<_> = ours.iter().filter(|(s, _)| !oracle.contains_key(*s)).take(10).collect();
+        let mut extra: Vec<_> = ours
+            .iter()
+            .filter(|(s, _)| !oracle.contains_key(*s))
+            .take(10)
+            .collect();
         extra.sort();
         panic!(
             "{}: only {:.2}% of the weight on identical stacks\noracle-only: {diffs:#?}\nkprof-only: {extra:#?}",
@@ -273,7 +316,11 @@ fn system_wide() {
     let hot = c_workload("hot", &["-O2", "-g", "-fno-omit-frame-pointer"]);
     let dir = TempDir::new("oracle-sys");
     let file = dir.join("sys.data");
-    perf_record(&file, &["-F", "999", "-a", "-g"], &[hot.to_str().unwrap(), "1"]);
+    perf_record(
+        &file,
+        &["-F", "999", "-a", "-g"],
+        &[hot.to_str().unwrap(), "1"],
+    );
     check(&file, &["cpu-clock"]);
 }
 
@@ -285,7 +332,11 @@ fn two_software_events() {
     let busy = rust_workload();
     let dir = TempDir::new("oracle-two");
     let file = dir.join("two.data");
-    perf_record(&file, &["-e", "cpu-clock,page-faults", "-g"], &[busy.to_str().unwrap(), "0.5"]);
+    perf_record(
+        &file,
+        &["-e", "cpu-clock,page-faults", "-g"],
+        &[busy.to_str().unwrap(), "0.5"],
+    );
     check(&file, &["cpu-clock", "page-faults"]);
 }
 
@@ -299,7 +350,11 @@ fn sched_switch_tracepoint_system_wide() {
     perf_record(
         &file,
         &["-e", "sched:sched_switch", "-a", "-g"],
-        &["sh", "-c", "for i in 1 2 3 4 5 6 7 8 9 10; do sleep 0.02; done"],
+        &[
+            "sh",
+            "-c",
+            "for i in 1 2 3 4 5 6 7 8 9 10; do sleep 0.02; done",
+        ],
     );
     check(&file, &["sched:sched_switch"]);
 }
@@ -312,7 +367,11 @@ fn compressed_file() {
     let hot = c_workload("hot", &["-O2", "-g", "-fno-omit-frame-pointer"]);
     let dir = TempDir::new("oracle-z");
     let file = dir.join("z.data");
-    perf_record(&file, &["-F", "999", "-g", "-z"], &[hot.to_str().unwrap(), "0.5"]);
+    perf_record(
+        &file,
+        &["-F", "999", "-g", "-z"],
+        &[hot.to_str().unwrap(), "0.5"],
+    );
     check(&file, &["cpu-clock"]);
 }
 
@@ -333,7 +392,11 @@ fn pipe_mode_file_and_stdin() {
         ))
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     check(&file, &["cpu-clock"]);
     // The same bytes through standard input give the same folded stacks.
     let from_file = kprof_ok(&["flame", "-i", file.to_str().unwrap(), "--folded"]);

@@ -28,9 +28,15 @@ fn oracle(path: &Path) -> (u64, Option<String>, Option<String>, Option<Vec<Strin
     } else {
         PerfFileReader::parse_file(std::io::Cursor::new(bytes))
     };
-    let PerfFileReader { mut perf_file, mut record_iter } = reader.expect("oracle parses");
+    let PerfFileReader {
+        mut perf_file,
+        mut record_iter,
+    } = reader.expect("oracle parses");
     let mut samples = 0;
-    while let Some(record) = record_iter.next_record(&mut perf_file).expect("oracle record") {
+    while let Some(record) = record_iter
+        .next_record(&mut perf_file)
+        .expect("oracle record")
+    {
         if let PerfFileRecord::EventRecord { record, .. } = record {
             if record.record_type == linux_perf_data::linux_perf_event_reader::RecordType::SAMPLE {
                 samples += 1;
@@ -54,18 +60,36 @@ fn peer_files_header_script_and_flame() {
         let (samples, version, arch, cmdline) = oracle(&file);
         let header = kprof_ok(&["report", "--header-only", "-i", name]);
         let version = version.expect("peer files carry a perf version");
-        assert!(header.contains(&format!("perf version : {version}")), "{name}: {header}");
+        assert!(
+            header.contains(&format!("perf version : {version}")),
+            "{name}: {header}"
+        );
         let arch = arch.expect("peer files carry an arch");
-        assert!(header.contains(&format!("arch         : {arch}")), "{name}: {header}");
+        assert!(
+            header.contains(&format!("arch         : {arch}")),
+            "{name}: {header}"
+        );
         let cmdline = cmdline.expect("peer files carry a cmdline").join(" ");
-        assert!(header.contains(&format!("cmdline      : {cmdline}")), "{name}: {header}");
+        assert!(
+            header.contains(&format!("cmdline      : {cmdline}")),
+            "{name}: {header}"
+        );
 
         let script = kprof_ok(&["script", "-i", name]);
-        let listed = script.lines().filter(|l| !l.starts_with('\t') && !l.is_empty()).count() as u64;
-        assert_eq!(listed, samples, "{name}: kprof script lists every sample the oracle counts");
+        let listed = script
+            .lines()
+            .filter(|l| !l.starts_with('\t') && !l.is_empty())
+            .count() as u64;
+        assert_eq!(
+            listed, samples,
+            "{name}: kprof script lists every sample the oracle counts"
+        );
 
         let svg = kprof_ok(&["flame", "-i", name]);
-        assert!(svg.starts_with("<?xml") && svg.trim_end().ends_with("</svg>"), "{name}: SVG");
+        assert!(
+            svg.starts_with("<?xml") && svg.trim_end().ends_with("</svg>"),
+            "{name}: SVG"
+        );
     }
 }
 
@@ -75,7 +99,9 @@ fn peer_frames_without_binaries_show_module_and_offset() {
     let file = repo().join("tests/fixtures/peer/fibo.compressed2.pipe.data");
     let folded = kprof_ok(&["flame", "--folded", "-i", file.to_str().unwrap()]);
     assert!(
-        folded.lines().any(|l| l.split(';').any(|f| f.contains("+0x"))),
+        folded
+            .lines()
+            .any(|l| l.split(';').any(|f| f.contains("+0x"))),
         "module+offset frames in {folded}"
     );
     // With the build-ids the recording carries (a file-mode perf.data has the BUILD_ID feature),
@@ -87,10 +113,14 @@ fn peer_frames_without_binaries_show_module_and_offset() {
         .find(|l| l.starts_with("# unresolved:") && l.contains("ld-linux-x86-64.so.2"))
         .unwrap_or_else(|| panic!("an unresolved line for ld.so: {report}"));
     assert!(
-        line.contains("build-id df74e268173f1aa4810472e81baf36e1ad80b2bc") && line.contains("file not found"),
+        line.contains("build-id df74e268173f1aa4810472e81baf36e1ad80b2bc")
+            && line.contains("file not found"),
         "{line}"
     );
-    assert!(report.contains("ld-linux-x86-64.so.2+0x"), "module+offset frames: {report}");
+    assert!(
+        report.contains("ld-linux-x86-64.so.2+0x"),
+        "module+offset frames: {report}"
+    );
 }
 
 #[test]

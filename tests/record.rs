@@ -11,7 +11,17 @@ use crate::common::*;
 /// `perf report --no-children --sort sym` of `file`: `[.] sym` → percent (first event).
 fn perf_top(file: &Path) -> HashMap<String, f64> {
     let out = Command::new("perf")
-        .args(["report", "--no-children", "--sort", "sym", "--stdio", "-g", "none", "--force", "-i"])
+        .args([
+            "report",
+            "--no-children",
+            "--sort",
+            "sym",
+            "--stdio",
+            "-g",
+            "none",
+            "--force",
+            "-i",
+        ])
         .arg(file)
         .output()
         .unwrap();
@@ -33,12 +43,27 @@ fn perf_top(file: &Path) -> HashMap<String, f64> {
 }
 
 fn kprof_top(file: &Path) -> HashMap<String, f64> {
-    let json = kprof_ok(&["report", "--no-children", "--sort", "sym", "--format", "json", "-i", file.to_str().unwrap()]);
+    let json = kprof_ok(&[
+        "report",
+        "--no-children",
+        "--sort",
+        "sym",
+        "--format",
+        "json",
+        "-i",
+        file.to_str().unwrap(),
+    ]);
     let v: serde_json::Value = serde_json::from_str(&json).unwrap();
     let mut rows = HashMap::new();
     for row in v["events"][0]["rows"].as_array().unwrap() {
-        let kind = if row["kind"] == "kernel" { "[k]" } else { "[.]" };
-        *rows.entry(format!("{kind} {}", row["sym"].as_str().unwrap())).or_insert(0.0) += row["self"].as_f64().unwrap();
+        let kind = if row["kind"] == "kernel" {
+            "[k]"
+        } else {
+            "[.]"
+        };
+        *rows
+            .entry(format!("{kind} {}", row["sym"].as_str().unwrap()))
+            .or_insert(0.0) += row["self"].as_f64().unwrap();
     }
     rows
 }
@@ -52,7 +77,10 @@ fn assert_close(what: &str, a: &HashMap<String, f64>, b: &HashMap<String, f64>, 
             continue; // unresolved addresses differ between recordings (ASLR)
         }
         let other = b.get(sym).copied().unwrap_or(0.0);
-        assert!((pct - other).abs() <= tolerance, "{what}: {sym}: {pct:.2}% vs {other:.2}%\n{a:?}\n{b:?}");
+        assert!(
+            (pct - other).abs() <= tolerance,
+            "{what}: {sym}: {pct:.2}% vs {other:.2}%\n{a:?}\n{b:?}"
+        );
     }
 }
 
@@ -61,7 +89,13 @@ fn check_perf_reads_cleanly(file: &Path) {
         let out = Command::new("perf").args(args).arg(file).output().unwrap();
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert!(out.status.success(), "perf {args:?}: {stderr}");
-        for bad in ["Warning", "WARNING", "not properly terminated", "unsupported", "Error"] {
+        for bad in [
+            "Warning",
+            "WARNING",
+            "not properly terminated",
+            "unsupported",
+            "Error",
+        ] {
             assert!(!stderr.contains(bad), "perf {args:?} complained: {stderr}");
         }
     }
@@ -75,20 +109,51 @@ fn kprof_recording_reads_in_perf_and_matches_perf_recording() {
     let hot = c_workload("hot", &["-O2", "-g", "-fno-omit-frame-pointer"]);
     let dir = TempDir::new("rec-vs-perf");
     let ours = dir.join("kprof.data");
-    kprof_ok(&["record", "-q", "-F", "999", "-g", "-o", ours.to_str().unwrap(), "--", hot.to_str().unwrap(), "2"]);
+    kprof_ok(&[
+        "record",
+        "-q",
+        "-F",
+        "999",
+        "-g",
+        "-o",
+        ours.to_str().unwrap(),
+        "--",
+        hot.to_str().unwrap(),
+        "2",
+    ]);
     check_perf_reads_cleanly(&ours);
     let theirs = dir.join("perf.data");
     perf_record(&theirs, &["-F", "999", "-g"], &[hot.to_str().unwrap(), "2"]);
     let perf_on_perf = perf_top(&theirs);
     let perf_on_ours = perf_top(&ours);
-    assert_close("perf report: perf's vs kprof's recording", &perf_on_perf, &perf_on_ours, 2.0);
+    assert_close(
+        "perf report: perf's vs kprof's recording",
+        &perf_on_perf,
+        &perf_on_ours,
+        2.0,
+    );
     let kprof_on_ours = kprof_top(&ours);
-    assert_close("perf's recording vs kprof report on kprof's", &perf_on_perf, &kprof_on_ours, 2.0);
-    assert!(kprof_on_ours.get("[.] spin").is_some_and(|&p| p > 80.0), "spin is hot: {kprof_on_ours:?}");
+    assert_close(
+        "perf's recording vs kprof report on kprof's",
+        &perf_on_perf,
+        &kprof_on_ours,
+        2.0,
+    );
+    assert!(
+        kprof_on_ours.get("[.] spin").is_some_and(|&p| p > 80.0),
+        "spin is hot: {kprof_on_ours:?}"
+    );
     // kprof flame on kprof's file shows the known tree.
     let folded = kprof_ok(&["flame", "--folded", "-i", ours.to_str().unwrap()]);
-    for path in ["main;run;heavy;spin", "main;run;medium;leaf_medium;spin", "main;run;light;spin"] {
-        assert!(folded.lines().any(|l| l.contains(path)), "{path} in {folded}");
+    for path in [
+        "main;run;heavy;spin",
+        "main;run;medium;leaf_medium;spin",
+        "main;run;light;spin",
+    ] {
+        assert!(
+            folded.lines().any(|l| l.contains(path)),
+            "{path} in {folded}"
+        );
     }
 }
 
@@ -99,12 +164,27 @@ fn cycles_falls_back_system_wide_and_sees_running_processes() {
     }
     let hot = c_workload("hot", &["-O2", "-g", "-fno-omit-frame-pointer"]);
     // Started before recording: must appear through /proc synthesis.
-    let mut background = Command::new(&hot).arg("6").stdout(Stdio::null()).spawn().unwrap();
+    let mut background = Command::new(&hot)
+        .arg("6")
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
     std::thread::sleep(Duration::from_millis(300));
     let dir = TempDir::new("rec-sys");
     let file = dir.join("sys.data");
     let out = kprof()
-        .args(["record", "-e", "cycles", "-a", "-g", "-o", file.to_str().unwrap(), "--", "sleep", "2"])
+        .args([
+            "record",
+            "-e",
+            "cycles",
+            "-a",
+            "-g",
+            "-o",
+            file.to_str().unwrap(),
+            "--",
+            "sleep",
+            "2",
+        ])
         .output()
         .unwrap();
     let _ = background.kill();
@@ -116,15 +196,34 @@ fn cycles_falls_back_system_wide_and_sees_running_processes() {
     if !has_pmu {
         assert!(stderr.contains("cpu-clock"), "fallback note: {stderr}");
         let header = kprof_ok(&["report", "--header-only", "-i", file.to_str().unwrap()]);
-        assert!(header.contains("event        : cpu-clock"), "file records the event used: {header}");
+        assert!(
+            header.contains("event        : cpu-clock"),
+            "file records the event used: {header}"
+        );
     }
     // The kernel keeps 15 characters of a command name.
-    let name: String = hot.file_name().unwrap().to_str().unwrap().chars().take(15).collect();
+    let name: String = hot
+        .file_name()
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .chars()
+        .take(15)
+        .collect();
     let folded = kprof_ok(&["flame", "--folded", "-i", file.to_str().unwrap()]);
-    let ours: Vec<&str> = folded.lines().filter(|l| l.starts_with(&format!("{name};"))).collect();
-    assert!(ours.iter().any(|l| l.contains("main;run;heavy")), "user frames of the running process: {ours:?}");
+    let ours: Vec<&str> = folded
+        .lines()
+        .filter(|l| l.starts_with(&format!("{name};")))
+        .collect();
     assert!(
-        folded.lines().any(|l| l.contains("[k]") || l.contains("schedule") || l.contains("do_syscall_64") || l.contains("entry_SYSCALL")),
+        ours.iter().any(|l| l.contains("main;run;heavy")),
+        "user frames of the running process: {ours:?}"
+    );
+    assert!(
+        folded.lines().any(|l| l.contains("[k]")
+            || l.contains("schedule")
+            || l.contains("do_syscall_64")
+            || l.contains("entry_SYSCALL")),
         "kernel frames present"
     );
     check_perf_reads_cleanly(&file);
@@ -137,10 +236,31 @@ fn exit_status_is_the_commands() {
     }
     let dir = TempDir::new("rec-exit");
     let file = dir.join("exit.data");
-    let out = run_kprof(&["record", "-q", "-o", file.to_str().unwrap(), "--", "sh", "-c", "exit 3"]);
-    assert_eq!(out.status.code(), Some(3), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = run_kprof(&[
+        "record",
+        "-q",
+        "-o",
+        file.to_str().unwrap(),
+        "--",
+        "sh",
+        "-c",
+        "exit 3",
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(3),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     kprof_ok(&["report", "-i", file.to_str().unwrap()]);
-    let out = run_kprof(&["record", "-q", "-o", file.to_str().unwrap(), "--", "/nonexistent/program"]);
+    let out = run_kprof(&[
+        "record",
+        "-q",
+        "-o",
+        file.to_str().unwrap(),
+        "--",
+        "/nonexistent/program",
+    ]);
     assert_eq!(out.status.code(), Some(127));
     assert!(String::from_utf8_lossy(&out.stderr).contains("failed to exec"));
 }
@@ -154,8 +274,29 @@ fn children_that_fork_and_exec_are_followed() {
     let dir = TempDir::new("rec-fork");
     let file = dir.join("fork.data");
     let script = format!("{0} 0.4 & {0} 0.4; wait", hot.display());
-    kprof_ok(&["record", "-q", "-F", "999", "-g", "-o", file.to_str().unwrap(), "--", "sh", "-c", &script]);
-    let json = kprof_ok(&["report", "--sort", "pid,sym", "--no-children", "--format", "json", "-i", file.to_str().unwrap()]);
+    kprof_ok(&[
+        "record",
+        "-q",
+        "-F",
+        "999",
+        "-g",
+        "-o",
+        file.to_str().unwrap(),
+        "--",
+        "sh",
+        "-c",
+        &script,
+    ]);
+    let json = kprof_ok(&[
+        "report",
+        "--sort",
+        "pid,sym",
+        "--no-children",
+        "--format",
+        "json",
+        "-i",
+        file.to_str().unwrap(),
+    ]);
     let v: serde_json::Value = serde_json::from_str(&json).unwrap();
     let mut pids_with_heavy = std::collections::HashSet::new();
     for row in v["events"][0]["rows"].as_array().unwrap() {
@@ -163,7 +304,11 @@ fn children_that_fork_and_exec_are_followed() {
             pids_with_heavy.insert(row["pid"].to_string());
         }
     }
-    assert_eq!(pids_with_heavy.len(), 2, "both exec'd children sampled: {json}");
+    assert_eq!(
+        pids_with_heavy.len(),
+        2,
+        "both exec'd children sampled: {json}"
+    );
 }
 
 #[test]
@@ -176,16 +321,36 @@ fn sigint_at_random_moments_leaves_a_readable_file() {
     for (i, delay_ms) in [60u64, 250, 430, 710].into_iter().enumerate() {
         let file = dir.join(&format!("int-{i}.data"));
         let mut child = kprof()
-            .args(["record", "-q", "-F", "999", "-g", "-o", file.to_str().unwrap(), "--", hot.to_str().unwrap(), "5"])
+            .args([
+                "record",
+                "-q",
+                "-F",
+                "999",
+                "-g",
+                "-o",
+                file.to_str().unwrap(),
+                "--",
+                hot.to_str().unwrap(),
+                "5",
+            ])
             .spawn()
             .unwrap();
         std::thread::sleep(Duration::from_millis(delay_ms));
         // Ctrl-C goes to the whole foreground process group; here: kprof and its child.
         let pid = child.id() as i32;
-        Command::new("kill").args(["-INT", &pid.to_string()]).status().unwrap();
-        Command::new("pkill").args(["-INT", "-P", &pid.to_string()]).status().unwrap();
+        Command::new("kill")
+            .args(["-INT", &pid.to_string()])
+            .status()
+            .unwrap();
+        Command::new("pkill")
+            .args(["-INT", "-P", &pid.to_string()])
+            .status()
+            .unwrap();
         let status = child.wait().unwrap();
-        assert!(status.code().is_some(), "kprof exited normally after SIGINT: {status:?}");
+        assert!(
+            status.code().is_some(),
+            "kprof exited normally after SIGINT: {status:?}"
+        );
         // A complete file: the header was finalized, whatever the moment.
         let header = kprof_ok(&["report", "--header", "-i", file.to_str().unwrap()]);
         assert!(!header.contains("not finalized"), "{header}");
@@ -199,8 +364,16 @@ fn sigint_at_random_moments_leaves_a_readable_file() {
         if samples > 0 {
             check_perf_reads_cleanly(&file);
         } else {
-            let out = Command::new("perf").args(["script", "-i"]).arg(&file).output().unwrap();
-            assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+            let out = Command::new("perf")
+                .args(["script", "-i"])
+                .arg(&file)
+                .output()
+                .unwrap();
+            assert!(
+                out.status.success(),
+                "{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
         }
     }
 }
@@ -210,7 +383,10 @@ fn unknown_event_suggests_close_names() {
     let out = run_kprof(&["record", "-e", "cpu-clok", "-o", "/dev/null", "--", "true"]);
     assert_ne!(out.status.code(), Some(0));
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("cpu-clok") && stderr.contains("cpu-clock"), "{stderr}");
+    assert!(
+        stderr.contains("cpu-clok") && stderr.contains("cpu-clock"),
+        "{stderr}"
+    );
 }
 
 #[test]
@@ -221,26 +397,50 @@ fn unprivileged_user_gets_the_permission_message() {
     let paranoid = std::fs::read_to_string("/proc/sys/kernel/perf_event_paranoid").unwrap();
     let restore = paranoid.trim().to_string();
     if std::fs::write("/proc/sys/kernel/perf_event_paranoid", "2").is_err() {
-        assert!(std::env::var_os("KPROF_REQUIRE_PERF").is_none(), "cannot set perf_event_paranoid");
+        assert!(
+            std::env::var_os("KPROF_REQUIRE_PERF").is_none(),
+            "cannot set perf_event_paranoid"
+        );
         eprintln!("SKIP: cannot set kernel.perf_event_paranoid");
         return;
     }
     let dir = TempDir::new("rec-perm");
-    std::fs::set_permissions(dir.path(), std::os::unix::fs::PermissionsExt::from_mode(0o777)).unwrap();
+    std::fs::set_permissions(
+        dir.path(),
+        std::os::unix::fs::PermissionsExt::from_mode(0o777),
+    )
+    .unwrap();
     let out = Command::new("setpriv")
         .args(["--reuid", "65534", "--regid", "65534", "--clear-groups"])
         .arg(env!("CARGO_BIN_EXE_kprof"))
-        .args(["record", "-a", "-o", dir.join("x.data").to_str().unwrap(), "--", "true"])
+        .args([
+            "record",
+            "-a",
+            "-o",
+            dir.join("x.data").to_str().unwrap(),
+            "--",
+            "true",
+        ])
         .output()
         .unwrap();
     std::fs::write("/proc/sys/kernel/perf_event_paranoid", &restore).unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_ne!(out.status.code(), Some(0));
     assert!(!stderr.contains("panicked"), "{stderr}");
-    assert!(stderr.contains("perf_event_paranoid"), "names the setting: {stderr}");
-    assert!(stderr.contains("CAP_PERFMON"), "names the capability: {stderr}");
+    assert!(
+        stderr.contains("perf_event_paranoid"),
+        "names the setting: {stderr}"
+    );
+    assert!(
+        stderr.contains("CAP_PERFMON"),
+        "names the capability: {stderr}"
+    );
     let first_line = stderr.lines().next().unwrap_or_default();
-    assert_eq!(stderr.matches(first_line).count(), 1, "explained once, not per CPU: {stderr}");
+    assert_eq!(
+        stderr.matches(first_line).count(),
+        1,
+        "explained once, not per CPU: {stderr}"
+    );
 }
 
 #[test]
@@ -254,17 +454,40 @@ fn high_rate_system_wide_loses_nothing_or_reports_the_loss_exactly() {
     let file = dir.join("loss.data");
     let script = format!("{0} 10 & {0} 10; wait", hot.display());
     let out = kprof()
-        .args(["record", "-F", "10000", "-a", "-g", "-o", file.to_str().unwrap(), "--", "sh", "-c", &script])
+        .args([
+            "record",
+            "-F",
+            "10000",
+            "-a",
+            "-g",
+            "-o",
+            file.to_str().unwrap(),
+            "--",
+            "sh",
+            "-c",
+            &script,
+        ])
         .output()
         .unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{stderr}");
     // The closing line: "kprof: wrote N samples, M lost ..." (or ", 0 lost").
-    let closing = stderr.lines().find(|l| l.contains("wrote ")).expect("closing line");
+    let closing = stderr
+        .lines()
+        .find(|l| l.contains("wrote "))
+        .expect("closing line");
     let number_before = |word: &str| -> u64 {
-        let words: Vec<&str> = closing.split([' ', ',', '(']).filter(|w| !w.is_empty()).collect();
-        let at = words.iter().position(|w| *w == word).unwrap_or_else(|| panic!("{word} in {closing}"));
-        words[at - 1].parse().unwrap_or_else(|_| panic!("number before {word} in {closing}"))
+        let words: Vec<&str> = closing
+            .split([' ', ',', '('])
+            .filter(|w| !w.is_empty())
+            .collect();
+        let at = words
+            .iter()
+            .position(|w| *w == word)
+            .unwrap_or_else(|| panic!("{word} in {closing}"));
+        words[at - 1]
+            .parse()
+            .unwrap_or_else(|_| panic!("number before {word} in {closing}"))
     };
     let written = number_before("samples");
     let lost = number_before("lost");
@@ -276,9 +499,20 @@ fn high_rate_system_wide_loses_nothing_or_reports_the_loss_exactly() {
             .and_then(|v| v.trim().parse().ok())
             .unwrap_or_else(|| panic!("{key} in {header}"))
     };
-    assert_eq!(field("samples"), written, "every sample the closing line counts is in the file");
-    assert_eq!(field("lost samples"), lost, "the loss in the file is the loss reported");
-    assert!(written > 100_000, "10 s at 10 kHz on 2 CPUs: {written} samples");
+    assert_eq!(
+        field("samples"),
+        written,
+        "every sample the closing line counts is in the file"
+    );
+    assert_eq!(
+        field("lost samples"),
+        lost,
+        "the loss in the file is the loss reported"
+    );
+    assert!(
+        written > 100_000,
+        "10 s at 10 kHz on 2 CPUs: {written} samples"
+    );
     if lost > 0 {
         assert!(stderr.contains("lost"), "{stderr}");
     }

@@ -276,9 +276,9 @@ impl<'a> PerfFile<'a> {
             // only a note; the samples are still good.
             let (offset, size) = read_section(bytes, table, "feature section", endian)?;
             table += 16;
-            let result = self
-                .features
-                .parse_feature(bit, slice_of(bytes, offset, size), offset, endian);
+            let result =
+                self.features
+                    .parse_feature(bit, slice_of(bytes, offset, size), offset, endian);
             if let Err(error) = result {
                 self.notes.push(Note::FeatureError { bit, error });
             }

@@ -43,8 +43,14 @@ pub fn run(args: &DiffArgs) -> Result<ExitCode> {
     if base_files.is_empty() || new_files.is_empty() {
         bail!("nothing to compare: give BASE NEW, or --base FILE and --new FILE");
     }
-    let base: Vec<Folder> = base_files.iter().map(|p| fold_file(p, args)).collect::<Result<_>>()?;
-    let new: Vec<Folder> = new_files.iter().map(|p| fold_file(p, args)).collect::<Result<_>>()?;
+    let base: Vec<Folder> = base_files
+        .iter()
+        .map(|p| fold_file(p, args))
+        .collect::<Result<_>>()?;
+    let new: Vec<Folder> = new_files
+        .iter()
+        .map(|p| fold_file(p, args))
+        .collect::<Result<_>>()?;
     let diff = Diff::from_runs(&base, &new);
     let mut out = super::output(args.output.as_deref())?;
     let rows = args.top.unwrap_or(10);
@@ -57,7 +63,9 @@ pub fn run(args: &DiffArgs) -> Result<ExitCode> {
             diff.write_text(&mut out, rows)?
         }
         (Some(DiffFormat::Svg), _, _) | (None, None, false) => {
-            let opts = args.svg.to_options("Differential Flame Graph (red: grew, blue: shrank)")?;
+            let opts = args
+                .svg
+                .to_options("Differential Flame Graph (red: grew, blue: shrank)")?;
             diff.render_svg(&opts, &mut out)?;
         }
     }

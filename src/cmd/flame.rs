@@ -34,7 +34,10 @@ impl SvgArgs {
     /// The renderer options these flags ask for.
     pub fn to_options(&self, default_title: &str) -> Result<SvgOptions> {
         let mut opts = SvgOptions::default();
-        opts.title = self.title.clone().unwrap_or_else(|| default_title.to_string());
+        opts.title = self
+            .title
+            .clone()
+            .unwrap_or_else(|| default_title.to_string());
         opts.subtitle = self.subtitle.clone();
         opts.width = Some(self.width);
         opts.min_width = self.min_width;
@@ -107,13 +110,18 @@ pub fn fold(profile: &Profile, event: Option<u16>, count: CountMode, naming: Nam
         stack.clear();
         for frame_id in profile.frames_leaf_first(leaf) {
             let frame = &profile.frames[frame_id as usize];
-            stack.push((names[frame_id as usize].as_str(), fold_kind(frame.kind, frame.inlined)));
+            stack.push((
+                names[frame_id as usize].as_str(),
+                fold_kind(frame.kind, frame.inlined),
+            ));
         }
         // Like perf script | inferno-collapse-perf: a stack with no frames is not drawn.
         if stack.is_empty() {
             continue;
         }
-        let root = roots.get(thread as usize).map_or("[unknown]", String::as_str);
+        let root = roots
+            .get(thread as usize)
+            .map_or("[unknown]", String::as_str);
         stack.push((root, FoldKind::Unknown));
         stack.reverse();
         folder.add_with_kinds(&stack, weight);

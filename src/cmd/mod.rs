@@ -63,11 +63,15 @@ pub fn load_path(path: &Path, force: bool, options: &AnalysisOptions) -> Result<
     let notes: Vec<String> = file
         .notes()
         .iter()
-        .filter(|n| !matches!(n, Note::Compressed { .. } | Note::IncompleteCompressedStream))
+        .filter(|n| {
+            !matches!(
+                n,
+                Note::Compressed { .. } | Note::IncompleteCompressedStream
+            )
+        })
         .map(|n| n.to_string())
         .collect();
-    let analysis =
-        analysis::analyze(&file, options).with_context(|| path.display().to_string())?;
+    let analysis = analysis::analyze(&file, options).with_context(|| path.display().to_string())?;
     let header = crate::header::Header::new(&file, &analysis);
     progress.finish();
     Ok(Loaded {

@@ -23,9 +23,9 @@ impl RecordArgs {
             (None, false) => None,
         };
         let cpus = match &self.cpus {
-            Some(list) => Some(
-                kprof_profiler::parse_cpu_list(list).with_context(|| format!("-C {list}"))?,
-            ),
+            Some(list) => {
+                Some(kprof_profiler::parse_cpu_list(list).with_context(|| format!("-C {list}"))?)
+            }
             None => None,
         };
         let system_wide = self.all_cpus || cpus.is_some();

@@ -80,7 +80,11 @@ fn basename(path: &str) -> &str {
 /// Builds the table of one event.
 fn build(profile: &Profile, event: u16, args: &ReportArgs) -> Report {
     let mut options = ReportOptions::default();
-    options.sort_keys = args.sort.iter().map(|&k| header_name(k).to_string()).collect();
+    options.sort_keys = args
+        .sort
+        .iter()
+        .map(|&k| header_name(k).to_string())
+        .collect();
     options.children = !args.no_children;
     options.percent_limit = args.percent_limit;
     let mut report = Report::new(options);
@@ -93,7 +97,11 @@ fn build(profile: &Profile, event: u16, args: &ReportArgs) -> Report {
             if frame.inlined {
                 continue; // like perf report, rows are real (ELF) symbols
             }
-            let marker = if frame.kind == FrameKind::Kernel { "[k]" } else { "[.]" };
+            let marker = if frame.kind == FrameKind::Kernel {
+                "[k]"
+            } else {
+                "[.]"
+            };
             stack.push(
                 args.sort
                     .iter()
@@ -180,8 +188,11 @@ pub fn run(args: &ReportArgs) -> Result<()> {
                 .iter()
                 .map(|&e| {
                     let info = &profile.events[e as usize];
-                    let mut rows: Vec<JsonRow> =
-                        build(profile, e, args).rows().iter().map(|r| json_row(args, r)).collect();
+                    let mut rows: Vec<JsonRow> = build(profile, e, args)
+                        .rows()
+                        .iter()
+                        .map(|r| json_row(args, r))
+                        .collect();
                     if args.top > 0 {
                         rows.truncate(args.top);
                     }

@@ -29,7 +29,11 @@ pub fn write_script(profile: &Profile, out: &mut dyn Write) -> std::io::Result<(
             sample.time % 1_000_000_000 / 1000,
             sample.period,
         )?;
-        let stack = if sample.broken_callchain { None } else { sample.stack };
+        let stack = if sample.broken_callchain {
+            None
+        } else {
+            sample.stack
+        };
         for frame_id in profile.frames_leaf_first(stack) {
             let frame = &profile.frames[frame_id as usize];
             writeln!(

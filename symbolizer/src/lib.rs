@@ -73,8 +73,8 @@ mod symbolize;
 pub mod unwind;
 
 pub use elf::Svma;
-pub use mapped::SharedBytes;
 pub use error::{Error, Result};
+pub use mapped::SharedBytes;
 pub use process::{
     AddressSpaces, Avma, Location, MappingInfo, Module, ModuleId, ModuleKind, ModuleOffset,
 };

@@ -522,8 +522,7 @@ impl Symbolizer {
             Err(e) => return Loaded::Failed(Problem::ParseFailed(Arc::from(e))),
         };
         let mut host_path = host_path;
-        if let (Some(recorded), Some(found)) =
-            (module.build_id.as_deref(), image.build_id.clone())
+        if let (Some(recorded), Some(found)) = (module.build_id.as_deref(), image.build_id.clone())
         {
             if !build_ids_match(recorded, &found) {
                 // The file changed since the recording; perf's build-id cache may still
