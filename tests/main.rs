@@ -10,3 +10,4 @@ mod corrupt;
 mod oracle;
 mod peer;
 mod record;
+mod dwarf;

@@ -1,0 +1,133 @@
+//! Issue #4: complete stacks from copied user stacks (`--call-graph dwarf`) for code built
+//! without frame pointers, for kprof's recordings and perf's alike.
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use crate::common::*;
+
+/// Folded stacks of `file` (default options unless `extra` says otherwise).
+fn folded(file: &Path, extra: &[&str]) -> HashMap<String, u64> {
+    let mut args = vec!["flame", "--folded", "--count", "samples", "-i", file.to_str().unwrap()];
+    args.extend_from_slice(extra);
+    let mut stacks = HashMap::new();
+    for line in kprof_ok(&args).lines() {
+        let (stack, count) = line.rsplit_once(' ').unwrap();
+        *stacks.entry(stack.to_string()).or_insert(0) += count.parse::<u64>().unwrap();
+    }
+    stacks
+}
+
+/// Share of the workload's samples (root `comm`) whose stack reaches `main`, among those with
+/// user frames at all (a sample taken in the kernel on the way out has none).
+fn share_reaching_main(stacks: &HashMap<String, u64>, comm: &str) -> f64 {
+    let mut total = 0u64;
+    let mut complete = 0u64;
+    for (stack, &n) in stacks {
+        let frames: Vec<&str> = stack.split(';').collect();
+        if frames.first() != Some(&comm) || frames.len() < 2 {
+            continue;
+        }
+        total += n;
+        if frames.iter().any(|f| *f == "main" || f.ends_with("::main")) {
+            complete += n;
+        }
+    }
+    assert!(total > 100, "enough samples of {comm}: {total}");
+    complete as f64 / total as f64
+}
+
+fn has_path(stacks: &HashMap<String, u64>, path: &str) -> bool {
+    stacks.keys().any(|s| s.contains(path))
+}
+
+fn check_known_tree(stacks: &HashMap<String, u64>) {
+    for path in ["main;run;heavy;spin", "main;run;medium;leaf_medium;spin", "main;run;light;spin"] {
+        assert!(has_path(stacks, path), "{path} in {:#?}", stacks.keys().take(20).collect::<Vec<_>>());
+    }
+}
+
+fn comm_of(binary: &Path) -> String {
+    binary.file_name().unwrap().to_str().unwrap().chars().take(15).collect()
+}
+
+#[test]
+fn kprof_dwarf_recording_of_code_without_frame_pointers_reaches_main() {
+    if !kprof_can_record() {
+        return;
+    }
+    let hot = c_workload("hot", &["-O2", "-g", "-fomit-frame-pointer"]);
+    let dir = TempDir::new("dwarf-kprof");
+    let file = dir.join("dwarf.data");
+    let _machine = shared();
+    kprof_ok(&["record", "-q", "-F", "999", "--call-graph", "dwarf", "-o", file.to_str().unwrap(), "--", hot.to_str().unwrap(), "1"]);
+    let stacks = folded(&file, &[]);
+    let share = share_reaching_main(&stacks, &comm_of(&hot));
+    assert!(share >= 0.99, "{:.2}% of samples reach main", share * 100.0);
+    check_known_tree(&stacks);
+}
+
+#[test]
+fn perf_dwarf_recording_unwinds_at_least_as_completely_as_perf() {
+    if !perf_can_record() {
+        return;
+    }
+    let hot = c_workload("hot", &["-O2", "-g", "-fomit-frame-pointer"]);
+    let dir = TempDir::new("dwarf-perf");
+    let file = dir.join("dwarf.data");
+    perf_record(&file, &["-F", "999", "--call-graph", "dwarf"], &[hot.to_str().unwrap(), "1"]);
+    let ours = folded(&file, &["--no-inline"]);
+    let comm = comm_of(&hot);
+    let our_share = share_reaching_main(&ours, &comm);
+    assert!(our_share >= 0.99, "{:.2}% of samples reach main", our_share * 100.0);
+    check_known_tree(&ours);
+
+    // perf's own unwinding of the same file, collapsed by inferno.
+    let script = perf(&["script", "-i", file.to_str().unwrap(), "--force", "-F", "comm,tid,time,event,ip,sym,dso"]);
+    let mut folder = inferno::collapse::perf::Folder::from(inferno::collapse::perf::Options::default());
+    let mut out = Vec::new();
+    inferno::collapse::Collapse::collapse(&mut folder, script.as_bytes(), &mut out).unwrap();
+    let mut theirs = HashMap::new();
+    for line in String::from_utf8(out).unwrap().lines() {
+        let (stack, count) = line.rsplit_once(' ').unwrap();
+        *theirs.entry(stack.to_string()).or_insert(0) += count.parse::<u64>().unwrap();
+    }
+    let perf_share = share_reaching_main(&theirs, &comm);
+    assert!(
+        our_share >= perf_share,
+        "kprof {:.2}% vs perf {:.2}% of samples reaching main",
+        our_share * 100.0,
+        perf_share * 100.0
+    );
+}
+
+#[test]
+fn rust_release_code_unwinds_through_libstd_with_inlined_frames() {
+    if !perf_can_record() {
+        return;
+    }
+    let busy = rust_workload();
+    let dir = TempDir::new("dwarf-rust");
+    let file = dir.join("busy.data");
+    perf_record(&file, &["-F", "999", "--call-graph", "dwarf,16384"], &[busy.to_str().unwrap(), "1"]);
+    let stacks = folded(&file, &[]);
+    let share = share_reaching_main(&stacks, "busy");
+    assert!(share >= 0.95, "{:.2}% of busy's samples reach main", share * 100.0);
+    // Through libstd: the hot code is std's sorting and hashing, called from busy's functions,
+    // with busy::main reached through std's runtime start-up.
+    assert!(has_path(&stacks, "busy::main;busy::run;busy::sort_numbers;"), "sort path");
+    assert!(has_path(&stacks, "busy::main;busy::run;busy::hash_words;"), "hash path");
+    assert!(
+        stacks.keys().any(|s| s.contains("busy::sort_numbers;") && s.contains("core::slice::sort")),
+        "std's sort frames below sort_numbers"
+    );
+    assert!(stacks.keys().any(|s| s.contains("std::rt::lang_start")), "std's start-up frames");
+    // Inlined frames: with them the stacks are deeper than without.
+    let flat = folded(&file, &["--no-inline"]);
+    let depth = |m: &HashMap<String, u64>| m.keys().map(|s| s.split(';').count()).max().unwrap_or(0);
+    assert!(depth(&stacks) > depth(&flat), "inline frames add depth");
+    assert!(
+        stacks.keys().any(|s| s.contains("core::hash::") || s.contains("hashbrown::")),
+        "inlined hashing frames, demangled"
+    );
+}
