@@ -65,6 +65,10 @@ fn kprof_dwarf_recording_of_code_without_frame_pointers_reaches_main() {
     let share = share_reaching_main(&stacks, &comm_of(&hot));
     assert!(share >= 0.99, "{:.2}% of samples reach main", share * 100.0);
     check_known_tree(&stacks);
+    // The report says how the walks went.
+    let report = kprof_ok(&["report", "-i", file.to_str().unwrap()]);
+    let line = report.lines().find(|l| l.starts_with("# unwinding: ")).expect("unwinding summary");
+    assert!(line.contains("reached the root"), "{line}");
 }
 
 #[test]

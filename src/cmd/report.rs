@@ -38,6 +38,8 @@ struct JsonReport<'a> {
     lost_samples: u64,
     events: Vec<JsonEvent<'a>>,
     unresolved: Vec<JsonUnresolved>,
+    /// DWARF unwinding outcomes, per module, when the file has copied user stacks.
+    unwinding: &'a crate::unwinding::UnwindReport,
 }
 
 /// A module whose frames did not all resolve.
@@ -211,6 +213,7 @@ pub fn run(args: &ReportArgs) -> Result<()> {
                 lost_samples: profile.meta.lost_samples,
                 events: json_events,
                 unresolved,
+                unwinding: &loaded.analysis.unwind_report,
             };
             serde_json::to_writer_pretty(&mut out, &report)?;
             writeln!(out)?;
@@ -250,6 +253,23 @@ pub fn run(args: &ReportArgs) -> Result<()> {
                 }
                 if profile.meta.lost_samples > 0 {
                     writeln!(out, "# Lost samples: {}", profile.meta.lost_samples)?;
+                }
+                let unwinding = &loaded.analysis.unwind_report;
+                if unwinding.samples > 0 {
+                    let truncated: u64 = unwinding.modules.values().map(|m| m.truncated).sum();
+                    let failed: u64 = unwinding.modules.values().map(|m| m.failed).sum();
+                    let share = |n: u64| n as f64 * 100.0 / unwinding.samples as f64;
+                    writeln!(
+                        out,
+                        "# unwinding: {} user stacks: {:.1}% reached the root, {:.1}% truncated, {:.1}% stopped early",
+                        unwinding.samples,
+                        share(unwinding.reached_root()),
+                        share(truncated),
+                        share(failed)
+                    )?;
+                    for line in unwinding.problems() {
+                        writeln!(out, "# unwinding: {line}")?;
+                    }
                 }
                 for m in &unresolved {
                     let build_id = m
