@@ -8,7 +8,14 @@ use crate::common::*;
 
 /// Folded stacks of `file` (default options unless `extra` says otherwise).
 fn folded(file: &Path, extra: &[&str]) -> HashMap<String, u64> {
-    let mut args = vec!["flame", "--folded", "--count", "samples", "-i", file.to_str().unwrap()];
+    let mut args = vec![
+        "flame",
+        "--folded",
+        "--count",
+        "samples",
+        "-i",
+        file.to_str().unwrap(),
+    ];
     args.extend_from_slice(extra);
     let mut stacks = HashMap::new();
     for line in kprof_ok(&args).lines() {
@@ -42,13 +49,28 @@ fn has_path(stacks: &HashMap<String, u64>, path: &str) -> bool {
 }
 
 fn check_known_tree(stacks: &HashMap<String, u64>) {
-    for path in ["main;run;heavy;spin", "main;run;medium;leaf_medium;spin", "main;run;light;spin"] {
-        assert!(has_path(stacks, path), "{path} in {:#?}", stacks.keys().take(20).collect::<Vec<_>>());
+    for path in [
+        "main;run;heavy;spin",
+        "main;run;medium;leaf_medium;spin",
+        "main;run;light;spin",
+    ] {
+        assert!(
+            has_path(stacks, path),
+            "{path} in {:#?}",
+            stacks.keys().take(20).collect::<Vec<_>>()
+        );
     }
 }
 
 fn comm_of(binary: &Path) -> String {
-    binary.file_name().unwrap().to_str().unwrap().chars().take(15).collect()
+    binary
+        .file_name()
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .chars()
+        .take(15)
+        .collect()
 }
 
 #[test]
@@ -60,14 +82,29 @@ fn kprof_dwarf_recording_of_code_without_frame_pointers_reaches_main() {
     let dir = TempDir::new("dwarf-kprof");
     let file = dir.join("dwarf.data");
     let _machine = shared();
-    kprof_ok(&["record", "-q", "-F", "999", "--call-graph", "dwarf", "-o", file.to_str().unwrap(), "--", hot.to_str().unwrap(), "1"]);
+    kprof_ok(&[
+        "record",
+        "-q",
+        "-F",
+        "999",
+        "--call-graph",
+        "dwarf",
+        "-o",
+        file.to_str().unwrap(),
+        "--",
+        hot.to_str().unwrap(),
+        "1",
+    ]);
     let stacks = folded(&file, &[]);
     let share = share_reaching_main(&stacks, &comm_of(&hot));
     assert!(share >= 0.99, "{:.2}% of samples reach main", share * 100.0);
     check_known_tree(&stacks);
     // The report says how the walks went.
     let report = kprof_ok(&["report", "-i", file.to_str().unwrap()]);
-    let line = report.lines().find(|l| l.starts_with("# unwinding: ")).expect("unwinding summary");
+    let line = report
+        .lines()
+        .find(|l| l.starts_with("# unwinding: "))
+        .expect("unwinding summary");
     assert!(line.contains("reached the root"), "{line}");
 }
 
@@ -79,16 +116,32 @@ fn perf_dwarf_recording_unwinds_at_least_as_completely_as_perf() {
     let hot = c_workload("hot", &["-O2", "-g", "-fomit-frame-pointer"]);
     let dir = TempDir::new("dwarf-perf");
     let file = dir.join("dwarf.data");
-    perf_record(&file, &["-F", "999", "--call-graph", "dwarf"], &[hot.to_str().unwrap(), "1"]);
+    perf_record(
+        &file,
+        &["-F", "999", "--call-graph", "dwarf"],
+        &[hot.to_str().unwrap(), "1"],
+    );
     let ours = folded(&file, &["--no-inline"]);
     let comm = comm_of(&hot);
     let our_share = share_reaching_main(&ours, &comm);
-    assert!(our_share >= 0.99, "{:.2}% of samples reach main", our_share * 100.0);
+    assert!(
+        our_share >= 0.99,
+        "{:.2}% of samples reach main",
+        our_share * 100.0
+    );
     check_known_tree(&ours);
 
     // perf's own unwinding of the same file, collapsed by inferno.
-    let script = perf(&["script", "-i", file.to_str().unwrap(), "--force", "-F", "comm,tid,time,event,ip,sym,dso"]);
-    let mut folder = inferno::collapse::perf::Folder::from(inferno::collapse::perf::Options::default());
+    let script = perf(&[
+        "script",
+        "-i",
+        file.to_str().unwrap(),
+        "--force",
+        "-F",
+        "comm,tid,time,event,ip,sym,dso",
+    ]);
+    let mut folder =
+        inferno::collapse::perf::Folder::from(inferno::collapse::perf::Options::default());
     let mut out = Vec::new();
     inferno::collapse::Collapse::collapse(&mut folder, script.as_bytes(), &mut out).unwrap();
     let mut theirs = HashMap::new();
@@ -113,25 +166,47 @@ fn rust_release_code_unwinds_through_libstd_with_inlined_frames() {
     let busy = rust_workload();
     let dir = TempDir::new("dwarf-rust");
     let file = dir.join("busy.data");
-    perf_record(&file, &["-F", "999", "--call-graph", "dwarf,16384"], &[busy.to_str().unwrap(), "1"]);
+    perf_record(
+        &file,
+        &["-F", "999", "--call-graph", "dwarf,16384"],
+        &[busy.to_str().unwrap(), "1"],
+    );
     let stacks = folded(&file, &[]);
     let share = share_reaching_main(&stacks, "busy");
-    assert!(share >= 0.95, "{:.2}% of busy's samples reach main", share * 100.0);
+    assert!(
+        share >= 0.95,
+        "{:.2}% of busy's samples reach main",
+        share * 100.0
+    );
     // Through libstd: the hot code is std's sorting and hashing, called from busy's functions,
     // with busy::main reached through std's runtime start-up.
-    assert!(has_path(&stacks, "busy::main;busy::run;busy::sort_numbers;"), "sort path");
-    assert!(has_path(&stacks, "busy::main;busy::run;busy::hash_words;"), "hash path");
     assert!(
-        stacks.keys().any(|s| s.contains("busy::sort_numbers;") && s.contains("core::slice::sort")),
+        has_path(&stacks, "busy::main;busy::run;busy::sort_numbers;"),
+        "sort path"
+    );
+    assert!(
+        has_path(&stacks, "busy::main;busy::run;busy::hash_words;"),
+        "hash path"
+    );
+    assert!(
+        stacks
+            .keys()
+            .any(|s| s.contains("busy::sort_numbers;") && s.contains("core::slice::sort")),
         "std's sort frames below sort_numbers"
     );
-    assert!(stacks.keys().any(|s| s.contains("std::rt::lang_start")), "std's start-up frames");
+    assert!(
+        stacks.keys().any(|s| s.contains("std::rt::lang_start")),
+        "std's start-up frames"
+    );
     // Inlined frames: with them the stacks are deeper than without.
     let flat = folded(&file, &["--no-inline"]);
-    let depth = |m: &HashMap<String, u64>| m.keys().map(|s| s.split(';').count()).max().unwrap_or(0);
+    let depth =
+        |m: &HashMap<String, u64>| m.keys().map(|s| s.split(';').count()).max().unwrap_or(0);
     assert!(depth(&stacks) > depth(&flat), "inline frames add depth");
     assert!(
-        stacks.keys().any(|s| s.contains("core::hash::") || s.contains("hashbrown::")),
+        stacks
+            .keys()
+            .any(|s| s.contains("core::hash::") || s.contains("hashbrown::")),
         "inlined hashing frames, demangled"
     );
 }

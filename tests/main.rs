@@ -7,7 +7,7 @@ mod cli;
 mod common;
 mod compat;
 mod corrupt;
+mod dwarf;
 mod oracle;
 mod peer;
 mod record;
-mod dwarf;

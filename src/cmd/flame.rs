@@ -122,7 +122,7 @@ pub fn fold(profile: &Profile, event: Option<u16>, count: CountMode, naming: Nam
         let root = roots
             .get(thread as usize)
             .map_or("[unknown]", String::as_str);
-        stack.push((root, FoldKind::Unknown));
+        stack.push((root, FoldKind::User));
         stack.reverse();
         folder.add_with_kinds(&stack, weight);
     }
