@@ -234,3 +234,31 @@ pub fn perf(args: &[&str]) -> String {
     );
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
+
+/// The reference folded stacks: `perf script` text collapsed by inferno's `collapse-perf`
+/// (the library behind `inferno-collapse-perf`), for the first event or for `event`.
+pub fn inferno_collapse(script: &str, event: Option<&str>) -> String {
+    // perf pads event names to the longest one (`250000   cpu-clock:`), which inferno reads as
+    // a missing period; one space between words fixes that without changing any value.
+    let script: String = script
+        .lines()
+        .map(|line| {
+            if line.starts_with(char::is_whitespace) {
+                line.to_string()
+            } else {
+                line.split(' ')
+                    .filter(|w| !w.is_empty())
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("\n");
+    let mut options = inferno::collapse::perf::Options::default();
+    // inferno names an event by the text before its first colon (`cpu-clock:pppH` -> `cpu-clock`).
+    options.event_filter = event.map(|e| e.split(':').next().unwrap_or(e).to_string());
+    let mut folder = inferno::collapse::perf::Folder::from(options);
+    let mut out = Vec::new();
+    inferno::collapse::Collapse::collapse(&mut folder, script.as_bytes(), &mut out).unwrap();
+    String::from_utf8(out).unwrap()
+}

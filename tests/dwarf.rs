@@ -140,12 +140,8 @@ fn perf_dwarf_recording_unwinds_at_least_as_completely_as_perf() {
         "-F",
         "comm,tid,time,event,ip,sym,dso",
     ]);
-    let mut folder =
-        inferno::collapse::perf::Folder::from(inferno::collapse::perf::Options::default());
-    let mut out = Vec::new();
-    inferno::collapse::Collapse::collapse(&mut folder, script.as_bytes(), &mut out).unwrap();
     let mut theirs = HashMap::new();
-    for line in String::from_utf8(out).unwrap().lines() {
+    for line in inferno_collapse(&script, None).lines() {
         let (stack, count) = line.rsplit_once(' ').unwrap();
         *theirs.entry(stack.to_string()).or_insert(0) += count.parse::<u64>().unwrap();
     }

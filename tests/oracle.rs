@@ -133,29 +133,7 @@ fn oracle_folded(file: &Path, event: &str) -> HashMap<String, u64> {
         "-F",
         "comm,tid,time,period,event,ip,sym,dso",
     ]);
-    // perf pads event names to the longest one (`250000   cpu-clock:`), which inferno reads as
-    // a missing period; one space between words fixes that without changing any value.
-    let script: String = script
-        .lines()
-        .map(|line| {
-            if line.starts_with(char::is_whitespace) {
-                line.to_string()
-            } else {
-                line.split(' ')
-                    .filter(|w| !w.is_empty())
-                    .collect::<Vec<_>>()
-                    .join(" ")
-            }
-        })
-        .collect::<Vec<_>>()
-        .join("\n");
-    let mut options = inferno::collapse::perf::Options::default();
-    // inferno names an event by the text before its first colon (`cpu-clock:pppH` -> `cpu-clock`).
-    options.event_filter = Some(event.split(':').next().unwrap_or(event).to_string());
-    let mut folder = inferno::collapse::perf::Folder::from(options);
-    let mut out = Vec::new();
-    inferno::collapse::Collapse::collapse(&mut folder, script.as_bytes(), &mut out).unwrap();
-    parse_folded(&String::from_utf8(out).unwrap(), false)
+    parse_folded(&inferno_collapse(&script, Some(event)), false)
 }
 
 fn parse_folded(text: &str, kprof_side: bool) -> HashMap<String, u64> {
