@@ -1,8 +1,10 @@
-//! kprof-perfdata: turns perf.data bytes into typed records.
+//! kprof-perfdata: turns perf.data bytes into typed records, and records into perf.data bytes.
 //!
 //! **Owns:** the perf.data format: the file header ("PERFILE2", either byte order) and the pipe
 //! header, `perf_event_attr`s of every size, feature sections / HEADER_FEATURE records, zstd
 //! COMPRESSED/COMPRESSED2 records, and every record the kernel or perf writes, decoded zero-copy.
+//! [`writer`] writes file-mode perf.data that Linux perf 6.1 reads (attrs, records, feature
+//! sections), with encoders for the records a recorder synthesizes.
 //!
 //! **The caller provides:** the whole file as a byte slice (read or memory-mapped).
 //!

@@ -27,7 +27,8 @@
 //! - Fetch debug files from the network (debuginfod) or read split DWARF (`.dwo`).
 //! - Trust paths from the recording: it opens only regular files, and a missing or corrupt
 //!   file becomes a [`Problem`], never an error or a panic.
-//! - Symbolize kernel addresses of another kernel than the running one.
+//! - Symbolize kernel addresses of another kernel than the running one, unless perf's build-id
+//!   cache holds that kernel's symbols ([`SymbolizerOptions::kernel_build_id`]).
 //!
 //! # Design constraints
 //! Lookups run once per callchain entry (millions per profile), so locating is a binary search
