@@ -517,3 +517,26 @@ fn high_rate_system_wide_loses_nothing_or_reports_the_loss_exactly() {
         assert!(stderr.contains("lost"), "{stderr}");
     }
 }
+
+#[test]
+fn output_is_never_written_through_a_symlink_and_is_private() {
+    if !kprof_can_record() {
+        return;
+    }
+    use std::os::unix::fs::PermissionsExt;
+    let dir = TempDir::new("rec-symlink");
+    let victim = dir.join("victim");
+    std::fs::write(&victim, b"keep me").unwrap();
+    std::fs::set_permissions(&victim, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let out = dir.join("out.data");
+    std::os::unix::fs::symlink(&victim, &out).unwrap();
+    kprof_ok(&["record", "-q", "-o", out.to_str().unwrap(), "--", "true"]);
+    assert_eq!(std::fs::read(&victim).unwrap(), b"keep me", "the link's target is untouched");
+    assert_eq!(std::fs::metadata(&victim).unwrap().permissions().mode() & 0o777, 0o644);
+    let meta = std::fs::symlink_metadata(&out).unwrap();
+    assert!(meta.file_type().is_file(), "a new regular file took the link's place");
+    assert_eq!(meta.permissions().mode() & 0o777, 0o600, "perf.data files are private");
+    let old = dir.join("out.data.old");
+    assert!(std::fs::symlink_metadata(&old).unwrap().file_type().is_symlink(), "the old link is kept as .old");
+    kprof_ok(&["report", "-i", out.to_str().unwrap()]);
+}

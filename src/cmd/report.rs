@@ -224,6 +224,9 @@ pub fn run(args: &ReportArgs) -> Result<()> {
                 writeln!(out, "#")?;
             }
             if !args.header_only {
+                if events.is_empty() {
+                    writeln!(out, "# no samples in {}", loaded.path.display())?;
+                }
                 for &e in &events {
                     let info = &profile.events[e as usize];
                     writeln!(
