@@ -68,3 +68,23 @@ fn empty_file_is_no_data() {
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("no data"));
 }
+
+#[test]
+fn a_file_owned_by_another_user_needs_force() {
+    // Only root can give a file away; elsewhere there is nothing to test.
+    let dir = TempDir::new("owner");
+    let path = dir.join("theirs.data");
+    std::fs::copy(repo().join("tests/fixtures/peer/sleep.data"), &path).unwrap();
+    if std::os::unix::fs::chown(&path, Some(65534), Some(65534)).is_err() {
+        eprintln!("SKIP: cannot chown (not root)");
+        return;
+    }
+    let out = run_kprof(&["report", "-i", path.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("--force") && stderr.contains("theirs.data"),
+        "{stderr}"
+    );
+    kprof_ok(&["report", "--force", "-i", path.to_str().unwrap()]);
+}

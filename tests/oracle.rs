@@ -386,3 +386,26 @@ fn pipe_mode_file_and_stdin() {
     assert!(from_stdin.status.success());
     assert_eq!(String::from_utf8(from_stdin.stdout).unwrap(), from_file);
 }
+
+#[test]
+fn kprof_script_reads_in_inferno_collapse_perf() {
+    if !perf_can_record() {
+        return;
+    }
+    let hot = c_workload("hot", &["-O2", "-g", "-fno-omit-frame-pointer"]);
+    let dir = TempDir::new("script-inferno");
+    let file = dir.join("hot.data");
+    perf_record(&file, &["-F", "999", "-g"], &[hot.to_str().unwrap(), "0.5"]);
+    let path = file.to_str().unwrap();
+    let script = kprof_ok(&["script", "--no-inline", "-i", path]);
+    let collapsed = parse_folded(&inferno_collapse(&script, None), false);
+    let folded = parse_folded(
+        &kprof_ok(&["flame", "--folded", "--no-inline", "-i", path]),
+        false,
+    );
+    assert!(!folded.is_empty());
+    assert_eq!(
+        collapsed, folded,
+        "kprof script | inferno-collapse-perf == kprof flame --folded"
+    );
+}

@@ -531,12 +531,32 @@ fn output_is_never_written_through_a_symlink_and_is_private() {
     let out = dir.join("out.data");
     std::os::unix::fs::symlink(&victim, &out).unwrap();
     kprof_ok(&["record", "-q", "-o", out.to_str().unwrap(), "--", "true"]);
-    assert_eq!(std::fs::read(&victim).unwrap(), b"keep me", "the link's target is untouched");
-    assert_eq!(std::fs::metadata(&victim).unwrap().permissions().mode() & 0o777, 0o644);
+    assert_eq!(
+        std::fs::read(&victim).unwrap(),
+        b"keep me",
+        "the link's target is untouched"
+    );
+    assert_eq!(
+        std::fs::metadata(&victim).unwrap().permissions().mode() & 0o777,
+        0o644
+    );
     let meta = std::fs::symlink_metadata(&out).unwrap();
-    assert!(meta.file_type().is_file(), "a new regular file took the link's place");
-    assert_eq!(meta.permissions().mode() & 0o777, 0o600, "perf.data files are private");
+    assert!(
+        meta.file_type().is_file(),
+        "a new regular file took the link's place"
+    );
+    assert_eq!(
+        meta.permissions().mode() & 0o777,
+        0o600,
+        "perf.data files are private"
+    );
     let old = dir.join("out.data.old");
-    assert!(std::fs::symlink_metadata(&old).unwrap().file_type().is_symlink(), "the old link is kept as .old");
+    assert!(
+        std::fs::symlink_metadata(&old)
+            .unwrap()
+            .file_type()
+            .is_symlink(),
+        "the old link is kept as .old"
+    );
     kprof_ok(&["report", "-i", out.to_str().unwrap()]);
 }
