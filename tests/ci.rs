@@ -50,6 +50,8 @@ fn cargo_bench(features: &[&str]) -> Command {
 
 /// Builds the benchmark (with `features`) and returns its executable.
 fn build_bench(features: &[&str]) -> PathBuf {
+    // rustc is a busy process: not while a system-wide recording runs.
+    let _machine = shared();
     let out = cargo_bench(features)
         .args(["--no-run", "--message-format=json"])
         .output()

@@ -148,6 +148,8 @@ pub fn c_workload(name: &str, flags: &[&str]) -> PathBuf {
     let out_dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("workloads");
     std::fs::create_dir_all(&out_dir).unwrap();
     let out = out_dir.join(&key);
+    // A compiler is a busy process: not while a system-wide recording runs.
+    let _machine = shared();
     let lock = out_dir.join(format!("{key}.building-{}", std::process::id()));
     let src = repo().join(format!("examples/workloads/{name}.c"));
     let status = Command::new("cc")
@@ -168,6 +170,8 @@ pub fn rust_workload() -> PathBuf {
     static PATH: OnceLock<PathBuf> = OnceLock::new();
     PATH.get_or_init(|| {
         let target = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("busy-target");
+        // rustc is a busy process: not while a system-wide recording runs.
+        let _machine = shared();
         let status = Command::new(env!("CARGO"))
             .args([
                 "build",
@@ -187,8 +191,10 @@ pub fn rust_workload() -> PathBuf {
     .clone()
 }
 
-/// Recordings share the machine; a system-wide one (`-a`) runs alone among this binary's
-/// recordings, so the profile holds the workload rather than other tests' processes.
+/// Recordings and builds share the machine; a system-wide recording (`-a`) runs alone among
+/// this binary's recordings and builds, so the profile holds the workload rather than other
+/// tests' compilers. Never take one of these while holding the other (std's lock is not
+/// reentrant).
 static MACHINE: std::sync::RwLock<()> = std::sync::RwLock::new(());
 
 /// Holds the machine for a system-wide recording.

@@ -255,6 +255,14 @@ fn compare_folded(file: &Path, event: &str) {
     }
 }
 
+/// Records `cmd` with `perf record ARGS` into a fresh file and checks kprof against perf on it.
+fn record_and_check(tag: &str, perf_args: &[&str], cmd: &[&str], events: &[&str]) {
+    let dir = TempDir::new(tag);
+    let file = dir.join("perf.data");
+    perf_record(&file, perf_args, cmd);
+    check(&file, events);
+}
+
 fn check(file: &Path, events: &[&str]) {
     compare_reports(file);
     for event in events {
@@ -268,10 +276,12 @@ fn c_workload_fp_callchains() {
         return;
     }
     let hot = c_workload("hot", &["-O2", "-g", "-fno-omit-frame-pointer"]);
-    let dir = TempDir::new("oracle-c");
-    let file = dir.join("c.data");
-    perf_record(&file, &["-F", "999", "-g"], &[hot.to_str().unwrap(), "1"]);
-    check(&file, &["cpu-clock"]);
+    record_and_check(
+        "oracle-c",
+        &["-F", "999", "-g"],
+        &[hot.to_str().unwrap(), "1"],
+        &["cpu-clock"],
+    );
 }
 
 #[test]
@@ -280,10 +290,12 @@ fn rust_workload_fp_callchains() {
         return;
     }
     let busy = rust_workload();
-    let dir = TempDir::new("oracle-rust");
-    let file = dir.join("rust.data");
-    perf_record(&file, &["-F", "999", "-g"], &[busy.to_str().unwrap(), "1"]);
-    check(&file, &["cpu-clock"]);
+    record_and_check(
+        "oracle-rust",
+        &["-F", "999", "-g"],
+        &[busy.to_str().unwrap(), "1"],
+        &["cpu-clock"],
+    );
 }
 
 #[test]
@@ -292,14 +304,12 @@ fn system_wide() {
         return;
     }
     let hot = c_workload("hot", &["-O2", "-g", "-fno-omit-frame-pointer"]);
-    let dir = TempDir::new("oracle-sys");
-    let file = dir.join("sys.data");
-    perf_record(
-        &file,
+    record_and_check(
+        "oracle-sys",
         &["-F", "999", "-a", "-g"],
         &[hot.to_str().unwrap(), "1"],
+        &["cpu-clock"],
     );
-    check(&file, &["cpu-clock"]);
 }
 
 #[test]
@@ -308,14 +318,12 @@ fn two_software_events() {
         return;
     }
     let busy = rust_workload();
-    let dir = TempDir::new("oracle-two");
-    let file = dir.join("two.data");
-    perf_record(
-        &file,
+    record_and_check(
+        "oracle-two",
         &["-e", "cpu-clock,page-faults", "-g"],
         &[busy.to_str().unwrap(), "0.5"],
+        &["cpu-clock", "page-faults"],
     );
-    check(&file, &["cpu-clock", "page-faults"]);
 }
 
 #[test]
@@ -323,18 +331,16 @@ fn sched_switch_tracepoint_system_wide() {
     if !perf_can_record() {
         return;
     }
-    let dir = TempDir::new("oracle-sched");
-    let file = dir.join("sched.data");
-    perf_record(
-        &file,
+    record_and_check(
+        "oracle-sched",
         &["-e", "sched:sched_switch", "-a", "-g"],
         &[
             "sh",
             "-c",
             "for i in 1 2 3 4 5 6 7 8 9 10; do sleep 0.02; done",
         ],
+        &["sched:sched_switch"],
     );
-    check(&file, &["sched:sched_switch"]);
 }
 
 #[test]
@@ -343,14 +349,12 @@ fn compressed_file() {
         return;
     }
     let hot = c_workload("hot", &["-O2", "-g", "-fno-omit-frame-pointer"]);
-    let dir = TempDir::new("oracle-z");
-    let file = dir.join("z.data");
-    perf_record(
-        &file,
+    record_and_check(
+        "oracle-z",
         &["-F", "999", "-g", "-z"],
         &[hot.to_str().unwrap(), "0.5"],
+        &["cpu-clock"],
     );
-    check(&file, &["cpu-clock"]);
 }
 
 #[test]

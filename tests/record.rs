@@ -448,8 +448,8 @@ fn high_rate_system_wide_loses_nothing_or_reports_the_loss_exactly() {
     if !kprof_can_record() || !perf_can_record() {
         return;
     }
-    let _alone = exclusive();
     let hot = c_workload("hot", &["-O2", "-g", "-fno-omit-frame-pointer"]);
+    let _alone = exclusive();
     let dir = TempDir::new("rec-loss");
     let file = dir.join("loss.data");
     let script = format!("{0} 10 & {0} 10; wait", hot.display());
