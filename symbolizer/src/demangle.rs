@@ -16,6 +16,9 @@ pub fn demangle(name: &str) -> Cow<'_, str> {
             return Cow::Owned(out);
         }
     }
+    if let Some(thunk) = thunk_like_libiberty(name) {
+        return Cow::Owned(thunk);
+    }
     if name.starts_with("_Z") {
         if let Ok(sym) = cpp_demangle::Symbol::new(name.as_bytes()) {
             // Like perf (and flame graph tools): no parameter list, no return type.
@@ -25,11 +28,63 @@ pub fn demangle(name: &str) -> Cow<'_, str> {
             if let Ok(s) = sym.demangle(&options) {
                 // An empty parameter pack prints as `<T, >`; GNU's demangler prints `<T>`.
                 let s = s.replace(", >", ">");
+                // Without parameters GNU's demangler also leaves out `[clone .cold]` suffixes.
+                let mut s = match s.find(" [clone ") {
+                    Some(at) if s.ends_with(']') => s[..at].to_string(),
+                    _ => s,
+                };
+                // ... and a method's qualifiers, which belong to its parameter list.
+                while let Some(stripped) = [" const", " volatile", " &&", " &"]
+                    .iter()
+                    .find_map(|q| s.strip_suffix(q))
+                {
+                    s = stripped.to_string();
+                }
                 return Cow::Owned(integer_literals_like_libiberty(&s));
             }
         }
     }
     Cow::Borrowed(name)
+}
+
+/// A C++ thunk (`_ZThn8_N3Foo3barEi`) as GNU's demangler spells it: `non-virtual thunk to
+/// Foo::bar(int)`, the target with its parameters. cpp_demangle has its own notation for these.
+fn thunk_like_libiberty(name: &str) -> Option<String> {
+    let rest = name.strip_prefix("_ZT")?;
+    let (label, offsets) = match rest.as_bytes().first()? {
+        b'h' => ("non-virtual thunk to ", 1),
+        b'v' => ("virtual thunk to ", 1),
+        b'c' => ("covariant return thunk to ", 2),
+        _ => return None,
+    };
+    let mut rest = if offsets == 2 { &rest[1..] } else { rest };
+    // Each call offset: `h <number> _` or `v <number> _ <number> _`, numbers maybe `n`-negative.
+    for _ in 0..offsets {
+        let kind = rest.as_bytes().first().copied()?;
+        let numbers = match kind {
+            b'h' => 1,
+            b'v' => 2,
+            _ => return None,
+        };
+        rest = &rest[1..];
+        for _ in 0..numbers {
+            let end = rest.find('_')?;
+            let number = &rest[..end];
+            let digits = number.strip_prefix('n').unwrap_or(number);
+            if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+                return None;
+            }
+            rest = &rest[end + 1..];
+        }
+    }
+    let target = format!("_Z{}", rest.split('.').next().unwrap_or(rest));
+    let sym = cpp_demangle::Symbol::new(target.as_bytes()).ok()?;
+    let options = cpp_demangle::DemangleOptions::new().no_return_type();
+    let demangled = sym.demangle(&options).ok()?;
+    Some(format!(
+        "{label}{}",
+        integer_literals_like_libiberty(&demangled.replace(", >", ">"))
+    ))
 }
 
 /// Template integer arguments as GNU's demangler (which perf uses) spells them: `8u` rather
@@ -72,6 +127,21 @@ fn integer_literals_like_libiberty(name: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn thunks_and_clones_like_gnu() {
+        assert_eq!(
+            demangle("_ZThn8_N3Foo3barEi"),
+            "non-virtual thunk to Foo::bar(int)"
+        );
+        assert_eq!(
+            demangle("_ZTv0_n24_N3Foo3bazEv"),
+            "virtual thunk to Foo::baz()"
+        );
+        assert_eq!(demangle("_ZN3Foo3barEi.cold"), "Foo::bar");
+        assert_eq!(demangle("_ZN3Foo3barEi.llvm.123"), "Foo::bar");
+        assert_eq!(demangle("_ZNK3Foo3getEv"), "Foo::get");
+    }
 
     #[test]
     fn cpp_names_match_perfs_spelling() {
