@@ -63,6 +63,38 @@ pub struct Analysis {
     pub unwind_report: crate::unwinding::UnwindReport,
     /// Records in the file per record type.
     pub records: std::collections::BTreeMap<u32, u64>,
+    /// How far frame-pointer callchains reached, when samples have user callchains.
+    pub frame_pointers: FramePointerReport,
+}
+
+/// Whether frame-pointer (`-g`) user stacks reach a thread or process entry point, or end early
+/// because some code on the stack keeps no frame pointer.
+#[derive(Clone, Debug, Default, serde::Serialize)]
+pub struct FramePointerReport {
+    /// Samples whose user stack came from a frame-pointer callchain.
+    pub user_stacks: u64,
+    /// Of those, the ones whose outermost frame is an entry point (`_start`, `main`,
+    /// `start_thread`, `clone`, ...).
+    pub complete: u64,
+    /// The others, by the module of their outermost frame (where the chain broke).
+    pub ended_early_in: std::collections::BTreeMap<String, u64>,
+}
+
+/// Where a complete user stack starts: process and thread entry points, or `main` itself.
+fn is_entry_point(function: &str) -> bool {
+    function == "main"
+        || function.ends_with("::main")
+        || [
+            "_start",
+            "__libc_start",
+            "start_thread",
+            "clone",
+            "__clone",
+            "thread_start",
+            "_dl_start",
+        ]
+        .iter()
+        .any(|entry| function.starts_with(entry))
 }
 
 /// What a sample's stack is built from: its callchain (with its context markers), its
@@ -134,6 +166,11 @@ struct Collector<'o, 'f> {
     addresses: Vec<(u64, bool)>,
     /// Set by `sample_addresses` when the callchain was corrupt.
     broken_callchain: bool,
+    /// Set by `sample_addresses` when user frames came from the recorded callchain (frame
+    /// pointers), not from DWARF unwinding.
+    fp_user_frames: bool,
+    /// Distinct chains whose user part is a frame-pointer chain.
+    fp_chains: FxHashSet<u32>,
     /// Distinct chains whose callchain was corrupt.
     broken_chains: FxHashSet<u32>,
     unwinder: Option<StackUnwinder>,
@@ -221,6 +258,7 @@ impl<'f> Collector<'_, 'f> {
     fn sample_addresses(&mut self, sample: &ChainInput<'_>, user: Option<&[u64]>) {
         self.addresses.clear();
         self.broken_callchain = false;
+        self.fp_user_frames = false;
         let sample_in_kernel = matches!(sample.cpumode, CpuMode::Kernel | CpuMode::GuestKernel);
         match &sample.callchain {
             Some(chain) if !chain.is_empty() => {
@@ -253,6 +291,7 @@ impl<'f> Collector<'_, 'f> {
                     } else {
                         self.return_address_lookup(entry)
                     };
+                    self.fp_user_frames |= !kernel;
                     self.addresses.push((lookup, kernel));
                 }
             }
@@ -298,6 +337,8 @@ impl<'f> Collector<'_, 'f> {
             .push((start, self.chain_locations.len() as u32 - start));
         if self.broken_callchain {
             self.broken_chains.insert(id);
+        } else if self.fp_user_frames {
+            self.fp_chains.insert(id);
         }
         id
     }
@@ -518,6 +559,8 @@ fn analyze_with(
         addresses: Vec::new(),
         broken_callchain: false,
         broken_chains: Default::default(),
+        fp_user_frames: false,
+        fp_chains: Default::default(),
         unwinder: options
             .dwarf
             .then(|| StackUnwinder::for_file(file, options.inline || options.lines))
@@ -583,8 +626,50 @@ fn analyze_with(
             stack
         })
         .collect();
+    // Where each frame-pointer chain ended: its outermost frame, and the outermost frame in a
+    // known module (a chain that breaks runs into garbage addresses; the code before them is
+    // what has no frame pointer).
+    let outermost = |location: &u32| location_frames.get(*location as usize)?.last().copied();
+    let fp_ends: HashMap<u32, (Option<FrameId>, Option<FrameId>)> = collector
+        .fp_chains
+        .iter()
+        .map(|&chain| {
+            let locations = collector
+                .chain_ranges
+                .get(chain as usize)
+                .and_then(|&(start, len)| {
+                    collector
+                        .chain_locations
+                        .get(start as usize..(start + len) as usize)
+                })
+                .unwrap_or(&[]);
+            let end = locations.last().and_then(outermost);
+            let known = locations.iter().rev().filter_map(outermost).find(|&f| {
+                interner
+                    .frames
+                    .get(f as usize)
+                    .is_some_and(|frame| frame.kind != FrameKind::Unknown)
+            });
+            (chain, (end, known))
+        })
+        .collect();
+    let mut frame_pointers = FramePointerReport::default();
     let mut samples = Vec::with_capacity(collector.samples.len());
     for pending in &collector.samples {
+        if let Some(&(end, known)) = fp_ends.get(&pending.chain) {
+            frame_pointers.user_stacks += 1;
+            let frame = |id: Option<FrameId>| id.and_then(|f| interner.frames.get(f as usize));
+            match frame(end) {
+                Some(end) if is_entry_point(&end.function) => frame_pointers.complete += 1,
+                _ => {
+                    let module = frame(known).map_or("[unknown]", |f| &*f.module);
+                    *frame_pointers
+                        .ended_early_in
+                        .entry(module.to_string())
+                        .or_insert(0) += 1;
+                }
+            }
+        }
         if let Some(info) = event_infos.get_mut(pending.event as usize) {
             info.sample_count += 1;
             info.total_period += pending.period;
@@ -627,6 +712,7 @@ fn analyze_with(
         symbol_report,
         unwind_report,
         records: collector.records.into_iter().collect(),
+        frame_pointers,
     })
 }
 

@@ -206,3 +206,43 @@ fn rust_release_code_unwinds_through_libstd_with_inlined_frames() {
         "inlined hashing frames, demangled"
     );
 }
+
+#[test]
+fn frame_pointer_stacks_that_break_early_are_reported() {
+    if !perf_can_record() {
+        return;
+    }
+    let dir = TempDir::new("fp-quality");
+    let report_of = |name: &str, flags: &[&str]| -> String {
+        let binary = c_workload("hot", flags);
+        let file = dir.join(name);
+        perf_record(
+            &file,
+            &["-F", "999", "-g"],
+            &[binary.to_str().unwrap(), "0.3"],
+        );
+        kprof_ok(&["report", "-i", file.to_str().unwrap()])
+    };
+    let share = |report: &str| -> f64 {
+        let line = report
+            .lines()
+            .find(|l| l.starts_with("# frame pointers: ") && l.contains("reach an entry point"))
+            .unwrap_or_else(|| panic!("frame-pointer summary in {report}"));
+        let pct = line
+            .split(", ")
+            .nth(1)
+            .and_then(|p| p.split('%').next())
+            .unwrap();
+        pct.parse().unwrap()
+    };
+    let with_fp = report_of("fp.data", &["-O2", "-g", "-fno-omit-frame-pointer"]);
+    assert!(share(&with_fp) > 95.0, "{with_fp}");
+    let without = report_of("nofp.data", &["-O2", "-g", "-fomit-frame-pointer"]);
+    assert!(share(&without) < 50.0, "{without}");
+    assert!(
+        without
+            .lines()
+            .any(|l| l.contains("stacks end early, in ") && l.contains("hot-O2gfomitframepointer")),
+        "names the module without frame pointers: {without}"
+    );
+}

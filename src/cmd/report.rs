@@ -40,6 +40,8 @@ struct JsonReport<'a> {
     unresolved: Vec<JsonUnresolved>,
     /// DWARF unwinding outcomes, per module, when the file has copied user stacks.
     unwinding: &'a crate::unwinding::UnwindReport,
+    /// How far frame-pointer user stacks reached.
+    frame_pointers: &'a crate::analysis::FramePointerReport,
 }
 
 /// A module whose frames did not all resolve.
@@ -214,6 +216,7 @@ pub fn run(args: &ReportArgs) -> Result<()> {
                 events: json_events,
                 unresolved,
                 unwinding: &loaded.analysis.unwind_report,
+                frame_pointers: &loaded.analysis.frame_pointers,
             };
             serde_json::to_writer_pretty(&mut out, &report)?;
             writeln!(out)?;
@@ -256,6 +259,30 @@ pub fn run(args: &ReportArgs) -> Result<()> {
                 }
                 if profile.meta.lost_samples > 0 {
                     writeln!(out, "# Lost samples: {}", profile.meta.lost_samples)?;
+                }
+                let fp = &loaded.analysis.frame_pointers;
+                if fp.user_stacks > 0 {
+                    let early = fp.user_stacks - fp.complete;
+                    writeln!(
+                        out,
+                        "# frame pointers: {} user stacks, {:.1}% reach an entry point (_start, main, a thread start)",
+                        fp.user_stacks,
+                        fp.complete as f64 * 100.0 / fp.user_stacks as f64
+                    )?;
+                    if early * 100 > fp.user_stacks {
+                        let mut modules: Vec<(&String, &u64)> = fp.ended_early_in.iter().collect();
+                        modules.sort_by(|a, b| b.1.cmp(a.1));
+                        let listed: Vec<String> = modules
+                            .iter()
+                            .take(5)
+                            .map(|(m, n)| format!("{m} ({n})"))
+                            .collect();
+                        writeln!(
+                            out,
+                            "# frame pointers: {early} stacks end early, in {}: that code keeps no frame pointer; record with --call-graph dwarf or build with -fno-omit-frame-pointer",
+                            listed.join(", ")
+                        )?;
+                    }
                 }
                 let unwinding = &loaded.analysis.unwind_report;
                 if unwinding.samples > 0 {
