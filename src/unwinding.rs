@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::sync::Mutex;
 
 use kprof_perfdata::kinds::sample as sample_bits;
-use kprof_perfdata::{PerfFile, Sample};
+use kprof_perfdata::{PerfFile, Regs, Sample, U64Slice};
 use kprof_symbolizer::unwind::{
     Arch, DwarfUnwinder, FrameAddress, ModuleRef, ModuleSource, StackBytes, UnwindEnd, UserRegs,
     join_with_fp_chain,
@@ -100,9 +100,10 @@ impl UnwindReport {
 pub struct UnwindJob<'f> {
     /// The sampled process.
     pub pid: u32,
-    regs: UserRegs,
+    /// The register dump, decoded on the worker thread.
+    regs: Regs<'f>,
     stack: &'f [u8],
-    callchain: Vec<u64>,
+    callchain: Option<U64Slice<'f>>,
 }
 
 /// Unwinds the user stacks of samples that carry registers and stack bytes.
@@ -181,20 +182,14 @@ impl StackUnwinder {
 
     /// The unwinding input of `sample`, when it has user registers and stack bytes.
     pub fn job<'f>(&self, sample: &Sample<'f>, pid: u32) -> Option<UnwindJob<'f>> {
-        let regs = sample.regs_user.as_ref().filter(|r| r.abi != 0)?;
+        // Only borrowed slices here: this runs on the replay thread, the decoding on workers.
+        let regs = sample.regs_user.filter(|r| r.abi != 0)?;
         let stack = sample.stack_user.filter(|s| !s.is_empty())?;
-        let values: Vec<u64> = regs.values.iter().collect();
-        let regs = UserRegs::from_perf(self.arch, regs.mask, &values)?;
-        let callchain = sample
-            .callchain
-            .as_ref()
-            .map(|c| c.iter().collect())
-            .unwrap_or_default();
         Some(UnwindJob {
             pid,
             regs,
             stack,
-            callchain,
+            callchain: sample.callchain,
         })
     }
 
@@ -236,16 +231,29 @@ impl StackUnwinder {
     ) -> (Vec<u64>, String, UnwindEnd) {
         // Module ids are global, so cached images stay valid when the process changes.
         modules.pid = job.pid;
-        let stack = StackBytes {
-            start: job.regs.sp(),
-            bytes: job.stack,
-        };
+        let mut values = [0u64; 64];
+        let count = job.regs.values.len().min(values.len());
+        for (slot, value) in values.iter_mut().zip(job.regs.values.iter()) {
+            *slot = value;
+        }
         let worker = rayon::current_thread_index().unwrap_or(0);
-        let Some(unwinder) = self.unwinders.get(worker).or(self.unwinders.first()) else {
+        let unwinder = self.unwinders.get(worker).or(self.unwinders.first());
+        let (Some(regs), Some(unwinder)) = (
+            UserRegs::from_perf(self.arch, job.regs.mask, &values[..count]),
+            unwinder,
+        ) else {
             return (Vec::new(), "[unknown]".to_string(), UnwindEnd::DepthLimit);
         };
-        let walked = unwinder.unwind(self.arch, &job.regs, &stack, &*modules, MAX_FRAMES);
-        let walked = join_with_fp_chain(walked, &job.callchain, MAX_FRAMES);
+        let stack = StackBytes {
+            start: regs.sp(),
+            bytes: job.stack,
+        };
+        let walked = unwinder.unwind(self.arch, &regs, &stack, &*modules, MAX_FRAMES);
+        let callchain: Vec<u64> = job
+            .callchain
+            .map(|c| c.iter().collect())
+            .unwrap_or_default();
+        let walked = join_with_fp_chain(walked, &callchain, MAX_FRAMES);
         let spaces = modules.spaces;
         let last = walked.frames.last().map(|f| f.address());
         let module = match last.map(|a| spaces.locate(job.pid, Avma(a), false)) {
