@@ -6,8 +6,6 @@
 //! driver script into kprof's SVG, lets Chromium run it (`--dump-dom`), and reads back what it
 //! saw.
 
-use std::process::Command;
-
 use crate::common::*;
 
 /// Runs before anything else in the SVG: counts any alert() a name might smuggle in.
@@ -43,15 +41,6 @@ window.addEventListener("load", function() { setTimeout(function() {
   document.documentElement.appendChild(t);
 }, 200); });
 ]]></script>"#;
-
-fn unescape_xml(text: &str) -> String {
-    text.replace("&lt;", "<")
-        .replace("&gt;", ">")
-        .replace("&quot;", "\"")
-        .replace("&apos;", "'")
-        .replace("&#39;", "'")
-        .replace("&amp;", "&")
-}
 
 #[test]
 fn svg_search_zoom_and_hostile_names_in_chromium() {
@@ -95,32 +84,7 @@ fn svg_search_zoom_and_hostile_names_in_chromium() {
         &svg[open_end..close],
         &svg[close..]
     );
-    let driven_path = dir.join("driven.svg");
-    std::fs::write(&driven_path, driven).unwrap();
-    let out = Command::new("chromium")
-        .args([
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-quic",
-            "--no-first-run",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-            "--virtual-time-budget=5000",
-            "--dump-dom",
-        ])
-        .arg(format!("--user-data-dir={}", dir.join("profile").display()))
-        .arg(format!("file://{}", driven_path.display()))
-        .output()
-        .expect("chromium runs");
-    let dom = String::from_utf8_lossy(&out.stdout);
-    let start = dom
-        .find("<text id=\"kprof-test-result\">")
-        .expect("driver ran")
-        + 29;
-    let end = start + dom[start..].find("</text>").unwrap();
-    let result: serde_json::Value = serde_json::from_str(&unescape_xml(&dom[start..end])).unwrap();
+    let result = chromium_result(&driven, &dir);
 
     let names: Vec<&str> = result["names"]
         .as_array()

@@ -578,46 +578,11 @@ window.addEventListener("load", function() { setTimeout(function() {
 }, 200); });
 ]]></script>"#;
 
-fn unescape_xml(text: &str) -> String {
-    text.replace("&lt;", "<")
-        .replace("&gt;", ">")
-        .replace("&quot;", "\"")
-        .replace("&apos;", "'")
-        .replace("&#39;", "'")
-        .replace("&amp;", "&")
-}
-
 /// Opens `svg` (with the driver injected) in headless Chromium and returns the driver's result.
 fn chromium_frames(svg: &str, dir: &TempDir) -> Vec<(String, [u8; 3])> {
     let close = svg.rfind("</svg>").expect("an SVG document");
     let driven = format!("{}{COLOUR_DRIVER}{}", &svg[..close], &svg[close..]);
-    let path = dir.join("driven.svg");
-    std::fs::write(&path, driven).unwrap();
-    let out = Command::new("chromium")
-        .args([
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-quic",
-            "--no-first-run",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-            "--virtual-time-budget=5000",
-            "--dump-dom",
-        ])
-        .arg(format!("--user-data-dir={}", dir.join("profile").display()))
-        .arg(format!("file://{}", path.display()))
-        .output()
-        .expect("chromium runs");
-    let dom = String::from_utf8_lossy(&out.stdout);
-    let marker = "<text id=\"kprof-test-result\">";
-    let start = dom
-        .find(marker)
-        .unwrap_or_else(|| panic!("driver ran: {}", String::from_utf8_lossy(&out.stderr)))
-        + marker.len();
-    let end = start + dom[start..].find("</text>").unwrap();
-    let frames: serde_json::Value = serde_json::from_str(&unescape_xml(&dom[start..end])).unwrap();
+    let frames = chromium_result(&driven, dir);
     frames
         .as_array()
         .unwrap()

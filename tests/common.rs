@@ -268,3 +268,42 @@ pub fn inferno_collapse(script: &str, event: Option<&str>) -> String {
     inferno::collapse::Collapse::collapse(&mut folder, script.as_bytes(), &mut out).unwrap();
     String::from_utf8(out).unwrap()
 }
+
+/// Loads `svg` (with a test driver script already injected) in headless Chromium and returns
+/// the JSON the driver leaves in a `<text id="kprof-test-result">` element.
+pub fn chromium_result(svg: &str, dir: &TempDir) -> serde_json::Value {
+    let path = dir.join("driven.svg");
+    std::fs::write(&path, svg).unwrap();
+    let out = Command::new("chromium")
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--virtual-time-budget=5000",
+            "--dump-dom",
+        ])
+        .arg(format!("--user-data-dir={}", dir.join("profile").display()))
+        .arg(format!("file://{}", path.display()))
+        .output()
+        .expect("chromium runs");
+    let dom = String::from_utf8_lossy(&out.stdout);
+    let marker = "<text id=\"kprof-test-result\">";
+    let start = dom
+        .find(marker)
+        .unwrap_or_else(|| panic!("driver ran: {}", String::from_utf8_lossy(&out.stderr)))
+        + marker.len();
+    let end = start + dom[start..].find("</text>").unwrap();
+    let text = dom[start..end]
+        .replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&quot;", "\"")
+        .replace("&apos;", "'")
+        .replace("&#39;", "'")
+        .replace("&amp;", "&");
+    serde_json::from_str(&text).unwrap()
+}
