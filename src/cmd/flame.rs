@@ -8,7 +8,7 @@ use kprof_flamegraph::{Folder, FrameKind as FoldKind, Palette, SvgOptions};
 
 use crate::analysis::select_event;
 use crate::cli::{CountMode, FilterArgs, FlameArgs, SvgArgs};
-use crate::profile::{FrameKind, Profile, StackId, ThreadId};
+use crate::profile::{FrameKind, Profile, Sample, StackId, ThreadId};
 
 /// What names the root frame of each stack.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -61,21 +61,34 @@ fn fold_kind(kind: FrameKind, inlined: bool) -> FoldKind {
     }
 }
 
-/// Folds the samples of `event` (all samples that pass the filters) into named stacks.
-pub fn fold(profile: &Profile, event: Option<u16>, count: CountMode, naming: Naming) -> Folder {
-    // Sum weights per (thread, stack) first: most samples share a stack.
+/// The summed weight of the samples `keep` accepts, per (thread, stack), in a stable order.
+/// Most samples share their stack with others, so outputs work on these instead of samples.
+pub fn stack_weights(
+    profile: &Profile,
+    keep: impl Fn(&Sample) -> bool,
+    count: CountMode,
+) -> Vec<((ThreadId, Option<StackId>), u64)> {
     let mut weights: HashMap<(ThreadId, Option<StackId>), u64> = HashMap::default();
-    for sample in &profile.samples {
-        // perf script prints no stack for a corrupt callchain, and nothing is drawn for it.
-        if event.is_some_and(|e| e != sample.event) || sample.broken_callchain {
-            continue;
-        }
+    for sample in profile.samples.iter().filter(|s| keep(s)) {
         let weight = match count {
             CountMode::Period => sample.period,
             CountMode::Samples => 1,
         };
         *weights.entry((sample.thread, sample.stack)).or_insert(0) += weight;
     }
+    let mut entries: Vec<_> = weights.into_iter().collect();
+    entries.sort_unstable_by_key(|&(key, _)| key);
+    entries
+}
+
+/// Folds the samples of `event` (all samples that pass the filters) into named stacks.
+pub fn fold(profile: &Profile, event: Option<u16>, count: CountMode, naming: Naming) -> Folder {
+    // perf script prints no stack for a corrupt callchain, and nothing is drawn for it.
+    let weights = stack_weights(
+        profile,
+        |s| event.is_none_or(|e| e == s.event) && !s.broken_callchain,
+        count,
+    );
     let names: Vec<String> = profile
         .frames
         .iter()
@@ -104,9 +117,7 @@ pub fn fold(profile: &Profile, event: Option<u16>, count: CountMode, naming: Nam
         .collect();
     let mut folder = Folder::new();
     let mut stack: Vec<(&str, FoldKind)> = Vec::new();
-    let mut entries: Vec<_> = weights.into_iter().collect();
-    entries.sort_unstable_by_key(|&(key, _)| key);
-    for ((thread, leaf), weight) in entries {
+    for ((thread, leaf), weight) in weights {
         stack.clear();
         for frame_id in profile.frames_leaf_first(leaf) {
             let frame = &profile.frames[frame_id as usize];

@@ -5,11 +5,11 @@ use std::io::Write;
 
 use anyhow::Result;
 use kprof_flamegraph::report::{Report, ReportOptions};
-use rustc_hash::FxHashMap as HashMap;
 use serde::Serialize;
 
-use crate::cli::{CountMode, ReportArgs, ReportFormat, SortKey};
-use crate::profile::{FrameKind, Profile, StackId, ThreadId};
+use crate::cli::{ReportArgs, ReportFormat, SortKey};
+use crate::cmd::flame::stack_weights;
+use crate::profile::{FrameKind, Profile};
 
 /// One JSON row: shares plus one field per sort key.
 #[derive(Serialize)]
@@ -93,18 +93,8 @@ fn build(profile: &Profile, event: u16, args: &ReportArgs) -> Report {
     options.children = !args.no_children;
     options.percent_limit = args.percent_limit;
     let mut report = Report::new(options);
-    // Samples with the same thread and stack make the same row keys: sum them first, so each
-    // distinct stack is keyed once (a profile has far fewer stacks than samples).
-    let mut weights: HashMap<(ThreadId, Option<StackId>), u64> = HashMap::default();
-    for sample in profile.samples.iter().filter(|s| s.event == event) {
-        let weight = match args.filter.count {
-            CountMode::Period => sample.period,
-            CountMode::Samples => 1,
-        };
-        *weights.entry((sample.thread, sample.stack)).or_insert(0) += weight;
-    }
-    let mut entries: Vec<_> = weights.into_iter().collect();
-    entries.sort_unstable_by_key(|&(key, _)| key);
+    // Samples with the same thread and stack make the same row keys: key each once.
+    let entries = stack_weights(profile, |s| s.event == event, args.filter.count);
     let mut stack: Vec<Vec<String>> = Vec::new();
     for ((thread, leaf), weight) in entries {
         let thread = &profile.threads[thread as usize];
