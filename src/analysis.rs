@@ -3,6 +3,9 @@
 //!
 //! 1. Replay side-band records (MMAP/COMM/FORK/EXIT) in time order into address spaces, and
 //!    turn each sample's callchain (or DWARF-unwound user stack) into module-relative locations.
+//!    Identical stacks of one address space share one chain, found by their raw bytes (or, once
+//!    unwound, their addresses) before any lookup. Samples to unwind go to the thread pool in
+//!    batches while the replay reads on; the address spaces change only when none is out.
 //! 2. Symbolize each distinct location once, in parallel.
 //! 3. Intern frames and stacks into the profile's prefix tree.
 
@@ -11,24 +14,20 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use anyhow::{Result, bail};
-use kprof_perfdata::{CpuMode, Event as PerfEvent, PerfFile, Record, Sample as PerfSample};
+use kprof_perfdata::kinds::record as record_kind;
+use kprof_perfdata::{
+    CpuMode, Event as PerfEvent, PerfFile, Record, Sample as PerfSample, SampleHead,
+};
 use kprof_symbolizer::{
     AddressSpaces, Avma, Location, MappingInfo, ModuleKind, Symbolizer, SymbolizerOptions,
 };
 use rayon::prelude::*;
 
+use crate::chains::{ChainInput, ChainShape, chain_addresses};
 use crate::profile::{
     Event, Frame, FrameId, FrameKind, Meta, Profile, Sample, StackId, StackNode, Thread, ThreadId,
 };
-use crate::unwinding::{StackUnwinder, UnwindJob};
-
-/// `PERF_CONTEXT_*` markers in a callchain are the values at and above this.
-const PERF_CONTEXT_MAX: u64 = -4095i64 as u64;
-const PERF_CONTEXT_KERNEL: u64 = -128i64 as u64;
-const PERF_CONTEXT_USER: u64 = -512i64 as u64;
-const PERF_CONTEXT_GUEST_KERNEL: u64 = -2176i64 as u64;
-const PERF_CONTEXT_GUEST_USER: u64 = -2560i64 as u64;
-const PERF_CONTEXT_HV: u64 = -32i64 as u64;
+use crate::unwinding::{StackUnwinder, UnwindJob, UnwindQueue, WalkedBatch};
 
 /// What to resolve and which samples to keep.
 #[derive(Clone, Debug, Default)]
@@ -97,24 +96,8 @@ fn is_entry_point(function: &str) -> bool {
         .any(|entry| function.starts_with(entry))
 }
 
-/// What a sample's stack is built from: its callchain (with its context markers), its
-/// instruction pointer and where it was taken. Small, so DWARF samples can wait in a batch.
-#[derive(Clone, Copy)]
-struct ChainInput<'f> {
-    callchain: Option<kprof_perfdata::U64Slice<'f>>,
-    ip: Option<u64>,
-    cpumode: CpuMode,
-}
-
-impl<'f> ChainInput<'f> {
-    fn of(sample: &PerfSample<'f>) -> Self {
-        ChainInput {
-            callchain: sample.callchain,
-            ip: sample.ip,
-            cpumode: sample.cpumode,
-        }
-    }
-}
+/// Records replayed between two reports of how far the replay has got in the file.
+const WINDOW_EVERY_RECORDS: usize = 256;
 
 /// A location as a hashable key: (module id or `u32::MAX` when unmapped, offset or address).
 type LocationKey = (u32, u64);
@@ -141,11 +124,14 @@ struct PendingSample {
 /// space (pid + generation), the same kernel generation, and the same raw callchain / ip.
 type ChainKey<'a> = (u32, u64, u64, u8, u64, &'a [u8]);
 
+/// Chain ids of unwound stacks by their leaf-first (address, kernel) pairs.
+type WalkedChains = HashMap<Box<[(u64, bool)]>, u32>;
+
 /// Pass-1 state: address spaces, interned threads, distinct chains and locations.
 struct Collector<'o, 'f> {
     options: &'o AnalysisOptions,
-    symbolizer: &'o Symbolizer,
-    spaces: AddressSpaces,
+    /// Shared with the unwinding batches in flight; changed only when none is.
+    spaces: Arc<AddressSpaces>,
     /// Bumped whenever a process's mappings change, so equal chains can share their lookup.
     generations: HashMap<u32, u64>,
     kernel_generation: u64,
@@ -173,16 +159,18 @@ struct Collector<'o, 'f> {
     fp_chains: FxHashSet<u32>,
     /// Distinct chains whose callchain was corrupt.
     broken_chains: FxHashSet<u32>,
-    unwinder: Option<StackUnwinder>,
-    /// Samples waiting for DWARF unwinding: their index in `samples`, input and record.
-    /// They are walked in parallel, in one batch, before the address spaces change.
-    unwind_jobs: Vec<UnwindJob<'f>>,
-    unwind_samples: Vec<(usize, ChainInput<'f>)>,
+    /// Samples waiting for DWARF unwinding (their index in `samples` goes with them), walked
+    /// in batches on the thread pool while the replay goes on, and always before the address
+    /// spaces change.
+    unwinds: Option<UnwindQueue<'o, 'f>>,
+    /// Distinct unwound chains by (address space, kernel generation, shape), then by their
+    /// addresses: unwound stacks repeat as much as recorded ones, once walked.
+    walked_chain_ids: HashMap<(u64, u64, ChainShape), WalkedChains>,
     /// Records seen per type (for the header summary; saves a second pass).
     records: HashMap<u32, u64>,
 }
 
-impl<'f> Collector<'_, 'f> {
+impl<'o, 'f> Collector<'o, 'f> {
     fn location_id(&mut self, pid: u32, addr: u64, kernel: bool) -> u32 {
         let location = self.spaces.locate(pid, Avma(addr), kernel);
         let next = self.locations.len() as u32;
@@ -252,75 +240,14 @@ impl<'f> Collector<'_, 'f> {
         true
     }
 
-    /// Leaf-first (address, kernel) pairs of a sample into `self.addresses`; return addresses
-    /// are moved back one byte so they land in the calling instruction (and its inline
-    /// context). `user` replaces the user part of the callchain when DWARF unwinding ran.
-    fn sample_addresses(&mut self, sample: &ChainInput<'_>, user: Option<&[u64]>) {
+    /// Leaf-first (address, kernel) pairs of a sample into `self.addresses` (see
+    /// [`chain_addresses`]).
+    fn sample_addresses(&mut self, sample: &ChainInput<'_>) {
         self.addresses.clear();
-        self.broken_callchain = false;
-        self.fp_user_frames = false;
-        let sample_in_kernel = matches!(sample.cpumode, CpuMode::Kernel | CpuMode::GuestKernel);
-        match &sample.callchain {
-            Some(chain) if !chain.is_empty() => {
-                let mut kernel = sample_in_kernel;
-                for entry in chain.iter() {
-                    if entry >= PERF_CONTEXT_MAX {
-                        kernel = match entry {
-                            PERF_CONTEXT_KERNEL | PERF_CONTEXT_GUEST_KERNEL | PERF_CONTEXT_HV => {
-                                true
-                            }
-                            PERF_CONTEXT_USER | PERF_CONTEXT_GUEST_USER => false,
-                            // Not a context the kernel writes: the chain is garbage. Keep only
-                            // the sampled instruction, as perf does.
-                            _ => {
-                                self.addresses.clear();
-                                if let Some(ip) = sample.ip {
-                                    self.addresses.push((ip, sample_in_kernel));
-                                }
-                                self.broken_callchain = true;
-                                return;
-                            }
-                        };
-                        if !kernel && user.is_some() {
-                            break;
-                        }
-                        continue;
-                    }
-                    let lookup = if self.addresses.is_empty() {
-                        entry
-                    } else {
-                        self.return_address_lookup(entry)
-                    };
-                    self.fp_user_frames |= !kernel;
-                    self.addresses.push((lookup, kernel));
-                }
-            }
-            _ => {
-                if let Some(ip) = sample.ip {
-                    if user.is_none() || sample_in_kernel {
-                        self.addresses.push((ip, sample_in_kernel));
-                    }
-                }
-            }
-        }
-        if let Some(user) = user {
-            // The unwinder already chose each frame's lookup address.
-            self.addresses
-                .extend(user.iter().map(|&addr| (addr, false)));
-        }
-    }
-
-    /// Where to look up a caller's frame. With inline frames or lines, `ra - 1` (the call
-    /// instruction) is the only right answer. For function names alone kprof looks up the
-    /// return address itself, as perf does: the function is the same for real return
-    /// addresses, and garbage entries in frame-pointer chains then get the same names as in
-    /// `perf report`.
-    fn return_address_lookup(&self, ra: u64) -> u64 {
-        if self.options.inline || self.options.lines {
-            ra.wrapping_sub(1)
-        } else {
-            ra
-        }
+        let call_site_lookup = self.options.inline || self.options.lines;
+        let shape = chain_addresses(sample, None, call_site_lookup, &mut self.addresses);
+        self.broken_callchain = shape.broken;
+        self.fp_user_frames = shape.fp_user_frames;
     }
 
     /// Locates the addresses in `self.addresses` and stores them as a new distinct chain.
@@ -358,18 +285,11 @@ impl<'f> Collector<'_, 'f> {
             cpu: sample.cpu,
             chain: u32::MAX,
         };
-        if let Some(job) = self.unwinder.as_ref().and_then(|u| u.job(sample, pid)) {
-            // Copied stacks make every sample unique: no chain cache; walked in a batch.
-            self.unwind_jobs.push(job);
-            self.unwind_samples
-                .push((self.samples.len(), ChainInput::of(sample)));
-            self.samples.push(pending);
-            return;
-        }
+        let generation = self.generations.get(&pid).copied().unwrap_or(0);
         let raw = sample.callchain.as_ref().map_or(&[][..], |c| c.as_bytes());
         let key: ChainKey<'f> = (
             pid,
-            self.generations.get(&pid).copied().unwrap_or(0),
+            generation,
             self.kernel_generation,
             sample.cpumode as u8,
             if raw.is_empty() {
@@ -382,7 +302,7 @@ impl<'f> Collector<'_, 'f> {
         pending.chain = match self.chain_ids.get(&key) {
             Some(&id) => id,
             None => {
-                self.sample_addresses(&ChainInput::of(sample), None);
+                self.sample_addresses(&ChainInput::of(sample));
                 let id = self.new_chain(pid);
                 self.chain_ids.insert(key, id);
                 id
@@ -391,37 +311,133 @@ impl<'f> Collector<'_, 'f> {
         self.samples.push(pending);
     }
 
-    /// Walks the waiting DWARF samples (in parallel) against the current address spaces.
-    fn flush_unwinds(&mut self) {
-        let Some(unwinder) = self.unwinder.as_ref() else {
-            return;
-        };
-        if self.unwind_jobs.is_empty() {
-            return;
+    /// A sample whose user stack is to be unwound: kept as a job, decoded and walked in a
+    /// batch on the pool. `head` is all the replay needs of it.
+    fn on_unwind_sample<'s>(
+        &mut self,
+        head: &SampleHead,
+        job: impl FnOnce(u32, u64) -> UnwindJob<'f>,
+        scope: &rayon::Scope<'s>,
+    ) -> Result<()>
+    where
+        'o: 's,
+        'f: 's,
+    {
+        *self.records.entry(record_kind::SAMPLE).or_insert(0) += 1;
+        let pid = head.pid.unwrap_or(0);
+        let tid = head.tid.unwrap_or(pid);
+        if !self.wanted(pid, tid) {
+            return Ok(());
         }
-        let jobs = std::mem::take(&mut self.unwind_jobs);
-        let samples = std::mem::take(&mut self.unwind_samples);
-        let walked = unwinder.run(&jobs, &self.spaces, self.symbolizer);
-        for ((job, (index, sample)), user) in jobs.iter().zip(samples).zip(walked) {
-            self.sample_addresses(&sample, Some(&user));
-            let chain = self.new_chain(job.pid);
-            if let Some(pending) = self.samples.get_mut(index) {
-                pending.chain = chain;
+        let thread = self.thread_id(pid, tid);
+        let generation = self.generations.get(&pid).copied().unwrap_or(0);
+        let space = u64::from(pid) << 32 | (generation & 0xffff_ffff);
+        let index = self.samples.len();
+        self.samples.push(PendingSample {
+            thread,
+            event: u16::try_from(head.attr_index).unwrap_or(u16::MAX),
+            time: head.time.unwrap_or(0),
+            period: head.period.unwrap_or(1).max(1),
+            cpu: head.cpu,
+            chain: u32::MAX,
+        });
+        let Some(queue) = self.unwinds.as_mut() else {
+            return Ok(());
+        };
+        if queue.push(job(pid, space), index) {
+            queue.submit(scope, &self.spaces);
+            let walked = queue.finished(queue.max_in_flight())?;
+            self.assign_walked(walked);
+        }
+        Ok(())
+    }
+
+    /// Walks every waiting sample against the address spaces as they are now, and waits for
+    /// all of them: call it before the spaces change.
+    fn finish_unwinds<'s>(&mut self, scope: &rayon::Scope<'s>) -> Result<()>
+    where
+        'o: 's,
+        'f: 's,
+    {
+        let Some(queue) = self.unwinds.as_mut() else {
+            return Ok(());
+        };
+        queue.submit(scope, &self.spaces);
+        let walked = queue.finished(0)?;
+        self.assign_walked(walked);
+        Ok(())
+    }
+
+    /// Gives walked samples their chains: identical stacks of one address space share one.
+    fn assign_walked(&mut self, batches: Vec<WalkedBatch<'f>>) {
+        for batch in batches {
+            let stacks = batch.chunks.iter().flat_map(|chunk| {
+                chunk
+                    .stacks
+                    .iter()
+                    .map(move |(range, shape)| (chunk, range, shape))
+            });
+            for ((job, &index), (chunk, range, &shape)) in
+                batch.jobs.iter().zip(&batch.samples).zip(stacks)
+            {
+                let addresses = chunk.addresses.get(range.clone()).unwrap_or(&[]);
+                let key = (job.space, self.kernel_generation, shape);
+                let known = self
+                    .walked_chain_ids
+                    .get(&key)
+                    .and_then(|chains| chains.get(addresses))
+                    .copied();
+                let chain = match known {
+                    Some(chain) => chain,
+                    None => {
+                        self.addresses.clear();
+                        self.addresses.extend_from_slice(addresses);
+                        self.broken_callchain = shape.broken;
+                        self.fp_user_frames = shape.fp_user_frames;
+                        let chain = self.new_chain(job.pid);
+                        self.walked_chain_ids
+                            .entry(key)
+                            .or_default()
+                            .insert(addresses.into(), chain);
+                        chain
+                    }
+                };
+                if let Some(pending) = self.samples.get_mut(index) {
+                    pending.chain = chain;
+                }
+            }
+            if let Some(queue) = self.unwinds.as_mut() {
+                queue.recycle(batch);
             }
         }
+    }
+
+    /// The address spaces, to change: no batch is in flight then ([`Self::finish_unwinds`]),
+    /// so this never copies them.
+    fn spaces_mut(&mut self) -> &mut AddressSpaces {
+        Arc::make_mut(&mut self.spaces)
     }
 
     fn bump(&mut self, pid: u32) {
         *self.generations.entry(pid).or_insert(0) += 1;
     }
 
-    fn on_event(&mut self, event: &PerfEvent<'f>, lost: &mut Lost) {
+    fn on_event<'s>(
+        &mut self,
+        event: &PerfEvent<'f>,
+        lost: &mut Lost,
+        scope: &rayon::Scope<'s>,
+    ) -> Result<()>
+    where
+        'o: 's,
+        'f: 's,
+    {
         *self.records.entry(event.record.kind()).or_insert(0) += 1;
         if matches!(
             event.record,
             Record::Mmap(_) | Record::Fork(_) | Record::Exit(_) | Record::Comm(_)
         ) {
-            self.flush_unwinds();
+            self.finish_unwinds(scope)?;
         }
         if let Record::Comm(_) | Record::Fork(_) | Record::Exit(_) = event.record {
             // Names may change: look threads up afresh (rare records; a full clear is cheap).
@@ -440,16 +456,17 @@ impl<'f> Collector<'_, 'f> {
                 } else {
                     self.bump(m.pid);
                 }
-                self.spaces.mmap(
+                let build_id = m
+                    .build_id
+                    .or_else(|| self.build_ids.get(m.filename).copied());
+                self.spaces_mut().mmap(
                     m.pid,
                     MappingInfo {
                         start: Avma(m.start),
                         len: m.len,
                         pgoff: m.pgoff,
                         path: m.filename,
-                        build_id: m
-                            .build_id
-                            .or_else(|| self.build_ids.get(m.filename).copied()),
+                        build_id,
                         kernel,
                     },
                 );
@@ -458,19 +475,20 @@ impl<'f> Collector<'_, 'f> {
                 if c.exec {
                     self.bump(c.pid);
                 }
-                self.spaces.comm(c.pid, c.tid, c.name, c.exec);
+                self.spaces_mut().comm(c.pid, c.tid, c.name, c.exec);
             }
             Record::Fork(f) => {
                 if f.pid != f.ppid {
                     self.bump(f.pid);
                 }
-                self.spaces.fork(f.pid, f.ppid, f.tid, f.ptid);
+                self.spaces_mut().fork(f.pid, f.ppid, f.tid, f.ptid);
             }
-            Record::Exit(f) => self.spaces.exit(f.pid, f.tid),
+            Record::Exit(f) => self.spaces_mut().exit(f.pid, f.tid),
             Record::Lost(l) => lost.in_ring += l.lost,
             Record::LostSamples(l) => lost.counted += l.lost,
             _ => {}
         }
+        Ok(())
     }
 }
 
@@ -497,8 +515,32 @@ fn running_kernel_release() -> Option<String> {
         .map(|s| s.trim().to_string())
 }
 
+/// Asks the CPU for the records a few places ahead: their first lines (header, ids, callchain,
+/// registers) early, and their last line (a copied stack's `dyn_size`) once the header is in.
+fn prefetch_records(events: &kprof_perfdata::SortedRecords<'_>) {
+    if let Some(start) = events.upcoming_start(8) {
+        crate::mapped::prefetch(start, 4);
+    }
+    if let Some(record) = events.upcoming_record(4) {
+        crate::mapped::prefetch(
+            record.get(record.len().saturating_sub(8)..).unwrap_or(&[]),
+            1,
+        );
+    }
+}
+
 /// Builds the symbolized profile of `file`.
 pub fn analyze(file: &PerfFile<'_>, options: &AnalysisOptions) -> Result<Analysis> {
+    analyze_windowed(file, options, &|_| {})
+}
+
+/// [`analyze`], telling `done_below` from time to time a file offset below which it reads no
+/// more records (see [`kprof_perfdata::SortedRecords::unread_floor`]).
+pub fn analyze_windowed(
+    file: &PerfFile<'_>,
+    options: &AnalysisOptions,
+    done_below: &dyn Fn(u64),
+) -> Result<Analysis> {
     let features = file.features();
     let kernel_matches = match (&features.osrelease, running_kernel_release()) {
         (Some(recorded), Some(running)) => recorded.trim() == running,
@@ -521,7 +563,7 @@ pub fn analyze(file: &PerfFile<'_>, options: &AnalysisOptions) -> Result<Analysi
     }
     sym_options.symfs = options.symfs.clone();
     let symbolizer = Symbolizer::new(sym_options);
-    let analysis = analyze_with(file, options, &symbolizer);
+    let analysis = analyze_with(file, options, &symbolizer, done_below);
     // Freeing every parsed symbol table and DWARF unit takes a while and nobody waits for it.
     std::thread::spawn(move || drop(symbolizer));
     analysis
@@ -532,14 +574,18 @@ fn analyze_with(
     file: &PerfFile<'_>,
     options: &AnalysisOptions,
     symbolizer: &Symbolizer,
+    done_below: &dyn Fn(u64),
 ) -> Result<Analysis> {
     let features = file.features();
 
-    let events = file.sorted_records()?;
+    let records = file.sorted_records()?;
+    let unwinder = options
+        .dwarf
+        .then(|| StackUnwinder::for_file(file, options.inline || options.lines))
+        .flatten();
     let mut collector = Collector {
         options,
-        symbolizer,
-        spaces: AddressSpaces::new(),
+        spaces: Arc::new(AddressSpaces::new()),
         generations: HashMap::default(),
         kernel_generation: 0,
         threads: Vec::new(),
@@ -555,33 +601,57 @@ fn analyze_with(
             .iter()
             .map(|b| (b.filename.as_bytes(), b.build_id.as_slice()))
             .collect(),
-        samples: Vec::new(),
+        // At most one per record: one allocation, never moved.
+        samples: Vec::with_capacity(records.len()),
         addresses: Vec::new(),
         broken_callchain: false,
         broken_chains: Default::default(),
         fp_user_frames: false,
         fp_chains: Default::default(),
-        unwinder: options
-            .dwarf
-            .then(|| StackUnwinder::for_file(file, options.inline || options.lines))
-            .flatten(),
-        unwind_jobs: Vec::new(),
-        unwind_samples: Vec::new(),
+        unwinds: unwinder
+            .as_ref()
+            .map(|unwinder| UnwindQueue::new(unwinder, file, symbolizer)),
+        walked_chain_ids: HashMap::default(),
         records: HashMap::default(),
     };
     let mut lost = Lost::default();
-    // Kernel symbols take a while to load: start while the records replay.
-    let (replayed, ()) = rayon::join(
-        || -> Result<Collector<'_, '_>> {
-            for event in events {
-                collector.on_event(&event?, &mut lost);
+    // The replay runs here; unwinding batches on the pool meanwhile; kernel symbols, which
+    // take a while to load, on a thread of their own.
+    let replayed = std::thread::scope(|threads| {
+        threads.spawn(|| {
+            symbolizer.preload_kernel_symbols();
+        });
+        rayon::in_place_scope(|pool| -> Result<()> {
+            let mut records = records;
+            let mut until_window_moves = 0usize;
+            while let Some(record) = records.next_ref() {
+                let record = record?;
+                prefetch_records(&records);
+                if until_window_moves == 0 {
+                    until_window_moves = WINDOW_EVERY_RECORDS;
+                    let pending = collector.unwinds.as_ref().map_or(u64::MAX, |q| q.floor());
+                    done_below(records.unread_floor().min(pending));
+                }
+                until_window_moves -= 1;
+                let unwound = unwinder.as_ref().and_then(|unwinder| {
+                    let head = file.sample_head(&record)?;
+                    unwinder
+                        .unwinds(head.attr_index)
+                        .then_some((unwinder, head))
+                });
+                match unwound {
+                    Some((unwinder, head)) => collector.on_unwind_sample(
+                        &head,
+                        |pid, space| unwinder.job(record, pid, space),
+                        pool,
+                    )?,
+                    None => collector.on_event(&file.decode(&record)?, &mut lost, pool)?,
+                }
             }
-            collector.flush_unwinds();
-            Ok(collector)
-        },
-        || symbolizer.preload_kernel_symbols(),
-    );
-    let collector = replayed?;
+            collector.finish_unwinds(pool)
+        })
+    });
+    replayed?;
 
     // Pass 2: symbolize every distinct location once, in parallel.
     let spaces = &collector.spaces;
@@ -693,10 +763,9 @@ fn analyze_with(
         cmdline: features.cmdline.as_ref().map(|c| c.join(" ")),
         lost_samples: lost.samples(),
     };
-    let unwind_report = collector
-        .unwinder
+    let unwind_report = unwinder
         .as_ref()
-        .map(StackUnwinder::report)
+        .map(|unwinder| unwinder.report(&collector.spaces))
         .unwrap_or_default();
     let profile = Profile {
         frames: interner.frames,

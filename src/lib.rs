@@ -6,6 +6,7 @@
 //! (anyhow). The binary is [`run_cli`]; benchmarks and tests use [`analysis`] directly.
 
 pub mod analysis;
+pub mod chains;
 pub mod cli;
 pub mod cmd;
 pub mod export;

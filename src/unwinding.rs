@@ -1,19 +1,28 @@
 //! DWARF unwinding of copied user stacks (`--call-graph dwarf`) during analysis: adapts the
-//! address spaces and the symbolizer's ELF images to the unwinder, walks batches of samples in
-//! parallel, and counts how each walk ended, per module, with the fix to try.
+//! address spaces and the symbolizer's ELF images to the unwinder, queues samples and walks
+//! them in batches on the thread pool while the replay goes on ([`UnwindQueue`]), and counts
+//! how each walk ended, per module, with the fix to try.
+//!
+//! What makes it fast: the replay thread reads only a sample's head (who and when) and queues
+//! the record; workers decode the rest, a few samples ahead of their walks so the file's
+//! bytes are already in the cache when the walk needs them ([`crate::mapped::prefetch`]);
+//! walks reuse their buffers; and each worker has its own unwinder, whose step cache turns a
+//! pc seen before in the same address space into one table lookup.
 
 use std::cell::RefCell;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
 use std::sync::Mutex;
 
 use kprof_perfdata::kinds::sample as sample_bits;
-use kprof_perfdata::{PerfFile, Regs, Sample, U64Slice};
+use kprof_perfdata::{PerfFile, Record, RecordRef, Regs, U64Slice};
 use kprof_symbolizer::unwind::{
-    Arch, DwarfUnwinder, FrameAddress, ModuleRef, ModuleSource, StackBytes, UnwindEnd, UserRegs,
-    join_with_fp_chain,
+    Arch, DwarfUnwinder, FrameAddress, ModuleRef, ModuleSource, StackBytes, UnwindEnd, Unwound,
+    UserRegs, join_with_fp_chain,
 };
-use kprof_symbolizer::{AddressSpaces, Avma, Location, Symbolizer};
+use kprof_symbolizer::{AddressSpaces, Avma, Location, ModuleId, Symbolizer};
+
+use crate::chains::{ChainInput, ChainShape, chain_addresses};
 use rayon::prelude::*;
 use rustc_hash::FxHashMap;
 use serde::Serialize;
@@ -44,18 +53,27 @@ pub struct UnwindReport {
     pub modules: BTreeMap<String, ModuleUnwind>,
 }
 
-impl UnwindReport {
-    fn add(&mut self, module: String, end: &UnwindEnd) {
-        self.samples += 1;
-        let entry = self.modules.entry(module).or_default();
+impl ModuleUnwind {
+    fn add(&mut self, end: &UnwindEnd) {
         match end {
-            UnwindEnd::ReachedRoot => entry.reached_root += 1,
-            UnwindEnd::StackExhausted | UnwindEnd::JoinedFramePointerChain => entry.truncated += 1,
-            _ => entry.failed += 1,
+            UnwindEnd::ReachedRoot => self.reached_root += 1,
+            UnwindEnd::StackExhausted | UnwindEnd::JoinedFramePointerChain => self.truncated += 1,
+            _ => self.failed += 1,
         }
-        *entry.reasons.entry(end.reason()).or_insert(0) += 1;
+        *self.reasons.entry(end.reason()).or_insert(0) += 1;
     }
 
+    fn merge(&mut self, other: &ModuleUnwind) {
+        self.reached_root += other.reached_root;
+        self.truncated += other.truncated;
+        self.failed += other.failed;
+        for (reason, count) in &other.reasons {
+            *self.reasons.entry(reason).or_insert(0) += count;
+        }
+    }
+}
+
+impl UnwindReport {
     /// Samples whose walk reached the root.
     pub fn reached_root(&self) -> u64 {
         self.modules.values().map(|m| m.reached_root).sum()
@@ -95,26 +113,232 @@ impl UnwindReport {
     }
 }
 
-/// One sample's unwinding input, borrowed from the file.
-#[derive(Clone)]
+/// One sample waiting to be unwound: its record, not decoded yet (a worker decodes it).
+#[derive(Clone, Copy)]
 pub struct UnwindJob<'f> {
+    record: RecordRef<'f>,
     /// The sampled process.
     pub pid: u32,
-    /// The register dump, decoded on the worker thread.
-    regs: Regs<'f>,
-    stack: &'f [u8],
-    callchain: Option<U64Slice<'f>>,
+    /// Which state of that process's mappings the sample saw (see [`ModuleSource::space_key`]).
+    pub space: u64,
+}
+
+/// A batch's stacks: each sample's leaf-first (address, kernel) pairs, kernel part from its
+/// callchain and user part unwound, in job order.
+#[derive(Default)]
+pub struct WalkedChunk {
+    /// All the chunk's addresses, back to back.
+    pub addresses: Vec<(u64, bool)>,
+    /// Per job: its range of `addresses` and the shape of its chain.
+    pub stacks: Vec<(std::ops::Range<usize>, ChainShape)>,
+    /// How the walks ended, by the module id of their last frame (`u32::MAX`: none).
+    ends: FxHashMap<u32, ModuleUnwind>,
+}
+
+/// Jobs per parallel task: enough to amortize the task, few enough to balance two cores.
+const JOBS_PER_TASK: usize = 256;
+/// How many jobs ahead of the walk a record's first lines are fetched into the cache.
+const PREFETCH_RECORDS_AHEAD: usize = 8;
+/// How many decoded samples wait (their registers and stack being fetched) before their walk.
+const DECODED_AHEAD: usize = 4;
+
+/// Most batches walked at once while the replay goes on: two keep both cores busy.
+const MAX_BATCHES_IN_FLIGHT: usize = 2;
+
+/// A walked batch, back from the thread pool: its jobs, the caller's sample indices, and the
+/// stacks (chunk by chunk, in job order).
+pub struct WalkedBatch<'f> {
+    /// The batch's jobs.
+    pub jobs: Vec<UnwindJob<'f>>,
+    /// What the caller pushed with each job.
+    pub samples: Vec<usize>,
+    /// The stacks.
+    pub chunks: Vec<WalkedChunk>,
+}
+
+/// What a pool task sends back: its batch number, jobs and stacks.
+type BatchResult<'f> = (u64, Vec<UnwindJob<'f>>, anyhow::Result<Vec<WalkedChunk>>);
+
+/// Samples to unwind, walked in batches on the thread pool while the caller replays the next
+/// records: the caller hands over the address spaces as they are when it submits a batch, and
+/// takes batches back in order. Address spaces must not change while a batch walks: before
+/// changing them, wait for every batch ([`UnwindQueue::finished`] with no batch left in flight).
+pub struct UnwindQueue<'a, 'f> {
+    unwinder: &'a StackUnwinder,
+    file: &'f PerfFile<'f>,
+    symbolizer: &'a Symbolizer,
+    waiting: Vec<UnwindJob<'f>>,
+    waiting_samples: Vec<usize>,
+    /// The lowest record offset among the waiting jobs.
+    waiting_floor: u64,
+    /// Submitted batches, oldest first: number, sample indices, lowest record offset.
+    in_flight: VecDeque<(u64, Vec<usize>, u64)>,
+    /// Results that came back before an older batch's.
+    arrived: BTreeMap<u64, (Vec<UnwindJob<'f>>, anyhow::Result<Vec<WalkedChunk>>)>,
+    sender: std::sync::mpsc::Sender<BatchResult<'f>>,
+    receiver: std::sync::mpsc::Receiver<BatchResult<'f>>,
+    next_batch: u64,
+    /// Emptied buffers of finished batches, for the next ones (fresh memory costs page faults).
+    spare: Vec<(Vec<UnwindJob<'f>>, Vec<usize>)>,
+}
+
+impl<'a, 'f> UnwindQueue<'a, 'f> {
+    /// An empty queue for `file`'s samples.
+    pub fn new(
+        unwinder: &'a StackUnwinder,
+        file: &'f PerfFile<'f>,
+        symbolizer: &'a Symbolizer,
+    ) -> Self {
+        let (sender, receiver) = std::sync::mpsc::channel();
+        UnwindQueue {
+            unwinder,
+            file,
+            symbolizer,
+            waiting: Vec::with_capacity(UNWIND_BATCH),
+            waiting_samples: Vec::with_capacity(UNWIND_BATCH),
+            waiting_floor: u64::MAX,
+            in_flight: VecDeque::new(),
+            arrived: BTreeMap::new(),
+            sender,
+            receiver,
+            next_batch: 0,
+            spare: Vec::new(),
+        }
+    }
+
+    /// Queues a job; `sample` comes back with its stack. True when a batch is full.
+    pub fn push(&mut self, job: UnwindJob<'f>, sample: usize) -> bool {
+        self.waiting_floor = self.waiting_floor.min(job.record.offset());
+        self.waiting.push(job);
+        self.waiting_samples.push(sample);
+        self.waiting.len() >= UNWIND_BATCH
+    }
+
+    /// Sends the waiting jobs to the pool as one batch, walked against `spaces`.
+    pub fn submit<'s>(&mut self, scope: &rayon::Scope<'s>, spaces: &Arc<AddressSpaces>)
+    where
+        'a: 's,
+        'f: 's,
+    {
+        if self.waiting.is_empty() {
+            return;
+        }
+        let (spare_jobs, spare_samples) = self.spare.pop().unwrap_or_else(|| {
+            (
+                Vec::with_capacity(UNWIND_BATCH),
+                Vec::with_capacity(UNWIND_BATCH),
+            )
+        });
+        let jobs = std::mem::replace(&mut self.waiting, spare_jobs);
+        let samples = std::mem::replace(&mut self.waiting_samples, spare_samples);
+        let number = self.next_batch;
+        self.next_batch += 1;
+        self.in_flight
+            .push_back((number, samples, self.waiting_floor));
+        self.waiting_floor = u64::MAX;
+        let (unwinder, file, symbolizer) = (self.unwinder, self.file, self.symbolizer);
+        let (spaces, sender) = (Arc::clone(spaces), self.sender.clone());
+        scope.spawn(move |_| {
+            let walked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                unwinder.run(file, &jobs, &spaces, symbolizer)
+            }));
+            // The spaces go before the result: whoever receives it may change them.
+            drop(spaces);
+            let walked = match walked {
+                Ok(walked) => walked.map_err(anyhow::Error::from),
+                Err(_) => Err(anyhow::anyhow!("internal error: a stack walk panicked")),
+            };
+            // The receiver lives as long as the queue, which outlives the scope.
+            let _ = sender.send((number, jobs, walked));
+        });
+    }
+
+    /// The batches that are back, oldest first, after waiting until at most `in_flight` are
+    /// still out. Fails with the first batch whose records did not decode.
+    pub fn finished(&mut self, in_flight: usize) -> anyhow::Result<Vec<WalkedBatch<'f>>> {
+        let mut done = Vec::new();
+        loop {
+            while let Ok((number, jobs, walked)) = self.receiver.try_recv() {
+                self.arrived.insert(number, (jobs, walked));
+            }
+            while let Some((number, _, _)) = self.in_flight.front() {
+                let Some((jobs, walked)) = self.arrived.remove(number) else {
+                    break;
+                };
+                let Some((_, samples, _)) = self.in_flight.pop_front() else {
+                    break;
+                };
+                done.push(WalkedBatch {
+                    jobs,
+                    samples,
+                    chunks: walked?,
+                });
+            }
+            if self.in_flight.len() <= in_flight {
+                return Ok(done);
+            }
+            // Every task sends exactly once, and this queue holds a sender: never disconnected.
+            let (number, jobs, walked) = self
+                .receiver
+                .recv()
+                .map_err(|_| anyhow::anyhow!("internal error: a stack walk vanished"))?;
+            self.arrived.insert(number, (jobs, walked));
+        }
+    }
+
+    /// The lowest record offset a queued or walking job still reads (`u64::MAX`: none).
+    pub fn floor(&self) -> u64 {
+        self.in_flight
+            .iter()
+            .map(|&(_, _, floor)| floor)
+            .fold(self.waiting_floor, u64::min)
+    }
+
+    /// Takes back a batch's buffers once its stacks are used.
+    pub fn recycle(&mut self, batch: WalkedBatch<'f>) {
+        let (mut jobs, mut samples) = (batch.jobs, batch.samples);
+        jobs.clear();
+        samples.clear();
+        self.spare.push((jobs, samples));
+    }
+
+    /// Most batches to leave in flight while the replay goes on.
+    pub fn max_in_flight(&self) -> usize {
+        MAX_BATCHES_IN_FLIGHT
+    }
+}
+
+/// Most samples waiting to be unwound in one batch: bounds the memory they pin and keeps their
+/// records in the cache between the replay and the walks.
+const UNWIND_BATCH: usize = 2048;
+
+/// What a walk needs of a decoded sample (a small copy: a whole `Sample` is ~600 bytes).
+#[derive(Clone, Copy)]
+struct DecodedSample<'f> {
+    chain: ChainInput<'f>,
+    regs: Option<Regs<'f>>,
+    stack: Option<&'f [u8]>,
+}
+
+/// Buffers one worker reuses from walk to walk.
+#[derive(Default)]
+struct WalkScratch {
+    frames: Vec<FrameAddress>,
+    lookups: Vec<u64>,
 }
 
 /// Unwinds the user stacks of samples that carry registers and stack bytes.
 pub struct StackUnwinder {
     arch: Arch,
+    /// Per attr: its samples carry user registers and stack bytes.
+    unwound_attrs: Vec<bool>,
     /// One per worker thread: each caches parsed CFI and evaluated rows behind its own locks,
     /// which then never contend (shared ones made the walks wait on each other).
     unwinders: Vec<DwarfUnwinder>,
     /// Look up callers at `ra - 1` (inline frames and lines need the call instruction).
     call_site_lookup: bool,
-    report: Mutex<UnwindReport>,
+    /// Samples unwound, and how their walks ended by module id.
+    ends: Mutex<(u64, FxHashMap<u32, ModuleUnwind>)>,
 }
 
 /// The address spaces as the unwinder sees one process. One per worker chunk: the ELF images
@@ -123,6 +347,7 @@ struct ProcessModules<'a> {
     spaces: &'a AddressSpaces,
     symbolizer: &'a Symbolizer,
     pid: u32,
+    space: u64,
     files: RefCell<FxHashMap<u32, Option<ElfFile>>>,
 }
 
@@ -151,17 +376,22 @@ impl ModuleSource for ProcessModules<'_> {
             file,
         })
     }
+
+    fn space_key(&self) -> Option<u64> {
+        Some(self.space)
+    }
 }
 
 impl StackUnwinder {
     /// An unwinder when `file`'s samples carry user registers and stacks.
     pub fn for_file(file: &PerfFile<'_>, call_site_lookup: bool) -> Option<StackUnwinder> {
         let wanted = sample_bits::REGS_USER | sample_bits::STACK_USER;
-        if !file
+        let unwound_attrs: Vec<bool> = file
             .attrs()
             .iter()
-            .any(|a| a.sample_type & wanted == wanted)
-        {
+            .map(|a| a.sample_type & wanted == wanted)
+            .collect();
+        if !unwound_attrs.contains(&true) {
             return None;
         }
         let arch = file
@@ -172,110 +402,206 @@ impl StackUnwinder {
             .or_else(Arch::host)?;
         Some(StackUnwinder {
             arch,
+            unwound_attrs,
             unwinders: (0..rayon::current_num_threads().max(1))
                 .map(|_| DwarfUnwinder::new())
                 .collect(),
             call_site_lookup,
-            report: Mutex::new(UnwindReport::default()),
+            ends: Mutex::default(),
         })
     }
 
-    /// The unwinding input of `sample`, when it has user registers and stack bytes.
-    pub fn job<'f>(&self, sample: &Sample<'f>, pid: u32) -> Option<UnwindJob<'f>> {
-        // Only borrowed slices here: this runs on the replay thread, the decoding on workers.
-        let regs = sample.regs_user.filter(|r| r.abi != 0)?;
-        let stack = sample.stack_user.filter(|s| !s.is_empty())?;
-        Some(UnwindJob {
-            pid,
-            regs,
-            stack,
-            callchain: sample.callchain,
-        })
+    /// True when samples of attr `attr_index` carry what unwinding needs.
+    pub fn unwinds(&self, attr_index: usize) -> bool {
+        self.unwound_attrs.get(attr_index).copied().unwrap_or(false)
     }
 
-    /// Walks every job in parallel; returns each one's user frames as lookup addresses, leaf
-    /// first. Call it while `spaces` still describes the moment the samples were taken.
-    pub fn run(
+    /// A job for the sample `record` of process `pid`; `space` names the state of the
+    /// process's mappings: equal for two samples only when nothing was mapped in between.
+    pub fn job<'f>(&self, record: RecordRef<'f>, pid: u32, space: u64) -> UnwindJob<'f> {
+        UnwindJob { record, pid, space }
+    }
+
+    /// Decodes and walks every job in parallel; returns their stacks in job order. Call it
+    /// while `spaces` still describes the moment the samples were taken. Fails with the first
+    /// record that does not decode.
+    pub fn run<'f>(
         &self,
-        jobs: &[UnwindJob<'_>],
+        file: &'f PerfFile<'f>,
+        jobs: &[UnwindJob<'f>],
         spaces: &AddressSpaces,
         symbolizer: &Symbolizer,
-    ) -> Vec<Vec<u64>> {
-        let results: Vec<(Vec<u64>, String, UnwindEnd)> = jobs
-            .par_chunks(256)
-            .flat_map_iter(|chunk| {
+    ) -> Result<Vec<WalkedChunk>, kprof_perfdata::Error> {
+        let chunks: Vec<WalkedChunk> = jobs
+            .par_chunks(JOBS_PER_TASK)
+            .map(|chunk| {
                 let mut modules = ProcessModules {
                     spaces,
                     symbolizer,
-                    pid: chunk.first().map_or(0, |j| j.pid),
+                    pid: 0,
+                    space: 0,
                     files: RefCell::default(),
                 };
-                chunk.iter().map(move |job| self.walk(job, &mut modules))
+                self.walk_chunk(file, chunk, &mut modules)
             })
-            .collect();
-        let mut report = self.report.lock().unwrap_or_else(|e| e.into_inner());
-        results
-            .into_iter()
-            .map(|(lookups, module, end)| {
-                report.add(module, &end);
-                lookups
-            })
-            .collect()
+            .collect::<Result<_, _>>()?;
+        let mut ends = self.ends.lock().unwrap_or_else(|e| e.into_inner());
+        for chunk in &chunks {
+            for (&module, counts) in &chunk.ends {
+                ends.0 += counts.reached_root + counts.truncated + counts.failed;
+                ends.1.entry(module).or_default().merge(counts);
+            }
+        }
+        Ok(chunks)
     }
 
-    /// One sample's walk: lookup addresses leaf first, the module it ended in, why it ended.
+    /// Decodes and walks one chunk of jobs, a few jobs ahead of itself: a record's first lines
+    /// are fetched [`PREFETCH_RECORDS_AHEAD`] jobs early, its registers and stack once it is
+    /// decoded, [`DECODED_AHEAD`] jobs before its walk. Samples are read in time order, which
+    /// jumps around a file much larger than the caches: this overlaps those misses.
+    fn walk_chunk<'f>(
+        &self,
+        file: &'f PerfFile<'f>,
+        chunk: &[UnwindJob<'f>],
+        modules: &mut ProcessModules<'_>,
+    ) -> Result<WalkedChunk, kprof_perfdata::Error> {
+        let mut out = WalkedChunk::default();
+        let mut scratch = WalkScratch::default();
+        let mut decoded: VecDeque<(&UnwindJob<'f>, DecodedSample<'f>)> =
+            VecDeque::with_capacity(DECODED_AHEAD + 1);
+        for (i, job) in chunk.iter().enumerate() {
+            if let Some(ahead) = chunk.get(i + PREFETCH_RECORDS_AHEAD) {
+                let body = ahead.record.body();
+                crate::mapped::prefetch(body, 5);
+                crate::mapped::prefetch(body.get(body.len().saturating_sub(8)..).unwrap_or(&[]), 1);
+            }
+            let Record::Sample(sample) = file.decode(&job.record)?.record else {
+                continue;
+            };
+            let sample = DecodedSample {
+                chain: ChainInput::of(&sample),
+                regs: sample.regs_user.filter(|r| r.abi != 0),
+                stack: sample.stack_user.filter(|s| !s.is_empty()),
+            };
+            if let Some(regs) = sample.regs {
+                crate::mapped::prefetch(regs.values.as_bytes(), 3);
+            }
+            crate::mapped::prefetch(sample.stack.unwrap_or(&[]), 6);
+            decoded.push_back((job, sample));
+            if decoded.len() > DECODED_AHEAD {
+                if let Some((job, sample)) = decoded.pop_front() {
+                    self.stack_of(job, &sample, modules, &mut scratch, &mut out);
+                }
+            }
+        }
+        while let Some((job, sample)) = decoded.pop_front() {
+            self.stack_of(job, &sample, modules, &mut scratch, &mut out);
+        }
+        Ok(out)
+    }
+
+    /// One sample's stack into `out`: the kernel part of its callchain, then its user stack,
+    /// unwound when it has registers and stack bytes.
+    fn stack_of(
+        &self,
+        job: &UnwindJob<'_>,
+        sample: &DecodedSample<'_>,
+        modules: &mut ProcessModules<'_>,
+        scratch: &mut WalkScratch,
+        out: &mut WalkedChunk,
+    ) {
+        let unwound = match (sample.regs, sample.stack) {
+            (Some(regs), Some(stack)) => {
+                let (module, end) =
+                    self.walk(job, regs, stack, sample.chain.callchain, modules, scratch);
+                out.ends.entry(module).or_default().add(&end);
+                true
+            }
+            _ => false,
+        };
+        let start = out.addresses.len();
+        let shape = chain_addresses(
+            &sample.chain,
+            unwound.then_some(scratch.lookups.as_slice()),
+            self.call_site_lookup,
+            &mut out.addresses,
+        );
+        out.stacks.push((start..out.addresses.len(), shape));
+    }
+
+    /// One sample's walk into `scratch.lookups` (lookup addresses, leaf first); returns the
+    /// module id it ended in (`u32::MAX` for none) and why it ended.
     fn walk(
         &self,
         job: &UnwindJob<'_>,
+        perf_regs: Regs<'_>,
+        stack: &[u8],
+        callchain: Option<U64Slice<'_>>,
         modules: &mut ProcessModules<'_>,
-    ) -> (Vec<u64>, String, UnwindEnd) {
+        scratch: &mut WalkScratch,
+    ) -> (u32, UnwindEnd) {
+        scratch.lookups.clear();
         // Module ids are global, so cached images stay valid when the process changes.
         modules.pid = job.pid;
+        modules.space = job.space;
         let mut values = [0u64; 64];
-        let count = job.regs.values.len().min(values.len());
-        for (slot, value) in values.iter_mut().zip(job.regs.values.iter()) {
+        let count = perf_regs.values.len().min(values.len());
+        for (slot, value) in values.iter_mut().zip(perf_regs.values.iter()) {
             *slot = value;
         }
         let worker = rayon::current_thread_index().unwrap_or(0);
         let unwinder = self.unwinders.get(worker).or(self.unwinders.first());
         let (Some(regs), Some(unwinder)) = (
-            UserRegs::from_perf(self.arch, job.regs.mask, &values[..count]),
+            UserRegs::from_perf(self.arch, perf_regs.mask, &values[..count]),
             unwinder,
         ) else {
-            return (Vec::new(), "[unknown]".to_string(), UnwindEnd::DepthLimit);
+            return (u32::MAX, UnwindEnd::DepthLimit);
         };
         let stack = StackBytes {
             start: regs.sp(),
-            bytes: job.stack,
+            bytes: stack,
         };
-        let walked = unwinder.unwind(self.arch, &regs, &stack, &*modules, MAX_FRAMES);
-        let callchain: Vec<u64> = job
-            .callchain
-            .map(|c| c.iter().collect())
-            .unwrap_or_default();
-        let walked = join_with_fp_chain(walked, &callchain, MAX_FRAMES);
-        let spaces = modules.spaces;
-        let last = walked.frames.last().map(|f| f.address());
-        let module = match last.map(|a| spaces.locate(job.pid, Avma(a), false)) {
-            Some(Location::Module { module, .. }) => spaces.module(module).path.to_string(),
-            _ => "[unknown]".to_string(),
+        let frames = &mut scratch.frames;
+        let mut end = unwinder.unwind_into(self.arch, &regs, &stack, &*modules, MAX_FRAMES, frames);
+        if end == UnwindEnd::StackExhausted {
+            // Out of copied stack: go on along the frame pointers the kernel followed.
+            let callchain: Vec<u64> = callchain.map(|c| c.iter().collect()).unwrap_or_default();
+            let walked = Unwound {
+                frames: std::mem::take(frames),
+                end,
+            };
+            let joined = join_with_fp_chain(walked, &callchain, MAX_FRAMES);
+            *frames = joined.frames;
+            end = joined.end;
+        }
+        let last = frames.last().map(|f| f.address());
+        let module = match last.map(|a| modules.spaces.locate(job.pid, Avma(a), false)) {
+            Some(Location::Module { module, .. }) => module.0,
+            _ => u32::MAX,
         };
-        let lookups = walked
-            .frames
-            .iter()
-            .map(|frame| match frame {
+        scratch
+            .lookups
+            .extend(frames.iter().map(|frame| match frame {
                 FrameAddress::ReturnAddress(_) if self.call_site_lookup => frame.lookup_address(),
                 _ => frame.address(),
-            })
-            .collect();
-        (lookups, module, walked.end)
+            }));
+        (module, end)
     }
 
-    /// How the walks so far ended.
-    pub fn report(&self) -> UnwindReport {
-        self.report
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone()
+    /// How the walks so far ended, with module names from `spaces`.
+    pub fn report(&self, spaces: &AddressSpaces) -> UnwindReport {
+        let ends = self.ends.lock().unwrap_or_else(|e| e.into_inner());
+        let mut report = UnwindReport {
+            samples: ends.0,
+            modules: BTreeMap::new(),
+        };
+        for (&module, counts) in &ends.1 {
+            let name = match module {
+                u32::MAX => "[unknown]".to_string(),
+                id => spaces.module(ModuleId(id)).path.to_string(),
+            };
+            report.modules.entry(name).or_default().merge(counts);
+        }
+        report
     }
 }

@@ -12,12 +12,18 @@ use crate::features::{Features, parse_build_id_body};
 use crate::kinds::{record as rk, record_type_name, sample as st};
 use crate::notes::Note;
 use crate::record::{Event, Record, has_sample_id_trailer, parse_other, until_nul};
-use crate::sample::{SampleId, check_sample_type, parse_sample, parse_sample_id, sample_id_size};
+use crate::sample::{
+    SampleHead, SampleId, check_sample_type, parse_sample, parse_sample_head, parse_sample_id,
+    sample_id_size,
+};
 
 /// Size of the file-mode header (`struct perf_file_header`).
 pub const FILE_HEADER_SIZE: u64 = 104;
 /// Size of the pipe-mode header (`struct perf_pipe_file_header`).
 pub const PIPE_HEADER_SIZE: u64 = 16;
+
+/// How often [`PerfFile::parse_scanning`] reports its progress, in bytes.
+pub const SCAN_REPORT_BYTES: usize = 1 << 20;
 
 /// Knobs for [`PerfFile::parse_with`].
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -64,6 +70,12 @@ pub struct PerfFile<'a> {
     data_base: u64,
     decompressed: Option<Vec<u8>>,
     layout: IdLayout,
+    /// `(time, position)` of each record of the (decompressed) stream, found by the one pass
+    /// over record headers that parsing makes, then sorted: a record without a time has the
+    /// time of the one before it in the stream. Time order needs no second pass.
+    record_index: Vec<(u64, usize)>,
+    /// Where that pass met a record header it could not split, if it did.
+    bad_record_at: Option<usize>,
 }
 
 /// Counts over all records.
@@ -115,12 +127,50 @@ struct Scan {
 }
 
 /// A record header split off a stream.
+#[derive(Debug, Clone, Copy)]
 struct RawRecord<'a> {
     kind: u32,
     misc: u16,
     body: &'a [u8],
     /// Header size plus any trailing payload.
     span: usize,
+}
+
+/// Loads a byte where the records after the one at `pos` probably start, if they are as long as
+/// it: walking record headers is a chain of dependent loads, one cache (and TLB) miss each in a
+/// large file, and these independent loads let the misses overlap. A wrong guess costs a load.
+/// (A load rather than a prefetch instruction: this crate has no `unsafe`.)
+fn touch_ahead(data: &[u8], pos: usize, span: usize) {
+    for ahead in [2, 4] {
+        if let Some(at) = span.checked_mul(ahead).and_then(|d| d.checked_add(pos)) {
+            std::hint::black_box(data.get(at).copied());
+        }
+    }
+}
+
+/// A record split off the stream but not decoded yet: small and `Copy`, so it can wait in a
+/// batch or go to another thread, and be decoded there with [`PerfFile::decode`].
+#[derive(Debug, Clone, Copy)]
+pub struct RecordRef<'a> {
+    offset: u64,
+    raw: RawRecord<'a>,
+}
+
+impl<'a> RecordRef<'a> {
+    /// The record type (`PERF_RECORD_*`).
+    pub fn kind(&self) -> u32 {
+        self.raw.kind
+    }
+
+    /// Byte offset of the record (see [`Event::offset`]).
+    pub fn offset(&self) -> u64 {
+        self.offset
+    }
+
+    /// The record's body: the bytes after its 8-byte header.
+    pub fn body(&self) -> &'a [u8] {
+        self.raw.body
+    }
 }
 
 /// Splits the record at `pos` of `data`; `base` is the offset of `data[0]`.
@@ -157,6 +207,17 @@ impl<'a> PerfFile<'a> {
 
     /// [`parse`](Self::parse) with explicit limits.
     pub fn parse_with(bytes: &'a [u8], options: &ParseOptions) -> Result<PerfFile<'a>> {
+        Self::parse_scanning(bytes, options, &mut |_| {})
+    }
+
+    /// [`parse_with`](Self::parse_with), telling `scanned` how far (a file offset) the pass over
+    /// the record headers has got, about every [`SCAN_REPORT_BYTES`]: a caller that mapped
+    /// the file can drop what lies behind it from memory.
+    pub fn parse_scanning(
+        bytes: &'a [u8],
+        options: &ParseOptions,
+        scanned: &mut dyn FnMut(u64),
+    ) -> Result<PerfFile<'a>> {
         let mut head = Cursor::new(bytes, 0, Endian::Little);
         let magic: [u8; 8] = head
             .bytes(8, "magic")?
@@ -184,6 +245,8 @@ impl<'a> PerfFile<'a> {
             data_base: 0,
             decompressed: None,
             layout: IdLayout::default(),
+            record_index: Vec::new(),
+            bad_record_at: None,
         };
         if file.pipe {
             file.data = bytes.get(PIPE_HEADER_SIZE as usize..).unwrap_or(&[]);
@@ -199,19 +262,32 @@ impl<'a> PerfFile<'a> {
         } else {
             return Err(Error::BadHeaderSize { size: header_size });
         }
-        let scan = file.scan_stream()?;
+        // A file's attrs are in its header: the header pass can read each record's time.
+        // A pipe's come with the stream, so its times are read after it.
+        if !file.pipe {
+            file.compute_layout();
+        }
+        let attrs_in_header = file.attrs.len();
+        let scan = file.scan_stream(scanned)?;
         let unknown = if scan.compressed {
             file.expand_compressed(options)?;
-            file.unknown_kinds()
+            file.scan_decompressed()
         } else {
             scan.unknown
         };
+        let times_known = !file.pipe && !scan.compressed && file.attrs.len() == attrs_in_header;
         file.notes.extend(
             unknown
                 .into_iter()
                 .map(|(kind, count)| Note::UnknownRecordType { kind, count }),
         );
         file.finish_attrs();
+        if !times_known {
+            file.fill_record_times();
+        }
+        if !file.record_index.is_sorted() {
+            file.record_index.sort_unstable();
+        }
         Ok(file)
     }
 
@@ -288,16 +364,18 @@ impl<'a> PerfFile<'a> {
 
     /// One pass over record headers: pipe-mode header records, event names, a partial tail,
     /// unknown record types, and whether anything is compressed.
-    fn scan_stream(&mut self) -> Result<Scan> {
+    fn scan_stream(&mut self, scanned: &mut dyn FnMut(u64)) -> Result<Scan> {
         let mut scan = Scan::default();
         let endian = self.endian;
         let data = self.data;
         let mut pos = 0usize;
+        self.record_index = Vec::with_capacity(data.len() / 512);
+        let mut last_time = 0;
         while pos < data.len() {
             let offset = self.data_base + pos as u64;
             let raw = match raw_record(data, pos, self.data_base, endian) {
                 Ok(raw) => raw,
-                Err(e) => {
+                Err(_) => {
                     // A pipe has no data size and a killed perf leaves none: a record that does
                     // not fit ends the stream (salvage) instead of failing it.
                     if self.pipe || self.notes.contains(&Note::NotFinalized) {
@@ -306,12 +384,19 @@ impl<'a> PerfFile<'a> {
                             bytes: (data.len() - pos) as u64,
                         });
                         self.data = data.get(..pos).unwrap_or(data);
+                    } else {
+                        // The iterators report the error when they get there.
+                        self.bad_record_at = Some(pos);
                     }
-                    // Otherwise the iterator reports the error when it gets there.
-                    let _ = e;
                     break;
                 }
             };
+            last_time = self.quick_time(&raw).unwrap_or(last_time);
+            self.record_index.push((last_time, pos));
+            touch_ahead(data, pos, raw.span);
+            if (pos + raw.span) / SCAN_REPORT_BYTES != pos / SCAN_REPORT_BYTES {
+                scanned(self.data_base + pos as u64);
+            }
             let body_offset = offset + 8;
             match raw.kind {
                 rk::SAMPLE | rk::MMAP | rk::MMAP2 | rk::COMM | rk::FINISHED_ROUND => {}
@@ -420,17 +505,26 @@ impl<'a> PerfFile<'a> {
         Ok(())
     }
 
-    /// Counts records of unknown types in the (decompressed) stream.
-    fn unknown_kinds(&self) -> BTreeMap<u32, u64> {
+    /// Finds the record starts of the decompressed stream, and counts records of unknown types.
+    fn scan_decompressed(&mut self) -> BTreeMap<u32, u64> {
         let mut unknown: BTreeMap<u32, u64> = BTreeMap::new();
+        let mut starts = Vec::new();
+        let mut bad_record_at = None;
         let (data, base) = self.stream();
         let mut pos = 0usize;
-        while let Ok(raw) = raw_record(data, pos, base, self.endian) {
+        while pos < data.len() {
+            let Ok(raw) = raw_record(data, pos, base, self.endian) else {
+                bad_record_at = Some(pos);
+                break;
+            };
             if record_type_name(raw.kind) == "UNKNOWN" {
                 *unknown.entry(raw.kind).or_default() += 1;
             }
+            starts.push((0, pos));
             pos += raw.span;
         }
+        self.record_index = starts;
+        self.bad_record_at = bad_record_at;
         unknown
     }
 
@@ -461,6 +555,33 @@ impl<'a> PerfFile<'a> {
                     .push(Note::UnsupportedSampleType { attr_index, bit });
             }
         }
+        self.compute_layout();
+        if !self.layout.uniform && self.layout.sample_id_pos.is_none() && self.attrs.len() > 1 {
+            self.notes.push(Note::AmbiguousSampleIds);
+        }
+    }
+
+    /// Re-reads every record's time (after the attrs changed since the header pass).
+    fn fill_record_times(&mut self) {
+        let (data, base) = self.stream();
+        let mut last = 0u64;
+        let mut times = Vec::with_capacity(self.record_index.len());
+        for (i, &(_, pos)) in self.record_index.iter().enumerate() {
+            if let Some(&(_, ahead)) = self.record_index.get(i + 8) {
+                std::hint::black_box(data.get(ahead).copied());
+            }
+            if let Ok(raw) = raw_record(data, pos, base, self.endian) {
+                last = self.quick_time(&raw).unwrap_or(last);
+            }
+            times.push(last);
+        }
+        for (entry, time) in self.record_index.iter_mut().zip(times) {
+            entry.0 = time;
+        }
+    }
+
+    /// The id → attr layout of the current attrs.
+    fn compute_layout(&mut self) {
         let mut layout = IdLayout::default();
         for (index, attr) in self.attrs.iter().enumerate() {
             layout.ids.extend(attr.ids.iter().map(|&id| (id, index)));
@@ -487,9 +608,6 @@ impl<'a> PerfFile<'a> {
                 .filter(|&&b| first & b != 0)
                 .count();
             layout.trailer_id_from_end = Some(8 + after * 8);
-        }
-        if !layout.uniform && !all_identifier && self.attrs.len() > 1 {
-            self.notes.push(Note::AmbiguousSampleIds);
         }
         self.layout = layout;
     }
@@ -585,6 +703,30 @@ impl<'a> PerfFile<'a> {
         }
     }
 
+    /// Decodes a record split off this file's stream.
+    pub fn decode<'s>(&'s self, record: &RecordRef<'s>) -> Result<Event<'s>> {
+        self.decode_record(&record.raw, record.offset)
+    }
+
+    /// The leading fields of a SAMPLE record, without decoding the rest (`None` for other
+    /// records, or when the fields do not fit the record).
+    pub fn sample_head(&self, record: &RecordRef<'_>) -> Option<SampleHead> {
+        if record.raw.kind != rk::SAMPLE {
+            return None;
+        }
+        let attr_index = self.sample_attr(record.raw.body);
+        let attr = self.attrs.get(attr_index)?;
+        parse_sample_head(
+            record.raw.body,
+            record.offset,
+            record.raw.misc,
+            self.endian,
+            attr,
+            attr_index,
+        )
+        .ok()
+    }
+
     /// Decodes one record.
     fn decode_record<'s>(&'s self, raw: &RawRecord<'s>, offset: u64) -> Result<Event<'s>> {
         let body_offset = offset + 8;
@@ -678,28 +820,37 @@ impl<'a> PerfFile<'a> {
 
     /// Records in timestamp order: a stable sort by time, where records without a time take the
     /// time of the record before them in file order (so synthesized records at time 0 stay first).
-    /// Builds a `(time, position)` index without decoding; records are decoded as the iterator
-    /// advances. A malformed record header is an error here; decoding errors come from the iterator.
+    /// Walks the `(time, position)` index that parsing built; records are decoded as the
+    /// iterator advances. A malformed record header is an error here; decoding errors come
+    /// from the iterator.
     pub fn sorted_records(&self) -> Result<SortedRecords<'_>> {
         let (data, base) = self.stream();
-        let mut index: Vec<(u64, usize)> = Vec::with_capacity(data.len() / 64);
-        let mut pos = 0usize;
-        let mut last = 0u64;
-        while pos < data.len() {
-            let raw = raw_record(data, pos, base, self.endian)?;
-            let time = self.quick_time(&raw).unwrap_or(last);
-            last = time;
-            index.push((time, pos));
-            pos += raw.span;
+        if let Some(pos) = self.bad_record_at {
+            raw_record(data, pos, base, self.endian)?;
         }
-        if !index.is_sorted() {
-            index.sort_unstable();
+        // Per block of the index: the lowest position of any record in it or after it.
+        let mut floors: Vec<usize> = self
+            .record_index
+            .chunks(FLOOR_BLOCK)
+            .map(|block| {
+                block
+                    .iter()
+                    .map(|&(_, pos)| pos)
+                    .min()
+                    .unwrap_or(usize::MAX)
+            })
+            .collect();
+        let mut lowest = usize::MAX;
+        for floor in floors.iter_mut().rev() {
+            lowest = lowest.min(*floor);
+            *floor = lowest;
         }
         Ok(SortedRecords {
             file: self,
             data,
             base,
-            index: index.into_iter(),
+            index: self.record_index.iter(),
+            floors,
         })
     }
 
@@ -772,18 +923,57 @@ pub struct SortedRecords<'p> {
     file: &'p PerfFile<'p>,
     data: &'p [u8],
     base: u64,
-    index: std::vec::IntoIter<(u64, usize)>,
+    index: std::slice::Iter<'p, (u64, usize)>,
+    /// See [`SortedRecords::unread_floor`].
+    floors: Vec<usize>,
+}
+
+/// Records per block of [`SortedRecords`]' floors.
+const FLOOR_BLOCK: usize = 1024;
+
+impl<'p> SortedRecords<'p> {
+    /// An offset below which no record that the iterator has yet to return starts (time order
+    /// visits the file roughly front to back: a caller can drop what lies below from memory).
+    pub fn unread_floor(&self) -> u64 {
+        let read = self.file.record_index.len() - self.index.len();
+        let floor = self.floors.get(read / FLOOR_BLOCK).copied();
+        self.base + floor.map_or(self.data.len(), |f| f.min(self.data.len())) as u64
+    }
+
+    /// The stream from the start of the record `ahead` places after the next one, without
+    /// reading it: for callers that ask the CPU to fetch records before they get to them.
+    pub fn upcoming_start(&self, ahead: usize) -> Option<&'p [u8]> {
+        let &(_, pos) = self.index.as_slice().get(ahead)?;
+        self.data.get(pos..)
+    }
+
+    /// The whole record `ahead` places after the next one (reads its header).
+    pub fn upcoming_record(&self, ahead: usize) -> Option<&'p [u8]> {
+        let &(_, pos) = self.index.as_slice().get(ahead)?;
+        let raw = raw_record(self.data, pos, self.base, self.file.endian).ok()?;
+        self.data.get(pos..pos + raw.span)
+    }
+}
+
+impl<'p> SortedRecords<'p> {
+    /// The next record in time order, split but not decoded.
+    pub fn next_ref(&mut self) -> Option<Result<RecordRef<'p>>> {
+        let &(_, pos) = self.index.next()?;
+        let offset = self.base + pos as u64;
+        Some(
+            raw_record(self.data, pos, self.base, self.file.endian)
+                .map(|raw| RecordRef { offset, raw }),
+        )
+    }
 }
 
 impl<'p> Iterator for SortedRecords<'p> {
     type Item = Result<Event<'p>>;
 
     fn next(&mut self) -> Option<Self::Item> {
-        let (_, pos) = self.index.next()?;
-        let offset = self.base + pos as u64;
         Some(
-            raw_record(self.data, pos, self.base, self.file.endian)
-                .and_then(|raw| self.file.decode_record(&raw, offset)),
+            self.next_ref()?
+                .and_then(|record| self.file.decode_record(&record.raw, record.offset)),
         )
     }
 

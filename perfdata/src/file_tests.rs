@@ -763,6 +763,112 @@ fn sorted_records_order_by_time_and_inherit() {
     );
 }
 
+/// A file of `times.len()` IP|TID|TIME|CPU|PERIOD|CALLCHAIN samples with those times, in file
+/// order, with an attr of two ids (so samples are matched to it by id).
+fn timed_samples_file(times: &[u64]) -> Vec<u8> {
+    let t = st::IDENTIFIER | st::IP | st::TID | st::TIME | st::CPU | st::PERIOD | st::CALLCHAIN;
+    let mut r = RecordBuilder::new(Endian::Little);
+    for (i, &time) in times.iter().enumerate() {
+        let i = i as u64;
+        r.record(rk::SAMPLE, 2, |b| {
+            b.u64(7)
+                .u64(0x40_0000 + i)
+                .u32(100)
+                .u32(101 + i as u32)
+                .u64(time);
+            b.u32(i as u32 % 4).u32(0).u64(1000 + i);
+            b.u64(2).u64(0x40_0000 + i).u64(0x40_1000);
+        });
+    }
+    FileBuilder::new(Endian::Little)
+        .attr(spec_for(t), &[7, 8])
+        .records(&r.into_bytes())
+        .build_file()
+}
+
+#[test]
+fn record_refs_decode_as_the_iterator_does_and_heads_match_samples() {
+    let bytes = timed_samples_file(&[50, 10, 40, 20, 30]);
+    let file = PerfFile::parse(&bytes).unwrap();
+    let mut refs = file.sorted_records().unwrap();
+    let events: Vec<_> = file.sorted_records().unwrap().map(Result::unwrap).collect();
+    for event in &events {
+        let record = refs.next_ref().unwrap().unwrap();
+        assert_eq!(record.offset(), event.offset);
+        assert_eq!(record.kind(), rk::SAMPLE);
+        assert_eq!(&file.decode(&record).unwrap(), event);
+        let Record::Sample(sample) = event.record else {
+            panic!("not a sample");
+        };
+        let head = file.sample_head(&record).unwrap();
+        assert_eq!(
+            (head.attr_index, head.cpumode, head.ip, head.pid, head.tid),
+            (
+                sample.attr_index,
+                sample.cpumode,
+                sample.ip,
+                sample.pid,
+                sample.tid
+            )
+        );
+        assert_eq!(
+            (head.time, head.cpu, head.period),
+            (sample.time, sample.cpu, sample.period)
+        );
+    }
+    assert!(refs.next_ref().is_none());
+    let times: Vec<_> = events.iter().map(|e| e.time.unwrap()).collect();
+    assert_eq!(times, [10, 20, 30, 40, 50]);
+}
+
+#[test]
+fn unread_floor_never_passes_a_record_still_to_come() {
+    // Times run backwards in places, as records from several CPUs do.
+    let times: Vec<u64> = (0..5000u64).map(|i| (i * 7919) % 5003).collect();
+    let bytes = timed_samples_file(&times);
+    let file = PerfFile::parse(&bytes).unwrap();
+    let offsets: Vec<u64> = file
+        .sorted_records()
+        .unwrap()
+        .map(|e| e.unwrap().offset)
+        .collect();
+    let mut records = file.sorted_records().unwrap();
+    let mut seen = 0;
+    let mut last_floor = 0;
+    loop {
+        let floor = records.unread_floor();
+        assert!(floor >= last_floor, "the floor only rises");
+        last_floor = floor;
+        let lowest_to_come = offsets[seen..].iter().min().copied().unwrap_or(u64::MAX);
+        assert!(
+            floor <= lowest_to_come,
+            "floor {floor} passes {lowest_to_come}"
+        );
+        if records.next_ref().is_none() {
+            break;
+        }
+        seen += 1;
+    }
+    assert!(last_floor > offsets[0], "the floor moves on");
+}
+
+#[test]
+fn the_header_pass_reports_its_progress() {
+    let times: Vec<u64> = (0..40_000u64).collect();
+    let bytes = timed_samples_file(&times);
+    let mut reports = Vec::new();
+    let file = PerfFile::parse_scanning(&bytes, &ParseOptions::default(), &mut |offset| {
+        reports.push(offset)
+    })
+    .unwrap();
+    assert_eq!(file.sorted_records().unwrap().len(), 40_000);
+    assert!(
+        reports.len() >= bytes.len() / SCAN_REPORT_BYTES - 1,
+        "{reports:?}"
+    );
+    assert!(reports.is_sorted() && reports.iter().all(|&r| r < bytes.len() as u64));
+}
+
 fn compressed_file(kind: u32, chunks: usize) -> (Vec<u8>, Vec<u8>) {
     let e = Endian::Little;
     let t = st::IP | st::TIME;

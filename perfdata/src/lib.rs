@@ -16,7 +16,12 @@
 //! - Iteration allocates nothing per record: [`Event`]s borrow from the input (or from the one
 //!   buffer that holds decompressed records).
 //! - Every [`Error`] names the offset it happened at; non-fatal findings are [`Note`]s.
-//! - Time order ([`PerfFile::sorted_records`]) sorts a `(time, position)` index and decodes lazily.
+//! - Parsing walks the record headers once, building a sorted `(time, position)` index: time
+//!   order ([`PerfFile::sorted_records`]) decodes lazily from it, and can hand out records
+//!   undecoded ([`RecordRef`], [`PerfFile::decode`], [`PerfFile::sample_head`]) for callers that
+//!   decode on other threads. Progress of that walk, and how far time order has got
+//!   ([`SortedRecords::unread_floor`]), let a caller that mapped the file keep only a window of
+//!   it in memory.
 //!
 //! # Example
 //! ```
@@ -63,7 +68,8 @@ pub use endian::{Endian, U64Slice};
 pub use error::{Error, Result};
 pub use features::{BuildIdEntry, EventDesc, Features};
 pub use file::{
-    FILE_HEADER_SIZE, PIPE_HEADER_SIZE, ParseOptions, PerfFile, RecordStats, Records, SortedRecords,
+    FILE_HEADER_SIZE, PIPE_HEADER_SIZE, ParseOptions, PerfFile, RecordRef, RecordStats, Records,
+    SCAN_REPORT_BYTES, SortedRecords,
 };
 pub use kinds::{RecordKind, feature_name, record_type_name};
 pub use notes::Note;
@@ -71,4 +77,4 @@ pub use record::{
     BpfEvent, Comm, CpuMap, Event, ForkExit, IdIndex, Ksymbol, Lost, LostSamples, Mmap, Record,
     Stat, StatConfig, StatRound, ThreadMap, Throttle, TimeConv,
 };
-pub use sample::{BranchStack, CpuMode, ReadValue, ReadValues, Regs, Sample, SampleId};
+pub use sample::{BranchStack, CpuMode, ReadValue, ReadValues, Regs, Sample, SampleHead, SampleId};

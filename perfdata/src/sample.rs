@@ -250,6 +250,110 @@ fn regs<'a>(c: &mut Cursor<'a>, mask: u64, what: &'static str) -> Result<Regs<'a
     Ok(Regs { abi, mask, values })
 }
 
+/// The fixed-size fields at the start of a SAMPLE (IDENTIFIER to PERIOD): who, when, where and
+/// how much, read without decoding the variable-size rest.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SampleHead {
+    /// Index into [`PerfFile::attrs`](crate::PerfFile::attrs) of the event that produced it.
+    pub attr_index: usize,
+    /// Where the sampled code ran.
+    pub cpumode: CpuMode,
+    /// Instruction pointer.
+    pub ip: Option<u64>,
+    /// Process id.
+    pub pid: Option<u32>,
+    /// Thread id.
+    pub tid: Option<u32>,
+    /// Timestamp (perf clock, ns).
+    pub time: Option<u64>,
+    /// CPU number.
+    pub cpu: Option<u32>,
+    /// Sample period (weight of the sample).
+    pub period: Option<u64>,
+}
+
+/// The fixed-size leading fields of a SAMPLE body, in `sample_type` order.
+#[derive(Debug, Clone, Copy)]
+struct LeadingFields {
+    cpumode: CpuMode,
+    identifier: Option<u64>,
+    ip: Option<u64>,
+    pid: Option<u32>,
+    tid: Option<u32>,
+    time: Option<u64>,
+    addr: Option<u64>,
+    id: Option<u64>,
+    stream_id: Option<u64>,
+    cpu: Option<u32>,
+    period: Option<u64>,
+}
+
+fn parse_leading_fields(
+    c: &mut Cursor<'_>,
+    offset: u64,
+    misc_bits: u16,
+    attr: &EventAttr,
+) -> Result<LeadingFields> {
+    let t = attr.sample_type;
+    check_sample_type(t, offset)?;
+    let has = |bit: u64| t & bit != 0;
+    let identifier = opt_u64(c, has(st::IDENTIFIER), "sample identifier")?;
+    let ip = opt_u64(c, has(st::IP), "sample ip")?;
+    let (pid, tid) = if has(st::TID) {
+        (Some(c.u32("sample pid")?), Some(c.u32("sample tid")?))
+    } else {
+        (None, None)
+    };
+    let time = opt_u64(c, has(st::TIME), "sample time")?;
+    let addr = opt_u64(c, has(st::ADDR), "sample addr")?;
+    let id = opt_u64(c, has(st::ID), "sample id")?;
+    let stream_id = opt_u64(c, has(st::STREAM_ID), "sample stream_id")?;
+    let cpu = if has(st::CPU) {
+        let cpu = c.u32("sample cpu")?;
+        c.skip(4, "sample cpu reserved")?;
+        Some(cpu)
+    } else {
+        None
+    };
+    let period = opt_u64(c, has(st::PERIOD), "sample period")?;
+    Ok(LeadingFields {
+        cpumode: CpuMode::from_misc(misc_bits),
+        identifier,
+        ip,
+        pid,
+        tid,
+        time,
+        addr,
+        id,
+        stream_id,
+        cpu,
+        period,
+    })
+}
+
+/// Decodes the head of a SAMPLE body (see [`SampleHead`]).
+pub(crate) fn parse_sample_head(
+    body: &[u8],
+    offset: u64,
+    misc_bits: u16,
+    endian: Endian,
+    attr: &EventAttr,
+    attr_index: usize,
+) -> Result<SampleHead> {
+    let mut c = Cursor::new(body, offset + 8, endian);
+    let sample = parse_leading_fields(&mut c, offset, misc_bits, attr)?;
+    Ok(SampleHead {
+        attr_index,
+        cpumode: sample.cpumode,
+        ip: sample.ip,
+        pid: sample.pid,
+        tid: sample.tid,
+        time: sample.time,
+        cpu: sample.cpu,
+        period: sample.period,
+    })
+}
+
 /// Decodes a SAMPLE body (bytes after the 8-byte header) for `attr`. `offset` is the record start.
 pub(crate) fn parse_sample<'a>(
     body: &'a [u8],
@@ -259,29 +363,10 @@ pub(crate) fn parse_sample<'a>(
     attr: &EventAttr,
     attr_index: usize,
 ) -> Result<Sample<'a>> {
-    let t = attr.sample_type;
-    check_sample_type(t, offset)?;
-    let has = |bit: u64| t & bit != 0;
     let mut c = Cursor::new(body, offset + 8, endian);
-    let identifier = opt_u64(&mut c, has(st::IDENTIFIER), "sample identifier")?;
-    let ip = opt_u64(&mut c, has(st::IP), "sample ip")?;
-    let (pid, tid) = if has(st::TID) {
-        (Some(c.u32("sample pid")?), Some(c.u32("sample tid")?))
-    } else {
-        (None, None)
-    };
-    let time = opt_u64(&mut c, has(st::TIME), "sample time")?;
-    let addr = opt_u64(&mut c, has(st::ADDR), "sample addr")?;
-    let id = opt_u64(&mut c, has(st::ID), "sample id")?;
-    let stream_id = opt_u64(&mut c, has(st::STREAM_ID), "sample stream_id")?;
-    let cpu = if has(st::CPU) {
-        let cpu = c.u32("sample cpu")?;
-        c.skip(4, "sample cpu reserved")?;
-        Some(cpu)
-    } else {
-        None
-    };
-    let period = opt_u64(&mut c, has(st::PERIOD), "sample period")?;
+    let head = parse_leading_fields(&mut c, offset, misc_bits, attr)?;
+    let t = attr.sample_type;
+    let has = |bit: u64| t & bit != 0;
     let read = if has(st::READ) {
         let rf = attr.read_format;
         let per_value =
@@ -418,16 +503,16 @@ pub(crate) fn parse_sample<'a>(
     };
     Ok(Sample {
         attr_index,
-        cpumode: CpuMode::from_misc(misc_bits),
-        id: identifier.or(id),
-        ip,
-        pid,
-        tid,
-        time,
-        addr,
-        stream_id,
-        cpu,
-        period,
+        cpumode: head.cpumode,
+        id: head.identifier.or(head.id),
+        ip: head.ip,
+        pid: head.pid,
+        tid: head.tid,
+        time: head.time,
+        addr: head.addr,
+        stream_id: head.stream_id,
+        cpu: head.cpu,
+        period: head.period,
         read,
         callchain,
         raw,

@@ -12,7 +12,7 @@ use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
-use kprof_perfdata::{Note, PerfFile};
+use kprof_perfdata::{Note, ParseOptions, PerfFile};
 
 use crate::analysis::{self, Analysis, AnalysisOptions};
 use crate::cli::{FilterArgs, InputArgs, SymbolArgs};
@@ -58,7 +58,13 @@ pub fn load(input: &InputArgs, options: &AnalysisOptions) -> Result<Loaded> {
 pub fn load_path(path: &Path, force: bool, options: &AnalysisOptions) -> Result<Loaded> {
     let progress = Progress::start(format!("reading {}", path.display()));
     let bytes: InputBytes = mapped::open_input(path, force)?;
-    let file = PerfFile::parse(&bytes).with_context(|| path.display().to_string())?;
+    // Each pass over the file holds only a window of it in memory.
+    let file = PerfFile::parse_scanning(&bytes, &ParseOptions::default(), &mut |offset| {
+        bytes.advance(offset)
+    })
+    .with_context(|| path.display().to_string())?;
+    bytes.advance(u64::MAX);
+    bytes.rewind();
     // Facts about how the file is stored are for `report --header`, not warnings.
     let notes: Vec<String> = file
         .notes()
@@ -71,7 +77,15 @@ pub fn load_path(path: &Path, force: bool, options: &AnalysisOptions) -> Result<
         })
         .map(|n| n.to_string())
         .collect();
-    let analysis = analysis::analyze(&file, options).with_context(|| path.display().to_string())?;
+    // Offsets into a decompressed stream say nothing about the file's bytes.
+    let in_file = !file.offsets_are_decompressed();
+    let window = |offset| {
+        if in_file {
+            bytes.advance(offset)
+        }
+    };
+    let analysis = analysis::analyze_windowed(&file, options, &window)
+        .with_context(|| path.display().to_string())?;
     let header = crate::header::Header::new(&file, &analysis);
     progress.finish();
     Ok(Loaded {

@@ -205,7 +205,8 @@ static NEXT_CACHE_KEY: AtomicU64 = AtomicU64::new(1);
 /// All address spaces of a recording: one per process plus the kernel's.
 ///
 /// Feed it the side-band records in time order, then [`locate`](Self::locate) sample addresses.
-#[derive(Debug, Default)]
+/// `Clone` so a caller can share a snapshot (behind an `Arc`) while it moves on.
+#[derive(Debug, Default, Clone)]
 pub struct AddressSpaces {
     modules: Vec<Module>,
     interned: HashMap<InternKey, ModuleId>,

@@ -414,9 +414,14 @@ impl Symbolizer {
             let path = self
                 .kernel_symbol_source()
                 .unwrap_or_else(|| PathBuf::from("/proc/kallsyms"));
-            let text = read_regular(&path, MAX_KALLSYMS_SIZE)
-                .map_err(|e| Problem::KallsymsUnreadable(Arc::from(e.to_string())))?;
-            let k = Kallsyms::parse(text);
+            // A saved copy (the build-id cache) is mapped; /proc/kallsyms has no size to map.
+            let text = match MappedFile::open(&path) {
+                Ok(mapped) => SharedBytes::new(Arc::new(mapped)),
+                Err(_) => read_regular(&path, MAX_KALLSYMS_SIZE)
+                    .map(SharedBytes::from_vec)
+                    .map_err(|e| Problem::KallsymsUnreadable(Arc::from(e.to_string())))?,
+            };
+            let k = Kallsyms::parse_shared(text);
             if k.addresses_hidden() {
                 Err(Problem::KptrRestrict)
             } else {

@@ -42,6 +42,9 @@ thread_local! {
 pub struct DwarfUnwinder {
     modules: RwLock<HashMap<u64, CachedInfo>>,
     rows: RowCache,
+    /// Held for a whole walk by whichever thread gets it first (others walk without it), so
+    /// a hit costs no lock and no hash of its own.
+    steps: Mutex<StepCache>,
 }
 
 /// A CFI row reduced to what unwinding needs; cached per (module key, svma) because profiles hit
@@ -53,6 +56,146 @@ struct CachedRow {
     cfa: CfaRule<usize>,
     registers: Box<[(Register, RegisterRule<usize>)]>,
 }
+
+impl CachedRow {
+    /// True when applying the row evaluates no DWARF expression (so needs no section bytes).
+    fn reads_no_expression(&self) -> bool {
+        matches!(self.cfa, CfaRule::RegisterAndOffset { .. })
+            && self.registers.iter().all(|(_, rule)| {
+                !matches!(
+                    rule,
+                    RegisterRule::Expression(_) | RegisterRule::ValExpression(_)
+                )
+            })
+    }
+}
+
+/// Most register rules a [`CompactRow`] holds: enough for the return address and every
+/// callee-saved register of x86_64 (rbx, rbp, r12-r15), and most aarch64 frames.
+const COMPACT_RULES: usize = 8;
+
+/// A register rule of a [`CompactRow`]: the ones compilers emit for ordinary frames.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum CompactRule {
+    /// The register's value is unknown (the return address: the outermost frame).
+    Undefined,
+    /// Saved at CFA + offset.
+    Offset(i32),
+    /// Its value is CFA + offset.
+    ValOffset(i32),
+}
+
+/// A CFI row with a register-based CFA and only [`CompactRule`]s, in about a cache line:
+/// what the step cache keeps, so a cached step reads no pointer and runs a short loop.
+/// Applying it gives exactly what applying the row gives.
+#[derive(Clone, Copy, Debug)]
+struct CompactRow {
+    cfa_register: u16,
+    cfa_offset: i32,
+    signal_frame: bool,
+    /// The row has a rule (any rule) for the return-address register.
+    return_address_rule: bool,
+    /// aarch64: the return address is PAC-signed.
+    signed_return_address: bool,
+    count: u8,
+    rules: [(u16, CompactRule); COMPACT_RULES],
+}
+
+impl CompactRow {
+    /// The compact form of `row`, when it has one.
+    fn of(row: &CachedRow, arch: Arch) -> Option<CompactRow> {
+        let CfaRule::RegisterAndOffset { register, offset } = row.cfa else {
+            return None;
+        };
+        let ra_register = match arch {
+            Arch::X86_64 => x86_64::RA,
+            Arch::Aarch64 => aarch64::LR,
+        };
+        let mut compact = CompactRow {
+            cfa_register: register.0,
+            cfa_offset: i32::try_from(offset).ok()?,
+            signal_frame: row.signal_frame,
+            return_address_rule: false,
+            signed_return_address: false,
+            count: 0,
+            rules: [(0, CompactRule::Undefined); COMPACT_RULES],
+        };
+        for (register, rule) in row.registers.iter() {
+            let register = register.0;
+            if arch == Arch::Aarch64 && register == AARCH64_RA_SIGN_STATE {
+                compact.signed_return_address =
+                    matches!(rule, RegisterRule::Constant(value) if value & 1 != 0);
+                continue;
+            }
+            compact.return_address_rule |= register == ra_register;
+            let rule = match *rule {
+                RegisterRule::SameValue => continue,
+                RegisterRule::Undefined => CompactRule::Undefined,
+                RegisterRule::Offset(offset) => CompactRule::Offset(i32::try_from(offset).ok()?),
+                RegisterRule::ValOffset(offset) => {
+                    CompactRule::ValOffset(i32::try_from(offset).ok()?)
+                }
+                _ => return None,
+            };
+            let slot = compact.rules.get_mut(usize::from(compact.count))?;
+            *slot = (register, rule);
+            compact.count += 1;
+        }
+        Some(compact)
+    }
+}
+
+/// Slots of the step cache (a power of two): a profile's hot code has a few thousand pcs.
+const STEP_CACHE_SLOTS: usize = 2048;
+
+/// Compact rows of recently unwound pcs by (address space, lookup pc), direct-mapped: a hit
+/// skips the module lookup, the FDE search and the shared row cache, which is most of a
+/// step's cost. Valid because a [`ModuleSource::space_key`] promises the same mappings.
+#[derive(Debug, Default)]
+struct StepCache {
+    slots: Vec<Option<StepSlot>>,
+}
+
+#[derive(Debug)]
+struct StepSlot {
+    space: u64,
+    pc: u64,
+    row: CachedStep,
+}
+
+/// A cached step's row: compact when it has a compact form, else the shared row (its section
+/// bytes are needed only for expressions, which a cached row has none of).
+#[derive(Debug)]
+enum CachedStep {
+    Compact(CompactRow),
+    Row(Arc<CachedRow>),
+}
+
+impl StepCache {
+    fn slot(space: u64, pc: u64) -> usize {
+        let mixed = (pc ^ space.rotate_left(31)).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        (mixed >> 44) as usize & (STEP_CACHE_SLOTS - 1)
+    }
+
+    fn get(&self, space: u64, pc: u64) -> Option<&CachedStep> {
+        match self.slots.get(Self::slot(space, pc)) {
+            Some(Some(slot)) if slot.space == space && slot.pc == pc => Some(&slot.row),
+            _ => None,
+        }
+    }
+
+    fn insert(&mut self, space: u64, pc: u64, row: CachedStep) {
+        if self.slots.is_empty() {
+            self.slots.resize_with(STEP_CACHE_SLOTS, || None);
+        }
+        if let Some(slot) = self.slots.get_mut(Self::slot(space, pc)) {
+            *slot = Some(StepSlot { space, pc, row });
+        }
+    }
+}
+
+/// The step cache of one walk: the address space's key and the cache, when both are at hand.
+type StepCacheRef<'c> = Option<(u64, &'c mut StepCache)>;
 
 /// Shards of the row cache; a shard that grows past its capacity is cleared (profiles revisit
 /// a small set of pcs, so a crude eviction is enough and keeps memory bounded).
@@ -149,21 +292,28 @@ impl DwarfUnwinder {
         max_frames: usize,
     ) -> Unwound {
         let mut frames = Vec::new();
+        let end = self.unwind_into(arch, regs, stack, modules, max_frames, &mut frames);
+        Unwound { frames, end }
+    }
+
+    /// [`unwind`](Self::unwind) into a buffer the caller reuses across walks (cleared first):
+    /// no allocation per walk once it has grown.
+    pub fn unwind_into(
+        &self,
+        arch: Arch,
+        regs: &UserRegs,
+        stack: &StackBytes<'_>,
+        modules: &dyn ModuleSource,
+        max_frames: usize,
+        frames: &mut Vec<FrameAddress>,
+    ) -> UnwindEnd {
+        frames.clear();
         if max_frames == 0 {
-            return Unwound {
-                frames,
-                end: UnwindEnd::DepthLimit,
-            };
+            return UnwindEnd::DepthLimit;
         }
         frames.push(FrameAddress::InstructionPointer(regs.pc()));
         if regs.arch() != arch {
-            return Unwound {
-                frames,
-                end: UnwindEnd::BadCfi(format!(
-                    "registers are for {:?}, not {arch:?}",
-                    regs.arch()
-                )),
-            };
+            return UnwindEnd::BadCfi(format!("registers are for {:?}, not {arch:?}", regs.arch()));
         }
         let mut walk = Walk {
             arch,
@@ -171,16 +321,19 @@ impl DwarfUnwinder {
             lost_register: false,
         };
         let mut regs = regs.clone();
+        let space = modules.space_key();
+        let mut steps = space.and_then(|_| self.steps.try_lock().ok());
         let mut exact_pc = true;
         let mut previous = Method::Cfi;
         let mut stalled_steps = 0u32;
-        let end = loop {
+        loop {
             if frames.len() >= max_frames {
                 break UnwindEnd::DepthLimit;
             }
             let allow_fp = frames.len() == 1 || previous == Method::FramePointer;
             let (old_sp, old_pc) = (regs.sp(), regs.pc());
-            let step = match self.step(&mut walk, &mut regs, exact_pc, allow_fp, modules) {
+            let cache = space.zip(steps.as_deref_mut());
+            let step = match self.step(&mut walk, &mut regs, exact_pc, allow_fp, modules, cache) {
                 Ok(step) => step,
                 Err(end) => break end,
             };
@@ -214,8 +367,7 @@ impl DwarfUnwinder {
             });
             exact_pc = step.signal_frame;
             previous = step.method;
-        };
-        Unwound { frames, end }
+        }
     }
 
     /// The cached unwind info of a module, parsing it on first use.
@@ -246,12 +398,30 @@ impl DwarfUnwinder {
         exact_pc: bool,
         allow_fp: bool,
         modules: &dyn ModuleSource,
+        mut cache: StepCacheRef<'_>,
     ) -> Result<Step, UnwindEnd> {
         let lookup = if exact_pc {
             regs.pc()
         } else {
             regs.pc().wrapping_sub(1)
         };
+        if let Some((space, steps)) = cache.as_mut() {
+            if let Some(step) = steps.get(*space, lookup) {
+                let (found, signal_frame) = match step {
+                    CachedStep::Compact(row) => (apply_compact(walk, regs, row)?, row.signal_frame),
+                    CachedStep::Row(row) => {
+                        // No expressions in it, so no section bytes are read: an empty one.
+                        let no_section = gimli::EhFrame::new(&[], RunTimeEndian::Little);
+                        (apply_row(walk, regs, row, &no_section)?, row.signal_frame)
+                    }
+                };
+                return Ok(Step {
+                    root: !found,
+                    signal_frame,
+                    method: Method::Cfi,
+                });
+            }
+        }
         let Some(module) = modules.module_at(lookup) else {
             return fallback(
                 walk,
@@ -297,6 +467,13 @@ impl DwarfUnwinder {
                 row
             }
         };
+        if let Some((space, steps)) = cache {
+            if let Some(compact) = CompactRow::of(&row, walk.arch) {
+                steps.insert(space, lookup, CachedStep::Compact(compact));
+            } else if row.reads_no_expression() {
+                steps.insert(space, lookup, CachedStep::Row(row.clone()));
+            }
+        }
         let found = match row.section {
             CfiSection::EhFrame => {
                 let bytes = info.eh_frame.as_ref().map_or(&[][..], |b| b.get(file));
@@ -464,6 +641,59 @@ where
     Ok(true)
 }
 
+/// [`apply_row`] for a [`CompactRow`]: the same checks and results, without the generality.
+fn apply_compact(
+    walk: &mut Walk<'_, '_>,
+    regs: &mut UserRegs,
+    row: &CompactRow,
+) -> Result<bool, UnwindEnd> {
+    let cfa = regs
+        .get(row.cfa_register)
+        .ok_or_else(|| walk.missing_register(row.cfa_register))?
+        .wrapping_add_signed(i64::from(row.cfa_offset));
+    let sp = regs.sp();
+    if !row.signal_frame && (cfa < sp || (cfa == sp && walk.arch == Arch::X86_64)) {
+        return Err(UnwindEnd::Loop);
+    }
+    let ra_register = regs.return_address_register();
+    let sp_register = regs.sp_register();
+    regs.set(sp_register, cfa);
+    for &(register, rule) in row.rules.iter().take(usize::from(row.count)) {
+        let is_ra = register == ra_register;
+        match rule {
+            CompactRule::Undefined if is_ra => return Ok(false),
+            CompactRule::Undefined => regs.forget(register),
+            CompactRule::ValOffset(offset) => {
+                regs.set(register, cfa.wrapping_add_signed(i64::from(offset)));
+            }
+            CompactRule::Offset(offset) => {
+                match walk
+                    .stack
+                    .read_u64(cfa.wrapping_add_signed(i64::from(offset)))
+                {
+                    Some(value) => regs.set(register, value),
+                    None if is_ra => return Err(UnwindEnd::StackExhausted),
+                    None => {
+                        walk.lost_register = true;
+                        regs.forget(register);
+                    }
+                }
+            }
+        }
+    }
+    if !row.return_address_rule && walk.arch == Arch::X86_64 {
+        return Ok(false);
+    }
+    let mut return_address = regs
+        .get(ra_register)
+        .ok_or_else(|| walk.missing_register(ra_register))?;
+    if walk.arch == Arch::Aarch64 && row.signed_return_address {
+        return_address &= AARCH64_PAC_STRIP_MASK;
+    }
+    regs.set_pc(return_address);
+    Ok(true)
+}
+
 /// A pc in a PLT stub without CFI: x86_64 stubs only jump, so the return address is at [rsp]
 /// and the caller's sp is rsp + 8; aarch64 stubs keep it in lr and leave sp alone.
 fn plt_step(walk: &mut Walk<'_, '_>, regs: &mut UserRegs) -> Result<Step, UnwindEnd> {
@@ -612,6 +842,108 @@ mod tests {
     use super::*;
 
     fn assert_send_sync<T: Send + Sync>() {}
+
+    /// Applies `row` both ways to the same registers and stack; both must agree on
+    /// everything: the outcome, every register, and whether a register was lost.
+    fn assert_compact_matches(arch: Arch, row: CachedRow, regs: UserRegs, words: &[u64]) {
+        let compact = CompactRow::of(&row, arch).expect("row has a compact form");
+        let bytes: Vec<u8> = words.iter().flat_map(|w| w.to_le_bytes()).collect();
+        let stack = StackBytes {
+            start: regs.sp(),
+            bytes: &bytes,
+        };
+        let no_section = gimli::EhFrame::new(&[], RunTimeEndian::Little);
+        let (mut full_regs, mut compact_regs) = (regs.clone(), regs);
+        let mut full_walk = Walk {
+            arch,
+            stack: &stack,
+            lost_register: false,
+        };
+        let mut compact_walk = Walk {
+            arch,
+            stack: &stack,
+            lost_register: false,
+        };
+        let full = apply_row(&mut full_walk, &mut full_regs, &row, &no_section);
+        let short = apply_compact(&mut compact_walk, &mut compact_regs, &compact);
+        assert_eq!(full, short);
+        assert_eq!(full_regs, compact_regs);
+        assert_eq!(full_walk.lost_register, compact_walk.lost_register);
+    }
+
+    fn row(cfa: (u16, i64), rules: &[(u16, RegisterRule<usize>)]) -> CachedRow {
+        CachedRow {
+            section: CfiSection::EhFrame,
+            signal_frame: false,
+            cfa: CfaRule::RegisterAndOffset {
+                register: Register(cfa.0),
+                offset: cfa.1,
+            },
+            registers: rules
+                .iter()
+                .map(|(r, rule)| (Register(*r), rule.clone()))
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn compact_rows_apply_exactly_like_rows() {
+        use RegisterRule::{Constant, Offset, SameValue, Undefined, ValOffset};
+        let sp = 0x7fff_0000u64;
+        let x86 = |bp| UserRegs::new(Arch::X86_64, 0x40_1000, sp).with_dwarf_register(6, bp);
+        let words = [1, 2, 3, 0x40_2000, sp + 64, 0x40_3000, 7, 8];
+        // Frame-pointer body, callee-saved registers, a prologue, the root, a truncated copy.
+        let rows = [
+            row((6, 16), &[(6, Offset(-16)), (16, Offset(-8))]),
+            row(
+                (7, 48),
+                &[
+                    (3, Offset(-40)),
+                    (12, Offset(-32)),
+                    (6, Offset(-24)),
+                    (16, Offset(-8)),
+                ],
+            ),
+            row((7, 8), &[(16, Offset(-8))]),
+            row((7, 8), &[(16, Undefined)]),
+            row(
+                (7, 8),
+                &[(6, SameValue), (15, ValOffset(8)), (16, Offset(-8))],
+            ),
+            row((7, 4096), &[(3, Offset(-16)), (16, Offset(-8))]),
+            row((7, 4096), &[(3, Offset(-4096)), (16, Offset(-8))]),
+            row((7, 16), &[(6, Offset(-16))]),
+        ];
+        for row in rows {
+            assert_compact_matches(Arch::X86_64, row, x86(sp + 16), &words);
+        }
+        // aarch64: lr saved, a PAC-signed return address, lr kept in its register.
+        let lr = 0x8000_0000_0040_5000u64;
+        let arm = UserRegs::new(Arch::Aarch64, 0x40_1000, sp)
+            .with_dwarf_register(29, sp + 16)
+            .with_dwarf_register(30, lr);
+        let signed = Constant(1);
+        for row in [
+            row((29, 16), &[(29, Offset(-16)), (30, Offset(-8))]),
+            row(
+                (31, 32),
+                &[(AARCH64_RA_SIGN_STATE, signed), (30, Offset(-8))],
+            ),
+            row((31, 0), &[]),
+            row((31, 0), &[(AARCH64_RA_SIGN_STATE, Constant(1))]),
+        ] {
+            assert_compact_matches(Arch::Aarch64, row, arm.clone(), &words);
+        }
+    }
+
+    #[test]
+    fn rows_without_a_compact_form_are_refused() {
+        let expression = RegisterRule::Register(Register(3));
+        assert!(CompactRow::of(&row((7, 8), &[(16, expression)]), Arch::X86_64).is_none());
+        let many: Vec<_> = (0..9u16).map(|r| (r, RegisterRule::Offset(-8))).collect();
+        assert!(CompactRow::of(&row((7, 8), &many), Arch::X86_64).is_none());
+        assert!(CompactRow::of(&row((7, 1 << 40), &[]), Arch::X86_64).is_none());
+    }
 
     #[test]
     fn unwinder_is_send_and_sync() {

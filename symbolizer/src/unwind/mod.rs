@@ -36,7 +36,10 @@
 //!   module's unwind index is parsed once per [`ModuleRef::key`] and shared; nothing per sample
 //!   parses a file.
 //! - Evaluated CFI rows are cached per (module key, address) in a sharded, bounded cache, so a
-//!   hot pc costs a hash lookup after its first walk.
+//!   hot pc costs a hash lookup after its first walk. When the caller names the address space
+//!   ([`ModuleSource::space_key`]), a per-unwinder step cache keyed by (space, pc) also skips
+//!   the module lookup and holds the row in a compact form (one cache line, same result):
+//!   profiles walk the same pcs over and over. Use one unwinder per thread for that cache.
 //! - Every input is untrusted: stack bytes, register values and CFI may be garbage. Each walk is
 //!   bounded by `max_frames`, requires the stack pointer to advance, and ends with an
 //!   [`UnwindEnd`] that says why it stopped. Nothing here panics.
@@ -261,6 +264,14 @@ pub trait ModuleSource {
     /// The module whose mapping contains `avma`, or `None` (anonymous memory, JIT code, unknown
     /// file).
     fn module_at(&self, avma: u64) -> Option<ModuleRef>;
+
+    /// Names the address space this source describes, so walks can share what they learned
+    /// about its pcs: two sources (or one source at two moments) with the same key must map
+    /// every address to the same module. `None` (the default) keeps nothing between walks
+    /// beyond the per-module caches.
+    fn space_key(&self) -> Option<u64> {
+        None
+    }
 }
 
 /// No modules at all: every DWARF walk ends after the frame-pointer fallback of the leaf.
