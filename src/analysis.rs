@@ -16,7 +16,7 @@ use std::sync::Arc;
 use anyhow::{Result, bail};
 use kprof_perfdata::kinds::record as record_kind;
 use kprof_perfdata::{
-    CpuMode, Event as PerfEvent, PerfFile, Record, Sample as PerfSample, SampleHead,
+    CpuMode, Event as PerfEvent, PerfFile, Record, RecordRef, Sample as PerfSample, SampleHead,
 };
 use kprof_symbolizer::{
     AddressSpaces, Avma, Location, MappingInfo, ModuleKind, Symbolizer, SymbolizerOptions,
@@ -316,7 +316,7 @@ impl<'o, 'f> Collector<'o, 'f> {
     fn on_unwind_sample<'s>(
         &mut self,
         head: &SampleHead,
-        job: impl FnOnce(u32, u64) -> UnwindJob<'f>,
+        record: RecordRef<'f>,
         scope: &rayon::Scope<'s>,
     ) -> Result<()>
     where
@@ -344,7 +344,7 @@ impl<'o, 'f> Collector<'o, 'f> {
         let Some(queue) = self.unwinds.as_mut() else {
             return Ok(());
         };
-        if queue.push(job(pid, space), index) {
+        if queue.push(UnwindJob::new(record, pid, space), index) {
             queue.submit(scope, &self.spaces);
             let walked = queue.finished(queue.max_in_flight())?;
             self.assign_walked(walked);
@@ -635,16 +635,10 @@ fn analyze_with(
                 until_window_moves -= 1;
                 let unwound = unwinder.as_ref().and_then(|unwinder| {
                     let head = file.sample_head(&record)?;
-                    unwinder
-                        .unwinds(head.attr_index)
-                        .then_some((unwinder, head))
+                    unwinder.unwinds(head.attr_index).then_some(head)
                 });
                 match unwound {
-                    Some((unwinder, head)) => collector.on_unwind_sample(
-                        &head,
-                        |pid, space| unwinder.job(record, pid, space),
-                        pool,
-                    )?,
+                    Some(head) => collector.on_unwind_sample(&head, record, pool)?,
                     None => collector.on_event(&file.decode(&record)?, &mut lost, pool)?,
                 }
             }

@@ -123,6 +123,14 @@ pub struct UnwindJob<'f> {
     pub space: u64,
 }
 
+impl<'f> UnwindJob<'f> {
+    /// The job for the sample `record` of process `pid`; `space` names the state of the
+    /// process's mappings: equal for two samples only when nothing was mapped in between.
+    pub fn new(record: RecordRef<'f>, pid: u32, space: u64) -> Self {
+        UnwindJob { record, pid, space }
+    }
+}
+
 /// A batch's stacks: each sample's leaf-first (address, kernel) pairs, kernel part from its
 /// callchain and user part unwound, in job order.
 #[derive(Default)]
@@ -414,12 +422,6 @@ impl StackUnwinder {
     /// True when samples of attr `attr_index` carry what unwinding needs.
     pub fn unwinds(&self, attr_index: usize) -> bool {
         self.unwound_attrs.get(attr_index).copied().unwrap_or(false)
-    }
-
-    /// A job for the sample `record` of process `pid`; `space` names the state of the
-    /// process's mappings: equal for two samples only when nothing was mapped in between.
-    pub fn job<'f>(&self, record: RecordRef<'f>, pid: u32, space: u64) -> UnwindJob<'f> {
-        UnwindJob { record, pid, space }
     }
 
     /// Decodes and walks every job in parallel; returns their stacks in job order. Call it
