@@ -13,7 +13,8 @@ use gimli::write::{
 };
 use gimli::{Register, X86_64};
 use kprof_symbolizer::unwind::{
-    Arch, DwarfUnwinder, FrameAddress, StackBytes, UnwindEnd, UserRegs, unwind_frame_pointers,
+    Arch, DwarfUnwinder, FrameAddress, ModuleRef, ModuleSource, StackBytes, UnwindEnd, UserRegs,
+    unwind_frame_pointers,
 };
 use support::{
     EM_AARCH64, EM_X86_64, ExeSymbols, SyntheticModule, SyntheticSection, XorShift,
@@ -166,6 +167,63 @@ fn unwinding_is_deterministic_across_threads() {
             .collect()
     });
     assert_eq!(serial, parallel);
+}
+
+/// A module source that names its address space, so the unwinder's step cache is used.
+struct KeyedModules<'a> {
+    modules: support::RecordingModules<'a>,
+    space: u64,
+}
+
+impl ModuleSource for KeyedModules<'_> {
+    fn module_at(&self, avma: u64) -> Option<ModuleRef> {
+        self.modules.module_at(avma)
+    }
+
+    fn space_key(&self) -> Option<u64> {
+        Some(self.space)
+    }
+}
+
+/// Walks through the step cache (its compact rows, cold and warm) give exactly the walks
+/// without it, on a real recording with signal frames, PLT stubs and libc without symbols.
+#[test]
+fn step_cache_gives_the_same_walks() {
+    let Some(workload) = build_workload() else {
+        return;
+    };
+    let Some(recording) = record_workload(workload) else {
+        return;
+    };
+    let samples = recording.workload_samples();
+    let walk_all = |unwinder: &DwarfUnwinder, keyed: bool| -> Vec<_> {
+        samples
+            .iter()
+            .map(|sample| {
+                let modules = recording.modules_of(sample.pid);
+                let stack = StackBytes {
+                    start: sample.regs.sp(),
+                    bytes: &sample.stack,
+                };
+                if keyed {
+                    let modules = KeyedModules {
+                        modules,
+                        space: u64::from(sample.pid),
+                    };
+                    unwinder.unwind(Arch::X86_64, &sample.regs, &stack, &modules, MAX_FRAMES)
+                } else {
+                    unwinder.unwind(Arch::X86_64, &sample.regs, &stack, &modules, MAX_FRAMES)
+                }
+            })
+            .collect()
+    };
+    let plain = walk_all(&DwarfUnwinder::new(), false);
+    let cached = DwarfUnwinder::new();
+    let cold = walk_all(&cached, true);
+    let warm = walk_all(&cached, true);
+    assert!(plain.len() >= 50);
+    assert_eq!(plain, cold);
+    assert_eq!(plain, warm);
 }
 
 /// A module whose `.eh_frame` is replaced by random bytes: every walk ends, bounded, no panic.
