@@ -1,4 +1,11 @@
-//! Demangling of Rust (legacy and v0) and C++ (Itanium) symbol names.
+//! Demangling of Rust (legacy and v0) and C++ (Itanium) symbol names, spelled as perf prints them.
+//!
+//! perf 6.1 demangles C++ with GNU libiberty's `cplus_demangle(name, DMGL_NO_OPTS)`: no
+//! parameter lists, no return types, and the short names of the standard abbreviations
+//! (`std::ostream`, not `std::basic_ostream<char, std::char_traits<char> >`). That is what
+//! `c++filt --no-params --no-verbose` prints, the oracle kprof's tests compare against.
+//! kprof parses with the `cpp_demangle` crate and corrects the few places where its spelling
+//! differs from GNU's; each correction below says which.
 
 use std::borrow::Cow;
 use std::fmt::Write;
@@ -16,35 +23,260 @@ pub fn demangle(name: &str) -> Cow<'_, str> {
             return Cow::Owned(out);
         }
     }
-    if let Some(thunk) = thunk_like_libiberty(name) {
-        return Cow::Owned(thunk);
+    match demangle_itanium(name) {
+        Some(demangled) => Cow::Owned(demangled),
+        None => Cow::Borrowed(name),
     }
-    if name.starts_with("_Z") {
-        if let Ok(sym) = cpp_demangle::Symbol::new(name.as_bytes()) {
-            // Like perf (and flame graph tools): no parameter list, no return type.
-            let options = cpp_demangle::DemangleOptions::new()
-                .no_params()
-                .no_return_type();
-            if let Ok(s) = sym.demangle(&options) {
-                // An empty parameter pack prints as `<T, >`; GNU's demangler prints `<T>`.
-                let s = s.replace(", >", ">");
-                // Without parameters GNU's demangler also leaves out `[clone .cold]` suffixes.
-                let mut s = match s.find(" [clone ") {
-                    Some(at) if s.ends_with(']') => s[..at].to_string(),
-                    _ => s,
-                };
-                // ... and a method's qualifiers, which belong to its parameter list.
-                while let Some(stripped) = [" const", " volatile", " &&", " &"]
-                    .iter()
-                    .find_map(|q| s.strip_suffix(q))
-                {
-                    s = stripped.to_string();
-                }
-                return Cow::Owned(integer_literals_like_libiberty(&s));
-            }
+}
+
+/// A C++ name as GNU's demangler spells it without `DMGL_PARAMS` and `DMGL_VERBOSE`.
+fn demangle_itanium(name: &str) -> Option<String> {
+    if !name.starts_with("_Z") {
+        return None;
+    }
+    // Without DMGL_PARAMS, GNU's demangler stops after the encoding and ignores what follows:
+    // GCC's clone suffixes (`.cold`, `.isra.0`) and symbol versions (`@GLIBCXX_3.4`).
+    // Neither `.` nor `@` can occur in a mangled name.
+    let end = name.find(['.', '@']).unwrap_or(name.len());
+    let mangled = &name[..end];
+    if let Some(thunk) = thunk_like_libiberty(mangled) {
+        return Some(thunk);
+    }
+    // A special name (`_ZT…` vtables, typeinfo, `_ZG…` guard variables, transaction clones)
+    // is not a top-level function, so GNU prints the parameters of any function inside it.
+    let special = options_show_params(mangled);
+    let options = if special {
+        cpp_demangle::DemangleOptions::new()
+    } else {
+        cpp_demangle::DemangleOptions::new()
+            .no_params()
+            .no_return_type()
+    };
+    let text = demangle_pieces(mangled, &options)?;
+    let text = match text.strip_prefix("{vtable(") {
+        // cpp_demangle's own notation for vtables and VTTs.
+        Some(inner) => format!("vtable for {}", inner.strip_suffix(")}")?),
+        None => match text.strip_prefix("{vtt(") {
+            Some(inner) => format!("VTT for {}", inner.strip_suffix(")}")?),
+            None => text,
+        },
+    };
+    let mut text = text;
+    if !special {
+        // Without parameters GNU's demangler also leaves out a method's qualifiers, which
+        // belong to its parameter list.
+        while let Some(stripped) = [" const", " volatile", " &&", " &"]
+            .iter()
+            .find_map(|q| text.strip_suffix(q))
+        {
+            text = stripped.to_string();
         }
     }
-    Cow::Borrowed(name)
+    Some(integer_literals_like_libiberty(&text))
+}
+
+/// Demangles `mangled` with `options` and respells cpp_demangle's standard abbreviations
+/// (`Ss`, `Si`, `So`, `Sd`) as GNU's demangler does; `None` when it does not parse.
+fn demangle_pieces(mangled: &str, options: &cpp_demangle::DemangleOptions) -> Option<String> {
+    let respelled;
+    let mut pieces = Pieces::default();
+    match cpp_demangle::Symbol::new(mangled.as_bytes()) {
+        Ok(symbol) => symbol.structured_demangle(&mut pieces, options).ok()?,
+        Err(_) => match dependent_std_names_respelled(mangled) {
+            Some(text) => {
+                respelled = text;
+                let symbol = cpp_demangle::Symbol::new(respelled.as_bytes()).ok()?;
+                symbol.structured_demangle(&mut pieces, options).ok()?;
+            }
+            None => {
+                // Without parameters only the function's name is printed, so a parameter
+                // list cpp_demangle cannot read need not stop it: demangle the name alone,
+                // when what follows it can only be a parameter list (a type, which never
+                // starts with the `I` of template arguments the name failed to take).
+                if options_show_params(mangled) {
+                    return None;
+                }
+                let (symbol, tail) =
+                    cpp_demangle::BorrowedSymbol::with_tail(mangled.as_bytes()).ok()?;
+                let starts_type = tail
+                    .first()
+                    .is_some_and(|&c| c != b'I' && (c.is_ascii_alphabetic()));
+                if !starts_type {
+                    return None;
+                }
+                symbol.structured_demangle(&mut pieces, options).ok()?;
+            }
+        },
+    }
+    // An empty parameter pack prints as `<T, >` (two as `<T, , >`); GNU's demangler prints `<T>`.
+    let mut text = pieces.into_libiberty_spelling();
+    while text.contains(", >") {
+        text = text.replace(", >", ">");
+    }
+    Some(text)
+}
+
+/// `mangled` with GCC's spelling of a dependent name in namespace std, `sr St <name>
+/// <template-args> <member>` (`std::enable_if<…>::type` in SFINAE code: GCC writes
+/// `srSt9enable_ifIXT_EvE4type`), respelled in the Itanium ABI's `srN <type> <qualifier> E
+/// <member>` form, which cpp_demangle parses and prints the same way GNU's demangler prints
+/// GCC's; `None` when there is no such name or no respelling parses.
+fn dependent_std_names_respelled(mangled: &str) -> Option<String> {
+    // Hostile names cannot make this search long: each respelling tried costs one unit.
+    let mut budget = 64;
+    let respelled = respell_from(mangled.to_string(), 0, &mut budget)?;
+    (respelled != mangled).then_some(respelled)
+}
+
+/// Respells the `srSt` names of `text` from byte `from` on; the name parses when it returns.
+///
+/// Where the template arguments end takes a parse to know, so each place they may end (an `E`
+/// followed by the length of the member's name) is tried in turn, shortest first.
+fn respell_from(text: String, from: usize, budget: &mut u32) -> Option<String> {
+    let Some(found) = text.get(from..).and_then(|rest| rest.find("srSt")) else {
+        return cpp_demangle::Symbol::new(text.as_bytes())
+            .is_ok()
+            .then_some(text);
+    };
+    let at = from + found;
+    let bytes = text.as_bytes();
+    for end in at + "srSt".len() + 1..bytes.len() {
+        if bytes[end - 1] != b'E' || !bytes[end].is_ascii_digit() {
+            continue;
+        }
+        if *budget == 0 {
+            return None;
+        }
+        *budget -= 1;
+        let candidate = format!("{}srN{}E{}", &text[..at], &text[at + 2..end], &text[end..]);
+        if let Some(done) = respell_from(candidate, end + 2, budget) {
+            return Some(done);
+        }
+    }
+    None
+}
+
+/// Whether GNU's demangler prints the parameters of `mangled`'s functions: inside a special
+/// name (`_ZT…`, `_ZG…`), which is not a top-level function.
+fn options_show_params(mangled: &str) -> bool {
+    mangled.starts_with("_ZT") || mangled.starts_with("_ZG")
+}
+
+/// One standard abbreviation: cpp_demangle's spelling of it and of the constructor name it
+/// gives, GNU's short spelling, and GNU's full spelling with its constructor name.
+struct Abbreviation {
+    cpp_demangle: &'static str,
+    cpp_demangle_ctor: &'static str,
+    short: &'static str,
+    full: &'static str,
+    ctor: &'static str,
+}
+
+/// The abbreviations whose spelling differs between cpp_demangle and GNU (`Sa` and `Sb`
+/// agree). The names are the Itanium C++ ABI's (section 5.1.8, "Compression").
+const ABBREVIATIONS: [Abbreviation; 4] = [
+    Abbreviation {
+        cpp_demangle: "std::string",
+        cpp_demangle_ctor: "string",
+        short: "std::string",
+        full: "std::basic_string<char, std::char_traits<char>, std::allocator<char> >",
+        ctor: "basic_string",
+    },
+    Abbreviation {
+        cpp_demangle: "std::basic_istream<char, std::char_traits<char> >",
+        cpp_demangle_ctor: "basic_istream",
+        short: "std::istream",
+        full: "std::basic_istream<char, std::char_traits<char> >",
+        ctor: "basic_istream",
+    },
+    Abbreviation {
+        cpp_demangle: "std::ostream",
+        cpp_demangle_ctor: "ostream",
+        short: "std::ostream",
+        full: "std::basic_ostream<char, std::char_traits<char> >",
+        ctor: "basic_ostream",
+    },
+    Abbreviation {
+        cpp_demangle: "std::basic_iostream<char, std::char_traits<char> >",
+        cpp_demangle_ctor: "basic_iostream",
+        short: "std::iostream",
+        full: "std::basic_iostream<char, std::char_traits<char> >",
+        ctor: "basic_iostream",
+    },
+];
+
+/// The demangled text as cpp_demangle wrote it, one `write` per piece: a standard
+/// abbreviation always arrives as one piece, which no identifier can imitate.
+#[derive(Default)]
+struct Pieces(Vec<String>);
+
+impl cpp_demangle::DemangleWrite for Pieces {
+    fn write_string(&mut self, s: &str) -> std::fmt::Result {
+        self.0.push(s.to_string());
+        Ok(())
+    }
+}
+
+impl Pieces {
+    /// GNU spells an abbreviation short (`std::ostream::flush`), except as the scope of a
+    /// constructor or destructor, where it is spelled in full and names the constructor
+    /// after the template (`std::basic_ostream<char, std::char_traits<char> >::~basic_ostream`).
+    fn into_libiberty_spelling(self) -> String {
+        let pieces = self.0;
+        let mut out = String::new();
+        let mut i = 0;
+        while let Some(piece) = pieces.get(i) {
+            if piece == "std::nullptr_t" {
+                // The builtin type `Dn`, which GNU spells as its definition.
+                out.push_str("decltype(nullptr)");
+                i += 1;
+                continue;
+            }
+            let Some(abbreviation) = ABBREVIATIONS.iter().find(|a| a.cpp_demangle == piece) else {
+                // cpp_demangle separates `> >` by the last character it wrote, which a
+                // respelled abbreviation may have changed.
+                match piece.strip_prefix(' ') {
+                    Some(rest) if rest.starts_with('>') && !out.ends_with('>') => {
+                        out.push_str(rest)
+                    }
+                    _ if piece.starts_with('>') && out.ends_with('>') => {
+                        out.push(' ');
+                        out.push_str(piece);
+                    }
+                    _ => out.push_str(piece),
+                }
+                i += 1;
+                continue;
+            };
+            let scope_of_ctor = pieces.get(i + 1).is_some_and(|p| p == "::") && {
+                let mut next = i + 2;
+                if pieces.get(next).is_some_and(|p| p == "~") {
+                    next += 1;
+                }
+                pieces
+                    .get(next)
+                    .is_some_and(|p| p == abbreviation.cpp_demangle_ctor)
+                    && pieces
+                        .get(next + 1)
+                        .is_none_or(|p| !p.starts_with(|c: char| c.is_alphanumeric() || c == '_'))
+            };
+            if scope_of_ctor {
+                out.push_str(abbreviation.full);
+                out.push_str("::");
+                i += 2;
+                if pieces.get(i).is_some_and(|p| p == "~") {
+                    out.push('~');
+                    i += 1;
+                }
+                out.push_str(abbreviation.ctor);
+                i += 1;
+            } else {
+                out.push_str(abbreviation.short);
+                i += 1;
+            }
+        }
+        out
+    }
 }
 
 /// A C++ thunk (`_ZThn8_N3Foo3barEi`) as GNU's demangler spells it: `non-virtual thunk to
@@ -77,13 +309,12 @@ fn thunk_like_libiberty(name: &str) -> Option<String> {
             rest = &rest[end + 1..];
         }
     }
-    let target = format!("_Z{}", rest.split('.').next().unwrap_or(rest));
-    let sym = cpp_demangle::Symbol::new(target.as_bytes()).ok()?;
+    let target = format!("_Z{rest}");
     let options = cpp_demangle::DemangleOptions::new().no_return_type();
-    let demangled = sym.demangle(&options).ok()?;
+    let demangled = demangle_pieces(&target, &options)?;
     Some(format!(
         "{label}{}",
-        integer_literals_like_libiberty(&demangled.replace(", >", ">"))
+        integer_literals_like_libiberty(&demangled)
     ))
 }
 

@@ -6,6 +6,7 @@ use object::{Object, ObjectSection, ObjectSegment, ObjectSymbol, SymbolKind};
 
 use crate::demangle::demangle;
 use crate::mapped::SharedBytes;
+use crate::plt::PltTable;
 
 /// A stated virtual memory address: an address as the ELF file's headers and symbols use it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -34,17 +35,32 @@ pub(crate) struct SymbolTable {
     starts: Vec<u64>,
     syms: Vec<Sym>,
     names: Vec<OnceLock<Arc<str>>>,
+    /// Whether names are demangled.
+    demangle_names: bool,
+}
+
+/// A function symbol of the file and what perf's choice among aliases looks at.
+struct Candidate {
+    sym: Sym,
+    zero_size: bool,
+    weak: bool,
+    not_global: bool,
+    /// Position in the symbol table: the first of equals wins.
+    order: usize,
 }
 
 impl SymbolTable {
-    fn build(bytes: SharedBytes, file: &object::File<'_>) -> Self {
+    /// The function symbols of `file`: its `.symtab`, or `.dynsym` when it has none (perf reads
+    /// one or the other, never both), one per address.
+    ///
+    /// Aliases at one address are ranked like perf's `choose_best_symbol` (util/symbol.c), so
+    /// that kprof and `perf report` name a function the same way: a sized symbol over a size-0
+    /// one, non-weak over weak, `STB_GLOBAL` over any other binding, fewer leading underscores,
+    /// the longer name, and finally the first one in table order. perf compares the names it
+    /// prints (demangled unless `--no-demangle`), so kprof compares the names it prints too:
+    /// `<usize as core::fmt::Display>::fmt` wins over its folded twin `<u64 as …>::fmt`.
+    fn build(bytes: SharedBytes, file: &object::File<'_>, demangle_names: bool) -> Self {
         let base = bytes.as_ptr() as usize;
-        // Aliases at one address are ranked like perf's `choose_best_symbol` (util/symbol.c), so
-        // that kprof and `perf report` name a function the same way: a sized symbol over a
-        // size-0 one, non-weak over weak, global over local, fewer leading underscores, the
-        // longer name, and finally the first one in table order.
-        type Rank = (bool, bool, bool, usize, std::cmp::Reverse<u32>, usize);
-        let mut ranked: Vec<(Sym, Rank)> = Vec::new();
         // Like perf, code labels count too: untyped symbols (`_dl_start_user` in ld.so,
         // assembly entry points) defined in an executable section.
         let is_code_label = |symbol: &object::Symbol<'_, '_>| {
@@ -60,7 +76,14 @@ impl SymbolTable {
                     _ => false,
                 }
         };
-        for (order, symbol) in file.symbols().chain(file.dynamic_symbols()).enumerate() {
+        let symbols: Box<dyn Iterator<Item = object::Symbol<'_, '_>>> =
+            if file.symbols().next().is_some() {
+                Box::new(file.symbols())
+            } else {
+                Box::new(file.dynamic_symbols())
+            };
+        let mut candidates: Vec<Candidate> = Vec::new();
+        for (order, symbol) in symbols.enumerate() {
             let code = (symbol.kind() == SymbolKind::Text && symbol.is_definition())
                 || is_code_label(&symbol);
             if !code || symbol.address() == 0 {
@@ -78,35 +101,71 @@ impl SymbolTable {
             let Ok(name_len) = u32::try_from(name.len()) else {
                 continue;
             };
-            let underscores = name.iter().take_while(|&&b| b == b'_').count();
-            let sym = Sym {
-                start: symbol.address(),
-                size: symbol.size(),
-                name_at,
-                name_len,
+            let binding = match symbol.flags() {
+                object::SymbolFlags::Elf { st_info, .. } => st_info.st_bind(),
+                _ if symbol.is_global() => object::elf::STB_GLOBAL,
+                _ => object::elf::STB_LOCAL,
             };
-            let rank = (
-                symbol.size() == 0,
-                symbol.is_weak(),
-                !symbol.is_global(),
-                underscores,
-                std::cmp::Reverse(name_len),
+            candidates.push(Candidate {
+                sym: Sym {
+                    start: symbol.address(),
+                    size: symbol.size(),
+                    name_at,
+                    name_len,
+                },
+                zero_size: symbol.size() == 0,
+                weak: binding == object::elf::STB_WEAK,
+                not_global: binding != object::elf::STB_GLOBAL,
                 order,
-            );
-            ranked.push((sym, rank));
+            });
         }
-        ranked.sort_unstable_by_key(|(s, rank)| (s.start, *rank));
-        ranked.dedup_by_key(|(s, _)| s.start);
-        let syms: Vec<Sym> = ranked.into_iter().map(|(s, _)| s).collect();
-        let names = std::iter::repeat_with(OnceLock::new)
-            .take(syms.len())
-            .collect();
+        candidates.sort_unstable_by_key(|c| (c.sym.start, c.order));
+        let mut syms = Vec::with_capacity(candidates.len());
+        let mut names = Vec::with_capacity(candidates.len());
+        for group in candidates.chunk_by(|a, b| a.sym.start == b.sym.start) {
+            let [only] = group else {
+                // Aliases: rank them on the names as printed, and keep the winner's.
+                let printed = |c: &Candidate| -> Arc<str> {
+                    let raw = bytes
+                        .get(c.sym.name_at..c.sym.name_at + c.sym.name_len as usize)
+                        .unwrap_or_default();
+                    let raw = String::from_utf8_lossy(raw);
+                    if demangle_names {
+                        Arc::from(demangle(&raw).as_ref())
+                    } else {
+                        Arc::from(raw.as_ref())
+                    }
+                };
+                let best = group
+                    .iter()
+                    .map(|c| (c, printed(c)))
+                    .min_by_key(|(c, name)| {
+                        let underscores = name.bytes().take_while(|&b| b == b'_').count();
+                        (
+                            c.zero_size,
+                            c.weak,
+                            c.not_global,
+                            underscores,
+                            std::cmp::Reverse(name.len()),
+                            c.order,
+                        )
+                    });
+                if let Some((c, name)) = best {
+                    syms.push(c.sym);
+                    names.push(OnceLock::from(name));
+                }
+                continue;
+            };
+            syms.push(only.sym);
+            names.push(OnceLock::new());
+        }
         let starts = syms.iter().map(|s| s.start).collect();
         Self {
             bytes,
             starts,
             syms,
             names,
+            demangle_names,
         }
     }
 
@@ -121,8 +180,8 @@ impl SymbolTable {
         (s.size == 0 || svma.0 - s.start < s.size).then_some(i)
     }
 
-    /// The (optionally demangled) name of symbol `index`, computed once.
-    pub(crate) fn name(&self, index: usize, demangle_names: bool) -> Option<Arc<str>> {
+    /// The name of symbol `index` (demangled if the table was built so), computed once.
+    pub(crate) fn name(&self, index: usize) -> Option<Arc<str>> {
         let sym = self.syms.get(index)?;
         let cell = self.names.get(index)?;
         let name = cell.get_or_init(|| {
@@ -131,7 +190,7 @@ impl SymbolTable {
                 .get(sym.name_at..sym.name_at + sym.name_len as usize)
                 .unwrap_or_default();
             let raw = String::from_utf8_lossy(raw);
-            if demangle_names {
+            if self.demangle_names {
                 Arc::from(demangle(&raw).as_ref())
             } else {
                 Arc::from(raw.as_ref())
@@ -148,14 +207,17 @@ pub(crate) struct ElfImage {
     pub(crate) build_id: Option<Vec<u8>>,
     segments: Vec<Segment>,
     pub(crate) symbols: SymbolTable,
+    /// The stubs of `.plt`, `.plt.sec` and `.plt.got`, named `function@plt`.
+    pub(crate) plt: PltTable,
     pub(crate) has_symtab: bool,
     pub(crate) has_dwarf: bool,
     pub(crate) debuglink: Option<Vec<u8>>,
 }
 
 impl ElfImage {
-    /// Parses `bytes` as an ELF (or any `object`-supported) file.
-    pub(crate) fn parse(bytes: SharedBytes) -> Result<Self, String> {
+    /// Parses `bytes` as an ELF (or any `object`-supported) file, naming symbols demangled
+    /// or not.
+    pub(crate) fn parse(bytes: SharedBytes, demangle_names: bool) -> Result<Self, String> {
         let file = object::File::parse(&*bytes).map_err(|e| e.to_string())?;
         let build_id = file.build_id().ok().flatten().map(<[u8]>::to_vec);
         let mut segments: Vec<Segment> = file
@@ -178,13 +240,20 @@ impl ElfImage {
             .ok()
             .flatten()
             .map(|(name, _crc)| name.to_vec());
-        let symbols = SymbolTable::build(bytes.clone(), &file);
+        let symbols = SymbolTable::build(bytes.clone(), &file, demangle_names);
         drop(file);
+        let plt = PltTable::build(&bytes, demangle_names, &|address| {
+            let index = symbols.lookup(Svma(address))?;
+            (symbols.starts.get(index) == Some(&address))
+                .then(|| symbols.name(index))
+                .flatten()
+        });
         Ok(Self {
             bytes,
             build_id,
             segments,
             symbols,
+            plt,
             has_symtab,
             has_dwarf,
             debuglink,
@@ -206,10 +275,16 @@ impl ElfImage {
     }
 
     /// Builds a symbol table from a separate debug file, used when this file lacks `.symtab`.
-    pub(crate) fn symbols_only(bytes: SharedBytes) -> Result<(SymbolTable, bool), String> {
+    pub(crate) fn symbols_only(
+        bytes: SharedBytes,
+        demangle_names: bool,
+    ) -> Result<(SymbolTable, bool), String> {
         let file = object::File::parse(&*bytes).map_err(|e| e.to_string())?;
         let has_symtab = file.section_by_name(".symtab").is_some();
-        Ok((SymbolTable::build(bytes.clone(), &file), has_symtab))
+        Ok((
+            SymbolTable::build(bytes.clone(), &file, demangle_names),
+            has_symtab,
+        ))
     }
 }
 
@@ -270,11 +345,12 @@ mod tests {
     #[test]
     fn garbage_is_an_error_not_a_panic() {
         assert!(
-            ElfImage::parse(SharedBytes::from_vec(
-                b"\x7fELF\x02\x01\x01garbage".to_vec()
-            ))
+            ElfImage::parse(
+                SharedBytes::from_vec(b"\x7fELF\x02\x01\x01garbage".to_vec()),
+                true
+            )
             .is_err()
         );
-        assert!(ElfImage::parse(SharedBytes::from_vec(Vec::new())).is_err());
+        assert!(ElfImage::parse(SharedBytes::from_vec(Vec::new()), true).is_err());
     }
 }

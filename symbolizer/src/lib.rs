@@ -69,6 +69,7 @@ pub mod error;
 pub mod kallsyms;
 mod mapped;
 pub mod perfmap;
+mod plt;
 pub mod process;
 mod symbolize;
 pub mod unwind;

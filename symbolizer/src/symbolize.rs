@@ -522,7 +522,7 @@ impl Symbolizer {
                 },
             }
         };
-        let mut image = match ElfImage::parse(bytes) {
+        let mut image = match ElfImage::parse(bytes, self.options.demangle) {
             Ok(i) => i,
             Err(e) => return Loaded::Failed(Problem::ParseFailed(Arc::from(e))),
         };
@@ -532,10 +532,9 @@ impl Symbolizer {
             if !build_ids_match(recorded, &found) {
                 // The file changed since the recording; perf's build-id cache may still
                 // hold the binary that ran.
-                match self
-                    .build_id_cache_file(module)
-                    .and_then(|(bytes, path)| Some((ElfImage::parse(bytes).ok()?, path)))
-                {
+                match self.build_id_cache_file(module).and_then(|(bytes, path)| {
+                    Some((ElfImage::parse(bytes, self.options.demangle).ok()?, path))
+                }) {
                     Some((cached, path)) => {
                         image = cached;
                         host_path = path;
@@ -559,7 +558,7 @@ impl Symbolizer {
         if !image.has_symtab {
             if let Some(Ok((table, true))) = debug_file
                 .as_ref()
-                .map(|d| ElfImage::symbols_only(d.clone()))
+                .map(|d| ElfImage::symbols_only(d.clone(), self.options.demangle))
             {
                 debug_symbols = Some(table);
             }
@@ -612,13 +611,17 @@ impl Symbolizer {
             return unresolved(module, offset, Problem::OutsideSegments);
         };
         let demangle = self.options.demangle;
-        let symbol_name = elf
-            .debug_symbols
-            .as_ref()
-            .and_then(|t| t.lookup(svma).and_then(|i| t.name(i, demangle)))
+        // A PLT stub is named `function@plt`, never after the symbol before it (a size-0
+        // `_init` would otherwise reach over the whole PLT).
+        let plt_name = elf.image.plt.lookup(svma.0).map(|e| Arc::clone(&e.name));
+        let symbol_name = plt_name
+            .or_else(|| {
+                let t = elf.debug_symbols.as_ref()?;
+                t.lookup(svma).and_then(|i| t.name(i))
+            })
             .or_else(|| {
                 let t = &elf.image.symbols;
-                t.lookup(svma).and_then(|i| t.name(i, demangle))
+                t.lookup(svma).and_then(|i| t.name(i))
             });
         let wants_dwarf = self.options.lines || self.options.inline;
         let dwarf_frames = if wants_dwarf {
