@@ -12,6 +12,7 @@ EXAMPLES:
   kprof flame > flame.svg                          flame graph of kprof.data (or perf.data)
   kprof report --no-children --sort sym            top functions, like perf report
   kprof diff base.data new.data > diff.svg         what got slower
+  kprof stat -- ./my-program                        count events, like perf stat
   perf record -g -o - -- ./prog | kprof flame -i - > out.svg";
 
 /// kprof: a Linux sampling profiler. Record with perf_event_open, read any perf.data, draw flame graphs.
@@ -38,6 +39,10 @@ pub enum Command {
     Diff(DiffArgs),
     /// Convert a profile for pprof, speedscope or the Firefox Profiler.
     Export(ExportArgs),
+    /// Count events while a command runs (or system-wide), like `perf stat`.
+    Stat(StatArgs),
+    /// List the events this machine can count, and tracepoints with their fields.
+    List(ListArgs),
 }
 
 const RECORD_EXAMPLES: &str = "\
@@ -90,6 +95,9 @@ pub struct RecordArgs {
     /// Stop after this many seconds (without a command: default is until Ctrl-C).
     #[arg(long = "duration", value_name = "SECS")]
     pub duration: Option<f64>,
+    /// Only tasks in this cgroup (a path relative to the cgroup mount, as perf's -G); implies -a.
+    #[arg(short = 'G', long = "cgroup", value_name = "PATH")]
+    pub cgroup: Option<String>,
     /// Print nothing but errors.
     #[arg(short = 'q', long = "quiet")]
     pub quiet: bool,
@@ -100,6 +108,84 @@ pub struct RecordArgs {
         value_name = "COMMAND"
     )]
     pub command: Vec<OsString>,
+}
+
+const STAT_EXAMPLES: &str = "\
+EXAMPLES:
+  kprof stat -- ./my-program                        perf stat's default counters
+  kprof stat -e task-clock,page-faults,sched:sched_switch -- make -j2
+  kprof stat -r 5 -- ./bench                        mean and spread (+- %) over 5 runs
+  kprof stat -I 1000 -a                             whole system, every second, until Ctrl-C
+  kprof stat -x, -e '{cs,page-faults}:u' -- ./prog  perf stat's CSV fields (value,unit,event,...)
+  kprof stat --json -p 1234                         attach until Ctrl-C or exit, JSON lines
+  kprof stat -G mygroup -e cpu-clock -- sleep 5     only the tasks of one cgroup
+
+Counts go to standard error, as perf stat's do (-o FILE writes them to a file).";
+
+/// `kprof stat`.
+#[derive(Debug, Args)]
+#[command(after_help = STAT_EXAMPLES)]
+pub struct StatArgs {
+    /// Events to count (repeatable): comma-separated names, sys:tracepoint, rNNNN, `{a,b}`
+    /// groups counted together; `:u`/`:k` restrict to user/kernel. Default: perf stat's set.
+    #[arg(short = 'e', long = "event", value_name = "EVENTS")]
+    pub events: Vec<String>,
+    /// Count every task on every CPU (system-wide).
+    #[arg(short = 'a', long = "all-cpus")]
+    pub all_cpus: bool,
+    /// Only these CPUs, e.g. `0-3,6` (implies system-wide).
+    #[arg(short = 'C', long = "cpu", value_name = "LIST")]
+    pub cpus: Option<String>,
+    /// Attach to these processes (comma-separated PIDs) and all their threads.
+    #[arg(short = 'p', long = "pid", value_delimiter = ',', value_name = "PID")]
+    pub pids: Vec<u32>,
+    /// Attach to these threads only (comma-separated TIDs).
+    #[arg(short = 't', long = "tid", value_delimiter = ',', value_name = "TID")]
+    pub tids: Vec<u32>,
+    /// Only tasks in this cgroup (a path relative to the cgroup mount, as perf's -G); implies -a.
+    #[arg(short = 'G', long = "cgroup", value_name = "PATH")]
+    pub cgroup: Option<String>,
+    /// Run the command N times; print the mean and its spread.
+    #[arg(short = 'r', long = "repeat", value_name = "N", default_value_t = 1,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub repeat: u32,
+    /// Print the counts of every interval of MS milliseconds (at least 10).
+    #[arg(short = 'I', long = "interval-print", value_name = "MS",
+          value_parser = clap::value_parser!(u64).range(10..), conflicts_with = "repeat")]
+    pub interval: Option<u64>,
+    /// Print one line of fields per counter separated by SEP, in perf stat's order.
+    #[arg(
+        short = 'x',
+        long = "field-separator",
+        value_name = "SEP",
+        conflicts_with = "json"
+    )]
+    pub separator: Option<String>,
+    /// Print one JSON object per counter and line, as perf stat --json.
+    #[arg(short = 'j', long = "json")]
+    pub json: bool,
+    /// Write the counts to FILE instead of standard error.
+    #[arg(short = 'o', long = "output", value_name = "FILE")]
+    pub output: Option<PathBuf>,
+    /// Print nothing but the counts and errors (no notes).
+    #[arg(short = 'q', long = "quiet")]
+    pub quiet: bool,
+    // No `allow_hyphen_values` here: with it, clap takes `-x,` (`,` is not a flag letter) for
+    // the command. `trailing_var_arg` still passes the command's own flags through.
+    /// The command to run and count.
+    #[arg(trailing_var_arg = true, value_name = "COMMAND")]
+    pub command: Vec<OsString>,
+}
+
+/// `kprof list`.
+#[derive(Debug, Args)]
+#[command(
+    after_help = "EXAMPLES:\n  kprof list                      every event, tracepoints with their fields\n  kprof list sched                events whose name contains `sched`\n  kprof list 'syscalls:sys_enter_*'   a glob"
+)]
+pub struct ListArgs {
+    /// Only events whose name contains PATTERN, or matches it as a glob (`*`, `?`).
+    #[arg(value_name = "PATTERN")]
+    pub pattern: Option<String>,
 }
 
 /// A parsed `--call-graph` value.
@@ -478,5 +564,38 @@ mod tests {
             args.command,
             vec![OsString::from("ls"), OsString::from("-l")]
         );
+    }
+
+    #[test]
+    fn stat_keeps_commas_inside_groups_and_takes_the_command() {
+        let cli = Cli::try_parse_from([
+            "kprof",
+            "stat",
+            "-x,",
+            "-e",
+            "{cs,page-faults}:u",
+            "-r",
+            "3",
+            "--",
+            "ls",
+            "-l",
+        ])
+        .unwrap();
+        let Command::Stat(args) = cli.command else {
+            panic!("not stat")
+        };
+        assert_eq!(args.events, ["{cs,page-faults}:u"]);
+        assert_eq!(args.separator.as_deref(), Some(","));
+        assert_eq!(args.repeat, 3);
+        assert_eq!(args.command.len(), 2);
+        let cli = Cli::try_parse_from(["kprof", "stat", "-x;", "ls", "-l", "-x"]).unwrap();
+        let Command::Stat(args) = cli.command else {
+            panic!("not stat")
+        };
+        assert_eq!(args.separator.as_deref(), Some(";"));
+        assert_eq!(args.command, ["ls", "-l", "-x"]);
+        assert!(Cli::try_parse_from(["kprof", "stat", "-I", "5", "true"]).is_err());
+        assert!(Cli::try_parse_from(["kprof", "stat", "-x,", "--json", "true"]).is_err());
+        assert!(Cli::try_parse_from(["kprof", "stat", "-r", "0", "true"]).is_err());
     }
 }

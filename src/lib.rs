@@ -46,6 +46,8 @@ pub fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
         Command::Script(args) => cmd::script::run(args).map(|()| ExitCode::SUCCESS),
         Command::Diff(args) => cmd::diff::run(args),
         Command::Export(args) => cmd::export::run(args).map(|()| ExitCode::SUCCESS),
+        Command::Stat(args) => cmd::stat::run(args),
+        Command::List(args) => cmd::list::run(args).map(|()| ExitCode::SUCCESS),
     }
 }
 

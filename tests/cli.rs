@@ -5,7 +5,9 @@ use crate::common::*;
 #[test]
 fn every_subcommand_has_help_with_examples() {
     let top = kprof_ok(&["--help"]);
-    for sub in ["record", "flame", "report", "script", "diff", "export"] {
+    for sub in [
+        "record", "flame", "report", "script", "diff", "export", "stat", "list",
+    ] {
         assert!(top.contains(sub), "top-level help lists {sub}");
         let help = kprof_ok(&[sub, "--help"]);
         assert!(

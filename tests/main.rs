@@ -12,3 +12,4 @@ mod names;
 mod oracle;
 mod peer;
 mod record;
+mod stat;

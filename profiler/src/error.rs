@@ -73,6 +73,14 @@ pub enum Error {
         #[source]
         source: io::Error,
     },
+    /// `-G`: the cgroup cannot be used (missing directory, no perf_event cgroup hierarchy).
+    #[error("cgroup {}: {reason}", path.display())]
+    Cgroup {
+        /// The cgroup directory looked for.
+        path: PathBuf,
+        /// Why it cannot be used, and what `-G` expects.
+        reason: String,
+    },
     /// A process or thread to attach to does not exist.
     #[error("no such process or thread: {0}")]
     NoSuchTask(u32),

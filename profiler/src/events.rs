@@ -70,6 +70,25 @@ pub fn known_event_names() -> impl Iterator<Item = &'static str> {
     HARDWARE.iter().chain(SOFTWARE).map(|(name, _)| *name)
 }
 
+/// Every hardware and software event `parse_event` knows: its kind and its names, canonical
+/// first, then aliases (`context-switches`, `cs`).
+pub fn named_events() -> Vec<(EventKind, Vec<&'static str>)> {
+    let hardware = HARDWARE
+        .iter()
+        .map(|&(name, config)| (EventKind::Hardware(config.into()), name));
+    let software = SOFTWARE
+        .iter()
+        .map(|&(name, config)| (EventKind::Software(config.into()), name));
+    let mut out: Vec<(EventKind, Vec<&'static str>)> = Vec::new();
+    for (kind, name) in hardware.chain(software) {
+        match out.iter_mut().find(|(k, _)| *k == kind) {
+            Some((_, names)) => names.push(name),
+            None => out.push((kind, vec![name])),
+        }
+    }
+    out
+}
+
 /// Parses a comma-separated `-e` list (`cycles,page-faults:u`).
 pub fn parse_event_list(list: &str) -> Result<Vec<EventSpec>> {
     list.split(',')
@@ -78,22 +97,113 @@ pub fn parse_event_list(list: &str) -> Result<Vec<EventSpec>> {
         .collect()
 }
 
+/// One `-e` entry of a counting session: a single event, or a `{a,b}` group whose members the
+/// kernel schedules together (so their ratios are measured over the same time).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EventGroup {
+    /// The members in order; the first leads the group.
+    pub members: Vec<GroupMember>,
+    /// True for `{...}` syntax (even with one member).
+    pub braced: bool,
+}
+
+/// One event of an [`EventGroup`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GroupMember {
+    /// The name to print, as perf stat prints it: the spelling given (`cs` stays `cs`), with its
+    /// own `:u`/`:k` for software and hardware events; tracepoints and group modifiers drop them.
+    pub display: String,
+    /// The parsed event (group modifiers applied).
+    pub spec: EventSpec,
+}
+
+/// Parses a `-e` list that may hold groups: `cycles,{instructions,branches}:u,sched:sched_switch`.
+/// Commas inside braces separate group members; a modifier after `}` applies to every member.
+pub fn parse_event_groups(list: &str) -> Result<Vec<EventGroup>> {
+    let invalid = |reason: &str| Error::InvalidEvent {
+        spec: list.to_owned(),
+        reason: reason.to_owned(),
+    };
+    let mut groups = Vec::new();
+    let mut rest = list.trim();
+    while !rest.is_empty() {
+        if let Some(inner) = rest.strip_prefix('{') {
+            let close = inner
+                .find('}')
+                .ok_or_else(|| invalid("'{' without a matching '}'"))?;
+            let (body, after) = inner.split_at(close);
+            let after = after.get(1..).unwrap_or_default();
+            let (modifiers, tail) = match after.find(',') {
+                Some(comma) => (&after[..comma], &after[comma + 1..]),
+                None => (after, ""),
+            };
+            let modifiers = match modifiers.trim() {
+                "" => None,
+                m => Some(
+                    m.strip_prefix(':')
+                        .ok_or_else(|| invalid("expected ':MODIFIERS' or ',' after '}'"))?,
+                ),
+            };
+            if body.contains('{') {
+                return Err(invalid("groups cannot be nested"));
+            }
+            let mut members = Vec::new();
+            for item in body.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+                let mut spec = parse_event(item)?;
+                if let Some(m) = modifiers {
+                    let (exclude_user, exclude_kernel) = modifier_flags(list, m)?;
+                    spec.exclude_user |= exclude_user;
+                    spec.exclude_kernel |= exclude_kernel;
+                }
+                members.push(GroupMember {
+                    display: display_name(item, &spec),
+                    spec,
+                });
+            }
+            if members.is_empty() {
+                return Err(invalid("empty group '{}'"));
+            }
+            groups.push(EventGroup {
+                members,
+                braced: true,
+            });
+            rest = tail.trim_start();
+        } else {
+            let (item, tail) = rest.split_once(',').unwrap_or((rest, ""));
+            let item = item.trim();
+            if item.contains('}') {
+                return Err(invalid("'}' without a matching '{'"));
+            }
+            if !item.is_empty() {
+                let spec = parse_event(item)?;
+                groups.push(EventGroup {
+                    members: vec![GroupMember {
+                        display: display_name(item, &spec),
+                        spec,
+                    }],
+                    braced: false,
+                });
+            }
+            rest = tail.trim_start();
+        }
+    }
+    Ok(groups)
+}
+
+/// perf stat's name for an event: as written, but a tracepoint without its modifiers.
+fn display_name(written: &str, spec: &EventSpec) -> String {
+    match &spec.kind {
+        EventKind::Tracepoint { system, name } => format!("{system}:{name}"),
+        _ => written.to_owned(),
+    }
+}
+
 /// Parses one event spec: a name, `SYS:NAME`, or `rNNNN`, optionally followed by `:u`, `:k`, `:uk`.
 pub fn parse_event(spec: &str) -> Result<EventSpec> {
     let (base, modifiers) = split_modifiers(spec);
     let (exclude_user, exclude_kernel) = match modifiers {
         None => (false, false),
-        Some(m) => {
-            let user = m.contains('u');
-            let kernel = m.contains('k');
-            if let Some(bad) = m.chars().find(|c| !matches!(c, 'u' | 'k')) {
-                return Err(Error::InvalidEvent {
-                    spec: spec.to_owned(),
-                    reason: format!("unsupported modifier '{bad}' (supported: u, k)"),
-                });
-            }
-            (kernel && !user, user && !kernel)
-        }
+        Some(m) => modifier_flags(spec, m)?,
     };
     let suffix = modifiers.map(|m| format!(":{m}")).unwrap_or_default();
     let lower = base.to_ascii_lowercase();
@@ -135,6 +245,19 @@ pub fn parse_event(spec: &str) -> Result<EventSpec> {
         exclude_user,
         exclude_kernel,
     })
+}
+
+/// `(exclude_user, exclude_kernel)` for modifier letters `m` (`u`, `k` or both) of `spec`.
+fn modifier_flags(spec: &str, m: &str) -> Result<(bool, bool)> {
+    if let Some(bad) = m.chars().find(|c| !matches!(c, 'u' | 'k')) {
+        return Err(Error::InvalidEvent {
+            spec: spec.to_owned(),
+            reason: format!("unsupported modifier '{bad}' (supported: u, k)"),
+        });
+    }
+    let user = m.contains('u');
+    let kernel = m.contains('k');
+    Ok((kernel && !user, user && !kernel))
 }
 
 fn lookup(table: &[(&str, u32)], name: &str) -> Option<u32> {
@@ -259,13 +382,9 @@ pub fn tracepoint_id(system: &str, name: &str) -> Result<u64> {
             match find() {
                 Some(r) => r,
                 None => {
-                    let why = mounted.err().map(|e| format!(" (mounting it failed: {e})"));
                     return Err(Error::EventUnavailable {
                         event: format!("{system}:{name}"),
-                        reason: format!(
-                            "tracefs is not mounted at /sys/kernel/tracing{}",
-                            why.unwrap_or_default()
-                        ),
+                        reason: tracefs_unavailable(mounted.err().as_ref()),
                     });
                 }
             }
@@ -284,6 +403,33 @@ pub fn tracepoint_id(system: &str, name: &str) -> Result<u64> {
             }
         }
     })
+}
+
+/// Why no tracefs can be used: one of the roots exists but may not be read, or none is
+/// mounted (with why mounting one failed).
+pub fn tracefs_unavailable(mount_error: Option<&io::Error>) -> String {
+    tracefs_unavailable_at(&TRACEFS_ROOTS, mount_error)
+}
+
+fn tracefs_unavailable_at(roots: &[&str], mount_error: Option<&io::Error>) -> String {
+    let unreadable = roots.iter().map(Path::new).find(|root| {
+        std::fs::read_dir(root.join("events"))
+            .is_err_and(|e| e.kind() == io::ErrorKind::PermissionDenied)
+    });
+    if let Some(root) = unreadable {
+        return format!(
+            "permission denied reading {} (tracefs is readable by root only here: run as root, \
+             or remount it with gid=GROUP,mode=0750 for a group you are in)",
+            root.join("events").display()
+        );
+    }
+    let why = mount_error
+        .map(|e| format!(" (mounting it failed: {e})"))
+        .unwrap_or_default();
+    format!(
+        "tracefs is not mounted at {}{why}; as root: mount -t tracefs tracefs /sys/kernel/tracing",
+        roots.join(" or ")
+    )
 }
 
 fn read_id(path: &PathBuf) -> io::Result<u64> {
@@ -440,6 +586,59 @@ mod tests {
         let names: Vec<_> = list.iter().map(|e| e.name.as_str()).collect();
         assert_eq!(names, ["cycles", "page-faults:u", "context-switches"]);
         assert!(parse_event_list("cycles,bogus").is_err());
+    }
+
+    #[test]
+    fn missing_tracefs_says_how_to_mount_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("tracing");
+        let text = tracefs_unavailable_at(
+            &[root.to_str().unwrap()],
+            Some(&io::Error::from_raw_os_error(libc::EPERM)),
+        );
+        assert!(
+            text.starts_with(&format!("tracefs is not mounted at {}", root.display())),
+            "{text}"
+        );
+        assert!(text.contains("mounting it failed"), "{text}");
+        assert!(text.contains("mount -t tracefs"), "{text}");
+    }
+
+    #[test]
+    fn named_events_group_aliases_under_the_canonical_name() {
+        let named = named_events();
+        let cs = named
+            .iter()
+            .find(|(k, _)| *k == EventKind::Software(3))
+            .unwrap();
+        assert_eq!(cs.1, ["context-switches", "cs"]);
+        let total: usize = named.iter().map(|(_, n)| n.len()).sum();
+        assert_eq!(total, known_event_names().count());
+    }
+
+    #[test]
+    fn groups_and_singles() {
+        let g =
+            parse_event_groups("cycles,{instructions, branches}:u,sched:sched_switch:k").unwrap();
+        assert_eq!(g.len(), 3);
+        assert!(!g[0].braced && g[0].members.len() == 1);
+        assert!(g[1].braced);
+        let names: Vec<_> = g[1].members.iter().map(|m| m.display.as_str()).collect();
+        assert_eq!(names, ["instructions", "branches"]);
+        assert!(g[1].members.iter().all(|m| m.spec.exclude_kernel));
+        assert_eq!(g[2].members[0].display, "sched:sched_switch");
+        assert!(g[2].members[0].spec.exclude_user);
+        let cs = parse_event_groups("cs").unwrap();
+        assert_eq!(cs[0].members[0].display, "cs");
+        assert_eq!(cs[0].members[0].spec.name, "context-switches");
+        assert_eq!(parse_event_groups("{cs}").unwrap()[0].members.len(), 1);
+        for bad in ["{cs", "cs}", "{}", "{cs}x", "{{cs}}", "{cs,bogus}"] {
+            assert!(parse_event_groups(bad).is_err(), "{bad}");
+        }
+        assert!(matches!(
+            parse_event_groups("{cs,cpu-clok}"),
+            Err(Error::UnknownEvent { .. })
+        ));
     }
 
     #[test]

@@ -6,7 +6,9 @@
 //! until the workload exits, a signal arrives or the duration passes, and writing everything
 //! (kernel records, synthesized side-band for running processes, lost-sample counts, host
 //! features, tracepoints' event formats) through [`kprof_perfdata::writer::Writer`]. The output
-//! can be read by Linux perf.
+//! can be read by Linux perf. Counting without sampling ([`counting`], for `kprof stat`), and
+//! listing what the machine can count ([`catalog`], for `kprof list`), use the same event
+//! parsing and system calls.
 //!
 //! # What the caller provides
 //! The options and a `notes` callback for one-line notes (fallbacks such as `cycles` →
@@ -15,7 +17,7 @@
 //!
 //! # What it won't do
 //! Symbolize, unwind or aggregate (see `kprof-symbolizer`, `kprof-flamegraph`); write the pipe
-//! format; record AUX data (Intel PT), branch stacks or cgroups.
+//! format; record AUX data (Intel PT) or branch stacks.
 //!
 //! # Design constraints
 //! All `unsafe` lives in `sys`. The session reaches the kernel only through
@@ -42,6 +44,9 @@
 #![deny(missing_docs)]
 
 pub mod buildid;
+pub mod catalog;
+pub mod cgroup;
+pub mod counting;
 pub mod error;
 pub mod events;
 pub mod perms;
@@ -103,6 +108,9 @@ pub struct RecordOptions {
     pub mmap_pages: Option<usize>,
     /// Suppress notes. Default: false.
     pub quiet: bool,
+    /// `-G PATH`: only tasks in this cgroup, relative to the cgroup mount (implies system-wide,
+    /// as perf's `-G`). Default: none.
+    pub cgroup: Option<String>,
 }
 
 impl Default for RecordOptions {
@@ -119,6 +127,7 @@ impl Default for RecordOptions {
             output: PathBuf::from(DEFAULT_OUTPUT),
             mmap_pages: None,
             quiet: false,
+            cgroup: None,
         }
     }
 }
@@ -300,7 +309,9 @@ fn make_plan(options: &RecordOptions) -> Result<Plan> {
             "-m {data_pages}: must be a power of two"
         )));
     }
-    let system_wide = options.system_wide || matches!(options.target, Target::SystemWide);
+    let system_wide = options.system_wide
+        || options.cgroup.is_some()
+        || matches!(options.target, Target::SystemWide);
     let cpus = match &options.cpus {
         Some(c) if c.is_empty() => return Err(Error::InvalidOption("-C: empty CPU list".into())),
         Some(c) => c.clone(),
@@ -365,7 +376,10 @@ pub fn record(options: &RecordOptions, notes: &mut dyn FnMut(&str)) -> Result<Re
     };
     // Everything that can be checked without side effects first (frequency limit, events, CPUs).
     let mut plan = make_plan(options)?;
-    let syscalls = SystemCalls::new()?;
+    let mut syscalls = SystemCalls::new()?;
+    if let Some(name) = &options.cgroup {
+        syscalls = syscalls.in_cgroup(cgroup::open(name)?.dir);
+    }
     let mut workload = match (&options.target, plan.system_wide) {
         (Target::Command(argv), _) if !argv.is_empty() => Some(target::Workload::spawn(argv)?),
         _ => None,

@@ -66,6 +66,8 @@ pub struct Wakeup {
 #[derive(Debug)]
 pub struct SystemCalls {
     signals: SignalPipe,
+    /// `-G`: every event counts this cgroup's tasks (the task argument is ignored).
+    cgroup: Option<std::fs::File>,
 }
 
 impl SystemCalls {
@@ -75,7 +77,17 @@ impl SystemCalls {
             what: "installing signal handlers".into(),
             source,
         })?;
-        Ok(SystemCalls { signals })
+        Ok(SystemCalls {
+            signals,
+            cgroup: None,
+        })
+    }
+
+    /// Opens every event for the tasks of the cgroup whose directory is `dir`
+    /// (`PERF_FLAG_PID_CGROUP`), on each CPU of the plan.
+    pub fn in_cgroup(mut self, dir: std::fs::File) -> Self {
+        self.cgroup = Some(dir);
+        self
     }
 }
 
@@ -84,7 +96,13 @@ impl Syscalls for SystemCalls {
     type Ring = RingMapping;
 
     fn open_event(&mut self, attr: &EventAttr, pid: i32, cpu: i32) -> io::Result<PerfEventFd> {
-        sys::perf_event_open(attr, pid, cpu)
+        match &self.cgroup {
+            Some(dir) => {
+                use std::os::fd::AsFd;
+                sys::perf_event_open_in(attr, sys::EventScope::Cgroup(dir.as_fd()), cpu, None)
+            }
+            None => sys::perf_event_open(attr, pid, cpu),
+        }
     }
     fn event_id(&mut self, event: &PerfEventFd) -> io::Result<u64> {
         sys::event_id(event)

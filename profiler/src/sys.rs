@@ -92,20 +92,43 @@ impl AsFd for PerfEventFd {
 
 /// `perf_event_open(2)` with `PERF_FLAG_FD_CLOEXEC`, for `pid` (-1: all) on `cpu` (-1: any).
 pub fn perf_event_open(attr: &EventAttr, pid: i32, cpu: i32) -> io::Result<PerfEventFd> {
+    perf_event_open_in(attr, EventScope::Task(pid), cpu, None)
+}
+
+/// Whom an event watches.
+#[derive(Debug, Clone, Copy)]
+pub enum EventScope<'a> {
+    /// A task id (0: the caller, -1: every task on the CPU).
+    Task(i32),
+    /// Every task in the cgroup whose directory this is (`PERF_FLAG_PID_CGROUP`; needs a CPU).
+    Cgroup(BorrowedFd<'a>),
+}
+
+/// `perf_event_open(2)` with `PERF_FLAG_FD_CLOEXEC` for `scope` on `cpu` (-1: any), as a member
+/// of `group`'s group when given (the kernel schedules a group's events together).
+pub fn perf_event_open_in(
+    attr: &EventAttr,
+    scope: EventScope<'_>,
+    cpu: i32,
+    group: Option<&PerfEventFd>,
+) -> io::Result<PerfEventFd> {
     let mut kernel = kernel_attr(attr);
+    let mut flags = libc::c_ulong::from(bindings::PERF_FLAG_FD_CLOEXEC);
+    let pid = match scope {
+        EventScope::Task(pid) => pid,
+        EventScope::Cgroup(dir) => {
+            flags |= libc::c_ulong::from(bindings::PERF_FLAG_PID_CGROUP);
+            dir.as_raw_fd()
+        }
+    };
+    let group_fd = group.map_or(-1, |g| g.file.as_raw_fd());
     // SAFETY: `kernel` is a fully initialised perf_event_attr whose `size` field (ATTR_SIZE) is no
     // larger than the struct, so the kernel reads only memory we own; it may write back `size`
-    // (E2BIG), which is why it is passed as *mut. group_fd -1 and the CLOEXEC flag are valid
-    // arguments per perf_event_open(2).
-    let fd = unsafe {
-        perf_event_open_sys::perf_event_open(
-            &raw mut kernel,
-            pid,
-            cpu,
-            -1,
-            bindings::PERF_FLAG_FD_CLOEXEC.into(),
-        )
-    };
+    // (E2BIG), which is why it is passed as *mut. `group_fd` is -1 or a live perf event fd
+    // borrowed for the call, and with PERF_FLAG_PID_CGROUP `pid` is a live cgroup directory fd
+    // borrowed for the call, as perf_event_open(2) requires.
+    let fd =
+        unsafe { perf_event_open_sys::perf_event_open(&raw mut kernel, pid, cpu, group_fd, flags) };
     if fd < 0 {
         return Err(io::Error::last_os_error());
     }
@@ -114,6 +137,19 @@ pub fn perf_event_open(attr: &EventAttr, pid: i32, cpu: i32) -> io::Result<PerfE
     Ok(PerfEventFd {
         file: File::from(owned),
     })
+}
+
+/// User and system CPU time of every reaped child so far (`getrusage(RUSAGE_CHILDREN)`).
+pub fn children_cpu_times() -> io::Result<(Duration, Duration)> {
+    // SAFETY: a zeroed rusage is valid storage (plain integers) for getrusage to fill.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: `usage` is a valid, writable rusage for the call.
+    check(unsafe { libc::getrusage(libc::RUSAGE_CHILDREN, &raw mut usage) })?;
+    let time = |tv: libc::timeval| {
+        Duration::from_secs(u64::try_from(tv.tv_sec).unwrap_or(0))
+            + Duration::from_micros(u64::try_from(tv.tv_usec).unwrap_or(0))
+    };
+    Ok((time(usage.ru_utime), time(usage.ru_stime)))
 }
 
 fn check(rc: libc::c_int) -> io::Result<libc::c_int> {

@@ -3,9 +3,11 @@
 pub mod diff;
 pub mod export;
 pub mod flame;
+pub mod list;
 pub mod record;
 pub mod report;
 pub mod script;
+pub mod stat;
 
 use std::fs::File;
 use std::io::{self, BufWriter, Write};

@@ -28,7 +28,7 @@ impl RecordArgs {
             }
             None => None,
         };
-        let system_wide = self.all_cpus || cpus.is_some();
+        let system_wide = self.all_cpus || cpus.is_some() || self.cgroup.is_some();
         options.cpus = cpus;
         options.system_wide = system_wide;
         let attach = !self.pids.is_empty() || !self.tids.is_empty();
@@ -54,6 +54,7 @@ impl RecordArgs {
         }
         options.output = self.output.clone();
         options.mmap_pages = self.mmap_pages;
+        options.cgroup = self.cgroup.clone();
         options.quiet = self.quiet;
         Ok(options)
     }

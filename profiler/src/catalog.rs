@@ -1,0 +1,272 @@
+//! What this machine can count, for `kprof list`: the hardware and software events the kernel
+//! accepts (probed with `perf_event_open`) and the tracepoints in tracefs with their fields.
+//!
+//! The field parser here reads only what a listing needs (each `field:` line's declaration,
+//! offset, size and sign) from `events/SYS/NAME/format`.
+
+use std::io;
+use std::path::{Path, PathBuf};
+
+use crate::error::{Error, Result};
+use crate::events::{self, EventAttr, EventKind};
+use crate::perms;
+use crate::sys;
+use crate::tracing;
+
+/// Whether this machine counts an event.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Support {
+    /// `perf_event_open` accepted it.
+    Supported,
+    /// The kernel has no such PMU or event here.
+    NotSupported,
+    /// The probe failed for another reason (say, permission), given here.
+    Unknown(String),
+}
+
+/// A hardware or software event.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NamedEvent {
+    /// The names `-e` accepts, canonical first.
+    pub names: Vec<&'static str>,
+    /// Its kind and config.
+    pub kind: EventKind,
+    /// Whether this machine counts it.
+    pub support: Support,
+}
+
+/// Every hardware and software event kprof knows, each probed by opening it for the calling
+/// process (user space only, disabled; closed at once).
+pub fn named_events() -> Vec<NamedEvent> {
+    events::named_events()
+        .into_iter()
+        .map(|(kind, names)| {
+            let support = probe(&kind);
+            NamedEvent {
+                names,
+                kind,
+                support,
+            }
+        })
+        .collect()
+}
+
+fn probe(kind: &EventKind) -> Support {
+    let Ok((type_, config)) = events::type_and_config(kind) else {
+        return Support::NotSupported;
+    };
+    let attr = EventAttr {
+        type_,
+        config,
+        disabled: true,
+        // User space only: allowed at every paranoia level that allows anything.
+        exclude_kernel: true,
+        exclude_hv: true,
+        ..EventAttr::default()
+    };
+    match sys::perf_event_open(&attr, 0, -1) {
+        Ok(_) => Support::Supported,
+        Err(e) if events::is_unsupported_error(&e) => Support::NotSupported,
+        Err(e) if perms::is_permission_error(&e) => Support::Unknown(format!(
+            "permission denied ({})",
+            perms::paranoid_level().map_or_else(
+                || "perf_event_paranoid unreadable".to_owned(),
+                |l| format!("perf_event_paranoid={l}")
+            )
+        )),
+        Err(e) => Support::Unknown(e.to_string()),
+    }
+}
+
+/// One field of a tracepoint (the `common_*` fields every tracepoint shares are left out).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TracepointField {
+    /// The C declaration as tracefs writes it, e.g. `char prev_comm[16]` or
+    /// `__data_loc char[] name`.
+    pub declaration: String,
+    /// The field's name, e.g. `prev_comm`.
+    pub name: String,
+    /// Byte offset in the raw sample.
+    pub offset: u32,
+    /// Size in bytes.
+    pub size: u32,
+    /// Whether the value is signed.
+    pub signed: bool,
+}
+
+/// A tracepoint and its fields.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Tracepoint {
+    /// The subsystem, e.g. `sched`.
+    pub system: String,
+    /// The event, e.g. `sched_switch`.
+    pub name: String,
+    /// Its own fields in order; empty when the format file could not be read.
+    pub fields: Vec<TracepointField>,
+}
+
+/// The fields of a tracefs `format` file, without the `common_*` ones. Lines that do not parse
+/// are skipped.
+pub fn parse_format_fields(format: &str) -> Vec<TracepointField> {
+    format
+        .lines()
+        .filter_map(|line| parse_field_line(line.trim()))
+        .filter(|f| !f.name.starts_with("common_"))
+        .collect()
+}
+
+/// `field:DECL;\toffset:N;\tsize:N;\tsigned:N;`.
+fn parse_field_line(line: &str) -> Option<TracepointField> {
+    let rest = line.strip_prefix("field:")?;
+    let mut parts = rest.split(';').map(str::trim);
+    let declaration = parts.next()?.to_owned();
+    let mut number = |key: &str| -> Option<u32> {
+        parts
+            .next()?
+            .strip_prefix(key)?
+            .strip_prefix(':')?
+            .trim()
+            .parse()
+            .ok()
+    };
+    let offset = number("offset")?;
+    let size = number("size")?;
+    let signed = number("signed")? != 0;
+    // The name is the last word, before any array suffix: `char prev_comm[16]` → `prev_comm`.
+    let last = declaration.split_whitespace().last()?;
+    let name = last
+        .split('[')
+        .next()
+        .unwrap_or(last)
+        .trim_start_matches('*');
+    if name.is_empty() {
+        return None;
+    }
+    Some(TracepointField {
+        name: name.to_owned(),
+        declaration,
+        offset,
+        size,
+        signed,
+    })
+}
+
+/// The mounted tracefs, mounting it at /sys/kernel/tracing if nothing is there (needs root).
+pub fn tracefs() -> Result<PathBuf> {
+    if let Some(root) = tracing::tracefs_root() {
+        return Ok(root);
+    }
+    let mounted = sys::mount_tracefs();
+    tracing::tracefs_root().ok_or_else(|| tracefs_missing(mounted.err()))
+}
+
+/// The error when no tracefs can be used.
+fn tracefs_missing(mount_error: Option<io::Error>) -> Error {
+    Error::Io(io::Error::new(
+        io::ErrorKind::NotFound,
+        events::tracefs_unavailable(mount_error.as_ref()),
+    ))
+}
+
+/// The tracepoints under `root/events` whose `system:name` `wanted` accepts, sorted, with
+/// their fields.
+pub fn tracepoints(root: &Path, wanted: &dyn Fn(&str) -> bool) -> Result<Vec<Tracepoint>> {
+    let events = root.join("events");
+    let listing = |dir: &Path| -> Result<Vec<String>> {
+        let mut names: Vec<String> = std::fs::read_dir(dir)
+            .map_err(|e| {
+                Error::Io(io::Error::new(
+                    e.kind(),
+                    format!("reading {}: {e}", dir.display()),
+                ))
+            })?
+            .filter_map(|entry| {
+                let entry = entry.ok()?;
+                entry.file_type().ok()?.is_dir().then_some(())?;
+                entry.file_name().into_string().ok()
+            })
+            .collect();
+        names.sort();
+        Ok(names)
+    };
+    let mut out = Vec::new();
+    for system in listing(&events)? {
+        let Ok(names) = listing(&events.join(&system)) else {
+            continue;
+        };
+        for name in names {
+            if !wanted(&format!("{system}:{name}")) {
+                continue;
+            }
+            let dir = events.join(&system).join(&name);
+            // Tracepoints have an id; the per-system `enable`/`filter` files are not events.
+            if !dir.join("id").exists() && !dir.join("format").exists() {
+                continue;
+            }
+            let fields = std::fs::read_to_string(dir.join("format"))
+                .map(|text| parse_format_fields(&text))
+                .unwrap_or_default();
+            out.push(Tracepoint {
+                system: system.clone(),
+                name,
+                fields,
+            });
+        }
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SCHED_SWITCH: &str = "name: sched_switch
+ID: 372
+format:
+\tfield:unsigned short common_type;\toffset:0;\tsize:2;\tsigned:0;
+\tfield:int common_pid;\toffset:4;\tsize:4;\tsigned:1;
+
+\tfield:char prev_comm[16];\toffset:8;\tsize:16;\tsigned:0;
+\tfield:pid_t prev_pid;\toffset:24;\tsize:4;\tsigned:1;
+\tfield:__data_loc char[] name;\toffset:28;\tsize:4;\tsigned:0;
+\tfield:struct page_pool * pool;\toffset:32;\tsize:8;\tsigned:0;
+\tfield:broken line
+print fmt: \"prev_comm=%s\", REC->prev_comm
+";
+
+    #[test]
+    fn format_fields_without_the_common_ones() {
+        let fields = parse_format_fields(SCHED_SWITCH);
+        let names: Vec<_> = fields.iter().map(|f| f.name.as_str()).collect();
+        assert_eq!(names, ["prev_comm", "prev_pid", "name", "pool"]);
+        assert_eq!(fields[0].declaration, "char prev_comm[16]");
+        assert_eq!((fields[0].offset, fields[0].size), (8, 16));
+        assert!(!fields[0].signed && fields[1].signed);
+        assert_eq!(fields[2].declaration, "__data_loc char[] name");
+    }
+
+    #[test]
+    fn walks_a_tracefs_tree() {
+        let dir = tempfile::tempdir().unwrap();
+        let event = dir.path().join("events/sched/sched_switch");
+        std::fs::create_dir_all(&event).unwrap();
+        std::fs::write(event.join("format"), SCHED_SWITCH).unwrap();
+        std::fs::write(event.join("id"), "372\n").unwrap();
+        std::fs::create_dir_all(dir.path().join("events/sched/sched_wakeup")).unwrap();
+        std::fs::write(dir.path().join("events/sched/sched_wakeup/id"), "1").unwrap();
+        std::fs::write(dir.path().join("events/sched/enable"), "0").unwrap();
+        let all = tracepoints(dir.path(), &|_| true).unwrap();
+        let names: Vec<_> = all.iter().map(|t| t.name.as_str()).collect();
+        assert_eq!(names, ["sched_switch", "sched_wakeup"]);
+        assert_eq!(all[0].fields.len(), 4);
+        assert!(all[1].fields.is_empty());
+        let some = tracepoints(dir.path(), &|n| n.ends_with("wakeup")).unwrap();
+        assert_eq!(some.len(), 1);
+        // No events directory: an error naming it.
+        let empty = tempfile::tempdir().unwrap();
+        let err = tracepoints(empty.path(), &|_| true)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("events"), "{err}");
+    }
+}

@@ -1,0 +1,156 @@
+//! `kprof stat`: turn the flags into counting options, count once or `-r` times, and print the
+//! counts as perf stat does (see [`format`]). The command's exit status passes through.
+
+mod format;
+
+use std::fs::File;
+use std::io::{self, BufWriter, Write};
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+use kprof_profiler::Target;
+use kprof_profiler::counting::{self, CountOptions, RunStats};
+use kprof_profiler::session::StopReason;
+
+use crate::cli::StatArgs;
+
+pub use format::{Metric, Printer, Row, RowStats, Style, metric_for};
+
+impl StatArgs {
+    /// The counting options these flags ask for.
+    pub fn to_options(&self) -> Result<CountOptions> {
+        let mut options = CountOptions::default();
+        options.events = self.events.clone();
+        options.cpus = match &self.cpus {
+            Some(list) => {
+                Some(kprof_profiler::parse_cpu_list(list).with_context(|| format!("-C {list}"))?)
+            }
+            None => None,
+        };
+        options.cgroup = self.cgroup.clone();
+        let system_wide = self.all_cpus || options.cpus.is_some() || options.cgroup.is_some();
+        options.system_wide = system_wide;
+        let attach = !self.pids.is_empty() || !self.tids.is_empty();
+        if attach && !self.command.is_empty() {
+            bail!("give either a command or -p/-t, not both");
+        }
+        if attach && system_wide {
+            bail!("give either -p/-t or -a/-C/-G, not both");
+        }
+        options.target = if !self.command.is_empty() {
+            Target::Command(self.command.clone())
+        } else if !self.pids.is_empty() {
+            Target::Pids(self.pids.clone())
+        } else if !self.tids.is_empty() {
+            Target::Tids(self.tids.clone())
+        } else if system_wide {
+            Target::SystemWide
+        } else {
+            bail!("nothing to count: give a command after --, -p PID, -t TID or -a");
+        };
+        options.interval = self.interval.map(Duration::from_millis);
+        if self.repeat > 1 && !matches!(options.target, Target::Command(_)) {
+            bail!("-r repeats a command: give one after --");
+        }
+        Ok(options)
+    }
+
+    fn style(&self) -> Style {
+        match (&self.separator, self.json) {
+            (_, true) => Style::Json,
+            (Some(sep), false) => Style::Separated(sep.clone()),
+            (None, false) => Style::Text,
+        }
+    }
+
+    /// What perf stat's title names: `'CMD ARGS'`, `'system wide'`, `'CPU(s) LIST'`,
+    /// `process id 'PIDS'` or `thread id 'TIDS'`.
+    fn target_description(&self) -> String {
+        let join = |ids: &[u32]| ids.iter().map(u32::to_string).collect::<Vec<_>>().join(",");
+        if self.all_cpus || self.cgroup.is_some() {
+            "'system wide'".to_owned()
+        } else if let Some(cpus) = &self.cpus {
+            format!("'CPU(s) {cpus}'")
+        } else if !self.command.is_empty() {
+            let words: Vec<String> = self
+                .command
+                .iter()
+                .map(|w| w.to_string_lossy().into_owned())
+                .collect();
+            format!("'{}'", words.join(" "))
+        } else if !self.pids.is_empty() {
+            format!("process id '{}'", join(&self.pids))
+        } else {
+            format!("thread id '{}'", join(&self.tids))
+        }
+    }
+}
+
+/// Runs `kprof stat`; exits with the counted command's status.
+pub fn run(args: &StatArgs) -> Result<ExitCode> {
+    let options = args.to_options()?;
+    let mut out: Box<dyn Write> = match &args.output {
+        Some(path) => Box::new(BufWriter::new(
+            File::create(path).with_context(|| format!("{}: cannot create", path.display()))?,
+        )),
+        None => Box::new(io::stderr().lock()),
+    };
+    let mut printer = Printer::new(args.style(), args.cgroup.clone(), args.repeat);
+    let quiet = args.quiet;
+    let mut notes = |note: &str| {
+        if !quiet {
+            eprintln!("kprof: {note}");
+        }
+    };
+    let mut rows: Vec<RowStats> = Vec::new();
+    let mut walltime = RunStats::default();
+    let mut cpu_times = None;
+    let mut exit_status = None;
+    for _ in 0..args.repeat {
+        let interval = options.interval.unwrap_or_default();
+        let mut print_interval = |iv: &counting::Interval| -> io::Result<()> {
+            let interval_rows: Vec<Row> = iv.counters.iter().map(Row::from_result).collect();
+            printer.interval(&mut *out, iv.elapsed, interval, &interval_rows)?;
+            out.flush()
+        };
+        let summary = match counting::count(&options, &mut notes, &mut print_interval) {
+            Ok(summary) => summary,
+            // A command that could not be started exits 127, as in a shell.
+            Err(err) => match err.exit_code() {
+                Some(code) => {
+                    eprintln!("kprof: {err}");
+                    return Ok(ExitCode::from(u8::try_from(code).unwrap_or(1)));
+                }
+                None => return Err(err.into()),
+            },
+        };
+        rows.resize_with(summary.counters.len(), RowStats::default);
+        for (stats, result) in rows.iter_mut().zip(&summary.counters) {
+            stats.push(Row::from_result(result));
+        }
+        walltime.push(summary.elapsed.as_nanos() as f64);
+        cpu_times = summary.cpu_times;
+        exit_status = summary.exit_status;
+        // Ctrl-C ends the series, as in perf.
+        if matches!(summary.stopped_by, StopReason::Signal(_)) {
+            break;
+        }
+    }
+    if options.interval.is_none() {
+        let mean_rows: Vec<Row> = rows.iter().filter_map(RowStats::mean_row).collect();
+        printer.header(&mut *out, &args.target_description())?;
+        printer.rows(&mut *out, "", &mean_rows, walltime.mean())?;
+        let cpu_times = if args.repeat == 1 && !options.system_wide {
+            cpu_times
+        } else {
+            None
+        };
+        printer.footer(&mut *out, &walltime, cpu_times)?;
+    }
+    out.flush()?;
+    Ok(match exit_status {
+        Some(code) => ExitCode::from(u8::try_from(code.clamp(0, 255)).unwrap_or(1)),
+        None => ExitCode::SUCCESS,
+    })
+}
