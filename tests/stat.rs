@@ -105,6 +105,7 @@ const KNOWN_WORK: [&str; 8] = [
     "getppid", "3000", "reads", "2000", "faults", "4000", "sleeps", "1000",
 ];
 
+// See: issue #14 point 1 (counts equal perf stat's)
 #[test]
 fn counts_match_perf_stat_on_known_workloads() {
     if !both_can_count() {
@@ -138,6 +139,7 @@ fn counts_match_perf_stat_on_known_workloads() {
     );
 }
 
+// See: issue #14 point 1 (groups, :u/:k)
 #[test]
 fn groups_and_modifiers_count_like_perf() {
     if !both_can_count() {
@@ -165,6 +167,7 @@ fn groups_and_modifiers_count_like_perf() {
     assert_eq!(ours[1][0], "1000");
 }
 
+// See: issue #14 point 1 (task-clock within 5%)
 #[test]
 fn task_clock_agrees_with_perf_and_the_workload() {
     if !both_can_count() {
@@ -191,6 +194,7 @@ fn task_clock_agrees_with_perf_and_the_workload() {
     );
 }
 
+// See: issue #14 point 1 (-x SEP in perf's field order)
 #[test]
 fn separated_fields_are_perfs_in_perfs_order() {
     if !both_can_count() {
@@ -244,6 +248,7 @@ fn separated_fields_are_perfs_in_perfs_order() {
     }
 }
 
+// See: issue #14 point 1 (<not supported>)
 #[test]
 fn unsupported_hardware_events_read_as_perf_prints_them() {
     if !both_can_count() {
@@ -297,6 +302,7 @@ fn unsupported_hardware_events_read_as_perf_prints_them() {
     );
 }
 
+// See: issue #14 point 1 (--json)
 #[test]
 fn json_lines_have_perfs_keys_in_perfs_order() {
     if !both_can_count() {
@@ -342,6 +348,7 @@ fn json_lines_have_perfs_keys_in_perfs_order() {
     }
 }
 
+// See: issue #14 point 1 (-r mean and stddev)
 #[test]
 fn repeat_prints_the_mean_and_spread_of_the_runs() {
     if !both_can_count() || !tracepoint_exists("syscalls:sys_enter_getppid") {
@@ -421,6 +428,7 @@ fn repeat_prints_the_mean_and_spread_of_the_runs() {
     assert!(text.lines[2].contains(" +- ") && text.lines[2].contains("seconds time elapsed"));
 }
 
+// See: issue #14 point 1 (-I intervals add up)
 #[test]
 fn intervals_add_up_to_the_total() {
     if !both_can_count() || !tracepoint_exists("syscalls:sys_enter_getppid") {
@@ -471,6 +479,7 @@ fn intervals_add_up_to_the_total() {
     assert!(within(faults, whole, 0.05), "{faults} vs {whole}");
 }
 
+// See: issue #14 point 1 (exit status)
 #[test]
 fn the_commands_exit_status_passes_through() {
     if !kprof_can_record() {
@@ -494,6 +503,7 @@ fn the_commands_exit_status_passes_through() {
     assert!(run.stderr.contains("failed to exec"), "{}", run.stderr);
 }
 
+// See: issue #14 (bad input: unknown event, missing tracepoint)
 #[test]
 fn bad_events_are_one_clear_line() {
     if !kprof_can_record() {
@@ -516,6 +526,7 @@ fn bad_events_are_one_clear_line() {
     assert!(run.stderr.contains("matching '}'"), "{}", run.stderr);
 }
 
+// See: issue #14 (bad input: no permission, unreadable tracefs)
 #[test]
 fn no_permission_is_one_clear_message() {
     if !kprof_can_record() {
@@ -618,6 +629,7 @@ fn cgroup_or_skip(tag: &str) -> Option<TestCgroup> {
     .flatten()
 }
 
+// See: issue #14 point 3 (-G for stat)
 #[test]
 fn cgroup_limits_stat_to_its_tasks() {
     if !both_can_count() || !tracepoint_exists("syscalls:sys_enter_getppid") {
@@ -650,6 +662,7 @@ fn cgroup_limits_stat_to_its_tasks() {
     assert_ne!(ours[0][0], "3000", "{ours:?}");
 }
 
+// See: issue #14 point 3 (missing cgroup)
 #[test]
 fn a_missing_cgroup_is_one_error_naming_its_path() {
     let mounts = std::fs::read_to_string("/proc/self/mounts").unwrap();
@@ -675,6 +688,7 @@ fn a_missing_cgroup_is_one_error_naming_its_path() {
     }
 }
 
+// See: issue #14 point 3 (-G for record)
 #[test]
 fn record_in_a_cgroup_samples_only_its_tasks() {
     if !kprof_can_record() {
@@ -742,6 +756,7 @@ fn record_in_a_cgroup_samples_only_its_tasks() {
     assert_eq!(pids.len(), 1, "{report}");
 }
 
+// See: issue #14 point 4 (kprof list)
 #[test]
 fn list_shows_events_and_tracepoint_fields() {
     let out = kprof_ok(&["list"]);
@@ -802,6 +817,7 @@ fn list_shows_events_and_tracepoint_fields() {
     }
 }
 
+// See: issue #14 point 1 (-p)
 #[test]
 fn attaching_to_a_process_counts_until_it_exits() {
     if !kprof_can_record() || !tracepoint_exists("syscalls:sys_enter_getppid") {
@@ -826,6 +842,7 @@ fn attaching_to_a_process_counts_until_it_exits() {
     assert_eq!(count_of(&rows, "syscalls:sys_enter_getppid"), Some(500.0));
 }
 
+// See: issue #14 point 1 (-a until Ctrl-C)
 #[test]
 fn system_wide_counting_stops_on_ctrl_c_and_prints() {
     if !kprof_can_record() {
