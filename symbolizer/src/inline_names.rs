@@ -285,7 +285,11 @@ impl Namer<'_, '_> {
     fn template_arg(&mut self, die: &DebuggingInformationEntry<Reader>) -> Option<String> {
         let ty = unit_ref(die, gimli::DW_AT_type);
         match die.tag() {
-            gimli::DW_TAG_template_type_parameter => self.type_name(ty?),
+            // GCC leaves out the type of a `void` argument.
+            gimli::DW_TAG_template_type_parameter => match ty {
+                Some(ty) => self.type_name(ty),
+                None => Some("void".to_string()),
+            },
             gimli::DW_TAG_template_value_parameter => {
                 let value = die.attr_value(gimli::DW_AT_const_value)?;
                 self.value_literal(ty?, &value)
@@ -349,11 +353,31 @@ impl Namer<'_, '_> {
         };
         match die.tag() {
             gimli::DW_TAG_base_type => Some(base_type_spelling(&name_of(self.unit, &die)?)),
-            gimli::DW_TAG_pointer_type => Some(inner_or_void(self)? + "*"),
+            gimli::DW_TAG_pointer_type => {
+                // A pointer to a function: `void (*)(int)`.
+                if let Some(target) = inner
+                    && let Ok(pointee) = self.unit.entry(UnitOffset(target))
+                    && pointee.tag() == gimli::DW_TAG_subroutine_type
+                {
+                    let result = match unit_ref(&pointee, gimli::DW_AT_type) {
+                        Some(t) => self.type_name(t)?,
+                        None => "void".to_string(),
+                    };
+                    let params = self.parameter_list(target)?;
+                    return Some(format!("{result} (*)({params})"));
+                }
+                Some(inner_or_void(self)? + "*")
+            }
             gimli::DW_TAG_reference_type => Some(self.type_name(inner?)? + "&"),
             gimli::DW_TAG_rvalue_reference_type => Some(self.type_name(inner?)? + "&&"),
             gimli::DW_TAG_const_type => Some(inner_or_void(self)? + " const"),
             gimli::DW_TAG_volatile_type => Some(inner_or_void(self)? + " volatile"),
+            // `double (int)`, as in `std::function<double (int)>`.
+            gimli::DW_TAG_subroutine_type => {
+                let result = inner_or_void(self)?;
+                let params = self.parameter_list(offset)?;
+                Some(format!("{result} ({params})"))
+            }
             // Mangled names use the type a typedef stands for.
             gimli::DW_TAG_typedef => self.type_name(inner?),
             tag if is_class_tag(tag) || tag == gimli::DW_TAG_enumeration_type => {
@@ -440,11 +464,11 @@ impl Namer<'_, '_> {
         }))
     }
 
-    /// `{lambda(int)#2}`: the closure types of one function are numbered in order of
-    /// appearance, separately for each parameter list.
+    /// `{lambda(int)#2}`: GCC numbers the closure types of one function in order of
+    /// appearance, whatever their parameters (`{lambda(int)#1}`, `{lambda(double)#2}`).
     fn lambda_segment(&mut self, closure: usize, function: usize) -> Option<String> {
         let params = self.lambda_params(closure)?;
-        let siblings: Vec<usize> = self
+        let earlier: Vec<usize> = self
             .scopes
             .entries
             .iter()
@@ -452,12 +476,10 @@ impl Namer<'_, '_> {
             .map(|e| e.offset)
             .collect();
         let mut number = 1;
-        for sibling in siblings {
+        for sibling in earlier {
             let die = self.unit.entry(UnitOffset(sibling)).ok()?;
             let name = name_of(self.unit, &die);
-            if self.is_closure(sibling, name.as_deref())?
-                && self.lambda_params(sibling).as_deref() == Some(params.as_str())
-            {
+            if self.is_closure(sibling, name.as_deref())? {
                 number += 1;
             }
         }
