@@ -6,7 +6,8 @@
 //! names them as the demangler names the same function where it is not inlined: scopes from
 //! the DIE's parents (namespaces, classes, the function around a lambda), template arguments
 //! from its `DW_TAG_template_*_param` children, spelled as GNU's demangler spells types.
-//! Whatever cannot be spelled that way keeps GCC's own spelling (still a true name).
+//! Whatever cannot be spelled that way keeps GCC's own spelling (still a true name). Only C++
+//! units are renamed: other languages keep the names addr2line gives.
 //!
 //! Hand-written: no crate formats DWARF types in the demangler's spelling.
 
@@ -26,6 +27,8 @@ const MAX_STEPS: usize = 64;
 #[derive(Default)]
 struct UnitScopes {
     entries: Vec<ScopeEntry>,
+    /// Whether the unit is C++: only C++ names are rebuilt (Rust's have their own spelling).
+    cxx: bool,
 }
 
 #[derive(Clone, Copy)]
@@ -44,9 +47,21 @@ impl UnitScopes {
         let mut entries = Vec::new();
         // (depth, offset, is a subprogram) of the open DIEs that have children.
         let mut open: Vec<(isize, usize, bool)> = Vec::new();
+        let mut cxx = false;
         let mut cursor = unit.entries();
         while let Ok(Some(die)) = cursor.next_dfs() {
             let depth = die.depth();
+            if tag_is_unit(die.tag()) {
+                cxx |= matches!(
+                    die.attr_value(gimli::DW_AT_language),
+                    Some(AttributeValue::Language(
+                        gimli::DW_LANG_C_plus_plus
+                            | gimli::DW_LANG_C_plus_plus_03
+                            | gimli::DW_LANG_C_plus_plus_11
+                            | gimli::DW_LANG_C_plus_plus_14
+                    ))
+                );
+            }
             while open.last().is_some_and(|&(d, _, _)| d >= depth) {
                 open.pop();
             }
@@ -69,7 +84,7 @@ impl UnitScopes {
                 open.push((depth, offset, tag == gimli::DW_TAG_subprogram));
             }
         }
-        Self { entries }
+        Self { entries, cxx }
     }
 
     fn get(&self, offset: usize) -> Option<ScopeEntry> {
@@ -79,6 +94,13 @@ impl UnitScopes {
             .ok()?;
         self.entries.get(i).copied()
     }
+}
+
+fn tag_is_unit(tag: DwTag) -> bool {
+    matches!(
+        tag,
+        gimli::DW_TAG_compile_unit | gimli::DW_TAG_partial_unit | gimli::DW_TAG_type_unit
+    )
 }
 
 fn is_class_tag(tag: DwTag) -> bool {
@@ -203,6 +225,10 @@ impl InlineNames {
                 .entry(unit_key)
                 .or_insert_with(|| Arc::new(UnitScopes::build(unit))),
         );
+        if !scopes.cxx {
+            state.names.insert((unit_key, offset.0), None);
+            return None;
+        }
         let namer = Namer {
             unit,
             scopes: &scopes,
