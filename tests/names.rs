@@ -1,7 +1,9 @@
-//! Issue #10, points 5, 6 and 8: kprof names functions as the GNU tools and perf do.
+//! Issue #10, points 5, 6, 8 and 9: kprof names functions as the GNU tools and perf do.
 //!
 //! - Demangling equals `c++filt --no-params --no-verbose` (GNU's demangler with perf's options)
 //!   on every symbol of libstdc++ and of a template-heavy program compiled at test time.
+//! - Inlined C++ functions (a lambda's `operator()`, an inline-only template instance) are
+//!   named as their out-of-line copies are, not by the bare DWARF name perf prints.
 //! - Aliases (several names at one address) get the name `perf report` gives them.
 //! - PLT stubs get the `function@plt` names `objdump -d` gives them (binutils synthesizes them
 //!   from the same relocations), in a stripped distribution library, in an executable with
@@ -553,4 +555,53 @@ fn plt_stubs_of_a_static_executable_name_their_ifunc() {
             "stub {stub:#x}: {got}, but the functions at {target:#x} are {names:?}"
         );
     }
+}
+
+// See: issue #10 point 9
+#[test]
+fn inlined_frames_are_named_as_their_out_of_line_copies() {
+    if !perf_can_record() || !tool("g++") || !tool("c++filt") || !tool("nm") {
+        return;
+    }
+    // `fill` calls std::generate_n with a lambda; at -O2 both are inlined into it and GCC
+    // gives neither a linkage name. The oracle is the name each has where it is not inlined.
+    let out_of_line = workload("g++", "names.cpp", &["-O0", "-std=c++17"]);
+    let mut wanted: Vec<String> = cxxfilt(&mangled_names(&out_of_line, false))
+        .into_iter()
+        .filter(|n| {
+            n.contains("fill(std::vector")
+                && (n.contains("generate_n<") || n.contains("operator()"))
+        })
+        .collect();
+    wanted.sort();
+    wanted.dedup();
+    assert_eq!(wanted.len(), 2, "{wanted:?}");
+
+    let inlined = workload("g++", "names.cpp", &["-O2", "-g", "-std=c++17"]);
+    let dir = TempDir::new("inline-names");
+    let file = dir.join("perf.data");
+    perf_record(
+        &file,
+        &["-e", "cpu-clock", "-F", "2000", "-g"],
+        &[inlined.to_str().unwrap(), "6000"],
+    );
+    let folded = kprof_ok(&["flame", "-i", file.to_str().unwrap(), "--folded"]);
+    let frames: std::collections::HashSet<&str> = folded
+        .lines()
+        .filter_map(|line| line.rsplit_once(' '))
+        .flat_map(|(stack, _)| stack.split(';'))
+        .collect();
+    for name in &wanted {
+        assert!(
+            frames.contains(name.as_str()),
+            "{name} is not a frame of kprof's flame graph:\n{folded}"
+        );
+    }
+    // perf's bare names of the same frames must be gone.
+    assert!(
+        !frames
+            .iter()
+            .any(|f| *f == "operator()" || f.starts_with("generate_n<")),
+        "{folded}"
+    );
 }

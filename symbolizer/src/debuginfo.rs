@@ -6,6 +6,7 @@ use std::sync::{Arc, Mutex};
 
 use crate::demangle::demangle;
 use crate::elf::{ElfImage, Svma, build_id_of, build_ids_match, hex, section_bytes};
+use crate::inline_names::InlineNames;
 use crate::mapped::{MappedFile, SharedBytes};
 
 /// The gimli reader over shared, stable bytes.
@@ -22,6 +23,7 @@ pub(crate) struct DwarfFrame {
 /// An addr2line context; `Context` is not `Sync`, so lookups are serialized per module.
 pub(crate) struct DebugInfo {
     context: Mutex<addr2line::Context<Reader>>,
+    inline_names: InlineNames,
 }
 
 impl std::fmt::Debug for DebugInfo {
@@ -114,6 +116,7 @@ impl DebugInfo {
         let context = addr2line::Context::from_dwarf(dwarf).ok()?;
         Some(Self {
             context: Mutex::new(context),
+            inline_names: InlineNames::default(),
         })
     }
 
@@ -126,19 +129,28 @@ impl DebugInfo {
         let Ok(mut iter) = context.find_frames(svma.0).skip_all_loads() else {
             return out;
         };
+        // The unit of the frames, for naming functions without a linkage name from their scope.
+        let unit = demangle_names
+            .then(|| context.find_dwarf_and_unit(svma.0).skip_all_loads())
+            .flatten();
         // Bounded: a corrupt file cannot make us loop forever.
         while let Ok(Some(frame)) = iter.next() {
-            let function = frame
-                .function
-                .as_ref()
-                .and_then(|f| f.raw_name().ok())
-                .map(|raw| {
-                    if demangle_names {
-                        Arc::from(demangle(&raw).as_ref())
-                    } else {
-                        Arc::from(raw.as_ref())
-                    }
-                });
+            let qualified = unit
+                .zip(frame.dw_die_offset)
+                .and_then(|(unit, offset)| self.inline_names.qualified(unit, offset));
+            let function = qualified.or_else(|| {
+                frame
+                    .function
+                    .as_ref()
+                    .and_then(|f| f.raw_name().ok())
+                    .map(|raw| {
+                        if demangle_names {
+                            Arc::from(demangle(&raw).as_ref())
+                        } else {
+                            Arc::from(raw.as_ref())
+                        }
+                    })
+            });
             let (file, line) = match &frame.location {
                 Some(loc) => (loc.file.map(Arc::from), loc.line),
                 None => (None, None),

@@ -75,6 +75,19 @@ fn demangle_itanium(name: &str) -> Option<String> {
     Some(integer_literals_like_libiberty(&text))
 }
 
+/// A C++ function's name with its parameter list and qualifiers but no return type, as GNU's
+/// demangler prints the function around a local entity (`work::run(int)` in
+/// `work::run(int)::{lambda()#1}::operator()`); `None` when `name` is not a mangled C++ name.
+pub(crate) fn demangle_with_params(name: &str) -> Option<String> {
+    if !name.starts_with("_Z") {
+        return None;
+    }
+    let end = name.find(['.', '@']).unwrap_or(name.len());
+    let options = cpp_demangle::DemangleOptions::new().no_return_type();
+    let text = demangle_pieces(&name[..end], &options)?;
+    Some(integer_literals_like_libiberty(&text))
+}
+
 /// Demangles `mangled` with `options` and respells cpp_demangle's standard abbreviations
 /// (`Ss`, `Si`, `So`, `Sd`) as GNU's demangler does; `None` when it does not parse.
 fn demangle_pieces(mangled: &str, options: &cpp_demangle::DemangleOptions) -> Option<String> {

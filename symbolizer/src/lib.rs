@@ -66,6 +66,7 @@ mod debuginfo;
 pub mod demangle;
 mod elf;
 pub mod error;
+mod inline_names;
 pub mod kallsyms;
 mod mapped;
 pub mod perfmap;
