@@ -134,10 +134,18 @@ pub fn repo() -> PathBuf {
 /// Compiles `examples/workloads/NAME.c` with `flags` into a binary (once per test run) and
 /// returns its path.
 pub fn c_workload(name: &str, flags: &[&str]) -> PathBuf {
+    c_workload_linked(name, flags, &[])
+}
+
+/// [`c_workload`] linked with `libs` (`-lsqlite3`), which follow the source on the command line.
+pub fn c_workload_linked(name: &str, flags: &[&str], libs: &[&str]) -> PathBuf {
     static BUILT: std::sync::Mutex<Vec<(String, PathBuf)>> = std::sync::Mutex::new(Vec::new());
     let mut built = BUILT.lock().unwrap_or_else(|e| e.into_inner());
     let tag: String = flags
-        .join("")
+        .iter()
+        .chain(libs)
+        .copied()
+        .collect::<String>()
         .chars()
         .filter(|c| c.is_ascii_alphanumeric())
         .collect();
@@ -155,10 +163,53 @@ pub fn c_workload(name: &str, flags: &[&str]) -> PathBuf {
     let status = Command::new("cc")
         .args(flags)
         .arg(&src)
+        .args(libs)
         .arg("-o")
         .arg(&lock)
         .status()
         .expect("cc runs");
+    assert!(status.success(), "compiling {}", src.display());
+    std::fs::rename(&lock, &out).unwrap();
+    built.push((key, out.clone()));
+    out
+}
+
+/// Compiles the one-file Rust program `examples/workloads/NAME.rs` with `rustc FLAGS` (once per
+/// test run) and returns its path: a release build as `rustc` makes it, without cargo.
+pub fn rustc_workload(name: &str, flags: &[&str]) -> PathBuf {
+    static BUILT: std::sync::Mutex<Vec<(String, PathBuf)>> = std::sync::Mutex::new(Vec::new());
+    let mut built = BUILT.lock().unwrap_or_else(|e| e.into_inner());
+    let tag: String = flags
+        .concat()
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric())
+        .collect();
+    let key = format!("{name}-rs-{tag}");
+    if let Some((_, path)) = built.iter().find(|(k, _)| *k == key) {
+        return path.clone();
+    }
+    let out_dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("workloads");
+    std::fs::create_dir_all(&out_dir).unwrap();
+    let out = out_dir.join(&key);
+    // rustc is a busy process: not while a system-wide recording runs.
+    let _machine = shared();
+    let lock = out_dir.join(format!("{key}.building-{}", std::process::id()));
+    let src = repo().join(format!("examples/workloads/{name}.rs"));
+    // The rustc of the toolchain that runs these tests sits beside its cargo.
+    let toolchain_rustc = Path::new(env!("CARGO")).with_file_name("rustc");
+    let rustc = if toolchain_rustc.exists() {
+        toolchain_rustc
+    } else {
+        PathBuf::from("rustc")
+    };
+    let status = Command::new(rustc)
+        .args(["--edition", "2024"])
+        .args(flags)
+        .arg(&src)
+        .arg("-o")
+        .arg(&lock)
+        .status()
+        .expect("rustc runs");
     assert!(status.success(), "compiling {}", src.display());
     std::fs::rename(&lock, &out).unwrap();
     built.push((key, out.clone()));
