@@ -134,6 +134,9 @@ struct Collector<'o, 'f> {
     spaces: Arc<AddressSpaces>,
     /// Bumped whenever a process's mappings change, so equal chains can share their lookup.
     generations: HashMap<u32, u64>,
+    /// Processes inside an exec: their old image still names user addresses the new one lacks
+    /// (see [`AddressSpaces::comm`]) until a user-mode sample shows the new image running.
+    execs_under_way: FxHashSet<u32>,
     kernel_generation: u64,
     threads: Vec<Thread>,
     thread_ids: HashMap<(u32, u32, Arc<str>), ThreadId>,
@@ -324,6 +327,7 @@ impl<'o, 'f> Collector<'o, 'f> {
         'f: 's,
     {
         *self.records.entry(record_kind::SAMPLE).or_insert(0) += 1;
+        self.on_sample_mode(head.pid, head.cpumode, scope)?;
         let pid = head.pid.unwrap_or(0);
         let tid = head.tid.unwrap_or(pid);
         if !self.wanted(pid, tid) {
@@ -422,6 +426,31 @@ impl<'o, 'f> Collector<'o, 'f> {
         *self.generations.entry(pid).or_insert(0) += 1;
     }
 
+    /// A sample of `pid` in `cpumode`: one running user code ends the exec under way in its
+    /// process, whose old image then names none of its addresses any more.
+    fn on_sample_mode<'s>(
+        &mut self,
+        pid: Option<u32>,
+        cpumode: CpuMode,
+        scope: &rayon::Scope<'s>,
+    ) -> Result<()>
+    where
+        'o: 's,
+        'f: 's,
+    {
+        let pid = pid.unwrap_or(0);
+        if self.execs_under_way.is_empty()
+            || cpumode != CpuMode::User
+            || !self.execs_under_way.remove(&pid)
+        {
+            return Ok(());
+        }
+        self.finish_unwinds(scope)?;
+        self.bump(pid);
+        self.spaces_mut().exec_returned(pid);
+        Ok(())
+    }
+
     fn on_event<'s>(
         &mut self,
         event: &PerfEvent<'f>,
@@ -445,6 +474,7 @@ impl<'o, 'f> Collector<'o, 'f> {
         }
         match &event.record {
             Record::Sample(sample) => {
+                self.on_sample_mode(sample.pid, sample.cpumode, scope)?;
                 let index = u16::try_from(sample.attr_index).unwrap_or(u16::MAX);
                 self.on_sample(sample, index);
             }
@@ -474,6 +504,7 @@ impl<'o, 'f> Collector<'o, 'f> {
             Record::Comm(c) => {
                 if c.exec {
                     self.bump(c.pid);
+                    self.execs_under_way.insert(c.pid);
                 }
                 self.spaces_mut().comm(c.pid, c.tid, c.name, c.exec);
             }
@@ -587,6 +618,7 @@ fn analyze_with(
         options,
         spaces: Arc::new(AddressSpaces::new()),
         generations: HashMap::default(),
+        execs_under_way: FxHashSet::default(),
         kernel_generation: 0,
         threads: Vec::new(),
         thread_ids: HashMap::default(),

@@ -195,6 +195,11 @@ struct Process {
     threads: HashMap<u32, String>,
     /// An exec happened; the next mapping starts a fresh address space.
     exec_pending: bool,
+    /// The image an exec replaced, while the exec may still be under way. The kernel maps the
+    /// new image and only then points the registers at its entry, so a sample taken inside
+    /// `execve` has its user frame in the old image; addresses the new maps lack are looked
+    /// up here until [`AddressSpaces::exec_returned`].
+    replaced: Option<MapSet>,
 }
 
 /// What makes two mappings the same module: path, build-id, JIT pid, kernel space.
@@ -294,16 +299,17 @@ impl AddressSpaces {
         } else {
             let process = self.processes.entry(pid).or_default();
             if std::mem::take(&mut process.exec_pending) {
-                process.maps = MapSet::default();
+                process.replaced = Some(std::mem::take(&mut process.maps));
             }
             process.maps.insert(mapping);
         }
     }
 
     /// Records a thread's name; `exec` (a COMM record with the exec flag) starts a fresh
-    /// address space for `pid` with its first new mapping. Until then the old one stays:
-    /// samples taken inside `execve` still have the old image's user stack, and perf names
-    /// their frames from it too.
+    /// address space for `pid` with its first new mapping. The old one still answers for the
+    /// addresses the new one lacks until [`exec_returned`](Self::exec_returned): samples taken
+    /// inside `execve` have the old image's user registers, and perf names their frames from
+    /// it too.
     pub fn comm(&mut self, pid: u32, tid: u32, name: &[u8], exec: bool) {
         let process = self.processes.entry(pid).or_default();
         let name = String::from_utf8_lossy(name).into_owned();
@@ -336,11 +342,20 @@ impl AddressSpaces {
             name: parent_thread_name.clone(),
             threads: HashMap::new(),
             exec_pending: false,
+            replaced: None,
         };
         if let Some(name) = parent_thread_name {
             child.threads.insert(tid, name);
         }
         self.processes.insert(pid, child);
+    }
+
+    /// `pid` runs user code again after an exec (a user-mode sample shows it): the image the
+    /// exec replaced describes none of its addresses any more.
+    pub fn exec_returned(&mut self, pid: u32) {
+        if let Some(process) = self.processes.get_mut(&pid) {
+            process.replaced = None;
+        }
     }
 
     /// A thread or process exited. Its mappings and names are kept, because samples taken
@@ -354,12 +369,16 @@ impl AddressSpaces {
     /// Kernel addresses outside every kernel mapping go to the `[kernel.kallsyms]` module
     /// (once one was mapped), because kallsyms also names BPF programs and trampolines.
     pub fn locate(&self, pid: u32, addr: Avma, kernel: bool) -> Location {
-        let set = if kernel {
-            Some(&self.kernel)
+        let found = if kernel {
+            self.kernel.find(addr.0)
         } else {
-            self.processes.get(&pid).map(|p| &p.maps)
+            self.processes.get(&pid).and_then(|p| {
+                p.maps
+                    .find(addr.0)
+                    .or_else(|| p.replaced.as_ref()?.find(addr.0))
+            })
         };
-        match set.and_then(|s| s.find(addr.0)) {
+        match found {
             Some(m) => Location::Module {
                 module: m.module,
                 offset: ModuleOffset(if m.absolute {
@@ -477,8 +496,14 @@ mod tests {
         assert_eq!(a.process_name(11), Some("child"));
         // Inside execve the old image still describes the user stack ...
         assert_eq!(at(&a, 11, 0x1800), Some(("/bin/parent", 0x800)));
-        // ... until the new image is mapped: then nothing of the old one is left.
+        // ... also once the new image is mapped, where the new one has nothing ...
         map(&mut a, 11, 0x9000, 0x1000, 0, "/bin/child");
+        map(&mut a, 11, 0x1000, 0x400, 0, "/lib/ld.so");
+        assert_eq!(at(&a, 11, 0x1800), Some(("/bin/parent", 0x800)));
+        assert_eq!(at(&a, 11, 0x1200), Some(("/lib/ld.so", 0x200)));
+        assert_eq!(at(&a, 11, 0x9800), Some(("/bin/child", 0x800)));
+        // ... until the new image runs: then nothing of the old one is left.
+        a.exec_returned(11);
         assert_eq!(at(&a, 11, 0x1800), None);
         assert_eq!(at(&a, 11, 0x9800), Some(("/bin/child", 0x800)));
         assert_eq!(at(&a, 10, 0x1800), Some(("/bin/parent", 0x800)));
