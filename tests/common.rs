@@ -358,3 +358,105 @@ pub fn chromium_result(svg: &str, dir: &TempDir) -> serde_json::Value {
         .replace("&amp;", "&");
     serde_json::from_str(&text).unwrap()
 }
+
+/// One section header of an ELF file, as `readelf --section-headers` lists it.
+#[derive(Clone, Copy, Debug)]
+pub struct SectionHeader {
+    pub address: u64,
+    pub offset: u64,
+    pub size: u64,
+}
+
+/// Section name → header, from `readelf -SW`.
+pub fn section_headers(file: &Path) -> std::collections::HashMap<String, SectionHeader> {
+    let out = Command::new("readelf")
+        .arg("-SW")
+        .arg(file)
+        .output()
+        .expect("readelf runs");
+    assert!(out.status.success(), "readelf -SW {}", file.display());
+    let mut sections = std::collections::HashMap::new();
+    // `  [14] .plt.sec   PROGBITS   0000000000001140 001140 000100 10  AX  0   0 16`
+    for line in String::from_utf8_lossy(&out.stdout).lines() {
+        let Some((_, rest)) = line.split_once("] ") else {
+            continue;
+        };
+        let fields: Vec<&str> = rest.split_whitespace().collect();
+        let hex = |i: usize| fields.get(i).and_then(|f| u64::from_str_radix(f, 16).ok());
+        if let (Some(name), Some(address), Some(offset), Some(size)) =
+            (fields.first(), hex(2), hex(3), hex(4))
+        {
+            let header = SectionHeader {
+                address,
+                offset,
+                size,
+            };
+            sections.insert(name.to_string(), header);
+        }
+    }
+    sections
+}
+
+/// A PLT stub as objdump names it: `function@plt` (binutils synthesizes the names from the
+/// PLT relocations), over the addresses `address..end` of `section`.
+#[derive(Clone, Debug)]
+pub struct PltStub {
+    pub section: String,
+    pub address: u64,
+    pub end: u64,
+    pub name: String,
+}
+
+/// objdump's PLT stubs of `file`, in `.plt`, `.plt.sec` and `.plt.got`.
+pub fn objdump_plt_stubs(file: &Path) -> Vec<PltStub> {
+    let sections = section_headers(file);
+    let out = Command::new("objdump")
+        .args(["-d", "--no-show-raw-insn"])
+        .args(
+            [".plt", ".plt.sec", ".plt.got"]
+                .iter()
+                .filter(|s| sections.contains_key(**s))
+                .flat_map(|s| ["-j", s]),
+        )
+        .arg(file)
+        .output()
+        .expect("objdump runs");
+    assert!(out.status.success(), "objdump -d {}", file.display());
+    // Every label in a section, then each stub ends where the next label or the section does.
+    let mut labels: Vec<(String, u64, String)> = Vec::new();
+    let mut section = String::new();
+    for line in String::from_utf8_lossy(&out.stdout).lines() {
+        if let Some(name) = line.strip_prefix("Disassembly of section ") {
+            section = name.trim_end_matches(':').to_string();
+            continue;
+        }
+        // `0000000000026030 <sqlite3ColumnExpr@plt>:`; the lazy PLT's header has no name of
+        // its own (objdump writes `<first@plt-0x10>`).
+        let Some((address, label)) = line.split_once(" <") else {
+            continue;
+        };
+        let (Some(label), Ok(address)) = (
+            label.strip_suffix(">:"),
+            u64::from_str_radix(address.trim(), 16),
+        ) else {
+            continue;
+        };
+        labels.push((section.clone(), address, label.to_string()));
+    }
+    let mut stubs = Vec::new();
+    for (i, (section, address, label)) in labels.iter().enumerate() {
+        let end = match labels.get(i + 1) {
+            Some((next_section, next, _)) if next_section == section => *next,
+            _ => sections[section].address + sections[section].size,
+        };
+        if label.ends_with("@plt") {
+            stubs.push(PltStub {
+                section: section.clone(),
+                address: *address,
+                end,
+                name: label.clone(),
+            });
+        }
+    }
+    stubs
+}

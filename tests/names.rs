@@ -340,31 +340,10 @@ fn folded_rust_functions_are_named_as_perf_names_them() {
     );
 }
 
-/// Section name → (address, file offset) from `readelf -SW`.
-fn sections(file: &Path) -> HashMap<String, (u64, u64)> {
-    let text = output("readelf", &["-SW", file.to_str().unwrap()]);
-    let mut out = HashMap::new();
-    for line in text.lines() {
-        let Some((_, rest)) = line.split_once("] ") else {
-            continue;
-        };
-        let fields: Vec<&str> = rest.split_whitespace().collect();
-        if let [name, _kind, address, offset, ..] = fields[..] {
-            if let (Ok(a), Ok(o)) = (
-                u64::from_str_radix(address, 16),
-                u64::from_str_radix(offset, 16),
-            ) {
-                out.insert(name.to_string(), (a, o));
-            }
-        }
-    }
-    out
-}
-
 /// A file mapped whole into a fake process, with one symbolizer for all its lookups.
 struct Mapped<'a> {
     file: &'a Path,
-    sections: HashMap<String, (u64, u64)>,
+    sections: HashMap<String, SectionHeader>,
     spaces: AddressSpaces,
     symbolizer: Symbolizer,
 }
@@ -387,7 +366,7 @@ impl<'a> Mapped<'a> {
         );
         Mapped {
             file,
-            sections: sections(file),
+            sections: section_headers(file),
             spaces,
             symbolizer: Symbolizer::new(SymbolizerOptions::default()),
         }
@@ -395,7 +374,9 @@ impl<'a> Mapped<'a> {
 
     /// The name kprof gives the code at `svma`, an address in `section`.
     fn name_at(&self, section: &str, svma: u64) -> String {
-        let (address, offset) = self.sections[section];
+        let SectionHeader {
+            address, offset, ..
+        } = self.sections[section];
         let file_offset = offset + (svma - address);
         let Location::Module { module, offset } =
             self.spaces.locate(1, Avma(BASE + file_offset), false)
@@ -409,63 +390,23 @@ impl<'a> Mapped<'a> {
     }
 }
 
-/// objdump's PLT stubs of `file`: (section, address, `function@plt`).
-fn objdump_plt_stubs(file: &Path) -> Vec<(String, u64, String)> {
-    let text = output(
-        "objdump",
-        &[
-            "-d",
-            "--no-show-raw-insn",
-            "-j",
-            ".plt",
-            "-j",
-            ".plt.sec",
-            "-j",
-            ".plt.got",
-            file.to_str().unwrap(),
-        ],
-    );
-    let mut section = String::new();
-    let mut stubs = Vec::new();
-    for line in text.lines() {
-        if let Some(name) = line.strip_prefix("Disassembly of section ") {
-            section = name.trim_end_matches(':').to_string();
-            continue;
-        }
-        // `0000000000026030 <sqlite3ColumnExpr@plt>:`; the lazy PLT's header has no name of
-        // its own (objdump writes `<first@plt-0x10>`).
-        let Some((address, label)) = line.split_once(" <") else {
-            continue;
-        };
-        let Some(label) = label.strip_suffix(">:") else {
-            continue;
-        };
-        if !label.ends_with("@plt") {
-            continue;
-        }
-        let address = u64::from_str_radix(address.trim(), 16).unwrap();
-        stubs.push((section.clone(), address, label.to_string()));
-    }
-    stubs
-}
-
 /// Every stub objdump names in `file` has that name in kprof, at its first and last byte.
 fn check_plt_names(file: &Path, want_sections: &[&str]) {
     let stubs = objdump_plt_stubs(file);
     let mapped = Mapped::new(file);
     for section in want_sections {
         assert!(
-            stubs.iter().any(|(s, _, _)| s == section),
+            stubs.iter().any(|stub| stub.section == *section),
             "{}: objdump names no stub in {section}",
             file.display()
         );
     }
-    for (section, address, name) in &stubs {
-        let demangled = kprof_symbolizer::demangle::demangle(name.trim_end_matches("@plt"));
+    for stub in &stubs {
+        let demangled = kprof_symbolizer::demangle::demangle(stub.name.trim_end_matches("@plt"));
         let want = format!("{demangled}@plt");
-        for svma in [*address, *address + 7] {
-            let got = mapped.name_at(section, svma);
-            assert_eq!(got, want, "{}: {section} {svma:#x}", file.display());
+        for svma in [stub.address, stub.address + 7] {
+            let got = mapped.name_at(&stub.section, svma);
+            assert_eq!(got, want, "{}: {} {svma:#x}", file.display(), stub.section);
         }
     }
 }
@@ -483,7 +424,7 @@ fn plt_stubs_of_a_stripped_distribution_library() {
     ) {
         return;
     }
-    let sections = sections(Path::new(LIBSQLITE));
+    let sections = section_headers(Path::new(LIBSQLITE));
     assert!(!sections.contains_key(".symtab"), "{LIBSQLITE} is stripped");
     check_plt_names(Path::new(LIBSQLITE), &[".plt"]);
 }
@@ -502,7 +443,7 @@ fn plt_sec_stubs_of_an_ibt_executable() {
     );
     check_plt_names(&binary, &[".plt.sec", ".plt.got"]);
     let mapped = Mapped::new(&binary);
-    let (plt, _) = mapped.sections[".plt"];
+    let plt = mapped.sections[".plt"].address;
     assert_eq!(mapped.name_at(".plt", plt), ".plt");
 }
 
@@ -514,7 +455,7 @@ fn plt_stubs_of_a_static_executable_name_their_ifunc() {
     }
     let binary = c_workload("hot", &["-O2", "-static"]);
     let mapped = Mapped::new(&binary);
-    let Some(&(plt, _)) = mapped.sections.get(".plt") else {
+    let Some(plt) = mapped.sections.get(".plt").map(|s| s.address) else {
         panic!("a static glibc executable has a .plt for its IFUNCs");
     };
     // The IRELATIVE relocations, in GOT order, give each 8-byte stub its resolver's address.
