@@ -5,9 +5,11 @@
  * own exported functions and libc through its PLT in turn.
  *
  *   main -> query -> sqlite3_step            (the virtual machine, B-tree, mutexes)
- *                 -> sqlite3_column_int x16  (a thin call per column read)
+ *                 -> sqlite3_column_int x16  (a call per column read, with its mutex)
+ *                 -> sqlite3_value_int, sqlite3_libversion_number x64
+ *                                          (thin calls: the PLT stubs carry a good share)
  *
- * Usage: query [ROUNDS]   (default 1500): a fixed amount of work, so the share of each function
+ * Usage: query [ROUNDS]   (default 1000): a fixed amount of work, so the share of each function
  * does not depend on how busy the machine is.
  * Build: cc -O2 -fno-omit-frame-pointer -fcf-protection -Wl,-z,ibtplt query.c -lsqlite3
  */
@@ -52,6 +54,10 @@ NOINLINE static long long query(sqlite3_stmt *select, int divisor) {
     while (sqlite3_step(select) == SQLITE_ROW) {
         for (int j = 0; j < 16; j++)
             sum += sqlite3_column_int(select, 0);
+        /* Thin calls: here the PLT stubs on the way carry a good share of the time. */
+        sqlite3_value *value = sqlite3_column_value(select, 0);
+        for (int j = 0; j < 64; j++)
+            sum += sqlite3_value_int(value) + sqlite3_libversion_number();
         sum += sqlite3_column_bytes(select, 1);
     }
     sqlite3_reset(select);
@@ -59,7 +65,7 @@ NOINLINE static long long query(sqlite3_stmt *select, int divisor) {
 }
 
 int main(int argc, char **argv) {
-    long rounds = argc > 1 ? atol(argv[1]) : 1500;
+    long rounds = argc > 1 ? atol(argv[1]) : 1000;
     sqlite3 *db = open_table();
     sqlite3_stmt *select;
     check(sqlite3_prepare_v2(db, "SELECT v, s FROM t WHERE v % ?1 = 0", -1, &select, 0), db,
