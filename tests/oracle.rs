@@ -377,14 +377,18 @@ fn compare_folded(file: &Path, event: &str, script: &str) -> Result<(), String> 
             .collect::<Vec<_>>()
             .join("\n  ")
     };
-    let message = format!(
-        "{}: event {event}: {:.2}% of {total_oracle} on identical stacks\n\
-         oracle-only:\n  {}\nkprof-only:\n  {}",
+    let mut message = format!(
+        "{}: event {event}: {:.2}% of {total_oracle} on identical stacks",
         file.display(),
-        share * 100.0,
-        surplus(&oracle, &ours),
-        surplus(&ours, &oracle)
+        share * 100.0
     );
+    if same < total_oracle {
+        message += &format!(
+            "\noracle-only:\n  {}\nkprof-only:\n  {}",
+            surplus(&oracle, &ours),
+            surplus(&ours, &oracle)
+        );
+    }
     // Shown with `--nocapture`: what differs even when the test passes.
     eprintln!("{message}");
     if share < 0.98 {
