@@ -295,7 +295,10 @@ fn diff_names_the_slowed_function_first_and_gates_on_regressions() {
     // `--help` explains the two comparisons and the option that forces one.
     let help = kprof_ok(&["diff", "--help"]);
     for words in ["--compare", "fixed amount of work", "fixed duration"] {
-        assert!(help.contains(words), "diff --help explains {words}:\n{help}");
+        assert!(
+            help.contains(words),
+            "diff --help explains {words}:\n{help}"
+        );
     }
     // Compared by time, the slowed function leads too.
     let by_time = kprof_ok(&[

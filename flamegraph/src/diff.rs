@@ -993,7 +993,11 @@ mod tests {
         );
         // 800 samples a side: 3 standard errors of the difference are
         // 3 * sqrt(.57 * .43 / 800 + .62 * .38 / 800) = 7.4 points.
-        let few = Diff::from_runs_with(&[base.clone()], &[new.clone()], &with_samples(800));
+        let few = Diff::from_runs_with(
+            std::slice::from_ref(&base),
+            std::slice::from_ref(&new),
+            &with_samples(800),
+        );
         let hot = few.changes().iter().find(|c| c.name == "hot").unwrap();
         assert!((hot.total_noise - 7.36).abs() < 0.01, "{}", hot.total_noise);
         assert!(few.total_regressions(4.0).is_empty());
