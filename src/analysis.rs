@@ -171,6 +171,16 @@ struct Collector<'o, 'f> {
     walked_chain_ids: HashMap<(u64, u64, ChainShape), WalkedChains>,
     /// Records seen per type (for the header summary; saves a second pass).
     records: HashMap<u32, u64>,
+    /// Per attr, what a sample without PERF_SAMPLE_PERIOD weighs (see [`sample_weight`]).
+    fixed_periods: Vec<Option<u64>>,
+}
+
+/// A sample's weight: its recorded period, else its event's fixed `sample_period` (`perf
+/// record -c N` samples carry no PERIOD: each stands for N events, as perf report counts
+/// them), else 1 (an event sampled at a frequency without PERIOD: the weight is unknown, and
+/// `report --header` says so). Never 0.
+fn sample_weight(period: Option<u64>, fixed_period: Option<u64>) -> u64 {
+    period.or(fixed_period).unwrap_or(1).max(1)
 }
 
 impl<'o, 'f> Collector<'o, 'f> {
@@ -184,6 +194,10 @@ impl<'o, 'f> Collector<'o, 'f> {
                 self.locations.push(location);
                 next
             })
+    }
+
+    fn fixed_period(&self, attr_index: usize) -> Option<u64> {
+        self.fixed_periods.get(attr_index).copied().flatten()
     }
 
     fn thread_id(&mut self, pid: u32, tid: u32) -> ThreadId {
@@ -284,7 +298,7 @@ impl<'o, 'f> Collector<'o, 'f> {
             thread,
             event,
             time: sample.time.unwrap_or(0),
-            period: sample.period.unwrap_or(1).max(1),
+            period: sample_weight(sample.period, self.fixed_period(sample.attr_index)),
             cpu: sample.cpu,
             chain: u32::MAX,
         };
@@ -341,7 +355,7 @@ impl<'o, 'f> Collector<'o, 'f> {
             thread,
             event: u16::try_from(head.attr_index).unwrap_or(u16::MAX),
             time: head.time.unwrap_or(0),
-            period: head.period.unwrap_or(1).max(1),
+            period: sample_weight(head.period, self.fixed_period(head.attr_index)),
             cpu: head.cpu,
             chain: u32::MAX,
         });
@@ -645,6 +659,7 @@ fn analyze_with(
             .map(|unwinder| UnwindQueue::new(unwinder, file, symbolizer)),
         walked_chain_ids: HashMap::default(),
         records: HashMap::default(),
+        fixed_periods: file.attrs().iter().map(|a| a.fixed_period()).collect(),
     };
     let mut lost = Lost::default();
     // The replay runs here; unwinding batches on the pool meanwhile; kernel symbols, which

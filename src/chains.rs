@@ -105,6 +105,14 @@ pub fn chain_addresses(
     if let Some(user) = user {
         out.extend(user.iter().map(|&addr| (addr, false)));
     }
+    if out.len() == first {
+        // Nothing on the chain (only context markers, or an unwind that found no frame, as
+        // right after an exec): the sampled instruction still places the sample, as in perf
+        // report. See: issue #10 point 7
+        if let Some(ip) = sample.ip {
+            out.push((ip, sample_in_kernel));
+        }
+    }
     shape
 }
 
@@ -178,6 +186,31 @@ mod tests {
             [(0xffff_1000, true), (0x500000, false), (0x500100, false)]
         );
         assert!(!shape.fp_user_frames);
+    }
+
+    // See: issue #10 point 7
+    #[test]
+    fn a_chain_without_addresses_keeps_the_ip() {
+        // Only a context marker, and no unwound user frame either.
+        for user in [None, Some(&[][..])] {
+            let bytes = chain_of(&[PERF_CONTEXT_USER]);
+            let input = ChainInput {
+                callchain: Some(U64Slice::new(&bytes, Endian::Little)),
+                ip: Some(0x401234),
+                cpumode: CpuMode::User,
+            };
+            let mut out = Vec::new();
+            chain_addresses(&input, user, true, &mut out);
+            assert_eq!(out, [(0x401234, false)], "{user:?}");
+        }
+        let input = ChainInput {
+            callchain: None,
+            ip: Some(0x401234),
+            cpumode: CpuMode::User,
+        };
+        let mut out = Vec::new();
+        chain_addresses(&input, Some(&[]), false, &mut out);
+        assert_eq!(out, [(0x401234, false)]);
     }
 
     #[test]

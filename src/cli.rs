@@ -438,10 +438,21 @@ pub struct ScriptArgs {
 }
 
 const DIFF_EXAMPLES: &str = "\
+COMPARISON:
+  A benchmark that does a fixed amount of work takes longer when a function gets slower: compare
+  time (the sum of periods per run, averaged over runs, in % of BASE's mean). One that runs for
+  a fixed duration gives the slower function's extra time to it and takes it from all others:
+  compare shares of each run's total. By default (--compare auto) kprof looks at how much the
+  median function changed: by about as much as the run's total (shares) or not at all (time).
+  The output says which comparison it used. Functions that grew are listed first; inlined
+  frames count toward the function they were inlined into; a root frame (the process or thread
+  name) is never a regression.
+
 EXAMPLES:
   kprof diff base.data new.data > diff.svg          red grew, blue shrank
-  kprof diff --top 5 base.data new.data             functions whose share changed most
+  kprof diff --top 5 base.data new.data             functions that grew most first
   kprof diff --fail-on-regression 5 base.data new.data    exit 1 if a function grew > 5 points
+  kprof diff --compare time --top 5 base.data new.data    runs did a fixed amount of work
   kprof diff --base b1.data --base b2.data --new n1.data --new n2.data --format markdown";
 
 /// `kprof diff`.
@@ -469,18 +480,35 @@ pub struct DiffArgs {
     /// Write two-column folded stacks (`stack base new`) instead of SVG.
     #[arg(long = "folded")]
     pub folded: bool,
-    /// Print the N functions whose self and total share changed most.
+    /// Print the N functions whose self value changed most, those that grew first.
     #[arg(long = "top", value_name = "N")]
     pub top: Option<usize>,
-    /// Exit 1 when any function's total share grew by more than PCT percentage points.
+    /// Exit 1 when any function's total (inclusive) value grew by more than PCT percentage
+    /// points, its run-to-run spread and its sampling noise (3 standard errors; never for a
+    /// root frame).
     #[arg(long = "fail-on-regression", value_name = "PCT")]
     pub fail_on_regression: Option<f64>,
+    /// What to compare: `time` (runs did a fixed amount of work), `share` (runs lasted a
+    /// fixed time), or `auto` to choose from the data (see COMPARISON below).
+    #[arg(long = "compare", value_enum, default_value_t = CompareArg::Auto)]
+    pub compare: CompareArg,
     /// Output format (svg, text, markdown).
     #[arg(long = "format", value_enum)]
     pub format: Option<DiffFormat>,
     /// Output file (default: standard output).
     #[arg(short = 'o', long = "output", value_name = "FILE")]
     pub output: Option<PathBuf>,
+}
+
+/// `kprof diff --compare`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum CompareArg {
+    /// Choose from the data.
+    Auto,
+    /// Time per run, in % of BASE's mean total.
+    Time,
+    /// Share of each run's total.
+    Share,
 }
 
 /// `kprof diff --format`.

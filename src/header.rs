@@ -15,8 +15,10 @@ pub struct HeaderEvent {
     pub name: String,
     /// Samples of it.
     pub samples: u64,
-    /// Sum of their periods.
-    pub period: u64,
+    /// Sum of their periods (`perf report`'s event count): the recorded periods, or the
+    /// event's fixed period per sample (`perf record -c N`). `None` when the event was
+    /// sampled at a frequency without recording periods: its count is unknown.
+    pub period: Option<u64>,
 }
 
 /// Facts about a recording, taken while its file was open.
@@ -87,10 +89,14 @@ impl Header {
             events: profile
                 .events
                 .iter()
-                .map(|e| HeaderEvent {
+                .enumerate()
+                .map(|(index, e)| HeaderEvent {
                     name: e.name.clone(),
                     samples: e.sample_count,
-                    period: e.total_period,
+                    period: match file.attrs().get(index) {
+                        Some(attr) if attr.period_unknown() => None,
+                        _ => Some(e.total_period),
+                    },
                 })
                 .collect(),
             features: f
@@ -146,9 +152,13 @@ impl Header {
         line("cmdline", &self.cmdline.clone().unwrap_or_else(unknown));
         line("format", &format!("{} ({})", self.format, self.byte_order));
         for e in &self.events {
+            let period = match e.period {
+                Some(period) => format!("period {period}"),
+                None => "period unknown: sampled at a frequency, periods not recorded".to_string(),
+            };
             line(
                 "event",
-                &format!("{} ({} samples, period {})", e.name, e.samples, e.period),
+                &format!("{} ({} samples, {period})", e.name, e.samples),
             );
         }
         line("samples", &self.samples.to_string());

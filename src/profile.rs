@@ -97,8 +97,8 @@ pub struct Sample {
     pub cpu: Option<u32>,
     /// The recorded callchain was corrupt (a context marker the kernel never writes); `stack`
     /// then holds only the sampled instruction. `perf report` counts such a sample at its
-    /// instruction, `perf script` prints no stack for it; kprof's report and flame graph do
-    /// the same.
+    /// instruction, `perf script` prints no stack for it; kprof's report, flame graph and
+    /// script all count it at its instruction.
     pub broken_callchain: bool,
 }
 

@@ -276,6 +276,12 @@ fn diff_names_the_slowed_function_first_and_gates_on_regressions() {
     let profiles = bench_profiles();
 
     let top = kprof_ok(&["diff", "--top", "5", s(&profiles.base), s(&profiles.slow)]);
+    // The benchmark measures for a fixed time: the slower build runs fewer rounds, and the
+    // functions it did not change lose time with them. See: issue #10 point 13
+    assert!(
+        top.starts_with("Compared by share of each run's total (chosen:"),
+        "the output says which comparison it chose:\n{top}"
+    );
     let functions = diff_top_functions(&top);
     assert!(
         !functions.is_empty() && functions.len() <= 5,
@@ -285,6 +291,27 @@ fn diff_names_the_slowed_function_first_and_gates_on_regressions() {
         functions[0], SLOWED,
         "the slowed-down function leads the diff:\n{top}"
     );
+
+    // `--help` explains the two comparisons and the option that forces one.
+    let help = kprof_ok(&["diff", "--help"]);
+    for words in ["--compare", "fixed amount of work", "fixed duration"] {
+        assert!(
+            help.contains(words),
+            "diff --help explains {words}:\n{help}"
+        );
+    }
+    // Compared by time, the slowed function leads too.
+    let by_time = kprof_ok(&[
+        "diff",
+        "--compare",
+        "time",
+        "--top",
+        "5",
+        s(&profiles.base),
+        s(&profiles.slow),
+    ]);
+    assert!(by_time.starts_with("Compared by time per run"), "{by_time}");
+    assert_eq!(diff_top_functions(&by_time)[0], SLOWED, "{by_time}");
 
     let gate = |base: &Path, new: &Path| -> Output {
         kprof()
@@ -529,9 +556,17 @@ fn firefox_export_keeps_the_per_thread_sample_counts() {
             serde_json::from_slice(&std::fs::read(&json_path).unwrap()).unwrap();
         let mut exported: BTreeMap<i64, u64> = BTreeMap::new();
         for thread in profile["threads"].as_array().expect("a threads array") {
+            // A thread that was renamed (exec, prctl) is a second thread with the same tid;
+            // fxprof-processed-profile keeps tids unique by suffixing `.1`, `.2`, ... to the
+            // later ones. See: issue #10 point 13
             let tid = match &thread["tid"] {
                 serde_json::Value::Number(n) => n.as_i64().unwrap(),
-                serde_json::Value::String(t) => t.parse().unwrap(),
+                serde_json::Value::String(t) => {
+                    let number = t.split_once('.').map_or(t.as_str(), |(tid, _)| tid);
+                    number
+                        .parse()
+                        .unwrap_or_else(|_| panic!("a thread id, maybe suffixed: {t}"))
+                }
                 other => panic!("thread without a tid: {other}"),
             };
             // One entry per sample; its weight is the sample's period in units of the

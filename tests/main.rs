@@ -8,6 +8,7 @@ mod common;
 mod compat;
 mod corrupt;
 mod dwarf;
+mod fidelity;
 mod names;
 mod oracle;
 mod peer;

@@ -10,11 +10,12 @@
 #   base-N.data head-N.data   the recordings (N = 1..RUNS)
 #   base.svg head.svg         flame graphs of the first run of each side
 #   diff.svg                  differential flame graph (red: grew, blue: shrank)
-#   diff.md                   the functions whose share changed most, as a Markdown table
+#   diff.md                   the functions that changed most (grown first), as a Markdown table
 #   diff.txt                  the same as text, from the regression gate
 #
-# Exit status: 0 no regression, 1 a function's total share grew by more than THRESHOLD points
-# (and more than the run-to-run spread), 2 anything else went wrong.
+# Exit status: 0 no regression, 1 a function's total share (or time per run, when the runs did a
+# fixed amount of work: `kprof diff` says which) grew by more than THRESHOLD points (and more than
+# the run-to-run spread), 2 anything else went wrong.
 #
 # Environment:
 #   KPROF            kprof binary (default: kprof on PATH)

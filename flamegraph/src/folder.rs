@@ -318,14 +318,11 @@ impl Folder {
         out
     }
 
-    /// Raw stacks as (interned name indexes root first, weight), for the diff module.
-    pub(crate) fn raw_stacks(&self) -> impl Iterator<Item = (Vec<usize>, u64)> + '_ {
-        self.stacks.iter().map(|(stack, weight)| {
-            (
-                stack.iter().map(|id| Self::unpack(*id).0).collect(),
-                *weight,
-            )
-        })
+    /// Raw stacks as ((interned name index, kind) root first, weight), for the diff module.
+    pub(crate) fn raw_stacks(&self) -> impl Iterator<Item = (Vec<(usize, FrameKind)>, u64)> + '_ {
+        self.stacks
+            .iter()
+            .map(|(stack, weight)| (stack.iter().map(|id| Self::unpack(*id)).collect(), *weight))
     }
 
     /// The raw name of an interned index.

@@ -119,6 +119,20 @@ impl EventAttr {
         Ok(attr)
     }
 
+    /// What a sample of this event that carries no PERF_SAMPLE_PERIOD weighs: the attr's fixed
+    /// `sample_period` (`perf record -c N`), as perf, perfparser and Hotspot weigh it. `None`
+    /// when the event samples at a frequency (the kernel varies the period and the samples did
+    /// not record it) or the period is 0. Samples that carry PERIOD weigh that instead.
+    pub fn fixed_period(&self) -> Option<u64> {
+        (!self.freq && self.sample_period_or_freq > 0).then_some(self.sample_period_or_freq)
+    }
+
+    /// Whether this event's samples have no knowable weight: sampled at a frequency, without
+    /// PERF_SAMPLE_PERIOD in `sample_type`.
+    pub fn period_unknown(&self) -> bool {
+        self.sample_type & crate::kinds::sample::PERIOD == 0 && self.fixed_period().is_none()
+    }
+
     /// The name perf would give this attr without an EVENT_DESC: `cycles`, `cpu-clock`, `page-faults`,
     /// `tracepoint:<config>`, `raw:0x…`, with `:u`/`:k` when only one side is counted.
     pub fn derived_name(&self) -> String {
@@ -195,7 +209,32 @@ mod tests {
             assert_eq!(a.name, "cpu-clock:u");
             assert_eq!(a.size, ATTR_SIZE_KNOWN as u32);
             assert_eq!(a.extra_bytes, 0);
+            // 0x107 has PERIOD: samples carry their weight; at a frequency there is no fixed one.
+            assert_eq!(a.fixed_period(), None);
+            assert!(!a.period_unknown());
         }
+    }
+
+    // See: issue #10 point 1
+    #[test]
+    fn fixed_period_is_the_weight_only_without_freq() {
+        let fixed = AttrSpec {
+            kind: 1,
+            sample_type: 0x7, // IP|TID|TIME, no PERIOD: `perf record -c 10000`
+            sample_period_or_freq: 10_000,
+            ..AttrSpec::default()
+        };
+        let a = EventAttr::parse(&fixed.to_bytes(Endian::Little), 0, Endian::Little).unwrap();
+        assert_eq!(a.fixed_period(), Some(10_000));
+        assert!(!a.period_unknown());
+        let by_frequency = AttrSpec {
+            flags: flag::FREQ,
+            ..fixed.clone()
+        };
+        let a =
+            EventAttr::parse(&by_frequency.to_bytes(Endian::Little), 0, Endian::Little).unwrap();
+        assert_eq!(a.fixed_period(), None);
+        assert!(a.period_unknown());
     }
 
     #[test]

@@ -1,6 +1,10 @@
 //! COMPRESSED (81) and COMPRESSED2 (83) records: one zstd stream spread over many records, decoded
 //! up front into a single owned buffer of plain records. A record may span chunks, so decoded bytes
 //! wait in `pending` until a whole record is there (as perf's `decomp_last` does).
+//!
+//! perf flushes its zstd stream after each chunk (`ZSTD_flushStream`) and never ends the frame,
+//! so every perf file stops inside a zstd frame, at a block boundary: all its records decode.
+//! Only a stream that stops inside a block (or a frame header) has lost data.
 
 use std::io;
 
@@ -14,6 +18,10 @@ use crate::kinds::record as rk;
 const BASE_ALLOWANCE: u64 = 16 << 20;
 /// Decompressed bytes allowed per compressed byte seen so far.
 const MAX_RATIO: u64 = 4096;
+/// zstd's block header size (`ZSTD_blockHeaderSize`). Between two blocks of an open frame,
+/// `ZSTD_decompressStream` asks for exactly this much input next; inside a block or a frame
+/// header it asks for something else (the rest of the block plus the next block header).
+const ZSTD_BLOCK_HEADER_SIZE: usize = 3;
 
 /// The result of expanding a record stream.
 pub(crate) struct Expanded {
@@ -25,8 +33,9 @@ pub(crate) struct Expanded {
     pub(crate) compressed_bytes: u64,
     /// Bytes zstd produced.
     pub(crate) decompressed_bytes: u64,
-    /// The zstd stream stopped inside a frame.
-    pub(crate) incomplete_frame: bool,
+    /// The zstd stream stopped inside a block or frame header: compressed data is missing.
+    /// (Stopping between two blocks of an open frame, as every perf file does, is not this.)
+    pub(crate) stopped_inside_block: bool,
     /// Decoded bytes left over that never formed a whole record.
     pub(crate) dangling_bytes: usize,
 }
@@ -111,7 +120,8 @@ pub(crate) fn expand(data: &[u8], base: u64, endian: Endian, max_bytes: u64) -> 
     let mut compressed_records = 0u64;
     let mut compressed_bytes = 0u64;
     let mut decompressed_bytes = 0u64;
-    let mut frame_open = false;
+    // `ZSTD_decompressStream`'s hint after the last input: 0 once a frame is complete.
+    let mut next_input_hint = 0usize;
     let mut broken = false;
     let mut pos = 0usize;
     while let Some(rest) = data.get(pos..).filter(|r| r.len() >= 8) {
@@ -141,7 +151,7 @@ pub(crate) fn expand(data: &[u8], base: u64, endian: Endian, max_bytes: u64) -> 
             let hint = decoder
                 .run(&mut inb, &mut outb)
                 .map_err(|e| zstd_error(offset, e))?;
-            frame_open = hint != 0;
+            next_input_hint = hint;
             let produced = outb.pos();
             if (out.len() + pending.len() + produced) as u64 > limit {
                 return Err(Error::TooLarge { offset, limit });
@@ -168,7 +178,87 @@ pub(crate) fn expand(data: &[u8], base: u64, endian: Endian, max_bytes: u64) -> 
         compressed_records,
         compressed_bytes,
         decompressed_bytes,
-        incomplete_frame: frame_open,
+        // Nothing decoded from a stream that ends unfinished: it stopped inside the frame
+        // header or the first block, whatever the hint says.
+        stopped_inside_block: next_input_hint != 0
+            && (next_input_hint != ZSTD_BLOCK_HEADER_SIZE || decompressed_bytes == 0),
         dangling_bytes: pending.len(),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::Write;
+
+    use super::*;
+    use crate::test_util::RecordBuilder;
+
+    /// 300 COMM records, cut into `chunks` and compressed the way perf does it: one zstd
+    /// stream, flushed after each chunk, its frame never ended. Returns the plain records and
+    /// the compressed payload of each chunk.
+    fn perf_style_stream(chunks: usize) -> (Vec<u8>, Vec<Vec<u8>>) {
+        let e = Endian::Little;
+        let mut plain = RecordBuilder::new(e);
+        for i in 0..300u32 {
+            plain.record(rk::COMM, 0, |b| {
+                b.u32(i).u32(i).cstr(format!("thread-{i}").as_bytes());
+            });
+        }
+        let plain = plain.into_bytes();
+        let mut encoder = zstd::stream::write::Encoder::new(Vec::new(), 3).unwrap();
+        let mut payloads = Vec::new();
+        for piece in plain.chunks(plain.len().div_ceil(chunks)) {
+            encoder.write_all(piece).unwrap();
+            encoder.flush().unwrap();
+            payloads.push(std::mem::take(encoder.get_mut()));
+        }
+        (plain, payloads)
+    }
+
+    fn as_records(payloads: &[Vec<u8>]) -> Vec<u8> {
+        let mut r = RecordBuilder::new(Endian::Little);
+        for payload in payloads {
+            r.record(rk::COMPRESSED, 0, |b| {
+                b.bytes(payload);
+            });
+        }
+        r.into_bytes()
+    }
+
+    // See: issue #10 point 12
+    #[test]
+    fn a_flushed_but_unfinished_frame_decodes_fully_without_a_warning() {
+        for chunks in [1, 4, 9] {
+            let (plain, payloads) = perf_style_stream(chunks);
+            let expanded = expand(&as_records(&payloads), 0, Endian::Little, u64::MAX).unwrap();
+            assert_eq!(expanded.bytes, plain, "{chunks} chunks");
+            assert!(!expanded.stopped_inside_block, "{chunks} chunks");
+            assert_eq!(expanded.dangling_bytes, 0);
+        }
+        // A finished frame is complete too.
+        let (plain, _) = perf_style_stream(1);
+        let closed = zstd::bulk::compress(&plain, 3).unwrap();
+        let expanded = expand(&as_records(&[closed]), 0, Endian::Little, u64::MAX).unwrap();
+        assert_eq!(expanded.bytes, plain);
+        assert!(!expanded.stopped_inside_block);
+    }
+
+    // See: issue #10 point 12
+    #[test]
+    fn a_stream_cut_inside_a_block_is_reported() {
+        let (plain, mut payloads) = perf_style_stream(4);
+        let last = payloads.last_mut().unwrap();
+        last.truncate(last.len() / 2);
+        let expanded = expand(&as_records(&payloads), 0, Endian::Little, u64::MAX).unwrap();
+        assert!(expanded.stopped_inside_block);
+        assert!(expanded.bytes.len() < plain.len());
+        assert!(plain.starts_with(&expanded.bytes));
+        // Cut anywhere in the frame header or the first block header.
+        let (_, payloads) = perf_style_stream(1);
+        for keep in 1..8 {
+            let cut = payloads[0][..keep].to_vec();
+            let expanded = expand(&as_records(&[cut]), 0, Endian::Little, u64::MAX).unwrap();
+            assert!(expanded.stopped_inside_block, "first {keep} bytes");
+        }
+    }
 }

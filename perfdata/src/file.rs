@@ -493,7 +493,7 @@ impl<'a> PerfFile<'a> {
             compressed_bytes: expanded.compressed_bytes,
             decompressed_bytes: expanded.decompressed_bytes,
         });
-        if expanded.incomplete_frame {
+        if expanded.stopped_inside_block {
             self.notes.push(Note::IncompleteCompressedStream);
         }
         if expanded.dangling_bytes > 0 {

@@ -54,7 +54,10 @@ pub enum Note {
         /// Size of the expanded record stream.
         decompressed_bytes: u64,
     },
-    /// The zstd stream ends inside a frame (perf was killed while writing); decoded records kept.
+    /// The zstd stream stops inside a compressed block (perf was killed while writing, or the
+    /// file was cut): the records of that block are missing; those decoded before it are kept.
+    /// A stream that stops between blocks of an unfinished frame (every `perf record -z` file)
+    /// has lost nothing and gets no note.
     IncompleteCompressedStream,
     /// Decompressed data ended inside a record; those bytes were dropped.
     DanglingDecompressedBytes {
@@ -114,7 +117,7 @@ impl std::fmt::Display for Note {
             ),
             Note::IncompleteCompressedStream => write!(
                 f,
-                "compressed data ends inside a zstd frame: the rest of that frame is missing"
+                "compressed data stops inside a zstd block: the records in the rest of that block are missing"
             ),
             Note::DanglingDecompressedBytes { bytes } => write!(
                 f,

@@ -7,12 +7,13 @@ use std::process::ExitCode;
 
 use anyhow::{Result, bail};
 use kprof_flamegraph::Folder;
-use kprof_flamegraph::diff::Diff;
+use kprof_flamegraph::diff::{Comparison, Diff, DiffOptions};
 
-use crate::cli::{DiffArgs, DiffFormat};
+use crate::cli::{CompareArg, DiffArgs, DiffFormat};
 use crate::cmd::flame::{Naming, RootBy, event_for_output, fold};
 
-fn fold_file(path: &Path, args: &DiffArgs) -> Result<Folder> {
+/// One run: its folded stacks and how many samples they hold (for the sampling noise).
+fn fold_file(path: &Path, args: &DiffArgs) -> Result<(Folder, u64)> {
     let options = args.symbols.to_options(&args.filter);
     let loaded = super::load_path(path, false, &options)?;
     super::print_notes(&loaded);
@@ -22,7 +23,12 @@ fn fold_file(path: &Path, args: &DiffArgs) -> Result<Folder> {
         lines: args.symbols.lines,
         root: RootBy::Comm,
     };
-    Ok(fold(profile, event, args.filter.count, naming))
+    let samples = profile
+        .samples
+        .iter()
+        .filter(|s| event.is_none_or(|e| e == s.event))
+        .count() as u64;
+    Ok((fold(profile, event, args.filter.count, naming), samples))
 }
 
 /// Runs `kprof diff`; exits 1 when `--fail-on-regression` finds one.
@@ -43,15 +49,28 @@ pub fn run(args: &DiffArgs) -> Result<ExitCode> {
     if base_files.is_empty() || new_files.is_empty() {
         bail!("nothing to compare: give BASE NEW, or --base FILE and --new FILE");
     }
-    let base: Vec<Folder> = base_files
+    let (base, base_samples): (Vec<Folder>, Vec<u64>) = base_files
         .iter()
         .map(|p| fold_file(p, args))
-        .collect::<Result<_>>()?;
-    let new: Vec<Folder> = new_files
+        .collect::<Result<Vec<_>>>()?
+        .into_iter()
+        .unzip();
+    let (new, new_samples): (Vec<Folder>, Vec<u64>) = new_files
         .iter()
         .map(|p| fold_file(p, args))
-        .collect::<Result<_>>()?;
-    let diff = Diff::from_runs(&base, &new);
+        .collect::<Result<Vec<_>>>()?
+        .into_iter()
+        .unzip();
+    let mut options = DiffOptions::default();
+    options.comparison = match args.compare {
+        CompareArg::Auto => None,
+        CompareArg::Time => Some(Comparison::Time),
+        CompareArg::Share => Some(Comparison::Share),
+    };
+    options.base_samples = base_samples;
+    options.new_samples = new_samples;
+    let diff = Diff::from_runs_with(&base, &new, &options);
+    let choice = diff.comparison();
     let mut out = super::output(args.output.as_deref())?;
     let rows = args.top.unwrap_or(10);
     match (args.format, args.top, args.folded) {
@@ -63,30 +82,36 @@ pub fn run(args: &DiffArgs) -> Result<ExitCode> {
             diff.write_text(&mut out, rows)?
         }
         (Some(DiffFormat::Svg), _, _) | (None, None, false) => {
-            let opts = args
+            let mut opts = args
                 .svg
                 .to_options("Differential Flame Graph (red: grew, blue: shrank)")?;
+            if opts.subtitle.is_none() {
+                opts.subtitle = Some(choice.to_string());
+            }
             diff.render_svg(&opts, &mut out)?;
         }
     }
     out.flush()?;
     drop(out);
     if let Some(threshold) = args.fail_on_regression {
-        // A regression: a function's total share (time in it and its callees) grew by more
-        // than the threshold and by more than the run-to-run spread of either side.
-        let regressions: Vec<_> = diff
-            .changes()
-            .iter()
-            .filter(|c| c.total_delta() > threshold && c.total_delta() > c.total_spread)
-            .collect();
+        // A regression: a function's total value (time in it and its callees) grew by more
+        // than the threshold, the run-to-run spread of either side and the sampling noise.
+        // Roots (process names, which differ between builds) and inlined-only frames never are.
+        let regressions = diff.total_regressions(threshold);
         if !regressions.is_empty() {
+            let unit = match choice.comparison {
+                Comparison::Time => "time (% of BASE's)",
+                _ => "share",
+            };
+            eprintln!("kprof: {choice}");
             for c in &regressions {
                 eprintln!(
-                    "kprof: regression: {} total share {:.2}% -> {:.2}% (+{:.2} points, threshold {threshold})",
+                    "kprof: regression: {} total {unit} {:.2}% -> {:.2}% (+{:.2} points, threshold {threshold}, sampling noise {:.2})",
                     c.name,
                     c.base_total,
                     c.new_total,
-                    c.total_delta()
+                    c.total_delta(),
+                    c.total_noise
                 );
             }
             return Ok(ExitCode::from(1));

@@ -83,12 +83,9 @@ pub fn stack_weights(
 
 /// Folds the samples of `event` (all samples that pass the filters) into named stacks.
 pub fn fold(profile: &Profile, event: Option<u16>, count: CountMode, naming: Naming) -> Folder {
-    // perf script prints no stack for a corrupt callchain, and nothing is drawn for it.
-    let weights = stack_weights(
-        profile,
-        |s| event.is_none_or(|e| e == s.event) && !s.broken_callchain,
-        count,
-    );
+    // Every sample counts, as in perf report: one with a corrupt callchain at its sampled
+    // instruction (perf script prints no stack for it, and inferno would drop it).
+    let weights = stack_weights(profile, |s| event.is_none_or(|e| e == s.event), count);
     let names: Vec<String> = profile
         .frames
         .iter()
@@ -126,10 +123,7 @@ pub fn fold(profile: &Profile, event: Option<u16>, count: CountMode, naming: Nam
                 fold_kind(frame.kind, frame.inlined),
             ));
         }
-        // Like perf script | inferno-collapse-perf: a stack with no frames is not drawn.
-        if stack.is_empty() {
-            continue;
-        }
+        // A sample whose stack resolved to nothing still counts, under its root alone.
         let root = roots
             .get(thread as usize)
             .map_or("[unknown]", String::as_str);
@@ -200,4 +194,109 @@ pub fn run(args: &FlameArgs) -> Result<()> {
     }
     out.flush()?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::analysis::{AnalysisOptions, analyze};
+    use kprof_perfdata::kinds::{record as rk, sample as st};
+    use kprof_perfdata::test_util::{AttrSpec, FileBuilder, RecordBuilder};
+    use kprof_perfdata::{Endian, PerfFile};
+
+    const CONTEXT_KERNEL: u64 = -128i64 as u64;
+    const CONTEXT_USER: u64 = -512i64 as u64;
+    const KERNEL_START: u64 = 0xffff_ffff_8100_0000;
+
+    /// A `perf record -c 10000 -g` file: samples of a process that has no COMM or MMAP yet
+    /// (as right after an exec), with a kernel stack, a corrupt callchain, an empty one and
+    /// no callchain at all.
+    fn recording() -> Vec<u8> {
+        let e = Endian::Little;
+        let mut r = RecordBuilder::new(e);
+        // The kernel image, mapped for every process (pid -1).
+        r.record(rk::MMAP, 1, |b| {
+            b.u32(u32::MAX)
+                .u32(u32::MAX)
+                .u64(KERNEL_START)
+                .u64(0x100_0000)
+                .u64(KERNEL_START)
+                .cstr(b"[kernel.kallsyms]_text");
+        });
+        let mut sample = |misc: u16, ip: u64, chain: &[u64]| {
+            r.record(rk::SAMPLE, misc, |b| {
+                b.u64(ip).u32(42).u32(42).u64(1_000);
+                b.u64(chain.len() as u64);
+                for &entry in chain {
+                    b.u64(entry);
+                }
+            });
+        };
+        let kernel_ip = KERNEL_START + 0x110;
+        sample(
+            1,
+            kernel_ip,
+            &[CONTEXT_KERNEL, kernel_ip, KERNEL_START + 0x210],
+        );
+        sample(2, 0x40_1000, &[CONTEXT_USER, 0x40_1000, u64::MAX]);
+        sample(2, 0x40_2000, &[CONTEXT_USER]);
+        sample(2, 0x40_3000, &[]);
+        let spec = AttrSpec {
+            sample_type: st::IP | st::TID | st::TIME | st::CALLCHAIN,
+            sample_period_or_freq: 10_000,
+            ..AttrSpec::default()
+        };
+        FileBuilder::new(e)
+            .attr(spec, &[])
+            .records(&r.into_bytes())
+            .build_file()
+    }
+
+    // See: issue #10 points 1 and 7
+    #[test]
+    fn every_sample_of_an_unknown_thread_counts_with_its_fixed_period() {
+        let dir = std::env::temp_dir().join(format!("kprof-flame-test-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let kallsyms = dir.join("kallsyms");
+        std::fs::write(
+            &kallsyms,
+            format!(
+                "{:016x} T exec_binprm\n{:016x} T do_execveat_common\n{:016x} T _etext\n",
+                KERNEL_START + 0x100,
+                KERNEL_START + 0x200,
+                KERNEL_START + 0x1000
+            ),
+        )
+        .unwrap();
+        let bytes = recording();
+        let file = PerfFile::parse(&bytes).unwrap();
+        let options = AnalysisOptions {
+            kallsyms: Some(kallsyms),
+            ..AnalysisOptions::default()
+        };
+        let profile = analyze(&file, &options).unwrap().profile;
+        let _ = std::fs::remove_dir_all(&dir);
+        // No PERIOD in the samples: each weighs the attr's sample_period.
+        assert_eq!(profile.events[0].total_period, 4 * 10_000);
+        let naming = Naming {
+            lines: false,
+            root: RootBy::Comm,
+        };
+        let folder = fold(&profile, Some(0), CountMode::Period, naming);
+        let mut folded = Vec::new();
+        folder.write_folded(&mut folded).unwrap();
+        let folded = String::from_utf8(folded).unwrap();
+        let total: u64 = folded
+            .lines()
+            .map(|l| l.rsplit_once(' ').unwrap().1.parse::<u64>().unwrap())
+            .sum();
+        assert_eq!(total, 4 * 10_000, "{folded}");
+        // Kernel frames resolve although the thread is not known yet; the user addresses
+        // have no mapping: unknown, but counted, each at its sampled instruction.
+        assert!(
+            folded.contains(":42;do_execveat_common;exec_binprm 10000\n"),
+            "{folded}"
+        );
+        assert!(folded.contains(":42;[unknown] 30000\n"), "{folded}");
+    }
 }

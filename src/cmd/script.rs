@@ -29,12 +29,10 @@ pub fn write_script(profile: &Profile, out: &mut dyn Write) -> std::io::Result<(
             sample.time % 1_000_000_000 / 1000,
             sample.period,
         )?;
-        let stack = if sample.broken_callchain {
-            None
-        } else {
-            sample.stack
-        };
-        for frame_id in profile.frames_leaf_first(stack) {
+        // A corrupt callchain's stack is its sampled instruction alone. perf script prints no
+        // frame for it and stack collapsers then drop the sample; kprof prints that frame so
+        // that the folded total is perf report's (issue #10 point 7).
+        for frame_id in profile.frames_leaf_first(sample.stack) {
             let frame = &profile.frames[frame_id as usize];
             writeln!(
                 out,
