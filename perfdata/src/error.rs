@@ -86,6 +86,22 @@ pub enum Error {
         /// The cap in bytes.
         limit: u64,
     },
+    /// A tracing-data blob (TRACING_DATA) that is not laid out as perf writes it.
+    #[error("bad tracing data: {what} at offset {offset:#x}")]
+    BadTracingData {
+        /// What was wrong.
+        what: &'static str,
+        /// Offset within the blob.
+        offset: u64,
+    },
+    /// A tracepoint `format` text that does not describe an event.
+    #[error("bad tracepoint format: {what} at offset {offset:#x}")]
+    BadEventFormat {
+        /// What was wrong.
+        what: &'static str,
+        /// Offset within the format text (within the blob, for a format read from one).
+        offset: u64,
+    },
 }
 
 /// Result with this crate's [`Error`].
@@ -101,10 +117,24 @@ impl Error {
             | Error::BadAttrSize { offset, .. }
             | Error::UnsupportedSampleType { offset, .. }
             | Error::Decompress { offset, .. }
-            | Error::TooLarge { offset, .. } => offset,
+            | Error::TooLarge { offset, .. }
+            | Error::BadTracingData { offset, .. }
+            | Error::BadEventFormat { offset, .. } => offset,
             Error::BadMagic(_) => 0,
             Error::BadHeaderSize { .. } => 8,
         }
+    }
+
+    /// The error of a part that starts at `base` of a larger whole (a format text in a
+    /// tracing-data blob, a blob in a file), with its offset made relative to that whole.
+    pub(crate) fn moved_by(mut self, base: u64) -> Error {
+        match &mut self {
+            Error::Truncated { offset, .. }
+            | Error::BadTracingData { offset, .. }
+            | Error::BadEventFormat { offset, .. } => *offset = offset.saturating_add(base),
+            _ => {}
+        }
+        self
     }
 }
 

@@ -16,6 +16,10 @@ use crate::sample::{
     SampleHead, SampleId, check_sample_type, parse_sample, parse_sample_head, parse_sample_id,
     sample_id_size,
 };
+use crate::tracepoint::{EventFormat, TracingData};
+
+/// `PERF_TYPE_TRACEPOINT`: an attr whose `config` is a tracepoint id.
+const TRACEPOINT_TYPE: u32 = 2;
 
 /// Size of the file-mode header (`struct perf_file_header`).
 pub const FILE_HEADER_SIZE: u64 = 104;
@@ -76,6 +80,8 @@ pub struct PerfFile<'a> {
     record_index: Vec<(u64, usize)>,
     /// Where that pass met a record header it could not split, if it did.
     bad_record_at: Option<usize>,
+    /// The event formats of the recorded tracepoints (TRACING_DATA), when the recording has them.
+    tracing: Option<TracingData>,
 }
 
 /// Counts over all records.
@@ -247,6 +253,7 @@ impl<'a> PerfFile<'a> {
             layout: IdLayout::default(),
             record_index: Vec::new(),
             bad_record_at: None,
+            tracing: None,
         };
         if file.pipe {
             file.data = bytes.get(PIPE_HEADER_SIZE as usize..).unwrap_or(&[]);
@@ -352,9 +359,12 @@ impl<'a> PerfFile<'a> {
             // only a note; the samples are still good.
             let (offset, size) = read_section(bytes, table, "feature section", endian)?;
             table += 16;
-            let result =
-                self.features
-                    .parse_feature(bit, slice_of(bytes, offset, size), offset, endian);
+            let section = slice_of(bytes, offset, size);
+            let result = if bit == crate::kinds::feature::TRACING_DATA {
+                self.read_tracing_data(section, offset)
+            } else {
+                self.features.parse_feature(bit, section, offset, endian)
+            };
             if let Err(error) = result {
                 self.notes.push(Note::FeatureError { bit, error });
             }
@@ -454,6 +464,19 @@ impl<'a> PerfFile<'a> {
                     }
                 }
                 rk::EVENT_UPDATE => self.event_update(raw.body),
+                rk::HEADER_TRACING_DATA => {
+                    // The blob follows the record's fixed part (its `size` field).
+                    let blob_at = pos + 8 + raw.body.len();
+                    let blob = data.get(blob_at..pos + raw.span).unwrap_or(&[]);
+                    if let Err(error) =
+                        self.read_tracing_data(blob, self.data_base + blob_at as u64)
+                    {
+                        self.notes.push(Note::FeatureError {
+                            bit: crate::kinds::feature::TRACING_DATA,
+                            error,
+                        });
+                    }
+                }
                 kind => {
                     if record_type_name(kind) == "UNKNOWN" {
                         *scan.unknown.entry(kind).or_default() += 1;
@@ -463,6 +486,22 @@ impl<'a> PerfFile<'a> {
             pos += raw.span;
         }
         Ok(scan)
+    }
+
+    /// Parses a TRACING_DATA blob found at file offset `at`; a later one replaces an earlier.
+    fn read_tracing_data(&mut self, blob: &[u8], at: u64) -> Result<()> {
+        let data = TracingData::parse(blob).map_err(|e| e.moved_by(at))?;
+        if !self
+            .features
+            .present
+            .contains(&crate::kinds::feature::TRACING_DATA)
+        {
+            self.features
+                .present
+                .push(crate::kinds::feature::TRACING_DATA);
+        }
+        self.tracing = Some(data);
+        Ok(())
     }
 
     /// EVENT_UPDATE of type NAME (2) names the attr holding `id`.
@@ -528,7 +567,8 @@ impl<'a> PerfFile<'a> {
         unknown
     }
 
-    /// Names from EVENT_DESC, notes about attrs, and the id → attr layout.
+    /// Names from EVENT_DESC (else, for tracepoints, from TRACING_DATA), notes about attrs, and
+    /// the id → attr layout.
     fn finish_attrs(&mut self) {
         for (i, desc) in self.features.event_desc.iter().enumerate() {
             let by_id = self
@@ -539,6 +579,17 @@ impl<'a> PerfFile<'a> {
                 by_id.or_else(|| (self.attrs.len() == self.features.event_desc.len()).then_some(i));
             if let Some(attr) = index.and_then(|i| self.attrs.get_mut(i)) {
                 attr.name.clone_from(&desc.name);
+            }
+        }
+        // A tracepoint nothing named yet (a pipe without EVENT_DESC) is named by the format
+        // whose ID is its config, as perf does.
+        if let Some(tracing) = &self.tracing {
+            for attr in &mut self.attrs {
+                if attr.kind == TRACEPOINT_TYPE && attr.name == attr.derived_name() {
+                    if let Some(event) = tracing.event(attr.config) {
+                        attr.name = event.full_name();
+                    }
+                }
             }
         }
         for (attr_index, attr) in self.attrs.iter().enumerate() {
@@ -618,6 +669,21 @@ impl<'a> PerfFile<'a> {
             Some(buf) => (buf.as_slice(), 0),
             None => (self.data, self.data_base),
         }
+    }
+
+    /// The recorded tracepoints' formats (the TRACING_DATA feature section, or a pipe's
+    /// HEADER_TRACING_DATA record), to name events and decode their raw data.
+    pub fn tracing_data(&self) -> Option<&TracingData> {
+        self.tracing.as_ref()
+    }
+
+    /// The format of tracepoint attr `attr_index`, when it is one and the recording describes it.
+    pub fn tracepoint_format(&self, attr_index: usize) -> Option<&EventFormat> {
+        let attr = self.attrs.get(attr_index)?;
+        if attr.kind != TRACEPOINT_TYPE {
+            return None;
+        }
+        self.tracing.as_ref()?.event(attr.config)
     }
 
     /// Byte order of the file.

@@ -61,6 +61,7 @@ pub mod rewrite;
 mod sample;
 #[doc(hidden)]
 pub mod test_util;
+pub mod tracepoint;
 pub mod writer;
 
 pub use attr::{ATTR_SIZE_KNOWN, ATTR_SIZE_VER0, EventAttr};
