@@ -23,7 +23,7 @@ use kprof_symbolizer::{
 };
 use rayon::prelude::*;
 
-use crate::chains::{ChainInput, ChainShape, chain_addresses};
+use crate::chains::{ChainInput, ChainShape, StackAddress, chain_addresses};
 use crate::profile::{
     Event, Frame, FrameId, FrameKind, Meta, Profile, Sample, StackId, StackNode, Thread, ThreadId,
 };
@@ -50,6 +50,13 @@ pub struct AnalysisOptions {
     pub tids: Vec<u32>,
     /// Unwind user stacks from copied stack bytes when samples carry them.
     pub dwarf: bool,
+    /// Keep each sample's own addresses (`script`): frames that differ only in the sampled
+    /// address stay apart, and each shows the address perf prints. Otherwise one frame per
+    /// function (and line), whose address is the first one seen.
+    pub sample_addresses: bool,
+    /// Render the raw data of tracepoint samples ([`Analysis::traces`]), as `perf script`
+    /// prints it.
+    pub trace_fields: bool,
 }
 
 /// A profile plus what a user should know about its quality.
@@ -64,6 +71,9 @@ pub struct Analysis {
     pub records: std::collections::BTreeMap<u32, u64>,
     /// How far frame-pointer callchains reached, when samples have user callchains.
     pub frame_pointers: FramePointerReport,
+    /// With [`AnalysisOptions::trace_fields`]: per sample (same order as the profile's), the
+    /// tracepoint's fields as `perf script` prints them; `None` for other samples.
+    pub traces: Vec<Option<Box<str>>>,
 }
 
 /// Whether frame-pointer (`-g`) user stacks reach a thread or process entry point, or end early
@@ -99,13 +109,14 @@ fn is_entry_point(function: &str) -> bool {
 /// Records replayed between two reports of how far the replay has got in the file.
 const WINDOW_EVERY_RECORDS: usize = 256;
 
-/// A location as a hashable key: (module id or `u32::MAX` when unmapped, offset or address).
-type LocationKey = (u32, u64);
+/// A location as a hashable key: (module id or `u32::MAX` when unmapped, offset or address,
+/// how far the shown address is from it when samples keep their addresses).
+type LocationKey = (u32, u64, u64);
 
-fn location_key(location: Location) -> LocationKey {
+fn location_key(location: Location, shown_delta: u64) -> LocationKey {
     match location {
-        Location::Module { module, offset } => (module.0, offset.0),
-        Location::Unmapped(avma) => (u32::MAX, avma.0),
+        Location::Module { module, offset } => (module.0, offset.0, shown_delta),
+        Location::Unmapped(avma) => (u32::MAX, avma.0, shown_delta),
     }
 }
 
@@ -124,8 +135,8 @@ struct PendingSample {
 /// space (pid + generation), the same kernel generation, and the same raw callchain / ip.
 type ChainKey<'a> = (u32, u64, u64, u8, u64, &'a [u8]);
 
-/// Chain ids of unwound stacks by their leaf-first (address, kernel) pairs.
-type WalkedChains = HashMap<Box<[(u64, bool)]>, u32>;
+/// Chain ids of unwound stacks by their leaf-first addresses.
+type WalkedChains = HashMap<Box<[StackAddress]>, u32>;
 
 /// Pass-1 state: address spaces, interned threads, distinct chains and locations.
 struct Collector<'o, 'f> {
@@ -142,7 +153,9 @@ struct Collector<'o, 'f> {
     thread_ids: HashMap<(u32, u32, Arc<str>), ThreadId>,
     /// The thread each (pid, tid) is now; forgotten when a COMM, FORK or EXIT may rename it.
     current_threads: HashMap<(u32, u32), ThreadId>,
-    locations: Vec<Location>,
+    /// Distinct locations, each with the distance (wrapping) from it to the address shown
+    /// for it: 0 unless [`AnalysisOptions::sample_addresses`].
+    locations: Vec<(Location, u64)>,
     location_ids: HashMap<LocationKey, u32>,
     /// Leaf-first location ids of every distinct chain, flattened.
     chain_locations: Vec<u32>,
@@ -152,7 +165,11 @@ struct Collector<'o, 'f> {
     /// Build-ids from the BUILD_ID feature, by file name, for MMAP records that carry none.
     build_ids: HashMap<&'f [u8], &'f [u8]>,
     samples: Vec<PendingSample>,
-    addresses: Vec<(u64, bool)>,
+    /// With [`AnalysisOptions::trace_fields`], one entry per sample.
+    traces: Vec<Option<Box<str>>>,
+    /// The file, for the formats of its tracepoints.
+    file: &'f PerfFile<'f>,
+    addresses: Vec<StackAddress>,
     /// Set by `sample_addresses` when the callchain was corrupt.
     broken_callchain: bool,
     /// Set by `sample_addresses` when user frames came from the recorded callchain (frame
@@ -184,20 +201,46 @@ fn sample_weight(period: Option<u64>, fixed_period: Option<u64>) -> u64 {
 }
 
 impl<'o, 'f> Collector<'o, 'f> {
-    fn location_id(&mut self, pid: u32, addr: u64, kernel: bool) -> u32 {
-        let location = self.spaces.locate(pid, Avma(addr), kernel);
+    fn location_id(&mut self, pid: u32, address: StackAddress) -> u32 {
+        let location = self
+            .spaces
+            .locate(pid, Avma(address.lookup), address.kernel);
+        let shown_delta = if self.options.sample_addresses {
+            address.shown.wrapping_sub(address.lookup)
+        } else {
+            0
+        };
         let next = self.locations.len() as u32;
         *self
             .location_ids
-            .entry(location_key(location))
+            .entry(location_key(location, shown_delta))
             .or_insert_with(|| {
-                self.locations.push(location);
+                self.locations.push((location, shown_delta));
                 next
             })
     }
 
     fn fixed_period(&self, attr_index: usize) -> Option<u64> {
         self.fixed_periods.get(attr_index).copied().flatten()
+    }
+
+    /// With [`AnalysisOptions::trace_fields`], the text of a sample of attr `attr_index` whose
+    /// raw data is `raw`, kept in step with `self.samples`.
+    fn push_trace(&mut self, attr_index: usize, raw: Option<&[u8]>) {
+        if !self.options.trace_fields {
+            return;
+        }
+        let text = self
+            .file
+            .tracepoint_format(attr_index)
+            .zip(self.file.tracing_data())
+            .zip(raw)
+            .map(|((format, tracing), raw)| {
+                let mut text = String::new();
+                format.write_print(raw, tracing.layout, &mut text);
+                text.into_boxed_str()
+            });
+        self.traces.push(text);
     }
 
     fn thread_id(&mut self, pid: u32, tid: u32) -> ThreadId {
@@ -271,8 +314,8 @@ impl<'o, 'f> Collector<'o, 'f> {
     fn new_chain(&mut self, pid: u32) -> u32 {
         let start = self.chain_locations.len() as u32;
         let addresses = std::mem::take(&mut self.addresses);
-        for &(addr, kernel) in &addresses {
-            let id = self.location_id(pid, addr, kernel);
+        for &address in &addresses {
+            let id = self.location_id(pid, address);
             self.chain_locations.push(id);
         }
         self.addresses = addresses;
@@ -326,6 +369,7 @@ impl<'o, 'f> Collector<'o, 'f> {
             }
         };
         self.samples.push(pending);
+        self.push_trace(sample.attr_index, sample.raw);
     }
 
     /// A sample whose user stack is to be unwound: kept as a job, decoded and walked in a
@@ -359,6 +403,13 @@ impl<'o, 'f> Collector<'o, 'f> {
             cpu: head.cpu,
             chain: u32::MAX,
         });
+        if self.options.trace_fields {
+            let raw = match self.file.decode(&record)?.record {
+                Record::Sample(sample) => sample.raw,
+                _ => None,
+            };
+            self.push_trace(head.attr_index, raw);
+        }
         let Some(queue) = self.unwinds.as_mut() else {
             return Ok(());
         };
@@ -649,6 +700,8 @@ fn analyze_with(
             .collect(),
         // At most one per record: one allocation, never moved.
         samples: Vec::with_capacity(records.len()),
+        traces: Vec::new(),
+        file,
         addresses: Vec::new(),
         broken_callchain: false,
         broken_chains: Default::default(),
@@ -699,10 +752,13 @@ fn analyze_with(
     let symbolized: Vec<Vec<Frame>> = collector
         .locations
         .par_iter()
-        .map(|&location| frames_for(symbolizer, spaces, location))
+        .map(|&(location, shown_delta)| frames_for(symbolizer, spaces, location, shown_delta))
         .collect();
     // Pass 3: intern frames and stacks.
-    let mut interner = Interner::default();
+    let mut interner = Interner {
+        keep_offsets: options.sample_addresses,
+        ..Interner::default()
+    };
     let location_frames: Vec<Vec<FrameId>> = symbolized
         .into_iter()
         .map(|frames| frames.into_iter().map(|f| interner.frame(f)).collect())
@@ -823,20 +879,27 @@ fn analyze_with(
         unwind_report,
         records: collector.records.into_iter().collect(),
         frame_pointers,
+        traces: collector.traces,
     })
 }
 
-/// The frames (innermost first) of one location.
-fn frames_for(symbolizer: &Symbolizer, spaces: &AddressSpaces, location: Location) -> Vec<Frame> {
+/// The frames (innermost first) of one location, whose address is shown `shown_delta` after
+/// it (wrapping).
+fn frames_for(
+    symbolizer: &Symbolizer,
+    spaces: &AddressSpaces,
+    location: Location,
+    shown_delta: u64,
+) -> Vec<Frame> {
     match location {
-        Location::Unmapped(_) => vec![Frame {
+        Location::Unmapped(avma) => vec![Frame {
             function: Arc::from("[unknown]"),
             module: Arc::from("[unknown]"),
             file: None,
             line: None,
             kind: FrameKind::Unknown,
             inlined: false,
-            module_offset: 0,
+            module_offset: avma.0.wrapping_add(shown_delta),
         }],
         Location::Module { module, offset } => {
             let module_info = spaces.module(module);
@@ -861,7 +924,7 @@ fn frames_for(symbolizer: &Symbolizer, spaces: &AddressSpaces, location: Locatio
                     line: f.line,
                     kind,
                     inlined: f.inlined,
-                    module_offset: offset.0,
+                    module_offset: offset.0.wrapping_add(shown_delta),
                 })
                 .collect()
         }
@@ -871,6 +934,8 @@ fn frames_for(symbolizer: &Symbolizer, spaces: &AddressSpaces, location: Locatio
 /// Interns frames and stack nodes.
 #[derive(Default)]
 struct Interner {
+    /// Frames differing only in their address stay apart.
+    keep_offsets: bool,
     frames: Vec<Frame>,
     frame_ids: HashMap<Frame, FrameId>,
     stacks: Vec<StackNode>,
@@ -879,9 +944,14 @@ struct Interner {
 
 impl Interner {
     fn frame(&mut self, frame: Frame) -> FrameId {
-        // Frames differing only in the sampled offset are one frame for every output.
+        // Unless samples keep their addresses, frames differing only in the sampled offset are
+        // one frame.
         let key = Frame {
-            module_offset: 0,
+            module_offset: if self.keep_offsets {
+                frame.module_offset
+            } else {
+                0
+            },
             ..frame
         };
         if let Some(&id) = self.frame_ids.get(&key) {

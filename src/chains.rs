@@ -1,4 +1,4 @@
-//! One sample's stack as leaf-first lookup addresses: its callchain read through the kernel's
+//! One sample's stack as leaf-first [`StackAddress`]es: its callchain read through the kernel's
 //! `PERF_CONTEXT_*` markers, with the user part replaced by DWARF-unwound frames when there are
 //! any. Pure functions, so the replay thread and the unwinding workers share them.
 
@@ -35,6 +35,31 @@ impl<'f> ChainInput<'f> {
     }
 }
 
+/// One frame of a sample's stack: the address to symbolize and the address `perf script`
+/// prints for it. They differ for callers when inline frames or lines are wanted (looked up
+/// inside the call instruction, at the return address minus one), and for DWARF-unwound callers,
+/// which perf prints at the return address minus one whatever is looked up.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct StackAddress {
+    /// The address to symbolize.
+    pub lookup: u64,
+    /// The address as perf prints it.
+    pub shown: u64,
+    /// A kernel address.
+    pub kernel: bool,
+}
+
+impl StackAddress {
+    /// A frame looked up and shown at `address`.
+    pub fn at(address: u64, kernel: bool) -> Self {
+        StackAddress {
+            lookup: address,
+            shown: address,
+            kernel,
+        }
+    }
+}
+
 /// What [`chain_addresses`] found out about the chain besides its addresses.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub struct ChainShape {
@@ -44,17 +69,17 @@ pub struct ChainShape {
     pub fp_user_frames: bool,
 }
 
-/// Appends the leaf-first (address, kernel) pairs of a sample to `out`. Callers after the
-/// leaf are looked up at `ra - 1` when `call_site_lookup` (inline frames and lines need the
-/// call instruction), else at the return address itself, as perf does: the function is the
-/// same for real return addresses, and garbage entries of frame-pointer chains then get the
-/// same names as in `perf report`. `user`, when given, replaces the user part of the
-/// callchain: the unwinder already chose each frame's lookup address.
+/// Appends the leaf-first frames of a sample to `out`, each shown at its callchain entry.
+/// Callers after the leaf are looked up at `ra - 1` when `call_site_lookup` (inline frames and
+/// lines need the call instruction), else at the return address itself, as perf does: the
+/// function is the same for real return addresses, and garbage entries of frame-pointer chains
+/// then get the same names as in `perf report`. `user`, when given, replaces the user part of
+/// the callchain: the unwinder already chose each frame's addresses.
 pub fn chain_addresses(
     sample: &ChainInput<'_>,
-    user: Option<&[u64]>,
+    user: Option<&[StackAddress]>,
     call_site_lookup: bool,
-    out: &mut Vec<(u64, bool)>,
+    out: &mut Vec<StackAddress>,
 ) -> ChainShape {
     let mut shape = ChainShape::default();
     let first = out.len();
@@ -72,7 +97,7 @@ pub fn chain_addresses(
                         _ => {
                             out.truncate(first);
                             if let Some(ip) = sample.ip {
-                                out.push((ip, sample_in_kernel));
+                                out.push(StackAddress::at(ip, sample_in_kernel));
                             }
                             return ChainShape {
                                 broken: true,
@@ -91,26 +116,30 @@ pub fn chain_addresses(
                     entry.wrapping_sub(1)
                 };
                 shape.fp_user_frames |= !kernel;
-                out.push((lookup, kernel));
+                out.push(StackAddress {
+                    lookup,
+                    shown: entry,
+                    kernel,
+                });
             }
         }
         _ => {
             if let Some(ip) = sample.ip {
                 if user.is_none() || sample_in_kernel {
-                    out.push((ip, sample_in_kernel));
+                    out.push(StackAddress::at(ip, sample_in_kernel));
                 }
             }
         }
     }
     if let Some(user) = user {
-        out.extend(user.iter().map(|&addr| (addr, false)));
+        out.extend_from_slice(user);
     }
     if out.len() == first {
         // Nothing on the chain (only context markers, or an unwind that found no frame, as
         // right after an exec): the sampled instruction still places the sample, as in perf
         // report. See: issue #10 point 7
         if let Some(ip) = sample.ip {
-            out.push((ip, sample_in_kernel));
+            out.push(StackAddress::at(ip, sample_in_kernel));
         }
     }
     shape
@@ -127,7 +156,7 @@ mod tests {
 
     fn addresses(
         entries: &[u64],
-        user: Option<&[u64]>,
+        user: Option<&[StackAddress]>,
         call_site: bool,
     ) -> (Vec<(u64, bool)>, ChainShape) {
         let bytes = chain_of(entries);
@@ -136,10 +165,11 @@ mod tests {
             ip: entries.get(1).copied(),
             cpumode: CpuMode::Kernel,
         };
-        let mut out = vec![(7, true)];
+        let mut out = vec![StackAddress::at(7, true)];
         let shape = chain_addresses(&input, user, call_site, &mut out);
         out.remove(0);
-        (out, shape)
+        let lookups = out.iter().map(|a| (a.lookup, a.kernel)).collect();
+        (lookups, shape)
     }
 
     #[test]
@@ -178,7 +208,10 @@ mod tests {
                 0x401000,
                 0x402000,
             ],
-            Some(&[0x500000, 0x500100]),
+            Some(&[
+                StackAddress::at(0x500000, false),
+                StackAddress::at(0x500100, false),
+            ]),
             false,
         );
         assert_eq!(
@@ -201,7 +234,7 @@ mod tests {
             };
             let mut out = Vec::new();
             chain_addresses(&input, user, true, &mut out);
-            assert_eq!(out, [(0x401234, false)], "{user:?}");
+            assert_eq!(out, [StackAddress::at(0x401234, false)], "{user:?}");
         }
         let input = ChainInput {
             callchain: None,
@@ -210,7 +243,24 @@ mod tests {
         };
         let mut out = Vec::new();
         chain_addresses(&input, Some(&[]), false, &mut out);
-        assert_eq!(out, [(0x401234, false)]);
+        assert_eq!(out, [StackAddress::at(0x401234, false)]);
+    }
+
+    #[test]
+    fn callers_are_shown_at_their_entries_whatever_is_looked_up() {
+        // See: issue #10 point 2
+        let bytes = chain_of(&[PERF_CONTEXT_USER, 0x401000, 0x402000]);
+        let input = ChainInput {
+            callchain: Some(U64Slice::new(&bytes, Endian::Little)),
+            ip: Some(0x401000),
+            cpumode: CpuMode::User,
+        };
+        for call_site in [false, true] {
+            let mut out = Vec::new();
+            chain_addresses(&input, None, call_site, &mut out);
+            let shown: Vec<u64> = out.iter().map(|a| a.shown).collect();
+            assert_eq!(shown, [0x401000, 0x402000], "call_site {call_site}");
+        }
     }
 
     #[test]

@@ -22,7 +22,7 @@ use kprof_symbolizer::unwind::{
 };
 use kprof_symbolizer::{AddressSpaces, Avma, Location, ModuleId, Symbolizer};
 
-use crate::chains::{ChainInput, ChainShape, chain_addresses};
+use crate::chains::{ChainInput, ChainShape, StackAddress, chain_addresses};
 use rayon::prelude::*;
 use rustc_hash::FxHashMap;
 use serde::Serialize;
@@ -136,7 +136,7 @@ impl<'f> UnwindJob<'f> {
 #[derive(Default)]
 pub struct WalkedChunk {
     /// All the chunk's addresses, back to back.
-    pub addresses: Vec<(u64, bool)>,
+    pub addresses: Vec<StackAddress>,
     /// Per job: its range of `addresses` and the shape of its chain.
     pub stacks: Vec<(std::ops::Range<usize>, ChainShape)>,
     /// How the walks ended, by the module id of their last frame (`u32::MAX`: none).
@@ -332,7 +332,7 @@ struct DecodedSample<'f> {
 #[derive(Default)]
 struct WalkScratch {
     frames: Vec<FrameAddress>,
-    lookups: Vec<u64>,
+    lookups: Vec<StackAddress>,
 }
 
 /// Unwinds the user stacks of samples that carry registers and stack bytes.
@@ -583,9 +583,16 @@ impl StackUnwinder {
         };
         scratch
             .lookups
-            .extend(frames.iter().map(|frame| match frame {
-                FrameAddress::ReturnAddress(_) if self.call_site_lookup => frame.lookup_address(),
-                _ => frame.address(),
+            .extend(frames.iter().map(|frame| StackAddress {
+                lookup: match frame {
+                    FrameAddress::ReturnAddress(_) if self.call_site_lookup => {
+                        frame.lookup_address()
+                    }
+                    _ => frame.address(),
+                },
+                // perf prints an unwound caller inside its call instruction.
+                shown: frame.lookup_address(),
+                kernel: false,
             }));
         (module, end)
     }

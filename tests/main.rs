@@ -13,4 +13,5 @@ mod names;
 mod oracle;
 mod peer;
 mod record;
+mod script_addresses;
 mod stat;

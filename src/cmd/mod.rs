@@ -46,6 +46,8 @@ impl SymbolArgs {
             pids: filter.pids.clone(),
             tids: filter.tids.clone(),
             dwarf: true,
+            sample_addresses: false,
+            trace_fields: false,
         }
     }
 }

@@ -1,5 +1,6 @@
 //! `kprof script`: every sample with its stack, in perf script's default text layout, so that
-//! `stackcollapse-perf.pl` and `inferno-collapse-perf` read it.
+//! `stackcollapse-perf.pl` and `inferno-collapse-perf` read it. Each frame shows the sample's
+//! own address as perf prints it, and a tracepoint sample its fields (its `print fmt`).
 
 use std::io::Write;
 
@@ -8,9 +9,18 @@ use anyhow::Result;
 use crate::cli::ScriptArgs;
 use crate::profile::Profile;
 
-/// Writes `profile` as perf-script text.
-pub fn write_script(profile: &Profile, out: &mut dyn Write) -> std::io::Result<()> {
-    for sample in &profile.samples {
+/// Writes `profile` as perf-script text: the samples of `event` (all when `None`), each
+/// tracepoint sample with its text from `traces` (indexed like the samples; may be empty).
+pub fn write_script(
+    profile: &Profile,
+    traces: &[Option<Box<str>>],
+    event: Option<u16>,
+    out: &mut dyn Write,
+) -> std::io::Result<()> {
+    for (index, sample) in profile.samples.iter().enumerate() {
+        if event.is_some_and(|e| e != sample.event) {
+            continue;
+        }
         let Some(thread) = profile.threads.get(sample.thread as usize) else {
             continue;
         };
@@ -19,12 +29,14 @@ pub fn write_script(profile: &Profile, out: &mut dyn Write) -> std::io::Result<(
             .get(sample.event as usize)
             .map_or("unknown", |e| e.name.as_str());
         let cpu = sample.cpu.map(|c| format!(" [{c:03}]")).unwrap_or_default();
+        let trace = traces.get(index).and_then(|t| t.as_deref()).unwrap_or("");
         writeln!(
             out,
-            "{:>16} {:>7}/{:<7}{cpu} {:>5}.{:06}: {:>10} {event}: ",
+            "{:>16} {:>7}/{:<7}{cpu} {:>5}.{:06}: {:>10} {event}: {trace}",
             thread.name,
-            thread.pid,
-            thread.tid,
+            // perf prints ids as signed: a task being reaped is -1.
+            thread.pid as i32,
+            thread.tid as i32,
             sample.time / 1_000_000_000,
             sample.time % 1_000_000_000 / 1000,
             sample.period,
@@ -47,17 +59,16 @@ pub fn write_script(profile: &Profile, out: &mut dyn Write) -> std::io::Result<(
 
 /// Runs `kprof script`.
 pub fn run(args: &ScriptArgs) -> Result<()> {
-    let options = args.symbols.to_options(&args.filter);
+    let mut options = args.symbols.to_options(&args.filter);
+    options.sample_addresses = true;
+    options.trace_fields = true;
     let loaded = super::load(&args.input, &options)?;
     super::print_notes(&loaded);
-    let mut profile = loaded.analysis.profile;
-    if let Some(event) = crate::analysis::select_event(&profile, args.filter.event.as_deref())?
-        .filter(|_| args.filter.event.is_some())
-    {
-        profile.samples.retain(|s| s.event == event);
-    }
+    let analysis = &loaded.analysis;
+    let event = crate::analysis::select_event(&analysis.profile, args.filter.event.as_deref())?
+        .filter(|_| args.filter.event.is_some());
     let mut out = super::output(None)?;
-    write_script(&profile, &mut out)?;
+    write_script(&analysis.profile, &analysis.traces, event, &mut out)?;
     out.flush()?;
     Ok(())
 }
