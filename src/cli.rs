@@ -243,7 +243,8 @@ pub struct SymbolArgs {
     /// Show mangled symbol names.
     #[arg(long = "no-demangle")]
     pub no_demangle: bool,
-    /// Kernel symbol file to use instead of /proc/kallsyms.
+    /// Kernel symbols from FILE, in /proc/kallsyms format: a copy of the recording machine's
+    /// /proc/kallsyms names the kernel frames of a recording made on another kernel.
     #[arg(long = "kallsyms", value_name = "FILE")]
     pub kallsyms: Option<PathBuf>,
     /// Look for binaries under this directory (like perf's --symfs).

@@ -295,7 +295,7 @@ pub(crate) fn build_id_of(bytes: &[u8]) -> Option<Vec<u8>> {
 }
 
 /// True when a build-id recorded by perf (zero-padded to 20 bytes) names the file's build-id.
-pub(crate) fn build_ids_match(recorded: &[u8], file: &[u8]) -> bool {
+pub fn build_ids_match(recorded: &[u8], file: &[u8]) -> bool {
     match recorded.get(..file.len()) {
         Some(prefix) => {
             prefix == file

@@ -28,7 +28,8 @@
 //! - Trust paths from the recording: it opens only regular files, and a missing or corrupt
 //!   file becomes a [`Problem`], never an error or a panic.
 //! - Symbolize kernel addresses of another kernel than the running one, unless perf's build-id
-//!   cache holds that kernel's symbols ([`SymbolizerOptions::kernel_build_id`]).
+//!   cache holds that kernel's symbols ([`SymbolizerOptions::kernel_build_id`]) or the caller
+//!   names a kallsyms file for it ([`SymbolizerOptions::kallsyms`]).
 //!
 //! # Design constraints
 //! Lookups run once per callchain entry (millions per profile), so locating is a binary search
@@ -75,7 +76,7 @@ pub mod process;
 mod symbolize;
 pub mod unwind;
 
-pub use elf::Svma;
+pub use elf::{Svma, build_ids_match};
 pub use error::{Error, Result};
 pub use mapped::SharedBytes;
 pub use process::{

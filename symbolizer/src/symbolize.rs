@@ -30,11 +30,14 @@ pub struct SymbolizerOptions {
     pub inline: bool,
     /// Demangle Rust and C++ names. Default: `true`.
     pub demangle: bool,
-    /// The kallsyms file for kernel symbols. Default: `None`, meaning `/proc/kallsyms`.
+    /// A kallsyms file for kernel symbols, used whatever kernel made the recording. Default:
+    /// `None`: perf's build-id cache for the recorded kernel, else `/proc/kallsyms` when
+    /// [`Self::kernel_matches`].
     pub kallsyms: Option<PathBuf>,
     /// Whether the recording was made on the running kernel (the caller compares the
-    /// perf.data osrelease with `uname -r`). Kernel and `[vdso]` addresses are only
-    /// symbolized when true. Default: `false`.
+    /// recorded kernel build-id, or else osrelease, with the running kernel's). This machine's
+    /// `/proc/kallsyms` and `[vdso]` are used only when true; [`Self::kallsyms`] and perf's
+    /// build-id cache serve other kernels. Default: `false`.
     pub kernel_matches: bool,
     /// The recorded kernel's build-id (from the perf.data BUILD_ID feature). When perf's
     /// build-id cache holds that kernel's symbols (`~/.debug/[kernel.kallsyms]/ID/kallsyms`,
@@ -125,7 +128,8 @@ pub enum Problem {
     KptrRestrict,
     /// The kallsyms file could not be read.
     KallsymsUnreadable(Arc<str>),
-    /// The recording was made on another kernel, so its symbols cannot be used.
+    /// The recording was made on another kernel (or one it does not name), so this machine's
+    /// kernel symbols and vdso cannot be used.
     OtherKernel {
         /// The recording's kernel release, when known.
         osrelease: Option<Arc<str>>,
@@ -182,11 +186,16 @@ impl fmt::Display for Problem {
                 f.write_str("kernel symbols hidden by kptr_restrict (set kernel.kptr_restrict=0, run as root)")
             }
             Self::KallsymsUnreadable(e) => write!(f, "kallsyms unreadable: {e}"),
-            Self::OtherKernel { osrelease } => write!(
-                f,
-                "recorded on another kernel (osrelease {}): symbolize on the recording machine",
-                osrelease.as_deref().unwrap_or("unknown")
-            ),
+            Self::OtherKernel { osrelease } => {
+                match osrelease {
+                    Some(release) => write!(f, "recorded on another kernel (osrelease {release})")?,
+                    None => f.write_str("recorded on a kernel the file does not name")?,
+                }
+                f.write_str(
+                    ": this machine's kernel symbols do not describe it; pass --kallsyms FILE \
+                     (a copy of the recording machine's /proc/kallsyms) to name kernel frames",
+                )
+            }
             Self::NoPerfMap => f.write_str("no /tmp/perf-PID.map for this JIT code (enable the runtime's perf map)"),
             Self::UntrustedPerfMap => f.write_str(
                 "perf map ignored: a symlink, not owned by root or you, or writable by others",

@@ -690,10 +690,7 @@ impl Parser<'_, '_> {
 
     fn binary(&mut self, min_power: u8) -> Option<Expr> {
         let mut left = self.unary()?;
-        loop {
-            let Some(Token::Punct(op)) = self.peek() else {
-                break;
-            };
+        while let Some(Token::Punct(op)) = self.peek() {
             let op: &'static str = op;
             let Some(power) = binding_power(op) else {
                 break;
