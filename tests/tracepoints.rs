@@ -243,3 +243,28 @@ fn uprobe_events_equal_perf_script_in_file_and_pipe_mode() {
         check_against_perf(&file, &[event.as_str()]);
     }
 }
+
+#[test]
+fn kprof_recorded_tracepoints_print_as_perf_script_prints_them() {
+    // See: issue #10 point 11 (kprof's own TRACING_DATA, read back by kprof and by perf)
+    if !kprof_can_record() || !perf_can_record() {
+        return;
+    }
+    let dir = TempDir::new("kprof-tracepoints");
+    let file = dir.join("tp.data");
+    let events = ["sched:sched_switch", "syscalls:sys_enter_read"];
+    let _shared = shared();
+    let out = kprof()
+        .args(["record", "-q", "-e", &events.join(","), "-o"])
+        .arg(&file)
+        .arg("--")
+        .args(READER)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    check_against_perf(&file, &events);
+}

@@ -1,5 +1,5 @@
 //! Fuzz target: `PerfFile::parse` on arbitrary bytes, then every record in file and time order,
-//! every sample field, stats and notes. Any panic, hang or runaway allocation is a bug.
+//! every sample field (tracepoint samples rendered from their format), stats and notes. Any panic, hang or runaway allocation is a bug.
 #![no_main]
 
 use kprof_perfdata::{ParseOptions, PerfFile, Record};
@@ -17,6 +17,15 @@ fuzz_target!(|data: &[u8]| {
         let Ok(event) = event else { break };
         sum = sum.wrapping_add(event.time.unwrap_or(0));
         if let Record::Sample(s) = event.record {
+            if let (Some(format), Some(raw), Some(tracing)) = (
+                file.tracepoint_format(s.attr_index),
+                s.raw,
+                file.tracing_data(),
+            ) {
+                let mut text = String::new();
+                format.write_print(raw, tracing.layout, &mut text);
+                sum = sum.wrapping_add(text.len() as u64);
+            }
             if let Some(chain) = s.callchain {
                 sum = chain.iter().fold(sum, u64::wrapping_add);
             }

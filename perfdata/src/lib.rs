@@ -2,7 +2,9 @@
 //!
 //! **Owns:** the perf.data format: the file header ("PERFILE2", either byte order) and the pipe
 //! header, `perf_event_attr`s of every size, feature sections / HEADER_FEATURE records, zstd
-//! COMPRESSED/COMPRESSED2 records, and every record the kernel or perf writes, decoded zero-copy.
+//! COMPRESSED/COMPRESSED2 records, and every record the kernel or perf writes, decoded zero-copy;
+//! tracepoint event formats ([`tracepoint`]: the TRACING_DATA blob, tracefs `format` text, and
+//! a raw tracepoint record's fields and `print fmt` text).
 //! [`writer`] writes file-mode perf.data that Linux perf 6.1 reads (attrs, records, feature
 //! sections), with encoders for the records a recorder synthesizes.
 //!
