@@ -23,7 +23,7 @@ use kprof_symbolizer::{
 };
 use rayon::prelude::*;
 
-use crate::chains::{ChainInput, ChainShape, StackAddress, chain_addresses};
+use crate::chains::{ChainInput, ChainShape, StackAddress, chain_addresses, records_call_stacks};
 use crate::profile::{
     Event, Frame, FrameId, FrameKind, Meta, Profile, Sample, StackId, StackNode, Thread, ThreadId,
 };
@@ -131,9 +131,21 @@ struct PendingSample {
     chain: u32,
 }
 
-/// What makes two samples' stacks identical before symbolization: the same process address
-/// space (pid + generation), the same kernel generation, and the same raw callchain / ip.
-type ChainKey<'a> = (u32, u64, u64, u8, u64, &'a [u8]);
+/// What makes two samples' stacks identical before symbolization.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+struct ChainKey<'a> {
+    /// The process address space: pid and the generation of its mappings.
+    pid: u32,
+    generation: u64,
+    kernel_generation: u64,
+    cpumode: u8,
+    /// The sampled ip when there is no callchain, else 0.
+    ip: u64,
+    /// The raw callchain.
+    callchain: &'a [u8],
+    /// The raw LBR call stack entries, when the event records them (else empty).
+    call_stack: &'a [u8],
+}
 
 /// Chain ids of unwound stacks by their leaf-first addresses.
 type WalkedChains = HashMap<Box<[StackAddress]>, u32>;
@@ -164,6 +176,8 @@ struct Collector<'o, 'f> {
     chain_ids: HashMap<ChainKey<'f>, u32>,
     /// Build-ids from the BUILD_ID feature, by file name, for MMAP records that carry none.
     build_ids: HashMap<&'f [u8], &'f [u8]>,
+    /// Per attr: its samples carry LBR call stacks ([`records_call_stacks`]).
+    call_stack_events: Vec<bool>,
     samples: Vec<PendingSample>,
     /// With [`AnalysisOptions::trace_fields`], one entry per sample.
     traces: Vec<Option<Box<str>>>,
@@ -347,22 +361,32 @@ impl<'o, 'f> Collector<'o, 'f> {
         };
         let generation = self.generations.get(&pid).copied().unwrap_or(0);
         let raw = sample.callchain.as_ref().map_or(&[][..], |c| c.as_bytes());
-        let key: ChainKey<'f> = (
+        let call_stacks = self
+            .call_stack_events
+            .get(sample.attr_index)
+            .copied()
+            .unwrap_or(false);
+        let input = ChainInput::of(sample, call_stacks);
+        let key = ChainKey {
             pid,
             generation,
-            self.kernel_generation,
-            sample.cpumode as u8,
-            if raw.is_empty() {
+            kernel_generation: self.kernel_generation,
+            cpumode: sample.cpumode as u8,
+            ip: if raw.is_empty() {
                 sample.ip.unwrap_or(0)
             } else {
                 0
             },
-            raw,
-        );
+            callchain: raw,
+            call_stack: input
+                .call_stack
+                .as_ref()
+                .map_or(&[][..], |stack| stack.entries.as_bytes()),
+        };
         pending.chain = match self.chain_ids.get(&key) {
             Some(&id) => id,
             None => {
-                self.sample_addresses(&ChainInput::of(sample));
+                self.sample_addresses(&input);
                 let id = self.new_chain(pid);
                 self.chain_ids.insert(key, id);
                 id
@@ -723,6 +747,7 @@ fn analyze_with(
             .iter()
             .map(|b| (b.filename.as_bytes(), b.build_id.as_slice()))
             .collect(),
+        call_stack_events: file.attrs().iter().map(records_call_stacks).collect(),
         // At most one per record: one allocation, never moved.
         samples: Vec::with_capacity(records.len()),
         traces: Vec::new(),

@@ -481,7 +481,8 @@ impl StackUnwinder {
                 continue;
             };
             let sample = DecodedSample {
-                chain: ChainInput::of(&sample),
+                // DWARF events: `--call-graph` records one kind of stack, never LBR too.
+                chain: ChainInput::of(&sample, false),
                 regs: sample.regs_user.filter(|r| r.abi != 0),
                 stack: sample.stack_user.filter(|s| !s.is_empty()),
             };

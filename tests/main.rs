@@ -10,6 +10,7 @@ mod corrupt;
 mod dwarf;
 mod fidelity;
 mod foreign;
+mod lbr;
 mod names;
 mod oracle;
 mod peer;

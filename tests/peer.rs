@@ -20,7 +20,7 @@ fn peer_files() -> Vec<PathBuf> {
 }
 
 /// What the independent reader sees: (sample count, perf version, arch, cmdline).
-fn oracle(path: &Path) -> (u64, Option<String>, Option<String>, Option<Vec<String>>) {
+pub(crate) fn oracle(path: &Path) -> (u64, Option<String>, Option<String>, Option<Vec<String>>) {
     let bytes = std::fs::read(path).unwrap();
     let pipe = bytes.get(8..16) == Some(&16u64.to_le_bytes()[..]);
     let reader = if pipe {

@@ -121,8 +121,11 @@ pub mod misc {
     pub const BUILD_ID_SIZE: u16 = 1 << 15;
 }
 
-/// `branch_sample_type` bits that change the BRANCH_STACK layout.
+/// `branch_sample_type` bits kprof reads: what the BRANCH_STACK entries mean and its layout.
 pub mod branch {
+    /// `PERF_SAMPLE_BRANCH_CALL_STACK`: the entries are the open calls (LBR call stack), innermost
+    /// first, each `from` a call instruction and `to` the function it entered.
+    pub const CALL_STACK: u64 = 1 << 11;
     /// A `hw_idx` u64 precedes the entries.
     pub const HW_INDEX: u64 = 1 << 17;
     /// `nr` u64 counters follow the entries.
