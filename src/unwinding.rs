@@ -33,11 +33,14 @@ const MAX_FRAMES: usize = 1024;
 /// How the walks that ended in one module ended.
 #[derive(Clone, Debug, Default, Serialize)]
 pub struct ModuleUnwind {
-    /// Walks that reached the outermost frame.
+    /// Walks that reached the outermost frame (a root in the CFI, or the entry point).
     pub reached_root: u64,
     /// Walks that ran out of copied stack (continued with the frame-pointer chain when the
     /// sample had one).
     pub truncated: u64,
+    /// Walks that stopped at a return address outside the process's code: the registers and
+    /// the copied stack disagreed (a precise event's registers are taken ahead of its copy).
+    pub bad_return_address: u64,
     /// Walks that stopped for another reason (no CFI, bad CFI, a loop).
     pub failed: u64,
     /// The reasons, counted.
@@ -56,8 +59,9 @@ pub struct UnwindReport {
 impl ModuleUnwind {
     fn add(&mut self, end: &UnwindEnd) {
         match end {
-            UnwindEnd::ReachedRoot => self.reached_root += 1,
+            UnwindEnd::ReachedRoot | UnwindEnd::ReachedEntryPoint => self.reached_root += 1,
             UnwindEnd::StackExhausted | UnwindEnd::JoinedFramePointerChain => self.truncated += 1,
+            UnwindEnd::ReturnAddressOutsideCode => self.bad_return_address += 1,
             _ => self.failed += 1,
         }
         *self.reasons.entry(end.reason()).or_insert(0) += 1;
@@ -66,6 +70,7 @@ impl ModuleUnwind {
     fn merge(&mut self, other: &ModuleUnwind) {
         self.reached_root += other.reached_root;
         self.truncated += other.truncated;
+        self.bad_return_address += other.bad_return_address;
         self.failed += other.failed;
         for (reason, count) in &other.reasons {
             *self.reasons.entry(reason).or_insert(0) += count;
@@ -79,15 +84,26 @@ impl UnwindReport {
         self.modules.values().map(|m| m.reached_root).sum()
     }
 
+    /// Samples whose walk stopped at a return address outside the process's code.
+    pub fn bad_return_addresses(&self) -> u64 {
+        self.modules.values().map(|m| m.bad_return_address).sum()
+    }
+
     /// One line per module with incomplete walks, and what to try.
     pub fn problems(&self) -> Vec<String> {
         let mut lines = Vec::new();
         for (module, m) in &self.modules {
-            let total = m.reached_root + m.truncated + m.failed;
+            let total = m.reached_root + m.truncated + m.bad_return_address + m.failed;
             if m.truncated > 0 {
                 lines.push(format!(
                     "{module}: {} of {total} stacks truncated (copied stack too small; record with a bigger --call-graph dwarf,SIZE, up to 65528)",
                     m.truncated
+                ));
+            }
+            if m.bad_return_address > 0 {
+                lines.push(format!(
+                    "{module}: {} of {total} stacks stopped at a return address outside the process's code (the registers and the copied stack disagree, as with a precise event's registers; the callers are unknown and not shown)",
+                    m.bad_return_address
                 ));
             }
             if m.failed > 0 {
@@ -97,7 +113,11 @@ impl UnwindReport {
                     .filter(|(r, _)| {
                         !matches!(
                             **r,
-                            "reached root" | "stack exhausted" | "joined frame-pointer chain"
+                            "reached root"
+                                | "reached the entry point"
+                                | "stack exhausted"
+                                | "joined frame-pointer chain"
+                                | "return address outside code"
                         )
                     })
                     .map(|(r, n)| format!("{r} {n}"))
@@ -388,6 +408,14 @@ impl ModuleSource for ProcessModules<'_> {
     fn space_key(&self) -> Option<u64> {
         Some(self.space)
     }
+
+    fn is_code(&self, avma: u64) -> bool {
+        // The recording's MMAP records name executable mappings (files, anonymous JIT code).
+        !matches!(
+            self.spaces.locate(self.pid, Avma(avma), false),
+            Location::Unmapped(_)
+        )
+    }
 }
 
 impl StackUnwinder {
@@ -450,7 +478,10 @@ impl StackUnwinder {
         let mut ends = self.ends.lock().unwrap_or_else(|e| e.into_inner());
         for chunk in &chunks {
             for (&module, counts) in &chunk.ends {
-                ends.0 += counts.reached_root + counts.truncated + counts.failed;
+                ends.0 += counts.reached_root
+                    + counts.truncated
+                    + counts.bad_return_address
+                    + counts.failed;
                 ends.1.entry(module).or_default().merge(counts);
             }
         }

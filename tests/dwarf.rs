@@ -44,6 +44,22 @@ fn share_reaching_main(stacks: &HashMap<String, u64>, comm: &str) -> f64 {
     complete as f64 / total as f64
 }
 
+/// No stack of `comm` goes on past the process's entry point: `_start`, when present, is the
+/// root, and no root is a made-up `[unknown]` frame.
+// See: issue #10 point 10
+fn assert_nothing_beyond_the_entry_point(stacks: &HashMap<String, u64>, comm: &str) {
+    for stack in stacks.keys() {
+        let frames: Vec<&str> = stack.split(';').collect();
+        if frames.first() != Some(&comm) || frames.len() < 2 {
+            continue;
+        }
+        assert_ne!(frames[1], "[unknown]", "a made-up root frame: {stack}");
+        if let Some(position) = frames.iter().position(|f| *f == "_start") {
+            assert_eq!(position, 1, "frames beyond _start: {stack}");
+        }
+    }
+}
+
 fn has_path(stacks: &HashMap<String, u64>, path: &str) -> bool {
     stacks.keys().any(|s| s.contains(path))
 }
@@ -99,6 +115,7 @@ fn kprof_dwarf_recording_of_code_without_frame_pointers_reaches_main() {
     let share = share_reaching_main(&stacks, &comm_of(&hot));
     assert!(share >= 0.99, "{:.2}% of samples reach main", share * 100.0);
     check_known_tree(&stacks);
+    assert_nothing_beyond_the_entry_point(&stacks, &comm_of(&hot));
     // The report says how the walks went.
     let report = kprof_ok(&["report", "-i", file.to_str().unwrap()]);
     let line = report
@@ -130,6 +147,7 @@ fn perf_dwarf_recording_unwinds_at_least_as_completely_as_perf() {
         our_share * 100.0
     );
     check_known_tree(&ours);
+    assert_nothing_beyond_the_entry_point(&ours, &comm);
 
     // perf's own unwinding of the same file, collapsed by inferno.
     let script = perf(&[
@@ -245,4 +263,42 @@ fn frame_pointer_stacks_that_break_early_are_reported() {
             .any(|l| l.contains("stacks end early, in ") && l.contains("hot-O2gfomitframepointer")),
         "names the module without frame pointers: {without}"
     );
+}
+
+/// Processes start in ld.so's `_start`, which has no CFI: stacks of a program's start-up end
+/// there, as complete stacks (reaching the root, not "stopped early"), with nothing made up
+/// beyond it.
+// See: issue #10 point 10
+#[test]
+fn dwarf_stacks_of_process_start_up_end_at_ld_so_entry() {
+    if !perf_can_record() {
+        return;
+    }
+    let hot = c_workload("hot", &["-O2", "-g", "-fomit-frame-pointer"]);
+    let dir = TempDir::new("dwarf-startup");
+    let file = dir.join("startup.data");
+    // Many short runs at a 100 us period (not a frequency, which the kernel may cap): most of
+    // each run is the dynamic loader's work.
+    let runs = format!("for i in $(seq 40); do {} 0; done", hot.display());
+    perf_record(
+        &file,
+        &["-e", "cpu-clock", "-c", "100000", "--call-graph", "dwarf"],
+        &["sh", "-c", &runs],
+    );
+    let comm = comm_of(&hot);
+    let stacks = folded(&file, &[]);
+    assert_nothing_beyond_the_entry_point(&stacks, &comm);
+
+    // Samples in the loader: their stacks have an ld.so frame; every one reached the root.
+    let script = kprof_ok(&["script", "-i", file.to_str().unwrap()]);
+    let in_loader = script
+        .split("\n\n")
+        .filter(|sample| sample.trim_start().starts_with(&comm))
+        .filter(|sample| sample.contains("ld-linux"))
+        .count();
+    assert!(in_loader > 0, "no sample of {comm} in ld.so");
+    let report = kprof_ok(&["report", "-i", file.to_str().unwrap()]);
+    for line in report.lines().filter(|l| l.starts_with("# unwinding: ")) {
+        assert!(!line.contains("ld-linux"), "{line}");
+    }
 }

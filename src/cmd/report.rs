@@ -288,9 +288,18 @@ pub fn run(args: &ReportArgs) -> Result<()> {
                     let truncated: u64 = unwinding.modules.values().map(|m| m.truncated).sum();
                     let failed: u64 = unwinding.modules.values().map(|m| m.failed).sum();
                     let share = |n: u64| n as f64 * 100.0 / unwinding.samples as f64;
+                    let bad = unwinding.bad_return_addresses();
+                    let bad = if bad > 0 {
+                        format!(
+                            ", {:.1}% stopped at a return address outside code",
+                            share(bad)
+                        )
+                    } else {
+                        String::new()
+                    };
                     writeln!(
                         out,
-                        "# unwinding: {} user stacks: {:.1}% reached the root, {:.1}% truncated, {:.1}% stopped early",
+                        "# unwinding: {} user stacks: {:.1}% reached the root, {:.1}% truncated, {:.1}% stopped early{bad}",
                         unwinding.samples,
                         share(unwinding.reached_root()),
                         share(truncated),

@@ -726,3 +726,128 @@ fn vdso_image_is_unwound_like_a_module() {
         ]
     );
 }
+
+/// `module` with its ELF entry point at `svma`.
+fn with_entry(mut module: SyntheticModule, svma: u64) -> SyntheticModule {
+    let mut file = (*module.file).clone();
+    file[24..32].copy_from_slice(&svma.to_le_bytes()); // e_entry
+    module.file = Arc::new(file);
+    module
+}
+
+/// A return slot that holds garbage (no code of the process there: a precise event's
+/// registers ahead of its stack copy) ends the walk with no frame made up from it, after CFI
+/// and after the frame-pointer fallback of a leaf without CFI.
+// See: issue #10 point 10
+#[test]
+fn garbage_return_slot_ends_the_walk_without_a_frame() {
+    let modules = module_with(EM_X86_64, x86_cie(), vec![vec![], vec![]], false, vec![]);
+    let unwinder = DwarfUnwinder::new();
+    let leaf = function(0) + 3;
+    for garbage in [2, 0x1234, 0x7fff_dead_beef, SP + 0x40, BASE + 0x10_0000] {
+        // Function 0's CFI: the return address is at CFA - 8 = SP.
+        let bytes = stack_bytes(&[garbage, function(1) + 5, 0, 0]);
+        let stack = StackBytes {
+            start: SP,
+            bytes: &bytes,
+        };
+        let regs = UserRegs::new(Arch::X86_64, leaf, SP);
+        let unwound = unwinder.unwind(Arch::X86_64, &regs, &stack, &modules, 16);
+        assert_eq!(
+            unwound.frames,
+            [FrameAddress::InstructionPointer(leaf)],
+            "{garbage:#x}"
+        );
+        assert_eq!(unwound.end, UnwindEnd::ReturnAddressOutsideCode);
+        assert!(unwound.end.is_truncated());
+
+        // A leaf without CFI: its frame record [saved rbp, return address] at SP + 16.
+        let no_cfi = BASE + TEXT + 0x800;
+        let bytes = stack_bytes(&[0, 0, SP + 0x100, garbage]);
+        let stack = StackBytes {
+            start: SP,
+            bytes: &bytes,
+        };
+        let regs = UserRegs::new(Arch::X86_64, no_cfi, SP).with_dwarf_register(6, SP + 16);
+        let unwound = unwinder.unwind(Arch::X86_64, &regs, &stack, &modules, 16);
+        assert_eq!(
+            unwound.frames,
+            [FrameAddress::InstructionPointer(no_cfi)],
+            "{garbage:#x}"
+        );
+        assert_eq!(unwound.end, UnwindEnd::ReturnAddressOutsideCode);
+    }
+    // A real return address is kept, and the walk goes on to the root.
+    let bytes = stack_bytes(&[function(1) + 5, 0]);
+    let stack = StackBytes {
+        start: SP,
+        bytes: &bytes,
+    };
+    let regs = UserRegs::new(Arch::X86_64, leaf, SP);
+    let unwound = unwinder.unwind(Arch::X86_64, &regs, &stack, &modules, 16);
+    assert_eq!(
+        unwound.frames,
+        [
+            FrameAddress::InstructionPointer(leaf),
+            FrameAddress::ReturnAddress(function(1) + 5)
+        ]
+    );
+    assert_eq!(unwound.end, UnwindEnd::ReachedRoot);
+}
+
+/// A walk ends in the code at the module's ELF entry point, whatever its CFI says: a `_start`
+/// whose CFI does not mark the return address undefined, and an entry stub without CFI (ld.so's
+/// `_start`). The word above them (`argc`) is not a return address.
+// See: issue #10 point 10
+#[test]
+fn walks_end_at_the_entry_point() {
+    let module = || module_with(EM_X86_64, x86_cie(), vec![vec![], vec![]], false, vec![]);
+    let leaf = function(0) + 3;
+    let argc = 2;
+    // Function 1 as `_start`, with ordinary CFI; a stub at TEXT + 0x300 with none.
+    for (entry, caller) in [
+        (TEXT + 0x100, function(1) + 5),
+        (TEXT + 0x300, function(3) + 5),
+    ] {
+        // A fresh unwinder per module: it caches modules by key.
+        let unwinder = DwarfUnwinder::new();
+        let bytes = stack_bytes(&[caller, argc, 0, 0]);
+        let stack = StackBytes {
+            start: SP,
+            bytes: &bytes,
+        };
+        let regs = UserRegs::new(Arch::X86_64, leaf, SP);
+        let expected = [
+            FrameAddress::InstructionPointer(leaf),
+            FrameAddress::ReturnAddress(caller),
+        ];
+        let unwound = unwinder.unwind(
+            Arch::X86_64,
+            &regs,
+            &stack,
+            &with_entry(module(), entry),
+            16,
+        );
+        assert_eq!(unwound.frames, expected, "entry {entry:#x}");
+        assert_eq!(unwound.end, UnwindEnd::ReachedEntryPoint);
+        assert!(!unwound.end.is_truncated());
+        // The same module without an entry point: argc would be the next return address.
+        let unwound = DwarfUnwinder::new().unwind(Arch::X86_64, &regs, &stack, &module(), 16);
+        assert_eq!(unwound.frames, expected);
+        assert_ne!(unwound.end, UnwindEnd::ReachedEntryPoint);
+        // A sample in the entry code itself.
+        let regs = UserRegs::new(Arch::X86_64, BASE + entry, SP);
+        let unwound = unwinder.unwind(
+            Arch::X86_64,
+            &regs,
+            &stack,
+            &with_entry(module(), entry),
+            16,
+        );
+        assert_eq!(
+            unwound.frames,
+            [FrameAddress::InstructionPointer(BASE + entry)]
+        );
+        assert_eq!(unwound.end, UnwindEnd::ReachedEntryPoint);
+    }
+}

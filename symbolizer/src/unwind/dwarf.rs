@@ -249,10 +249,25 @@ enum Method {
     FramePointer,
 }
 
+/// What a step knows about the pc it starts from.
+#[derive(Clone, Copy, Debug)]
+struct StepPc {
+    /// The pc is exact (the leaf, or interrupted by a signal), not a return address: look up
+    /// its own row, not the call instruction's.
+    exact: bool,
+    /// The pc is the sampled one, not read from the stack.
+    sampled: bool,
+    /// Without CFI, the frame pointer may be followed (the leaf, or a run of frames already
+    /// unwound by frame pointer).
+    allow_fp: bool,
+}
+
 /// One successful step. Unless `root`, the registers now hold the caller's (pc = the return
 /// address).
 struct Step {
     root: bool,
+    /// The root is the code at the module's entry point.
+    entry_point: bool,
     signal_frame: bool,
     method: Method,
 }
@@ -281,8 +296,10 @@ impl DwarfUnwinder {
     /// Produces at most `max_frames` frames, leaf first. For each frame the FDE row for the pc
     /// (the leaf, or a pc just after a signal frame) or for `pc - 1` (a return address) gives
     /// the CFA and the saved registers, read from `stack`. A pc in a PLT section without CFI
-    /// uses the PLT-entry rule; a leaf without CFI follows the frame pointer. Never panics;
-    /// see [`UnwindEnd`] for how it stops.
+    /// uses the PLT-entry rule; a leaf without CFI follows the frame pointer. A pc in the code
+    /// at its module's entry point is the outermost frame; a return address outside the
+    /// process's code is dropped and ends the walk. Never panics; see [`UnwindEnd`] for how it
+    /// stops.
     pub fn unwind(
         &self,
         arch: Arch,
@@ -330,13 +347,25 @@ impl DwarfUnwinder {
             if frames.len() >= max_frames {
                 break UnwindEnd::DepthLimit;
             }
-            let allow_fp = frames.len() == 1 || previous == Method::FramePointer;
+            let pc = StepPc {
+                exact: exact_pc,
+                sampled: frames.len() == 1,
+                allow_fp: frames.len() == 1 || previous == Method::FramePointer,
+            };
             let (old_sp, old_pc) = (regs.sp(), regs.pc());
             let cache = space.zip(steps.as_deref_mut());
-            let step = match self.step(&mut walk, &mut regs, exact_pc, allow_fp, modules, cache) {
+            let step = match self.step(&mut walk, &mut regs, pc, modules, cache) {
                 Ok(step) => step,
+                Err(UnwindEnd::ReturnAddressOutsideCode) => {
+                    // Not a frame: the registers and the copied stack disagree.
+                    frames.pop();
+                    break UnwindEnd::ReturnAddressOutsideCode;
+                }
                 Err(end) => break end,
             };
+            if step.entry_point {
+                break UnwindEnd::ReachedEntryPoint;
+            }
             if step.root {
                 break UnwindEnd::ReachedRoot;
             }
@@ -395,12 +424,12 @@ impl DwarfUnwinder {
         &self,
         walk: &mut Walk<'_, '_>,
         regs: &mut UserRegs,
-        exact_pc: bool,
-        allow_fp: bool,
+        pc: StepPc,
         modules: &dyn ModuleSource,
         mut cache: StepCacheRef<'_>,
     ) -> Result<Step, UnwindEnd> {
-        let lookup = if exact_pc {
+        let allow_fp = pc.allow_fp;
+        let lookup = if pc.exact {
             regs.pc()
         } else {
             regs.pc().wrapping_sub(1)
@@ -417,12 +446,16 @@ impl DwarfUnwinder {
                 };
                 return Ok(Step {
                     root: !found,
+                    entry_point: false,
                     signal_frame,
                     method: Method::Cfi,
                 });
             }
         }
         let Some(module) = modules.module_at(lookup) else {
+            if !pc.sampled && !modules.is_code(lookup) {
+                return Err(UnwindEnd::ReturnAddressOutsideCode);
+            }
             return fallback(
                 walk,
                 regs,
@@ -437,12 +470,23 @@ impl DwarfUnwinder {
             return fallback(walk, regs, allow_fp, no_info);
         };
         let svma = lookup.wrapping_sub(info.bias(module.map_start, module.map_pgoff));
+        if info.in_entry_code(svma) {
+            return Ok(Step {
+                root: true,
+                entry_point: true,
+                signal_frame: false,
+                method: Method::Cfi,
+            });
+        }
         let file = (*module.file).as_ref();
         let aarch64 = walk.arch == Arch::Aarch64;
         let row = match self.rows.get(module.key, svma) {
             Some(row) => row,
             None => {
                 let Some(fde) = info.find_fde(svma) else {
+                    if !pc.sampled && !info.in_executable_segment(svma) {
+                        return Err(UnwindEnd::ReturnAddressOutsideCode);
+                    }
                     if info.in_plt(svma) {
                         return plt_step(walk, regs);
                     }
@@ -488,6 +532,7 @@ impl DwarfUnwinder {
         };
         Ok(Step {
             root: !found,
+            entry_point: false,
             signal_frame: row.signal_frame,
             method: Method::Cfi,
         })
@@ -711,6 +756,7 @@ fn plt_step(walk: &mut Walk<'_, '_>, regs: &mut UserRegs) -> Result<Step, Unwind
     }
     Ok(Step {
         root: false,
+        entry_point: false,
         signal_frame: false,
         method: Method::Plt,
     })
@@ -756,6 +802,7 @@ fn fallback(
     regs.set_pc(return_address);
     Ok(Step {
         root: false,
+        entry_point: false,
         signal_frame: false,
         method: Method::FramePointer,
     })

@@ -10,7 +10,8 @@
 //!   no frame pointers. It handles CFA and register expressions (glibc's PLT and `__restore_rt`),
 //!   signal frames (the `S` augmentation: the interrupted pc is exact), PLT stubs without CFI,
 //!   aarch64 return addresses in lr and PAC-signed ones, and falls back to the frame pointer for
-//!   a leaf without CFI.
+//!   a leaf without CFI. It stops at the code of a module's ELF entry point (`_start`, ld.so's
+//!   `_start`), and at a return address outside the process's code rather than show it.
 //! - [`unwind_frame_pointers`] follows the frame-pointer chain inside the copied stack.
 //!
 //! [`join_with_fp_chain`] continues a DWARF walk that ran out of copied stack with the user part of
@@ -146,6 +147,9 @@ pub enum UnwindEnd {
     /// The stack is complete: the CFI says the return address is undefined (as for `_start`),
     /// the return address is 0, or the frame pointer is 0.
     ReachedRoot,
+    /// The stack is complete: the pc is in the code at its module's ELF entry point (`_start`,
+    /// ld.so's `_start` and `_dl_start_user`), where the process began.
+    ReachedEntryPoint,
     /// Truncated: a read fell outside the copied stack (the copy was too small, or a pointer was
     /// garbage).
     StackExhausted,
@@ -161,6 +165,11 @@ pub enum UnwindEnd {
     Loop,
     /// Truncated: `max_frames` frames were produced.
     DepthLimit,
+    /// Truncated: the return address read from the stack lies outside the process's code (no
+    /// mapping holds it, or not an executable one), so the registers and the copied stack
+    /// disagree, as when a precise event's registers are taken ahead of the stack copy. That
+    /// address is not a frame and is left out.
+    ReturnAddressOutsideCode,
     /// The DWARF walk ran out of copied stack and the outer frames were taken from the kernel's
     /// frame-pointer callchain (see [`join_with_fp_chain`]).
     JoinedFramePointerChain,
@@ -169,18 +178,23 @@ pub enum UnwindEnd {
 impl UnwindEnd {
     /// True when the walk stopped before the root of the stack.
     pub fn is_truncated(&self) -> bool {
-        !matches!(self, Self::ReachedRoot | Self::JoinedFramePointerChain)
+        !matches!(
+            self,
+            Self::ReachedRoot | Self::ReachedEntryPoint | Self::JoinedFramePointerChain
+        )
     }
 
     /// A short, stable name for per-reason counters.
     pub fn reason(&self) -> &'static str {
         match self {
             Self::ReachedRoot => "reached root",
+            Self::ReachedEntryPoint => "reached the entry point",
             Self::StackExhausted => "stack exhausted",
             Self::NoUnwindInfo { .. } => "no unwind info",
             Self::BadCfi(_) => "bad CFI",
             Self::Loop => "stack pointer did not advance",
             Self::DepthLimit => "depth limit",
+            Self::ReturnAddressOutsideCode => "return address outside code",
             Self::JoinedFramePointerChain => "joined frame-pointer chain",
         }
     }
@@ -271,6 +285,16 @@ pub trait ModuleSource {
     /// beyond the per-module caches.
     fn space_key(&self) -> Option<u64> {
         None
+    }
+
+    /// Whether `avma` lies in code of the sampled process: an executable mapping, of a file or
+    /// not (JIT code). A return address elsewhere is garbage and ends the walk
+    /// ([`UnwindEnd::ReturnAddressOutsideCode`]). Asked only for addresses outside every
+    /// module [`module_at`](Self::module_at) returns. The default, for sources that cannot
+    /// tell, counts every address as code.
+    fn is_code(&self, avma: u64) -> bool {
+        let _ = avma;
+        true
     }
 }
 

@@ -14,6 +14,9 @@ use object::{Object, ObjectSection, ObjectSegment, SegmentFlags};
 const MAX_FDES: usize = 4_000_000;
 /// The largest compressed `.debug_frame` we inflate; bounds memory on hostile input.
 const MAX_DECOMPRESSED_DEBUG_FRAME: u64 = 256 << 20;
+/// The most bytes of entry code without CFI taken as the entry function: entry stubs are a few
+/// instructions (glibc's ld.so `_start` with `_dl_start_user` is 61 bytes).
+const MAX_ENTRY_STUB: u64 = 256;
 
 /// One `PT_LOAD` segment.
 #[derive(Clone, Copy, Debug)]
@@ -77,6 +80,8 @@ pub(crate) struct ModuleUnwindInfo {
     eh_index: Vec<FdeEntry>,
     debug_index: Vec<FdeEntry>,
     plt_ranges: Vec<Range<u64>>,
+    /// The svmas of the code at the ELF entry point (see [`ModuleUnwindInfo::in_entry_code`]).
+    entry_code: Option<Range<u64>>,
     /// The first CFI parse error met while indexing, kept for diagnostics.
     pub(crate) index_error: Option<String>,
 }
@@ -153,10 +158,35 @@ impl ModuleUnwindInfo {
             eh_index: Vec::new(),
             debug_index: Vec::new(),
             plt_ranges,
+            entry_code: None,
             index_error: None,
         };
         info.build_indexes(file, address_size);
+        info.entry_code = info.entry_code_at(elf.entry());
         Some(info)
+    }
+
+    /// The code at the entry point `entry` (0: none, as in most shared libraries): the FDE that
+    /// covers it, or, for entry stubs without CFI (ld.so's `_start`, which calls `_dl_start`
+    /// and falls through to `_dl_start_user`), the code from it up to the next FDE, at most
+    /// [`MAX_ENTRY_STUB`] bytes.
+    fn entry_code_at(&self, entry: u64) -> Option<Range<u64>> {
+        if entry == 0 {
+            return None;
+        }
+        let indexes = [&self.eh_index, &self.debug_index];
+        if let Some(fde) = indexes.iter().find_map(|index| containing(index, entry)) {
+            return Some(fde.start..fde.end);
+        }
+        let next_fde = indexes
+            .iter()
+            .filter_map(|index| {
+                let after = index.partition_point(|fde| fde.start <= entry);
+                index.get(after).map(|fde| fde.start)
+            })
+            .min()
+            .unwrap_or(u64::MAX);
+        Some(entry..next_fde.min(entry.saturating_add(MAX_ENTRY_STUB)))
     }
 
     fn build_indexes(&mut self, file: &[u8], address_size: u8) {
@@ -233,6 +263,23 @@ impl ModuleUnwindInfo {
         self.plt_ranges.iter().any(|range| range.contains(&svma))
     }
 
+    /// True when `svma` lies in the code at the ELF entry point: `_start` of an executable,
+    /// ld.so's `_start` and `_dl_start_user`. A process starts there, so that frame is the
+    /// outermost, whatever its CFI says (some entry code has none, some does not mark its
+    /// return address undefined, and the word above it is `argc`, not a return address).
+    pub(crate) fn in_entry_code(&self, svma: u64) -> bool {
+        self.entry_code
+            .as_ref()
+            .is_some_and(|range| range.contains(&svma))
+    }
+
+    /// True when `svma` lies in the file bytes of an executable `PT_LOAD` segment.
+    pub(crate) fn in_executable_segment(&self, svma: u64) -> bool {
+        self.segments.iter().any(|segment| {
+            segment.executable && segment.vaddr <= svma && svma - segment.vaddr < segment.file_size
+        })
+    }
+
     /// The number of FDEs indexed (both sections).
     #[cfg(test)]
     pub(crate) fn fde_count(&self) -> usize {
@@ -277,11 +324,16 @@ fn in_file_range((offset, size): (u64, u64), file_len: usize) -> Option<Range<us
     (end <= file_len).then_some(start..end)
 }
 
-/// Binary search for the FDE whose range contains `svma`.
+/// Binary search for the FDE whose range contains `svma`; its section offset.
 fn lookup(index: &[FdeEntry], svma: u64) -> Option<usize> {
+    containing(index, svma).map(|entry| entry.offset)
+}
+
+/// Binary search for the FDE whose range contains `svma`.
+fn containing(index: &[FdeEntry], svma: u64) -> Option<&FdeEntry> {
     let after = index.partition_point(|entry| entry.start <= svma);
     let entry = index.get(after.checked_sub(1)?)?;
-    (svma < entry.end).then_some(entry.offset)
+    (svma < entry.end).then_some(entry)
 }
 
 /// Walks every entry of a CFI section and returns the FDEs sorted by start address, with the
@@ -368,6 +420,45 @@ mod tests {
         assert_eq!(lookup(&[], 5), None);
     }
 
+    /// An info with only these `.eh_frame` FDEs.
+    fn with_fdes(fdes: &[(u64, u64)]) -> ModuleUnwindInfo {
+        ModuleUnwindInfo {
+            endian: RunTimeEndian::Little,
+            segments: Vec::new(),
+            eh_frame: None,
+            eh_frame_bases: BaseAddresses::default(),
+            debug_frame: None,
+            eh_index: fdes
+                .iter()
+                .map(|&(start, end)| FdeEntry {
+                    start,
+                    end,
+                    offset: 0,
+                })
+                .collect(),
+            debug_index: Vec::new(),
+            plt_ranges: Vec::new(),
+            entry_code: None,
+            index_error: None,
+        }
+    }
+
+    // See: issue #10 point 10
+    #[test]
+    fn entry_code_is_the_entry_fde_or_the_stub_before_the_next() {
+        let info = with_fdes(&[(0x100, 0x140), (0x200, 0x300)]);
+        assert_eq!(info.entry_code_at(0), None);
+        assert_eq!(info.entry_code_at(0x110), Some(0x100..0x140));
+        // ld.so's `_start`: no FDE, the next one 0x40 further.
+        assert_eq!(info.entry_code_at(0x1c0), Some(0x1c0..0x200));
+        // No FDE after it: at most MAX_ENTRY_STUB bytes.
+        assert_eq!(
+            info.entry_code_at(0x400),
+            Some(0x400..0x400 + MAX_ENTRY_STUB)
+        );
+        assert_eq!(info.entry_code_at(0x140), Some(0x140..0x200));
+    }
+
     #[test]
     fn non_elf_bytes_are_rejected() {
         assert!(ModuleUnwindInfo::parse(b"not an elf file at all", 8).is_none());
@@ -383,6 +474,10 @@ mod tests {
         let info = ModuleUnwindInfo::parse(&bytes, 8).unwrap();
         assert!(info.fde_count() > 100, "{} FDEs", info.fde_count());
         assert!(info.index_error.is_none(), "{:?}", info.index_error);
+        // Its entry point (`_start`) is entry code; `main`-like code far from it is not.
+        let entry = object::Object::entry(&object::File::parse(&*bytes).unwrap());
+        assert!(info.in_entry_code(entry));
+        assert!(!info.in_entry_code(entry.wrapping_add(0x10_0000)));
         // Non-PIE or PIE: a mapping of the file at pgoff 0 placed at its own vaddr has bias 0
         // only when the first segment's vaddr is 0; in general bias = map_start - vaddr0.
         let first = info.segments.first().unwrap();

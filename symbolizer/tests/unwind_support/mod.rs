@@ -720,6 +720,11 @@ impl ModuleSource for SyntheticModule {
             file: self.file.clone(),
         })
     }
+
+    /// The synthetic process maps this module and nothing else.
+    fn is_code(&self, avma: u64) -> bool {
+        self.module_at(avma).is_some()
+    }
 }
 
 /// Little-endian bytes of stack words.
