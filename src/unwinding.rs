@@ -646,3 +646,32 @@ impl StackUnwinder {
         report
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    // See: issue #10 point 10
+    #[test]
+    fn entry_points_are_roots_and_garbage_return_addresses_are_reported_apart() {
+        let mut ld_so = ModuleUnwind::default();
+        ld_so.add(&UnwindEnd::ReachedEntryPoint);
+        ld_so.add(&UnwindEnd::ReachedRoot);
+        let mut app = ModuleUnwind::default();
+        app.add(&UnwindEnd::ReturnAddressOutsideCode);
+        app.add(&UnwindEnd::ReachedRoot);
+        let report = UnwindReport {
+            samples: 4,
+            modules: [("ld.so".to_string(), ld_so), ("app".to_string(), app)].into(),
+        };
+        assert_eq!(report.reached_root(), 3);
+        assert_eq!(report.bad_return_addresses(), 1);
+        let problems = report.problems();
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        assert!(
+            problems[0].starts_with("app: 1 of 2 stacks stopped at a return address outside")
+                && !problems[0].contains("dbgsym"),
+            "{problems:?}"
+        );
+    }
+}
