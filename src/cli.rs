@@ -395,6 +395,9 @@ pub struct ReportArgs {
     /// Print at most this many rows (0: all).
     #[arg(long = "top", default_value_t = 0)]
     pub top: usize,
+    /// Output file (default: standard output).
+    #[arg(short = 'o', long = "output", value_name = "FILE")]
+    pub output: Option<PathBuf>,
 }
 
 /// A report column.

@@ -9,7 +9,7 @@ use std::io;
 #[non_exhaustive]
 pub enum Error {
     /// Writing the output (or inferno while rendering into it) failed.
-    #[error("writing output: {0}")]
+    #[error(transparent)]
     Io(#[from] io::Error),
     /// An option had a value this crate cannot use.
     #[error("invalid value {value:?} for option `{option}`: {reason}")]

@@ -15,7 +15,13 @@
 //!
 //! The attrs and the data offset are on disk as soon as [`Writer::new`] returns, so a recording that
 //! is killed before [`Writer::finish`] leaves a file whose header says `data.size == 0`; readers
-//! salvage it by reading records up to the end of the file.
+//! salvage it by reading records up to the end of the file. [`Writer::checkpoint`] rewrites the
+//! header to cover the records written so far (with no feature sections, which come only at the
+//! end), so a recorder that checkpoints every second leaves a file that Linux perf reads too.
+//!
+//! [`PipeWriter`] writes the pipe format (`perf record -o -`) to any `Write`: a 16-byte header,
+//! the attrs and host facts as HEADER_ATTR / HEADER_FEATURE records, then the records, and the
+//! build-ids as HEADER_BUILD_ID records at the end.
 //!
 //! Everything is written in the host's byte order, the order the kernel uses for ring-buffer
 //! records. Attrs are always stored as 128 bytes with `size = 128` (`PERF_ATTR_SIZE_VER7`):
@@ -31,6 +37,8 @@ use std::io::{self, Seek, SeekFrom, Write};
 const MAGIC: u64 = u64::from_le_bytes(*b"PERFILE2");
 /// Size of `struct perf_file_header`.
 const FILE_HEADER_SIZE: u64 = 104;
+/// Size of `struct perf_pipe_file_header`.
+const PIPE_HEADER_SIZE: u64 = 16;
 /// Size of the attrs stored in the file (`PERF_ATTR_SIZE_VER7`).
 pub const STORED_ATTR_SIZE: usize = 128;
 /// Size of `struct perf_file_attr`: the attr plus the section of its ids.
@@ -60,8 +68,16 @@ pub mod record_type {
     pub const MMAP2: u32 = 10;
     /// `PERF_RECORD_LOST_SAMPLES`.
     pub const LOST_SAMPLES: u32 = 13;
+    /// `PERF_RECORD_HEADER_ATTR` (perf user type, pipe format).
+    pub const HEADER_ATTR: u32 = 64;
+    /// `PERF_RECORD_HEADER_TRACING_DATA` (perf user type, pipe format).
+    pub const HEADER_TRACING_DATA: u32 = 66;
+    /// `PERF_RECORD_HEADER_BUILD_ID` (perf user type, pipe format).
+    pub const HEADER_BUILD_ID: u32 = 67;
     /// `PERF_RECORD_FINISHED_ROUND` (perf user type).
     pub const FINISHED_ROUND: u32 = 68;
+    /// `PERF_RECORD_HEADER_FEATURE` (perf user type, pipe format).
+    pub const HEADER_FEATURE: u32 = 80;
     /// `PERF_RECORD_FINISHED_INIT` (perf user type).
     pub const FINISHED_INIT: u32 = 82;
 }
@@ -584,18 +600,7 @@ impl<W: Write + Seek> Writer<W> {
     ///
     /// Fails with `InvalidInput` when the header's size is not the pieces' total length.
     pub fn write_split(&mut self, first: &[u8], second: &[u8]) -> io::Result<()> {
-        let total = first.len() + second.len();
-        let mut header = [0u8; 8];
-        for (slot, byte) in header.iter_mut().zip(first.iter().chain(second)) {
-            *slot = *byte;
-        }
-        let declared = usize::from(u16::from_ne_bytes([header[6], header[7]]));
-        if total < 8 || declared != total {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidInput,
-                format!("record header says {declared} bytes but {total} were given"),
-            ));
-        }
+        let total = check_record(first, second)?;
         self.sink.write_all(first)?;
         self.sink.write_all(second)?;
         self.data_size += total as u64;
@@ -610,7 +615,14 @@ impl<W: Write + Seek> Writer<W> {
     /// Writes the feature sections after the data and rewrites the header with the data size and
     /// the feature bitmap; flushes and returns the sink.
     pub fn finish(mut self, features: &FeatureData) -> io::Result<W> {
-        let bodies = self.feature_bodies(features);
+        self.write_features(features)?;
+        Ok(self.sink)
+    }
+
+    /// What [`Writer::finish`] does, keeping the writer: when it fails (a full disk), the caller
+    /// can [`Writer::cut_data`] and [`Writer::checkpoint`] to leave a file without features.
+    pub fn write_features(&mut self, features: &FeatureData) -> io::Result<()> {
+        let bodies = feature_bodies(&self.attrs, features);
         let feat_offset = self.data_offset + self.data_size;
         let table_size = bodies.len() as u64 * 16;
         let mut table = Vec::with_capacity(bodies.len() * 16);
@@ -625,13 +637,48 @@ impl<W: Write + Seek> Writer<W> {
         for (_, body) in &bodies {
             self.sink.write_all(body)?;
         }
+        // The features must be in the sink before the header that points at them.
+        self.sink.flush()?;
         let bits: Vec<usize> = bodies.iter().map(|(bit, _)| *bit).collect();
         let header = self.file_header(&bits);
         self.sink.seek(SeekFrom::Start(0))?;
         self.sink.write_all(&header)?;
         self.sink.seek(SeekFrom::Start(next))?;
+        self.sink.flush()
+    }
+
+    /// Rewrites the header so that it covers every record written so far, with no feature
+    /// sections, and leaves the sink positioned after the data. The records are flushed to the
+    /// sink before the header that counts them, so a reader never sees a size larger than the
+    /// records behind it (as long as the sink keeps its writes in order).
+    pub fn checkpoint(&mut self) -> io::Result<()> {
         self.sink.flush()?;
-        Ok(self.sink)
+        let header = self.file_header(&[]);
+        self.sink.seek(SeekFrom::Start(0))?;
+        self.sink.write_all(&header)?;
+        self.sink
+            .seek(SeekFrom::Start(self.data_offset + self.data_size))?;
+        self.sink.flush()
+    }
+
+    /// Forgets every record past the first `size` bytes of data (they never reached the sink
+    /// whole, e.g. on a full disk) and positions the sink after the ones kept. `size` must end
+    /// on a record boundary; a larger size than was written changes nothing.
+    pub fn cut_data(&mut self, size: u64) -> io::Result<()> {
+        self.data_size = self.data_size.min(size);
+        self.sink
+            .seek(SeekFrom::Start(self.data_offset + self.data_size))?;
+        Ok(())
+    }
+
+    /// File offset of the data section (where the first record is).
+    pub fn data_offset(&self) -> u64 {
+        self.data_offset
+    }
+
+    /// The sink, for flushing or syncing it between checkpoints.
+    pub fn sink_mut(&mut self) -> &mut W {
+        &mut self.sink
     }
 
     /// The 104-byte file header with the current data size and the given feature bits.
@@ -662,63 +709,209 @@ impl<W: Write + Seek> Writer<W> {
         }
         out
     }
+}
 
-    /// The feature bodies to write, in ascending bit order.
-    fn feature_bodies(&self, f: &FeatureData) -> Vec<(usize, Vec<u8>)> {
-        let string = |s: &str| {
-            let mut out = Vec::new();
-            push_feature_string(&mut out, s);
-            out
-        };
-        let mut bodies = Vec::new();
-        if let Some(blob) = &f.tracing_data {
-            bodies.push((feature::TRACING_DATA, blob.clone()));
-        }
-        bodies.extend([
-            (feature::BUILD_ID, build_id_section(&f.build_ids)),
-            (feature::HOSTNAME, string(&f.hostname)),
-            (feature::OSRELEASE, string(&f.osrelease)),
-            (feature::VERSION, string(&f.version)),
-            (feature::ARCH, string(&f.arch)),
-        ]);
-        let mut nrcpus = Vec::with_capacity(8);
-        nrcpus.extend_from_slice(&f.nrcpus_available.to_ne_bytes());
-        nrcpus.extend_from_slice(&f.nrcpus_online.to_ne_bytes());
-        bodies.push((feature::NRCPUS, nrcpus));
-        bodies.push((feature::CPUDESC, string(&f.cpudesc)));
-        bodies.push((feature::CPUID, string(&f.cpuid)));
-        bodies.push((feature::TOTAL_MEM, f.total_mem_kb.to_ne_bytes().to_vec()));
-        let mut cmdline = Vec::new();
-        cmdline.extend_from_slice(&u32_len(f.cmdline.len()).to_ne_bytes());
-        for arg in &f.cmdline {
-            push_feature_string(&mut cmdline, arg);
-        }
-        bodies.push((feature::CMDLINE, cmdline));
-        bodies.push((feature::EVENT_DESC, self.event_desc_section()));
-        if let (Some(first), Some(last)) = (f.first_sample_time, f.last_sample_time) {
-            let mut times = Vec::with_capacity(16);
-            times.extend_from_slice(&first.to_ne_bytes());
-            times.extend_from_slice(&last.to_ne_bytes());
-            bodies.push((feature::SAMPLE_TIME, times));
-        }
-        bodies
+/// The total size of a record given in two pieces, checked against its header.
+fn check_record(first: &[u8], second: &[u8]) -> io::Result<usize> {
+    let total = first.len() + second.len();
+    let mut header = [0u8; 8];
+    for (slot, byte) in header.iter_mut().zip(first.iter().chain(second)) {
+        *slot = *byte;
     }
+    let declared = usize::from(u16::from_ne_bytes([header[6], header[7]]));
+    if total < 8 || declared != total {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("record header says {declared} bytes but {total} were given"),
+        ));
+    }
+    Ok(total)
+}
 
-    /// EVENT_DESC: count, attr size, then per event its attr, id count, name and ids.
-    fn event_desc_section(&self) -> Vec<u8> {
+/// Writes one pipe-format perf.data stream (`perf record -o -`): what a pipe, a FIFO or a
+/// character device can take, since nothing is ever rewritten.
+///
+/// ```text
+/// "PERFILE2", 16          pipe header
+/// HEADER_ATTR             one per event: attr and ids
+/// HEADER_TRACING_DATA     tracepoint formats, when given
+/// HEADER_FEATURE          host facts, one per feature
+/// ...                     records, copied as-is
+/// HEADER_BUILD_ID         one per file, written by finish()
+/// ```
+#[derive(Debug)]
+pub struct PipeWriter<W: Write> {
+    sink: W,
+    data_size: u64,
+}
+
+/// Features a pipe carries at its start: everything but what is only known at the end
+/// (build-ids, sample times) and the tracing data (a record of its own).
+const PIPE_START_FEATURES: [usize; 10] = [
+    feature::HOSTNAME,
+    feature::OSRELEASE,
+    feature::VERSION,
+    feature::ARCH,
+    feature::NRCPUS,
+    feature::CPUDESC,
+    feature::CPUID,
+    feature::TOTAL_MEM,
+    feature::CMDLINE,
+    feature::EVENT_DESC,
+];
+
+impl<W: Write> PipeWriter<W> {
+    /// Writes the pipe header, one HEADER_ATTR record per attr, the tracing data of `features`
+    /// (if any) and its host facts. A feature too large for one record (64 KiB) is left out;
+    /// an event with more ids than one HEADER_ATTR holds (about 8000) fails with `InvalidInput`.
+    pub fn new(mut sink: W, attrs: &[WriterAttr], features: &FeatureData) -> io::Result<Self> {
         let mut out = Vec::new();
-        out.extend_from_slice(&u32_len(self.attrs.len()).to_ne_bytes());
-        out.extend_from_slice(&u32_len(STORED_ATTR_SIZE).to_ne_bytes());
-        for attr in &self.attrs {
+        out.extend_from_slice(&MAGIC.to_ne_bytes());
+        out.extend_from_slice(&PIPE_HEADER_SIZE.to_ne_bytes());
+        for attr in attrs {
+            let start = begin_record(&mut out);
             out.extend_from_slice(&normalize_attr(&attr.attr));
-            out.extend_from_slice(&u32_len(attr.ids.len()).to_ne_bytes());
-            push_feature_string(&mut out, &attr.name);
             for id in &attr.ids {
                 out.extend_from_slice(&id.to_ne_bytes());
             }
+            if out.len() - start > usize::from(u16::MAX) {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidInput,
+                    format!(
+                        "event {} has {} ids, more than one pipe-format attr record holds",
+                        attr.name,
+                        attr.ids.len()
+                    ),
+                ));
+            }
+            end_record(&mut out, start, record_type::HEADER_ATTR, 0);
         }
-        out
+        if let Some(blob) = &features.tracing_data {
+            // perf_record_header_tracing_data: header, u32 size (padded to 8), u32 pad; then
+            // the blob and its padding, outside the record's own size.
+            let padded = blob.len().next_multiple_of(8);
+            let start = begin_record(&mut out);
+            out.extend_from_slice(&u32_len(padded).to_ne_bytes());
+            out.extend_from_slice(&0u32.to_ne_bytes());
+            end_record(&mut out, start, record_type::HEADER_TRACING_DATA, 0);
+            out.extend_from_slice(blob);
+            out.resize(out.len() + padded - blob.len(), 0);
+        }
+        for (bit, body) in feature_bodies(attrs, features) {
+            if !PIPE_START_FEATURES.contains(&bit) {
+                continue;
+            }
+            let padded = body.len().next_multiple_of(8);
+            if 16 + padded > usize::from(u16::MAX) {
+                continue;
+            }
+            let start = begin_record(&mut out);
+            out.extend_from_slice(&(bit as u64).to_ne_bytes());
+            out.extend_from_slice(&body);
+            out.resize(out.len() + padded - body.len(), 0);
+            end_record(&mut out, start, record_type::HEADER_FEATURE, 0);
+        }
+        sink.write_all(&out)?;
+        Ok(Self { sink, data_size: 0 })
     }
+
+    /// Appends one complete record, as-is. Fails with `InvalidInput` when the header's size is
+    /// not the slice's length.
+    pub fn write_record(&mut self, record: &[u8]) -> io::Result<()> {
+        self.write_split(record, &[])
+    }
+
+    /// Appends one record that wrapped around the ring buffer: `first` then `second`.
+    pub fn write_split(&mut self, first: &[u8], second: &[u8]) -> io::Result<()> {
+        let total = check_record(first, second)?;
+        self.sink.write_all(first)?;
+        self.sink.write_all(second)?;
+        self.data_size += total as u64;
+        Ok(())
+    }
+
+    /// Bytes of records written so far (not counting the header records).
+    pub fn data_bytes(&self) -> u64 {
+        self.data_size
+    }
+
+    /// Writes a HEADER_BUILD_ID record per entry of `build_ids`, flushes and returns the sink.
+    pub fn finish(mut self, build_ids: &[BuildIdEntry]) -> io::Result<W> {
+        let mut out = Vec::new();
+        for entry in build_ids {
+            push_build_id_event(&mut out, entry, record_type::HEADER_BUILD_ID);
+        }
+        self.sink.write_all(&out)?;
+        self.sink.flush()?;
+        Ok(self.sink)
+    }
+
+    /// The sink, for flushing it.
+    pub fn sink_mut(&mut self) -> &mut W {
+        &mut self.sink
+    }
+
+    /// The sink as it is, without flushing (after a write error, to drop what is buffered).
+    pub fn into_sink(self) -> W {
+        self.sink
+    }
+}
+
+/// The feature bodies to write, in ascending bit order.
+fn feature_bodies(attrs: &[WriterAttr], f: &FeatureData) -> Vec<(usize, Vec<u8>)> {
+    let string = |s: &str| {
+        let mut out = Vec::new();
+        push_feature_string(&mut out, s);
+        out
+    };
+    let mut bodies = Vec::new();
+    if let Some(blob) = &f.tracing_data {
+        bodies.push((feature::TRACING_DATA, blob.clone()));
+    }
+    bodies.extend([
+        (feature::BUILD_ID, build_id_section(&f.build_ids)),
+        (feature::HOSTNAME, string(&f.hostname)),
+        (feature::OSRELEASE, string(&f.osrelease)),
+        (feature::VERSION, string(&f.version)),
+        (feature::ARCH, string(&f.arch)),
+    ]);
+    let mut nrcpus = Vec::with_capacity(8);
+    nrcpus.extend_from_slice(&f.nrcpus_available.to_ne_bytes());
+    nrcpus.extend_from_slice(&f.nrcpus_online.to_ne_bytes());
+    bodies.push((feature::NRCPUS, nrcpus));
+    bodies.push((feature::CPUDESC, string(&f.cpudesc)));
+    bodies.push((feature::CPUID, string(&f.cpuid)));
+    bodies.push((feature::TOTAL_MEM, f.total_mem_kb.to_ne_bytes().to_vec()));
+    let mut cmdline = Vec::new();
+    cmdline.extend_from_slice(&u32_len(f.cmdline.len()).to_ne_bytes());
+    for arg in &f.cmdline {
+        push_feature_string(&mut cmdline, arg);
+    }
+    bodies.push((feature::CMDLINE, cmdline));
+    bodies.push((feature::EVENT_DESC, event_desc_section(attrs)));
+    if let (Some(first), Some(last)) = (f.first_sample_time, f.last_sample_time) {
+        let mut times = Vec::with_capacity(16);
+        times.extend_from_slice(&first.to_ne_bytes());
+        times.extend_from_slice(&last.to_ne_bytes());
+        bodies.push((feature::SAMPLE_TIME, times));
+    }
+    bodies
+}
+
+/// EVENT_DESC: count, attr size, then per event its attr, id count, name and ids.
+fn event_desc_section(attrs: &[WriterAttr]) -> Vec<u8> {
+    let mut out = Vec::new();
+    out.extend_from_slice(&u32_len(attrs.len()).to_ne_bytes());
+    out.extend_from_slice(&u32_len(STORED_ATTR_SIZE).to_ne_bytes());
+    for attr in attrs {
+        out.extend_from_slice(&normalize_attr(&attr.attr));
+        out.extend_from_slice(&u32_len(attr.ids.len()).to_ne_bytes());
+        push_feature_string(&mut out, &attr.name);
+        for id in &attr.ids {
+            out.extend_from_slice(&id.to_ne_bytes());
+        }
+    }
+    out
 }
 
 /// A length as the u32 the format stores (saturating; no real count comes near).
@@ -755,39 +948,45 @@ const BUILD_ID_MAX: usize = 20;
 fn build_id_section(entries: &[BuildIdEntry]) -> Vec<u8> {
     let mut out = Vec::new();
     for entry in entries {
-        let name = entry
-            .filename
-            .as_bytes()
-            .split(|&b| b == 0)
-            .next()
-            .unwrap_or_default();
-        let name = name.get(..MAX_RECORD_STRING).unwrap_or(name);
-        let name_len = (name.len() + 1).next_multiple_of(NAME_ALIGN);
-        let size = u16::try_from(BUILD_ID_EVENT_SIZE + name_len).unwrap_or(u16::MAX);
-        let id = entry
-            .build_id
-            .get(..BUILD_ID_MAX)
-            .unwrap_or(&entry.build_id);
-        let mut misc_bits = if entry.kernel {
-            misc::KERNEL
-        } else {
-            misc::USER
-        };
-        misc_bits |= misc::BUILD_ID_SIZE;
-        out.extend_from_slice(&0u32.to_ne_bytes());
-        out.extend_from_slice(&misc_bits.to_ne_bytes());
-        out.extend_from_slice(&size.to_ne_bytes());
-        out.extend_from_slice(&entry.pid.to_ne_bytes());
-        let mut id_field = [0u8; 24];
-        for (slot, byte) in id_field.iter_mut().zip(id) {
-            *slot = *byte;
-        }
-        id_field[BUILD_ID_MAX] = u8::try_from(id.len()).unwrap_or(0);
-        out.extend_from_slice(&id_field);
-        out.extend_from_slice(name);
-        out.resize(out.len() + name_len - name.len(), 0);
+        push_build_id_event(&mut out, entry, 0);
     }
     out
+}
+
+/// One `build_id_event` of record type `ty` (0 in the file's section, HEADER_BUILD_ID in a
+/// pipe).
+fn push_build_id_event(out: &mut Vec<u8>, entry: &BuildIdEntry, ty: u32) {
+    let name = entry
+        .filename
+        .as_bytes()
+        .split(|&b| b == 0)
+        .next()
+        .unwrap_or_default();
+    let name = name.get(..MAX_RECORD_STRING).unwrap_or(name);
+    let name_len = (name.len() + 1).next_multiple_of(NAME_ALIGN);
+    let size = u16::try_from(BUILD_ID_EVENT_SIZE + name_len).unwrap_or(u16::MAX);
+    let id = entry
+        .build_id
+        .get(..BUILD_ID_MAX)
+        .unwrap_or(&entry.build_id);
+    let mut misc_bits = if entry.kernel {
+        misc::KERNEL
+    } else {
+        misc::USER
+    };
+    misc_bits |= misc::BUILD_ID_SIZE;
+    out.extend_from_slice(&ty.to_ne_bytes());
+    out.extend_from_slice(&misc_bits.to_ne_bytes());
+    out.extend_from_slice(&size.to_ne_bytes());
+    out.extend_from_slice(&entry.pid.to_ne_bytes());
+    let mut id_field = [0u8; 24];
+    for (slot, byte) in id_field.iter_mut().zip(id) {
+        *slot = *byte;
+    }
+    id_field[BUILD_ID_MAX] = u8::try_from(id.len()).unwrap_or(0);
+    out.extend_from_slice(&id_field);
+    out.extend_from_slice(name);
+    out.resize(out.len() + name_len - name.len(), 0);
 }
 
 /// Reads a host-endian u64 at `offset`, if the slice holds it.
@@ -1448,7 +1647,36 @@ mod tests {
     }
 
     /// Writes kernel MMAP, COMM + MMAP2 for this process and samples in two functions of this binary.
+    /// How [`write_test_file_as`] ends the file.
+    #[derive(Clone, Copy, PartialEq, Eq)]
+    enum Ending {
+        /// `finish()`: features and the final header.
+        Finished,
+        /// `checkpoint()`, then half a record more: a recording killed mid-write.
+        Killed,
+        /// The pipe format.
+        Pipe,
+    }
+
     fn write_test_file(st: u64, path: &std::path::Path) -> (u64, u64) {
+        write_test_file_as(st, path, Ending::Finished)
+    }
+
+    /// Collects a writer's records into a Vec, to write them with any of the three endings.
+    struct Records(Vec<Vec<u8>>);
+
+    impl Records {
+        fn write_record(&mut self, record: &[u8]) -> io::Result<()> {
+            self.0.push(record.to_vec());
+            Ok(())
+        }
+        fn write_split(&mut self, a: &[u8], b: &[u8]) -> io::Result<()> {
+            self.0.push([a, b].concat());
+            Ok(())
+        }
+    }
+
+    fn write_test_file_as(st: u64, path: &std::path::Path, ending: Ending) -> (u64, u64) {
         let alpha = marker_alpha as fn(u64) -> u64 as usize as u64;
         let beta = marker_beta as fn(u64) -> u64 as usize as u64;
         assert!(marker_alpha(10) != marker_beta(10));
@@ -1467,7 +1695,7 @@ mod tests {
             ids: vec![TEST_ID],
             name: "cpu-clock".into(),
         }];
-        let mut writer = Writer::new(Cursor::new(Vec::new()), attrs).unwrap();
+        let mut writer = Records(Vec::new());
         writer
             .write_record(&encode_comm(&layout, pid, pid, b"writer-test", true, &sid))
             .unwrap();
@@ -1526,7 +1754,30 @@ mod tests {
             last_sample_time: Some(time - 1000),
             tracing_data: None,
         };
-        let bytes = writer.finish(&features).unwrap().into_inner();
+        let bytes = match ending {
+            Ending::Finished | Ending::Killed => {
+                let mut file = Writer::new(Cursor::new(Vec::new()), attrs).unwrap();
+                for record in &writer.0 {
+                    file.write_record(record).unwrap();
+                }
+                if ending == Ending::Finished {
+                    file.finish(&features).unwrap().into_inner()
+                } else {
+                    file.checkpoint().unwrap();
+                    let last = writer.0.last().unwrap();
+                    let mut bytes = file.sink.into_inner();
+                    bytes.extend_from_slice(&last[..last.len() / 2]);
+                    bytes
+                }
+            }
+            Ending::Pipe => {
+                let mut pipe = PipeWriter::new(Vec::new(), &attrs, &features).unwrap();
+                for record in &writer.0 {
+                    pipe.write_record(record).unwrap();
+                }
+                pipe.finish(&features.build_ids).unwrap()
+            }
+        };
         std::fs::write(path, bytes).unwrap();
         (alpha, beta)
     }
@@ -1614,5 +1865,102 @@ mod tests {
         let (report, _) = run_perf(&perf, &["report", "-i", file, "--stdio"]);
         assert!(report.contains("# Samples: 5"), "{report}");
         std::fs::remove_file(&path).unwrap();
+    }
+
+    /// A file cut after a checkpoint (a recording killed by SIGKILL) reads in perf up to the
+    /// checkpoint, without features.
+    // See: issue #11 point 2
+    #[test]
+    fn perf_reads_a_checkpointed_file_cut_mid_record() {
+        let Some(perf) = perf_binary() else { return };
+        let path = temp_path("killed");
+        write_test_file_as(ALL_BUT_CALLCHAIN, &path, Ending::Killed);
+        let file = path.to_str().unwrap();
+        let (report, _) = run_perf(&perf, &["report", "-i", file, "--stdio"]);
+        assert!(report.contains("# Samples: 5"), "{report}");
+        assert!(report.contains("marker_alpha"), "{report}");
+        let bytes = std::fs::read(&path).unwrap();
+        let parsed = crate::PerfFile::parse(&bytes).unwrap();
+        let samples = parsed
+            .records()
+            .filter(|r| matches!(r.as_ref().map(|e| &e.record), Ok(crate::Record::Sample(_))))
+            .count();
+        assert_eq!(samples, 5);
+        std::fs::remove_file(&path).unwrap();
+    }
+
+    /// The pipe format reads in perf (`perf report -i -` and from a file) and in kprof.
+    // See: issue #11 point 4
+    #[test]
+    fn perf_reads_the_pipe_format() {
+        let Some(perf) = perf_binary() else { return };
+        let path = temp_path("pipe");
+        write_test_file_as(
+            ALL_BUT_CALLCHAIN | sample_type::CALLCHAIN,
+            &path,
+            Ending::Pipe,
+        );
+        let file = path.to_str().unwrap();
+        let (script, _) = run_perf(&perf, &["script", "-i", file, "-F", "comm,tid,ip,sym"]);
+        assert_eq!(script.matches("marker_beta").count(), 2, "{script}");
+        let (header, _) = run_perf(&perf, &["report", "--header-only", "-i", file]);
+        for expected in [
+            "hostname : kprof-test-host",
+            "cmdline : kprof record --marker-arg",
+        ] {
+            assert!(header.contains(expected), "{expected:?} in {header}");
+        }
+        let out = Command::new(&perf)
+            .args(["report", "--stdio", "-i", "-"])
+            .stdin(std::fs::File::open(&path).unwrap())
+            .output()
+            .unwrap();
+        let report = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success() && report.contains("# Samples: 5"),
+            "{report}"
+        );
+        let bytes = std::fs::read(&path).unwrap();
+        let parsed = crate::PerfFile::parse(&bytes).unwrap();
+        assert!(parsed.is_pipe());
+        assert_eq!(parsed.attrs().len(), 1);
+        assert_eq!(parsed.attrs()[0].ids, vec![TEST_ID]);
+        assert_eq!(
+            parsed.features().hostname.as_deref(),
+            Some("kprof-test-host")
+        );
+        std::fs::remove_file(&path).unwrap();
+    }
+
+    /// After a failed feature write (a full disk), the data can be cut back and the header
+    /// rewritten without features: the reader sees exactly the records kept.
+    // See: issue #11 point 3
+    #[test]
+    fn cut_data_then_checkpoint_keeps_a_readable_prefix() {
+        use crate::{PerfFile, Record};
+        let attrs = vec![WriterAttr {
+            attr: cpu_clock_attr(ALL_BUT_CALLCHAIN, 128),
+            ids: vec![TEST_ID],
+            name: "cpu-clock".into(),
+        }];
+        let mut writer = Writer::new(Cursor::new(Vec::new()), attrs).unwrap();
+        let one = sample(ALL_BUT_CALLCHAIN, 0x1000, 5, 10, &[]);
+        for _ in 0..3 {
+            writer.write_record(&one).unwrap();
+        }
+        writer.checkpoint().unwrap();
+        let at_checkpoint = writer.sink.get_ref().clone();
+        assert_eq!(u64_at(&at_checkpoint, 48), 3 * one.len() as u64);
+        assert_eq!(u64_at(&at_checkpoint, 72), 0, "no feature bits yet");
+        writer.write_record(&one).unwrap();
+        writer.cut_data(2 * one.len() as u64).unwrap();
+        writer.checkpoint().unwrap();
+        let bytes = writer.sink.into_inner();
+        let file = PerfFile::parse(&bytes).unwrap();
+        let samples = file
+            .records()
+            .filter(|r| matches!(r.as_ref().map(|e| &e.record), Ok(Record::Sample(_))))
+            .count();
+        assert_eq!(samples, 2);
     }
 }

@@ -4,6 +4,9 @@ use std::io;
 use std::path::PathBuf;
 
 /// Why a recording could not start or could not be finished.
+///
+/// Variants with a `source` do not repeat it in their own message: print the chain
+/// (anyhow's `{:#}`) to see it.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
@@ -38,7 +41,7 @@ pub enum Error {
         message: String,
     },
     /// A system call failed for a reason with no more specific variant.
-    #[error("{what}: {source}")]
+    #[error("{what}")]
     Syscall {
         /// What was being done, e.g. "perf_event_open(cpu-clock, cpu 3)".
         what: String,
@@ -65,7 +68,7 @@ pub enum Error {
     #[error("invalid CPU list '{0}' (expected e.g. 0-3,5)")]
     BadCpuList(String),
     /// The command could not be executed (not found, not executable); kprof exits 127 as a shell does.
-    #[error("failed to exec: {program}: {source}")]
+    #[error("failed to exec: {program}")]
     Exec {
         /// The program as given.
         program: String,
@@ -85,7 +88,7 @@ pub enum Error {
     #[error("no such process or thread: {0}")]
     NoSuchTask(u32),
     /// The output file could not be created, renamed or written.
-    #[error("output file {}: {source}", path.display())]
+    #[error("output file {}", path.display())]
     Output {
         /// The output path.
         path: PathBuf,
@@ -111,6 +114,18 @@ fn suggestion_text(suggestions: &[String]) -> String {
 }
 
 impl Error {
+    /// The message with its causes, `: `-separated (what anyhow's `{:#}` prints).
+    pub fn with_causes(&self) -> String {
+        let mut text = self.to_string();
+        let mut cause = std::error::Error::source(self);
+        while let Some(c) = cause {
+            text.push_str(": ");
+            text.push_str(&c.to_string());
+            cause = c.source();
+        }
+        text
+    }
+
     /// The exit status a command-line tool should use for this error: 127 when the command could
     /// not be executed (as a shell does), otherwise `None` (the caller's generic failure code).
     pub fn exit_code(&self) -> Option<i32> {

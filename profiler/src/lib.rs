@@ -16,16 +16,21 @@
 //! (or [`Error::exit_code`]) to kprof's own exit status.
 //!
 //! # What it won't do
-//! Symbolize, unwind or aggregate (see `kprof-symbolizer`, `kprof-flamegraph`); write the pipe
-//! format; record AUX data (Intel PT) or branch stacks.
+//! Symbolize, unwind or aggregate (see `kprof-symbolizer`, `kprof-flamegraph`); record AUX data
+//! (Intel PT) or branch stacks.
 //!
 //! # Design constraints
 //! All `unsafe` lives in `sys`. The session reaches the kernel only through
 //! [`session::Syscalls`], so its loop (stop on workload exit, Ctrl-C, lost samples) is tested
 //! with a fake kernel. A failed start never leaves the workload running: it is forked stopped and
-//! killed if setup fails. The output is written to a fresh file beside the target and renamed into
-//! place at the end (an existing output becomes `NAME.old`), so no symlink or hard link is ever
-//! written through.
+//! killed if setup fails. Where the output goes is decided by what is at its path ([`output`]):
+//! a regular file is replaced (the old one kept as `NAME.old`) and written in the file format
+//! with its header checkpointed every second, so SIGKILL loses at most the last second; a FIFO,
+//! a character device or `-` (standard output) gets the pipe format; nothing else is ever
+//! renamed or created. Every stop signal (SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1/2, SIGALRM)
+//! finishes the file. A write error (a full disk) keeps what reached the disk, finishes the
+//! file around it, stops recording and lets the workload run on
+//! ([`RecordSummary::output_failure`]).
 //!
 //! # Example
 //! ```no_run
@@ -49,6 +54,7 @@ pub mod cgroup;
 pub mod counting;
 pub mod error;
 pub mod events;
+pub mod output;
 pub mod perms;
 pub mod procfs;
 pub mod ring;
@@ -57,19 +63,17 @@ pub mod sys;
 pub mod target;
 pub mod tracing;
 
-use std::ffi::OsString;
-use std::fs::{File, OpenOptions};
-use std::io::{self, BufWriter};
-use std::os::unix::fs::OpenOptionsExt;
-use std::path::{Path, PathBuf};
+use std::io;
+use std::path::PathBuf;
 use std::time::Duration;
 
-use kprof_perfdata::writer::{self, Writer, WriterAttr};
+use kprof_perfdata::writer::{self, WriterAttr};
 
 pub use error::{Error, Result};
+pub use output::OutputFailure;
 pub use ring::RawData;
 pub use session::CallGraph;
-pub use target::Target;
+pub use target::{EndedBy, Target};
 
 pub use session::StopReason;
 use session::{Plan, Sampling, Session, SystemCalls};
@@ -102,7 +106,9 @@ pub struct RecordOptions {
     pub system_wide: bool,
     /// Stop after this long (meant for `-a`/`-p` without a command). Default: none.
     pub duration: Option<Duration>,
-    /// `-o FILE`. Default: `kprof.data`.
+    /// `-o FILE`: a regular file (replaced, the old one kept as `FILE.old`), a FIFO or
+    /// character device (written through, pipe format), or `-` for standard output (pipe
+    /// format). Default: `kprof.data`.
     pub output: PathBuf,
     /// `-m PAGES`: data pages per CPU ring, a power of two. Default: 128.
     pub mmap_pages: Option<usize>,
@@ -136,13 +142,13 @@ impl Default for RecordOptions {
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct RecordSummary {
-    /// SAMPLE records written.
+    /// SAMPLE records written (after a write error: those kept).
     pub samples: u64,
     /// Samples the kernel dropped (LOST records plus per-event lost counts).
     pub lost_samples: u64,
     /// LOST records (ring overflow episodes).
     pub lost_chunks: u64,
-    /// Bytes in the data section.
+    /// Bytes in the data section (after a write error: those kept).
     pub bytes: u64,
     /// The file written.
     pub output: PathBuf,
@@ -150,10 +156,15 @@ pub struct RecordSummary {
     pub exit_status: Option<i32>,
     /// Names of the events actually recorded (after fallbacks).
     pub events_used: Vec<String>,
-    /// True when recording stopped on SIGINT/SIGTERM.
+    /// True when recording stopped on a stop signal.
     pub interrupted: bool,
     /// Why recording stopped.
     pub stopped_by: StopReason,
+    /// Set when writing the output failed: what was kept. The recording stopped there and the
+    /// workload was left to finish on its own.
+    pub output_failure: Option<OutputFailure>,
+    /// Set when the workload was still running when recording stopped and kprof ended it.
+    pub workload_ended_by_us: Option<EndedBy>,
 }
 
 /// Parses a CPU list such as `0-3,5`, sorted and without duplicates.
@@ -199,75 +210,6 @@ pub fn max_sample_rate() -> Option<u64> {
         .trim()
         .parse()
         .ok()
-}
-
-/// The output file while recording: a fresh temporary file beside the target, renamed into place
-/// by [`OutputFile::commit`] and removed if dropped before.
-#[derive(Debug)]
-struct OutputFile {
-    path: PathBuf,
-    temp: PathBuf,
-    committed: bool,
-}
-
-impl OutputFile {
-    /// Creates `.NAME.kprof-PID.tmp` beside `path` with O_CREAT|O_EXCL|O_NOFOLLOW, mode 0600.
-    fn create(path: &Path) -> Result<(Self, File)> {
-        let output_err = |source| Error::Output {
-            path: path.to_owned(),
-            source,
-        };
-        let name = path.file_name().ok_or_else(|| {
-            output_err(io::Error::new(
-                io::ErrorKind::InvalidInput,
-                "not a file name",
-            ))
-        })?;
-        let mut temp_name = OsString::from(".");
-        temp_name.push(name);
-        temp_name.push(format!(".kprof-{}.tmp", std::process::id()));
-        let temp = path.with_file_name(temp_name);
-        let file = OpenOptions::new()
-            .write(true)
-            .read(true)
-            .create_new(true)
-            .mode(0o600)
-            .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
-            .open(&temp)
-            .map_err(output_err)?;
-        Ok((
-            OutputFile {
-                path: path.to_owned(),
-                temp,
-                committed: false,
-            },
-            file,
-        ))
-    }
-
-    /// Moves an existing output to `NAME.old` and the new file into place.
-    fn commit(&mut self) -> Result<()> {
-        let output_err = |source| Error::Output {
-            path: self.path.clone(),
-            source,
-        };
-        if std::fs::symlink_metadata(&self.path).is_ok() {
-            let mut old = self.path.clone().into_os_string();
-            old.push(".old");
-            std::fs::rename(&self.path, PathBuf::from(old)).map_err(output_err)?;
-        }
-        std::fs::rename(&self.temp, &self.path).map_err(output_err)?;
-        self.committed = true;
-        Ok(())
-    }
-}
-
-impl Drop for OutputFile {
-    fn drop(&mut self) {
-        if !self.committed {
-            let _ = std::fs::remove_file(&self.temp);
-        }
-    }
 }
 
 /// Turns the options into a plan (without the workload pid, which comes after the fork).
@@ -365,23 +307,32 @@ fn to_tasks(ids: &[u32]) -> Result<Vec<i32>> {
         .collect()
 }
 
-/// Records according to `options` until the command exits, SIGINT/SIGTERM arrives or the duration
-/// passes, and writes the perf.data file. `notes` receives one-line notes (suppressed by `quiet`).
+/// How long a workload gets to exit after SIGTERM before SIGKILL.
+pub const WORKLOAD_GRACE: Duration = Duration::from_secs(2);
+
+/// Records according to `options` until the command exits, a stop signal arrives, the duration
+/// passes or the output fails, and finishes the output. `notes` receives one-line notes
+/// (suppressed by `quiet`, except errors, which start with `error:`).
 pub fn record(options: &RecordOptions, notes: &mut dyn FnMut(&str)) -> Result<RecordSummary> {
-    let mut quiet_sink = |_: &str| {};
-    let notes: &mut dyn FnMut(&str) = if options.quiet {
-        &mut quiet_sink
-    } else {
-        notes
+    let quiet = options.quiet;
+    let mut note = |text: &str| {
+        if !quiet || text.starts_with("error:") {
+            notes(text);
+        }
     };
-    // Everything that can be checked without side effects first (frequency limit, events, CPUs).
+    let notes: &mut dyn FnMut(&str) = &mut note;
+    // Everything that can be checked without side effects first (frequency limit, events, CPUs),
+    // then the output path (a FIFO is opened now, before anything runs).
     let mut plan = make_plan(options)?;
+    let destination = output::Destination::prepare(&options.output, notes)?;
     let mut syscalls = SystemCalls::new()?;
     if let Some(name) = &options.cgroup {
         syscalls = syscalls.in_cgroup(cgroup::open(name)?.dir);
     }
     let mut workload = match (&options.target, plan.system_wide) {
-        (Target::Command(argv), _) if !argv.is_empty() => Some(target::Workload::spawn(argv)?),
+        (Target::Command(argv), _) if !argv.is_empty() => {
+            Some(target::Workload::spawn(argv, destination.is_stdout())?)
+        }
         _ => None,
     };
     if let Some(w) = &workload {
@@ -398,7 +349,6 @@ pub fn record(options: &RecordOptions, notes: &mut dyn FnMut(&str)) -> Result<Re
     };
     // From here on a failure drops `workload`, which kills and reaps the child.
     let mut session = Session::open(syscalls, plan, notes)?;
-    let (mut output, file) = OutputFile::create(&options.output)?;
     let out_err = |source| Error::Output {
         path: options.output.clone(),
         source,
@@ -417,7 +367,33 @@ pub fn record(options: &RecordOptions, notes: &mut dyn FnMut(&str)) -> Result<Re
         .iter()
         .map(|e| e.spec.name.clone())
         .collect();
-    let mut writer = Writer::new(BufWriter::new(file), attrs).map_err(out_err)?;
+    let mut features = buildid::host_features(
+        &std::env::args().collect::<Vec<_>>(),
+        &format!("kprof {}", env!("CARGO_PKG_VERSION")),
+    );
+    // Linux perf refuses tracepoint recordings without the event formats (a pipe needs them
+    // before the first sample).
+    let tracepoints: Vec<tracing::Tracepoint> = session
+        .events()
+        .iter()
+        .filter_map(|e| match &e.spec.kind {
+            events::EventKind::Tracepoint { system, name } => {
+                Some(tracing::Tracepoint::new(system, name))
+            }
+            _ => None,
+        })
+        .collect();
+    if !tracepoints.is_empty() {
+        match tracing::tracing_data(&tracepoints) {
+            Ok(blob) => features.tracing_data = Some(blob),
+            Err(e) => notes(&format!(
+                "note: tracepoint formats not saved, perf will not read this file: {}",
+                e.with_causes()
+            )),
+        }
+    }
+    // Until `keep()`, dropping `out` removes a new file and puts the old one back.
+    let mut out = destination.open(attrs, &features)?;
     let ctx = procfs::SynthesisContext {
         layout: session.sample_id_layout(),
         id: session.first_id(),
@@ -425,7 +401,7 @@ pub fn record(options: &RecordOptions, notes: &mut dyn FnMut(&str)) -> Result<Re
     {
         let mut synth_out = |rec: &[u8]| -> io::Result<()> {
             session.note_record(rec);
-            writer.write_record(rec)
+            out.write_record(rec)
         };
         if let Err(e) = procfs::synthesize_kernel(&ctx, &mut synth_out) {
             notes(&format!("note: kernel symbols will be missing: {e}"));
@@ -441,30 +417,41 @@ pub fn record(options: &RecordOptions, notes: &mut dyn FnMut(&str)) -> Result<Re
         }
         synth_out(&writer::encode_finished_init()).map_err(out_err)?;
     }
+    // A recording killed from here on leaves a file that reads.
+    out.checkpoint().map_err(out_err)?;
     session.enable()?;
     if let Some(w) = workload.as_mut() {
         w.release()?;
     }
-    let mut sink = |raw: RawData<'_>| match raw {
-        RawData::Single(rec) => writer.write_record(rec),
-        RawData::Split(first, second) => writer.write_split(first, second),
+    out.keep();
+    let mut reason = session.run(&mut out)?;
+    let mut discard = |_: RawData<'_>| Ok(());
+    let stats = match session.finish(&mut out) {
+        Ok(stats) => stats,
+        Err(_) if out.failure().is_some() => {
+            reason = StopReason::OutputFailed;
+            session.finish(&mut discard)?
+        }
+        Err(e) => return Err(e),
     };
-    let reason = session.run(&mut sink)?;
-    let stats = session.finish(&mut sink)?;
+    if reason == StopReason::OutputFailed {
+        if let Some(failure) = out.failure() {
+            notes(&failure_note(&options.output, failure, workload.is_some()));
+        }
+        // The workload runs on; so does the loop (discarding) until it ends or a stop signal.
+        if workload.is_some() || options.duration.is_some() {
+            reason = session.run(&mut discard)?;
+        }
+    }
     let exit = match workload.as_mut() {
         Some(w) => {
             if let Some(exit) = session.workload_exit() {
                 w.set_exited(exit);
             }
-            w.terminate(Duration::from_secs(2))
-                .map(sys::ChildExit::code)
+            w.terminate(WORKLOAD_GRACE).map(sys::ChildExit::code)
         }
         None => None,
     };
-    let mut features = buildid::host_features(
-        &std::env::args().collect::<Vec<_>>(),
-        &format!("kprof {}", env!("CARGO_PKG_VERSION")),
-    );
     // pid -1: perf's HOST_KERNEL_ID, used for every file on the host.
     features.build_ids = buildid::collect_build_ids(
         session
@@ -473,42 +460,56 @@ pub fn record(options: &RecordOptions, notes: &mut dyn FnMut(&str)) -> Result<Re
     );
     features.first_sample_time = stats.first_sample_time;
     features.last_sample_time = stats.last_sample_time;
-    // Linux perf refuses tracepoint recordings without the event formats.
-    let tracepoints: Vec<tracing::Tracepoint> = session
-        .events()
-        .iter()
-        .filter_map(|e| match &e.spec.kind {
-            events::EventKind::Tracepoint { system, name } => {
-                Some(tracing::Tracepoint::new(system, name))
-            }
-            _ => None,
-        })
-        .collect();
-    if !tracepoints.is_empty() {
-        match tracing::tracing_data(&tracepoints) {
-            Ok(blob) => features.tracing_data = Some(blob),
-            Err(e) => notes(&format!(
-                "note: tracepoint formats not saved, perf will not read this file: {e}"
-            )),
-        }
+    let bytes = out.data_bytes();
+    let failed_before = out.failure().is_some();
+    let failure = out.finish(&features);
+    if let (Some(failure), false) = (&failure, failed_before) {
+        notes(&failure_note(&options.output, failure, false));
     }
-    let bytes = writer.data_bytes();
-    let sink = writer.finish(&features).map_err(out_err)?;
-    let file = sink.into_inner().map_err(|e| out_err(e.into_error()))?;
-    file.sync_all().map_err(out_err)?;
-    drop(file);
-    output.commit()?;
     Ok(RecordSummary {
-        samples: stats.samples,
+        samples: failure.as_ref().map_or(stats.samples, |f| f.kept_samples),
         lost_samples: stats.lost_samples,
         lost_chunks: stats.lost_chunks,
-        bytes,
+        bytes: failure.as_ref().map_or(bytes, |f| f.kept_bytes),
         output: options.output.clone(),
         exit_status: exit,
         events_used,
         interrupted: matches!(reason, StopReason::Signal(_)),
-        stopped_by: reason,
+        stopped_by: if failure.is_some() {
+            StopReason::OutputFailed
+        } else {
+            reason
+        },
+        output_failure: failure,
+        workload_ended_by_us: workload.as_ref().and_then(target::Workload::ended_by_us),
     })
+}
+
+/// The one error line about a failed output: the error, where, and what was kept.
+fn failure_note(path: &std::path::Path, failure: &OutputFailure, runs_on: bool) -> String {
+    let stopped = if runs_on {
+        "recording stopped, the command runs on"
+    } else {
+        "recording stopped"
+    };
+    let mib = failure.kept_bytes as f64 / (1024.0 * 1024.0);
+    let place = if path.as_os_str() == "-" {
+        "standard output".to_owned()
+    } else {
+        path.display().to_string()
+    };
+    if failure.readable {
+        format!(
+            "error: writing {place}: {}; {stopped}. Kept {} samples ({mib:.2} MiB) in {place}, \
+             which kprof and perf read",
+            failure.error, failure.kept_samples
+        )
+    } else {
+        format!(
+            "error: writing {place}: {}; {stopped} after {} samples ({mib:.2} MiB)",
+            failure.error, failure.kept_samples
+        )
+    }
 }
 
 #[cfg(test)]
@@ -577,38 +578,5 @@ mod tests {
             ..Default::default()
         };
         assert!(matches!(make_plan(&o), Err(Error::NoSuchTask(_))));
-    }
-
-    #[test]
-    fn output_file_is_exclusive_and_renamed_into_place() {
-        use std::os::unix::fs::PermissionsExt;
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("out.data");
-        std::fs::write(&path, "previous").unwrap();
-        let victim = dir.path().join("victim");
-        std::fs::write(&victim, "keep me").unwrap();
-        let (mut out, file) = OutputFile::create(&path).unwrap();
-        assert_eq!(file.metadata().unwrap().permissions().mode() & 0o777, 0o600);
-        // Somebody swaps the output for a symlink meanwhile: the link is moved, not written through.
-        std::fs::remove_file(&path).unwrap();
-        std::os::unix::fs::symlink(&victim, &path).unwrap();
-        drop(file);
-        out.commit().unwrap();
-        assert_eq!(std::fs::read_to_string(&victim).unwrap(), "keep me");
-        assert!(
-            std::fs::symlink_metadata(dir.path().join("out.data.old"))
-                .unwrap()
-                .is_symlink()
-        );
-        assert!(!std::fs::symlink_metadata(&path).unwrap().is_symlink());
-    }
-
-    #[test]
-    fn abandoned_output_leaves_nothing_behind() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("out.data");
-        let (out, _file) = OutputFile::create(&path).unwrap();
-        drop(out);
-        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
     }
 }

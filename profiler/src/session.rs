@@ -1,6 +1,6 @@
 //! A recording session: opening one fd per (event, task, CPU), one ring per CPU with the other fds
-//! redirected into it, the poll/drain loop, stop conditions (workload exit, SIGINT/SIGTERM,
-//! duration) and lost-sample accounting.
+//! redirected into it, the poll/drain loop, stop conditions (workload exit, a stop signal,
+//! duration, the output failing) and lost-sample accounting.
 //!
 //! The kernel is reached only through [`Syscalls`], so the loop's logic is tested with a fake.
 
@@ -62,7 +62,8 @@ pub struct Wakeup {
     pub hung_up: Vec<usize>,
 }
 
-/// The real kernel, with SIGINT/SIGTERM/SIGCHLD caught in a self-pipe while it lives.
+/// The real kernel, with the stop signals ([`sys::STOP_SIGNALS`]) and SIGCHLD caught in a
+/// self-pipe while it lives.
 #[derive(Debug)]
 pub struct SystemCalls {
     signals: SignalPipe,
@@ -298,12 +299,14 @@ struct CpuRing<S: Syscalls> {
 pub enum StopReason {
     /// The workload exited (status inside).
     WorkloadExited(ChildExit),
-    /// SIGINT or SIGTERM (the number).
+    /// A stop signal (the number): SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2 or SIGALRM.
     Signal(i32),
     /// The duration passed.
     Duration,
     /// Every monitored task is gone (`-p`/`-t`).
     TasksGone,
+    /// The sink failed to take a record (a full disk, a closed pipe); it knows why.
+    OutputFailed,
 }
 
 /// Counts kept while recording.
@@ -331,11 +334,28 @@ pub struct SessionStats {
     pub last_sample_time: Option<u64>,
 }
 
-/// Where the session's records go: one complete record, possibly in two pieces.
-pub type RecordSink<'a> = dyn FnMut(RawData<'_>) -> io::Result<()> + 'a;
+/// Where the session's records go: one complete record, possibly in two pieces. A closure
+/// taking [`RawData`] is a sink that needs no ticks.
+pub trait RecordSink {
+    /// Takes one record. An error stops [`Session::run`] with [`StopReason::OutputFailed`].
+    fn record(&mut self, raw: RawData<'_>) -> io::Result<()>;
+
+    /// Called after every round of the loop (at least every [`POLL_INTERVAL`]), after the rings
+    /// were drained: the place for periodic work such as header checkpoints. An error stops the
+    /// loop like a failed record.
+    fn tick(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+impl<F: FnMut(RawData<'_>) -> io::Result<()>> RecordSink for F {
+    fn record(&mut self, raw: RawData<'_>) -> io::Result<()> {
+        self(raw)
+    }
+}
 
 /// How often the loop wakes without data, to check the workload and the clock.
-const POLL_INTERVAL: Duration = Duration::from_millis(100);
+pub const POLL_INTERVAL: Duration = Duration::from_millis(100);
 
 /// An open recording session.
 pub struct Session<S: Syscalls> {
@@ -351,6 +371,8 @@ pub struct Session<S: Syscalls> {
     workload_exit: Option<ChildExit>,
     /// Per fd: false once it hung up (its task exited).
     alive: Vec<bool>,
+    /// When [`Session::run`] was first called: the duration counts from there.
+    started: Option<Instant>,
 }
 
 impl<S: Syscalls> std::fmt::Debug for Session<S> {
@@ -577,6 +599,7 @@ impl<S: Syscalls> Session<S> {
             mapped_files: BTreeSet::new(),
             workload_exit: None,
             alive: vec![true; fds_len],
+            started: None,
         })
     }
 
@@ -618,9 +641,11 @@ impl<S: Syscalls> Session<S> {
     }
 
     /// Polls and drains until a stop condition; every record goes to `sink`, and a
-    /// FINISHED_ROUND follows every round that wrote something.
-    pub fn run(&mut self, sink: &mut RecordSink<'_>) -> Result<StopReason> {
-        let started = Instant::now();
+    /// FINISHED_ROUND follows every round that wrote something. After a stop by
+    /// [`StopReason::OutputFailed`] it can be called again (with a sink that discards) to wait
+    /// for the other stop conditions; the duration counts from the first call.
+    pub fn run(&mut self, sink: &mut dyn RecordSink) -> Result<StopReason> {
+        let started = *self.started.get_or_insert_with(Instant::now);
         let reason = loop {
             let timeout = match self.plan.duration {
                 Some(d) => {
@@ -654,7 +679,9 @@ impl<S: Syscalls> Session<S> {
                         source,
                     })?
             };
-            self.drain_all(sink)?;
+            if self.drain_all(sink).is_err() || sink.tick().is_err() {
+                break StopReason::OutputFailed;
+            }
             if attached {
                 for &i in &wakeup.hung_up {
                     if let Some(alive) = watched.get(i).and_then(|&fd| self.alive.get_mut(fd)) {
@@ -666,10 +693,7 @@ impl<S: Syscalls> Session<S> {
                 }
             }
             let signals = wakeup.signals;
-            if let Some(&sig) = signals
-                .iter()
-                .find(|&&s| s == libc::SIGINT || s == libc::SIGTERM)
-            {
+            if let Some(&sig) = signals.iter().find(|s| sys::STOP_SIGNALS.contains(s)) {
                 if let Some(pid) = self.plan.workload {
                     // Ctrl-C reaches the workload through the terminal; forward an explicit SIGTERM.
                     if sig == libc::SIGTERM {
@@ -699,7 +723,7 @@ impl<S: Syscalls> Session<S> {
 
     /// Disables the events, drains the rings fully, writes LOST_SAMPLES for every fd whose
     /// kernel lost count is non-zero, and returns the counts.
-    pub fn finish(&mut self, sink: &mut RecordSink<'_>) -> Result<SessionStats> {
+    pub fn finish(&mut self, sink: &mut dyn RecordSink) -> Result<SessionStats> {
         for fd in &self.fds {
             // A task that exited has nothing left to disable; keep draining regardless.
             let _ = self.sys.disable(&fd.event);
@@ -729,7 +753,7 @@ impl<S: Syscalls> Session<S> {
                     .map(|e| SampleIdLayout::from_attr(&e.attr_bytes))
                     .unwrap_or(layout);
                 let record = writer::encode_lost_samples(&layout, lost, &sid);
-                sink(RawData::Single(&record)).map_err(Error::Io)?;
+                sink.record(RawData::Single(&record)).map_err(Error::Io)?;
                 self.stats.bytes += record.len() as u64;
                 self.stats.lost_in_counters += lost;
             }
@@ -761,7 +785,7 @@ impl<S: Syscalls> Session<S> {
         self.inspect(RawData::Single(record));
     }
 
-    fn drain_all(&mut self, sink: &mut RecordSink<'_>) -> Result<()> {
+    fn drain_all(&mut self, sink: &mut dyn RecordSink) -> Result<()> {
         let mut wrote = false;
         for i in 0..self.rings.len() {
             let Some(slot) = self.rings.get_mut(i) else {
@@ -770,7 +794,7 @@ impl<S: Syscalls> Session<S> {
             let mut inspected = Vec::new();
             let drained = ring::drain(&mut slot.ring, &mut |raw| {
                 inspected.push(classify(raw));
-                sink(raw)
+                sink.record(raw)
             })
             .map_err(Error::Io)?;
             self.stats.bytes += drained.bytes;
@@ -784,7 +808,7 @@ impl<S: Syscalls> Session<S> {
         }
         if wrote {
             let round = writer::encode_finished_round();
-            sink(RawData::Single(&round)).map_err(Error::Io)?;
+            sink.record(RawData::Single(&round)).map_err(Error::Io)?;
             self.stats.bytes += round.len() as u64;
         }
         Ok(())

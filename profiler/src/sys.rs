@@ -415,8 +415,30 @@ pub struct SignalPipe {
     previous: Vec<(libc::c_int, libc::sigaction)>,
 }
 
-/// Signals the self-pipe catches.
-pub const CAUGHT_SIGNALS: [libc::c_int; 3] = [libc::SIGINT, libc::SIGTERM, libc::SIGCHLD];
+/// Signals that end a recording the way Ctrl-C does: the file is finished, not lost. SIGHUP
+/// comes when the terminal or SSH session closes; the others from `kill`, `timeout` and job
+/// control scripts. (SIGKILL cannot be caught: the output's header checkpoints cover it.)
+pub const STOP_SIGNALS: [libc::c_int; 7] = [
+    libc::SIGINT,
+    libc::SIGTERM,
+    libc::SIGHUP,
+    libc::SIGQUIT,
+    libc::SIGUSR1,
+    libc::SIGUSR2,
+    libc::SIGALRM,
+];
+
+/// Signals the self-pipe catches: the stop signals and SIGCHLD.
+pub const CAUGHT_SIGNALS: [libc::c_int; 8] = [
+    libc::SIGINT,
+    libc::SIGTERM,
+    libc::SIGHUP,
+    libc::SIGQUIT,
+    libc::SIGUSR1,
+    libc::SIGUSR2,
+    libc::SIGALRM,
+    libc::SIGCHLD,
+];
 
 impl SignalPipe {
     /// Installs the handlers.
@@ -572,8 +594,14 @@ impl StoppedChild {
 }
 
 /// Forks a child that waits on a pipe, then `execv(program, argv)` with the current environment.
-/// `program` must already be resolved against PATH (no allocation happens after fork).
-pub fn spawn_stopped(program: &CStr, argv: &[CString]) -> io::Result<StoppedChild> {
+/// `program` must already be resolved against PATH (no allocation happens after fork). With
+/// `stdout_to_stderr` the child's standard output is its standard error (as perf does when the
+/// recording itself goes to standard output).
+pub fn spawn_stopped(
+    program: &CStr,
+    argv: &[CString],
+    stdout_to_stderr: bool,
+) -> io::Result<StoppedChild> {
     let (go_read, go_write) = pipe_cloexec(false)?;
     let (err_read, err_write) = pipe_cloexec(false)?;
     let mut argv_ptrs: Vec<*const libc::c_char> = argv.iter().map(|a| a.as_ptr()).collect();
@@ -590,8 +618,9 @@ pub fn spawn_stopped(program: &CStr, argv: &[CString]) -> io::Result<StoppedChil
     }
     if pid == 0 {
         // SAFETY: in the child: close our copies of the parent's ends, wait for the go byte (EOF
-        // means the parent gave up: exit), exec, report errno on failure and _exit without running
-        // any destructors or atexit handlers. All pointers were built before fork and stay valid.
+        // means the parent gave up: exit), maybe dup2 stderr onto stdout, exec, report errno on
+        // failure and _exit without running any destructors or atexit handlers. All pointers
+        // were built before fork and stay valid.
         unsafe {
             libc::close(go_write_fd);
             libc::close(err_read_fd);
@@ -604,6 +633,9 @@ pub fn spawn_stopped(program: &CStr, argv: &[CString]) -> io::Result<StoppedChil
                 if n == 0 || *libc::__errno_location() != libc::EINTR {
                     libc::_exit(127);
                 }
+            }
+            if stdout_to_stderr && libc::dup2(2, 1) < 0 {
+                libc::_exit(127);
             }
             libc::execv(program.as_ptr(), argv_ptrs.as_ptr());
             let code = (*libc::__errno_location()).to_ne_bytes();

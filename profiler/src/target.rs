@@ -70,11 +70,23 @@ pub struct Workload {
     child: StoppedChild,
     program: String,
     exit: Option<ChildExit>,
+    /// How [`Workload::terminate`] ended it, if it was still running.
+    ended_by_us: Option<EndedBy>,
+}
+
+/// Which signal ended a workload that was still running when the recording stopped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EndedBy {
+    /// It exited after SIGTERM.
+    Sigterm,
+    /// It ignored SIGTERM for the whole grace period and was killed with SIGKILL.
+    Sigkill,
 }
 
 impl Workload {
-    /// Forks the command; the child waits until [`Workload::release`].
-    pub fn spawn(argv: &[OsString]) -> Result<Self> {
+    /// Forks the command; the child waits until [`Workload::release`]. With `stdout_to_stderr`
+    /// the command's standard output goes to standard error (the recording uses stdout).
+    pub fn spawn(argv: &[OsString], stdout_to_stderr: bool) -> Result<Self> {
         let Some(first) = argv.first() else {
             return Err(Error::InvalidOption(
                 "no command given (give a command, -p PID, -t TID or -a)".to_owned(),
@@ -86,14 +98,17 @@ impl Workload {
             .iter()
             .map(|a| cstring(a))
             .collect::<Result<Vec<_>>>()?;
-        let child = sys::spawn_stopped(&program_c, &args).map_err(|source| Error::Syscall {
-            what: "fork".to_owned(),
-            source,
+        let child = sys::spawn_stopped(&program_c, &args, stdout_to_stderr).map_err(|source| {
+            Error::Syscall {
+                what: "fork".to_owned(),
+                source,
+            }
         })?;
         Ok(Workload {
             child,
             program: first.to_string_lossy().into_owned(),
             exit: None,
+            ended_by_us: None,
         })
     }
 
@@ -128,7 +143,18 @@ impl Workload {
         self.exit
     }
 
+    /// The command as given (argv\[0\]).
+    pub fn program(&self) -> &str {
+        &self.program
+    }
+
+    /// Whether [`Workload::terminate`] had to end the child, and how.
+    pub fn ended_by_us(&self) -> Option<EndedBy> {
+        self.ended_by_us
+    }
+
     /// Sends SIGTERM, waits up to `grace`, then SIGKILL; reaps the child and returns its status.
+    /// [`Workload::ended_by_us`] then says which signal it took.
     pub fn terminate(&mut self, grace: Duration) -> Option<ChildExit> {
         if self.exit.is_some() {
             return self.exit;
@@ -143,10 +169,12 @@ impl Workload {
         while Instant::now() < deadline {
             if let Ok(Some(exit)) = sys::wait_child(pid, false) {
                 self.exit = Some(exit);
+                self.ended_by_us = Some(EndedBy::Sigterm);
                 return self.exit;
             }
             std::thread::sleep(Duration::from_millis(10));
         }
+        self.ended_by_us = Some(EndedBy::Sigkill);
         let _ = sys::kill(pid, libc::SIGKILL);
         self.exit = sys::wait_child(pid, true).ok().flatten();
         self.exit
@@ -222,7 +250,7 @@ mod tests {
         let marker = dir.path().join("ran");
         let script = format!("touch {}; exit 3", marker.display());
         let argv: Vec<OsString> = ["sh", "-c", &script].iter().map(OsString::from).collect();
-        let mut w = Workload::spawn(&argv).unwrap();
+        let mut w = Workload::spawn(&argv, false).unwrap();
         std::thread::sleep(Duration::from_millis(50));
         assert!(!marker.exists(), "child ran before release");
         w.release().unwrap();
@@ -238,7 +266,7 @@ mod tests {
         let not_exec = dir.path().join("plain");
         std::fs::write(&not_exec, "data").unwrap();
         let argv = vec![not_exec.clone().into_os_string()];
-        let mut w = Workload::spawn(&argv).unwrap();
+        let mut w = Workload::spawn(&argv, false).unwrap();
         let err = w.release().unwrap_err();
         assert!(err.to_string().starts_with("failed to exec:"), "{err}");
         assert_eq!(w.exit(), Some(ChildExit::Exited(127)));
@@ -247,7 +275,7 @@ mod tests {
     #[test]
     fn dropping_an_unreleased_workload_kills_it() {
         let argv: Vec<OsString> = ["sleep", "100"].iter().map(OsString::from).collect();
-        let w = Workload::spawn(&argv).unwrap();
+        let w = Workload::spawn(&argv, false).unwrap();
         let pid = w.pid();
         drop(w);
         // Reaped: the pid is no longer our child.

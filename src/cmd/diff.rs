@@ -1,7 +1,6 @@
 //! `kprof diff`: compare a baseline with a new profile (each side one or more runs) — a
 //! differential flame graph, the functions whose share changed most, and a CI gate.
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -91,8 +90,7 @@ pub fn run(args: &DiffArgs) -> Result<ExitCode> {
             diff.render_svg(&opts, &mut out)?;
         }
     }
-    out.flush()?;
-    drop(out);
+    out.commit()?;
     if let Some(threshold) = args.fail_on_regression {
         // A regression: a function's total value (time in it and its callees) grew by more
         // than the threshold, the run-to-run spread of either side and the sampling noise.

@@ -1,7 +1,5 @@
 //! `kprof export`: write the profile for pprof, speedscope or the Firefox Profiler.
 
-use std::io::Write;
-
 use anyhow::Result;
 
 use crate::cli::{ExportArgs, ExportFormatArg};
@@ -25,6 +23,6 @@ pub fn run(args: &ExportArgs) -> Result<()> {
     };
     let mut out = super::output(args.output.as_deref())?;
     export(&profile, format, &mut out)?;
-    out.flush()?;
+    out.commit()?;
     Ok(())
 }

@@ -1,7 +1,6 @@
 //! `kprof flame`: fold the profile's stacks and render them as an SVG flame graph or folded text.
 
 use rustc_hash::FxHashMap as HashMap;
-use std::io::Write;
 
 use anyhow::{Context, Result};
 use kprof_flamegraph::{Folder, FrameKind as FoldKind, Palette, SvgOptions};
@@ -192,7 +191,7 @@ pub fn run(args: &FlameArgs) -> Result<()> {
         }
         kprof_flamegraph::render_svg(&folder, &opts, &mut out)?;
     }
-    out.flush()?;
+    out.commit()?;
     Ok(())
 }
 

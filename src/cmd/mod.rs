@@ -9,12 +9,15 @@ pub mod report;
 pub mod script;
 pub mod stat;
 
-use std::fs::File;
+use std::ffi::OsString;
+use std::fs::{File, OpenOptions};
 use std::io::{self, BufWriter, Write};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 use kprof_perfdata::{Note, ParseOptions, PerfFile};
+use kprof_profiler::output::OutputPath;
 
 use crate::analysis::{self, Analysis, AnalysisOptions};
 use crate::cli::{FilterArgs, InputArgs, SymbolArgs};
@@ -157,12 +160,108 @@ pub fn symbol_notes(report: &[kprof_symbolizer::ModuleReport]) -> Vec<String> {
     notes
 }
 
-/// Standard output or a created file, buffered.
-pub fn output(path: Option<&Path>) -> Result<Box<dyn Write>> {
-    Ok(match path {
-        None => Box::new(BufWriter::new(io::stdout().lock())),
-        Some(path) => Box::new(BufWriter::new(
-            File::create(path).with_context(|| format!("{}: cannot create", path.display()))?,
-        )),
-    })
+/// Where a command's output goes: standard output, a stream named by path (a FIFO, a
+/// character device, `/dev/stdout`), or a file that appears only once complete. A file is
+/// written to `.NAME.kprof-PID.tmp` beside its target and renamed over it by
+/// [`Output::commit`]; dropped before that (an error, a full disk), the temporary file goes and
+/// the target is untouched. Write errors name the file.
+pub struct Output {
+    /// For messages: the target, or `standard output`.
+    name: String,
+    sink: BufWriter<Box<dyn Write>>,
+    /// The temporary file and the target it replaces, until committed.
+    pending: Option<(PathBuf, PathBuf)>,
+}
+
+/// Opens the output: standard output for `None`, else see [`Output`].
+pub fn output(path: Option<&Path>) -> Result<Output> {
+    let Some(path) = path else {
+        return Ok(Output {
+            name: "standard output".to_owned(),
+            sink: BufWriter::new(Box::new(io::stdout().lock())),
+            pending: None,
+        });
+    };
+    let name = path.display().to_string();
+    let mut notes = |note: &str| eprintln!("kprof: {note}");
+    match kprof_profiler::output::classify(path, &mut notes)
+        .map_err(|e| anyhow::anyhow!(e.with_causes()))?
+    {
+        OutputPath::Stream(file) => Ok(Output {
+            name,
+            sink: BufWriter::new(Box::new(file)),
+            pending: None,
+        }),
+        OutputPath::Replace => {
+            let file_name = path
+                .file_name()
+                .with_context(|| format!("{name}: not a file name"))?;
+            let mut temp_name = OsString::from(".");
+            temp_name.push(file_name);
+            temp_name.push(format!(".kprof-{}.tmp", std::process::id()));
+            let temp = path.with_file_name(temp_name);
+            let file = OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o666)
+                .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+                .open(&temp)
+                .with_context(|| format!("{name}: cannot create"))?;
+            // A file that is replaced keeps its permissions.
+            if let Ok(meta) = std::fs::symlink_metadata(path) {
+                let _ = file.set_permissions(meta.permissions());
+            }
+            Ok(Output {
+                name,
+                sink: BufWriter::new(Box::new(file)),
+                pending: Some((temp, path.to_path_buf())),
+            })
+        }
+    }
+}
+
+impl Output {
+    /// Flushes; a file is made durable and renamed over its target.
+    pub fn commit(mut self) -> Result<()> {
+        let name = self.name.clone();
+        self.sink
+            .flush()
+            .with_context(|| format!("writing {name}"))?;
+        if let Some((temp, target)) = self.pending.take() {
+            let synced = File::open(&temp).and_then(|f| f.sync_all());
+            let renamed = synced.and_then(|()| std::fs::rename(&temp, &target));
+            if let Err(e) = renamed {
+                let _ = std::fs::remove_file(&temp);
+                return Err(e).with_context(|| format!("writing {name}"));
+            }
+        }
+        Ok(())
+    }
+
+    fn context(&self, e: io::Error) -> io::Error {
+        // The kind stays (a closed pipe is not an error); the text names the file.
+        io::Error::new(e.kind(), format!("writing {}: {e}", self.name))
+    }
+}
+
+impl Write for Output {
+    fn write(&mut self, bytes: &[u8]) -> io::Result<usize> {
+        self.sink.write(bytes).map_err(|e| self.context(e))
+    }
+
+    fn write_all(&mut self, bytes: &[u8]) -> io::Result<()> {
+        self.sink.write_all(bytes).map_err(|e| self.context(e))
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.sink.flush().map_err(|e| self.context(e))
+    }
+}
+
+impl Drop for Output {
+    fn drop(&mut self) {
+        if let Some((temp, _)) = self.pending.take() {
+            let _ = std::fs::remove_file(&temp);
+        }
+    }
 }

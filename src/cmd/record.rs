@@ -4,7 +4,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
-use kprof_profiler::{CallGraph, RecordOptions, Target};
+use kprof_profiler::{CallGraph, EndedBy, RecordOptions, RecordSummary, StopReason, Target};
 
 use crate::cli::{CallGraphArg, RecordArgs};
 
@@ -60,31 +60,40 @@ impl RecordArgs {
     }
 }
 
-/// Runs `kprof record`; exits with the profiled command's status.
+/// Runs `kprof record`; exits with the profiled command's status (0 when kprof itself ended it
+/// at an expected stop: `--duration`), or 1 when the output could not be written in full.
 pub fn run(args: &RecordArgs) -> Result<ExitCode> {
     let options = args.to_options()?;
     let quiet = args.quiet;
-    let mut notes = |note: &str| {
-        if !quiet {
-            eprintln!("kprof: {note}");
-        }
-    };
+    // The profiler drops notes itself under -q, but never errors.
+    let mut notes = |note: &str| eprintln!("kprof: {note}");
     let summary = match kprof_profiler::record(&options, &mut notes) {
         Ok(summary) => summary,
         // A command that could not be started exits 127, as in a shell.
         Err(err) => match err.exit_code() {
             Some(code) => {
-                eprintln!("kprof: {err}");
+                eprintln!("kprof: {:#}", anyhow::Error::from(err));
                 return Ok(ExitCode::from(u8::try_from(code).unwrap_or(1)));
             }
             None => return Err(err.into()),
         },
     };
+    let program = args
+        .command
+        .first()
+        .map(|p| p.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    if !quiet && summary.workload_ended_by_us == Some(EndedBy::Sigkill) {
+        eprintln!(
+            "kprof: note: {program} did not exit within {} s of SIGTERM; killed it with SIGKILL",
+            kprof_profiler::WORKLOAD_GRACE.as_secs()
+        );
+    }
     if !quiet {
         let lost = if summary.lost_samples > 0 || summary.lost_chunks > 0 {
             let total = summary.samples + summary.lost_samples;
             format!(
-                ", {} lost ({:.2}%, {} chunks)",
+                ", {} lost ({:.2}% of {total}, {} chunks)",
                 summary.lost_samples,
                 summary.lost_samples as f64 * 100.0 / total.max(1) as f64,
                 summary.lost_chunks
@@ -92,15 +101,37 @@ pub fn run(args: &RecordArgs) -> Result<ExitCode> {
         } else {
             ", 0 lost".to_string()
         };
+        let place = if summary.output.as_os_str() == "-" {
+            "standard output".to_owned()
+        } else {
+            summary.output.display().to_string()
+        };
+        let (verb, preposition) = if summary.output_failure.is_some() {
+            ("kept", "in")
+        } else {
+            ("wrote", "to")
+        };
         eprintln!(
-            "kprof: wrote {} samples{lost}, {:.2} MiB to {}",
+            "kprof: {verb} {} samples{lost}, {:.2} MiB {preposition} {place}",
             summary.samples,
             summary.bytes as f64 / (1024.0 * 1024.0),
-            summary.output.display()
         );
     }
-    Ok(match summary.exit_status {
+    Ok(exit_code(&summary))
+}
+
+/// kprof's exit status for a finished recording: 1 when the output failed; 0 when kprof ended
+/// the command at an expected stop (`--duration`: that stop is not a failure); otherwise the
+/// command's own status (128 + signal when a signal ended it).
+fn exit_code(summary: &RecordSummary) -> ExitCode {
+    if summary.output_failure.is_some() {
+        return ExitCode::FAILURE;
+    }
+    if summary.stopped_by == StopReason::Duration && summary.workload_ended_by_us.is_some() {
+        return ExitCode::SUCCESS;
+    }
+    match summary.exit_status {
         Some(code) => ExitCode::from(u8::try_from(code.clamp(0, 255)).unwrap_or(1)),
         None => ExitCode::SUCCESS,
-    })
+    }
 }

@@ -184,7 +184,7 @@ pub fn run(args: &ReportArgs) -> Result<()> {
             problems: m.problems.iter().map(|p| p.to_string()).collect(),
         })
         .collect();
-    let mut out = super::output(None)?;
+    let mut out = super::output(args.output.as_deref())?;
     match args.format {
         ReportFormat::Json => {
             let json_events = events
@@ -327,6 +327,6 @@ pub fn run(args: &ReportArgs) -> Result<()> {
             }
         }
     }
-    out.flush()?;
+    out.commit()?;
     Ok(())
 }

@@ -69,6 +69,6 @@ pub fn run(args: &ScriptArgs) -> Result<()> {
         .filter(|_| args.filter.event.is_some());
     let mut out = super::output(None)?;
     write_script(&analysis.profile, &analysis.traces, event, &mut out)?;
-    out.flush()?;
+    out.commit()?;
     Ok(())
 }
