@@ -69,6 +69,18 @@ pub struct Thread {
     pub process_name: String,
 }
 
+impl Thread {
+    /// The pid as perf prints it: signed, so that "no process" is `-1`, not `4294967295`.
+    pub fn pid_signed(&self) -> i32 {
+        self.pid as i32
+    }
+
+    /// The tid as perf prints it: signed (`-1` for a task being reaped).
+    pub fn tid_signed(&self) -> i32 {
+        self.tid as i32
+    }
+}
+
 /// An event (perf attr) samples were taken for.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Event {

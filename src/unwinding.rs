@@ -122,8 +122,16 @@ impl UnwindReport {
                     })
                     .map(|(r, n)| format!("{r} {n}"))
                     .collect();
+                // The package advice fits only missing CFI; the other reasons are about the
+                // CFI that is there.
+                let advice = if m.reasons.contains_key("no unwind info") {
+                    "; no .eh_frame or debug info covers those addresses: install the -dbgsym \
+                     package or build with -g"
+                } else {
+                    ""
+                };
                 lines.push(format!(
-                    "{module}: {} of {total} stacks stopped early ({}; missing .eh_frame or debug info: install the -dbgsym package or build with -g)",
+                    "{module}: {} of {total} stacks stopped early ({}){advice}",
                     m.failed,
                     reasons.join(", ")
                 ));

@@ -780,3 +780,190 @@ fn writer_into_parts(writer: PipeWriter<BufWriter<File>>) -> (File, Vec<u8>) {
     let (file, buffered) = writer.into_sink().into_parts();
     (file, buffered.unwrap_or_default())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt;
+    use std::process::Command;
+
+    fn attrs() -> Vec<WriterAttr> {
+        vec![WriterAttr {
+            attr: vec![0; 128],
+            ids: vec![1],
+            name: "cpu-clock".into(),
+        }]
+    }
+
+    /// A record of `kind` with an 8-byte body.
+    fn record(kind: u32) -> Vec<u8> {
+        let mut out = Vec::new();
+        out.extend_from_slice(&kind.to_ne_bytes());
+        out.extend_from_slice(&0u16.to_ne_bytes());
+        out.extend_from_slice(&16u16.to_ne_bytes());
+        out.extend_from_slice(&7u64.to_ne_bytes());
+        out
+    }
+
+    // See: issue #11 point 1
+    #[test]
+    fn only_regular_files_are_replaced() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut notes = |_: &str| {};
+        let missing = dir.path().join("new.data");
+        assert!(matches!(
+            classify(&missing, &mut notes).unwrap(),
+            OutputPath::Replace
+        ));
+        let regular = dir.path().join("old.data");
+        std::fs::write(&regular, "x").unwrap();
+        assert!(matches!(
+            classify(&regular, &mut notes).unwrap(),
+            OutputPath::Replace
+        ));
+        let null_link = dir.path().join("null-link");
+        std::os::unix::fs::symlink("/dev/null", &null_link).unwrap();
+        assert!(matches!(
+            classify(&null_link, &mut notes).unwrap(),
+            OutputPath::Stream(_)
+        ));
+        let file_link = dir.path().join("file-link");
+        std::os::unix::fs::symlink(&regular, &file_link).unwrap();
+        let err = classify(&file_link, &mut notes).unwrap_err();
+        assert!(
+            err.with_causes().contains("symbolic link to a regular file"),
+            "{}",
+            err.with_causes()
+        );
+        let dangling = dir.path().join("dangling");
+        std::os::unix::fs::symlink(dir.path().join("nowhere"), &dangling).unwrap();
+        assert!(classify(&dangling, &mut notes).is_err());
+        let err = classify(dir.path(), &mut notes).unwrap_err();
+        assert!(err.with_causes().contains("is a directory"), "{err}");
+        assert!(matches!(
+            classify(Path::new("/dev/stderr"), &mut notes).unwrap(),
+            OutputPath::Stream(_)
+        ));
+    }
+
+    // See: issue #11 point 1
+    #[test]
+    fn a_fifo_without_a_reader_is_waited_for_with_a_note() {
+        let dir = tempfile::tempdir().unwrap();
+        let fifo = dir.path().join("fifo");
+        let made = Command::new("mkfifo").arg(&fifo).status();
+        if !made.is_ok_and(|s| s.success()) {
+            eprintln!("skipping: mkfifo failed");
+            return;
+        }
+        let reader_path = fifo.clone();
+        let reader = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(100));
+            std::fs::read(&reader_path).unwrap()
+        });
+        let mut said = Vec::new();
+        let destination =
+            Destination::prepare(&fifo, &mut |n: &str| said.push(n.to_owned())).unwrap();
+        assert!(said.iter().any(|n| n.contains("waiting for a reader")), "{said:?}");
+        let mut out = destination.open(attrs(), &FeatureData::default()).unwrap();
+        out.write_record(&record(SAMPLE)).unwrap();
+        assert!(out.finish(&FeatureData::default()).is_none());
+        let bytes = reader.join().unwrap();
+        assert_eq!(&bytes[..8], b"PERFILE2");
+        assert_eq!(u64::from_ne_bytes(bytes[8..16].try_into().unwrap()), 16);
+        assert!(
+            std::fs::symlink_metadata(&fifo)
+                .unwrap()
+                .file_type()
+                .is_fifo()
+        );
+    }
+
+    // See: issue #11 point 1
+    #[test]
+    fn an_existing_file_becomes_old_and_comes_back_if_recording_never_starts() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("out.data");
+        std::fs::write(&path, "previous").unwrap();
+        let mut notes = |_: &str| {};
+        let out = Destination::prepare(&path, &mut notes)
+            .unwrap()
+            .open(attrs(), &FeatureData::default())
+            .unwrap();
+        let old = dir.path().join("out.data.old");
+        assert_eq!(std::fs::read_to_string(&old).unwrap(), "previous");
+        let meta = std::fs::symlink_metadata(&path).unwrap();
+        assert!(meta.file_type().is_file());
+        assert_eq!(meta.permissions().mode() & 0o777, 0o600);
+        drop(out);
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "previous");
+        assert!(!old.exists());
+
+        let mut out = Destination::prepare(&path, &mut notes)
+            .unwrap()
+            .open(attrs(), &FeatureData::default())
+            .unwrap();
+        out.keep();
+        out.write_record(&record(SAMPLE)).unwrap();
+        assert!(out.finish(&FeatureData::default()).is_none());
+        assert_eq!(std::fs::read_to_string(&old).unwrap(), "previous");
+        assert_eq!(&std::fs::read(&path).unwrap()[..8], b"PERFILE2");
+    }
+
+    // See: issue #11 point 1
+    #[test]
+    fn an_old_name_that_is_not_a_regular_file_is_not_replaced() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("out.data");
+        std::fs::write(&path, "previous").unwrap();
+        std::os::unix::fs::symlink("/dev/null", dir.path().join("out.data.old")).unwrap();
+        let mut notes = |_: &str| {};
+        let err = Destination::prepare(&path, &mut notes)
+            .unwrap()
+            .open(attrs(), &FeatureData::default())
+            .unwrap_err();
+        assert!(err.with_causes().contains("cannot keep"), "{err}");
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "previous");
+    }
+
+    // See: issue #11 point 2
+    #[test]
+    fn checkpoints_cover_what_was_written() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("out.data");
+        let mut notes = |_: &str| {};
+        let mut out = Destination::prepare(&path, &mut notes)
+            .unwrap()
+            .open(attrs(), &FeatureData::default())
+            .unwrap();
+        out.keep();
+        for _ in 0..3 {
+            out.write_record(&record(SAMPLE)).unwrap();
+        }
+        out.checkpoint().unwrap();
+        // What a SIGKILL now would leave: the header covers the three records.
+        let bytes = std::fs::read(&path).unwrap();
+        let data_size = u64::from_ne_bytes(bytes[48..56].try_into().unwrap());
+        assert_eq!(data_size, 48);
+        out.write_record(&record(SAMPLE)).unwrap();
+        drop(out);
+        let bytes = std::fs::read(&path).unwrap();
+        let data_size = u64::from_ne_bytes(bytes[48..56].try_into().unwrap());
+        assert_eq!(data_size, 64, "a kept output dropped without finish checkpoints");
+    }
+
+    #[test]
+    fn whole_records_stop_before_a_cut_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("records");
+        let mut bytes = record(SAMPLE);
+        bytes.extend(record(3));
+        bytes.extend(record(SAMPLE));
+        bytes.extend(&record(SAMPLE)[..10]);
+        std::fs::write(&path, &bytes).unwrap();
+        let file = File::open(&path).unwrap();
+        assert_eq!(whole_records(&file, 0, bytes.len() as u64), (48, 2));
+        assert_eq!(whole_records(&file, 16, bytes.len() as u64), (48, 1));
+        assert_eq!(whole_records(&file, 0, 20), (16, 1));
+    }
+}

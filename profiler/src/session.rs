@@ -1254,6 +1254,67 @@ mod tests {
         assert_eq!(fake.0.borrow().killed, vec![(42, libc::SIGTERM)]);
     }
 
+    /// A sink that fails (a full disk) stops the loop; it can then be run again to wait for
+    /// the workload, and ticks reach a sink once per round.
+    // See: issue #11 point 3
+    #[test]
+    fn a_failing_sink_stops_the_loop_and_the_workload_is_still_waited_for() {
+        struct Failing {
+            ticks: u32,
+        }
+        impl RecordSink for Failing {
+            fn record(&mut self, _: RawData<'_>) -> io::Result<()> {
+                Err(io::Error::from_raw_os_error(libc::ENOSPC))
+            }
+            fn tick(&mut self) -> io::Result<()> {
+                self.ticks += 1;
+                Ok(())
+            }
+        }
+        let fake = Fake::default();
+        let mut session = Session::open(fake.clone(), plan(Some(42)), &mut |_| {}).unwrap();
+        {
+            let mut s = fake.0.borrow_mut();
+            s.steps.push_back(Step::default());
+            s.steps.push_back(Step {
+                records: vec![(0, sample(1))],
+                ..Step::default()
+            });
+            s.steps.push_back(Step {
+                records: vec![(0, sample(2))],
+                ..Step::default()
+            });
+            s.steps.push_back(Step {
+                child_exits: Some(ChildExit::Exited(0)),
+                ..Step::default()
+            });
+        }
+        let mut failing = Failing { ticks: 0 };
+        assert_eq!(session.run(&mut failing).unwrap(), StopReason::OutputFailed);
+        assert_eq!(failing.ticks, 1, "one round before the failing one");
+        assert!(fake.0.borrow().killed.is_empty(), "the workload runs on");
+        let mut discard = |_: RawData<'_>| Ok(());
+        assert_eq!(
+            session.run(&mut discard).unwrap(),
+            StopReason::WorkloadExited(ChildExit::Exited(0))
+        );
+    }
+
+    // See: issue #11 point 2
+    #[test]
+    fn every_stop_signal_stops_the_loop() {
+        for sig in sys::STOP_SIGNALS {
+            let fake = Fake::default();
+            let mut session = Session::open(fake.clone(), plan(Some(42)), &mut |_| {}).unwrap();
+            fake.0.borrow_mut().steps.push_back(Step {
+                signals: vec![libc::SIGCHLD, sig],
+                ..Step::default()
+            });
+            let mut sink = |_: RawData<'_>| Ok(());
+            assert_eq!(session.run(&mut sink).unwrap(), StopReason::Signal(sig));
+        }
+    }
+
     #[test]
     fn attached_tasks_exiting_stop_the_loop() {
         let fake = Fake::default();

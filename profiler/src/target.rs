@@ -272,6 +272,26 @@ mod tests {
         assert_eq!(w.exit(), Some(ChildExit::Exited(127)));
     }
 
+    // See: issue #11 point 7
+    #[test]
+    fn a_workload_that_ignores_sigterm_is_killed_and_that_is_known() {
+        let argv: Vec<OsString> = ["sh", "-c", "trap '' TERM INT; sleep 30"]
+            .iter()
+            .map(OsString::from)
+            .collect();
+        let mut w = Workload::spawn(&argv, false).unwrap();
+        w.release().unwrap();
+        std::thread::sleep(Duration::from_millis(100));
+        let exit = w.terminate(Duration::from_millis(200));
+        assert_eq!(exit, Some(ChildExit::Signaled(libc::SIGKILL)));
+        assert_eq!(w.ended_by_us(), Some(EndedBy::Sigkill));
+        let argv: Vec<OsString> = ["sleep", "30"].iter().map(OsString::from).collect();
+        let mut w = Workload::spawn(&argv, false).unwrap();
+        w.release().unwrap();
+        w.terminate(Duration::from_secs(5));
+        assert_eq!(w.ended_by_us(), Some(EndedBy::Sigterm));
+    }
+
     #[test]
     fn dropping_an_unreleased_workload_kills_it() {
         let argv: Vec<OsString> = ["sleep", "100"].iter().map(OsString::from).collect();

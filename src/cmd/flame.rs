@@ -106,8 +106,8 @@ pub fn fold(profile: &Profile, event: Option<u16>, count: CountMode, naming: Nam
             let comm = t.name.replace(' ', "_");
             match naming.root {
                 RootBy::Comm => comm,
-                RootBy::Process => format!("{comm}-{}", t.pid),
-                RootBy::Thread => format!("{comm}-{}/{}", t.pid, t.tid),
+                RootBy::Process => format!("{comm}-{}", t.pid_signed()),
+                RootBy::Thread => format!("{comm}-{}/{}", t.pid_signed(), t.tid_signed()),
             }
         })
         .collect();

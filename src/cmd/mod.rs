@@ -117,12 +117,7 @@ pub fn print_notes(loaded: &Loaded) {
         .map(|e| e.sample_count)
         .sum();
     if lost > 0 && total > 0 && lost * 1000 > total {
-        eprintln!(
-            "kprof: {}: warning: {lost} samples were lost while recording ({:.2}% of {total}); \
-             use a bigger ring buffer (-m) or a lower frequency (-F)",
-            loaded.path.display(),
-            lost as f64 * 100.0 / (total + lost) as f64
-        );
+        eprintln!("kprof: {}: warning: {}", loaded.path.display(), lost_warning(lost, total));
     }
 }
 
@@ -158,6 +153,17 @@ pub fn symbol_notes(report: &[kprof_symbolizer::ModuleReport]) -> Vec<String> {
         );
     }
     notes
+}
+
+/// The loss warning: `lost` of the `recorded + lost` samples taken. (The share is of all the
+/// samples taken, so the total printed is that sum, not the samples that were kept.)
+pub fn lost_warning(lost: u64, recorded: u64) -> String {
+    let taken = recorded + lost;
+    format!(
+        "{lost} samples were lost while recording ({:.2}% of {taken} taken); use a bigger ring \
+         buffer (-m) or a lower frequency (-F)",
+        lost as f64 * 100.0 / taken.max(1) as f64
+    )
 }
 
 /// Where a command's output goes: standard output, a stream named by path (a FIFO, a
@@ -263,5 +269,17 @@ impl Drop for Output {
         if let Some((temp, _)) = self.pending.take() {
             let _ = std::fs::remove_file(&temp);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    // See: issue #11 point 7
+    #[test]
+    fn the_lost_share_is_of_the_samples_taken() {
+        let text = lost_warning(69677, 15126);
+        assert!(text.contains("(82.16% of 84803 taken)"), "{text}");
     }
 }

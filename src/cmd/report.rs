@@ -3,7 +3,7 @@
 
 use std::io::Write;
 
-use anyhow::Result;
+use anyhow::{Result, bail};
 use kprof_flamegraph::report::{Report, ReportOptions};
 use serde::Serialize;
 
@@ -114,8 +114,10 @@ fn build(profile: &Profile, event: u16, args: &ReportArgs) -> Report {
                     .iter()
                     .map(|key| match key {
                         SortKey::Comm => thread.name.clone(),
-                        SortKey::Pid => format!("{}:{}", thread.pid, thread.process_name),
-                        SortKey::Tid => format!("{}:{}", thread.tid, thread.name),
+                        SortKey::Pid => {
+                            format!("{}:{}", thread.pid_signed(), thread.process_name)
+                        }
+                        SortKey::Tid => format!("{}:{}", thread.tid_signed(), thread.name),
                         SortKey::Dso => basename(&frame.module).to_string(),
                         SortKey::Sym => format!("{marker} {}", frame.function),
                     })
@@ -168,6 +170,21 @@ pub fn run(args: &ReportArgs) -> Result<()> {
             .filter(|&e| profile.events[e as usize].sample_count > 0)
             .collect(),
     };
+    // perf report prints "The perf.data data has no samples!" as an error but exits 0; kprof
+    // exits 1 so that scripts notice (the header alone needs no samples).
+    if events.is_empty() && !args.header_only {
+        let filtered = args.filter.event.is_some()
+            || !args.filter.comms.is_empty()
+            || !args.filter.pids.is_empty()
+            || !args.filter.tids.is_empty();
+        if filtered {
+            bail!(
+                "{}: no samples match the --event/--comm/--pid/--tid filters",
+                loaded.path.display()
+            );
+        }
+        bail!("{}: no samples to report", loaded.path.display());
+    }
     let unresolved: Vec<JsonUnresolved> = loaded
         .analysis
         .symbol_report
@@ -226,9 +243,6 @@ pub fn run(args: &ReportArgs) -> Result<()> {
                 writeln!(out, "#")?;
             }
             if !args.header_only {
-                if events.is_empty() {
-                    writeln!(out, "# no samples in {}", loaded.path.display())?;
-                }
                 for &e in &events {
                     let info = &profile.events[e as usize];
                     writeln!(

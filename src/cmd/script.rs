@@ -35,8 +35,8 @@ pub fn write_script(
             "{:>16} {:>7}/{:<7}{cpu} {:>5}.{:06}: {:>10} {event}: {trace}",
             thread.name,
             // perf prints ids as signed: a task being reaped is -1.
-            thread.pid as i32,
-            thread.tid as i32,
+            thread.pid_signed(),
+            thread.tid_signed(),
             sample.time / 1_000_000_000,
             sample.time % 1_000_000_000 / 1000,
             sample.period,

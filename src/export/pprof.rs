@@ -515,8 +515,8 @@ impl<'p> Builder<'p> {
             .threads
             .iter()
             .map(|t| ThreadLabels {
-                pid: i64::from(t.pid),
-                tid: i64::from(t.tid),
+                pid: i64::from(t.pid_signed()),
+                tid: i64::from(t.tid_signed()),
                 thread: self.strings.intern(&t.name),
                 process: self.strings.intern(&t.process_name),
             })
@@ -794,7 +794,7 @@ mod tests {
                 .frames_leaf_first(sample.stack)
                 .map(|f| profile.frames[f as usize].function.to_string())
                 .collect();
-            let tid = profile.threads[sample.thread as usize].tid.to_string();
+            let tid = profile.threads[sample.thread as usize].tid_signed().to_string();
             let values = expected
                 .entry((names, tid))
                 .or_insert_with(|| vec![0; 1 + profile.events.len()]);
@@ -811,9 +811,9 @@ mod tests {
             let thread = profile
                 .threads
                 .iter()
-                .find(|t| t.tid.to_string() == labels["tid"])
+                .find(|t| t.tid_signed().to_string() == labels["tid"])
                 .unwrap();
-            assert_eq!(labels["pid"], thread.pid.to_string());
+            assert_eq!(labels["pid"], thread.pid_signed().to_string());
             assert_eq!(labels["thread"], thread.name);
             assert_eq!(labels["process"], thread.process_name);
         }

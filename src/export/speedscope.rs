@@ -136,7 +136,12 @@ fn build<'p>(profile: &'p Profile, stacks: &'p RootFirstStacks<'p>) -> File<'p> 
             .get(usize::from(event))
             .map_or("", |e| e.name.as_str());
         let mut name = match profile.threads.get(thread as usize) {
-            Some(t) => format!("{} (pid {}, tid {})", t.name, t.pid, t.tid),
+            Some(t) => format!(
+                "{} (pid {}, tid {})",
+                t.name,
+                t.pid_signed(),
+                t.tid_signed()
+            ),
             None => format!("thread #{thread}"),
         };
         if several_events {
@@ -223,7 +228,10 @@ mod tests {
             let event = &profile.events[usize::from(sample.event)];
             let key = format!(
                 "{} (pid {}, tid {}) [{}]",
-                thread.name, thread.pid, thread.tid, event.name
+                thread.name,
+                thread.pid_signed(),
+                thread.tid_signed(),
+                event.name
             );
             let unit = if event.name == "cpu-clock" {
                 "nanoseconds"

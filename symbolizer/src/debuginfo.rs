@@ -4,7 +4,6 @@
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
-use crate::demangle::demangle;
 use crate::elf::{ElfImage, Svma, build_id_of, build_ids_match, hex, section_bytes};
 use crate::inline_names::InlineNames;
 use crate::mapped::{MappedFile, SharedBytes};
@@ -137,22 +136,23 @@ impl DebugInfo {
         while let Ok(Some(frame)) = iter.next() {
             let qualified = unit
                 .zip(frame.dw_die_offset)
-                .and_then(|(unit, offset)| self.inline_names.qualified(unit, offset));
+                .and_then(|(unit, offset)| self.inline_names.qualified(unit, offset))
+                .map(|name| match crate::cap::cap_name(&name) {
+                    std::borrow::Cow::Borrowed(_) => name,
+                    std::borrow::Cow::Owned(cut) => Arc::from(cut),
+                });
             let function = qualified.or_else(|| {
                 frame
                     .function
                     .as_ref()
                     .and_then(|f| f.raw_name().ok())
-                    .map(|raw| {
-                        if demangle_names {
-                            Arc::from(demangle(&raw).as_ref())
-                        } else {
-                            Arc::from(raw.as_ref())
-                        }
-                    })
+                    .map(|raw| crate::cap::symbol_name(raw.as_bytes(), demangle_names))
             });
             let (file, line) = match &frame.location {
-                Some(loc) => (loc.file.map(Arc::from), loc.line),
+                Some(loc) => (
+                    loc.file.map(|f| Arc::from(crate::cap::cap_name(f).as_ref())),
+                    loc.line,
+                ),
                 None => (None, None),
             };
             out.push(DwarfFrame {

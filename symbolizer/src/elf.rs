@@ -4,7 +4,6 @@ use std::sync::{Arc, OnceLock};
 
 use object::{Object, ObjectSection, ObjectSegment, ObjectSymbol, SymbolKind};
 
-use crate::demangle::demangle;
 use crate::mapped::SharedBytes;
 use crate::plt::PltTable;
 
@@ -129,12 +128,7 @@ impl SymbolTable {
                     let raw = bytes
                         .get(c.sym.name_at..c.sym.name_at + c.sym.name_len as usize)
                         .unwrap_or_default();
-                    let raw = String::from_utf8_lossy(raw);
-                    if demangle_names {
-                        Arc::from(demangle(&raw).as_ref())
-                    } else {
-                        Arc::from(raw.as_ref())
-                    }
+                    crate::cap::symbol_name(raw, demangle_names)
                 };
                 let best = group
                     .iter()
@@ -189,12 +183,7 @@ impl SymbolTable {
                 .bytes
                 .get(sym.name_at..sym.name_at + sym.name_len as usize)
                 .unwrap_or_default();
-            let raw = String::from_utf8_lossy(raw);
-            if self.demangle_names {
-                Arc::from(demangle(&raw).as_ref())
-            } else {
-                Arc::from(raw.as_ref())
-            }
+            crate::cap::symbol_name(raw, self.demangle_names)
         });
         Some(Arc::clone(name))
     }

@@ -296,7 +296,7 @@ impl Kallsyms {
         };
         let mut names = self.names.lock().unwrap_or_else(|e| e.into_inner());
         let name = names.entry(sym.name_at).or_insert_with(|| {
-            Arc::from(String::from_utf8_lossy(self.name_bytes(sym.name_at)).as_ref())
+            crate::cap::symbol_name(self.name_bytes(sym.name_at), false)
         });
         Some(Arc::clone(name))
     }

@@ -63,6 +63,7 @@
 #![deny(missing_docs)]
 
 mod cache;
+pub mod cap;
 mod debuginfo;
 pub mod demangle;
 mod elf;

@@ -4,7 +4,9 @@ use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 use std::sync::Arc;
 
-use crate::mapped::read_regular;
+use std::io::{BufRead, BufReader, Read};
+
+use crate::mapped::open_regular;
 
 /// Largest perf map we read: 256 MiB.
 const MAX_PERF_MAP_SIZE: u64 = 256 << 20;
@@ -22,6 +24,77 @@ pub struct PerfMap {
     entries: Vec<Entry>,
 }
 
+/// Longest line kept: a capped name plus its two addresses.
+const MAX_LINE: usize = crate::cap::MAX_NAME_LEN + 64;
+
+/// Reads one line (without its newline) into `line`, keeping at most `max` bytes of it; the
+/// rest of a longer line is skipped without being kept. Returns (whether more input may
+/// follow, whether the line was cut).
+fn read_capped_line(
+    reader: &mut impl BufRead,
+    line: &mut Vec<u8>,
+    max: usize,
+) -> std::io::Result<(bool, bool)> {
+    while line.len() < max {
+        let buf = match reader.fill_buf() {
+            Ok(buf) => buf,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        if buf.is_empty() {
+            return Ok((false, false));
+        }
+        let room = max - line.len();
+        let window = buf.get(..room).unwrap_or(buf);
+        if let Some(at) = window.iter().position(|&b| b == b'\n') {
+            line.extend_from_slice(window.get(..at).unwrap_or_default());
+            reader.consume(at + 1);
+            return Ok((true, false));
+        }
+        let taken = window.len();
+        line.extend_from_slice(window);
+        reader.consume(taken);
+    }
+    // Full: a newline right here ends the line whole; anything else is skipped (std's
+    // `skip_until` searches fast and keeps nothing).
+    let next = reader.fill_buf()?;
+    match next.first() {
+        None => Ok((false, false)),
+        Some(b'\n') => {
+            reader.consume(1);
+            Ok((true, false))
+        }
+        Some(_) => {
+            reader.skip_until(b'\n')?;
+            Ok((true, true))
+        }
+    }
+}
+
+/// One `START SIZE name` line; `cut`: the line was longer than kept.
+fn parse_line(line: &[u8], cut: bool) -> Option<Entry> {
+    let text = String::from_utf8_lossy(line);
+    let line = text.trim_end();
+    let (start, rest) = line.split_once(' ')?;
+    let (size, name) = rest.split_once(' ')?;
+    let start = parse_hex(start)?;
+    let size = parse_hex(size)?;
+    if name.is_empty() {
+        return None;
+    }
+    let name = crate::cap::cap_name(name);
+    let name: Arc<str> = if cut && !name.ends_with(crate::cap::ELLIPSIS) {
+        Arc::from(format!("{name}{}", crate::cap::ELLIPSIS))
+    } else {
+        Arc::from(name.as_ref())
+    };
+    Some(Entry {
+        start,
+        end: start.saturating_add(size),
+        name,
+    })
+}
+
 fn parse_hex(field: &str) -> Option<u64> {
     let digits = field
         .strip_prefix("0x")
@@ -33,24 +106,27 @@ fn parse_hex(field: &str) -> Option<u64> {
 impl PerfMap {
     /// Parses perf map text. Lines that do not parse are skipped.
     pub fn parse(text: &[u8]) -> Self {
-        let text = String::from_utf8_lossy(text);
-        let mut entries: Vec<Entry> = text
-            .lines()
-            .filter_map(|line| {
-                let line = line.trim_end();
-                let (start, rest) = line.split_once(' ')?;
-                let (size, name) = rest.split_once(' ')?;
-                let start = parse_hex(start)?;
-                let size = parse_hex(size)?;
-                (!name.is_empty()).then(|| Entry {
-                    start,
-                    end: start.saturating_add(size),
-                    name: Arc::from(name),
-                })
-            })
-            .collect();
+        Self::read(text).unwrap_or_default()
+    }
+
+    /// Parses perf map text from `reader`, one line at a time: a line longer than
+    /// [`MAX_LINE`] bytes is read past, not kept, and its name is cut ([`crate::cap`]), so a
+    /// huge name costs neither memory nor time later on.
+    pub fn read(mut reader: impl BufRead) -> std::io::Result<Self> {
+        let mut entries = Vec::new();
+        let mut line = Vec::with_capacity(256);
+        loop {
+            line.clear();
+            let (more, cut) = read_capped_line(&mut reader, &mut line, MAX_LINE)?;
+            if let Some(entry) = parse_line(&line, cut) {
+                entries.push(entry);
+            }
+            if !more {
+                break;
+            }
+        }
         entries.sort_by_key(|e| e.start);
-        Self { entries }
+        Ok(Self { entries })
     }
 
     /// Number of entries.
@@ -106,9 +182,11 @@ pub fn load_trusted(path: &Path) -> Result<PerfMap, PerfMapRefusal> {
     {
         return Err(PerfMapRefusal::Untrusted);
     }
-    let text = read_regular(path, MAX_PERF_MAP_SIZE)
+    let (file, _) = open_regular(path, MAX_PERF_MAP_SIZE)
         .map_err(|e| PerfMapRefusal::Unreadable(e.to_string()))?;
-    Ok(PerfMap::parse(&text))
+    // `take` bounds the read even if the file grows after the check.
+    PerfMap::read(BufReader::new(file.take(MAX_PERF_MAP_SIZE)))
+        .map_err(|e| PerfMapRefusal::Unreadable(e.to_string()))
 }
 
 #[cfg(test)]
@@ -127,6 +205,20 @@ mod tests {
         );
         assert_eq!(m.lookup(0x7f00_0000_1040), None);
         assert_eq!(m.lookup(0x10), None);
+    }
+
+    // See: issue #11 point 6
+    #[test]
+    fn a_huge_name_is_cut_and_the_next_line_still_parses() {
+        let mut text = b"1000 10 ".to_vec();
+        text.extend(std::iter::repeat_n(b'x', 10 << 20));
+        text.extend_from_slice(b"\n2000 10 next\n");
+        let m = PerfMap::parse(&text);
+        assert_eq!(m.len(), 2);
+        let name = m.lookup(0x1008).unwrap();
+        assert!(name.len() <= crate::cap::MAX_NAME_LEN + 3, "{}", name.len());
+        assert!(name.ends_with(crate::cap::ELLIPSIS));
+        assert_eq!(m.lookup(0x2008).as_deref(), Some("next"));
     }
 
     #[test]

@@ -640,8 +640,17 @@ impl Symbolizer {
         } else {
             Vec::new()
         };
-        let Some(outer_name) =
-            symbol_name.or_else(|| dwarf_frames.last().and_then(|f| f.function.clone()))
+        // One rule for every command, inline frames or not: the symbol tables name a function,
+        // and DWARF names it when they cannot (a corrupt or incomplete .symtab).
+        let Some(outer_name) = symbol_name
+            .or_else(|| dwarf_frames.last().and_then(|f| f.function.clone()))
+            .or_else(|| {
+                if wants_dwarf {
+                    return None;
+                }
+                let frames = self.dwarf(entry, elf)?.frames(svma, demangle);
+                frames.last()?.function.clone()
+            })
         else {
             let problem = if elf.stripped {
                 Problem::Stripped
