@@ -15,6 +15,7 @@ mod names;
 mod oracle;
 mod peer;
 mod record;
+mod robust;
 mod script_addresses;
 mod stat;
 mod tracepoints;

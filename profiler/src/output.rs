@@ -831,7 +831,8 @@ mod tests {
         std::os::unix::fs::symlink(&regular, &file_link).unwrap();
         let err = classify(&file_link, &mut notes).unwrap_err();
         assert!(
-            err.with_causes().contains("symbolic link to a regular file"),
+            err.with_causes()
+                .contains("symbolic link to a regular file"),
             "{}",
             err.with_causes()
         );
@@ -864,7 +865,10 @@ mod tests {
         let mut said = Vec::new();
         let destination =
             Destination::prepare(&fifo, &mut |n: &str| said.push(n.to_owned())).unwrap();
-        assert!(said.iter().any(|n| n.contains("waiting for a reader")), "{said:?}");
+        assert!(
+            said.iter().any(|n| n.contains("waiting for a reader")),
+            "{said:?}"
+        );
         let mut out = destination.open(attrs(), &FeatureData::default()).unwrap();
         out.write_record(&record(SAMPLE)).unwrap();
         assert!(out.finish(&FeatureData::default()).is_none());
@@ -949,7 +953,10 @@ mod tests {
         drop(out);
         let bytes = std::fs::read(&path).unwrap();
         let data_size = u64::from_ne_bytes(bytes[48..56].try_into().unwrap());
-        assert_eq!(data_size, 64, "a kept output dropped without finish checkpoints");
+        assert_eq!(
+            data_size, 64,
+            "a kept output dropped without finish checkpoints"
+        );
     }
 
     #[test]

@@ -117,7 +117,11 @@ pub fn print_notes(loaded: &Loaded) {
         .map(|e| e.sample_count)
         .sum();
     if lost > 0 && total > 0 && lost * 1000 > total {
-        eprintln!("kprof: {}: warning: {}", loaded.path.display(), lost_warning(lost, total));
+        eprintln!(
+            "kprof: {}: warning: {}",
+            loaded.path.display(),
+            lost_warning(lost, total)
+        );
     }
 }
 

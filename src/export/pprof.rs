@@ -794,7 +794,9 @@ mod tests {
                 .frames_leaf_first(sample.stack)
                 .map(|f| profile.frames[f as usize].function.to_string())
                 .collect();
-            let tid = profile.threads[sample.thread as usize].tid_signed().to_string();
+            let tid = profile.threads[sample.thread as usize]
+                .tid_signed()
+                .to_string();
             let values = expected
                 .entry((names, tid))
                 .or_insert_with(|| vec![0; 1 + profile.events.len()]);

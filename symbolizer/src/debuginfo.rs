@@ -150,7 +150,8 @@ impl DebugInfo {
             });
             let (file, line) = match &frame.location {
                 Some(loc) => (
-                    loc.file.map(|f| Arc::from(crate::cap::cap_name(f).as_ref())),
+                    loc.file
+                        .map(|f| Arc::from(crate::cap::cap_name(f).as_ref())),
                     loc.line,
                 ),
                 None => (None, None),

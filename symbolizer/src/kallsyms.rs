@@ -295,9 +295,9 @@ impl Kallsyms {
             }
         };
         let mut names = self.names.lock().unwrap_or_else(|e| e.into_inner());
-        let name = names.entry(sym.name_at).or_insert_with(|| {
-            crate::cap::symbol_name(self.name_bytes(sym.name_at), false)
-        });
+        let name = names
+            .entry(sym.name_at)
+            .or_insert_with(|| crate::cap::symbol_name(self.name_bytes(sym.name_at), false));
         Some(Arc::clone(name))
     }
 
