@@ -52,7 +52,8 @@ EXAMPLES:
   kprof record --call-graph dwarf -- ./release-bin   full stacks without frame pointers
   kprof record -e cpu-clock,page-faults -p 1234     attach to a running process until Ctrl-C
   kprof record -e sched:sched_switch -a -g -- sleep 5
-  kprof record -a -C 0-1 -o sys.data -- sleep 3";
+  kprof record -a -C 0-1 -o sys.data -- sleep 3
+  kprof record -o - -- ./prog | kprof flame -i - > out.svg";
 
 /// `kprof record`.
 #[derive(Debug, Args)]
@@ -86,7 +87,8 @@ pub struct RecordArgs {
     /// Attach to these threads only (comma-separated TIDs).
     #[arg(short = 't', long = "tid", value_delimiter = ',', value_name = "TID")]
     pub tids: Vec<u32>,
-    /// Output file; an existing one is kept as FILE.old.
+    /// Output file: an existing regular file is kept as FILE.old; a FIFO or character device is
+    /// written through (pipe format); `-` is standard output (pipe format).
     #[arg(short = 'o', long = "output", default_value = "kprof.data")]
     pub output: PathBuf,
     /// Ring buffer size per CPU in pages (a power of two).

@@ -179,8 +179,9 @@ pub struct Output {
     /// For messages: the target, or `standard output`.
     name: String,
     sink: BufWriter<Box<dyn Write>>,
-    /// The temporary file and the target it replaces, until committed.
-    pending: Option<(PathBuf, PathBuf)>,
+    /// The temporary file (path and handle, for syncing) and the target it replaces, until
+    /// committed.
+    pending: Option<(PathBuf, File, PathBuf)>,
 }
 
 /// Opens the output: standard output for `None`, else see [`Output`].
@@ -221,10 +222,13 @@ pub fn output(path: Option<&Path>) -> Result<Output> {
             if let Ok(meta) = std::fs::symlink_metadata(path) {
                 let _ = file.set_permissions(meta.permissions());
             }
+            let handle = file
+                .try_clone()
+                .with_context(|| format!("{name}: cannot create"))?;
             Ok(Output {
                 name,
                 sink: BufWriter::new(Box::new(file)),
-                pending: Some((temp, path.to_path_buf())),
+                pending: Some((temp, handle, path.to_path_buf())),
             })
         }
     }
@@ -237,9 +241,11 @@ impl Output {
         self.sink
             .flush()
             .with_context(|| format!("writing {name}"))?;
-        if let Some((temp, target)) = self.pending.take() {
-            let synced = File::open(&temp).and_then(|f| f.sync_all());
-            let renamed = synced.and_then(|()| std::fs::rename(&temp, &target));
+        if let Some((temp, handle, target)) = self.pending.take() {
+            // Synced first: a full disk that only shows at write-back fails here, not later.
+            let renamed = handle
+                .sync_all()
+                .and_then(|()| std::fs::rename(&temp, &target));
             if let Err(e) = renamed {
                 let _ = std::fs::remove_file(&temp);
                 return Err(e).with_context(|| format!("writing {name}"));
@@ -270,7 +276,7 @@ impl Write for Output {
 
 impl Drop for Output {
     fn drop(&mut self) {
-        if let Some((temp, _)) = self.pending.take() {
+        if let Some((temp, _, _)) = self.pending.take() {
             let _ = std::fs::remove_file(&temp);
         }
     }
