@@ -589,7 +589,7 @@ pub fn interval_of(now: &[CounterResult], before: &[CounterResult]) -> Vec<Count
         .collect()
 }
 
-/// Counts according to `options` until the command exits, SIGINT/SIGTERM arrives or every
+/// Counts according to `options` until the command exits, a stop signal arrives or every
 /// attached task is gone. `on_interval` receives each `-I` interval's counts (the last one may
 /// be shorter); `notes` receives one-line notes.
 pub fn count(
@@ -664,7 +664,7 @@ pub fn count(
     })?;
     let cpu_before = sys::children_cpu_times().ok();
     let mut workload = match &options.target {
-        Target::Command(argv) if !argv.is_empty() => Some(Workload::spawn(argv)?),
+        Target::Command(argv) if !argv.is_empty() => Some(Workload::spawn(argv, false)?),
         _ => None,
     };
     if let (Some(w), false) = (&workload, system_wide) {
@@ -725,10 +725,7 @@ pub fn count(
                 break StopReason::WorkloadExited(exit);
             }
         }
-        if let Some(&sig) = caught
-            .iter()
-            .find(|&&s| s == libc::SIGINT || s == libc::SIGTERM)
-        {
+        if let Some(&sig) = caught.iter().find(|s| sys::STOP_SIGNALS.contains(s)) {
             if let Some(w) = workload.as_mut() {
                 // Ctrl-C reaches the workload through the terminal; forward an explicit SIGTERM.
                 if sig == libc::SIGTERM {

@@ -48,7 +48,7 @@ pub fn run(args: &ListArgs) -> Result<()> {
         }
         Err(err) => {
             out.flush()?;
-            eprintln!("kprof: tracepoints not listed: {err}");
+            eprintln!("kprof: tracepoints not listed: {}", err.with_causes());
         }
     }
     out.flush()?;

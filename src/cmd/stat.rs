@@ -3,8 +3,7 @@
 
 mod format;
 
-use std::fs::File;
-use std::io::{self, BufWriter, Write};
+use std::io::{self, Write};
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -90,11 +89,15 @@ impl StatArgs {
 /// Runs `kprof stat`; exits with the counted command's status.
 pub fn run(args: &StatArgs) -> Result<ExitCode> {
     let options = args.to_options()?;
-    let mut out: Box<dyn Write> = match &args.output {
-        Some(path) => Box::new(BufWriter::new(
-            File::create(path).with_context(|| format!("{}: cannot create", path.display()))?,
-        )),
-        None => Box::new(io::stderr().lock()),
+    // A file appears only once complete (see `super::Output`); counts otherwise go to stderr.
+    let mut file_out = match &args.output {
+        Some(path) => Some(super::output(Some(path))?),
+        None => None,
+    };
+    let mut stderr = io::stderr().lock();
+    let out: &mut dyn Write = match file_out.as_mut() {
+        Some(file) => file,
+        None => &mut stderr,
     };
     let mut printer = Printer::new(args.style(), args.cgroup.clone(), args.repeat);
     let quiet = args.quiet;
@@ -119,7 +122,7 @@ pub fn run(args: &StatArgs) -> Result<ExitCode> {
             // A command that could not be started exits 127, as in a shell.
             Err(err) => match err.exit_code() {
                 Some(code) => {
-                    eprintln!("kprof: {err}");
+                    eprintln!("kprof: {:#}", anyhow::Error::from(err));
                     return Ok(ExitCode::from(u8::try_from(code).unwrap_or(1)));
                 }
                 None => return Err(err.into()),
@@ -149,6 +152,9 @@ pub fn run(args: &StatArgs) -> Result<ExitCode> {
         printer.footer(&mut *out, &walltime, cpu_times)?;
     }
     out.flush()?;
+    if let Some(file) = file_out {
+        file.commit()?;
+    }
     Ok(match exit_status {
         Some(code) => ExitCode::from(u8::try_from(code.clamp(0, 255)).unwrap_or(1)),
         None => ExitCode::SUCCESS,
