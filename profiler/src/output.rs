@@ -251,18 +251,26 @@ fn open_stream(path: &Path, follow: bool, notes: &mut dyn FnMut(&str)) -> Result
             .open(path)
     };
     let is_fifo = std::fs::metadata(path).is_ok_and(|m| m.file_type().is_fifo());
+    let mut opened = None;
     if is_fifo {
-        // A non-blocking open tells whether a reader is there (ENXIO: not yet).
+        // A non-blocking open tells whether a reader is there (ENXIO: not yet). When one is,
+        // this is the writer it gets: closing it would hand the reader an end of file.
         match open(libc::O_NONBLOCK) {
             Err(e) if e.raw_os_error() == Some(libc::ENXIO) => notes(&format!(
                 "waiting for a reader to open the FIFO {}",
                 path.display()
             )),
             Err(e) => return Err(output_error(path, e)),
-            Ok(_probe) => {}
+            Ok(file) => {
+                crate::sys::set_blocking(file.as_fd()).map_err(|e| output_error(path, e))?;
+                opened = Some(file);
+            }
         }
     }
-    let file = open(0).map_err(|e| output_error(path, e))?;
+    let file = match opened {
+        Some(file) => file,
+        None => open(0).map_err(|e| output_error(path, e))?,
+    };
     // The path could have changed since it was looked at: check what was opened.
     let opened = file.metadata().map_err(|e| output_error(path, e))?;
     if !is_stream(opened.file_type()) {
