@@ -95,7 +95,7 @@ trio() {
     local name_var=$((2 * i - 1)) cmd_var=$((2 * i))
     printf '| %s | %.3f s | %s MiB |\n' "${!name_var}" "$t" "$(mib "$(peak_kb "${!cmd_var}")")"
   done
-  echo "$times" | tr '\n' ' ' >"$work/last.t"
+  paste -sd" " <<<"$times" >"$work/last.t"
 }
 
 echo "## kprof vs perf on $(uname -m), $(nproc) CPUs, $(date -u +%Y-%m-%d)"

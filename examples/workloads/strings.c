@@ -6,7 +6,8 @@
  *
  * Most samples land in libc, as in ordinary programs, so `--lines` has to read libc's
  * separate debug file (`libc6-dbg`, with compressed DWARF sections) as well as this program's.
- * Usage: strings [SECONDS]   (default 1.0; busy time, measured with CLOCK_MONOTONIC)
+ * Usage: strings [SECONDS]   (default 1.0; CPU time, measured with CLOCK_PROCESS_CPUTIME_ID,
+ * so that a recording at a given rate has the same number of samples on a busy machine)
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -59,7 +60,7 @@ NOINLINE static void run(uint64_t round) {
 
 static double now(void) {
     struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
     return ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
