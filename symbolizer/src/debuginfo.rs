@@ -106,6 +106,15 @@ impl DebugInfo {
         })
     }
 
+    /// [`DebugInfo::load`], every lookup through the whole-file context (for tests).
+    #[cfg(test)]
+    pub(crate) fn load_whole_file(bytes: &SharedBytes) -> Option<Self> {
+        Some(Self {
+            dwarf: Dwarf::load_whole_file(bytes)?,
+            inline_names: InlineNames::default(),
+        })
+    }
+
     /// The frames at `svma`, innermost (inlined callee) first; empty when DWARF has nothing.
     pub(crate) fn frames(&self, svma: Svma, demangle_names: bool) -> Vec<DwarfFrame> {
         let mut out = Vec::new();

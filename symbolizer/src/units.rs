@@ -512,6 +512,18 @@ fn empty() -> SharedBytes {
 }
 
 #[cfg(test)]
+impl Dwarf {
+    /// [`Dwarf::load`] with every lookup made through the whole-file context, as before units
+    /// were read alone: what tests compare the lookups of units read alone with.
+    pub(crate) fn load_whole_file(bytes: &SharedBytes) -> Option<Self> {
+        let mut dwarf = Self::load(bytes)?;
+        dwarf.index = None;
+        dwarf.units.clear();
+        Some(dwarf)
+    }
+}
+
+#[cfg(test)]
 mod tests {
     //! The oracle for "a unit read alone answers as the whole file does" is addr2line's own
     //! whole-file context over sections inflated up front (how kprof read DWARF before).
@@ -559,6 +571,26 @@ int main(int argc, char **argv) {
     printf("%llu\n", (unsigned long long)work_a((uint64_t)argc * 1000));
     return 0;
 }
+"#;
+
+    /// Inlined template instances and lambdas, in two units.
+    const UNIT_CXX: &str = r#"#include <algorithm>
+#include <cstdio>
+#include <vector>
+namespace app {
+template <typename T> struct Squares {
+    T sum = 0;
+    void add(T v) { sum += v * v; }
+};
+__attribute__((noinline)) long run(int n) {
+    std::vector<long> values(n);
+    std::generate_n(values.begin(), n, [k = 0L]() mutable { return k += 3; });
+    Squares<long> squares;
+    std::for_each(values.begin(), values.end(), [&](long x) { squares.add(x); });
+    return squares.sum;
+}
+} // namespace app
+int main(int argc, char **) { std::printf("%ld\n", app::run(argc * 1000)); }
 "#;
 
     /// Skips a test for a missing tool, or fails it under `KPROF_REQUIRE_TOOLS=1`.
@@ -626,8 +658,8 @@ int main(int argc, char **argv) {
         out
     }
 
-    fn lazy_frames(info: &DebugInfo, probe: u64) -> Vec<Frame> {
-        info.frames(Svma(probe), false)
+    fn lazy_frames(info: &DebugInfo, probe: u64, demangle: bool) -> Vec<Frame> {
+        info.frames(Svma(probe), demangle)
             .into_iter()
             .map(|f| {
                 (
@@ -639,18 +671,27 @@ int main(int argc, char **argv) {
             .collect()
     }
 
-    /// Compares both ways of reading on `probes`; returns how many probes had frames.
+    /// Compares both ways of reading on `probes`: raw names with addr2line's whole-file
+    /// context, and demangled names (C++ inlined functions are renamed from their scopes) with
+    /// kprof's lookups through the whole-file context. Returns how many probes had frames.
     fn compare(path: &Path, probes: impl Iterator<Item = u64>) -> usize {
         let bytes = map(path);
         let oracle = whole_file_oracle(&bytes);
         let lazy = DebugInfo::load(&bytes).unwrap();
+        let whole = DebugInfo::load_whole_file(&bytes).unwrap();
         let mut with_frames = 0;
         for probe in probes {
             let want = oracle_frames(&oracle, probe);
             assert_eq!(
-                lazy_frames(&lazy, probe),
+                lazy_frames(&lazy, probe, false),
                 want,
                 "{} at {probe:#x}",
+                path.display()
+            );
+            assert_eq!(
+                lazy_frames(&lazy, probe, true),
+                lazy_frames(&whole, probe, true),
+                "{} at {probe:#x}, demangled",
                 path.display()
             );
             with_frames += usize::from(!want.is_empty());
@@ -686,6 +727,7 @@ int main(int argc, char **argv) {
         std::fs::create_dir_all(&dir.0).unwrap();
         std::fs::write(dir.0.join("a.c"), UNIT_A).unwrap();
         std::fs::write(dir.0.join("b.c"), UNIT_B).unwrap();
+        std::fs::write(dir.0.join("c.cpp"), UNIT_CXX).unwrap();
         let cc = |extra: &[&str], out: &str| {
             let mut args = vec!["-O2", "-g", "a.c", "b.c", "-o", out];
             args.extend_from_slice(extra);
@@ -700,6 +742,12 @@ int main(int argc, char **argv) {
         for (flags, name) in [(&["-gz"][..], "zlib"), (&["-flto", "-gz"][..], "lto")] {
             assert!(cc(flags, name), "cc {flags:?}");
             variants.push(name);
+        }
+        // C++, whose inlined template instances and lambdas are named from their scopes.
+        if tool("c++", &["-O2", "-g", "-gz", "c.cpp", "-o", "cxx"], &dir.0) {
+            variants.push("cxx");
+        } else {
+            skip("c++ not available");
         }
         // zstd, when this binutils can write it.
         if tool(
@@ -795,7 +843,7 @@ int main(int argc, char **argv) {
             .min_by_key(|r| (r.unit, r.begin))
             .unwrap();
         let frames = dwarf_frames(&dwarf, first.begin);
-        assert_eq!(frames, lazy_frames(&info, first.begin));
+        assert_eq!(frames, lazy_frames(&info, first.begin, false));
         for (name, section) in [
             ("info", Some(&dwarf.info)),
             ("abbrev", dwarf.abbrev.as_ref()),
