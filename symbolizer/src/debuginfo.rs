@@ -1,15 +1,16 @@
 //! DWARF lines and inlined frames via `addr2line`: finds the debug file (the ELF itself,
-//! `/usr/lib/debug/.build-id/xx/rest.debug`, or `.gnu_debuglink`) and builds a context lazily.
+//! `/usr/lib/debug/.build-id/xx/rest.debug`, or `.gnu_debuglink`) and reads the units that
+//! lookups fall in, on demand (see [`crate::units`]).
 
+use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
-use crate::elf::{ElfImage, Svma, build_id_of, build_ids_match, hex, section_bytes};
+use crate::elf::{ElfImage, Svma, build_id_of, build_ids_match, hex};
 use crate::inline_names::InlineNames;
 use crate::mapped::{MappedFile, SharedBytes};
-
-/// The gimli reader over shared, stable bytes.
-pub(crate) type Reader = gimli::EndianReader<gimli::RunTimeEndian, SharedBytes>;
+pub(crate) use crate::units::Reader;
+use crate::units::{Context, Dwarf};
 
 /// One line-table/inline frame found by addr2line.
 #[derive(Debug, Clone)]
@@ -19,9 +20,10 @@ pub(crate) struct DwarfFrame {
     pub(crate) line: Option<u32>,
 }
 
-/// An addr2line context; `Context` is not `Sync`, so lookups are serialized per module.
+/// The DWARF of a module; addr2line's `Context` is not `Sync`, so lookups are serialized per
+/// compilation unit.
 pub(crate) struct DebugInfo {
-    context: Mutex<addr2line::Context<Reader>>,
+    dwarf: Dwarf,
     inline_names: InlineNames,
 }
 
@@ -95,38 +97,43 @@ pub(crate) fn find_debug_file(
 }
 
 impl DebugInfo {
-    /// Loads the DWARF sections of the file in `bytes`; `None` when it has no `.debug_info`.
+    /// The DWARF of the file in `bytes`, read lazily; `None` when it has no `.debug_info`.
     pub(crate) fn load(bytes: &SharedBytes) -> Option<Self> {
-        use object::Object;
-        let file = object::File::parse(&**bytes).ok()?;
-        let endian = if file.is_little_endian() {
-            gimli::RunTimeEndian::Little
-        } else {
-            gimli::RunTimeEndian::Big
-        };
-        drop(file);
-        section_bytes(bytes, ".debug_info")?;
-        let dwarf = gimli::Dwarf::load(|id| -> Result<Reader, gimli::Error> {
-            let data = section_bytes(bytes, id.name())
-                .unwrap_or_else(|| SharedBytes::from_vec(Vec::new()));
-            Ok(gimli::EndianReader::new(data, endian))
-        })
-        .ok()?;
-        let context = addr2line::Context::from_dwarf(dwarf).ok()?;
         Some(Self {
-            context: Mutex::new(context),
+            dwarf: Dwarf::load(bytes)?,
+            inline_names: InlineNames::default(),
+        })
+    }
+
+    /// [`DebugInfo::load`], every lookup through the whole-file context (for tests).
+    #[cfg(test)]
+    pub(crate) fn load_whole_file(bytes: &SharedBytes) -> Option<Self> {
+        Some(Self {
+            dwarf: Dwarf::load_whole_file(bytes)?,
             inline_names: InlineNames::default(),
         })
     }
 
     /// The frames at `svma`, innermost (inlined callee) first; empty when DWARF has nothing.
     pub(crate) fn frames(&self, svma: Svma, demangle_names: bool) -> Vec<DwarfFrame> {
-        let Ok(context) = self.context.lock() else {
-            return Vec::new();
-        };
         let mut out = Vec::new();
+        self.dwarf.visit_contexts(svma.0, |context| {
+            self.frames_in(context, svma, demangle_names, &mut out)
+        });
+        out
+    }
+
+    /// Appends the frames that `context` knows at `svma` to `out`; continues when it knows
+    /// none (another unit covering `svma` may know them).
+    fn frames_in(
+        &self,
+        context: &Context,
+        svma: Svma,
+        demangle_names: bool,
+        out: &mut Vec<DwarfFrame>,
+    ) -> ControlFlow<()> {
         let Ok(mut iter) = context.find_frames(svma.0).skip_all_loads() else {
-            return out;
+            return ControlFlow::Break(());
         };
         // The unit of the frames, for naming functions without a linkage name from their scope.
         let unit = demangle_names
@@ -165,7 +172,11 @@ impl DebugInfo {
                 break;
             }
         }
-        out
+        if out.is_empty() {
+            ControlFlow::Continue(())
+        } else {
+            ControlFlow::Break(())
+        }
     }
 }
 

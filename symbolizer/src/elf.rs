@@ -307,16 +307,6 @@ pub(crate) fn hex(bytes: &[u8]) -> String {
         })
 }
 
-/// Name of a DWARF section in the file, with compressed sections decompressed.
-pub(crate) fn section_bytes(bytes: &SharedBytes, name: &str) -> Option<SharedBytes> {
-    let file = object::File::parse(&**bytes).ok()?;
-    let section = file.section_by_name(name)?;
-    match section.uncompressed_data().ok()? {
-        std::borrow::Cow::Borrowed(b) => bytes.subslice_of(b),
-        std::borrow::Cow::Owned(v) => Some(SharedBytes::from_vec(v)),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

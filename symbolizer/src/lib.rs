@@ -35,7 +35,9 @@
 //! Lookups run once per callchain entry (millions per profile), so locating is a binary search
 //! in a sorted `Vec` per process, and each module is loaded lazily, once, on first use (even
 //! with many threads calling [`Symbolizer::symbolize`]); DWARF is parsed only when lines or
-//! inlined frames are requested, and kallsyms only when a kernel address is symbolized.
+//! inlined frames are requested, and then only the compilation units that the addresses fall
+//! in (found through `.debug_aranges`), with compressed debug sections inflated only as far as
+//! those units; kallsyms is read only when a kernel address is symbolized.
 //!
 //! # Example
 //! ```
@@ -74,7 +76,9 @@ mod mapped;
 pub mod perfmap;
 mod plt;
 pub mod process;
+mod sections;
 mod symbolize;
+mod units;
 pub mod unwind;
 
 pub use elf::{Svma, build_ids_match};

@@ -164,10 +164,103 @@ impl fmt::Debug for SharedBytes {
     }
 }
 
+/// A fixed-size anonymous mapping filled front to back, whose filled prefix can be read (and
+/// shared as [`SharedBytes`]) while later bytes are still being written: the buffer a
+/// compressed debug section is inflated into, only as far as lookups need it.
+///
+/// Anonymous pages cost nothing until written, so a section that is never inflated to its end
+/// never touches its tail; the pages of each step are populated with one system call.
+pub struct GrowingBytes {
+    map: memmap2::MmapRaw,
+    capacity: usize,
+    /// Bytes `[0, filled)` are written and never written again.
+    filled: std::sync::atomic::AtomicUsize,
+    /// Held while bytes at and after `filled` are written: one writer at a time.
+    writer: std::sync::Mutex<()>,
+}
+
+impl GrowingBytes {
+    /// An empty buffer of `capacity` bytes (at least one byte is mapped).
+    pub fn new(capacity: usize) -> std::io::Result<Self> {
+        let map = memmap2::MmapMut::map_anon(capacity.max(1))?;
+        Ok(Self {
+            map: memmap2::MmapRaw::from(map),
+            capacity,
+            filled: std::sync::atomic::AtomicUsize::new(0),
+            writer: std::sync::Mutex::new(()),
+        })
+    }
+
+    /// The number of bytes the buffer can hold.
+    pub fn capacity(&self) -> usize {
+        self.capacity
+    }
+
+    /// The number of bytes written so far.
+    pub fn filled(&self) -> usize {
+        self.filled.load(std::sync::atomic::Ordering::Acquire)
+    }
+
+    /// Calls `write` with the next unwritten bytes (at most `max` of them, fewer at the end of
+    /// the buffer) while no other writer can run; the count it returns (capped at the slice's
+    /// length) becomes readable. An error leaves the buffer as it was.
+    pub fn append_with<E>(
+        &self,
+        max: usize,
+        write: impl FnOnce(&mut [u8]) -> Result<usize, E>,
+    ) -> Result<usize, E> {
+        use std::sync::atomic::Ordering;
+        let _writer = self
+            .writer
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let start = self.filled.load(Ordering::Acquire);
+        let len = max.min(self.capacity() - start);
+        // One system call maps all the pages about to be written, instead of a page fault for
+        // each. Only a hint: if it fails, the writes fault the pages in one by one.
+        let _ = self
+            .map
+            .advise_range(memmap2::Advice::PopulateWrite, start, len);
+        // SAFETY: `start + len <= capacity`, so the range lies inside the live mapping, whose
+        // pages are initialized (zero-filled by the kernel, or written earlier). No other
+        // reference to `[start, start + len)` exists: readers only ever see `[0, filled)`
+        // (see `deref`), `filled` only grows, and only this function writes, under `writer`.
+        let tail = unsafe { std::slice::from_raw_parts_mut(self.map.as_mut_ptr().add(start), len) };
+        let written = write(tail)?.min(len);
+        // Release: a reader that sees the new `filled` also sees the bytes written above.
+        self.filled.store(start + written, Ordering::Release);
+        Ok(written)
+    }
+}
+
+impl Deref for GrowingBytes {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        let filled = self.filled();
+        // SAFETY: `[0, filled)` lies inside the mapping (`filled <= capacity`), was written
+        // before `filled` was published (Acquire above pairs with the Release store in
+        // `append_with`), and is never written again: writers only touch bytes at or after
+        // `filled`. The mapping lives as long as `self`, which this borrow keeps alive.
+        unsafe { std::slice::from_raw_parts(self.map.as_ptr(), filled) }
+    }
+}
+
+impl fmt::Debug for GrowingBytes {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "GrowingBytes({} of {} bytes)",
+            self.filled(),
+            self.capacity()
+        )
+    }
+}
+
 // SAFETY: `deref` returns a sub-slice of the owner's bytes. The owner is a `Vec<u8>`, a
-// `MappedFile` or another heap buffer behind an `Arc` that is never mutated (we only hand out
-// shared references), so the address of the bytes does not change when a `SharedBytes` is
-// moved, and stays valid as long as any clone holds the `Arc`.
+// `MappedFile`, a `GrowingBytes` (whose written bytes are never written again and never move)
+// or another heap buffer behind an `Arc` that is never mutated (we only hand out shared
+// references), so the address of the bytes does not change when a `SharedBytes` is moved, and
+// stays valid as long as any clone holds the `Arc`.
 unsafe impl gimli::StableDeref for SharedBytes {}
 // SAFETY: cloning copies the `Arc` and the range, so a clone derefs to the same address.
 unsafe impl gimli::CloneStableDeref for SharedBytes {}
