@@ -83,7 +83,10 @@ impl SymbolTable {
             };
         let mut candidates: Vec<Candidate> = Vec::new();
         for (order, symbol) in symbols.enumerate() {
-            let code = (symbol.kind() == SymbolKind::Text && symbol.is_definition())
+            // `is_definition` is false for STT_GNU_IFUNC (glibc's `memchr`, `expf`), which
+            // perf counts as functions: a Text symbol defined in a section is code.
+            let code = (symbol.kind() == SymbolKind::Text
+                && matches!(symbol.section(), object::SymbolSection::Section(_)))
                 || is_code_label(&symbol);
             if !code || symbol.address() == 0 {
                 continue;

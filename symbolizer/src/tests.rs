@@ -881,3 +881,52 @@ fn inlined_cxx_frames_are_named_as_their_out_of_line_copies() {
         "only {checked} inlined lambda frames: {inlined:#?}"
     );
 }
+
+/// glibc's string and math entry points (`memchr`, `strlen`, `expf`) are STT_GNU_IFUNC
+/// resolvers; perf names addresses in them after the IFUNC symbol, so kprof must too.
+// See: issue #10 point 5 (aliases named as perf names them; the parallel-build oracle).
+#[test]
+fn ifunc_symbols_name_their_code() {
+    use object::{Object, ObjectSymbol};
+    let addr = libc::malloc as unsafe extern "C" fn(usize) -> *mut libc::c_void as usize as u64;
+    let spaces = own_address_space();
+    let (module, _) = locate_self(&spaces, addr);
+    let bytes = std::fs::read(&*module.path).expect("libc readable");
+    let file = object::File::parse(&*bytes).expect("libc parses");
+    let ifuncs: Vec<(String, u64)> = file
+        .dynamic_symbols()
+        .filter(|s| {
+            matches!(s.flags(), object::SymbolFlags::Elf { st_info, .. }
+                if st_info.st_type() == object::elf::STT_GNU_IFUNC)
+                && s.address() != 0
+        })
+        .filter_map(|s| Some((s.name().ok()?.to_string(), s.address())))
+        .collect();
+    assert!(
+        ifuncs.iter().any(|(name, _)| name == "memchr"),
+        "{} has no IFUNC memchr",
+        module.path
+    );
+    let image = crate::elf::ElfImage::parse(crate::SharedBytes::from_vec(bytes.clone()), true)
+        .expect("libc parses as an image");
+    for (name, address) in ifuncs
+        .iter()
+        .filter(|(n, _)| n == "memchr" || n == "strlen")
+    {
+        let index = image
+            .symbols
+            .lookup(crate::elf::Svma(*address))
+            .unwrap_or_else(|| panic!("no symbol covers IFUNC {name} at {address:#x}"));
+        let found = image.symbols.name(index).expect("named");
+        // An alias at the same address may win by perf's ranking, but never a neighbour.
+        let aliases: Vec<String> = file
+            .dynamic_symbols()
+            .filter(|s| s.address() == *address)
+            .filter_map(|s| s.name().ok().map(str::to_string))
+            .collect();
+        assert!(
+            aliases.iter().any(|alias| *alias == *found),
+            "IFUNC {name} at {address:#x} is named {found}, not one of {aliases:?}"
+        );
+    }
+}
