@@ -474,9 +474,14 @@ fn intervals_add_up_to_the_total() {
         Some(sum("syscalls:sys_enter_getppid")),
         count_of(&total, "syscalls:sys_enter_getppid")
     );
+    // Page faults come from two separate runs here, and a run's start-up faults (ld.so,
+    // page alignment under ASLR) vary by a handful; the exact check is the getppid count above.
     let faults = sum("page-faults");
     let whole = count_of(&total, "page-faults").unwrap();
-    assert!(within(faults, whole, 0.05), "{faults} vs {whole}");
+    assert!(
+        within(faults, whole, 0.05) || (faults - whole).abs() <= 10.0,
+        "{faults} vs {whole}"
+    );
 }
 
 // See: issue #14 point 1 (exit status)
