@@ -14,6 +14,7 @@ pub mod header;
 pub mod mapped;
 pub mod profile;
 pub mod progress;
+pub mod trace;
 pub mod unwinding;
 
 use std::process::ExitCode;

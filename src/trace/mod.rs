@@ -1,0 +1,10 @@
+//! `kprof trace`: tracepoint (and probe) events decoded one by one, printed as lines or fed to
+//! aggregations (counts, sums, histograms, latencies) — statistics of events without BPF.
+//!
+//! The capture side (live rings or a perf.data file) turns each sample into an [`Event`] and
+//! hands it to an [`EventSink`]; printers and aggregations are sinks. Nothing here knows where an
+//! event came from.
+
+pub mod event;
+
+pub use event::{Event, EventSink, Value};
