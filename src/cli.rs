@@ -1,9 +1,11 @@
 //! The command line: every subcommand's flags, parsed by clap and validated at the edge.
 
-use std::ffi::OsString;
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
+
+mod target;
+pub use target::{ResolvedTarget, TargetArgs};
 
 const TOP_EXAMPLES: &str = "\
 EXAMPLES:
@@ -75,18 +77,9 @@ pub struct RecordArgs {
     /// Call stack mode: `fp`, or `dwarf[,SIZE]` to copy SIZE bytes of user stack (default 8192, max 65528).
     #[arg(long = "call-graph", value_name = "MODE", value_parser = parse_call_graph)]
     pub call_graph: Option<CallGraphArg>,
-    /// Profile every CPU (system-wide).
-    #[arg(short = 'a', long = "all-cpus")]
-    pub all_cpus: bool,
-    /// Only these CPUs, e.g. `0-3,6` (implies system-wide).
-    #[arg(short = 'C', long = "cpu", value_name = "LIST")]
-    pub cpus: Option<String>,
-    /// Attach to these processes (comma-separated PIDs) and all their threads.
-    #[arg(short = 'p', long = "pid", value_delimiter = ',', value_name = "PID")]
-    pub pids: Vec<u32>,
-    /// Attach to these threads only (comma-separated TIDs).
-    #[arg(short = 't', long = "tid", value_delimiter = ',', value_name = "TID")]
-    pub tids: Vec<u32>,
+    #[command(flatten)]
+    /// Whom to profile.
+    pub target: TargetArgs,
     /// Output file: an existing regular file is kept as FILE.old; a FIFO or character device is
     /// written through (pipe format); `-` is standard output (pipe format).
     #[arg(short = 'o', long = "output", default_value = "kprof.data")]
@@ -97,19 +90,9 @@ pub struct RecordArgs {
     /// Stop after this many seconds (without a command: default is until Ctrl-C).
     #[arg(long = "duration", value_name = "SECS")]
     pub duration: Option<f64>,
-    /// Only tasks in this cgroup (a path relative to the cgroup mount, as perf's -G); implies -a.
-    #[arg(short = 'G', long = "cgroup", value_name = "PATH")]
-    pub cgroup: Option<String>,
     /// Print nothing but errors.
     #[arg(short = 'q', long = "quiet")]
     pub quiet: bool,
-    /// The command to run and profile.
-    #[arg(
-        trailing_var_arg = true,
-        allow_hyphen_values = true,
-        value_name = "COMMAND"
-    )]
-    pub command: Vec<OsString>,
 }
 
 const STAT_EXAMPLES: &str = "\
@@ -132,21 +115,9 @@ pub struct StatArgs {
     /// groups counted together; `:u`/`:k` restrict to user/kernel. Default: perf stat's set.
     #[arg(short = 'e', long = "event", value_name = "EVENTS")]
     pub events: Vec<String>,
-    /// Count every task on every CPU (system-wide).
-    #[arg(short = 'a', long = "all-cpus")]
-    pub all_cpus: bool,
-    /// Only these CPUs, e.g. `0-3,6` (implies system-wide).
-    #[arg(short = 'C', long = "cpu", value_name = "LIST")]
-    pub cpus: Option<String>,
-    /// Attach to these processes (comma-separated PIDs) and all their threads.
-    #[arg(short = 'p', long = "pid", value_delimiter = ',', value_name = "PID")]
-    pub pids: Vec<u32>,
-    /// Attach to these threads only (comma-separated TIDs).
-    #[arg(short = 't', long = "tid", value_delimiter = ',', value_name = "TID")]
-    pub tids: Vec<u32>,
-    /// Only tasks in this cgroup (a path relative to the cgroup mount, as perf's -G); implies -a.
-    #[arg(short = 'G', long = "cgroup", value_name = "PATH")]
-    pub cgroup: Option<String>,
+    #[command(flatten)]
+    /// Whom to count.
+    pub target: TargetArgs,
     /// Run the command N times; print the mean and its spread.
     #[arg(short = 'r', long = "repeat", value_name = "N", default_value_t = 1,
           value_parser = clap::value_parser!(u32).range(1..))]
@@ -172,11 +143,6 @@ pub struct StatArgs {
     /// Print nothing but the counts and errors (no notes).
     #[arg(short = 'q', long = "quiet")]
     pub quiet: bool,
-    // No `allow_hyphen_values` here: with it, clap takes `-x,` (`,` is not a flag letter) for
-    // the command. `trailing_var_arg` still passes the command's own flags through.
-    /// The command to run and count.
-    #[arg(trailing_var_arg = true, value_name = "COMMAND")]
-    pub command: Vec<OsString>,
 }
 
 /// `kprof list`.
@@ -566,6 +532,7 @@ pub enum ExportFormatArg {
 mod tests {
     use super::*;
     use clap::CommandFactory;
+    use std::ffi::OsString;
 
     #[test]
     fn cli_definition_is_consistent() {
@@ -595,7 +562,7 @@ mod tests {
         assert_eq!(args.freq, Some(999));
         assert!(args.call_graph_fp);
         assert_eq!(
-            args.command,
+            args.target.command,
             vec![OsString::from("ls"), OsString::from("-l")]
         );
     }
@@ -621,13 +588,13 @@ mod tests {
         assert_eq!(args.events, ["{cs,page-faults}:u"]);
         assert_eq!(args.separator.as_deref(), Some(","));
         assert_eq!(args.repeat, 3);
-        assert_eq!(args.command.len(), 2);
+        assert_eq!(args.target.command.len(), 2);
         let cli = Cli::try_parse_from(["kprof", "stat", "-x;", "ls", "-l", "-x"]).unwrap();
         let Command::Stat(args) = cli.command else {
             panic!("not stat")
         };
         assert_eq!(args.separator.as_deref(), Some(";"));
-        assert_eq!(args.command, ["ls", "-l", "-x"]);
+        assert_eq!(args.target.command, ["ls", "-l", "-x"]);
         assert!(Cli::try_parse_from(["kprof", "stat", "-I", "5", "true"]).is_err());
         assert!(Cli::try_parse_from(["kprof", "stat", "-x,", "--json", "true"]).is_err());
         assert!(Cli::try_parse_from(["kprof", "stat", "-r", "0", "true"]).is_err());

@@ -3,8 +3,8 @@
 use std::process::ExitCode;
 use std::time::Duration;
 
-use anyhow::{Context, Result, bail};
-use kprof_profiler::{CallGraph, EndedBy, RecordOptions, RecordSummary, StopReason, Target};
+use anyhow::{Result, bail};
+use kprof_profiler::{CallGraph, EndedBy, RecordOptions, RecordSummary, StopReason};
 
 use crate::cli::{CallGraphArg, RecordArgs};
 
@@ -22,30 +22,11 @@ impl RecordArgs {
             (Some(CallGraphArg::Fp), _) | (None, true) => Some(CallGraph::Fp),
             (None, false) => None,
         };
-        let cpus = match &self.cpus {
-            Some(list) => {
-                Some(kprof_profiler::parse_cpu_list(list).with_context(|| format!("-C {list}"))?)
-            }
-            None => None,
-        };
-        let system_wide = self.all_cpus || cpus.is_some() || self.cgroup.is_some();
-        options.cpus = cpus;
-        options.system_wide = system_wide;
-        let attach = !self.pids.is_empty() || !self.tids.is_empty();
-        if attach && !self.command.is_empty() {
-            bail!("give either a command or -p/-t, not both");
-        }
-        options.target = if !self.command.is_empty() {
-            Target::Command(self.command.clone())
-        } else if !self.pids.is_empty() {
-            Target::Pids(self.pids.clone())
-        } else if !self.tids.is_empty() {
-            Target::Tids(self.tids.clone())
-        } else if system_wide {
-            Target::SystemWide
-        } else {
-            bail!("nothing to profile: give a command after --, -p PID, -t TID or -a");
-        };
+        let resolved = self.target.to_target("profile")?;
+        options.cpus = resolved.cpus;
+        options.system_wide = resolved.system_wide;
+        options.target = resolved.target;
+        options.cgroup = resolved.cgroup;
         if let Some(secs) = self.duration {
             if !(secs > 0.0 && secs.is_finite()) {
                 bail!("--duration {secs}: must be a positive number of seconds");
@@ -54,7 +35,6 @@ impl RecordArgs {
         }
         options.output = self.output.clone();
         options.mmap_pages = self.mmap_pages;
-        options.cgroup = self.cgroup.clone();
         options.quiet = self.quiet;
         Ok(options)
     }
@@ -78,11 +58,7 @@ pub fn run(args: &RecordArgs) -> Result<ExitCode> {
             None => return Err(err.into()),
         },
     };
-    let program = args
-        .command
-        .first()
-        .map(|p| p.to_string_lossy().into_owned())
-        .unwrap_or_default();
+    let program = args.target.program();
     if !quiet && summary.workload_ended_by_us == Some(EndedBy::Sigkill) {
         eprintln!(
             "kprof: note: {program} did not exit within {} s of SIGTERM; killed it with SIGKILL",

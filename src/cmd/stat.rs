@@ -7,7 +7,7 @@ use std::io::{self, Write};
 use std::process::ExitCode;
 use std::time::Duration;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Result, bail};
 use kprof_profiler::Target;
 use kprof_profiler::counting::{self, CountOptions, RunStats};
 use kprof_profiler::session::StopReason;
@@ -21,33 +21,11 @@ impl StatArgs {
     pub fn to_options(&self) -> Result<CountOptions> {
         let mut options = CountOptions::default();
         options.events = self.events.clone();
-        options.cpus = match &self.cpus {
-            Some(list) => {
-                Some(kprof_profiler::parse_cpu_list(list).with_context(|| format!("-C {list}"))?)
-            }
-            None => None,
-        };
-        options.cgroup = self.cgroup.clone();
-        let system_wide = self.all_cpus || options.cpus.is_some() || options.cgroup.is_some();
-        options.system_wide = system_wide;
-        let attach = !self.pids.is_empty() || !self.tids.is_empty();
-        if attach && !self.command.is_empty() {
-            bail!("give either a command or -p/-t, not both");
-        }
-        if attach && system_wide {
-            bail!("give either -p/-t or -a/-C/-G, not both");
-        }
-        options.target = if !self.command.is_empty() {
-            Target::Command(self.command.clone())
-        } else if !self.pids.is_empty() {
-            Target::Pids(self.pids.clone())
-        } else if !self.tids.is_empty() {
-            Target::Tids(self.tids.clone())
-        } else if system_wide {
-            Target::SystemWide
-        } else {
-            bail!("nothing to count: give a command after --, -p PID, -t TID or -a");
-        };
+        let resolved = self.target.to_target("count")?;
+        options.cpus = resolved.cpus;
+        options.cgroup = resolved.cgroup;
+        options.system_wide = resolved.system_wide;
+        options.target = resolved.target;
         options.interval = self.interval.map(Duration::from_millis);
         if self.repeat > 1 && !matches!(options.target, Target::Command(_)) {
             bail!("-r repeats a command: give one after --");
@@ -60,28 +38,6 @@ impl StatArgs {
             (_, true) => Style::Json,
             (Some(sep), false) => Style::Separated(sep.clone()),
             (None, false) => Style::Text,
-        }
-    }
-
-    /// What perf stat's title names: `'CMD ARGS'`, `'system wide'`, `'CPU(s) LIST'`,
-    /// `process id 'PIDS'` or `thread id 'TIDS'`.
-    fn target_description(&self) -> String {
-        let join = |ids: &[u32]| ids.iter().map(u32::to_string).collect::<Vec<_>>().join(",");
-        if self.all_cpus || self.cgroup.is_some() {
-            "'system wide'".to_owned()
-        } else if let Some(cpus) = &self.cpus {
-            format!("'CPU(s) {cpus}'")
-        } else if !self.command.is_empty() {
-            let words: Vec<String> = self
-                .command
-                .iter()
-                .map(|w| w.to_string_lossy().into_owned())
-                .collect();
-            format!("'{}'", words.join(" "))
-        } else if !self.pids.is_empty() {
-            format!("process id '{}'", join(&self.pids))
-        } else {
-            format!("thread id '{}'", join(&self.tids))
         }
     }
 }
@@ -99,7 +55,7 @@ pub fn run(args: &StatArgs) -> Result<ExitCode> {
         Some(file) => file,
         None => &mut stderr,
     };
-    let mut printer = Printer::new(args.style(), args.cgroup.clone(), args.repeat);
+    let mut printer = Printer::new(args.style(), args.target.cgroup.clone(), args.repeat);
     let quiet = args.quiet;
     let mut notes = |note: &str| {
         if !quiet {
@@ -142,7 +98,7 @@ pub fn run(args: &StatArgs) -> Result<ExitCode> {
     }
     if options.interval.is_none() {
         let mean_rows: Vec<Row> = rows.iter().filter_map(RowStats::mean_row).collect();
-        printer.header(&mut *out, &args.target_description())?;
+        printer.header(&mut *out, &args.target.description())?;
         printer.rows(&mut *out, "", &mean_rows, walltime.mean())?;
         let cpu_times = if args.repeat == 1 && !options.system_wide {
             cpu_times
