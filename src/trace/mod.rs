@@ -5,6 +5,9 @@
 //! hands it to an [`EventSink`]; printers and aggregations are sinks. Nothing here knows where an
 //! event came from.
 
+pub mod agg;
 pub mod event;
+pub mod latency;
+pub mod syscalls;
 
 pub use event::{Event, EventSink, Value};
