@@ -6,7 +6,6 @@
 //! (anyhow). The binary is [`run_cli`]; benchmarks and tests use [`analysis`] directly.
 
 pub mod analysis;
-pub mod chains;
 pub mod cli;
 pub mod cmd;
 pub mod export;
@@ -15,7 +14,6 @@ pub mod mapped;
 pub mod profile;
 pub mod progress;
 pub mod trace;
-pub mod unwinding;
 
 use std::process::ExitCode;
 

@@ -10,6 +10,7 @@ mod corrupt;
 mod dwarf;
 mod fidelity;
 mod foreign;
+mod golden;
 mod lbr;
 mod names;
 mod oracle;

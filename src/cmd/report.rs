@@ -40,7 +40,7 @@ struct JsonReport<'a> {
     events: Vec<JsonEvent<'a>>,
     unresolved: Vec<JsonUnresolved>,
     /// DWARF unwinding outcomes, per module, when the file has copied user stacks.
-    unwinding: &'a crate::unwinding::UnwindReport,
+    unwinding: &'a crate::analysis::unwinding::UnwindReport,
     /// How far frame-pointer user stacks reached.
     frame_pointers: &'a crate::analysis::FramePointerReport,
 }

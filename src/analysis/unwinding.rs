@@ -22,7 +22,7 @@ use kprof_symbolizer::unwind::{
 };
 use kprof_symbolizer::{AddressSpaces, Avma, Location, ModuleId, Symbolizer};
 
-use crate::chains::{ChainInput, ChainShape, StackAddress, chain_addresses};
+use super::chains::{ChainInput, ChainShape, StackAddress, chain_addresses};
 use rayon::prelude::*;
 use rustc_hash::FxHashMap;
 use serde::Serialize;

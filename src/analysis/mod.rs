@@ -9,6 +9,9 @@
 //! 2. Symbolize each distinct location once, in parallel.
 //! 3. Intern frames and stacks into the profile's prefix tree.
 
+pub mod chains;
+pub mod unwinding;
+
 use rustc_hash::{FxHashMap as HashMap, FxHashSet};
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -23,11 +26,11 @@ use kprof_symbolizer::{
 };
 use rayon::prelude::*;
 
-use crate::chains::{ChainInput, ChainShape, StackAddress, chain_addresses, records_call_stacks};
+use self::chains::{ChainInput, ChainShape, StackAddress, chain_addresses, records_call_stacks};
+use self::unwinding::{StackUnwinder, UnwindJob, UnwindQueue, WalkedBatch};
 use crate::profile::{
     Event, Frame, FrameId, FrameKind, Meta, Profile, Sample, StackId, StackNode, Thread, ThreadId,
 };
-use crate::unwinding::{StackUnwinder, UnwindJob, UnwindQueue, WalkedBatch};
 
 /// What to resolve and which samples to keep.
 #[derive(Clone, Debug, Default)]
@@ -66,7 +69,7 @@ pub struct Analysis {
     /// Per-module symbolization results (unresolved counts and reasons).
     pub symbol_report: Vec<kprof_symbolizer::ModuleReport>,
     /// DWARF unwinding results, when any sample was unwound.
-    pub unwind_report: crate::unwinding::UnwindReport,
+    pub unwind_report: unwinding::UnwindReport,
     /// Records in the file per record type.
     pub records: std::collections::BTreeMap<u32, u64>,
     /// How far frame-pointer callchains reached, when samples have user callchains.
