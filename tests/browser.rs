@@ -48,9 +48,14 @@ fn svg_search_zoom_and_hostile_names_in_chromium() {
         return;
     }
     let jit = c_workload("jit", &["-O2"]);
-    let dir = TempDir::new("browser");
-    let data = dir.join("jit.data");
-    perf_record(&data, &["-F", "999", "-g"], &[jit.to_str().unwrap(), "0.5"]);
+    let Recording {
+        dir, file: data, ..
+    } = Recording::by_perf(
+        "browser",
+        "jit.data",
+        &["-F", "999", "-g"],
+        &[jit.to_str().unwrap(), "0.5"],
+    );
     let svg_path = dir.join("jit.svg");
     kprof_ok(&[
         "flame",

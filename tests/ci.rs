@@ -508,17 +508,10 @@ fn speedscope_export_validates_against_the_published_schema() {
 
 /// The independent reader's count of samples per thread id.
 fn per_thread_samples(path: &Path) -> BTreeMap<i64, u64> {
-    let bytes = std::fs::read(path).unwrap();
-    let pipe = bytes.get(8..16) == Some(&16u64.to_le_bytes()[..]);
-    let reader = if pipe {
-        PerfFileReader::parse_pipe(std::io::Cursor::new(bytes))
-    } else {
-        PerfFileReader::parse_file(std::io::Cursor::new(bytes))
-    };
     let PerfFileReader {
         mut perf_file,
         mut record_iter,
-    } = reader.expect("oracle parses");
+    } = independent_reader(path);
     let mut counts = BTreeMap::new();
     while let Some(record) = record_iter
         .next_record(&mut perf_file)

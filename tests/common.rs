@@ -281,6 +281,173 @@ pub fn perf_record(file: &Path, args: &[&str], cmd: &[&str]) {
     );
 }
 
+/// Records `cmd` with `kprof record -q ARGS -o FILE -- cmd` as one of the machine's shared
+/// recordings (see [`shared`]; `-a` takes it alone); returns kprof's standard output, panics
+/// on failure.
+pub fn kprof_record(file: &Path, args: &[&str], cmd: &[&str]) -> String {
+    let system_wide = args.contains(&"-a");
+    let _exclusive = system_wide.then(exclusive);
+    let _shared = (!system_wide).then(shared);
+    let out = kprof()
+        .args(["record", "-q"])
+        .args(args)
+        .arg("-o")
+        .arg(file)
+        .arg("--")
+        .args(cmd)
+        .output()
+        .expect("kprof runs");
+    assert!(
+        out.status.success(),
+        "kprof record {args:?} -- {cmd:?} failed with {}: {}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Whether a compiled workload keeps frame pointers (`-fno-omit-frame-pointer`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FramePointers {
+    /// Built with frame pointers: `-g` stacks reach `main`.
+    Kept,
+    /// Built without: only DWARF unwinding reaches `main`.
+    Omitted,
+}
+
+/// Which program records a [`Recording`].
+#[derive(Clone, Copy, Debug)]
+pub enum Recorder {
+    /// `/usr/bin/perf record`
+    Perf,
+    /// `kprof record`
+    Kprof,
+}
+
+/// `examples/workloads/hot.c` built `-O2 -g`, with or without frame pointers: the CPU-bound
+/// program most tests record (`hot SECONDS`).
+pub fn hot(frame_pointers: FramePointers) -> PathBuf {
+    match frame_pointers {
+        FramePointers::Kept => c_workload("hot", &["-O2", "-g", "-fno-omit-frame-pointer"]),
+        FramePointers::Omitted => c_workload("hot", &["-O2", "-g", "-fomit-frame-pointer"]),
+    }
+}
+
+/// A recording a test made: its private directory (removed on drop), the perf.data in it and
+/// the program recorded. The one fixture behind "compile a workload, record it, read it back".
+pub struct Recording {
+    /// The directory, for the test's other files.
+    pub dir: TempDir,
+    /// The recorded file.
+    pub file: PathBuf,
+    /// The recorded command's program (its first word).
+    pub program: PathBuf,
+}
+
+impl Recording {
+    /// `cmd` recorded by `kprof record ARGS` into `NAME` in a fresh directory tagged `tag`.
+    pub fn by_kprof(tag: &str, name: &str, args: &[&str], cmd: &[&str]) -> Recording {
+        let dir = TempDir::new(tag);
+        let file = dir.join(name);
+        kprof_record(&file, args, cmd);
+        Recording::new(dir, file, cmd)
+    }
+
+    fn new(dir: TempDir, file: PathBuf, cmd: &[&str]) -> Recording {
+        let program = PathBuf::from(cmd.first().copied().unwrap_or_default());
+        Recording { dir, file, program }
+    }
+
+    /// `hot SECONDS` ([`hot`]) recorded by `recorder` with `ARGS` into `NAME` in a fresh
+    /// directory tagged `tag`; `None` (the test skips) where that recorder cannot record.
+    pub fn of_hot(
+        recorder: Recorder,
+        tag: &str,
+        name: &str,
+        frame_pointers: FramePointers,
+        args: &[&str],
+        seconds: &str,
+    ) -> Option<Recording> {
+        let can_record = match recorder {
+            Recorder::Perf => perf_can_record(),
+            Recorder::Kprof => kprof_can_record(),
+        };
+        if !can_record {
+            return None;
+        }
+        let hot = hot(frame_pointers);
+        let cmd = [hot.to_str()?, seconds];
+        Some(match recorder {
+            Recorder::Perf => Recording::by_perf(tag, name, args, &cmd),
+            Recorder::Kprof => Recording::by_kprof(tag, name, args, &cmd),
+        })
+    }
+
+    /// `cmd` recorded by `perf record ARGS` into `NAME` in a fresh directory tagged `tag`.
+    pub fn by_perf(tag: &str, name: &str, args: &[&str], cmd: &[&str]) -> Recording {
+        let dir = TempDir::new(tag);
+        let file = dir.join(name);
+        perf_record(&file, args, cmd);
+        Recording::new(dir, file, cmd)
+    }
+
+    /// The recorded file as a command-line argument.
+    pub fn path(&self) -> &str {
+        self.file.to_str().expect("UTF-8 temp path")
+    }
+
+    /// kprof's standard output for `kprof ARGS -i FILE` (`args` starts with the subcommand);
+    /// panics on failure.
+    pub fn read(&self, args: &[&str]) -> String {
+        let mut all = args.to_vec();
+        all.extend(["-i", self.path()]);
+        kprof_ok(&all)
+    }
+}
+
+/// The independent `linux-perf-data` reader (the oracle of what a perf.data holds) over the
+/// file at `path`, file or pipe format; panics when it cannot parse the header.
+pub fn independent_reader(
+    path: &Path,
+) -> linux_perf_data::PerfFileReader<std::io::Cursor<Vec<u8>>> {
+    let bytes = std::fs::read(path).unwrap();
+    let pipe = bytes.get(8..16) == Some(&16u64.to_le_bytes()[..]);
+    let reader = if pipe {
+        linux_perf_data::PerfFileReader::parse_pipe(std::io::Cursor::new(bytes))
+    } else {
+        linux_perf_data::PerfFileReader::parse_file(std::io::Cursor::new(bytes))
+    };
+    reader.expect("oracle parses")
+}
+
+/// Starts `kprof record -q -F 999 -g -o FILE -- HOT 5` ([`hot`]) and returns the running
+/// kprof, its standard error piped, for tests that stop it.
+pub fn spawn_hot_recording(hot: &Path, file: &Path) -> std::process::Child {
+    kprof()
+        .args(["record", "-q", "-F", "999", "-g", "-o"])
+        .arg(file)
+        .arg("--")
+        .arg(hot)
+        .arg("5")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+/// Runs `cmd` and insists on success (the failure shows its standard error); returns its
+/// output.
+pub fn succeeded(cmd: &mut Command) -> Output {
+    let out = cmd.output().expect("the command runs");
+    assert!(
+        out.status.success(),
+        "{cmd:?} failed with {}: {}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
 /// Runs `perf ARGS` and returns stdout; panics on failure.
 pub fn perf(args: &[&str]) -> String {
     let out = Command::new("perf").args(args).output().expect("perf runs");

@@ -196,30 +196,32 @@ fn check_perf_reads_big_endian(original: &Path, dir: &TempDir) {
 
 #[test]
 fn compat_fp_callchain_recording() {
-    if !perf_can_record() {
+    let Some(Recording { dir, file, .. }) = Recording::of_hot(
+        Recorder::Perf,
+        "compat-hot",
+        "hot.data",
+        FramePointers::Kept,
+        &["-F", "999", "-g"],
+        "0.3",
+    ) else {
         return;
-    }
-    let dir = TempDir::new("compat-hot");
-    let hot = c_workload("hot", &["-O2", "-g", "-fno-omit-frame-pointer"]);
-    let file = dir.join("hot.data");
-    perf_record(&file, &["-F", "999", "-g"], &[hot.to_str().unwrap(), "0.3"]);
+    };
     check_variants(&file, &dir);
     check_perf_reads_big_endian(&file, &dir);
 }
 
 #[test]
 fn compat_two_event_recording() {
-    if !perf_can_record() {
-        return;
-    }
-    let dir = TempDir::new("compat-two");
-    let hot = c_workload("hot", &["-O2", "-g", "-fno-omit-frame-pointer"]);
-    let file = dir.join("two.data");
-    perf_record(
-        &file,
+    let Some(Recording { dir, file, .. }) = Recording::of_hot(
+        Recorder::Perf,
+        "compat-two",
+        "two.data",
+        FramePointers::Kept,
         &["-e", "cpu-clock,page-faults"],
-        &[hot.to_str().unwrap(), "0.3"],
-    );
+        "0.3",
+    ) else {
+        return;
+    };
     check_variants(&file, &dir);
     check_perf_reads_big_endian(&file, &dir);
     // Both events survive in the big-endian copy, with their names.

@@ -77,7 +77,7 @@ impl Rng {
 }
 
 fn recording(dir: &TempDir) -> Vec<u8> {
-    let hot = c_workload("hot", &["-O2", "-g", "-fno-omit-frame-pointer"]);
+    let hot = hot(FramePointers::Kept);
     let file = dir.join("source.data");
     perf_record(&file, &["-F", "999", "-g"], &[hot.to_str().unwrap(), "0.3"]);
     std::fs::read(file).unwrap()
@@ -197,15 +197,7 @@ fn not_finalized_file_is_salvaged_with_a_warning() {
     bytes[48..56].copy_from_slice(&0u64.to_le_bytes());
     let file = dir.join("unfinished.data");
     std::fs::write(&file, &bytes).unwrap();
-    let out = kprof()
-        .args(["flame", "--folded", "-i", file.to_str().unwrap()])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let out = succeeded(kprof().args(["flame", "--folded", "-i", file.to_str().unwrap()]));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("not finalized"), "{stderr}");
     let folded = String::from_utf8_lossy(&out.stdout);

@@ -115,30 +115,20 @@ fn kprof_dwarf_recording_of_code_without_frame_pointers_reaches_main() {
     if !kprof_can_record() {
         return;
     }
-    let hot = c_workload("hot", &["-O2", "-g", "-fomit-frame-pointer"]);
-    let dir = TempDir::new("dwarf-kprof");
-    let file = dir.join("dwarf.data");
-    let _machine = shared();
-    kprof_ok(&[
-        "record",
-        "-q",
-        "-F",
-        "999",
-        "--call-graph",
-        "dwarf",
-        "-o",
-        file.to_str().unwrap(),
-        "--",
-        hot.to_str().unwrap(),
-        "1",
-    ]);
-    let stacks = folded(&file, &[]);
+    let hot = hot(FramePointers::Omitted);
+    let recording = Recording::by_kprof(
+        "dwarf-kprof",
+        "dwarf.data",
+        &["-F", "999", "--call-graph", "dwarf"],
+        &[hot.to_str().unwrap(), "1"],
+    );
+    let stacks = folded(&recording.file, &[]);
     let share = share_reaching_main(&stacks, &comm_of(&hot));
     assert!(share >= 0.99, "{:.2}% of samples reach main", share * 100.0);
     check_known_tree(&stacks);
-    assert_nothing_beyond_the_entry_point(&file, &comm_of(&hot));
+    assert_nothing_beyond_the_entry_point(&recording.file, &comm_of(&hot));
     // The report says how the walks went.
-    let report = kprof_ok(&["report", "-i", file.to_str().unwrap()]);
+    let report = recording.read(&["report"]);
     let line = report
         .lines()
         .find(|l| l.starts_with("# unwinding: "))
@@ -148,17 +138,21 @@ fn kprof_dwarf_recording_of_code_without_frame_pointers_reaches_main() {
 
 #[test]
 fn perf_dwarf_recording_unwinds_at_least_as_completely_as_perf() {
-    if !perf_can_record() {
-        return;
-    }
-    let hot = c_workload("hot", &["-O2", "-g", "-fomit-frame-pointer"]);
-    let dir = TempDir::new("dwarf-perf");
-    let file = dir.join("dwarf.data");
-    perf_record(
-        &file,
+    let Some(Recording {
+        dir: _dir,
+        file,
+        program: hot,
+    }) = Recording::of_hot(
+        Recorder::Perf,
+        "dwarf-perf",
+        "dwarf.data",
+        FramePointers::Omitted,
         &["-F", "999", "--call-graph", "dwarf"],
-        &[hot.to_str().unwrap(), "1"],
-    );
+        "1",
+    )
+    else {
+        return;
+    };
     let ours = folded(&file, &["--no-inline"]);
     let comm = comm_of(&hot);
     let our_share = share_reaching_main(&ours, &comm);
@@ -199,10 +193,11 @@ fn rust_release_code_unwinds_through_libstd_with_inlined_frames() {
         return;
     }
     let busy = rust_workload();
-    let dir = TempDir::new("dwarf-rust");
-    let file = dir.join("busy.data");
-    perf_record(
-        &file,
+    let Recording {
+        dir: _dir, file, ..
+    } = Recording::by_perf(
+        "dwarf-rust",
+        "busy.data",
         &["-F", "999", "--call-graph", "dwarf,16384"],
         &[busy.to_str().unwrap(), "1"],
     );
@@ -295,7 +290,7 @@ fn dwarf_stacks_of_process_start_up_end_at_ld_so_entry() {
     if !perf_can_record() {
         return;
     }
-    let hot = c_workload("hot", &["-O2", "-g", "-fomit-frame-pointer"]);
+    let hot = hot(FramePointers::Omitted);
     let dir = TempDir::new("dwarf-startup");
     let file = dir.join("startup.data");
     // Many short runs at a 100 us period (not a frequency, which the kernel may cap): most of

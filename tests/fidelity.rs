@@ -177,17 +177,19 @@ fn symbol_periods_match_perf(file: &Path, event: &str, sample_weight: u64) {
 // See: issue #10 point 1
 #[test]
 fn fixed_period_recording_counts_events_like_perf() {
-    if !perf_can_record() {
-        return;
-    }
-    let hot = c_workload("hot", &["-O2", "-g", "-fno-omit-frame-pointer"]);
-    let dir = TempDir::new("fixed-period");
-    let file = dir.join("c.data");
-    perf_record(
-        &file,
+    let Some(Recording {
+        dir: _dir, file, ..
+    }) = Recording::of_hot(
+        Recorder::Perf,
+        "fixed-period",
+        "c.data",
+        FramePointers::Kept,
         &["-e", "cpu-clock", "-c", "100000", "-g"],
-        &[s(&hot), "0.3"],
-    );
+        "0.3",
+    )
+    else {
+        return;
+    };
     let ours = kprof_header_events(&file);
     let (samples, period) = ours["cpu-clock"];
     assert!(samples > 0);
@@ -212,7 +214,7 @@ fn mixed_event_fixed_period_recording_weighs_like_perf() {
     if !perf_can_record() {
         return;
     }
-    let hot = c_workload("hot", &["-O2", "-g", "-fno-omit-frame-pointer"]);
+    let hot = hot(FramePointers::Kept);
     let dir = TempDir::new("fixed-period-mixed");
     let file = dir.join("mixed.data");
     // cpu-clock by frequency (samples carry PERIOD), page faults every 5th (they do not):
@@ -251,11 +253,12 @@ fn flame_total_is_perfs_event_count_with_execd_children() {
     if !perf_can_record() {
         return;
     }
-    let hot = c_workload("hot", &["-O2", "-g", "-fno-omit-frame-pointer"]);
-    let dir = TempDir::new("exec-children");
-    let file = dir.join("exec.data");
-    perf_record(
-        &file,
+    let hot = hot(FramePointers::Kept);
+    let Recording {
+        dir: _dir, file, ..
+    } = Recording::by_perf(
+        "exec-children",
+        "exec.data",
         &["-F", "999", "-g"],
         &[
             "sh",
@@ -320,13 +323,16 @@ fn cut_inside_last_compressed_record(bytes: &[u8]) -> Vec<u8> {
 // See: issue #10 point 12
 #[test]
 fn perf_compressed_file_reads_without_a_warning_and_a_cut_one_warns() {
-    if !perf_can_record() {
+    let Some(Recording { dir, file, .. }) = Recording::of_hot(
+        Recorder::Perf,
+        "zstd-warning",
+        "z.data",
+        FramePointers::Kept,
+        &["-z", "-F", "999", "-g"],
+        "0.5",
+    ) else {
         return;
-    }
-    let hot = c_workload("hot", &["-O2", "-g", "-fno-omit-frame-pointer"]);
-    let dir = TempDir::new("zstd-warning");
-    let file = dir.join("z.data");
-    perf_record(&file, &["-z", "-F", "999", "-g"], &[s(&hot), "0.5"]);
+    };
     let out = run_kprof(&["flame", "--folded", "-i", s(&file)]);
     assert!(out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);

@@ -17,17 +17,10 @@ const AARCH64_PEERS: [&str; 2] = ["sleep.compressed.data", "sleep.compressed.pip
 
 /// Kernel-mode sample addresses of `path`, as the independent `linux-perf-data` reader sees them.
 fn kernel_ips(path: &Path) -> BTreeSet<u64> {
-    let bytes = std::fs::read(path).unwrap();
-    let pipe = bytes.get(8..16) == Some(&16u64.to_le_bytes()[..]);
-    let reader = if pipe {
-        PerfFileReader::parse_pipe(std::io::Cursor::new(bytes))
-    } else {
-        PerfFileReader::parse_file(std::io::Cursor::new(bytes))
-    };
     let PerfFileReader {
         mut perf_file,
         mut record_iter,
-    } = reader.expect("oracle parses");
+    } = independent_reader(path);
     let mut ips = BTreeSet::new();
     while let Some(record) = record_iter.next_record(&mut perf_file).unwrap() {
         let PerfFileRecord::EventRecord { record, .. } = record else {

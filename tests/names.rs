@@ -256,9 +256,9 @@ fn kprof_symbol_percents(file: &Path) -> HashMap<String, f64> {
 /// has kprof's share under the same name, within 0.5 points, and that `expected` are among
 /// them; returns perf's rows.
 fn check_names_against_perf(tag: &str, cmd: &[&str], expected: &[&[&str]]) {
-    let dir = TempDir::new(tag);
-    let file = dir.join("perf.data");
-    perf_record(&file, &["-e", "cpu-clock", "-F", "2000"], cmd);
+    let Recording {
+        dir: _dir, file, ..
+    } = Recording::by_perf(tag, "perf.data", &["-e", "cpu-clock", "-F", "2000"], cmd);
     let perf_rows = perf_symbol_percents(&file);
     let kprof_rows = kprof_symbol_percents(&file);
     for (name, &percent) in &perf_rows {
@@ -519,10 +519,11 @@ fn inlined_frames_are_named_as_their_out_of_line_copies() {
     assert_eq!(wanted.len(), 2, "{wanted:?}");
 
     let inlined = workload("g++", "names.cpp", &["-O2", "-g", "-std=c++17"]);
-    let dir = TempDir::new("inline-names");
-    let file = dir.join("perf.data");
-    perf_record(
-        &file,
+    let Recording {
+        dir: _dir, file, ..
+    } = Recording::by_perf(
+        "inline-names",
+        "perf.data",
         &["-e", "cpu-clock", "-F", "2000", "-g"],
         &[inlined.to_str().unwrap(), "6000"],
     );

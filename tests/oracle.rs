@@ -415,9 +415,9 @@ fn compare_folded(file: &Path, event: &str, script: &str) -> Result<(), String> 
 
 /// Records `cmd` with `perf record ARGS` into a fresh file and checks kprof against perf on it.
 fn record_and_check(tag: &str, perf_args: &[&str], cmd: &[&str], events: &[&str]) {
-    let dir = TempDir::new(tag);
-    let file = dir.join("perf.data");
-    perf_record(&file, perf_args, cmd);
+    let Recording {
+        dir: _dir, file, ..
+    } = Recording::by_perf(tag, "perf.data", perf_args, cmd);
     check(&file, events);
 }
 
@@ -463,7 +463,7 @@ fn c_workload_fp_callchains() {
     if !perf_can_record() {
         return;
     }
-    let hot = c_workload("hot", &["-O2", "-g", "-fno-omit-frame-pointer"]);
+    let hot = hot(FramePointers::Kept);
     record_and_check(
         "oracle-c",
         &["-F", "999", "-g"],
@@ -491,7 +491,7 @@ fn system_wide() {
     if !perf_can_record() {
         return;
     }
-    let hot = c_workload("hot", &["-O2", "-g", "-fno-omit-frame-pointer"]);
+    let hot = hot(FramePointers::Kept);
     record_and_check(
         "oracle-sys",
         &["-F", "999", "-a", "-g"],
@@ -536,7 +536,7 @@ fn compressed_file() {
     if !perf_can_record() {
         return;
     }
-    let hot = c_workload("hot", &["-O2", "-g", "-fno-omit-frame-pointer"]);
+    let hot = hot(FramePointers::Kept);
     record_and_check(
         "oracle-z",
         &["-F", "999", "-g", "-z"],
@@ -550,23 +550,14 @@ fn pipe_mode_file_and_stdin() {
     if !perf_can_record() {
         return;
     }
-    let hot = c_workload("hot", &["-O2", "-g", "-fno-omit-frame-pointer"]);
+    let hot = hot(FramePointers::Kept);
     let dir = TempDir::new("oracle-pipe");
     let file = dir.join("pipe.data");
-    let out = std::process::Command::new("sh")
-        .arg("-c")
-        .arg(format!(
-            "perf record --no-bpf-event -F 999 -g -o - -- {} 0.5 > {}",
-            hot.display(),
-            file.display()
-        ))
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    succeeded(std::process::Command::new("sh").arg("-c").arg(format!(
+        "perf record --no-bpf-event -F 999 -g -o - -- {} 0.5 > {}",
+        hot.display(),
+        file.display()
+    )));
     check(&file, &["cpu-clock"]);
     // The same bytes through standard input give the same folded stacks.
     let from_file = kprof_ok(&["flame", "-i", file.to_str().unwrap(), "--folded"]);
@@ -581,13 +572,19 @@ fn pipe_mode_file_and_stdin() {
 
 #[test]
 fn kprof_script_reads_in_inferno_collapse_perf() {
-    if !perf_can_record() {
+    let Some(Recording {
+        dir: _dir, file, ..
+    }) = Recording::of_hot(
+        Recorder::Perf,
+        "script-inferno",
+        "hot.data",
+        FramePointers::Kept,
+        &["-F", "999", "-g"],
+        "0.5",
+    )
+    else {
         return;
-    }
-    let hot = c_workload("hot", &["-O2", "-g", "-fno-omit-frame-pointer"]);
-    let dir = TempDir::new("script-inferno");
-    let file = dir.join("hot.data");
-    perf_record(&file, &["-F", "999", "-g"], &[hot.to_str().unwrap(), "0.5"]);
+    };
     let path = file.to_str().unwrap();
     let script = kprof_ok(&["script", "--no-inline", "-i", path]);
     let collapsed = parse_folded(&inferno_collapse(&script, None), false);
@@ -827,7 +824,7 @@ fn frames_inside_execve_are_named_from_the_replaced_image() {
     if !tool("cc") || !tool("nm") || !tool("readelf") {
         return;
     }
-    let hot = c_workload("hot", &["-O2", "-g", "-fno-omit-frame-pointer"]);
+    let hot = hot(FramePointers::Kept);
     let heavy = function_addresses(&hot)["heavy"][0];
     let text = section_headers(&hot)[".text"];
     let heavy_offset = heavy - text.address + text.offset;

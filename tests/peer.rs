@@ -21,17 +21,10 @@ fn peer_files() -> Vec<PathBuf> {
 
 /// What the independent reader sees: (sample count, perf version, arch, cmdline).
 pub(crate) fn oracle(path: &Path) -> (u64, Option<String>, Option<String>, Option<Vec<String>>) {
-    let bytes = std::fs::read(path).unwrap();
-    let pipe = bytes.get(8..16) == Some(&16u64.to_le_bytes()[..]);
-    let reader = if pipe {
-        PerfFileReader::parse_pipe(std::io::Cursor::new(bytes))
-    } else {
-        PerfFileReader::parse_file(std::io::Cursor::new(bytes))
-    };
     let PerfFileReader {
         mut perf_file,
         mut record_iter,
-    } = reader.expect("oracle parses");
+    } = independent_reader(path);
     let mut samples = 0;
     while let Some(record) = record_iter
         .next_record(&mut perf_file)

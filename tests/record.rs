@@ -103,24 +103,24 @@ fn check_perf_reads_cleanly(file: &Path) {
 
 #[test]
 fn kprof_recording_reads_in_perf_and_matches_perf_recording() {
-    if !kprof_can_record() || !perf_can_record() {
+    if !perf_can_record() {
         return;
     }
-    let hot = c_workload("hot", &["-O2", "-g", "-fno-omit-frame-pointer"]);
-    let dir = TempDir::new("rec-vs-perf");
-    let ours = dir.join("kprof.data");
-    kprof_ok(&[
-        "record",
-        "-q",
-        "-F",
-        "999",
-        "-g",
-        "-o",
-        ours.to_str().unwrap(),
-        "--",
-        hot.to_str().unwrap(),
+    let Some(Recording {
+        dir,
+        file: ours,
+        program: hot,
+    }) = Recording::of_hot(
+        Recorder::Kprof,
+        "rec-vs-perf",
+        "kprof.data",
+        FramePointers::Kept,
+        &["-F", "999", "-g"],
         "2",
-    ]);
+    )
+    else {
+        return;
+    };
     check_perf_reads_cleanly(&ours);
     let theirs = dir.join("perf.data");
     perf_record(&theirs, &["-F", "999", "-g"], &[hot.to_str().unwrap(), "2"]);
@@ -162,7 +162,7 @@ fn cycles_falls_back_system_wide_and_sees_running_processes() {
     if !kprof_can_record() {
         return;
     }
-    let hot = c_workload("hot", &["-O2", "-g", "-fno-omit-frame-pointer"]);
+    let hot = hot(FramePointers::Kept);
     // Started before recording: must appear through /proc synthesis.
     let mut background = Command::new(&hot)
         .arg("6")
@@ -271,32 +271,21 @@ fn children_that_fork_and_exec_are_followed() {
     if !kprof_can_record() {
         return;
     }
-    let hot = c_workload("hot", &["-O2", "-g", "-fno-omit-frame-pointer"]);
-    let dir = TempDir::new("rec-fork");
-    let file = dir.join("fork.data");
+    let hot = hot(FramePointers::Kept);
     let script = format!("{0} 0.4 & {0} 0.4; wait", hot.display());
-    kprof_ok(&[
-        "record",
-        "-q",
-        "-F",
-        "999",
-        "-g",
-        "-o",
-        file.to_str().unwrap(),
-        "--",
-        "sh",
-        "-c",
-        &script,
-    ]);
-    let json = kprof_ok(&[
+    let recording = Recording::by_kprof(
+        "rec-fork",
+        "fork.data",
+        &["-F", "999", "-g"],
+        &["sh", "-c", &script],
+    );
+    let json = recording.read(&[
         "report",
         "--sort",
         "pid,sym",
         "--no-children",
         "--format",
         "json",
-        "-i",
-        file.to_str().unwrap(),
     ]);
     let v: serde_json::Value = serde_json::from_str(&json).unwrap();
     let mut pids_with_heavy = std::collections::HashSet::new();
@@ -317,25 +306,11 @@ fn sigint_at_random_moments_leaves_a_readable_file() {
     if !kprof_can_record() || !perf_can_record() {
         return;
     }
-    let hot = c_workload("hot", &["-O2", "-g", "-fno-omit-frame-pointer"]);
+    let hot = hot(FramePointers::Kept);
     let dir = TempDir::new("rec-sigint");
     for (i, delay_ms) in [60u64, 250, 430, 710].into_iter().enumerate() {
         let file = dir.join(&format!("int-{i}.data"));
-        let mut child = kprof()
-            .args([
-                "record",
-                "-q",
-                "-F",
-                "999",
-                "-g",
-                "-o",
-                file.to_str().unwrap(),
-                "--",
-                hot.to_str().unwrap(),
-                "5",
-            ])
-            .spawn()
-            .unwrap();
+        let mut child = spawn_hot_recording(&hot, &file);
         std::thread::sleep(Duration::from_millis(delay_ms));
         // Ctrl-C goes to the whole foreground process group; here: kprof and its child.
         let pid = child.id() as i32;
@@ -365,16 +340,7 @@ fn sigint_at_random_moments_leaves_a_readable_file() {
         if samples > 0 {
             check_perf_reads_cleanly(&file);
         } else {
-            let out = Command::new("perf")
-                .args(["script", "-i"])
-                .arg(&file)
-                .output()
-                .unwrap();
-            assert!(
-                out.status.success(),
-                "{}",
-                String::from_utf8_lossy(&out.stderr)
-            );
+            succeeded(Command::new("perf").args(["script", "-i"]).arg(&file));
         }
     }
 }
@@ -449,7 +415,7 @@ fn high_rate_system_wide_loses_nothing_or_reports_the_loss_exactly() {
     if !kprof_can_record() || !perf_can_record() {
         return;
     }
-    let hot = c_workload("hot", &["-O2", "-g", "-fno-omit-frame-pointer"]);
+    let hot = hot(FramePointers::Kept);
     let _alone = exclusive();
     let dir = TempDir::new("rec-loss");
     let file = dir.join("loss.data");

@@ -12,8 +12,9 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use crate::common::{
-    TempDir, available, c_workload, kprof, kprof_can_record, kprof_ok, perf_can_record, run_kprof,
-    shared, tool,
+    FramePointers, Recording, TempDir, available, c_workload, hot, kprof, kprof_can_record,
+    kprof_ok, kprof_record, perf_can_record, run_kprof, shared, spawn_hot_recording, succeeded,
+    tool,
 };
 
 /// A small tmpfs mounted for one test, unmounted on drop.
@@ -110,15 +111,10 @@ fn kprof_samples(file: &Path) -> u64 {
 
 /// First and last sample time in seconds, as perf script prints them.
 fn perf_sample_span(file: &Path) -> f64 {
-    let out = Command::new("perf")
-        .args(["script", "-F", "time", "-i"])
-        .arg(file)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    let out = succeeded(
+        Command::new("perf")
+            .args(["script", "-F", "time", "-i"])
+            .arg(file),
     );
     let times: Vec<f64> = String::from_utf8_lossy(&out.stdout)
         .lines()
@@ -177,7 +173,7 @@ fn record_onto_devices_fifos_and_links_touches_only_regular_files() {
     if !kprof_can_record() || !perf_can_record() {
         return;
     }
-    let hot = c_workload("hot", &["-O2", "-g", "-fno-omit-frame-pointer"]);
+    let hot = hot(FramePointers::Kept);
     let dir = TempDir::new("rob-kinds");
     let device = dir.join("null");
     let made = Command::new("mknod")
@@ -308,34 +304,13 @@ fn record_refuses_links_to_files_directories_and_terminals() {
     assert_eq!(names_in(dir.path()), ["out.data", "victim"]);
 }
 
-/// Records `hot 5` into `file` and returns the running kprof.
-fn spawn_recording(hot: &Path, file: &Path) -> std::process::Child {
-    kprof()
-        .args([
-            "record",
-            "-q",
-            "-F",
-            "999",
-            "-g",
-            "-o",
-            file.to_str().unwrap(),
-            "--",
-            hot.to_str().unwrap(),
-            "5",
-        ])
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap()
-}
-
 // See: issue #11 point 2
 #[test]
 fn every_stop_signal_finishes_the_file() {
     if !kprof_can_record() || !perf_can_record() {
         return;
     }
-    let hot = c_workload("hot", &["-O2", "-g", "-fno-omit-frame-pointer"]);
+    let hot = hot(FramePointers::Kept);
     let dir = TempDir::new("rob-signals");
     // Two moments for each signal the issue names, one for the others.
     let signals = [
@@ -348,7 +323,7 @@ fn every_stop_signal_finishes_the_file() {
         let name = format!("{k:02}-{signal}.data");
         let file = dir.join(&name);
         expected.push(name);
-        let child = spawn_recording(&hot, &file);
+        let child = spawn_hot_recording(&hot, &file);
         wait_for_start(&file);
         std::thread::sleep(Duration::from_millis(ms));
         // To kprof alone: it must stop its workload itself.
@@ -378,12 +353,12 @@ fn sigkill_leaves_a_file_readable_up_to_the_last_second() {
     if !kprof_can_record() || !perf_can_record() {
         return;
     }
-    let hot = c_workload("hot", &["-O2", "-g", "-fno-omit-frame-pointer"]);
+    let hot = hot(FramePointers::Kept);
     let dir = TempDir::new("rob-sigkill");
     for (k, ms) in moments(7, 3, 1100, 3300).into_iter().enumerate() {
         let _machine = shared();
         let file = dir.join(&format!("killed-{k}.data"));
-        let child = spawn_recording(&hot, &file);
+        let child = spawn_hot_recording(&hot, &file);
         wait_for_start(&file);
         std::thread::sleep(Duration::from_millis(ms));
         let workload = Command::new("pgrep")
@@ -421,7 +396,7 @@ fn a_full_disk_keeps_what_was_written_and_the_workload_runs_on() {
     let Some(tmpfs) = Tmpfs::new("rob-enospc", "2m") else {
         return;
     };
-    let hot = c_workload("hot", &["-O2", "-g", "-fno-omit-frame-pointer"]);
+    let hot = hot(FramePointers::Kept);
     let file = tmpfs.join("full.data");
     let marker = tmpfs.dir.join("workload-finished");
     let script = format!("{} 3; touch {}", hot.display(), marker.display());
@@ -474,7 +449,7 @@ fn dash_streams_pipe_format_to_flame_and_perf() {
     if !kprof_can_record() || !perf_can_record() {
         return;
     }
-    let hot = c_workload("hot", &["-O2", "-g", "-fno-omit-frame-pointer"]);
+    let hot = hot(FramePointers::Kept);
     let dir = TempDir::new("rob-stdout");
     let script = format!("echo workload-output; {} 0.3", hot.display());
     let record = || {
@@ -597,20 +572,7 @@ fn a_200_mb_symbol_name_costs_neither_time_nor_memory() {
     let jit = c_workload("jit", &["-O2"]);
     let dir = TempDir::new("rob-huge-name");
     let data = dir.join("jit.data");
-    let recorded = {
-        let _machine = shared();
-        kprof_ok(&[
-            "record",
-            "-q",
-            "-F",
-            "999",
-            "-o",
-            data.to_str().unwrap(),
-            "--",
-            jit.to_str().unwrap(),
-            "0.5",
-        ])
-    };
+    let recorded = kprof_record(&data, &["-F", "999"], &[jit.to_str().unwrap(), "0.5"]);
     let map = PathBuf::from(
         recorded
             .trim()
@@ -693,27 +655,13 @@ fn report_and_flame_name_a_frame_alike_when_the_symtab_is_corrupt() {
     if !kprof_can_record() {
         return;
     }
-    let built = c_workload("hot", &["-O2", "-g", "-fno-omit-frame-pointer"]);
+    let built = hot(FramePointers::Kept);
     let dir = TempDir::new("rob-symtab");
     let hot = dir.join("hot-corrupt");
     std::fs::copy(&built, &hot).unwrap();
     corrupt_symtab(&hot);
     let data = dir.join("hot.data");
-    {
-        let _machine = shared();
-        kprof_ok(&[
-            "record",
-            "-q",
-            "-F",
-            "999",
-            "-g",
-            "-o",
-            data.to_str().unwrap(),
-            "--",
-            hot.to_str().unwrap(),
-            "0.5",
-        ]);
-    }
+    kprof_record(&data, &["-F", "999", "-g"], &[hot.to_str().unwrap(), "0.5"]);
     let data = data.to_str().unwrap();
     let json = kprof_ok(&[
         "report",
@@ -749,24 +697,13 @@ fn dwarf_stacks_ending_at_the_loaders_start_are_complete() {
     if !kprof_can_record() {
         return;
     }
-    let dir = TempDir::new("rob-ldso");
-    let data = dir.join("true.data");
-    {
-        let _machine = shared();
-        kprof_ok(&[
-            "record",
-            "-q",
-            "--call-graph",
-            "dwarf",
-            "-o",
-            data.to_str().unwrap(),
-            "--",
-            "sh",
-            "-c",
-            "for i in $(seq 100); do /bin/true; done",
-        ]);
-    }
-    let json = kprof_ok(&["report", "--format", "json", "-i", data.to_str().unwrap()]);
+    let recording = Recording::by_kprof(
+        "rob-ldso",
+        "true.data",
+        &["--call-graph", "dwarf"],
+        &["sh", "-c", "for i in $(seq 100); do /bin/true; done"],
+    );
+    let json = recording.read(&["report", "--format", "json"]);
     let v: serde_json::Value = serde_json::from_str(&json).unwrap();
     let modules = v["unwinding"]["modules"].as_object().unwrap();
     let (name, loader) = modules
@@ -783,7 +720,7 @@ fn dwarf_stacks_ending_at_the_loaders_start_are_complete() {
         no_cfi * 100 <= total,
         "{name}: {no_cfi} of {total} walks reported as stopped early: {loader}"
     );
-    let text = kprof_ok(&["report", "-i", data.to_str().unwrap()]);
+    let text = recording.read(&["report"]);
     assert!(
         !text
             .lines()

@@ -90,29 +90,37 @@ fn check_against_perf(file: &Path) {
 #[test]
 fn script_addresses_equal_perf_script_with_frame_pointers() {
     // See: issue #10 point 2
-    if !perf_can_record() {
+    let Some(Recording {
+        dir: _dir, file, ..
+    }) = Recording::of_hot(
+        Recorder::Perf,
+        "script-addr-fp",
+        "fp.data",
+        FramePointers::Kept,
+        &["-F", "999", "-g"],
+        "0.5",
+    )
+    else {
         return;
-    }
-    let hot = c_workload("hot", &["-O2", "-g", "-fno-omit-frame-pointer"]);
-    let dir = TempDir::new("script-addr-fp");
-    let file = dir.join("fp.data");
-    perf_record(&file, &["-F", "999", "-g"], &[hot.to_str().unwrap(), "0.5"]);
+    };
     check_against_perf(&file);
 }
 
 #[test]
 fn script_addresses_equal_perf_script_with_dwarf_unwinding() {
     // See: issue #10 point 2
-    if !perf_can_record() {
-        return;
-    }
-    let hot = c_workload("hot", &["-O2", "-g", "-fomit-frame-pointer"]);
-    let dir = TempDir::new("script-addr-dwarf");
-    let file = dir.join("dwarf.data");
-    perf_record(
-        &file,
+    let Some(Recording {
+        dir: _dir, file, ..
+    }) = Recording::of_hot(
+        Recorder::Perf,
+        "script-addr-dwarf",
+        "dwarf.data",
+        FramePointers::Omitted,
         &["-F", "499", "--call-graph", "dwarf"],
-        &[hot.to_str().unwrap(), "0.5"],
-    );
+        "0.5",
+    )
+    else {
+        return;
+    };
     check_against_perf(&file);
 }

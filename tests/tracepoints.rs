@@ -218,11 +218,7 @@ fn uprobe_events_equal_perf_script_in_file_and_pipe_mode() {
     // A binary name of its own: its probe group (`probe_NAME`) is this test's alone.
     let name = format!("kprofprobe{}", std::process::id());
     let binary = dir.join(&name);
-    std::fs::copy(
-        c_workload("hot", &["-O2", "-g", "-fno-omit-frame-pointer"]),
-        &binary,
-    )
-    .unwrap();
+    std::fs::copy(hot(FramePointers::Kept), &binary).unwrap();
     let group = ProbeGroup(format!("probe_{name}"));
     let added = Command::new("perf")
         .args(["probe", "-q", "-x"])
@@ -254,17 +250,12 @@ fn kprof_recorded_tracepoints_print_as_perf_script_prints_them() {
     let file = dir.join("tp.data");
     let events = ["sched:sched_switch", "syscalls:sys_enter_read"];
     let _shared = shared();
-    let out = kprof()
-        .args(["record", "-q", "-e", &events.join(","), "-o"])
-        .arg(&file)
-        .arg("--")
-        .args(READER)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    succeeded(
+        kprof()
+            .args(["record", "-q", "-e", &events.join(","), "-o"])
+            .arg(&file)
+            .arg("--")
+            .args(READER),
     );
     check_against_perf(&file, &events);
 }
