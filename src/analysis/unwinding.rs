@@ -1,7 +1,9 @@
 //! DWARF unwinding of copied user stacks (`--call-graph dwarf`) during analysis: adapts the
 //! address spaces and the symbolizer's ELF images to the unwinder, queues samples and walks
 //! them in batches on the thread pool while the replay goes on ([`UnwindQueue`]), and counts
-//! how each walk ended, per module, with the fix to try.
+//! how each walk ended, per module ([`super::quality::UnwindReport`] says what to do about it).
+//! While a batch walks, the address spaces must not change: [`NoWalksOut`], the proof that
+//! none does, is what changing them takes.
 //!
 //! What makes it fast: the replay thread reads only a sample's head (who and when) and queues
 //! the record; workers decode the rest, a few samples ahead of their walks so the file's
@@ -11,6 +13,7 @@
 
 use std::cell::RefCell;
 use std::collections::{BTreeMap, VecDeque};
+use std::marker::PhantomData;
 use std::sync::Arc;
 use std::sync::Mutex;
 
@@ -22,140 +25,42 @@ use kprof_symbolizer::unwind::{
 };
 use kprof_symbolizer::{AddressSpaces, Avma, Location, ModuleId, Symbolizer};
 
+use super::chain_table::SpaceState;
 use super::chains::{ChainInput, ChainShape, StackAddress, chain_addresses};
+use super::quality::{ModuleUnwind, UnwindReport};
 use rayon::prelude::*;
 use rustc_hash::FxHashMap;
-use serde::Serialize;
 
 /// Deepest user stack a walk produces.
 const MAX_FRAMES: usize = 1024;
-
-/// How the walks that ended in one module ended.
-#[derive(Clone, Debug, Default, Serialize)]
-pub struct ModuleUnwind {
-    /// Walks that reached the outermost frame (a root in the CFI, or the entry point).
-    pub reached_root: u64,
-    /// Walks that ran out of copied stack (continued with the frame-pointer chain when the
-    /// sample had one).
-    pub truncated: u64,
-    /// Walks that stopped at a return address outside the process's code: the registers and
-    /// the copied stack disagreed (a precise event's registers are taken ahead of its copy).
-    pub bad_return_address: u64,
-    /// Walks that stopped for another reason (no CFI, bad CFI, a loop).
-    pub failed: u64,
-    /// The reasons, counted.
-    pub reasons: BTreeMap<&'static str, u64>,
-}
-
-/// Unwinding quality of a whole profile.
-#[derive(Clone, Debug, Default, Serialize)]
-pub struct UnwindReport {
-    /// Samples whose user stack was unwound.
-    pub samples: u64,
-    /// Per module the walk ended in (`[unknown]` when outside every mapping).
-    pub modules: BTreeMap<String, ModuleUnwind>,
-}
-
-impl ModuleUnwind {
-    fn add(&mut self, end: &UnwindEnd) {
-        match end {
-            UnwindEnd::ReachedRoot | UnwindEnd::ReachedEntryPoint => self.reached_root += 1,
-            UnwindEnd::StackExhausted | UnwindEnd::JoinedFramePointerChain => self.truncated += 1,
-            UnwindEnd::ReturnAddressOutsideCode => self.bad_return_address += 1,
-            _ => self.failed += 1,
-        }
-        *self.reasons.entry(end.reason()).or_insert(0) += 1;
-    }
-
-    fn merge(&mut self, other: &ModuleUnwind) {
-        self.reached_root += other.reached_root;
-        self.truncated += other.truncated;
-        self.bad_return_address += other.bad_return_address;
-        self.failed += other.failed;
-        for (reason, count) in &other.reasons {
-            *self.reasons.entry(reason).or_insert(0) += count;
-        }
-    }
-}
-
-impl UnwindReport {
-    /// Samples whose walk reached the root.
-    pub fn reached_root(&self) -> u64 {
-        self.modules.values().map(|m| m.reached_root).sum()
-    }
-
-    /// Samples whose walk stopped at a return address outside the process's code.
-    pub fn bad_return_addresses(&self) -> u64 {
-        self.modules.values().map(|m| m.bad_return_address).sum()
-    }
-
-    /// One line per module with incomplete walks, and what to try.
-    pub fn problems(&self) -> Vec<String> {
-        let mut lines = Vec::new();
-        for (module, m) in &self.modules {
-            let total = m.reached_root + m.truncated + m.bad_return_address + m.failed;
-            if m.truncated > 0 {
-                lines.push(format!(
-                    "{module}: {} of {total} stacks truncated (copied stack too small; record with a bigger --call-graph dwarf,SIZE, up to 65528)",
-                    m.truncated
-                ));
-            }
-            if m.bad_return_address > 0 {
-                lines.push(format!(
-                    "{module}: {} of {total} stacks stopped at a return address outside the process's code (the registers and the copied stack disagree, as with a precise event's registers; the callers are unknown and not shown)",
-                    m.bad_return_address
-                ));
-            }
-            if m.failed > 0 {
-                let reasons: Vec<String> = m
-                    .reasons
-                    .iter()
-                    .filter(|(r, _)| {
-                        !matches!(
-                            **r,
-                            "reached root"
-                                | "reached the entry point"
-                                | "stack exhausted"
-                                | "joined frame-pointer chain"
-                                | "return address outside code"
-                        )
-                    })
-                    .map(|(r, n)| format!("{r} {n}"))
-                    .collect();
-                // The package advice fits only missing CFI; the other reasons are about the
-                // CFI that is there.
-                let advice = if m.reasons.contains_key("no unwind info") {
-                    "; no .eh_frame or debug info covers those addresses: install the -dbgsym \
-                     package or build with -g"
-                } else {
-                    ""
-                };
-                lines.push(format!(
-                    "{module}: {} of {total} stacks stopped early ({}){advice}",
-                    m.failed,
-                    reasons.join(", ")
-                ));
-            }
-        }
-        lines
-    }
-}
 
 /// One sample waiting to be unwound: its record, not decoded yet (a worker decodes it).
 #[derive(Clone, Copy)]
 pub struct UnwindJob<'f> {
     record: RecordRef<'f>,
-    /// The sampled process.
-    pub pid: u32,
-    /// Which state of that process's mappings the sample saw (see [`ModuleSource::space_key`]).
-    pub space: u64,
+    /// The sampled process and the state of its mappings (and the kernel's) the sample saw.
+    pub space: SpaceState,
 }
 
 impl<'f> UnwindJob<'f> {
-    /// The job for the sample `record` of process `pid`; `space` names the state of the
-    /// process's mappings: equal for two samples only when nothing was mapped in between.
-    pub fn new(record: RecordRef<'f>, pid: u32, space: u64) -> Self {
-        UnwindJob { record, pid, space }
+    /// The job for the sample `record`, taken in the address space state `space`.
+    pub fn new(record: RecordRef<'f>, space: SpaceState) -> Self {
+        UnwindJob { record, space }
+    }
+}
+
+/// The proof that no unwinding batch is waiting or walking: what changing the address spaces
+/// takes. It borrows the queue, so no batch can be queued or submitted while it lives.
+pub struct NoWalksOut<'q>(PhantomData<&'q ()>);
+
+impl<'q> NoWalksOut<'q> {
+    /// The proof, when no job of `queue` is waiting or walking (always without a queue: no
+    /// sample is unwound).
+    pub fn of(queue: Option<&'q UnwindQueue<'_, '_>>) -> Option<Self> {
+        match queue {
+            Some(queue) if !queue.waiting.is_empty() || !queue.in_flight.is_empty() => None,
+            _ => Some(NoWalksOut(PhantomData)),
+        }
     }
 }
 
@@ -167,8 +72,8 @@ pub struct WalkedChunk {
     pub addresses: Vec<StackAddress>,
     /// Per job: its range of `addresses` and the shape of its chain.
     pub stacks: Vec<(std::ops::Range<usize>, ChainShape)>,
-    /// How the walks ended, by the module id of their last frame (`u32::MAX`: none).
-    ends: FxHashMap<u32, ModuleUnwind>,
+    /// How the walks ended, by the module of their last frame (`None`: outside every one).
+    ends: FxHashMap<Option<ModuleId>, ModuleUnwind>,
 }
 
 /// Jobs per parallel task: enough to amortize the task, few enough to balance two cores.
@@ -374,7 +279,7 @@ pub struct StackUnwinder {
     /// Look up callers at `ra - 1` (inline frames and lines need the call instruction).
     call_site_lookup: bool,
     /// Samples unwound, and how their walks ended by module id.
-    ends: Mutex<(u64, FxHashMap<u32, ModuleUnwind>)>,
+    ends: Mutex<(u64, FxHashMap<Option<ModuleId>, ModuleUnwind>)>,
 }
 
 /// The address spaces as the unwinder sees one process. One per worker chunk: the ELF images
@@ -486,10 +391,7 @@ impl StackUnwinder {
         let mut ends = self.ends.lock().unwrap_or_else(|e| e.into_inner());
         for chunk in &chunks {
             for (&module, counts) in &chunk.ends {
-                ends.0 += counts.reached_root
-                    + counts.truncated
-                    + counts.bad_return_address
-                    + counts.failed;
+                ends.0 += counts.walks();
                 ends.1.entry(module).or_default().merge(counts);
             }
         }
@@ -572,7 +474,7 @@ impl StackUnwinder {
     }
 
     /// One sample's walk into `scratch.lookups` (lookup addresses, leaf first); returns the
-    /// module id it ended in (`u32::MAX` for none) and why it ended.
+    /// module it ended in (`None`: outside every one) and why it ended.
     fn walk(
         &self,
         job: &UnwindJob<'_>,
@@ -581,11 +483,11 @@ impl StackUnwinder {
         callchain: Option<U64Slice<'_>>,
         modules: &mut ProcessModules<'_>,
         scratch: &mut WalkScratch,
-    ) -> (u32, UnwindEnd) {
+    ) -> (Option<ModuleId>, UnwindEnd) {
         scratch.lookups.clear();
         // Module ids are global, so cached images stay valid when the process changes.
-        modules.pid = job.pid;
-        modules.space = job.space;
+        modules.pid = job.space.pid;
+        modules.space = job.space.unwinder_key();
         let mut values = [0u64; 64];
         let count = perf_regs.values.len().min(values.len());
         for (slot, value) in values.iter_mut().zip(perf_regs.values.iter()) {
@@ -597,7 +499,7 @@ impl StackUnwinder {
             UserRegs::from_perf(self.arch, perf_regs.mask, &values[..count]),
             unwinder,
         ) else {
-            return (u32::MAX, UnwindEnd::DepthLimit);
+            return (None, UnwindEnd::DepthLimit);
         };
         let stack = StackBytes {
             start: regs.sp(),
@@ -617,9 +519,9 @@ impl StackUnwinder {
             end = joined.end;
         }
         let last = frames.last().map(|f| f.address());
-        let module = match last.map(|a| modules.spaces.locate(job.pid, Avma(a), false)) {
-            Some(Location::Module { module, .. }) => module.0,
-            _ => u32::MAX,
+        let module = match last.map(|a| modules.spaces.locate(job.space.pid, Avma(a), false)) {
+            Some(Location::Module { module, .. }) => Some(module),
+            _ => None,
         };
         scratch
             .lookups
@@ -646,40 +548,11 @@ impl StackUnwinder {
         };
         for (&module, counts) in &ends.1 {
             let name = match module {
-                u32::MAX => "[unknown]".to_string(),
-                id => spaces.module(ModuleId(id)).path.to_string(),
+                None => "[unknown]".to_string(),
+                Some(id) => spaces.module(id).path.to_string(),
             };
             report.modules.entry(name).or_default().merge(counts);
         }
         report
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    // See: issue #10 point 10
-    #[test]
-    fn entry_points_are_roots_and_garbage_return_addresses_are_reported_apart() {
-        let mut ld_so = ModuleUnwind::default();
-        ld_so.add(&UnwindEnd::ReachedEntryPoint);
-        ld_so.add(&UnwindEnd::ReachedRoot);
-        let mut app = ModuleUnwind::default();
-        app.add(&UnwindEnd::ReturnAddressOutsideCode);
-        app.add(&UnwindEnd::ReachedRoot);
-        let report = UnwindReport {
-            samples: 4,
-            modules: [("ld.so".to_string(), ld_so), ("app".to_string(), app)].into(),
-        };
-        assert_eq!(report.reached_root(), 3);
-        assert_eq!(report.bad_return_addresses(), 1);
-        let problems = report.problems();
-        assert_eq!(problems.len(), 1, "{problems:?}");
-        assert!(
-            problems[0].starts_with("app: 1 of 2 stacks stopped at a return address outside")
-                && !problems[0].contains("dbgsym"),
-            "{problems:?}"
-        );
     }
 }

@@ -105,7 +105,7 @@ pub fn print_notes(loaded: &Loaded) {
     for note in &loaded.notes {
         eprintln!("kprof: {}: {note}", loaded.path.display());
     }
-    for note in symbol_notes(&loaded.analysis.symbol_report) {
+    for note in crate::analysis::quality::symbol_notes(&loaded.analysis.symbol_report) {
         eprintln!("kprof: {}: {note}", loaded.path.display());
     }
     let lost = loaded.analysis.profile.meta.lost_samples;
@@ -123,40 +123,6 @@ pub fn print_notes(loaded: &Loaded) {
             lost_warning(lost, total)
         );
     }
-}
-
-/// Symbol sources left unused although they exist, because they do not describe the recording:
-/// one note for the kernel (recorded on another kernel), one per binary whose build-id differs
-/// from the recorded one. Their frames stay `module+offset`.
-pub fn symbol_notes(report: &[kprof_symbolizer::ModuleReport]) -> Vec<String> {
-    use kprof_symbolizer::{ModuleKind, Problem};
-    let mut notes = Vec::new();
-    let mut kernel_unresolved = 0;
-    let mut kernel_problem = None;
-    for module in report {
-        for problem in &module.problems {
-            match problem {
-                Problem::OtherKernel { .. }
-                    if matches!(module.kind, ModuleKind::Kernel | ModuleKind::KernelModule) =>
-                {
-                    kernel_unresolved += module.unresolved;
-                    kernel_problem.get_or_insert(problem);
-                }
-                Problem::BuildIdMismatch { .. } => notes.push(format!(
-                    "{}: not used, its frames stay unresolved: {problem}",
-                    module.path
-                )),
-                _ => {}
-            }
-        }
-    }
-    if let Some(problem) = kernel_problem {
-        notes.insert(
-            0,
-            format!("{kernel_unresolved} kernel addresses left unresolved: {problem}"),
-        );
-    }
-    notes
 }
 
 /// The loss warning: `lost` of the `recorded + lost` samples taken. (The share is of all the

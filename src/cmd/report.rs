@@ -7,6 +7,7 @@ use anyhow::{Result, bail};
 use kprof_flamegraph::report::{Report, ReportOptions};
 use serde::Serialize;
 
+use crate::analysis::quality::{FramePointerReport, Unresolved, UnwindReport};
 use crate::cli::{ReportArgs, ReportFormat, SortKey};
 use crate::cmd::flame::stack_weights;
 use crate::profile::{FrameKind, Profile};
@@ -38,21 +39,11 @@ struct JsonReport<'a> {
     header: &'a crate::header::Header,
     lost_samples: u64,
     events: Vec<JsonEvent<'a>>,
-    unresolved: Vec<JsonUnresolved>,
+    unresolved: Vec<Unresolved>,
     /// DWARF unwinding outcomes, per module, when the file has copied user stacks.
-    unwinding: &'a crate::analysis::unwinding::UnwindReport,
+    unwinding: &'a UnwindReport,
     /// How far frame-pointer user stacks reached.
-    frame_pointers: &'a crate::analysis::FramePointerReport,
-}
-
-/// A module whose frames did not all resolve.
-#[derive(Serialize)]
-struct JsonUnresolved {
-    module: String,
-    build_id: Option<String>,
-    resolved: u64,
-    unresolved: u64,
-    problems: Vec<String>,
+    frame_pointers: &'a FramePointerReport,
 }
 
 fn header_name(key: SortKey) -> &'static str {
@@ -185,22 +176,7 @@ pub fn run(args: &ReportArgs) -> Result<()> {
         }
         bail!("{}: no samples to report", loaded.path.display());
     }
-    let unresolved: Vec<JsonUnresolved> = loaded
-        .analysis
-        .symbol_report
-        .iter()
-        .filter(|m| m.unresolved > 0)
-        .map(|m| JsonUnresolved {
-            module: m.path.to_string(),
-            build_id: m
-                .build_id
-                .as_ref()
-                .map(|id| id.iter().map(|b| format!("{b:02x}")).collect()),
-            resolved: m.resolved,
-            unresolved: m.unresolved,
-            problems: m.problems.iter().map(|p| p.to_string()).collect(),
-        })
-        .collect();
+    let unresolved = Unresolved::of(&loaded.analysis.symbol_report);
     let mut out = super::output(args.output.as_deref())?;
     match args.format {
         ReportFormat::Json => {
@@ -273,70 +249,14 @@ pub fn run(args: &ReportArgs) -> Result<()> {
                 if profile.meta.lost_samples > 0 {
                     writeln!(out, "# Lost samples: {}", profile.meta.lost_samples)?;
                 }
-                let fp = &loaded.analysis.frame_pointers;
-                if fp.user_stacks > 0 {
-                    let early = fp.user_stacks - fp.complete;
-                    writeln!(
-                        out,
-                        "# frame pointers: {} user stacks, {:.1}% reach an entry point (_start, main, a thread start)",
-                        fp.user_stacks,
-                        fp.complete as f64 * 100.0 / fp.user_stacks as f64
-                    )?;
-                    if early * 100 > fp.user_stacks {
-                        let mut modules: Vec<(&String, &u64)> = fp.ended_early_in.iter().collect();
-                        modules.sort_by(|a, b| b.1.cmp(a.1));
-                        let listed: Vec<String> = modules
-                            .iter()
-                            .take(5)
-                            .map(|(m, n)| format!("{m} ({n})"))
-                            .collect();
-                        writeln!(
-                            out,
-                            "# frame pointers: {early} stacks end early, in {}: that code keeps no frame pointer; record with --call-graph dwarf or build with -fno-omit-frame-pointer",
-                            listed.join(", ")
-                        )?;
-                    }
-                }
-                let unwinding = &loaded.analysis.unwind_report;
-                if unwinding.samples > 0 {
-                    let truncated: u64 = unwinding.modules.values().map(|m| m.truncated).sum();
-                    let failed: u64 = unwinding.modules.values().map(|m| m.failed).sum();
-                    let share = |n: u64| n as f64 * 100.0 / unwinding.samples as f64;
-                    let bad = unwinding.bad_return_addresses();
-                    let bad = if bad > 0 {
-                        format!(
-                            ", {:.1}% stopped at a return address outside code",
-                            share(bad)
-                        )
-                    } else {
-                        String::new()
-                    };
-                    writeln!(
-                        out,
-                        "# unwinding: {} user stacks: {:.1}% reached the root, {:.1}% truncated, {:.1}% stopped early{bad}",
-                        unwinding.samples,
-                        share(unwinding.reached_root()),
-                        share(truncated),
-                        share(failed)
-                    )?;
-                    for line in unwinding.problems() {
-                        writeln!(out, "# unwinding: {line}")?;
-                    }
-                }
-                for m in &unresolved {
-                    let build_id = m
-                        .build_id
-                        .as_ref()
-                        .map(|id| format!(" (build-id {id})"))
-                        .unwrap_or_default();
-                    writeln!(
-                        out,
-                        "# unresolved: {} of {} addresses in {}{build_id}: {}",
-                        m.unresolved,
-                        m.resolved + m.unresolved,
-                        m.module,
-                        m.problems.join("; ")
-                    )?;
+                let quality = loaded
+                    .analysis
+                    .frame_pointers
+                    .summary()
+                    .into_iter()
+                    .chain(loaded.analysis.unwind_report.summary());
+                for line in quality.chain(unresolved.iter().map(Unresolved::line)) {
+                    writeln!(out, "# {line}")?;
                 }
             }
         }

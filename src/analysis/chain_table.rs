@@ -1,0 +1,370 @@
+//! The distinct stacks of a profile before symbolization: each sample's chain of locations,
+//! stored once per distinct chain and found again by what makes two stacks identical (the
+//! recorded bytes, or the unwound addresses), and each distinct location once. Symbolizing
+//! then costs one lookup per distinct location, not per frame of every sample.
+
+use rustc_hash::{FxHashMap as HashMap, FxHashSet};
+
+use kprof_symbolizer::{AddressSpaces, Avma, Location, ModuleId, ModuleOffset};
+
+use super::chains::{ChainInput, ChainShape, StackAddress, chain_addresses};
+
+/// A distinct location, numbered in the order first seen.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct LocationId(pub u32);
+
+/// A distinct chain, numbered in the order first seen.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct ChainId(pub u32);
+
+/// Which state of a process's address space, and of the kernel's, a sample saw: equal for two
+/// samples only when nothing was mapped, exec'd or forked over in between.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct SpaceState {
+    /// The sampled process.
+    pub pid: u32,
+    /// How many times its mappings changed before the sample.
+    pub generation: u64,
+    /// How many times the kernel's mappings changed before the sample.
+    pub kernel_generation: u64,
+}
+
+impl SpaceState {
+    /// The key the unwinder's step cache knows this process state by (see
+    /// `ModuleSource::space_key`): the pid and the low half of its generation.
+    pub fn unwinder_key(self) -> u64 {
+        u64::from(self.pid) << 32 | (self.generation & 0xffff_ffff)
+    }
+}
+
+/// What makes two recorded stacks identical before symbolization.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct RecordedChainKey<'f> {
+    /// The address space the sample saw.
+    pub space: SpaceState,
+    /// Where the sample was taken (`CpuMode` as a number).
+    pub cpumode: u8,
+    /// The sampled ip when there is no callchain, else 0.
+    pub ip: u64,
+    /// The raw callchain.
+    pub callchain: &'f [u8],
+    /// The raw LBR call stack entries, when the event records them (else empty).
+    pub call_stack: &'f [u8],
+}
+
+/// Where unwound stacks can be the same: one address space state and one chain shape.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+struct WalkedChainKey {
+    space: SpaceState,
+    shape: ChainShape,
+}
+
+/// A location as a hashable key, with the distance (wrapping) from it to the address shown
+/// for it.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+enum LocationKey {
+    InModule {
+        module: ModuleId,
+        offset: ModuleOffset,
+        shown_delta: u64,
+    },
+    Unmapped {
+        address: Avma,
+        shown_delta: u64,
+    },
+}
+
+impl LocationKey {
+    fn new(location: Location, shown_delta: u64) -> Self {
+        match location {
+            Location::Module { module, offset } => LocationKey::InModule {
+                module,
+                offset,
+                shown_delta,
+            },
+            Location::Unmapped(address) => LocationKey::Unmapped {
+                address,
+                shown_delta,
+            },
+        }
+    }
+}
+
+/// The distinct chains and locations of a profile.
+pub struct ChainTable<'f> {
+    /// Look up callers at `ra - 1` (inline frames and lines need the call instruction).
+    call_site_lookup: bool,
+    /// Keep each sample's own addresses apart (see `AnalysisOptions::sample_addresses`).
+    sample_addresses: bool,
+    /// Distinct locations, each with the distance (wrapping) from it to the address shown
+    /// for it: 0 unless samples keep their addresses.
+    locations: Vec<(Location, u64)>,
+    location_ids: HashMap<LocationKey, LocationId>,
+    /// Leaf-first locations of every distinct chain, flattened.
+    chain_locations: Vec<LocationId>,
+    /// Per distinct chain: where its locations start in `chain_locations`, and how many.
+    chain_ranges: Vec<(u32, u32)>,
+    recorded: HashMap<RecordedChainKey<'f>, ChainId>,
+    /// Unwound chains by where they can be equal, then by their leaf-first addresses:
+    /// unwound stacks repeat as much as recorded ones, once walked.
+    walked: HashMap<WalkedChainKey, HashMap<Box<[StackAddress]>, ChainId>>,
+    /// Distinct chains whose user part is a frame-pointer chain.
+    frame_pointer_chains: FxHashSet<ChainId>,
+    /// Distinct chains whose callchain was corrupt.
+    broken_chains: FxHashSet<ChainId>,
+    /// Scratch: the addresses of the chain being added.
+    addresses: Vec<StackAddress>,
+}
+
+impl<'f> ChainTable<'f> {
+    /// An empty table; `call_site_lookup` and `sample_addresses` as in the analysis options.
+    pub fn new(call_site_lookup: bool, sample_addresses: bool) -> Self {
+        ChainTable {
+            call_site_lookup,
+            sample_addresses,
+            locations: Vec::new(),
+            location_ids: HashMap::default(),
+            chain_locations: Vec::new(),
+            chain_ranges: Vec::new(),
+            recorded: HashMap::default(),
+            walked: HashMap::default(),
+            frame_pointer_chains: FxHashSet::default(),
+            broken_chains: FxHashSet::default(),
+            addresses: Vec::new(),
+        }
+    }
+
+    /// The chain of a recorded stack (`input`, identified by `key`), located in `spaces` the
+    /// first time it is seen.
+    pub fn recorded(
+        &mut self,
+        spaces: &AddressSpaces,
+        key: RecordedChainKey<'f>,
+        input: &ChainInput<'_>,
+    ) -> ChainId {
+        if let Some(&id) = self.recorded.get(&key) {
+            return id;
+        }
+        let mut addresses = std::mem::take(&mut self.addresses);
+        addresses.clear();
+        let shape = chain_addresses(input, None, self.call_site_lookup, &mut addresses);
+        let id = self.add(spaces, key.space.pid, &addresses, shape);
+        self.addresses = addresses;
+        self.recorded.insert(key, id);
+        id
+    }
+
+    /// The chain of an unwound stack of a sample that saw `space`: its leaf-first `addresses`
+    /// and their `shape`, located in `spaces` the first time they are seen.
+    pub fn walked(
+        &mut self,
+        spaces: &AddressSpaces,
+        space: SpaceState,
+        addresses: &[StackAddress],
+        shape: ChainShape,
+    ) -> ChainId {
+        let key = WalkedChainKey { space, shape };
+        let known = self
+            .walked
+            .get(&key)
+            .and_then(|chains| chains.get(addresses))
+            .copied();
+        if let Some(id) = known {
+            return id;
+        }
+        let id = self.add(spaces, space.pid, addresses, shape);
+        self.walked
+            .entry(key)
+            .or_default()
+            .insert(addresses.into(), id);
+        id
+    }
+
+    /// Locates `addresses` in `pid`'s address space and stores them as a new distinct chain.
+    fn add(
+        &mut self,
+        spaces: &AddressSpaces,
+        pid: u32,
+        addresses: &[StackAddress],
+        shape: ChainShape,
+    ) -> ChainId {
+        let start = self.chain_locations.len() as u32;
+        for &address in addresses {
+            let id = self.location_id(spaces, pid, address);
+            self.chain_locations.push(id);
+        }
+        let id = ChainId(self.chain_ranges.len() as u32);
+        self.chain_ranges
+            .push((start, self.chain_locations.len() as u32 - start));
+        if shape.broken {
+            self.broken_chains.insert(id);
+        } else if shape.fp_user_frames {
+            self.frame_pointer_chains.insert(id);
+        }
+        id
+    }
+
+    fn location_id(
+        &mut self,
+        spaces: &AddressSpaces,
+        pid: u32,
+        address: StackAddress,
+    ) -> LocationId {
+        let location = spaces.locate(pid, Avma(address.lookup), address.kernel);
+        let shown_delta = if self.sample_addresses {
+            address.shown.wrapping_sub(address.lookup)
+        } else {
+            0
+        };
+        let next = LocationId(self.locations.len() as u32);
+        *self
+            .location_ids
+            .entry(LocationKey::new(location, shown_delta))
+            .or_insert_with(|| {
+                self.locations.push((location, shown_delta));
+                next
+            })
+    }
+
+    /// Every distinct location, by [`LocationId`], with the distance to its shown address.
+    pub fn locations(&self) -> &[(Location, u64)] {
+        &self.locations
+    }
+
+    /// Every distinct chain, in the order first seen.
+    pub fn chain_ids(&self) -> impl Iterator<Item = ChainId> + use<'_, 'f> {
+        (0..self.chain_ranges.len() as u32).map(ChainId)
+    }
+
+    /// The leaf-first locations of chain `id`.
+    pub fn chain(&self, id: ChainId) -> &[LocationId] {
+        self.chain_ranges
+            .get(id.0 as usize)
+            .and_then(|&(start, len)| {
+                self.chain_locations
+                    .get(start as usize..(start + len) as usize)
+            })
+            .unwrap_or(&[])
+    }
+
+    /// True when chain `id` came from a corrupt callchain (only the sampled ip is kept).
+    pub fn is_broken(&self, id: ChainId) -> bool {
+        self.broken_chains.contains(&id)
+    }
+
+    /// The chains whose user part is a frame-pointer chain.
+    pub fn frame_pointer_chains(&self) -> impl Iterator<Item = ChainId> + '_ {
+        self.frame_pointer_chains.iter().copied()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use kprof_perfdata::{CpuMode, Endian, U64Slice};
+    use kprof_symbolizer::MappingInfo;
+
+    const PERF_CONTEXT_USER: u64 = -512i64 as u64;
+
+    fn spaces() -> AddressSpaces {
+        let mut spaces = AddressSpaces::new();
+        spaces.mmap(
+            7,
+            MappingInfo {
+                start: Avma(0x40_0000),
+                len: 0x1_0000,
+                pgoff: 0,
+                path: b"/bin/app",
+                build_id: None,
+                kernel: false,
+            },
+        );
+        spaces
+    }
+
+    fn space(generation: u64) -> SpaceState {
+        SpaceState {
+            pid: 7,
+            generation,
+            kernel_generation: 0,
+        }
+    }
+
+    fn key<'a>(space: SpaceState, callchain: &'a [u8]) -> RecordedChainKey<'a> {
+        RecordedChainKey {
+            space,
+            cpumode: CpuMode::User as u8,
+            ip: 0,
+            callchain,
+            call_stack: &[],
+        }
+    }
+
+    // See: issue #12 point 1
+    #[test]
+    fn equal_recorded_stacks_of_one_space_share_a_chain_and_its_locations() {
+        let spaces = spaces();
+        let bytes: Vec<u8> = [PERF_CONTEXT_USER, 0x40_1000, 0x40_2000, 0x9000_0000]
+            .iter()
+            .flat_map(|e| e.to_le_bytes())
+            .collect();
+        let input = ChainInput {
+            callchain: Some(U64Slice::new(&bytes, Endian::Little)),
+            ip: Some(0x40_1000),
+            cpumode: CpuMode::User,
+            call_stack: None,
+        };
+        let mut table = ChainTable::new(false, false);
+        let first = table.recorded(&spaces, key(space(0), &bytes), &input);
+        assert_eq!(
+            table.recorded(&spaces, key(space(0), &bytes), &input),
+            first
+        );
+        // Another state of the address space is another chain, over the same locations.
+        let other = table.recorded(&spaces, key(space(1), &bytes), &input);
+        assert_ne!(other, first);
+        assert_eq!(table.chain_ids().count(), 2);
+        assert_eq!(table.chain(first), table.chain(other));
+        assert_eq!(table.locations().len(), 3);
+        assert!(matches!(
+            table.locations()[0].0,
+            Location::Module {
+                offset: ModuleOffset(0x1000),
+                ..
+            }
+        ));
+        assert!(matches!(
+            table.locations()[2].0,
+            Location::Unmapped(Avma(0x9000_0000))
+        ));
+        assert_eq!(table.frame_pointer_chains().count(), 2);
+        assert!(!table.is_broken(first));
+    }
+
+    #[test]
+    fn walked_stacks_are_found_by_their_addresses() {
+        let spaces = spaces();
+        let mut table = ChainTable::new(false, true);
+        let stack = [
+            StackAddress::at(0x40_1000, false),
+            StackAddress {
+                lookup: 0x40_1fff,
+                shown: 0x40_2000,
+                kernel: false,
+            },
+        ];
+        let shape = ChainShape::default();
+        let a = table.walked(&spaces, space(0), &stack, shape);
+        assert_eq!(table.walked(&spaces, space(0), &stack, shape), a);
+        let broken = ChainShape {
+            broken: true,
+            fp_user_frames: false,
+        };
+        let b = table.walked(&spaces, space(0), &stack[..1], broken);
+        assert_ne!(a, b);
+        assert!(table.is_broken(b) && !table.is_broken(a));
+        // Samples keep their addresses: the caller is shown one byte after its lookup.
+        assert_eq!(table.locations()[1].1, 1);
+        assert_eq!(table.chain(ChainId(99)), &[]);
+    }
+}

@@ -1,0 +1,295 @@
+//! From replayed chains to the [`Profile`]: each distinct location symbolized once, in
+//! parallel, then frames and stacks interned into the profile's prefix tree, and each sample
+//! given its stack.
+
+use rustc_hash::FxHashMap as HashMap;
+use std::sync::Arc;
+
+use kprof_perfdata::PerfFile;
+use kprof_symbolizer::{AddressSpaces, Location, ModuleKind, Symbolizer};
+use rayon::prelude::*;
+
+use super::chain_table::{ChainId, ChainTable};
+use super::quality::FramePointerReport;
+use super::replay::Replayed;
+use crate::profile::{Event, Frame, FrameId, FrameKind, Meta, Profile, Sample, StackId, StackNode};
+
+/// The profile of a replayed file, and how far its frame-pointer stacks reached.
+/// `sample_addresses` keeps frames that differ only in their address apart.
+pub fn build_profile(
+    file: &PerfFile<'_>,
+    replayed: Replayed<'_>,
+    symbolizer: &Symbolizer,
+    sample_addresses: bool,
+) -> (Profile, FramePointerReport) {
+    let Replayed {
+        spaces,
+        samples: pending,
+        chains,
+        threads,
+        lost,
+        ..
+    } = replayed;
+    // Symbolize every distinct location once, in parallel.
+    let symbolized: Vec<Vec<Frame>> = chains
+        .locations()
+        .par_iter()
+        .map(|&(location, shown_delta)| frames_for(symbolizer, &spaces, location, shown_delta))
+        .collect();
+    // Intern frames and stacks.
+    let mut interner = Interner {
+        keep_offsets: sample_addresses,
+        ..Interner::default()
+    };
+    let location_frames: Vec<Vec<FrameId>> = symbolized
+        .into_iter()
+        .map(|frames| frames.into_iter().map(|f| interner.frame(f)).collect())
+        .collect();
+    let chain_stacks = chain_stacks(&chains, &location_frames, &mut interner);
+    let fp_ends = frame_pointer_ends(&chains, &location_frames, &interner);
+
+    let mut events: Vec<Event> = file
+        .attrs()
+        .iter()
+        .map(|attr| Event {
+            name: attr.name.clone(),
+            sample_count: 0,
+            total_period: 0,
+        })
+        .collect();
+    let mut frame_pointers = FramePointerReport::default();
+    let frame = |id: Option<FrameId>| id.and_then(|f| interner.frames.get(f as usize));
+    let mut samples = Vec::with_capacity(pending.len());
+    for pending in &pending {
+        let chain = pending.chain;
+        if let Some(&(end, known)) = chain.and_then(|chain| fp_ends.get(&chain)) {
+            frame_pointers.add(
+                frame(end).map(|f| &*f.function),
+                frame(known).map(|f| &*f.module),
+            );
+        }
+        if let Some(info) = events.get_mut(pending.event as usize) {
+            info.sample_count += 1;
+            info.total_period += pending.period;
+        }
+        samples.push(Sample {
+            thread: pending.thread,
+            event: pending.event,
+            time: pending.time,
+            period: pending.period,
+            stack: chain.and_then(|chain| chain_stacks.get(chain.0 as usize).copied().flatten()),
+            cpu: pending.cpu,
+            broken_callchain: chain.is_some_and(|chain| chains.is_broken(chain)),
+        });
+    }
+
+    let features = file.features();
+    let meta = Meta {
+        perf_version: features.version.clone(),
+        hostname: features.hostname.clone(),
+        os_release: features.osrelease.clone(),
+        arch: features.arch.clone(),
+        cmdline: features.cmdline.as_ref().map(|c| c.join(" ")),
+        lost_samples: lost.samples(),
+    };
+    let profile = Profile {
+        frames: interner.frames,
+        stacks: interner.stacks,
+        threads,
+        events,
+        samples,
+        meta,
+    };
+    (profile, frame_pointers)
+}
+
+/// One stack per distinct chain, root first: the chain is leaf first and each location's
+/// frames are innermost first.
+fn chain_stacks(
+    chains: &ChainTable<'_>,
+    location_frames: &[Vec<FrameId>],
+    interner: &mut Interner,
+) -> Vec<Option<StackId>> {
+    chains
+        .chain_ids()
+        .map(|chain| {
+            let mut stack: Option<StackId> = None;
+            for location in chains.chain(chain).iter().rev() {
+                if let Some(frames) = location_frames.get(location.0 as usize) {
+                    for &frame in frames.iter().rev() {
+                        stack = Some(interner.stack(stack, frame));
+                    }
+                }
+            }
+            stack
+        })
+        .collect()
+}
+
+/// Where each frame-pointer chain ended: its outermost frame, and the outermost frame in a
+/// known module (a chain that breaks runs into garbage addresses; the code before them is
+/// what has no frame pointer).
+fn frame_pointer_ends(
+    chains: &ChainTable<'_>,
+    location_frames: &[Vec<FrameId>],
+    interner: &Interner,
+) -> HashMap<ChainId, (Option<FrameId>, Option<FrameId>)> {
+    let outermost = |location: &super::chain_table::LocationId| {
+        location_frames.get(location.0 as usize)?.last().copied()
+    };
+    chains
+        .frame_pointer_chains()
+        .map(|chain| {
+            let locations = chains.chain(chain);
+            let end = locations.last().and_then(outermost);
+            let known = locations.iter().rev().filter_map(outermost).find(|&f| {
+                interner
+                    .frames
+                    .get(f as usize)
+                    .is_some_and(|frame| frame.kind != FrameKind::Unknown)
+            });
+            (chain, (end, known))
+        })
+        .collect()
+}
+
+/// The frames (innermost first) of one location, whose address is shown `shown_delta` after
+/// it (wrapping).
+fn frames_for(
+    symbolizer: &Symbolizer,
+    spaces: &AddressSpaces,
+    location: Location,
+    shown_delta: u64,
+) -> Vec<Frame> {
+    match location {
+        Location::Unmapped(avma) => vec![Frame {
+            function: Arc::from("[unknown]"),
+            module: Arc::from("[unknown]"),
+            file: None,
+            line: None,
+            kind: FrameKind::Unknown,
+            inlined: false,
+            module_offset: avma.0.wrapping_add(shown_delta),
+        }],
+        Location::Module { module, offset } => {
+            let module_info = spaces.module(module);
+            let kind = match module_info.kind {
+                ModuleKind::Kernel | ModuleKind::KernelModule => FrameKind::Kernel,
+                ModuleKind::Jit => FrameKind::Jit,
+                _ => FrameKind::User,
+            };
+            let symbolized = symbolizer.symbolize(module_info, offset);
+            // The kernel image is `[kernel.kallsyms]`, whatever its MMAP named it (`..._text`).
+            let module: Arc<str> = match module_info.kind {
+                ModuleKind::Kernel => Arc::from("[kernel.kallsyms]"),
+                _ => module_info.path.clone(),
+            };
+            symbolized
+                .frames
+                .into_iter()
+                .map(|f| Frame {
+                    function: f.function,
+                    module: module.clone(),
+                    file: f.file,
+                    line: f.line,
+                    kind,
+                    inlined: f.inlined,
+                    module_offset: offset.0.wrapping_add(shown_delta),
+                })
+                .collect()
+        }
+    }
+}
+
+/// Interns frames and stack nodes.
+#[derive(Default)]
+struct Interner {
+    /// Frames differing only in their address stay apart.
+    keep_offsets: bool,
+    frames: Vec<Frame>,
+    frame_ids: HashMap<Frame, FrameId>,
+    stacks: Vec<StackNode>,
+    stack_ids: HashMap<StackNode, StackId>,
+}
+
+impl Interner {
+    fn frame(&mut self, frame: Frame) -> FrameId {
+        // Unless samples keep their addresses, frames differing only in the sampled offset are
+        // one frame.
+        let key = Frame {
+            module_offset: if self.keep_offsets {
+                frame.module_offset
+            } else {
+                0
+            },
+            ..frame
+        };
+        if let Some(&id) = self.frame_ids.get(&key) {
+            return id;
+        }
+        let id = self.frames.len() as FrameId;
+        self.frames.push(Frame {
+            module_offset: frame.module_offset,
+            ..key.clone()
+        });
+        self.frame_ids.insert(key, id);
+        id
+    }
+
+    fn stack(&mut self, parent: Option<StackId>, frame: FrameId) -> StackId {
+        let node = StackNode { parent, frame };
+        if let Some(&id) = self.stack_ids.get(&node) {
+            return id;
+        }
+        let id = self.stacks.len() as StackId;
+        self.stacks.push(node);
+        self.stack_ids.insert(node, id);
+        id
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn frame(function: &str, module_offset: u64) -> Frame {
+        Frame {
+            function: Arc::from(function),
+            module: Arc::from("app"),
+            file: None,
+            line: None,
+            kind: FrameKind::User,
+            inlined: false,
+            module_offset,
+        }
+    }
+
+    // See: issue #12 point 1
+    #[test]
+    fn frames_differing_only_in_their_address_are_one_unless_addresses_are_kept() {
+        let mut merged = Interner::default();
+        let a = merged.frame(frame("f", 0x10));
+        assert_eq!(merged.frame(frame("f", 0x20)), a);
+        assert_ne!(merged.frame(frame("g", 0x10)), a);
+        // The first address seen is the one shown.
+        assert_eq!(merged.frames[a as usize].module_offset, 0x10);
+
+        let mut kept = Interner {
+            keep_offsets: true,
+            ..Interner::default()
+        };
+        let a = kept.frame(frame("f", 0x10));
+        assert_ne!(kept.frame(frame("f", 0x20)), a);
+    }
+
+    #[test]
+    fn stacks_are_a_prefix_tree() {
+        let mut interner = Interner::default();
+        let root = interner.stack(None, 0);
+        let child = interner.stack(Some(root), 1);
+        assert_eq!(interner.stack(None, 0), root);
+        assert_eq!(interner.stack(Some(root), 1), child);
+        assert_ne!(interner.stack(None, 1), child);
+        assert_eq!(interner.stacks[child as usize].parent, Some(root));
+    }
+}
