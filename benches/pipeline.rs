@@ -8,8 +8,7 @@ use std::process::Command;
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use kprof::analysis::{AnalysisOptions, analyze};
-use kprof::cli::CountMode;
-use kprof::cmd::flame::{Naming, RootBy, fold};
+use kprof::profile::fold::{Naming, RootBy, Weight, fold};
 use kprof_perfdata::PerfFile;
 
 fn recording() -> Option<PathBuf> {
@@ -71,9 +70,9 @@ fn pipeline(c: &mut Criterion) {
     let file = PerfFile::parse(&bytes).unwrap();
     let profile = analyze(&file, &options).unwrap().profile;
     c.bench_function("fold", |b| {
-        b.iter(|| fold(&profile, Some(0), CountMode::Period, naming).total())
+        b.iter(|| fold(&profile, Some(0), Weight::Period, naming).total())
     });
-    let folder = fold(&profile, Some(0), CountMode::Period, naming);
+    let folder = fold(&profile, Some(0), Weight::Period, naming);
     c.bench_function("render_svg", |b| {
         b.iter(|| {
             let mut out = Vec::new();

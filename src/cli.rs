@@ -3,6 +3,7 @@
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use kprof_profiler::CallGraph;
 
 mod target;
 pub use target::{ResolvedTarget, TargetArgs};
@@ -75,8 +76,8 @@ pub struct RecordArgs {
     #[arg(short = 'g')]
     pub call_graph_fp: bool,
     /// Call stack mode: `fp`, or `dwarf[,SIZE]` to copy SIZE bytes of user stack (default 8192, max 65528).
-    #[arg(long = "call-graph", value_name = "MODE", value_parser = parse_call_graph)]
-    pub call_graph: Option<CallGraphArg>,
+    #[arg(long = "call-graph", value_name = "MODE", value_parser = CallGraph::parse)]
+    pub call_graph: Option<CallGraph>,
     #[command(flatten)]
     /// Whom to profile.
     pub target: TargetArgs,
@@ -154,37 +155,6 @@ pub struct ListArgs {
     /// Only events whose name contains PATTERN, or matches it as a glob (`*`, `?`).
     #[arg(value_name = "PATTERN")]
     pub pattern: Option<String>,
-}
-
-/// A parsed `--call-graph` value.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum CallGraphArg {
-    /// Frame pointers.
-    Fp,
-    /// Copy this many bytes of user stack for DWARF unwinding.
-    Dwarf(u32),
-}
-
-/// Parses `fp`, `dwarf` or `dwarf,SIZE`.
-fn parse_call_graph(text: &str) -> Result<CallGraphArg, String> {
-    match text.split_once(',') {
-        None if text == "fp" => Ok(CallGraphArg::Fp),
-        None if text == "dwarf" => Ok(CallGraphArg::Dwarf(8192)),
-        Some(("dwarf", size)) => {
-            let size: u32 = size.parse().map_err(|_| {
-                format!("bad dwarf stack size `{size}`: expected bytes, e.g. dwarf,16384")
-            })?;
-            if size == 0 || size > 65528 || size % 8 != 0 {
-                return Err(format!(
-                    "dwarf stack size {size} must be a multiple of 8 between 8 and 65528"
-                ));
-            }
-            Ok(CallGraphArg::Dwarf(size))
-        }
-        _ => Err(format!(
-            "unknown call-graph mode `{text}`: use fp, dwarf or dwarf,SIZE"
-        )),
-    }
 }
 
 /// Where the profile comes from.
@@ -539,17 +509,39 @@ mod tests {
         Cli::command().debug_assert();
     }
 
+    // See: issue #12 point 4
     #[test]
-    fn call_graph_values() {
-        assert_eq!(parse_call_graph("fp"), Ok(CallGraphArg::Fp));
-        assert_eq!(parse_call_graph("dwarf"), Ok(CallGraphArg::Dwarf(8192)));
+    fn call_graph_is_parsed_once_by_the_profiler() {
+        let parse = |mode: &str| {
+            Cli::try_parse_from(["kprof", "record", "--call-graph", mode, "--", "true"]).map(
+                |cli| match cli.command {
+                    Command::Record(args) => args.call_graph,
+                    _ => None,
+                },
+            )
+        };
+        assert_eq!(parse("fp").unwrap(), Some(CallGraph::Fp));
         assert_eq!(
-            parse_call_graph("dwarf,16384"),
-            Ok(CallGraphArg::Dwarf(16384))
+            parse("dwarf").unwrap(),
+            Some(CallGraph::Dwarf { stack_size: 8192 })
         );
-        assert!(parse_call_graph("dwarf,65536").is_err());
-        assert!(parse_call_graph("dwarf,13").is_err());
-        assert!(parse_call_graph("lbr").is_err());
+        assert_eq!(
+            parse("dwarf,16384").unwrap(),
+            Some(CallGraph::Dwarf { stack_size: 16384 })
+        );
+        // Sizes are rounded up to a multiple of 8, as the profiler records them.
+        assert_eq!(
+            parse("dwarf,13").unwrap(),
+            Some(CallGraph::Dwarf { stack_size: 16 })
+        );
+        assert_eq!(
+            parse("dwarf,65521").unwrap(),
+            Some(CallGraph::Dwarf { stack_size: 65528 })
+        );
+        for bad in ["dwarf,65529", "dwarf,0", "dwarf,x", "lbr", "fp,8"] {
+            let err = parse(bad).unwrap_err().to_string();
+            assert!(err.contains("--call-graph"), "{bad}: {err}");
+        }
     }
 
     #[test]

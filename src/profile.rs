@@ -1,8 +1,10 @@
 //! The symbolized profile: the one model that `flame`, `report`, `diff` and `export` read.
 //!
-//! A [`Profile`] is built once from a perf.data file (see `analysis.rs`): every sample's stack is
+//! A [`Profile`] is built once from a perf.data file (see [`crate::analysis`]): every sample's stack is
 //! unwound, symbolized and interned into a prefix tree of [`StackNode`]s, so equal stacks share
 //! storage and exporters that want a stack table (Firefox, pprof) get one for free.
+
+pub mod fold;
 
 use std::sync::Arc;
 

@@ -11,6 +11,7 @@ mod dwarf;
 mod fidelity;
 mod foreign;
 mod golden;
+mod layout;
 mod lbr;
 mod names;
 mod oracle;

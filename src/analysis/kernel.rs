@@ -4,7 +4,7 @@
 use kprof_perfdata::PerfFile;
 use kprof_symbolizer::SymbolizerOptions;
 
-use super::AnalysisOptions;
+use super::options::AnalysisOptions;
 
 /// The symbolizer options for `file` analyzed with `options`.
 pub fn symbolizer_options(file: &PerfFile<'_>, options: &AnalysisOptions) -> SymbolizerOptions {

@@ -12,6 +12,7 @@
 //! | [`symbolize`] | each distinct location symbolized once, in parallel; frames and stacks interned into the [`Profile`] |
 //! | [`quality`] | frame-pointer reach, unwinding and unresolved-symbol reports, with their fix texts |
 //! | [`kernel`] | which kernel symbols and vdso describe the recording |
+//! | [`options`] | what to resolve and which samples to keep |
 //!
 //! The protocol between the replay and the unwinding batches, "the address spaces change only
 //! when no batch is out", is in the types: changing them takes a
@@ -20,52 +21,22 @@
 pub mod chain_table;
 pub mod chains;
 pub mod kernel;
+pub mod options;
 pub mod quality;
 pub mod replay;
 pub mod symbolize;
 pub mod unwinding;
 
-use std::path::PathBuf;
-
 use anyhow::{Result, bail};
 use kprof_perfdata::PerfFile;
 use kprof_symbolizer::Symbolizer;
 
+pub use self::options::AnalysisOptions;
 pub use self::quality::FramePointerReport;
 use self::quality::UnwindReport;
 use self::replay::Replay;
 use self::unwinding::{StackUnwinder, UnwindQueue};
 use crate::profile::Profile;
-
-/// What to resolve and which samples to keep.
-#[derive(Clone, Debug, Default)]
-pub struct AnalysisOptions {
-    /// Add file and line to frames.
-    pub lines: bool,
-    /// Show inlined functions as frames.
-    pub inline: bool,
-    /// Demangle Rust and C++ names.
-    pub demangle: bool,
-    /// Kernel symbols from this file instead of /proc/kallsyms.
-    pub kallsyms: Option<PathBuf>,
-    /// Prefix for binary paths.
-    pub symfs: Option<PathBuf>,
-    /// Keep only samples of these thread or process names.
-    pub comms: Vec<String>,
-    /// Keep only samples of these processes.
-    pub pids: Vec<u32>,
-    /// Keep only samples of these threads.
-    pub tids: Vec<u32>,
-    /// Unwind user stacks from copied stack bytes when samples carry them.
-    pub dwarf: bool,
-    /// Keep each sample's own addresses (`script`): frames that differ only in the sampled
-    /// address stay apart, and each shows the address perf prints. Otherwise one frame per
-    /// function (and line), whose address is the first one seen.
-    pub sample_addresses: bool,
-    /// Render the raw data of tracepoint samples ([`Analysis::traces`]), as `perf script`
-    /// prints it.
-    pub trace_fields: bool,
-}
 
 /// A profile plus what a user should know about its quality.
 pub struct Analysis {

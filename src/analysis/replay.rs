@@ -15,9 +15,9 @@ use kprof_perfdata::{
 };
 use kprof_symbolizer::{AddressSpaces, Avma, MappingInfo};
 
-use super::AnalysisOptions;
 use super::chain_table::{ChainId, ChainTable, RecordedChainKey, SpaceState};
 use super::chains::{ChainInput, records_call_stacks};
+use super::options::AnalysisOptions;
 use super::unwinding::{NoWalksOut, StackUnwinder, UnwindJob, UnwindQueue, WalkedBatch};
 use crate::profile::{Thread, ThreadId};
 

@@ -9,7 +9,7 @@ use kprof_flamegraph::Folder;
 use kprof_flamegraph::diff::{Comparison, Diff, DiffOptions};
 
 use crate::cli::{CompareArg, DiffArgs, DiffFormat};
-use crate::cmd::flame::{Naming, RootBy, event_for_output, fold};
+use crate::profile::fold::{Naming, RootBy, fold};
 
 /// One run: its folded stacks and how many samples they hold (for the sampling noise).
 fn fold_file(path: &Path, args: &DiffArgs) -> Result<(Folder, u64)> {
@@ -17,7 +17,7 @@ fn fold_file(path: &Path, args: &DiffArgs) -> Result<(Folder, u64)> {
     let loaded = super::load_path(path, false, &options)?;
     super::print_notes(&loaded);
     let profile = &loaded.analysis.profile;
-    let event = event_for_output(profile, &args.filter)?;
+    let event = super::event_for_output(profile, &args.filter)?;
     let naming = Naming {
         lines: args.symbols.lines,
         root: RootBy::Comm,
@@ -27,7 +27,10 @@ fn fold_file(path: &Path, args: &DiffArgs) -> Result<(Folder, u64)> {
         .iter()
         .filter(|s| event.is_none_or(|e| e == s.event))
         .count() as u64;
-    Ok((fold(profile, event, args.filter.count, naming), samples))
+    Ok((
+        fold(profile, event, args.filter.count.into(), naming),
+        samples,
+    ))
 }
 
 /// Runs `kprof diff`; exits 1 when `--fail-on-regression` finds one.

@@ -1,33 +1,10 @@
 //! `kprof flame`: fold the profile's stacks and render them as an SVG flame graph or folded text.
 
-use rustc_hash::FxHashMap as HashMap;
-
 use anyhow::{Context, Result};
-use kprof_flamegraph::{Folder, FrameKind as FoldKind, Palette, SvgOptions};
+use kprof_flamegraph::{Palette, SvgOptions};
 
-use crate::analysis::select_event;
-use crate::cli::{CountMode, FilterArgs, FlameArgs, SvgArgs};
-use crate::profile::{FrameKind, Profile, Sample, StackId, ThreadId};
-
-/// What names the root frame of each stack.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum RootBy {
-    /// The thread's command name (perf script's `comm`).
-    Comm,
-    /// `comm-pid`.
-    Process,
-    /// `comm-pid/tid`.
-    Thread,
-}
-
-/// How frame names are built.
-#[derive(Clone, Copy, Debug)]
-pub struct Naming {
-    /// Append ` (file:line)` when known.
-    pub lines: bool,
-    /// Root frame naming.
-    pub root: RootBy,
-}
+use crate::cli::{CountMode, FlameArgs, SvgArgs};
+use crate::profile::fold::{Naming, RootBy, fold};
 
 impl SvgArgs {
     /// The renderer options these flags ask for.
@@ -50,117 +27,13 @@ impl SvgArgs {
     }
 }
 
-fn fold_kind(kind: FrameKind, inlined: bool) -> FoldKind {
-    match (kind, inlined) {
-        (FrameKind::Kernel, _) => FoldKind::Kernel,
-        (FrameKind::Jit, _) => FoldKind::Jit,
-        (_, true) => FoldKind::Inlined,
-        (FrameKind::User, false) => FoldKind::User,
-        (FrameKind::Unknown, false) => FoldKind::Unknown,
-    }
-}
-
-/// The summed weight of the samples `keep` accepts, per (thread, stack), in a stable order.
-/// Most samples share their stack with others, so outputs work on these instead of samples.
-pub fn stack_weights(
-    profile: &Profile,
-    keep: impl Fn(&Sample) -> bool,
-    count: CountMode,
-) -> Vec<((ThreadId, Option<StackId>), u64)> {
-    let mut weights: HashMap<(ThreadId, Option<StackId>), u64> = HashMap::default();
-    for sample in profile.samples.iter().filter(|s| keep(s)) {
-        let weight = match count {
-            CountMode::Period => sample.period,
-            CountMode::Samples => 1,
-        };
-        *weights.entry((sample.thread, sample.stack)).or_insert(0) += weight;
-    }
-    let mut entries: Vec<_> = weights.into_iter().collect();
-    entries.sort_unstable_by_key(|&(key, _)| key);
-    entries
-}
-
-/// Folds the samples of `event` (all samples that pass the filters) into named stacks.
-pub fn fold(profile: &Profile, event: Option<u16>, count: CountMode, naming: Naming) -> Folder {
-    // Every sample counts, as in perf report: one with a corrupt callchain at its sampled
-    // instruction (perf script prints no stack for it, and inferno would drop it).
-    let weights = stack_weights(profile, |s| event.is_none_or(|e| e == s.event), count);
-    let names: Vec<String> = profile
-        .frames
-        .iter()
-        .map(|f| {
-            let function = &f.function;
-            match (&f.file, f.line, naming.lines) {
-                (Some(file), Some(line), true) => {
-                    let base = file.rsplit('/').next().unwrap_or(file);
-                    format!("{function} ({base}:{line})")
-                }
-                _ => function.to_string(),
-            }
-        })
-        .collect();
-    let roots: Vec<String> = profile
-        .threads
-        .iter()
-        .map(|t| {
-            let comm = t.name.replace(' ', "_");
-            match naming.root {
-                RootBy::Comm => comm,
-                RootBy::Process => format!("{comm}-{}", t.pid_signed()),
-                RootBy::Thread => format!("{comm}-{}/{}", t.pid_signed(), t.tid_signed()),
-            }
-        })
-        .collect();
-    let mut folder = Folder::new();
-    let mut stack: Vec<(&str, FoldKind)> = Vec::new();
-    for ((thread, leaf), weight) in weights {
-        stack.clear();
-        for frame_id in profile.frames_leaf_first(leaf) {
-            let frame = &profile.frames[frame_id as usize];
-            stack.push((
-                names[frame_id as usize].as_str(),
-                fold_kind(frame.kind, frame.inlined),
-            ));
-        }
-        // A sample whose stack resolved to nothing still counts, under its root alone.
-        let root = roots
-            .get(thread as usize)
-            .map_or("[unknown]", String::as_str);
-        stack.push((root, FoldKind::User));
-        stack.reverse();
-        folder.add_with_kinds(&stack, weight);
-    }
-    folder
-}
-
-/// Picks the event for single-event outputs and tells the user when others were left out.
-pub fn event_for_output(profile: &Profile, filter: &FilterArgs) -> Result<Option<u16>> {
-    let event = select_event(profile, filter.event.as_deref())?;
-    if filter.event.is_none() {
-        let with_samples: Vec<&str> = profile
-            .events
-            .iter()
-            .filter(|e| e.sample_count > 0)
-            .map(|e| e.name.as_str())
-            .collect();
-        if with_samples.len() > 1 {
-            eprintln!(
-                "kprof: showing event {} (the file also has {}); choose with --event",
-                with_samples[0],
-                with_samples[1..].join(", ")
-            );
-        }
-    }
-    Ok(event)
-}
-
 /// Runs `kprof flame`.
 pub fn run(args: &FlameArgs) -> Result<()> {
     let options = args.symbols.to_options(&args.filter);
     let loaded = super::load(&args.input, &options)?;
     super::print_notes(&loaded);
     let profile = &loaded.analysis.profile;
-    let event = event_for_output(profile, &args.filter)?;
+    let event = super::event_for_output(profile, &args.filter)?;
     let root = if args.per_thread {
         RootBy::Thread
     } else if args.per_process {
@@ -172,7 +45,7 @@ pub fn run(args: &FlameArgs) -> Result<()> {
         lines: args.symbols.lines,
         root,
     };
-    let folder = fold(profile, event, args.filter.count, naming);
+    let folder = fold(profile, event, args.filter.count.into(), naming);
     let mut out = super::output(args.output.as_deref())?;
     if args.folded {
         folder.write_folded(&mut out)?;
@@ -193,109 +66,4 @@ pub fn run(args: &FlameArgs) -> Result<()> {
     }
     out.commit()?;
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::analysis::{AnalysisOptions, analyze};
-    use kprof_perfdata::kinds::{record as rk, sample as st};
-    use kprof_perfdata::test_util::{AttrSpec, FileBuilder, RecordBuilder};
-    use kprof_perfdata::{Endian, PerfFile};
-
-    const CONTEXT_KERNEL: u64 = -128i64 as u64;
-    const CONTEXT_USER: u64 = -512i64 as u64;
-    const KERNEL_START: u64 = 0xffff_ffff_8100_0000;
-
-    /// A `perf record -c 10000 -g` file: samples of a process that has no COMM or MMAP yet
-    /// (as right after an exec), with a kernel stack, a corrupt callchain, an empty one and
-    /// no callchain at all.
-    fn recording() -> Vec<u8> {
-        let e = Endian::Little;
-        let mut r = RecordBuilder::new(e);
-        // The kernel image, mapped for every process (pid -1).
-        r.record(rk::MMAP, 1, |b| {
-            b.u32(u32::MAX)
-                .u32(u32::MAX)
-                .u64(KERNEL_START)
-                .u64(0x100_0000)
-                .u64(KERNEL_START)
-                .cstr(b"[kernel.kallsyms]_text");
-        });
-        let mut sample = |misc: u16, ip: u64, chain: &[u64]| {
-            r.record(rk::SAMPLE, misc, |b| {
-                b.u64(ip).u32(42).u32(42).u64(1_000);
-                b.u64(chain.len() as u64);
-                for &entry in chain {
-                    b.u64(entry);
-                }
-            });
-        };
-        let kernel_ip = KERNEL_START + 0x110;
-        sample(
-            1,
-            kernel_ip,
-            &[CONTEXT_KERNEL, kernel_ip, KERNEL_START + 0x210],
-        );
-        sample(2, 0x40_1000, &[CONTEXT_USER, 0x40_1000, u64::MAX]);
-        sample(2, 0x40_2000, &[CONTEXT_USER]);
-        sample(2, 0x40_3000, &[]);
-        let spec = AttrSpec {
-            sample_type: st::IP | st::TID | st::TIME | st::CALLCHAIN,
-            sample_period_or_freq: 10_000,
-            ..AttrSpec::default()
-        };
-        FileBuilder::new(e)
-            .attr(spec, &[])
-            .records(&r.into_bytes())
-            .build_file()
-    }
-
-    // See: issue #10 points 1 and 7
-    #[test]
-    fn every_sample_of_an_unknown_thread_counts_with_its_fixed_period() {
-        let dir = std::env::temp_dir().join(format!("kprof-flame-test-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let kallsyms = dir.join("kallsyms");
-        std::fs::write(
-            &kallsyms,
-            format!(
-                "{:016x} T exec_binprm\n{:016x} T do_execveat_common\n{:016x} T _etext\n",
-                KERNEL_START + 0x100,
-                KERNEL_START + 0x200,
-                KERNEL_START + 0x1000
-            ),
-        )
-        .unwrap();
-        let bytes = recording();
-        let file = PerfFile::parse(&bytes).unwrap();
-        let options = AnalysisOptions {
-            kallsyms: Some(kallsyms),
-            ..AnalysisOptions::default()
-        };
-        let profile = analyze(&file, &options).unwrap().profile;
-        let _ = std::fs::remove_dir_all(&dir);
-        // No PERIOD in the samples: each weighs the attr's sample_period.
-        assert_eq!(profile.events[0].total_period, 4 * 10_000);
-        let naming = Naming {
-            lines: false,
-            root: RootBy::Comm,
-        };
-        let folder = fold(&profile, Some(0), CountMode::Period, naming);
-        let mut folded = Vec::new();
-        folder.write_folded(&mut folded).unwrap();
-        let folded = String::from_utf8(folded).unwrap();
-        let total: u64 = folded
-            .lines()
-            .map(|l| l.rsplit_once(' ').unwrap().1.parse::<u64>().unwrap())
-            .sum();
-        assert_eq!(total, 4 * 10_000, "{folded}");
-        // Kernel frames resolve although the thread is not known yet; the user addresses
-        // have no mapping: unknown, but counted, each at its sampled instruction.
-        assert!(
-            folded.contains(":42;do_execveat_common;exec_binprm 10000\n"),
-            "{folded}"
-        );
-        assert!(folded.contains(":42;[unknown] 30000\n"), "{folded}");
-    }
 }

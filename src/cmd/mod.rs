@@ -19,9 +19,12 @@ use anyhow::{Context, Result};
 use kprof_perfdata::{Note, ParseOptions, PerfFile};
 use kprof_profiler::output::OutputPath;
 
+use crate::analysis::select_event;
 use crate::analysis::{self, Analysis, AnalysisOptions};
-use crate::cli::{FilterArgs, InputArgs, SymbolArgs};
+use crate::cli::{CountMode, FilterArgs, InputArgs, SymbolArgs};
 use crate::mapped::{self, InputBytes};
+use crate::profile::Profile;
+use crate::profile::fold::Weight;
 use crate::progress::Progress;
 
 /// A loaded input: its path for messages and the analysis.
@@ -97,6 +100,36 @@ pub fn load_path(path: &Path, force: bool, options: &AnalysisOptions) -> Result<
         notes,
         header,
     })
+}
+
+/// Picks the event for single-event outputs and tells the user when others were left out.
+pub fn event_for_output(profile: &Profile, filter: &FilterArgs) -> Result<Option<u16>> {
+    let event = select_event(profile, filter.event.as_deref())?;
+    if filter.event.is_none() {
+        let with_samples: Vec<&str> = profile
+            .events
+            .iter()
+            .filter(|e| e.sample_count > 0)
+            .map(|e| e.name.as_str())
+            .collect();
+        if with_samples.len() > 1 {
+            eprintln!(
+                "kprof: showing event {} (the file also has {}); choose with --event",
+                with_samples[0],
+                with_samples[1..].join(", ")
+            );
+        }
+    }
+    Ok(event)
+}
+
+impl From<CountMode> for Weight {
+    fn from(count: CountMode) -> Weight {
+        match count {
+            CountMode::Period => Weight::Period,
+            CountMode::Samples => Weight::Samples,
+        }
+    }
 }
 
 /// Prints the reader's notes once each, prefixed with the file name, and what kept binaries

@@ -6,7 +6,7 @@ use std::time::Duration;
 use anyhow::{Result, bail};
 use kprof_profiler::{CallGraph, EndedBy, RecordOptions, RecordSummary, StopReason};
 
-use crate::cli::{CallGraphArg, RecordArgs};
+use crate::cli::RecordArgs;
 
 impl RecordArgs {
     /// The profiler options these flags ask for.
@@ -17,11 +17,9 @@ impl RecordArgs {
         }
         options.frequency = self.freq;
         options.period = self.count;
-        options.call_graph = match (self.call_graph, self.call_graph_fp) {
-            (Some(CallGraphArg::Dwarf(size)), _) => Some(CallGraph::Dwarf { stack_size: size }),
-            (Some(CallGraphArg::Fp), _) | (None, true) => Some(CallGraph::Fp),
-            (None, false) => None,
-        };
+        options.call_graph = self
+            .call_graph
+            .or(self.call_graph_fp.then_some(CallGraph::Fp));
         let resolved = self.target.to_target("profile")?;
         options.cpus = resolved.cpus;
         options.system_wide = resolved.system_wide;

@@ -9,7 +9,7 @@ use serde::Serialize;
 
 use crate::analysis::quality::{FramePointerReport, Unresolved, UnwindReport};
 use crate::cli::{ReportArgs, ReportFormat, SortKey};
-use crate::cmd::flame::stack_weights;
+use crate::profile::fold::stack_weights;
 use crate::profile::{FrameKind, Profile};
 
 /// One JSON row: shares plus one field per sort key.
@@ -85,7 +85,7 @@ fn build(profile: &Profile, event: u16, args: &ReportArgs) -> Report {
     options.percent_limit = args.percent_limit;
     let mut report = Report::new(options);
     // Samples with the same thread and stack make the same row keys: key each once.
-    let entries = stack_weights(profile, |s| s.event == event, args.filter.count);
+    let entries = stack_weights(profile, |s| s.event == event, args.filter.count.into());
     let mut stack: Vec<Vec<String>> = Vec::new();
     for ((thread, leaf), weight) in entries {
         let thread = &profile.threads[thread as usize];

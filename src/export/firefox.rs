@@ -74,7 +74,7 @@ impl<'p> Converter<'p> {
         let (clock_period, clock_samples) = profile
             .events
             .iter()
-            .filter(|e| super::is_clock_event(&e.name))
+            .filter(|e| super::shared::is_clock_event(&e.name))
             .fold((0u64, 0u64), |(p, n), e| {
                 (p.saturating_add(e.total_period), n + e.sample_count)
             });
@@ -99,7 +99,7 @@ impl<'p> Converter<'p> {
             fx.add_category("Kernel", CategoryColor::Orange).into(),
             fx.add_category("JIT", CategoryColor::Green).into(),
         ];
-        let start = super::time_range(profile).map_or(0, |(first, _)| first);
+        let start = super::shared::time_range(profile).map_or(0, |(first, _)| first);
         let mut converter = Converter {
             profile,
             fx,
@@ -163,7 +163,7 @@ impl<'p> Converter<'p> {
                         name: name.to_string(),
                     })
                     .collect();
-                let name = super::module_basename(&module).to_owned();
+                let name = super::shared::module_basename(&module).to_owned();
                 self.fx.add_lib(LibraryInfo {
                     debug_name: name.clone(),
                     name,
@@ -209,7 +209,7 @@ impl<'p> Converter<'p> {
             .profile
             .events
             .get(usize::from(sample.event))
-            .is_some_and(|e| super::is_clock_event(&e.name));
+            .is_some_and(|e| super::shared::is_clock_event(&e.name));
         let weight = match self.clock_interval {
             Some(interval) if is_clock => {
                 (sample.period.saturating_add(interval / 2) / interval).max(1)

@@ -16,8 +16,11 @@ use std::io::{self, Write};
 
 use crate::profile::Profile;
 
+pub use self::shared::is_clock_event;
+
 mod firefox;
 mod pprof;
+mod shared;
 mod speedscope;
 #[cfg(test)]
 mod test_support;
@@ -50,48 +53,9 @@ pub fn export(profile: &Profile, format: ExportFormat, w: &mut dyn Write) -> io:
     }
 }
 
-/// True when `event` counts time: its periods are nanoseconds (perf's `cpu-clock` and
-/// `task-clock`, with or without `:u`/`:k`/`:ppp` modifiers). Every other event counts
-/// occurrences.
-pub fn is_clock_event(event: &str) -> bool {
-    let base = event.split_once(':').map_or(event, |(base, _)| base);
-    matches!(base, "cpu-clock" | "task-clock")
-}
-
-/// The unit of an event's periods as pprof names it: `nanoseconds` or `count`.
-fn period_unit(event: &str) -> &'static str {
-    if is_clock_event(event) {
-        "nanoseconds"
-    } else {
-        "count"
-    }
-}
-
-/// Timestamps of the first and last sample that carry one (perf clock nanoseconds).
-fn time_range(profile: &Profile) -> Option<(u64, u64)> {
-    let mut times = profile.samples.iter().map(|s| s.time).filter(|&t| t != 0);
-    let first = times.next()?;
-    Some(times.fold((first, first), |(lo, hi), t| (lo.min(t), hi.max(t))))
-}
-
-/// The file name part of a module path (`/usr/lib/libc.so.6` → `libc.so.6`).
-fn module_basename(module: &str) -> &str {
-    module.rsplit('/').next().unwrap_or(module)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn clock_events_are_recognized_with_modifiers() {
-        assert!(is_clock_event("cpu-clock"));
-        assert!(is_clock_event("task-clock:u"));
-        assert!(!is_clock_event("sched:sched_switch"));
-        assert!(!is_clock_event("page-faults"));
-        assert_eq!(period_unit("cpu-clock:ppp"), "nanoseconds");
-        assert_eq!(period_unit("cycles"), "count");
-    }
 
     #[test]
     fn every_format_writes_empty_and_dangling_profiles() {
@@ -121,16 +85,5 @@ mod tests {
             let err = export(&profile, format, &mut Failing).unwrap_err();
             assert!(err.to_string().contains("disk full"), "{format:?}: {err}");
         }
-    }
-
-    #[test]
-    fn basename_and_time_range() {
-        assert_eq!(module_basename("/usr/lib/libc.so.6"), "libc.so.6");
-        assert_eq!(module_basename("[kernel.kallsyms]"), "[kernel.kallsyms]");
-        let profile = test_support::sample_profile();
-        let (lo, hi) = time_range(&profile).unwrap();
-        assert!(lo < hi);
-        assert_eq!(Some(lo), profile.samples.iter().map(|s| s.time).min());
-        assert_eq!(Some(hi), profile.samples.iter().map(|s| s.time).max());
     }
 }

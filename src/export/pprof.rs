@@ -252,7 +252,7 @@ impl<'p> Builder<'p> {
     fn add_main_mapping(&mut self) {
         let profile = self.profile;
         let is_executable = |module: &str| {
-            let base = super::module_basename(module);
+            let base = super::shared::module_basename(module);
             profile
                 .threads
                 .iter()
@@ -414,7 +414,7 @@ impl<'p> Builder<'p> {
         let mut sample_types = vec![(self.strings.intern("samples"), self.strings.intern("count"))];
         for event in &profile.events {
             let ty = self.strings.intern(&event.name);
-            let unit = self.strings.intern(super::period_unit(&event.name));
+            let unit = self.strings.intern(super::shared::period_unit(&event.name));
             sample_types.push((ty, unit));
         }
         let thread_labels = self.thread_labels();
@@ -487,7 +487,7 @@ impl<'p> Builder<'p> {
         }
         // time_nanos (field 9) wants wall-clock UTC; sample times are perf-clock (monotonic)
         // and the model has no wall-clock start, so it is left unset.
-        if let Some((first, last)) = super::time_range(profile) {
+        if let Some((first, last)) = super::shared::time_range(profile) {
             out.int(
                 field::PROFILE_DURATION_NANOS,
                 i64::try_from(last - first).unwrap_or(i64::MAX),

@@ -157,7 +157,7 @@ fn build<'p>(profile: &'p Profile, stacks: &'p RootFirstStacks<'p>) -> File<'p> 
         profiles.push(SampledProfile {
             kind: "sampled",
             name,
-            unit: if super::is_clock_event(event_name) {
+            unit: if super::shared::is_clock_event(event_name) {
                 "nanoseconds"
             } else {
                 "none"
