@@ -509,7 +509,7 @@ impl<'o, 'f> Replay<'o, 'f> {
             thread,
             event: u16::try_from(sample.attr_index).unwrap_or(u16::MAX),
             time: sample.time.unwrap_or(0),
-            period: sample_weight(sample.period, self.fixed_period(sample.attr_index)),
+            period: self.weight(sample.attr_index, sample.period),
             cpu: sample.cpu,
             chain: Some(chain),
         });
@@ -542,7 +542,7 @@ impl<'o, 'f> Replay<'o, 'f> {
             thread,
             event: u16::try_from(head.attr_index).unwrap_or(u16::MAX),
             time: head.time.unwrap_or(0),
-            period: sample_weight(head.period, self.fixed_period(head.attr_index)),
+            period: self.weight(head.attr_index, head.period),
             cpu: head.cpu,
             chain: None,
         });
@@ -591,8 +591,11 @@ impl<'o, 'f> Replay<'o, 'f> {
         }
     }
 
-    fn fixed_period(&self, attr_index: usize) -> Option<u64> {
-        self.fixed_periods.get(attr_index).copied().flatten()
+    /// What a sample of attr `attr_index` with `period` weighs: the one place the replay
+    /// decides a sample's weight (see [`sample_weight`]).
+    fn weight(&self, attr_index: usize, period: Option<u64>) -> u64 {
+        let fixed_period = self.fixed_periods.get(attr_index).copied().flatten();
+        sample_weight(period, fixed_period)
     }
 
     /// With [`AnalysisOptions::trace_fields`], the text of a sample of attr `attr_index` whose
@@ -653,5 +656,157 @@ fn prefetch_records(events: &kprof_perfdata::SortedRecords<'_>) {
             record.get(record.len().saturating_sub(8)..).unwrap_or(&[]),
             1,
         );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use kprof_perfdata::Endian;
+    use kprof_perfdata::kinds::{attr_flag, misc, record as rk, sample as st};
+    use kprof_perfdata::test_util::{AttrSpec, FileBuilder, RecordBuilder};
+    use kprof_symbolizer::{Location, ModuleOffset};
+
+    const CONTEXT_USER: u64 = -512i64 as u64;
+
+    /// A `perf record -c 1000 -g` file of pid 7 (`app`, then exec'd as `app2`) with a sample of
+    /// pid 8, side-band records carrying their time (sample_id_all), and lost samples told
+    /// twice.
+    fn recording() -> Vec<u8> {
+        let e = Endian::Little;
+        let mut r = RecordBuilder::new(e);
+        let mut time = 0;
+        let mut next = || {
+            time += 1;
+            time
+        };
+        let id = |b: &mut RecordBuilder, pid: u32, time: u64| {
+            b.u32(pid).u32(pid).u64(time);
+        };
+        let mmap = |r: &mut RecordBuilder, time: u64, start: u64, path: &[u8]| {
+            r.record(rk::MMAP, 2, |b| {
+                b.u32(7).u32(7).u64(start).u64(0x1_0000).u64(0).cstr(path);
+                id(b, 7, time);
+            });
+        };
+        let sample = |r: &mut RecordBuilder, time: u64, pid: u32| {
+            r.record(rk::SAMPLE, 2, |b| {
+                b.u64(0x40_1000).u32(pid).u32(pid).u64(time);
+                b.u64(3).u64(CONTEXT_USER).u64(0x40_1000).u64(0x40_2000);
+            });
+        };
+        let t = next();
+        r.record(rk::COMM, 0, |b| {
+            b.u32(7).u32(7).cstr(b"app");
+            id(b, 7, t);
+        });
+        mmap(&mut r, next(), 0x40_0000, b"/bin/app");
+        sample(&mut r, next(), 7);
+        sample(&mut r, next(), 7);
+        // A new mapping: the same stack after it is another chain.
+        mmap(&mut r, next(), 0x50_0000, b"/lib/x.so");
+        sample(&mut r, next(), 7);
+        sample(&mut r, next(), 8);
+        let t = next();
+        r.record(rk::COMM, misc::COMM_EXEC, |b| {
+            b.u32(7).u32(7).cstr(b"app2");
+            id(b, 7, t);
+        });
+        sample(&mut r, next(), 7);
+        let t = next();
+        r.record(rk::LOST, 0, |b| {
+            b.u64(1).u64(5);
+            id(b, 7, t);
+        });
+        let t = next();
+        r.record(rk::EXIT, 0, |b| {
+            b.u32(7).u32(1).u32(7).u32(1).u64(t);
+            id(b, 7, t);
+        });
+        let spec = AttrSpec {
+            sample_type: st::IP | st::TID | st::TIME | st::CALLCHAIN,
+            sample_period_or_freq: 1000,
+            flags: attr_flag::SAMPLE_ID_ALL,
+            ..AttrSpec::default()
+        };
+        FileBuilder::new(e)
+            .attr(spec, &[])
+            .records(&r.into_bytes())
+            .build_file()
+    }
+
+    fn replay(bytes: &[u8], options: &AnalysisOptions) -> Replayed<'static> {
+        // The file borrows the bytes for the test's whole life.
+        let bytes: &'static [u8] = Box::leak(bytes.to_vec().into_boxed_slice());
+        let file: &'static PerfFile<'static> = Box::leak(Box::new(PerfFile::parse(bytes).unwrap()));
+        let options: &'static AnalysisOptions = Box::leak(Box::new(options.clone()));
+        let records = file.sorted_records().unwrap();
+        let replay = Replay::new(file, options, None, records.len());
+        rayon::in_place_scope(|pool| replay.run(records, None, pool, &|_| {})).unwrap()
+    }
+
+    // See: issue #12 point 1
+    #[test]
+    fn side_band_records_shape_the_chains_threads_and_weights_of_samples() {
+        let replayed = replay(&recording(), &AnalysisOptions::default());
+        let samples = &replayed.samples;
+        assert_eq!(samples.len(), 5);
+        // No PERIOD: each sample weighs the attr's fixed period.
+        assert!(samples.iter().all(|s| s.period == 1000));
+        // One stack, one address space state: one chain; a MMAP in between: another.
+        assert_eq!(samples[0].chain, samples[1].chain);
+        assert_ne!(samples[1].chain, samples[2].chain);
+        assert!(samples.iter().all(|s| s.chain.is_some()));
+        // The first chain's leaf is in /bin/app.
+        let chain = replayed.chains.chain(samples[0].chain.unwrap());
+        let (leaf, _) = replayed.chains.locations()[chain[0].0 as usize];
+        assert!(
+            matches!(
+                leaf,
+                Location::Module {
+                    offset: ModuleOffset(0x1000),
+                    ..
+                }
+            ),
+            "{leaf:?}"
+        );
+        // Threads by name: pid 8 has none; the exec renamed pid 7.
+        let names: Vec<&str> = samples
+            .iter()
+            .map(|s| replayed.threads[s.thread as usize].name.as_str())
+            .collect();
+        assert_eq!(names, ["app", "app", "app", ":8", "app2"]);
+        assert_eq!(replayed.records.get(&rk::SAMPLE), Some(&5));
+        assert_eq!(replayed.records.get(&rk::MMAP), Some(&2));
+        assert_eq!(replayed.lost.samples(), 5);
+        assert!(replayed.traces.is_empty());
+    }
+
+    #[test]
+    fn filtered_samples_are_not_kept() {
+        let options = AnalysisOptions {
+            pids: vec![8],
+            ..AnalysisOptions::default()
+        };
+        let replayed = replay(&recording(), &options);
+        assert_eq!(replayed.samples.len(), 1);
+        assert_eq!(replayed.threads[replayed.samples[0].thread as usize].pid, 8);
+        let options = AnalysisOptions {
+            comms: vec!["app2".to_string()],
+            ..AnalysisOptions::default()
+        };
+        assert_eq!(replay(&recording(), &options).samples.len(), 1);
+    }
+
+    #[test]
+    fn lost_samples_told_twice_count_once() {
+        let mut lost = Lost::default();
+        lost.in_ring += 5;
+        lost.counted += 3;
+        assert_eq!(lost.samples(), 5);
+        assert_eq!(sample_weight(None, None), 1);
+        assert_eq!(sample_weight(Some(0), Some(7)), 1);
+        assert_eq!(sample_weight(None, Some(7)), 7);
+        assert_eq!(sample_weight(Some(3), Some(7)), 3);
     }
 }

@@ -556,3 +556,84 @@ impl StackUnwinder {
         report
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use kprof_perfdata::Endian;
+    use kprof_perfdata::kinds::{record as rk, sample as st};
+    use kprof_perfdata::test_util::{AttrSpec, FileBuilder, RecordBuilder};
+    use kprof_symbolizer::SymbolizerOptions;
+
+    /// A `--call-graph dwarf` file with one sample: no registers, no stack bytes.
+    fn recording() -> Vec<u8> {
+        let e = Endian::Little;
+        let mut r = RecordBuilder::new(e);
+        r.record(rk::SAMPLE, 2, |b| {
+            b.u64(0x40_1000).u32(7).u32(7).u64(1);
+            // REGS_USER: abi 0 (none); STACK_USER: size 0.
+            b.u64(0).u64(0);
+        });
+        let spec = AttrSpec {
+            sample_type: st::IP | st::TID | st::TIME | st::REGS_USER | st::STACK_USER,
+            sample_regs_user: 0xff,
+            sample_stack_user: 8192,
+            sample_period_or_freq: 1000,
+            ..AttrSpec::default()
+        };
+        FileBuilder::new(e)
+            .attr(spec, &[])
+            .records(&r.into_bytes())
+            .build_file()
+    }
+
+    // See: issue #12 point 1
+    #[test]
+    fn the_address_spaces_may_change_only_when_no_job_waits_or_walks() {
+        let bytes = recording();
+        let file = PerfFile::parse(&bytes).unwrap();
+        let Some(unwinder) = StackUnwinder::for_file(&file, false) else {
+            // No unwinder for this machine's architecture.
+            return;
+        };
+        assert!(unwinder.unwinds(0));
+        let symbolizer = Symbolizer::new(SymbolizerOptions::default());
+        let spaces = Arc::new(AddressSpaces::new());
+        let mut queue = UnwindQueue::new(&unwinder, &file, &symbolizer);
+        assert!(
+            NoWalksOut::of(None).is_some(),
+            "nothing unwound: nothing out"
+        );
+        assert!(NoWalksOut::of(Some(&queue)).is_some());
+        let mut records = file.sorted_records().unwrap();
+        let record = records.next_ref().unwrap().unwrap();
+        let space = SpaceState {
+            pid: 7,
+            generation: 0,
+            kernel_generation: 0,
+        };
+        assert!(!queue.push(UnwindJob::new(record, space), 0));
+        assert!(NoWalksOut::of(Some(&queue)).is_none(), "a job waits");
+        rayon::in_place_scope(|pool| {
+            queue.submit(pool, &spaces);
+            assert!(NoWalksOut::of(Some(&queue)).is_none(), "a batch walks");
+            let walked = queue.finished(0).unwrap();
+            assert_eq!(walked.len(), 1);
+            assert_eq!(walked[0].samples, [0]);
+            // No registers: the stack is the sampled ip alone.
+            let chunk = &walked[0].chunks[0];
+            assert_eq!(chunk.addresses, [StackAddress::at(0x40_1000, false)]);
+        });
+        assert!(NoWalksOut::of(Some(&queue)).is_some());
+        assert_eq!(
+            Arc::strong_count(&spaces),
+            1,
+            "the walk let go of the spaces"
+        );
+        assert_eq!(
+            unwinder.report(&spaces).samples,
+            0,
+            "no walk without registers"
+        );
+    }
+}
