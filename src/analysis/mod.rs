@@ -143,3 +143,15 @@ pub fn select_event(profile: &Profile, name: Option<&str>) -> Result<Option<u16>
             .map(|i| i as u16)),
     }
 }
+
+/// A one-attr perf.data file of `records`, for unit tests.
+#[cfg(test)]
+pub(crate) fn test_file(
+    spec: kprof_perfdata::test_util::AttrSpec,
+    records: kprof_perfdata::test_util::RecordBuilder,
+) -> Vec<u8> {
+    kprof_perfdata::test_util::FileBuilder::new(kprof_perfdata::Endian::Little)
+        .attr(spec, &[])
+        .records(&records.into_bytes())
+        .build_file()
+}

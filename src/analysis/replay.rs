@@ -397,16 +397,29 @@ impl<'o, 'f> Replay<'o, 'f> {
         Ok(())
     }
 
-    /// A MMAP (or MMAP2): a mapping appears in a process, or in the kernel.
-    fn on_mmap<'s>(&mut self, m: &Mmap<'f>, pool: &rayon::Scope<'s>) -> Result<()>
+    /// Settles the unwinding queue, then changes the address spaces with `change`.
+    fn change_spaces<'s>(
+        &mut self,
+        pool: &rayon::Scope<'s>,
+        change: impl FnOnce(&mut Spaces<'f>, NoWalksOut<'_>),
+    ) -> Result<()>
     where
         'o: 's,
         'f: 's,
     {
         self.settle_unwinds(pool)?;
         let no_walks_out = no_walks_out(&self.unwinds)?;
-        self.spaces.mmap(m, no_walks_out);
+        change(&mut self.spaces, no_walks_out);
         Ok(())
+    }
+
+    /// A MMAP (or MMAP2): a mapping appears in a process, or in the kernel.
+    fn on_mmap<'s>(&mut self, m: &Mmap<'f>, pool: &rayon::Scope<'s>) -> Result<()>
+    where
+        'o: 's,
+        'f: 's,
+    {
+        self.change_spaces(pool, |spaces, proof| spaces.mmap(m, proof))
     }
 
     /// A COMM: a thread is named, or a process exec'd a new image.
@@ -415,11 +428,8 @@ impl<'o, 'f> Replay<'o, 'f> {
         'o: 's,
         'f: 's,
     {
-        self.settle_unwinds(pool)?;
         self.threads.forget_current();
-        let no_walks_out = no_walks_out(&self.unwinds)?;
-        self.spaces.comm(c, no_walks_out);
-        Ok(())
+        self.change_spaces(pool, |spaces, proof| spaces.comm(c, proof))
     }
 
     /// A FORK: a process or thread starts, a copy of its parent.
@@ -428,11 +438,8 @@ impl<'o, 'f> Replay<'o, 'f> {
         'o: 's,
         'f: 's,
     {
-        self.settle_unwinds(pool)?;
         self.threads.forget_current();
-        let no_walks_out = no_walks_out(&self.unwinds)?;
-        self.spaces.fork(f, no_walks_out);
-        Ok(())
+        self.change_spaces(pool, |spaces, proof| spaces.fork(f, proof))
     }
 
     /// An EXIT: a thread or process ends.
@@ -441,11 +448,8 @@ impl<'o, 'f> Replay<'o, 'f> {
         'o: 's,
         'f: 's,
     {
-        self.settle_unwinds(pool)?;
         self.threads.forget_current();
-        let no_walks_out = no_walks_out(&self.unwinds)?;
-        self.spaces.exit(f, no_walks_out);
-        Ok(())
+        self.change_spaces(pool, |spaces, proof| spaces.exit(f, proof))
     }
 
     /// Any sample of `pid` in `cpumode`: one running user code ends the exec under way in its
@@ -464,10 +468,7 @@ impl<'o, 'f> Replay<'o, 'f> {
         if !self.spaces.ends_exec(pid, cpumode) {
             return Ok(());
         }
-        self.settle_unwinds(pool)?;
-        let no_walks_out = no_walks_out(&self.unwinds)?;
-        self.spaces.exec_returned(pid, no_walks_out);
-        Ok(())
+        self.change_spaces(pool, |spaces, proof| spaces.exec_returned(pid, proof))
     }
 
     /// A decoded sample: kept with its chain, found or added in the chain table.
@@ -664,7 +665,7 @@ mod tests {
     use super::*;
     use kprof_perfdata::Endian;
     use kprof_perfdata::kinds::{attr_flag, misc, record as rk, sample as st};
-    use kprof_perfdata::test_util::{AttrSpec, FileBuilder, RecordBuilder};
+    use kprof_perfdata::test_util::{AttrSpec, RecordBuilder};
     use kprof_symbolizer::{Location, ModuleOffset};
 
     const CONTEXT_USER: u64 = -512i64 as u64;
@@ -729,10 +730,7 @@ mod tests {
             flags: attr_flag::SAMPLE_ID_ALL,
             ..AttrSpec::default()
         };
-        FileBuilder::new(e)
-            .attr(spec, &[])
-            .records(&r.into_bytes())
-            .build_file()
+        crate::analysis::test_file(spec, r)
     }
 
     fn replay(bytes: &[u8], options: &AnalysisOptions) -> Replayed<'static> {

@@ -562,7 +562,7 @@ mod tests {
     use super::*;
     use kprof_perfdata::Endian;
     use kprof_perfdata::kinds::{record as rk, sample as st};
-    use kprof_perfdata::test_util::{AttrSpec, FileBuilder, RecordBuilder};
+    use kprof_perfdata::test_util::{AttrSpec, RecordBuilder};
     use kprof_symbolizer::SymbolizerOptions;
 
     /// A `--call-graph dwarf` file with one sample: no registers, no stack bytes.
@@ -581,10 +581,7 @@ mod tests {
             sample_period_or_freq: 1000,
             ..AttrSpec::default()
         };
-        FileBuilder::new(e)
-            .attr(spec, &[])
-            .records(&r.into_bytes())
-            .build_file()
+        crate::analysis::test_file(spec, r)
     }
 
     // See: issue #12 point 1

@@ -125,7 +125,7 @@ mod tests {
     use super::*;
     use crate::analysis::{AnalysisOptions, analyze};
     use kprof_perfdata::kinds::{record as rk, sample as st};
-    use kprof_perfdata::test_util::{AttrSpec, FileBuilder, RecordBuilder};
+    use kprof_perfdata::test_util::{AttrSpec, RecordBuilder};
     use kprof_perfdata::{Endian, PerfFile};
 
     const CONTEXT_KERNEL: u64 = -128i64 as u64;
@@ -170,10 +170,7 @@ mod tests {
             sample_period_or_freq: 10_000,
             ..AttrSpec::default()
         };
-        FileBuilder::new(e)
-            .attr(spec, &[])
-            .records(&r.into_bytes())
-            .build_file()
+        crate::analysis::test_file(spec, r)
     }
 
     // See: issue #10 points 1 and 7
