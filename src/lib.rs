@@ -4,6 +4,20 @@
 //! `kprof-symbolizer` unwinds and names frames ([`analysis`]), `kprof-flamegraph` folds and
 //! renders. This crate is the only one that knows them all; errors get their context here
 //! (anyhow). The binary is [`run_cli`]; benchmarks and tests use [`analysis`] directly.
+//!
+//! | module | owns |
+//! |---|---|
+//! | [`cli`] | the command line (clap), converted to library options at the edge |
+//! | [`cmd`] | one module per subcommand, and what they share (loading an input, outputs) |
+//! | [`analysis`] | perf.data → [`profile::Profile`]: replay, chain table, DWARF unwinding queue, symbolization, quality reports |
+//! | [`profile`] | the symbolized profile model, and its folding into weighted name stacks |
+//! | [`export`] | pprof, speedscope and Firefox Profiler writers |
+//! | [`header`] | `report --header`: the recording's facts |
+//! | [`mapped`] | the input file, mapped through a moving window |
+//! | [`progress`] | the progress line on a terminal |
+//! | [`trace`] | `kprof trace`: live tracepoint events |
+//!
+//! No module imports another that imports it back (`tests/layout.rs` checks it).
 
 pub mod analysis;
 pub mod cli;
