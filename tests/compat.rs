@@ -1,14 +1,14 @@
 //! Issue #6, points 2 and 3: kprof reads perf.data as other machines and future perf versions
 //! write it. From real recordings (made here with perf, and the little-endian peer fixtures) the
 //! tests build a big-endian copy, a copy whose attrs carry 64 unknown bytes and copies with an
-//! unknown record type inserted (`kprof_perfdata::rewrite`); each must give the same
+//! unknown record type inserted (`kprof_test_support::rewrite`); each must give the same
 //! `kprof script` output as the original, plus a note where something was skipped.
 //! `perf script` (6.1 reads big-endian files) is a second oracle for the big-endian copy.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use kprof_perfdata::rewrite::{to_big_endian, with_attr_padding, with_unknown_record};
+use kprof_test_support::rewrite::{to_big_endian, with_attr_padding, with_unknown_record};
 
 use crate::common::*;
 

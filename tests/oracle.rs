@@ -819,7 +819,7 @@ fn parallel_build_many_processes() {
 fn frames_inside_execve_are_named_from_the_replaced_image() {
     use kprof_perfdata::Endian;
     use kprof_perfdata::kinds::{attr_flag, misc, record, sample};
-    use kprof_perfdata::test_util::{AttrSpec, FileBuilder, RecordBuilder};
+    use kprof_test_support::{AttrSpec, FileBuilder, RecordBuilder};
 
     if !tool("cc") || !tool("nm") || !tool("readelf") {
         return;

@@ -734,7 +734,7 @@ fn dwarf_stacks_ending_at_the_loaders_start_are_complete() {
 fn a_thread_id_of_minus_one_prints_as_minus_one() {
     use kprof_perfdata::Endian;
     use kprof_perfdata::kinds::{record, sample};
-    use kprof_perfdata::test_util::{AttrSpec, FileBuilder, RecordBuilder};
+    use kprof_test_support::{AttrSpec, FileBuilder, RecordBuilder};
     let spec = AttrSpec {
         sample_type: sample::IP | sample::TID | sample::TIME,
         ..AttrSpec::default()

@@ -9,8 +9,8 @@
 use std::time::Instant;
 
 use kprof_perfdata::kinds::{attr_flag, record, sample};
-use kprof_perfdata::test_util::{AttrSpec, FileBuilder, RecordBuilder};
 use kprof_perfdata::{Endian, PerfFile, Record};
+use kprof_test_support::{AttrSpec, FileBuilder, RecordBuilder};
 
 /// The fastest of `runs` timings of `f` (a busy machine only ever makes a run slower).
 fn best<T>(runs: usize, mut f: impl FnMut() -> T) -> (std::time::Duration, T) {

@@ -191,20 +191,29 @@ mod tests {
     use std::io::Write;
 
     use super::*;
-    use crate::test_util::RecordBuilder;
+
+    /// One little-endian record: the 8-byte header, then `body`. (The test builders live in
+    /// `kprof-test-support`, which depends on this crate: unit tests here cannot use them.)
+    fn push_record(out: &mut Vec<u8>, kind: u32, body: &[u8]) {
+        let size = u16::try_from(8 + body.len()).unwrap();
+        out.extend_from_slice(&kind.to_le_bytes());
+        out.extend_from_slice(&0u16.to_le_bytes());
+        out.extend_from_slice(&size.to_le_bytes());
+        out.extend_from_slice(body);
+    }
 
     /// 300 COMM records, cut into `chunks` and compressed the way perf does it: one zstd
     /// stream, flushed after each chunk, its frame never ended. Returns the plain records and
     /// the compressed payload of each chunk.
     fn perf_style_stream(chunks: usize) -> (Vec<u8>, Vec<Vec<u8>>) {
-        let e = Endian::Little;
-        let mut plain = RecordBuilder::new(e);
+        let mut plain = Vec::new();
         for i in 0..300u32 {
-            plain.record(rk::COMM, 0, |b| {
-                b.u32(i).u32(i).cstr(format!("thread-{i}").as_bytes());
-            });
+            // pid, tid, then the name NUL-padded to 8 bytes.
+            let mut body = [i.to_le_bytes(), i.to_le_bytes()].concat();
+            body.extend_from_slice(format!("thread-{i}").as_bytes());
+            body.resize(body.len() + 8 - body.len() % 8, 0);
+            push_record(&mut plain, rk::COMM, &body);
         }
-        let plain = plain.into_bytes();
         let mut encoder = zstd::stream::write::Encoder::new(Vec::new(), 3).unwrap();
         let mut payloads = Vec::new();
         for piece in plain.chunks(plain.len().div_ceil(chunks)) {
@@ -216,13 +225,11 @@ mod tests {
     }
 
     fn as_records(payloads: &[Vec<u8>]) -> Vec<u8> {
-        let mut r = RecordBuilder::new(Endian::Little);
+        let mut records = Vec::new();
         for payload in payloads {
-            r.record(rk::COMPRESSED, 0, |b| {
-                b.bytes(payload);
-            });
+            push_record(&mut records, rk::COMPRESSED, payload);
         }
-        r.into_bytes()
+        records
     }
 
     // See: issue #10 point 12

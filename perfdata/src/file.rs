@@ -1049,7 +1049,3 @@ impl<'p> Iterator for SortedRecords<'p> {
 }
 
 impl ExactSizeIterator for SortedRecords<'_> {}
-
-#[cfg(test)]
-#[path = "file_tests.rs"]
-mod tests;

@@ -28,7 +28,7 @@
 //! # Example
 //! ```
 //! use kprof_perfdata::{Endian, PerfFile, Record};
-//! use kprof_perfdata::test_util::{AttrSpec, FileBuilder, RecordBuilder};
+//! use kprof_test_support::{AttrSpec, FileBuilder, RecordBuilder};
 //! use kprof_perfdata::kinds::{record, sample};
 //!
 //! // Build a tiny file with one cpu-clock sample (IP | TID | TIME).
@@ -58,11 +58,7 @@ mod file;
 pub mod kinds;
 mod notes;
 mod record;
-#[doc(hidden)]
-pub mod rewrite;
 mod sample;
-#[doc(hidden)]
-pub mod test_util;
 pub mod tracepoint;
 pub mod writer;
 

@@ -1,9 +1,8 @@
-//! Builders for synthetic perf.data bytes, for tests here and in dependent crates (feature
-//! `test-util`). They write exactly the layouts the reader expects, in either byte order.
+//! Builders for synthetic perf.data bytes: attrs, records, feature sections, file and pipe
+//! headers, written exactly in the layouts the kernel and perf use, in either byte order.
 
-use crate::attr::ATTR_SIZE_KNOWN;
-use crate::endian::Endian;
-use crate::kinds::record as rk;
+use kprof_perfdata::kinds::record as rk;
+use kprof_perfdata::{ATTR_SIZE_KNOWN, Endian};
 
 /// The fields of a `perf_event_attr` to encode; `size` picks the layout version written.
 #[derive(Debug, Clone, PartialEq, Eq)]

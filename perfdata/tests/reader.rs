@@ -1,8 +1,11 @@
-//! Unit tests of the whole reader on synthetic files from `test_util`.
+//! Tests of the whole reader on synthetic files from `kprof-test-support`'s builders.
+#![allow(clippy::unwrap_used)]
 
-use super::*;
-use crate::kinds::{attr_flag, feature, misc, read_format as rf, record as rk, sample as st};
-use crate::test_util::{AttrSpec, FileBuilder, RecordBuilder, feature_string};
+use kprof_perfdata::kinds::{
+    attr_flag, feature, misc, read_format as rf, record as rk, sample as st,
+};
+use kprof_perfdata::{Endian, Error, Note, ParseOptions, PerfFile, Record, SCAN_REPORT_BYTES};
+use kprof_test_support::{AttrSpec, FileBuilder, RecordBuilder, feature_string};
 
 const ALL_BITS: [u64; 25] = [
     st::IP,
@@ -36,7 +39,7 @@ fn spec_for(sample_type: u64) -> AttrSpec {
     AttrSpec {
         sample_type,
         read_format: rf::TOTAL_TIME_ENABLED | rf::TOTAL_TIME_RUNNING | rf::ID | rf::LOST,
-        branch_sample_type: crate::kinds::branch::HW_INDEX,
+        branch_sample_type: kprof_perfdata::kinds::branch::HW_INDEX,
         sample_regs_user: 0b101,
         sample_regs_intr: 0b1000,
         sample_stack_user: 16,
@@ -122,7 +125,7 @@ fn write_sample(b: &mut RecordBuilder, t: u64) {
     }
 }
 
-fn check_sample(s: &crate::Sample<'_>, t: u64) {
+fn check_sample(s: &kprof_perfdata::Sample<'_>, t: u64) {
     let has = |bit| t & bit != 0;
     let want = |bit, v: u64| has(bit).then_some(v);
     assert_eq!(s.ip, want(st::IP, 0x1000), "ip, t={t:#x}");
@@ -141,7 +144,7 @@ fn check_sample(s: &crate::Sample<'_>, t: u64) {
             let v: Vec<_> = r.values().collect();
             assert_eq!(
                 v,
-                vec![crate::ReadValue {
+                vec![kprof_perfdata::ReadValue {
                     value: 500,
                     id: Some(7),
                     lost: Some(1)
@@ -204,12 +207,12 @@ fn one_sample_file(endian: Endian, t: u64) -> Vec<u8> {
 /// Parses `bytes`, expects exactly one record, a user-mode sample, and checks it against `t`.
 fn check_only_sample(bytes: &[u8], t: u64) {
     let file = PerfFile::parse(bytes).unwrap();
-    let events: Vec<_> = file.records().collect::<Result<_>>().unwrap();
+    let events: Vec<_> = file.records().collect::<Result<_, _>>().unwrap();
     assert_eq!(events.len(), 1);
     match events[0].record {
         Record::Sample(s) => {
             check_sample(&s, t);
-            assert_eq!(s.cpumode, crate::CpuMode::User);
+            assert_eq!(s.cpumode, kprof_perfdata::CpuMode::User);
             assert_eq!(events[0].time, s.time);
         }
         ref other => panic!("not a sample: {other:?}"),
@@ -310,7 +313,7 @@ fn sample_id_all_trailers_give_time_pid_cpu() {
             .build_file();
         let file = PerfFile::parse(&bytes).unwrap();
         assert_eq!(file.endian(), endian);
-        let events: Vec<_> = file.records().collect::<Result<_>>().unwrap();
+        let events: Vec<_> = file.records().collect::<Result<_, _>>().unwrap();
         let times: Vec<_> = events.iter().map(|e| e.time).collect();
         assert_eq!(times, [Some(50), Some(60), Some(70), Some(80), Some(90)]);
         assert_eq!(events[0].sample_id.cpu, Some(2));
@@ -328,7 +331,7 @@ fn sample_id_all_trailers_give_time_pid_cpu() {
                 assert_eq!(m.build_id, Some(&[0xab, 0xcd, 0xef][..]));
                 assert_eq!((m.prot, m.flags), (Some(5), Some(2)));
                 assert!(m.is_mmap2 && m.executable);
-                assert_eq!(m.cpumode, crate::CpuMode::User);
+                assert_eq!(m.cpumode, kprof_perfdata::CpuMode::User);
             }
             ref other => panic!("{other:?}"),
         }
@@ -337,13 +340,13 @@ fn sample_id_all_trailers_give_time_pid_cpu() {
                 assert_eq!(m.filename, b"[kernel.kallsyms]");
                 assert!(!m.executable && !m.is_mmap2);
                 assert_eq!((m.start, m.len, m.pgoff), (0xffff_0000, 0x100, 0x10));
-                assert_eq!(m.cpumode, crate::CpuMode::Kernel);
+                assert_eq!(m.cpumode, kprof_perfdata::CpuMode::Kernel);
             }
             ref other => panic!("{other:?}"),
         }
         assert!(matches!(
             events[3].record,
-            Record::Fork(crate::ForkExit {
+            Record::Fork(kprof_perfdata::ForkExit {
                 pid: 100,
                 ppid: 1,
                 tid: 102,
@@ -354,7 +357,7 @@ fn sample_id_all_trailers_give_time_pid_cpu() {
         // The count is the SECOND u64 (see iovisor/bcc#1496, which read the first).
         assert_eq!(
             events[4].record,
-            Record::Lost(crate::Lost { id: 9, lost: 42 })
+            Record::Lost(kprof_perfdata::Lost { id: 9, lost: 42 })
         );
         let stats = file.stats();
         assert_eq!((stats.lost_records, stats.lost_events), (1, 42));
@@ -489,7 +492,7 @@ fn attr_size_smaller_and_larger() {
         let file = PerfFile::parse(&bytes).unwrap();
         let attr = &file.attrs()[0];
         assert_eq!(attr.size, size);
-        let extra = (size as usize).saturating_sub(crate::ATTR_SIZE_KNOWN);
+        let extra = (size as usize).saturating_sub(kprof_perfdata::ATTR_SIZE_KNOWN);
         assert_eq!(attr.extra_bytes, extra);
         assert_eq!(
             file.notes().contains(&Note::AttrExtraBytes {
@@ -524,11 +527,11 @@ fn unknown_record_types_are_skipped_and_counted() {
         kind: 200,
         count: 2
     }));
-    let events: Vec<_> = file.records().collect::<Result<_>>().unwrap();
+    let events: Vec<_> = file.records().collect::<Result<_, _>>().unwrap();
     assert!(matches!(events[0].record, Record::Other { kind: 200, body } if body.len() == 16));
     assert_eq!(
         events[2].record,
-        Record::LostSamples(crate::LostSamples { lost: 3 })
+        Record::LostSamples(kprof_perfdata::LostSamples { lost: 3 })
     );
     let stats = file.stats();
     assert_eq!(stats.unknown_kinds.get(&200), Some(&2));
@@ -962,9 +965,8 @@ fn decompression_is_capped() {
         .attr(AttrSpec::default(), &[])
         .records(&r.into_bytes())
         .build_file();
-    let options = ParseOptions {
-        max_decompressed_bytes: 1 << 20,
-    };
+    let mut options = ParseOptions::default();
+    options.max_decompressed_bytes = 1 << 20;
     let err = PerfFile::parse_with(&bytes, &options).unwrap_err();
     assert!(
         matches!(err, Error::TooLarge { limit, .. } if limit == 1 << 20),
@@ -1077,14 +1079,14 @@ fn user_records_decode() {
         .records(&r.into_bytes())
         .build_file();
     let file = PerfFile::parse(&bytes).unwrap();
-    let events: Vec<_> = file.records().collect::<Result<_>>().unwrap();
+    let events: Vec<_> = file.records().collect::<Result<_, _>>().unwrap();
     match events[0].record {
         Record::StatConfig(c) => assert_eq!((c.len(), c.get(1)), (2, Some((1, 3)))),
         ref other => panic!("{other:?}"),
     }
     assert_eq!(
         events[1].record,
-        Record::Stat(crate::Stat {
+        Record::Stat(kprof_perfdata::Stat {
             id: 9,
             cpu: 1,
             thread: 2,
@@ -1095,7 +1097,7 @@ fn user_records_decode() {
     );
     assert_eq!(
         events[2].record,
-        Record::StatRound(crate::StatRound {
+        Record::StatRound(kprof_perfdata::StatRound {
             round_type: 1,
             time: 777
         })

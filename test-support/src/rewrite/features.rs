@@ -3,7 +3,7 @@
 
 use super::records::{Swapper, swap_attr};
 use super::{DROPPED_FEATURES, Result, RewriteError, to_usize};
-use crate::kinds::feature as f;
+use kprof_perfdata::kinds::feature as f;
 
 /// A cursor over a little-endian payload that swaps the fields it passes.
 struct Walk<'b> {
@@ -53,7 +53,7 @@ pub(super) fn swap_feature(
     base: u64,
     nr_cpus_avail: Option<usize>,
 ) -> Result<Option<Vec<u8>>> {
-    if DROPPED_FEATURES.contains(&bit) || crate::kinds::feature_name(bit) == "unknown" {
+    if DROPPED_FEATURES.contains(&bit) || kprof_perfdata::kinds::feature_name(bit) == "unknown" {
         return Ok(None);
     }
     let mut out = payload.to_vec();

@@ -5,8 +5,8 @@
 use std::io::Write;
 
 use super::{Result, RewriteError, read, read_u64, to_usize, truncated};
-use crate::endian::Endian;
-use crate::kinds::{branch, misc, read_format as rf, record as rk, sample as st};
+use kprof_perfdata::Endian;
+use kprof_perfdata::kinds::{branch, misc, read_format as rf, record as rk, sample as st};
 
 /// What record conversion needs from one `perf_event_attr`.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

@@ -13,8 +13,8 @@
 //! `evsel__bitfield_swap_branch_flags`), and strings and byte arrays stay as they are. Feature sections are converted as perf's `process_*` functions read them; those listed
 //! in [`DROPPED_FEATURES`] (and any unknown bit) are removed from the copy instead.
 
-use crate::endian::Endian;
-use crate::kinds::{feature as feat, record as rk};
+use kprof_perfdata::Endian;
+use kprof_perfdata::kinds::{feature as feat, record as rk};
 
 mod features;
 mod records;
@@ -196,7 +196,7 @@ impl FileLayout {
         for (i, word) in feature_bits.iter_mut().enumerate() {
             *word = read_u64(file, HDR_FEATURES + 8 * i, endian, "adds_features")?;
         }
-        if attr_size < crate::ATTR_SIZE_VER0 + 16 {
+        if attr_size < kprof_perfdata::ATTR_SIZE_VER0 + 16 {
             return Err(truncated("attr entry", HDR_ATTR_SIZE));
         }
         let attr_len = attr_size - 16;

@@ -1,10 +1,10 @@
-//! Unit tests of the rewrite tools on synthetic files built by [`crate::test_util`], which encodes
+//! Unit tests of the rewrite tools on synthetic files built by [`crate::builders`], which encodes
 //! either byte order on its own: the big-endian build of a file is the oracle for [`to_big_endian`].
 
 use super::*;
-use crate::kinds::{attr_flag, misc, sample as st};
-use crate::test_util::{AttrSpec, FileBuilder, RecordBuilder, feature_string};
-use crate::{Note, PerfFile, Record};
+use crate::builders::{AttrSpec, FileBuilder, RecordBuilder, feature_string};
+use kprof_perfdata::kinds::{attr_flag, misc, sample as st};
+use kprof_perfdata::{Note, PerfFile, Record};
 
 const SAMPLE_TYPE: u64 =
     st::IP | st::TID | st::TIME | st::ID | st::CPU | st::PERIOD | st::CALLCHAIN;
@@ -467,7 +467,7 @@ fn every_sample_field_is_swapped_in_its_width() {
     let spec = AttrSpec {
         sample_type: all,
         read_format: 0b1_1101, // TOTAL_TIME_ENABLED | ID | GROUP | LOST
-        branch_sample_type: crate::kinds::branch::HW_INDEX,
+        branch_sample_type: kprof_perfdata::kinds::branch::HW_INDEX,
         sample_regs_user: 0b101,
         sample_regs_intr: 0b1,
         ..AttrSpec::default()
