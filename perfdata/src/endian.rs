@@ -13,6 +13,15 @@ pub enum Endian {
 }
 
 impl Endian {
+    /// The byte order of the machine this runs on: that of records read from the kernel's ring
+    /// buffers.
+    #[cfg(target_endian = "little")]
+    pub const NATIVE: Endian = Endian::Little;
+    /// The byte order of the machine this runs on: that of records read from the kernel's ring
+    /// buffers.
+    #[cfg(target_endian = "big")]
+    pub const NATIVE: Endian = Endian::Big;
+
     /// Decodes a `u16` from two bytes.
     #[inline]
     pub fn u16(self, b: [u8; 2]) -> u16 {

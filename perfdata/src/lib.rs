@@ -24,6 +24,11 @@
 //!   decode on other threads. Progress of that walk, and how far time order has got
 //!   ([`SortedRecords::unread_floor`]), let a caller that mapped the file keep only a window of
 //!   it in memory.
+//! - One decoder for every record: [`RecordParseInfo`] (the attrs and byte order of a stream)
+//!   turns one raw record into an [`Event`]. The file reader keeps one ([`PerfFile::parse_info`]);
+//!   a recorder builds one from the attrs it opened to read the kernel's ring buffers
+//!   ([`Endian::NATIVE`]). Record types, `sample_type` bits and feature numbers are defined once,
+//!   in [`kinds`], for the reader and the [`writer`].
 //!
 //! # Example
 //! ```
@@ -57,6 +62,7 @@ mod features;
 mod file;
 pub mod kinds;
 mod notes;
+mod parse_info;
 mod record;
 mod sample;
 pub mod tracepoint;
@@ -72,6 +78,7 @@ pub use file::{
 };
 pub use kinds::{RecordKind, feature_name, record_type_name};
 pub use notes::Note;
+pub use parse_info::RecordParseInfo;
 pub use record::{
     BpfEvent, Comm, CpuMap, Event, ForkExit, IdIndex, Ksymbol, Lost, LostSamples, Mmap, Record,
     Stat, StatConfig, StatRound, ThreadMap, Throttle, TimeConv,

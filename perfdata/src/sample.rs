@@ -355,6 +355,9 @@ pub(crate) fn parse_sample_head(
 }
 
 /// Decodes a SAMPLE body (bytes after the 8-byte header) for `attr`. `offset` is the record start.
+// Inlined into the record decoder (another module, so maybe another codegen unit): returned
+// through a call, the large `Sample` would be copied once more per sample.
+#[inline]
 pub(crate) fn parse_sample<'a>(
     body: &'a [u8],
     offset: u64,
