@@ -36,10 +36,12 @@
 //! libtraceevent does; this code follows the rules of the format files and of libtraceevent's
 //! output, not its code.
 
+mod field;
 mod format;
 mod print;
 
-pub use format::{EventFormat, Field, FieldKind, FieldValue};
+pub use field::{Field, FieldKind, FieldValue};
+pub use format::EventFormat;
 
 use crate::endian::{Cursor, Endian};
 use crate::error::{Error, Result};

@@ -13,7 +13,8 @@
 use std::fmt::Write as _;
 
 use super::RawLayout;
-use super::format::{EventFormat, FieldKind, FieldValue, read_uint, sign_extend, until_nul};
+use super::field::{Field, FieldKind, FieldList, FieldValue, read_uint, sign_extend};
+use crate::record::until_nul;
 
 /// A parsed `print fmt`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -98,12 +99,12 @@ pub(crate) struct RenderError;
 impl PrintFormat {
     /// Parses `text` (what follows `print fmt:`), or `None` when it uses anything kprof does
     /// not evaluate exactly.
-    pub(crate) fn parse(text: &str, event: &EventFormat) -> Option<PrintFormat> {
+    pub(crate) fn parse(text: &str, fields: FieldList<'_>) -> Option<PrintFormat> {
         let tokens = tokenize(text)?;
         let mut parser = Parser {
             tokens: &tokens,
             pos: 0,
-            event,
+            fields,
         };
         let mut format = Vec::new();
         while let Some(Token::Str(s)) = parser.peek() {
@@ -127,12 +128,16 @@ impl PrintFormat {
     /// Appends the rendering of `raw` to `out`.
     pub(crate) fn render(
         &self,
-        event: &EventFormat,
+        fields: FieldList<'_>,
         raw: &[u8],
         layout: RawLayout,
         out: &mut String,
     ) -> Result<(), RenderError> {
-        let ctx = Context { event, raw, layout };
+        let ctx = Context {
+            fields,
+            raw,
+            layout,
+        };
         let mut args = self.args.iter();
         for piece in &self.pieces {
             let spec = match piece {
@@ -251,7 +256,7 @@ fn truncate(v: i128, bits: u32, signed: bool) -> i128 {
 }
 
 struct Context<'e, 'r> {
-    event: &'e EventFormat,
+    fields: FieldList<'e>,
     raw: &'r [u8],
     layout: RawLayout,
 }
@@ -261,8 +266,8 @@ impl<'r> Context<'_, 'r> {
         u32::from(self.layout.long_size) * 8
     }
 
-    fn field(&self, index: usize) -> Result<&super::Field, RenderError> {
-        self.event.all_fields().nth(index).ok_or(RenderError)
+    fn field(&self, index: usize) -> Result<&Field, RenderError> {
+        self.fields.all().nth(index).ok_or(RenderError)
     }
 
     fn int(&self, expr: &Expr) -> Result<i128, RenderError> {
@@ -632,7 +637,7 @@ fn tokenize(text: &str) -> Option<Vec<Token>> {
 struct Parser<'t, 'e> {
     tokens: &'t [Token],
     pos: usize,
-    event: &'e EventFormat,
+    fields: FieldList<'e>,
 }
 
 /// Binding power of binary operators (higher binds tighter), as in C.
@@ -750,7 +755,7 @@ impl Parser<'_, '_> {
     }
 
     fn field_index(&self, name: &str) -> Option<usize> {
-        self.event.all_fields().position(|f| f.name == name)
+        self.fields.all().position(|f| f.name == name)
     }
 
     fn field_argument(&mut self) -> Option<usize> {
@@ -900,6 +905,7 @@ fn int_type(words: &[String], pointer: bool) -> Option<IntType> {
 
 #[cfg(test)]
 mod tests {
+    use super::super::format::EventFormat;
     use super::super::format::tests::{SCHED_SWITCH, sched_switch_record};
     use super::*;
 
@@ -1030,7 +1036,10 @@ mod tests {
             "REC->",
             "\"a\", ((int)",
         ] {
-            assert!(PrintFormat::parse(text, &event).is_none(), "{text}");
+            assert!(
+                PrintFormat::parse(text, event.field_list()).is_none(),
+                "{text}"
+            );
         }
     }
 }
