@@ -51,7 +51,9 @@ pub fn named_events() -> Vec<NamedEvent> {
         .collect()
 }
 
-fn probe(kind: &EventKind) -> Support {
+/// Whether this process may open `kind` (user space only, disabled, closed at once): the
+/// probe behind [`named_events`].
+pub fn probe(kind: &EventKind) -> Support {
     let Ok((type_, config)) = events::type_and_config(kind) else {
         return Support::NotSupported;
     };
@@ -64,7 +66,7 @@ fn probe(kind: &EventKind) -> Support {
         exclude_hv: true,
         ..EventAttr::default()
     };
-    match sys::perf_event_open(&attr, 0, -1) {
+    match sys::perf_event_open(&attr.to_kernel(), 0, -1) {
         Ok(_) => Support::Supported,
         Err(e) if events::is_unsupported_error(&e) => Support::NotSupported,
         Err(e) if perms::is_permission_error(&e) => Support::Unknown(format!(

@@ -311,7 +311,7 @@ impl CounterSyscalls for SystemCounters {
             Some(dir) => EventScope::Cgroup(dir.as_fd()),
             None => EventScope::Task(task),
         };
-        sys::perf_event_open_in(attr, scope, cpu, group)
+        sys::perf_event_open_in(&attr.to_kernel(), scope, cpu, group)
     }
     fn read(&mut self, fd: &PerfEventFd) -> io::Result<Reading> {
         let mut buf = [0u8; 24];

@@ -4,9 +4,10 @@
 use std::io;
 use std::path::{Path, PathBuf};
 
-use perf_event_open_sys::bindings as b;
+use perf_event_open_sys::bindings::{self as b, perf_event_attr};
 
 use crate::error::{Error, Result};
+use crate::sys;
 
 /// What kind of counter an event is, with its kernel type/config.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -439,7 +440,8 @@ fn read_id(path: &PathBuf) -> io::Result<u64> {
         .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, format!("{e}")))
 }
 
-/// The safe description of a `perf_event_attr`; `sys` turns it into the kernel struct and bytes.
+/// The safe description of a `perf_event_attr`; [`EventAttr::to_kernel`] turns it into the
+/// kernel struct.
 /// Field meanings follow perf_event_open(2).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 #[allow(missing_docs)] // one-to-one with perf_event_attr fields documented in perf_event_open(2)
@@ -469,6 +471,40 @@ pub struct EventAttr {
     pub sample_regs_user: u64,
     pub sample_stack_user: u32,
     pub sample_max_stack: u16,
+}
+
+impl EventAttr {
+    /// The kernel's `perf_event_attr` for this description (`size`: `PERF_ATTR_SIZE_VER7`, 128 bytes).
+    pub fn to_kernel(&self) -> perf_event_attr {
+        let mut a = perf_event_attr {
+            type_: self.type_,
+            size: sys::ATTR_SIZE as u32,
+            config: self.config,
+            sample_type: self.sample_type,
+            read_format: self.read_format,
+            sample_regs_user: self.sample_regs_user,
+            sample_stack_user: self.sample_stack_user,
+            sample_max_stack: self.sample_max_stack,
+            ..perf_event_attr::default()
+        };
+        a.__bindgen_anon_1.sample_period = self.period_or_freq;
+        a.set_disabled(self.disabled.into());
+        a.set_inherit(self.inherit.into());
+        a.set_exclude_user(self.exclude_user.into());
+        a.set_exclude_kernel(self.exclude_kernel.into());
+        a.set_exclude_hv(self.exclude_hv.into());
+        a.set_mmap(self.mmap.into());
+        a.set_comm(self.comm.into());
+        a.set_freq(self.freq.into());
+        a.set_enable_on_exec(self.enable_on_exec.into());
+        a.set_task(self.task.into());
+        a.set_watermark(self.watermark.into());
+        a.set_sample_id_all(self.sample_id_all.into());
+        a.set_mmap2(self.mmap2.into());
+        a.set_comm_exec(self.comm_exec.into());
+        a.__bindgen_anon_2.wakeup_events = self.wakeup;
+        a
+    }
 }
 
 /// `perf_event_attr.type` and `.config` for a spec, resolving tracepoint ids.
@@ -514,6 +550,39 @@ pub fn is_unsupported_error(err: &io::Error) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn encoded_attr_matches_the_uapi_layout() {
+        let attr = EventAttr {
+            type_: 1,
+            config: 0x1234,
+            period_or_freq: 999,
+            freq: true,
+            sample_type: 0x10087,
+            read_format: 0x14,
+            disabled: true,
+            sample_id_all: true,
+            wakeup: 7,
+            sample_regs_user: 0xff0fff,
+            sample_stack_user: 8192,
+            ..EventAttr::default()
+        };
+        let bytes = sys::encode_attr(&attr.to_kernel());
+        let u32_at = |o: usize| u32::from_ne_bytes(bytes[o..o + 4].try_into().unwrap());
+        let u64_at = |o: usize| u64::from_ne_bytes(bytes[o..o + 8].try_into().unwrap());
+        assert_eq!(bytes.len(), 128);
+        assert_eq!(u32_at(0), 1);
+        assert_eq!(u32_at(4), 128);
+        assert_eq!(u64_at(8), 0x1234);
+        assert_eq!(u64_at(16), 999);
+        assert_eq!(u64_at(24), 0x10087);
+        assert_eq!(u64_at(32), 0x14);
+        // bit 0 disabled, bit 10 freq, bit 18 sample_id_all (perf_event.h bitfield order).
+        assert_eq!(u64_at(40), 1 | 1 << 10 | 1 << 18);
+        assert_eq!(u32_at(48), 7);
+        assert_eq!(u64_at(80), 0xff0fff);
+        assert_eq!(u32_at(88), 8192);
+    }
 
     #[test]
     fn hardware_and_software_names_and_aliases() {

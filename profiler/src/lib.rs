@@ -58,8 +58,8 @@ pub mod output;
 pub mod perms;
 pub mod procfs;
 pub mod ring;
-pub mod session;
-pub mod sys;
+pub(crate) mod session;
+pub(crate) mod sys;
 pub mod target;
 pub mod tracing;
 
@@ -77,6 +77,7 @@ pub use target::{EndedBy, Target};
 
 pub use session::StopReason;
 use session::{Plan, Sampling, Session, SystemCalls};
+pub use sys::ChildExit;
 
 /// Default sampling frequency (`-F`), as perf.
 pub const DEFAULT_FREQUENCY: u64 = 4000;

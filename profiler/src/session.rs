@@ -8,7 +8,9 @@ use std::collections::BTreeSet;
 use std::io;
 use std::time::{Duration, Instant};
 
+use kprof_perfdata::kinds::record as record_kind;
 use kprof_perfdata::writer::{self, SampleIdLayout, SampleIdValues};
+use kprof_perfdata::{CpuMode, Endian, Record, RecordParseInfo};
 use perf_event_open_sys::bindings as b;
 
 use crate::error::{Error, Result};
@@ -16,14 +18,6 @@ use crate::events::{self, EventAttr, EventSpec};
 use crate::perms;
 use crate::ring::{self, RawData, RingMemory};
 use crate::sys::{self, ChildExit, PerfEventFd, RingMapping, SignalPipe};
-
-/// `perf_event_header.type` of records the session inspects.
-mod record_type {
-    pub const MMAP: u32 = 1;
-    pub const LOST: u32 = 2;
-    pub const SAMPLE: u32 = 9;
-    pub const MMAP2: u32 = 10;
-}
 
 /// The kernel interface the session needs; [`SystemCalls`] is the real one.
 pub trait Syscalls {
@@ -100,9 +94,14 @@ impl Syscalls for SystemCalls {
         match &self.cgroup {
             Some(dir) => {
                 use std::os::fd::AsFd;
-                sys::perf_event_open_in(attr, sys::EventScope::Cgroup(dir.as_fd()), cpu, None)
+                sys::perf_event_open_in(
+                    &attr.to_kernel(),
+                    sys::EventScope::Cgroup(dir.as_fd()),
+                    cpu,
+                    None,
+                )
             }
-            None => sys::perf_event_open(attr, pid, cpu),
+            None => sys::perf_event_open(&attr.to_kernel(), pid, cpu),
         }
     }
     fn event_id(&mut self, event: &PerfEventFd) -> io::Result<u64> {
@@ -272,9 +271,7 @@ pub struct Plan {
 pub struct OpenedEvent {
     /// The event actually used (after any cycles → cpu-clock fallback).
     pub spec: EventSpec,
-    /// The attr as passed to the kernel.
-    pub attr: EventAttr,
-    /// The `perf_event_attr` bytes.
+    /// The `perf_event_attr` bytes, as passed to the kernel.
     pub attr_bytes: Vec<u8>,
     /// Ids of every fd opened for it.
     pub ids: Vec<u64>,
@@ -366,6 +363,10 @@ pub struct Session<S: Syscalls> {
     plan: Plan,
     lost_format: bool,
     stats: SessionStats,
+    /// How the records of the rings decode: the opened attrs, native byte order.
+    records: RecordParseInfo,
+    /// A record that wraps the end of its ring, copied into one piece to be decoded.
+    wrapped: Vec<u8>,
     /// (kernel, path) of every file MMAP/MMAP2 records named, for build-id collection.
     mapped_files: BTreeSet<(bool, String)>,
     workload_exit: Option<ChildExit>,
@@ -550,9 +551,8 @@ impl<S: Syscalls> Session<S> {
                 )));
             }
             events.push(OpenedEvent {
-                attr_bytes: sys::encode_attr(&attr),
+                attr_bytes: sys::encode_attr(&attr.to_kernel()),
                 spec,
-                attr,
                 ids,
             });
         }
@@ -588,6 +588,7 @@ impl<S: Syscalls> Session<S> {
             }
         }
         let fds_len = fds.len();
+        let records = parse_info(&events);
         Ok(Session {
             sys,
             events,
@@ -596,6 +597,8 @@ impl<S: Syscalls> Session<S> {
             plan,
             lost_format,
             stats: SessionStats::default(),
+            records,
+            wrapped: Vec::new(),
             mapped_files: BTreeSet::new(),
             workload_exit: None,
             alive: vec![true; fds_len],
@@ -767,11 +770,6 @@ impl<S: Syscalls> Session<S> {
         self.workload_exit
     }
 
-    /// Counts so far.
-    pub fn stats(&self) -> SessionStats {
-        self.stats
-    }
-
     /// `(kernel, path)` of every file that MMAP/MMAP2 records named (kernel-sent or synthesized
     /// and passed to [`Session::note_record`]), sorted and without duplicates.
     pub fn mapped_files(&self) -> impl Iterator<Item = (bool, &str)> + '_ {
@@ -792,8 +790,9 @@ impl<S: Syscalls> Session<S> {
                 continue;
             };
             let mut inspected = Vec::new();
+            let (records, wrapped) = (&self.records, &mut self.wrapped);
             let drained = ring::drain(&mut slot.ring, &mut |raw| {
-                inspected.push(classify(raw));
+                inspected.push(classify(records, raw, wrapped));
                 sink.record(raw)
             })
             .map_err(Error::Io)?;
@@ -815,7 +814,7 @@ impl<S: Syscalls> Session<S> {
     }
 
     fn inspect(&mut self, raw: RawData<'_>) {
-        let seen = classify(raw);
+        let seen = classify(&self.records, raw, &mut self.wrapped);
         self.account(seen);
     }
 
@@ -840,11 +839,6 @@ impl<S: Syscalls> Session<S> {
             Seen::Other => {}
         }
     }
-
-    /// Read access to the kernel interface (tests inspect their fake through it).
-    pub fn syscalls(&self) -> &S {
-        &self.sys
-    }
 }
 
 /// What the session needs to know about a record.
@@ -855,31 +849,45 @@ enum Seen {
     Other,
 }
 
-/// Sample time offset for our sample_type: IDENTIFIER (8), IP (8), TID (8), then TIME.
-const SAMPLE_TIME_OFFSET: usize = 8 + 8 + 8 + 8;
+/// The parse info of the opened events' records: their attrs as the kernel got them (native
+/// byte order), each with the ids of its fds.
+fn parse_info(events: &[OpenedEvent]) -> RecordParseInfo {
+    let attrs = events
+        .iter()
+        .map(|event| {
+            // `attr_bytes` is a whole `perf_event_attr` (128 bytes), which always parses.
+            let mut attr = kprof_perfdata::EventAttr::parse(&event.attr_bytes, 0, Endian::NATIVE)
+                .unwrap_or_default();
+            attr.ids.clone_from(&event.ids);
+            attr
+        })
+        .collect();
+    RecordParseInfo::new(attrs, Endian::NATIVE)
+}
 
-fn classify(raw: RawData<'_>) -> Seen {
-    let u64_at = |o: usize| raw.array::<8>(o).map(u64::from_ne_bytes);
-    match raw.record_type() {
-        Some(record_type::SAMPLE) => Seen::Sample {
-            time: u64_at(SAMPLE_TIME_OFFSET),
-        },
-        // LOST: header, id, lost.
-        Some(record_type::LOST) => Seen::Lost(u64_at(16).unwrap_or(0)),
-        Some(t @ (record_type::MMAP | record_type::MMAP2)) => {
-            // MMAP: header, pid, tid, addr, len, pgoff, filename.
-            // MMAP2 adds maj, min, ino, ino_generation (or build id), prot, flags before it.
-            let name_offset = if t == record_type::MMAP {
-                8 + 8 + 24
-            } else {
-                8 + 8 + 24 + 24 + 8
-            };
-            let len = raw.len();
-            let bytes: Vec<u8> = (name_offset..len).map_while(|i| raw.byte(i)).collect();
-            let name_end = bytes.iter().position(|&b| b == 0).unwrap_or(bytes.len());
-            let name = String::from_utf8_lossy(bytes.get(..name_end).unwrap_or_default());
-            // cpumode in misc bits 0..3: 1 = kernel.
-            let kernel = raw.byte(4).is_some_and(|misc| misc & 7 == 1);
+/// What the session needs of a record: a sample's time, a LOST record's count, the file an
+/// MMAP/MMAP2 names. A record that wraps the ring's end is copied into `wrapped` first.
+fn classify(records: &RecordParseInfo, raw: RawData<'_>, wrapped: &mut Vec<u8>) -> Seen {
+    let bytes = match raw {
+        RawData::Single(bytes) => bytes,
+        RawData::Split(first, second) => {
+            wrapped.clear();
+            wrapped.extend_from_slice(first);
+            wrapped.extend_from_slice(second);
+            wrapped.as_slice()
+        }
+    };
+    if raw.record_type() == Some(record_kind::SAMPLE) {
+        // Only its time: decoding the whole sample would cost more for nothing.
+        return Seen::Sample {
+            time: records.record_time(bytes),
+        };
+    }
+    match records.decode(bytes, 0).map(|event| event.record) {
+        Ok(Record::Lost(lost)) => Seen::Lost(lost.lost),
+        Ok(Record::Mmap(mmap)) => {
+            let name = String::from_utf8_lossy(mmap.filename);
+            let kernel = mmap.cpumode == CpuMode::Kernel;
             if name.starts_with('/') || (kernel && name.starts_with('[')) {
                 Seen::Mapping {
                     kernel,
@@ -1076,14 +1084,15 @@ mod tests {
         r
     }
 
+    /// A LOST record with the `sample_id` trailer the kernel adds for the plan's attrs (TID,
+    /// TIME, CPU, IDENTIFIER).
     fn lost(n: u64) -> Vec<u8> {
-        let mut r = Vec::new();
-        r.extend_from_slice(&2u32.to_ne_bytes());
-        r.extend_from_slice(&0u16.to_ne_bytes());
-        r.extend_from_slice(&24u16.to_ne_bytes());
-        r.extend_from_slice(&101u64.to_ne_bytes());
-        r.extend_from_slice(&n.to_ne_bytes());
-        r
+        let mut b = kprof_test_support::RecordBuilder::new(Endian::NATIVE);
+        b.record(record_kind::LOST, 0, |b| {
+            b.u64(101).u64(n);
+            b.u32(7).u32(7).u64(8).u32(0).u32(0).u64(101);
+        });
+        b.into_bytes()
     }
 
     fn plan(workload: Option<i32>) -> Plan {
@@ -1116,6 +1125,72 @@ mod tests {
             .iter()
             .map(|r| u32::from_ne_bytes(r[..4].try_into().unwrap()))
             .collect()
+    }
+
+    /// An MMAP2 or MMAP record as the kernel writes it for the plan's events: the `sample_id`
+    /// trailer of IP | TID | TIME | CPU | PERIOD | IDENTIFIER (TID, TIME, CPU, IDENTIFIER).
+    fn kernel_mmap(kind: u32, cpumode: u16, path: &[u8], time: u64) -> Vec<u8> {
+        let mut b = kprof_test_support::RecordBuilder::new(Endian::NATIVE);
+        b.record(kind, cpumode, |b| {
+            b.u32(7).u32(7).u64(0x40_0000).u64(0x1000).u64(0);
+            if kind == record_kind::MMAP2 {
+                b.u32(8).u32(1).u64(99).u64(0).u32(5).u32(2);
+            }
+            b.cstr(path);
+            b.u32(7).u32(7).u64(time).u32(0).u32(0).u64(101);
+        });
+        b.into_bytes()
+    }
+
+    /// Ring records are decoded with the parse info of the opened attrs (perfdata's decoder),
+    /// also when one wraps the end of the ring.
+    // See: issue #12 point 2
+    #[test]
+    fn ring_records_decode_with_the_opened_attrs_even_when_wrapped() {
+        let fake = Fake::default();
+        let mut p = plan(None);
+        p.call_graph = None;
+        let mut session = Session::open(fake.clone(), p, &mut |_| {}).unwrap();
+        let lib = kernel_mmap(record_kind::MMAP2, 2, b"/usr/lib/libc.so.6", 5);
+        let kernel = kernel_mmap(record_kind::MMAP, 1, b"[kernel.kallsyms]_text", 6);
+        let heap = kernel_mmap(record_kind::MMAP2, 2, b"[heap]", 7);
+        let lost = lost(5);
+        {
+            let mut s = fake.0.borrow_mut();
+            s.steps.push_back(Step {
+                records: vec![(0, sample(1)), (0, lib.clone())],
+                ..Step::default()
+            });
+            // 184 bytes are in the 256-byte ring: this record wraps its end.
+            s.steps.push_back(Step {
+                records: vec![(0, kernel.clone()), (0, lost)],
+                ..Step::default()
+            });
+            s.steps.push_back(Step {
+                records: vec![(0, heap), (0, sample(9))],
+                signals: vec![libc::SIGINT],
+                ..Step::default()
+            });
+        }
+        assert!(184 + kernel.len() > 256, "the second MMAP wraps");
+        let records = RefCell::new(Vec::new());
+        let mut sink = collect(&records);
+        session.run(&mut sink).unwrap();
+        let stats = session.finish(&mut sink).unwrap();
+        let files: Vec<(bool, &str)> = session.mapped_files().collect();
+        assert_eq!(
+            files,
+            [
+                (false, "/usr/lib/libc.so.6"),
+                (true, "[kernel.kallsyms]_text")
+            ]
+        );
+        assert_eq!((stats.lost_chunks, stats.lost_in_records), (1, 5));
+        assert_eq!(stats.samples, 2);
+        assert_eq!(
+            (stats.first_sample_time, stats.last_sample_time),
+            (Some(1), Some(9))
+        );
     }
 
     #[test]
@@ -1345,7 +1420,8 @@ mod tests {
         let records = RefCell::new(Vec::new());
         let mut sink = collect(&records);
         assert_eq!(session.run(&mut sink).unwrap(), StopReason::TasksGone);
-        assert_eq!(session.stats().samples, 2, "stopped at the third wait");
+        let samples = types(&records.borrow()).iter().filter(|&&t| t == 9).count();
+        assert_eq!(samples, 2, "stopped at the third wait");
         assert_eq!(fake.0.borrow().steps.len(), 1);
     }
 
@@ -1376,7 +1452,8 @@ mod tests {
         assert_eq!(notes.len(), 1, "{notes:?}");
         assert!(notes[0].contains("cpu-clock"));
         assert_eq!(session.events()[0].spec.name, "cpu-clock");
-        assert_eq!(session.events()[0].attr.type_, b::PERF_TYPE_SOFTWARE);
+        let attr_type = u32::from_ne_bytes(session.events()[0].attr_bytes[..4].try_into().unwrap());
+        assert_eq!(attr_type, b::PERF_TYPE_SOFTWARE);
         assert!(
             fake.0
                 .borrow()

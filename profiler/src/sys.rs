@@ -14,7 +14,6 @@ use std::time::Duration;
 
 use perf_event_open_sys::bindings::{self, perf_event_attr, perf_event_mmap_page};
 
-use crate::events::EventAttr;
 use crate::ring::RingMemory;
 
 // The ring's control page layout is part of the kernel ABI (include/uapi/linux/perf_event.h).
@@ -27,47 +26,15 @@ const _: () = assert!(size_of::<perf_event_attr>() >= ATTR_SIZE);
 /// (`PERF_ATTR_SIZE_VER7`, the newest version perf 6.1 reads).
 pub const ATTR_SIZE: usize = bindings::PERF_ATTR_SIZE_VER7 as usize;
 
-/// Builds the kernel's `perf_event_attr` from kprof's safe description.
-fn kernel_attr(attr: &EventAttr) -> perf_event_attr {
-    let mut a = perf_event_attr {
-        type_: attr.type_,
-        size: ATTR_SIZE as u32,
-        config: attr.config,
-        sample_type: attr.sample_type,
-        read_format: attr.read_format,
-        sample_regs_user: attr.sample_regs_user,
-        sample_stack_user: attr.sample_stack_user,
-        sample_max_stack: attr.sample_max_stack,
-        ..perf_event_attr::default()
-    };
-    a.__bindgen_anon_1.sample_period = attr.period_or_freq;
-    a.set_disabled(attr.disabled.into());
-    a.set_inherit(attr.inherit.into());
-    a.set_exclude_user(attr.exclude_user.into());
-    a.set_exclude_kernel(attr.exclude_kernel.into());
-    a.set_exclude_hv(attr.exclude_hv.into());
-    a.set_mmap(attr.mmap.into());
-    a.set_comm(attr.comm.into());
-    a.set_freq(attr.freq.into());
-    a.set_enable_on_exec(attr.enable_on_exec.into());
-    a.set_task(attr.task.into());
-    a.set_watermark(attr.watermark.into());
-    a.set_sample_id_all(attr.sample_id_all.into());
-    a.set_mmap2(attr.mmap2.into());
-    a.set_comm_exec(attr.comm_exec.into());
-    a.__bindgen_anon_2.wakeup_events = attr.wakeup;
-    a
-}
-
-/// The exact bytes of the `perf_event_attr` the kernel receives for `attr` (`ATTR_SIZE` long),
-/// in native byte order: what the perf.data attrs section stores.
-pub fn encode_attr(attr: &EventAttr) -> Vec<u8> {
-    let kernel = kernel_attr(attr);
+/// The first `ATTR_SIZE` bytes of `kernel`, in native byte order: what the perf.data attrs
+/// section stores.
+pub(crate) fn encode_attr(kernel: &perf_event_attr) -> Vec<u8> {
     // SAFETY: `kernel` is a live, initialised `perf_event_attr`, at least ATTR_SIZE bytes long (asserted
     // above). Its fields are plain integers laid out without implicit padding (the UAPI struct in
     // include/uapi/linux/perf_event.h uses explicit `__reserved` fields), and `Default` zero-fills it,
     // so every byte read is initialised. The slice does not outlive `kernel`.
-    let bytes = unsafe { std::slice::from_raw_parts((&raw const kernel).cast::<u8>(), ATTR_SIZE) };
+    let bytes =
+        unsafe { std::slice::from_raw_parts(std::ptr::from_ref(kernel).cast::<u8>(), ATTR_SIZE) };
     bytes.to_vec()
 }
 
@@ -91,7 +58,11 @@ impl AsFd for PerfEventFd {
 }
 
 /// `perf_event_open(2)` with `PERF_FLAG_FD_CLOEXEC`, for `pid` (-1: all) on `cpu` (-1: any).
-pub fn perf_event_open(attr: &EventAttr, pid: i32, cpu: i32) -> io::Result<PerfEventFd> {
+pub(crate) fn perf_event_open(
+    attr: &perf_event_attr,
+    pid: i32,
+    cpu: i32,
+) -> io::Result<PerfEventFd> {
     perf_event_open_in(attr, EventScope::Task(pid), cpu, None)
 }
 
@@ -106,13 +77,13 @@ pub enum EventScope<'a> {
 
 /// `perf_event_open(2)` with `PERF_FLAG_FD_CLOEXEC` for `scope` on `cpu` (-1: any), as a member
 /// of `group`'s group when given (the kernel schedules a group's events together).
-pub fn perf_event_open_in(
-    attr: &EventAttr,
+pub(crate) fn perf_event_open_in(
+    attr: &perf_event_attr,
     scope: EventScope<'_>,
     cpu: i32,
     group: Option<&PerfEventFd>,
 ) -> io::Result<PerfEventFd> {
-    let mut kernel = kernel_attr(attr);
+    let mut kernel = *attr;
     let mut flags = libc::c_ulong::from(bindings::PERF_FLAG_FD_CLOEXEC);
     let pid = match scope {
         EventScope::Task(pid) => pid,
@@ -681,39 +652,6 @@ pub fn mount_tracefs() -> io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn encoded_attr_matches_the_uapi_layout() {
-        let attr = EventAttr {
-            type_: 1,
-            config: 0x1234,
-            period_or_freq: 999,
-            freq: true,
-            sample_type: 0x10087,
-            read_format: 0x14,
-            disabled: true,
-            sample_id_all: true,
-            wakeup: 7,
-            sample_regs_user: 0xff0fff,
-            sample_stack_user: 8192,
-            ..EventAttr::default()
-        };
-        let bytes = encode_attr(&attr);
-        let u32_at = |o: usize| u32::from_ne_bytes(bytes[o..o + 4].try_into().unwrap());
-        let u64_at = |o: usize| u64::from_ne_bytes(bytes[o..o + 8].try_into().unwrap());
-        assert_eq!(bytes.len(), 128);
-        assert_eq!(u32_at(0), 1);
-        assert_eq!(u32_at(4), 128);
-        assert_eq!(u64_at(8), 0x1234);
-        assert_eq!(u64_at(16), 999);
-        assert_eq!(u64_at(24), 0x10087);
-        assert_eq!(u64_at(32), 0x14);
-        // bit 0 disabled, bit 10 freq, bit 18 sample_id_all (perf_event.h bitfield order).
-        assert_eq!(u64_at(40), 1 | 1 << 10 | 1 << 18);
-        assert_eq!(u32_at(48), 7);
-        assert_eq!(u64_at(80), 0xff0fff);
-        assert_eq!(u32_at(88), 8192);
-    }
 
     #[test]
     fn page_size_is_a_power_of_two() {

@@ -10,7 +10,8 @@ use std::process::Command;
 use std::sync::Mutex;
 use std::time::Duration;
 
-use kprof_profiler::events::{EventAttr, parse_event};
+use kprof_profiler::catalog::{self, Support};
+use kprof_profiler::events::parse_event;
 use kprof_profiler::{CallGraph, Error, RecordOptions, StopReason, Target, record};
 
 /// `record` installs process-wide signal handlers: one recording at a time.
@@ -23,21 +24,14 @@ fn require_perf() -> bool {
 /// True when software events can be opened here; otherwise prints why (or panics under
 /// KPROF_REQUIRE_PERF=1).
 fn perf_event_open_works() -> bool {
-    let attr = EventAttr {
-        type_: 1, // PERF_TYPE_SOFTWARE / cpu-clock
-        period_or_freq: 1000,
-        freq: true,
-        disabled: true,
-        exclude_kernel: true,
-        ..EventAttr::default()
-    };
-    match kprof_profiler::sys::perf_event_open(&attr, 0, -1) {
-        Ok(_) => true,
-        Err(e) if require_perf() => {
-            panic!("perf_event_open failed under KPROF_REQUIRE_PERF=1: {e}")
+    let cpu_clock = parse_event("cpu-clock").unwrap().kind;
+    match catalog::probe(&cpu_clock) {
+        Support::Supported => true,
+        other if require_perf() => {
+            panic!("perf_event_open failed under KPROF_REQUIRE_PERF=1: {other:?}")
         }
-        Err(e) => {
-            eprintln!("skipping: perf_event_open(cpu-clock) failed: {e}");
+        other => {
+            eprintln!("skipping: perf_event_open(cpu-clock) failed: {other:?}");
             false
         }
     }

@@ -9,7 +9,8 @@ use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
-use kprof_profiler::events::EventAttr;
+use kprof_profiler::catalog::{self, Support};
+use kprof_profiler::events::parse_event;
 use kprof_profiler::{CallGraph, Error, RecordOptions, Target, record};
 
 fn require_perf() -> bool {
@@ -24,17 +25,10 @@ fn skip(why: &str) -> bool {
 }
 
 fn perf_event_open_works() -> bool {
-    let attr = EventAttr {
-        type_: 1, // PERF_TYPE_SOFTWARE / cpu-clock
-        period_or_freq: 1000,
-        freq: true,
-        disabled: true,
-        exclude_kernel: true,
-        ..EventAttr::default()
-    };
-    match kprof_profiler::sys::perf_event_open(&attr, 0, -1) {
-        Ok(_) => true,
-        Err(e) => skip(&format!("perf_event_open(cpu-clock) failed: {e}")),
+    let cpu_clock = parse_event("cpu-clock").unwrap().kind;
+    match catalog::probe(&cpu_clock) {
+        Support::Supported => true,
+        other => skip(&format!("perf_event_open(cpu-clock) failed: {other:?}")),
     }
 }
 

@@ -8,9 +8,9 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::{Result, bail};
+use kprof_profiler::StopReason;
 use kprof_profiler::Target;
 use kprof_profiler::counting::{self, CountOptions, RunStats};
-use kprof_profiler::session::StopReason;
 
 use crate::cli::StatArgs;
 
