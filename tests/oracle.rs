@@ -830,8 +830,7 @@ fn frames_inside_execve_are_named_from_the_replaced_image() {
     let heavy_offset = heavy - text.address + text.offset;
     const OLD: u64 = 0x5555_0000_0000;
     const NEW: u64 = 0x6666_0000_0000;
-    const CONTEXT_KERNEL: u64 = -128i64 as u64;
-    const CONTEXT_USER: u64 = -512i64 as u64;
+    use kprof_perfdata::kinds::context::{KERNEL as CONTEXT_KERNEL, USER as CONTEXT_USER};
     const PID: u32 = 100;
     let (kernel_mode, user_mode) = (1, 2);
 

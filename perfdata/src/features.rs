@@ -18,17 +18,42 @@ pub struct EventDesc {
     pub ids: Vec<u64>,
 }
 
-/// One build-id table entry (BUILD_ID feature or HEADER_BUILD_ID record).
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// One build-id table entry (BUILD_ID feature or HEADER_BUILD_ID record), as the reader finds it
+/// and the [`writer`](crate::writer) writes it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct BuildIdEntry {
-    /// Process id (-1 for the kernel).
+    /// Machine pid: `-1` (perf's `HOST_KERNEL_ID`) for everything on the host, kernel and user.
     pub pid: i32,
-    /// The header misc (cpumode, PERF_RECORD_MISC_BUILD_ID_SIZE).
+    /// The header misc: cpumode (kernel or user), `PERF_RECORD_MISC_BUILD_ID_SIZE` when read.
+    /// The writer writes the cpumode and always sets `BUILD_ID_SIZE`.
     pub misc: u16,
-    /// The build-id, trimmed to its size.
+    /// The build-id, trimmed to its size; the writer stores at most 20 bytes.
     pub build_id: Vec<u8>,
-    /// Path of the object.
+    /// Path of the object, or `[kernel.kallsyms]` for the kernel.
     pub filename: String,
+}
+
+impl BuildIdEntry {
+    /// An entry of the host (`pid` -1 for all) for a kernel object (the kernel or a module) or a
+    /// user-space one.
+    pub fn new(pid: i32, kernel: bool, build_id: Vec<u8>, filename: String) -> BuildIdEntry {
+        let misc = if kernel {
+            misc::CPUMODE_KERNEL
+        } else {
+            misc::CPUMODE_USER
+        };
+        BuildIdEntry {
+            pid,
+            misc,
+            build_id,
+            filename,
+        }
+    }
+
+    /// True for the kernel or a kernel module (cpumode `PERF_RECORD_MISC_KERNEL`).
+    pub fn is_kernel(&self) -> bool {
+        self.misc & misc::CPUMODE_MASK == misc::CPUMODE_KERNEL
+    }
 }
 
 /// Everything the reader understood from the features.

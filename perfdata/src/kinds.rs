@@ -2,6 +2,11 @@
 //! bits) and their names as perf prints them. Source: `include/uapi/linux/perf_event.h` and
 //! `tools/perf/util/{event.h,header.h}`.
 
+/// Size of the file-mode header (`struct perf_file_header`).
+pub const FILE_HEADER_SIZE: u64 = 104;
+/// Size of the pipe-mode header (`struct perf_pipe_file_header`).
+pub const PIPE_HEADER_SIZE: u64 = 16;
+
 /// Record type numbers (`perf_event_header.type`).
 pub mod record {
     #![allow(missing_docs)]
@@ -111,6 +116,10 @@ pub mod attr_flag {
 pub mod misc {
     #![allow(missing_docs)]
     pub const CPUMODE_MASK: u16 = 7;
+    /// Cpumode `PERF_RECORD_MISC_KERNEL`.
+    pub const CPUMODE_KERNEL: u16 = 1;
+    /// Cpumode `PERF_RECORD_MISC_USER`.
+    pub const CPUMODE_USER: u16 = 2;
     /// On MMAP/MMAP2: a data (non-executable) mapping.
     pub const MMAP_DATA: u16 = 1 << 13;
     /// On COMM: the comm changed because of exec.
@@ -119,6 +128,26 @@ pub mod misc {
     pub const MMAP_BUILD_ID: u16 = 1 << 14;
     /// On HEADER_BUILD_ID / the build-id feature: the `size` byte is valid.
     pub const BUILD_ID_SIZE: u16 = 1 << 15;
+}
+
+/// Context markers in a `PERF_SAMPLE_CALLCHAIN` (`PERF_CONTEXT_*`, `enum perf_callchain_context`):
+/// each says where the entries after it were taken. Entries at or above [`MAX`](context::MAX) are
+/// markers, never addresses.
+pub mod context {
+    /// `PERF_CONTEXT_HV`: hypervisor entries follow.
+    pub const HV: u64 = -32i64 as u64;
+    /// `PERF_CONTEXT_KERNEL`: kernel entries follow.
+    pub const KERNEL: u64 = -128i64 as u64;
+    /// `PERF_CONTEXT_USER`: user-space entries follow.
+    pub const USER: u64 = -512i64 as u64;
+    /// `PERF_CONTEXT_GUEST`: guest entries follow.
+    pub const GUEST: u64 = -2048i64 as u64;
+    /// `PERF_CONTEXT_GUEST_KERNEL`: guest kernel entries follow.
+    pub const GUEST_KERNEL: u64 = -2176i64 as u64;
+    /// `PERF_CONTEXT_GUEST_USER`: guest user-space entries follow.
+    pub const GUEST_USER: u64 = -2560i64 as u64;
+    /// `PERF_CONTEXT_MAX`: the lowest marker value.
+    pub const MAX: u64 = -4095i64 as u64;
 }
 
 /// `branch_sample_type` bits kprof reads: what the BRANCH_STACK entries mean and its layout.

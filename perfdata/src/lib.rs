@@ -73,10 +73,9 @@ pub use endian::{Endian, U64Slice};
 pub use error::{Error, Result};
 pub use features::{BuildIdEntry, EventDesc, Features};
 pub use file::{
-    FILE_HEADER_SIZE, PIPE_HEADER_SIZE, ParseOptions, PerfFile, RecordRef, RecordStats, Records,
-    SCAN_REPORT_BYTES, SortedRecords,
+    ParseOptions, PerfFile, RecordRef, RecordStats, Records, SCAN_REPORT_BYTES, SortedRecords,
 };
-pub use kinds::{RecordKind, feature_name, record_type_name};
+pub use kinds::{FILE_HEADER_SIZE, PIPE_HEADER_SIZE, RecordKind, feature_name, record_type_name};
 pub use notes::Note;
 pub use parse_info::RecordParseInfo;
 pub use record::{

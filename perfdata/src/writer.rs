@@ -33,121 +33,22 @@
 
 use std::io::{self, Seek, SeekFrom, Write};
 
+use crate::attr::EventAttr;
+use crate::endian::Endian;
+use crate::features::BuildIdEntry;
+use crate::kinds::{
+    FILE_HEADER_SIZE, PIPE_HEADER_SIZE, feature, misc, record as record_type, sample as sample_type,
+};
+use crate::sample::sample_id_size;
+
 /// `"PERFILE2"` read as a host-endian u64.
 const MAGIC: u64 = u64::from_le_bytes(*b"PERFILE2");
-/// Size of `struct perf_file_header`.
-const FILE_HEADER_SIZE: u64 = 104;
-/// Size of `struct perf_pipe_file_header`.
-const PIPE_HEADER_SIZE: u64 = 16;
 /// Size of the attrs stored in the file (`PERF_ATTR_SIZE_VER7`).
 pub const STORED_ATTR_SIZE: usize = 128;
 /// Size of `struct perf_file_attr`: the attr plus the section of its ids.
 const FILE_ATTR_SIZE: u64 = STORED_ATTR_SIZE as u64 + 16;
 /// Strings in feature sections are NUL-padded to this alignment (perf's `NAME_ALIGN`).
 const NAME_ALIGN: usize = 64;
-/// Byte offset of `perf_event_attr.sample_type`.
-const ATTR_SAMPLE_TYPE_OFFSET: usize = 24;
-/// Byte offset of the `perf_event_attr` flag bit field.
-const ATTR_FLAGS_OFFSET: usize = 40;
-/// `perf_event_attr.sample_id_all` bit inside the flag word.
-const ATTR_FLAG_SAMPLE_ID_ALL: u64 = 1 << 18;
-
-/// Record types (`enum perf_event_type` and perf's user types).
-pub mod record_type {
-    /// `PERF_RECORD_MMAP`.
-    pub const MMAP: u32 = 1;
-    /// `PERF_RECORD_COMM`.
-    pub const COMM: u32 = 3;
-    /// `PERF_RECORD_EXIT`.
-    pub const EXIT: u32 = 4;
-    /// `PERF_RECORD_FORK`.
-    pub const FORK: u32 = 7;
-    /// `PERF_RECORD_SAMPLE`.
-    pub const SAMPLE: u32 = 9;
-    /// `PERF_RECORD_MMAP2`.
-    pub const MMAP2: u32 = 10;
-    /// `PERF_RECORD_LOST_SAMPLES`.
-    pub const LOST_SAMPLES: u32 = 13;
-    /// `PERF_RECORD_HEADER_ATTR` (perf user type, pipe format).
-    pub const HEADER_ATTR: u32 = 64;
-    /// `PERF_RECORD_HEADER_TRACING_DATA` (perf user type, pipe format).
-    pub const HEADER_TRACING_DATA: u32 = 66;
-    /// `PERF_RECORD_HEADER_BUILD_ID` (perf user type, pipe format).
-    pub const HEADER_BUILD_ID: u32 = 67;
-    /// `PERF_RECORD_FINISHED_ROUND` (perf user type).
-    pub const FINISHED_ROUND: u32 = 68;
-    /// `PERF_RECORD_HEADER_FEATURE` (perf user type, pipe format).
-    pub const HEADER_FEATURE: u32 = 80;
-    /// `PERF_RECORD_FINISHED_INIT` (perf user type).
-    pub const FINISHED_INIT: u32 = 82;
-}
-
-/// `perf_event_header.misc` bits used by the encoders.
-pub mod misc {
-    /// `PERF_RECORD_MISC_KERNEL`.
-    pub const KERNEL: u16 = 1;
-    /// `PERF_RECORD_MISC_USER`.
-    pub const USER: u16 = 2;
-    /// `PERF_RECORD_MISC_COMM_EXEC` (COMM) / `PERF_RECORD_MISC_MMAP_DATA` (MMAP, MMAP2): same bit.
-    pub const COMM_EXEC: u16 = 1 << 13;
-    /// `PERF_RECORD_MISC_MMAP_DATA`: the mapping is not executable.
-    pub const MMAP_DATA: u16 = 1 << 13;
-    /// `PERF_RECORD_MISC_BUILD_ID_SIZE`: a build-id entry carries its length.
-    pub const BUILD_ID_SIZE: u16 = 1 << 15;
-}
-
-/// `perf_event_attr.sample_type` bits that shape the `sample_id_all` trailer.
-pub mod sample_type {
-    /// `PERF_SAMPLE_IP`.
-    pub const IP: u64 = 1 << 0;
-    /// `PERF_SAMPLE_TID`.
-    pub const TID: u64 = 1 << 1;
-    /// `PERF_SAMPLE_TIME`.
-    pub const TIME: u64 = 1 << 2;
-    /// `PERF_SAMPLE_CALLCHAIN`.
-    pub const CALLCHAIN: u64 = 1 << 5;
-    /// `PERF_SAMPLE_ID`.
-    pub const ID: u64 = 1 << 6;
-    /// `PERF_SAMPLE_CPU`.
-    pub const CPU: u64 = 1 << 7;
-    /// `PERF_SAMPLE_PERIOD`.
-    pub const PERIOD: u64 = 1 << 8;
-    /// `PERF_SAMPLE_STREAM_ID`.
-    pub const STREAM_ID: u64 = 1 << 9;
-    /// `PERF_SAMPLE_IDENTIFIER`.
-    pub const IDENTIFIER: u64 = 1 << 16;
-}
-
-/// Feature bits of the header bitmap (`HEADER_*` in perf's `header.h`).
-pub mod feature {
-    /// `HEADER_TRACING_DATA`: tracefs event formats, needed to decode tracepoint samples.
-    pub const TRACING_DATA: usize = 1;
-    /// `HEADER_BUILD_ID`.
-    pub const BUILD_ID: usize = 2;
-    /// `HEADER_HOSTNAME`.
-    pub const HOSTNAME: usize = 3;
-    /// `HEADER_OSRELEASE`.
-    pub const OSRELEASE: usize = 4;
-    /// `HEADER_VERSION`.
-    pub const VERSION: usize = 5;
-    /// `HEADER_ARCH`.
-    pub const ARCH: usize = 6;
-    /// `HEADER_NRCPUS`.
-    pub const NRCPUS: usize = 7;
-    /// `HEADER_CPUDESC`.
-    pub const CPUDESC: usize = 8;
-    /// `HEADER_CPUID`.
-    pub const CPUID: usize = 9;
-    /// `HEADER_TOTAL_MEM`.
-    pub const TOTAL_MEM: usize = 10;
-    /// `HEADER_CMDLINE`.
-    pub const CMDLINE: usize = 11;
-    /// `HEADER_EVENT_DESC`.
-    pub const EVENT_DESC: usize = 12;
-    /// `HEADER_SAMPLE_TIME`.
-    pub const SAMPLE_TIME: usize = 21;
-}
-
 /// One event of the recording: its attr, the sample ids the kernel gave its fds, and its name.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct WriterAttr {
@@ -158,19 +59,6 @@ pub struct WriterAttr {
     pub ids: Vec<u64>,
     /// The event's name as the user spelled it (`cpu-clock`), shown by `perf report --header`.
     pub name: String,
-}
-
-/// One entry of the BUILD_ID feature section.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct BuildIdEntry {
-    /// Machine pid: `-1` (perf's `HOST_KERNEL_ID`) for everything on the host, kernel and user.
-    pub pid: i32,
-    /// Whether the file is the kernel or a kernel module (sets `PERF_RECORD_MISC_KERNEL`).
-    pub kernel: bool,
-    /// The build-id bytes; at most 20 are stored.
-    pub build_id: Vec<u8>,
-    /// Path of the file, or `[kernel.kallsyms]` for the kernel.
-    pub filename: String,
 }
 
 /// Host description written as feature sections by [`Writer::finish`].
@@ -233,15 +121,12 @@ impl SampleIdLayout {
         Self { sample_type: 0 }
     }
 
-    /// The layout of a raw `perf_event_attr`: its `sample_type` if `sample_id_all` is set, else none.
-    /// Attrs too short to hold the flags have no trailer.
+    /// The layout of a raw `perf_event_attr` (host byte order): its `sample_type` if
+    /// `sample_id_all` is set, else none. Attrs shorter than the first version (64 bytes) have no
+    /// trailer.
     pub fn from_attr(attr: &[u8]) -> Self {
-        let sample_type = read_u64(attr, ATTR_SAMPLE_TYPE_OFFSET);
-        let flags = read_u64(attr, ATTR_FLAGS_OFFSET);
-        match (sample_type, flags) {
-            (Some(sample_type), Some(flags)) if flags & ATTR_FLAG_SAMPLE_ID_ALL != 0 => {
-                Self::new(sample_type)
-            }
+        match EventAttr::parse(attr, 0, Endian::NATIVE) {
+            Ok(attr) if attr.sample_id_all => Self::new(attr.sample_type),
             _ => Self::none(),
         }
     }
@@ -253,18 +138,7 @@ impl SampleIdLayout {
 
     /// Size in bytes of the trailer.
     pub fn size(&self) -> usize {
-        let bits = [
-            sample_type::TID,
-            sample_type::TIME,
-            sample_type::ID,
-            sample_type::STREAM_ID,
-            sample_type::CPU,
-            sample_type::IDENTIFIER,
-        ];
-        bits.iter()
-            .filter(|&&bit| self.sample_type & bit != 0)
-            .count()
-            * 8
+        sample_id_size(self.sample_type)
     }
 
     /// Appends the trailer for `values` to `out`.
@@ -399,9 +273,9 @@ pub fn encode_comm(
 /// The misc bits of a mapping record.
 fn mmap_misc(fields: &MmapFields<'_>) -> u16 {
     let mut bits = if fields.kernel {
-        misc::KERNEL
+        misc::CPUMODE_KERNEL
     } else {
-        misc::USER
+        misc::CPUMODE_USER
     };
     if fields.prot & PROT_EXEC == 0 && !fields.kernel {
         bits |= misc::MMAP_DATA;
@@ -639,7 +513,7 @@ impl<W: Write + Seek> Writer<W> {
         }
         // The features must be in the sink before the header that points at them.
         self.sink.flush()?;
-        let bits: Vec<usize> = bodies.iter().map(|(bit, _)| *bit).collect();
+        let bits: Vec<u32> = bodies.iter().map(|(bit, _)| *bit).collect();
         let header = self.file_header(&bits);
         self.sink.seek(SeekFrom::Start(0))?;
         self.sink.write_all(&header)?;
@@ -682,7 +556,7 @@ impl<W: Write + Seek> Writer<W> {
     }
 
     /// The 104-byte file header with the current data size and the given feature bits.
-    fn file_header(&self, feature_bits: &[usize]) -> Vec<u8> {
+    fn file_header(&self, feature_bits: &[u32]) -> Vec<u8> {
         let mut out = Vec::with_capacity(FILE_HEADER_SIZE as usize);
         out.extend_from_slice(&MAGIC.to_ne_bytes());
         out.extend_from_slice(&FILE_HEADER_SIZE.to_ne_bytes());
@@ -700,7 +574,7 @@ impl<W: Write + Seek> Writer<W> {
         }
         let mut bitmap = [0u64; 4];
         for &bit in feature_bits {
-            if let Some(word) = bitmap.get_mut(bit / 64) {
+            if let Some(word) = bitmap.get_mut((bit / 64) as usize) {
                 *word |= 1 << (bit % 64);
             }
         }
@@ -747,7 +621,7 @@ pub struct PipeWriter<W: Write> {
 
 /// Features a pipe carries at its start: everything but what is only known at the end
 /// (build-ids, sample times) and the tracing data (a record of its own).
-const PIPE_START_FEATURES: [usize; 10] = [
+const PIPE_START_FEATURES: [u32; 10] = [
     feature::HOSTNAME,
     feature::OSRELEASE,
     feature::VERSION,
@@ -806,7 +680,7 @@ impl<W: Write> PipeWriter<W> {
                 continue;
             }
             let start = begin_record(&mut out);
-            out.extend_from_slice(&(bit as u64).to_ne_bytes());
+            out.extend_from_slice(&u64::from(bit).to_ne_bytes());
             out.extend_from_slice(&body);
             out.resize(out.len() + padded - body.len(), 0);
             end_record(&mut out, start, record_type::HEADER_FEATURE, 0);
@@ -858,7 +732,7 @@ impl<W: Write> PipeWriter<W> {
 }
 
 /// The feature bodies to write, in ascending bit order.
-fn feature_bodies(attrs: &[WriterAttr], f: &FeatureData) -> Vec<(usize, Vec<u8>)> {
+fn feature_bodies(attrs: &[WriterAttr], f: &FeatureData) -> Vec<(u32, Vec<u8>)> {
     let string = |s: &str| {
         let mut out = Vec::new();
         push_feature_string(&mut out, s);
@@ -969,12 +843,7 @@ fn push_build_id_event(out: &mut Vec<u8>, entry: &BuildIdEntry, ty: u32) {
         .build_id
         .get(..BUILD_ID_MAX)
         .unwrap_or(&entry.build_id);
-    let mut misc_bits = if entry.kernel {
-        misc::KERNEL
-    } else {
-        misc::USER
-    };
-    misc_bits |= misc::BUILD_ID_SIZE;
+    let misc_bits = (entry.misc & misc::CPUMODE_MASK) | misc::BUILD_ID_SIZE;
     out.extend_from_slice(&ty.to_ne_bytes());
     out.extend_from_slice(&misc_bits.to_ne_bytes());
     out.extend_from_slice(&size.to_ne_bytes());
@@ -987,12 +856,6 @@ fn push_build_id_event(out: &mut Vec<u8>, entry: &BuildIdEntry, ty: u32) {
     out.extend_from_slice(&id_field);
     out.extend_from_slice(name);
     out.resize(out.len() + name_len - name.len(), 0);
-}
-
-/// Reads a host-endian u64 at `offset`, if the slice holds it.
-fn read_u64(bytes: &[u8], offset: usize) -> Option<u64> {
-    let chunk = bytes.get(offset..offset.checked_add(8)?)?;
-    Some(u64::from_ne_bytes(chunk.try_into().ok()?))
 }
 
 #[cfg(test)]
@@ -1018,7 +881,12 @@ mod tests {
         attr[16..24].copy_from_slice(&100_000u64.to_ne_bytes()); // sample_period
         attr[24..32].copy_from_slice(&sample_type.to_ne_bytes());
         // disabled, mmap, comm, sample_id_all, mmap2, comm_exec
-        let flags: u64 = 1 | (1 << 8) | (1 << 9) | ATTR_FLAG_SAMPLE_ID_ALL | (1 << 23) | (1 << 24);
+        let flags: u64 = 1
+            | (1 << 8)
+            | (1 << 9)
+            | crate::kinds::attr_flag::SAMPLE_ID_ALL
+            | (1 << 23)
+            | (1 << 24);
         attr[40..48].copy_from_slice(&flags.to_ne_bytes());
         attr
     }
@@ -1030,7 +898,7 @@ mod tests {
         u32::from_ne_bytes(bytes[offset..offset + 4].try_into().unwrap())
     }
     fn u64_at(bytes: &[u8], offset: usize) -> u64 {
-        read_u64(bytes, offset).unwrap()
+        u64::from_ne_bytes(bytes[offset..offset + 8].try_into().unwrap())
     }
 
     /// A SAMPLE record for `sample_type` (IP|TID|TIME|ID|CPU|PERIOD, optionally CALLCHAIN).
@@ -1051,7 +919,7 @@ mod tests {
                 out.extend_from_slice(&ip.to_ne_bytes());
             }
         }
-        end_record(&mut out, start, record_type::SAMPLE, misc::USER);
+        end_record(&mut out, start, record_type::SAMPLE, misc::CPUMODE_USER);
         out
     }
 
@@ -1145,7 +1013,7 @@ mod tests {
         assert_eq!(rec.len() % 8, 0);
         assert_eq!(usize::from(u16_at(&rec, 6)), rec.len());
         assert_eq!(u32_at(&rec, 0), record_type::MMAP2);
-        assert_eq!(u16_at(&rec, 4), misc::USER);
+        assert_eq!(u16_at(&rec, 4), misc::CPUMODE_USER);
         assert_eq!(u64_at(&rec, 16), 0x1000);
         assert_eq!(u64_at(&rec, 24), 0x2000);
         assert_eq!(u64_at(&rec, 32), 0x3000);
@@ -1159,7 +1027,7 @@ mod tests {
             &MmapFields { prot: 1, ..fields },
             &SampleIdValues::default(),
         );
-        assert_eq!(u16_at(&data, 4), misc::USER | misc::MMAP_DATA);
+        assert_eq!(u16_at(&data, 4), misc::CPUMODE_USER | misc::MMAP_DATA);
         let kernel = encode_mmap(
             &SampleIdLayout::none(),
             &MmapFields {
@@ -1169,7 +1037,7 @@ mod tests {
             &SampleIdValues::default(),
         );
         assert_eq!(u32_at(&kernel, 0), record_type::MMAP);
-        assert_eq!(u16_at(&kernel, 4), misc::KERNEL);
+        assert_eq!(u16_at(&kernel, 4), misc::CPUMODE_KERNEL);
         assert_eq!(&kernel[40..54], b"/usr/bin/true\0");
     }
 
@@ -1304,14 +1172,17 @@ mod tests {
 
     #[test]
     fn build_id_entries_carry_their_size() {
-        let section = build_id_section(&[BuildIdEntry {
-            pid: -1,
-            kernel: true,
-            build_id: (1..=20).collect(),
-            filename: "[kernel.kallsyms]".into(),
-        }]);
+        let section = build_id_section(&[BuildIdEntry::new(
+            -1,
+            true,
+            (1..=20).collect(),
+            "[kernel.kallsyms]".into(),
+        )]);
         assert_eq!(section.len(), 36 + 64);
-        assert_eq!(u16_at(&section, 4), misc::KERNEL | misc::BUILD_ID_SIZE);
+        assert_eq!(
+            u16_at(&section, 4),
+            misc::CPUMODE_KERNEL | misc::BUILD_ID_SIZE
+        );
         assert_eq!(usize::from(u16_at(&section, 6)), section.len());
         assert_eq!(u32_at(&section, 8), u32::MAX);
         assert_eq!(&section[12..32], &(1..=20).collect::<Vec<u8>>()[..]);
@@ -1435,12 +1306,12 @@ mod tests {
             nrcpus_available: 4,
             total_mem_kb: 1024,
             cmdline: vec!["kprof".into(), "record".into()],
-            build_ids: vec![BuildIdEntry {
-                pid: -1,
-                kernel: false,
-                build_id: vec![0xab; 20],
-                filename: "/usr/bin/app".into(),
-            }],
+            build_ids: vec![BuildIdEntry::new(
+                -1,
+                false,
+                vec![0xab; 20],
+                "/usr/bin/app".into(),
+            )],
             first_sample_time: Some(6),
             last_sample_time: Some(6),
             tracing_data: None,

@@ -7,7 +7,8 @@
 use std::fs;
 use std::path::Path;
 
-use kprof_perfdata::writer::{BuildIdEntry, FeatureData};
+use kprof_perfdata::BuildIdEntry;
+use kprof_perfdata::writer::FeatureData;
 use object::{Object, read::ReadCache};
 
 /// Where the running kernel exposes its ELF notes.
@@ -107,12 +108,7 @@ pub fn collect_build_ids(
             .iter()
             .any(|e| e.pid == pid && e.filename == filename);
         if !duplicate {
-            entries.push(BuildIdEntry {
-                pid,
-                kernel,
-                build_id,
-                filename,
-            });
+            entries.push(BuildIdEntry::new(pid, kernel, build_id, filename));
         }
     }
     entries
@@ -346,7 +342,7 @@ mod tests {
             return;
         }
         assert_eq!(entries.len(), 2);
-        assert!(!entries[0].kernel);
+        assert!(!entries[0].is_kernel());
         assert_eq!((entries[0].pid, entries[1].pid), (-1, 5));
     }
 

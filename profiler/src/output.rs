@@ -27,7 +27,8 @@ use std::os::unix::fs::{FileExt, FileTypeExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use kprof_perfdata::writer::{BuildIdEntry, FeatureData, PipeWriter, Writer, WriterAttr};
+use kprof_perfdata::BuildIdEntry;
+use kprof_perfdata::writer::{FeatureData, PipeWriter, Writer, WriterAttr};
 
 use crate::error::{Error, Result};
 use crate::ring::RawData;

@@ -496,7 +496,7 @@ fn module_paths() -> Vec<(String, String)> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use kprof_perfdata::writer::{record_type, sample_type};
+    use kprof_perfdata::kinds::{record as record_type, sample as sample_type};
 
     fn u16_at(b: &[u8], o: usize) -> u16 {
         u16::from_ne_bytes(b[o..o + 2].try_into().unwrap())
@@ -953,7 +953,10 @@ mod tests {
         }
         let kernel = &records[0];
         assert_eq!(u32_at(kernel, 0), record_type::MMAP);
-        assert_eq!(u16_at(kernel, 4), kprof_perfdata::writer::misc::KERNEL);
+        assert_eq!(
+            u16_at(kernel, 4),
+            kprof_perfdata::kinds::misc::CPUMODE_KERNEL
+        );
         assert_eq!((i32_at(kernel, 8), i32_at(kernel, 12)), (-1, 0));
         let (start, len, pgoff) = (u64_at(kernel, 16), u64_at(kernel, 24), u64_at(kernel, 32));
         assert_eq!(pgoff, start);

@@ -264,7 +264,7 @@ mod tests {
     use kprof_perfdata::{CpuMode, Endian, U64Slice};
     use kprof_symbolizer::MappingInfo;
 
-    const PERF_CONTEXT_USER: u64 = -512i64 as u64;
+    use kprof_perfdata::kinds::context::USER as PERF_CONTEXT_USER;
 
     fn spaces() -> AddressSpaces {
         let mut spaces = AddressSpaces::new();

@@ -3,16 +3,13 @@
 //! any, or by the LBR call stack (`--call-graph lbr`) when the event records one. Pure
 //! functions, so the replay thread and the unwinding workers share them.
 
+use kprof_perfdata::kinds::context::{
+    GUEST_KERNEL as PERF_CONTEXT_GUEST_KERNEL, GUEST_USER as PERF_CONTEXT_GUEST_USER,
+    HV as PERF_CONTEXT_HV, KERNEL as PERF_CONTEXT_KERNEL, MAX as PERF_CONTEXT_MAX,
+    USER as PERF_CONTEXT_USER,
+};
 use kprof_perfdata::kinds::{branch, sample as sample_bits};
 use kprof_perfdata::{BranchStack, CpuMode, EventAttr, Sample as PerfSample, U64Slice};
-
-/// `PERF_CONTEXT_*` markers in a callchain are the values at and above this.
-const PERF_CONTEXT_MAX: u64 = -4095i64 as u64;
-const PERF_CONTEXT_KERNEL: u64 = -128i64 as u64;
-const PERF_CONTEXT_USER: u64 = -512i64 as u64;
-const PERF_CONTEXT_GUEST_KERNEL: u64 = -2176i64 as u64;
-const PERF_CONTEXT_GUEST_USER: u64 = -2560i64 as u64;
-const PERF_CONTEXT_HV: u64 = -32i64 as u64;
 
 /// What a sample's stack is built from: its callchain (with its context markers), its
 /// instruction pointer, where it was taken, and its LBR call stack. Small, so samples can wait

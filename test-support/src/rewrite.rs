@@ -83,7 +83,7 @@ const HDR_FEATURES: usize = 0x48;
 /// Most junk bytes [`with_attr_padding`] appends to an attr.
 const MAX_ATTR_PADDING: usize = 1 << 16;
 /// Size of `perf_file_header`.
-const HDR_SIZE: usize = 104;
+const HDR_SIZE: usize = kprof_perfdata::FILE_HEADER_SIZE as usize;
 
 fn truncated(what: &'static str, offset: usize) -> RewriteError {
     RewriteError::Truncated {

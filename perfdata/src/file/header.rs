@@ -1,11 +1,11 @@
 //! The file header and its sections: attrs with their ids, the feature sections (and the
 //! TRACING_DATA blob), and the naming of attrs once every source of names has been read.
 
-use super::{FILE_HEADER_SIZE, PerfFile, TRACEPOINT_TYPE};
+use super::{PerfFile, TRACEPOINT_TYPE};
 use crate::attr::{ATTR_SIZE_VER0, EventAttr};
 use crate::endian::{Cursor, Endian};
 use crate::error::{Error, Result};
-use crate::kinds::feature;
+use crate::kinds::{FILE_HEADER_SIZE, feature};
 use crate::notes::Note;
 use crate::sample::check_sample_type;
 use crate::tracepoint::TracingData;

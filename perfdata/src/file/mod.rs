@@ -8,7 +8,7 @@ use crate::attr::EventAttr;
 use crate::endian::{Cursor, Endian};
 use crate::error::{Error, Result};
 use crate::features::Features;
-use crate::kinds::record_type_name;
+use crate::kinds::{FILE_HEADER_SIZE, PIPE_HEADER_SIZE, record_type_name};
 use crate::notes::Note;
 use crate::parse_info::RecordParseInfo;
 use crate::record::Record;
@@ -23,11 +23,6 @@ pub use sorted::SortedRecords;
 
 /// `PERF_TYPE_TRACEPOINT`: an attr whose `config` is a tracepoint id.
 const TRACEPOINT_TYPE: u32 = 2;
-
-/// Size of the file-mode header (`struct perf_file_header`).
-pub const FILE_HEADER_SIZE: u64 = 104;
-/// Size of the pipe-mode header (`struct perf_pipe_file_header`).
-pub const PIPE_HEADER_SIZE: u64 = 16;
 
 /// How often [`PerfFile::parse_scanning`] reports its progress, in bytes.
 pub const SCAN_REPORT_BYTES: usize = 1 << 20;
