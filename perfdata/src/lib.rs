@@ -8,6 +8,13 @@
 //! [`writer`] writes file-mode perf.data that Linux perf 6.1 reads (attrs, records, feature
 //! sections), with encoders for the records a recorder synthesizes.
 //!
+//! Modules: [`kinds`] (record types, `sample_type` bits, misc and feature numbers, callchain
+//! context markers: each defined once, for the reader and the writer), `parse_info`
+//! ([`RecordParseInfo`]: one raw record decoded from the attrs and byte order of its stream),
+//! `file` ([`PerfFile`]: `header` for the file header, attrs and feature sections, `scan` for
+//! the one pass over the records that indexes them, `sorted` for time order), [`writer`],
+//! [`tracepoint`]. Test builders and file rewriters live in the `kprof-test-support` crate.
+//!
 //! **The caller provides:** the whole file as a byte slice (read or memory-mapped).
 //!
 //! **Won't do:** open files, keep process state (mappings, threads), symbolize, or use `unsafe`.

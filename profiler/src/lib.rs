@@ -20,9 +20,12 @@
 //! (Intel PT) or branch stacks.
 //!
 //! # Design constraints
-//! All `unsafe` lives in `sys`. The session reaches the kernel only through
-//! [`session::Syscalls`], so its loop (stop on workload exit, Ctrl-C, lost samples) is tested
-//! with a fake kernel. A failed start never leaves the workload running: it is forked stopped and
+//! All `unsafe` lives in the crate-private `sys`, which takes a ready `perf_event_attr`
+//! ([`events::EventAttr::to_kernel`] builds it): `events` uses `sys`, never the reverse. The
+//! crate-private `session` reaches the kernel only through its `Syscalls` trait, so its loop
+//! (stop on workload exit, Ctrl-C, lost samples) is tested with a fake kernel; it reads the
+//! records of the rings with perfdata's [`kprof_perfdata::RecordParseInfo`] for the attrs it
+//! opened, the same decoder as the file reader's. A failed start never leaves the workload running: it is forked stopped and
 //! killed if setup fails. Where the output goes is decided by what is at its path ([`output`]):
 //! a regular file is replaced (the old one kept as `NAME.old`) and written in the file format
 //! with its header checkpointed every second, so SIGKILL loses at most the last second; a FIFO,

@@ -302,7 +302,7 @@ pub struct OutputFailure {
 }
 
 /// The output of a recording: a file or a stream. It takes the session's records
-/// ([`RecordSink`]) and is finished by [`Output::finish`].
+/// (the session's `RecordSink`) and is finished by [`Output::finish`].
 #[derive(Debug)]
 pub enum Output {
     /// A regular file, file format.
@@ -656,7 +656,7 @@ fn whole_records(file: &File, from: u64, len: u64) -> (u64, u64) {
 }
 
 /// The file under a [`Writer`]: a write buffer that is dropped, not retried, when a write
-/// fails (what reached the disk is found again by [`whole_records`]).
+/// fails (what reached the disk is found again by `whole_records`).
 ///
 /// Hand-written rather than `BufWriter`, whose buffer would be written again by the next
 /// flush or seek after an error.

@@ -232,7 +232,7 @@ impl<'a> PerfFile<'a> {
         &self.notes
     }
 
-    /// True when records come from decompressed data, so [`Event::offset`] is an offset into the
+    /// True when records come from decompressed data, so [`Event::offset`](crate::Event::offset) is an offset into the
     /// decompressed stream rather than the file.
     pub fn offsets_are_decompressed(&self) -> bool {
         self.decompressed.is_some()
