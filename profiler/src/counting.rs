@@ -2,7 +2,8 @@
 //! processes, threads, CPUs or a cgroup, reading them at intervals and at the end, and the
 //! arithmetic perf stat applies to the readings (multiplexing scale, run-to-run statistics).
 //!
-//! Events are parsed by [`crate::events`] and opened through the crate-private `sys`, as for recording.
+//! Events are parsed by [`crate::events`] and opened through the crate-private `sys`, as for
+//! recording.
 //! The opening logic (groups, unsupported events, the user-only fallback) reaches the kernel
 //! through [`CounterSyscalls`], so it is tested with a fake kernel.
 
