@@ -159,6 +159,21 @@ pub mod branch {
     pub const HW_INDEX: u64 = 1 << 17;
     /// `nr` u64 counters follow the entries.
     pub const COUNTERS: u64 = 1 << 19;
+    /// The flag fields of `struct perf_branch_entry`'s third word as `(bit position, width)` in
+    /// little-endian allocation: mispred, predicted, in_tx, abort, cycles, type, spec, new_type,
+    /// priv, reserved. (A big-endian compiler allocates them from the most significant bit.)
+    pub const FLAG_FIELDS: [(u32, u32); 10] = [
+        (0, 1),
+        (1, 1),
+        (2, 1),
+        (3, 1),
+        (4, 16),
+        (20, 4),
+        (24, 2),
+        (26, 4),
+        (30, 3),
+        (33, 31),
+    ];
 }
 
 /// The name perf uses for a record type, e.g. `"MMAP2"`; `"UNKNOWN"` for numbers it does not know.

@@ -143,25 +143,10 @@ impl BranchStack<'_> {
     }
 }
 
-/// `struct perf_branch_entry`'s flag fields as `(bit position, width)` in little-endian
-/// allocation: mispred, predicted, in_tx, abort, cycles, type, spec, new_type, priv, reserved.
-const BRANCH_FLAG_FIELDS: [(u32, u32); 10] = [
-    (0, 1),
-    (1, 1),
-    (2, 1),
-    (3, 1),
-    (4, 16),
-    (20, 4),
-    (24, 2),
-    (26, 4),
-    (30, 3),
-    (33, 31),
-];
-
 /// A big-endian compiler allocates the flag fields from the most significant bit, each keeping its
 /// bit order: move every field back to its little-endian position.
 fn branch_flags_from_big_endian(value: u64) -> u64 {
-    BRANCH_FLAG_FIELDS.iter().fold(0, |acc, &(pos, width)| {
+    branch::FLAG_FIELDS.iter().fold(0, |acc, &(pos, width)| {
         let mask = (1u64 << width) - 1;
         acc | ((value >> (64 - pos - width)) & mask) << pos
     })

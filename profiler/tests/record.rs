@@ -5,72 +5,21 @@
 #![allow(clippy::unwrap_used)]
 
 use std::ffi::OsString;
-use std::path::Path;
 use std::process::Command;
 use std::sync::Mutex;
 use std::time::Duration;
 
-use kprof_profiler::catalog::{self, Support};
 use kprof_profiler::events::parse_event;
 use kprof_profiler::{CallGraph, Error, RecordOptions, StopReason, Target, record};
+
+mod support;
+use support::{perf, perf_event_open_works, perf_tool_works};
 
 /// `record` installs process-wide signal handlers: one recording at a time.
 static SERIAL: Mutex<()> = Mutex::new(());
 
-fn require_perf() -> bool {
-    std::env::var("KPROF_REQUIRE_PERF").is_ok_and(|v| v == "1")
-}
-
-/// True when software events can be opened here; otherwise prints why (or panics under
-/// KPROF_REQUIRE_PERF=1).
-fn perf_event_open_works() -> bool {
-    let cpu_clock = parse_event("cpu-clock").unwrap().kind;
-    match catalog::probe(&cpu_clock) {
-        Support::Supported => true,
-        other if require_perf() => {
-            panic!("perf_event_open failed under KPROF_REQUIRE_PERF=1: {other:?}")
-        }
-        other => {
-            eprintln!("skipping: perf_event_open(cpu-clock) failed: {other:?}");
-            false
-        }
-    }
-}
-
-fn perf_tool_works() -> bool {
-    match Command::new("perf").arg("--version").output() {
-        Ok(o) if o.status.success() => true,
-        _ if require_perf() => panic!("`perf` is not runnable under KPROF_REQUIRE_PERF=1"),
-        _ => {
-            eprintln!("skipping: `perf` is not installed");
-            false
-        }
-    }
-}
-
 fn argv(args: &[&str]) -> Vec<OsString> {
     args.iter().map(OsString::from).collect()
-}
-
-/// Runs perf on `file`; asserts success and a clean stderr; returns stdout.
-fn perf(args: &[&str], file: &Path) -> String {
-    let out = Command::new("perf")
-        .args(args)
-        .arg("-i")
-        .arg(file)
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "perf {args:?} failed: {stderr}");
-    assert!(
-        !stderr.contains("Warning"),
-        "perf {args:?} warned: {stderr}"
-    );
-    assert!(
-        !stderr.contains("not properly terminated"),
-        "perf {args:?}: {stderr}"
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
 const LOOP: &str = "i=0; while [ $i -lt 300000 ]; do i=$((i+1)); done";

@@ -5,63 +5,12 @@
 //! `KPROF_REQUIRE_PERF=1`, in which case it fails.
 #![allow(clippy::unwrap_used)]
 
-use std::path::Path;
-use std::process::Command;
 use std::time::Duration;
 
-use kprof_profiler::catalog::{self, Support};
-use kprof_profiler::events::parse_event;
 use kprof_profiler::{CallGraph, Error, RecordOptions, Target, record};
 
-fn require_perf() -> bool {
-    std::env::var("KPROF_REQUIRE_PERF").is_ok_and(|v| v == "1")
-}
-
-/// Skips (returns false) with `why`, or fails under KPROF_REQUIRE_PERF=1.
-fn skip(why: &str) -> bool {
-    assert!(!require_perf(), "{why} under KPROF_REQUIRE_PERF=1");
-    eprintln!("skipping: {why}");
-    false
-}
-
-fn perf_event_open_works() -> bool {
-    let cpu_clock = parse_event("cpu-clock").unwrap().kind;
-    match catalog::probe(&cpu_clock) {
-        Support::Supported => true,
-        other => skip(&format!("perf_event_open(cpu-clock) failed: {other:?}")),
-    }
-}
-
-fn perf_tool_works() -> bool {
-    match Command::new("perf").arg("--version").output() {
-        Ok(o) if o.status.success() => true,
-        _ => skip("`perf` is not runnable"),
-    }
-}
-
-/// Runs `perf ARGS -i FILE`; asserts exit 0 and a stderr free of format complaints; returns stdout.
-fn perf(args: &[&str], file: &Path) -> String {
-    let out = Command::new("perf")
-        .args(args)
-        .arg("-i")
-        .arg(file)
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "perf {args:?} failed: {stderr}");
-    for complaint in [
-        "incompatible",
-        "Warning",
-        "broken",
-        "not properly terminated",
-    ] {
-        assert!(
-            !stderr.contains(complaint),
-            "perf {args:?} says {complaint:?}: {stderr}"
-        );
-    }
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
+mod support;
+use support::{perf, perf_event_open_works, perf_tool_works, skip};
 
 #[test]
 fn sched_switch_system_wide_with_callchains_reads_back_in_perf() {

@@ -430,26 +430,11 @@ fn swap_sample(s: &mut Swapper<'_>, mut pos: usize, attr: &AttrLayout) -> Result
     Ok(())
 }
 
-/// `struct perf_branch_entry`'s bitfield word as `(bit position, width)` in little-endian
-/// allocation: mispred, predicted, in_tx, abort, cycles, type, spec, new_type, priv, reserved.
-const BRANCH_FLAG_FIELDS: [(u32, u32); 10] = [
-    (0, 1),
-    (1, 1),
-    (2, 1),
-    (3, 1),
-    (4, 16),
-    (20, 4),
-    (24, 2),
-    (26, 4),
-    (30, 3),
-    (33, 31),
-];
-
 /// The branch flags word as a big-endian compiler lays it out: fields allocated from the most
 /// significant bit, each field's value in its usual bit order (as perf's
 /// `evsel__bitfield_swap_branch_flags` undoes it).
 pub(super) fn branch_flags_big_endian(le_value: u64) -> u64 {
-    BRANCH_FLAG_FIELDS.iter().fold(0, |acc, &(pos, width)| {
+    branch::FLAG_FIELDS.iter().fold(0, |acc, &(pos, width)| {
         let mask = if width == 64 {
             u64::MAX
         } else {
