@@ -179,6 +179,38 @@ fn demangling_equals_cxxfilt_on_a_template_heavy_program() {
     }
 }
 
+// See: issue #10 point 8 and done-means 5: Rust names as perf (GNU's Rust demangler) prints
+// them, v0 (the standard library's) and legacy (the program's), suffixes such as `.llvm.N`
+// and `.0` left out, so that folded copies (`RawVec<…>::grow_one`) rank and print alike.
+#[test]
+fn demangling_equals_cxxfilt_on_rust_names() {
+    if !tool("c++filt") || !tool("nm") || !tool("rustc") {
+        return;
+    }
+    let binary = workload(
+        "rustc",
+        "aliases.rs",
+        &["-C", "opt-level=3", "-C", "force-frame-pointers=yes"],
+    );
+    let nm = output("nm", &[binary.to_str().unwrap()]);
+    let mut names: Vec<String> = nm
+        .lines()
+        .filter_map(|line| line.split_whitespace().last())
+        .filter(|name| name.starts_with("_R") || name.starts_with("_ZN"))
+        .map(str::to_string)
+        .collect();
+    names.sort();
+    names.dedup();
+    assert!(
+        names.iter().filter(|n| n.starts_with("_R")).count() > 100
+            && names.iter().filter(|n| n.starts_with("_ZN")).count() > 5,
+        "v0 and legacy Rust names in {}: {names:?}",
+        binary.display()
+    );
+    let differences = demangling_differences(&names);
+    report_differences("aliases.rs", names.len(), &differences);
+}
+
 // See: issue #10 point 8 (the name the issue quotes)
 #[test]
 fn sfinae_names_in_namespace_std_demangle() {

@@ -15,7 +15,7 @@ use std::fmt::Write;
 /// Rust names lose their `::h0123456789abcdef` hash like perf prints them. Names that fail to
 /// demangle are returned raw rather than dropped.
 pub fn demangle(name: &str) -> Cow<'_, str> {
-    if let Ok(d) = rustc_demangle::try_demangle(name) {
+    if let Ok(d) = rustc_demangle::try_demangle(rust_symbol_without_suffix(name)) {
         // `{:#}` omits the hash of legacy names and the crate disambiguators of v0 names.
         // `write!` rather than `format!`: a formatting error must not become a panic.
         let mut out = String::with_capacity(name.len());
@@ -27,6 +27,17 @@ pub fn demangle(name: &str) -> Cow<'_, str> {
         Some(demangled) => Cow::Owned(demangled),
         None => Cow::Borrowed(name),
     }
+}
+
+/// The Rust mangled name at the start of `name`, without what LLVM or rustc appended after a
+/// `.`: perf (GNU's Rust demangler) prints `<T>::grow_one` for `_R…8grow_one….llvm.123`, and
+/// `STATE` for `_R…5STATE.0`. rustc-demangle would keep the suffix, except an `.llvm.` one.
+/// `name` itself when no shorter prefix is a Rust name (a legacy name may hold `..` inside).
+fn rust_symbol_without_suffix(name: &str) -> &str {
+    name.match_indices('.')
+        .map(|(at, _)| &name[..at])
+        .find(|prefix| rustc_demangle::try_demangle(prefix).is_ok())
+        .unwrap_or(name)
 }
 
 /// A C++ name as GNU's demangler spells it without `DMGL_PARAMS` and `DMGL_VERBOSE`.
@@ -520,6 +531,28 @@ mod tests {
             demangle("_ZN4core3ptr13drop_in_place17h1234567890abcdefE"),
             "core::ptr::drop_in_place"
         );
+    }
+
+    // See: issue #10 point 8 (perf 6.1 and c++filt print Rust names without suffixes, and
+    // keep the `.llvm.` suffix of a name that is not mangled).
+    #[test]
+    fn rust_suffixes_dropped_like_gnu() {
+        assert_eq!(
+            demangle("_ZN3foo3bar17h0123456789abcdefE.llvm.99"),
+            "foo::bar"
+        );
+        assert_eq!(
+            demangle("_RNvNtCs1234_7mycrate3bar3baz.llvm.16293785167693325151"),
+            "mycrate::bar::baz"
+        );
+        assert_eq!(demangle("_RNvCs1234_7mycrate5STATE.0"), "mycrate::STATE");
+        assert_eq!(demangle("_RNvCs1234_7mycrate3foo.cold"), "mycrate::foo");
+        // A `..` inside a legacy identifier is no suffix.
+        assert_eq!(
+            demangle("_ZN4core3ptr13a..b$LT$T$GT$17h1234567890abcdefE"),
+            "core::ptr::a::b<T>"
+        );
+        assert_eq!(demangle("spin.llvm.1234567890"), "spin.llvm.1234567890");
     }
 
     #[test]
