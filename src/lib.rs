@@ -27,6 +27,7 @@ pub mod header;
 pub mod mapped;
 pub mod profile;
 pub mod progress;
+pub mod section_cache_dir;
 pub mod trace;
 
 use std::process::ExitCode;

@@ -19,5 +19,6 @@ mod peer;
 mod record;
 mod robust;
 mod script_addresses;
+mod section_cache;
 mod stat;
 mod tracepoints;

@@ -34,6 +34,7 @@ pub fn symbolizer_options(file: &PerfFile<'_>, options: &AnalysisOptions) -> Sym
     // vdso is still this machine's only when the kernel is.
     sym_options.kallsyms = options.kallsyms.clone();
     sym_options.symfs = options.symfs.clone();
+    sym_options.section_cache = crate::section_cache_dir::section_cache_dir();
     sym_options
 }
 

@@ -20,8 +20,8 @@ use std::sync::Mutex;
 use kprof_perfdata::kinds::sample as sample_bits;
 use kprof_perfdata::{PerfFile, Record, RecordRef, Regs, U64Slice};
 use kprof_symbolizer::unwind::{
-    Arch, DwarfUnwinder, FrameAddress, ModuleRef, ModuleSource, StackBytes, UnwindEnd, Unwound,
-    UserRegs, join_with_fp_chain,
+    Arch, DwarfUnwinder, FrameAddress, ModuleRef, ModuleSource, StackBytes, UnwindCache, UnwindEnd,
+    Unwound, UserRegs, join_with_fp_chain,
 };
 use kprof_symbolizer::{AddressSpaces, Avma, Location, ModuleId, Symbolizer};
 
@@ -262,10 +262,11 @@ struct DecodedSample<'f> {
 }
 
 /// Buffers one worker reuses from walk to walk.
-#[derive(Default)]
 struct WalkScratch {
     frames: Vec<FrameAddress>,
     lookups: Vec<StackAddress>,
+    /// This worker's step cache and CFI evaluation space.
+    cache: UnwindCache,
 }
 
 /// Unwinds the user stacks of samples that carry registers and stack bytes.
@@ -273,9 +274,11 @@ pub struct StackUnwinder {
     arch: Arch,
     /// Per attr: its samples carry user registers and stack bytes.
     unwound_attrs: Vec<bool>,
-    /// One per worker thread: each caches parsed CFI and evaluated rows behind its own locks,
-    /// which then never contend (shared ones made the walks wait on each other).
-    unwinders: Vec<DwarfUnwinder>,
+    /// Shared by the workers: each module's CFI index and evaluated rows, parsed once; each
+    /// worker's own caches travel in its [`WalkScratch`].
+    unwinder: DwarfUnwinder,
+    /// Each worker's cache between its chunks: taken at a chunk's start, given back at its end.
+    caches: Mutex<Vec<UnwindCache>>,
     /// Look up callers at `ra - 1` (inline frames and lines need the call instruction).
     call_site_lookup: bool,
     /// Samples unwound, and how their walks ended by module id.
@@ -296,9 +299,8 @@ struct ProcessModules<'a> {
 type ElfFile = Arc<dyn AsRef<[u8]> + Send + Sync>;
 
 impl ModuleSource for ProcessModules<'_> {
-    fn module_at(&self, avma: u64) -> Option<ModuleRef> {
-        let Location::Module { module, offset } = self.spaces.locate(self.pid, Avma(avma), false)
-        else {
+    fn module_at(&self, avma: Avma) -> Option<ModuleRef> {
+        let Location::Module { module, offset } = self.spaces.locate(self.pid, avma, false) else {
             return None;
         };
         let file = self
@@ -322,10 +324,10 @@ impl ModuleSource for ProcessModules<'_> {
         Some(self.space)
     }
 
-    fn is_code(&self, avma: u64) -> bool {
+    fn is_code(&self, avma: Avma) -> bool {
         // The recording's MMAP records name executable mappings (files, anonymous JIT code).
         !matches!(
-            self.spaces.locate(self.pid, Avma(avma), false),
+            self.spaces.locate(self.pid, avma, false),
             Location::Unmapped(_)
         )
     }
@@ -352,9 +354,8 @@ impl StackUnwinder {
         Some(StackUnwinder {
             arch,
             unwound_attrs,
-            unwinders: (0..rayon::current_num_threads().max(1))
-                .map(|_| DwarfUnwinder::new())
-                .collect(),
+            unwinder: DwarfUnwinder::new(),
+            caches: Mutex::default(),
             call_site_lookup,
             ends: Mutex::default(),
         })
@@ -409,7 +410,16 @@ impl StackUnwinder {
         modules: &mut ProcessModules<'_>,
     ) -> Result<WalkedChunk, kprof_perfdata::Error> {
         let mut out = WalkedChunk::default();
-        let mut scratch = WalkScratch::default();
+        let mut scratch = WalkScratch {
+            cache: self
+                .caches
+                .lock()
+                .ok()
+                .and_then(|mut caches| caches.pop())
+                .unwrap_or_default(),
+            frames: Vec::new(),
+            lookups: Vec::new(),
+        };
         let mut decoded: VecDeque<(&UnwindJob<'f>, DecodedSample<'f>)> =
             VecDeque::with_capacity(DECODED_AHEAD + 1);
         for (i, job) in chunk.iter().enumerate() {
@@ -440,6 +450,9 @@ impl StackUnwinder {
         }
         while let Some((job, sample)) = decoded.pop_front() {
             self.stack_of(job, &sample, modules, &mut scratch, &mut out);
+        }
+        if let Ok(mut caches) = self.caches.lock() {
+            caches.push(scratch.cache);
         }
         Ok(out)
     }
@@ -493,20 +506,19 @@ impl StackUnwinder {
         for (slot, value) in values.iter_mut().zip(perf_regs.values.iter()) {
             *slot = value;
         }
-        let worker = rayon::current_thread_index().unwrap_or(0);
-        let unwinder = self.unwinders.get(worker).or(self.unwinders.first());
-        let (Some(regs), Some(unwinder)) = (
-            UserRegs::from_perf(self.arch, perf_regs.mask, &values[..count]),
-            unwinder,
-        ) else {
+        let Some(regs) = UserRegs::from_perf(self.arch, perf_regs.mask, &values[..count]) else {
             return (None, UnwindEnd::DepthLimit);
         };
+        let unwinder = &self.unwinder;
         let stack = StackBytes {
             start: regs.sp(),
             bytes: stack,
         };
         let frames = &mut scratch.frames;
-        let mut end = unwinder.unwind_into(self.arch, &regs, &stack, &*modules, MAX_FRAMES, frames);
+        let cache = &mut scratch.cache;
+        let mut end = unwinder.unwind_into(
+            self.arch, &regs, &stack, &*modules, MAX_FRAMES, frames, cache,
+        );
         if end == UnwindEnd::StackExhausted {
             // Out of copied stack: go on along the frame pointers the kernel followed.
             let callchain: Vec<u64> = callchain.map(|c| c.iter().collect()).unwrap_or_default();
@@ -519,7 +531,7 @@ impl StackUnwinder {
             end = joined.end;
         }
         let last = frames.last().map(|f| f.address());
-        let module = match last.map(|a| modules.spaces.locate(job.space.pid, Avma(a), false)) {
+        let module = match last.map(|a| modules.spaces.locate(job.space.pid, a, false)) {
             Some(Location::Module { module, .. }) => Some(module),
             _ => None,
         };
@@ -528,12 +540,12 @@ impl StackUnwinder {
             .extend(frames.iter().map(|frame| StackAddress {
                 lookup: match frame {
                     FrameAddress::ReturnAddress(_) if self.call_site_lookup => {
-                        frame.lookup_address()
+                        frame.lookup_address().0
                     }
-                    _ => frame.address(),
+                    _ => frame.address().0,
                 },
                 // perf prints an unwound caller inside its call instruction.
-                shown: frame.lookup_address(),
+                shown: frame.lookup_address().0,
                 kernel: false,
             }));
         (module, end)

@@ -20,7 +20,9 @@ use gimli::X86_64;
 use gimli::write::{
     CallFrameInstruction, CommonInformationEntry, FrameDescriptionEntry, FrameTable,
 };
-use kprof_symbolizer::unwind::{Arch, DwarfUnwinder, StackBytes, UserRegs, unwind_frame_pointers};
+use kprof_symbolizer::unwind::{
+    Arch, DwarfUnwinder, StackBytes, UnwindCache, UserRegs, unwind_frame_pointers,
+};
 use support::{
     EM_X86_64, SyntheticModule, SyntheticSection, cfi_encoding, eh_frame_bytes, stack_bytes,
     synthetic_elf,
@@ -37,6 +39,7 @@ fn recording(c: &mut Criterion) {
     };
     let samples = recording.workload_samples();
     let unwinder = DwarfUnwinder::new();
+    let mut cache = UnwindCache::new();
     let mut group = c.benchmark_group("dwarf");
     group.throughput(Throughput::Elements(samples.len() as u64));
     group.bench_function("recording", |bencher| {
@@ -48,8 +51,14 @@ fn recording(c: &mut Criterion) {
                     start: sample.regs.sp(),
                     bytes: &sample.stack,
                 };
-                let unwound =
-                    unwinder.unwind(Arch::X86_64, &sample.regs, &stack, &modules, MAX_FRAMES);
+                let unwound = unwinder.unwind(
+                    Arch::X86_64,
+                    &sample.regs,
+                    &stack,
+                    &modules,
+                    MAX_FRAMES,
+                    &mut cache,
+                );
                 frames += unwound.frames.len();
             }
             black_box(frames)
@@ -115,14 +124,29 @@ fn synthetic(c: &mut Criterion) {
     };
     let regs = UserRegs::new(Arch::X86_64, BASE + 0x1000 + 0x10, SP).with_dwarf_register(6, SP);
     let unwinder = DwarfUnwinder::new();
-    let check = unwinder.unwind(Arch::X86_64, &regs, &stack, &modules, MAX_FRAMES);
+    let mut cache = UnwindCache::new();
+    let check = unwinder.unwind(
+        Arch::X86_64,
+        &regs,
+        &stack,
+        &modules,
+        MAX_FRAMES,
+        &mut cache,
+    );
     assert_eq!(check.frames.len(), FUNCTIONS as usize, "{:?}", check.end);
 
     let mut group = c.benchmark_group("synthetic");
     group.throughput(Throughput::Elements(1));
     group.bench_function("dwarf_32_frames", |bencher| {
         bencher.iter(|| {
-            black_box(unwinder.unwind(Arch::X86_64, black_box(&regs), &stack, &modules, MAX_FRAMES))
+            black_box(unwinder.unwind(
+                Arch::X86_64,
+                black_box(&regs),
+                &stack,
+                &modules,
+                MAX_FRAMES,
+                &mut cache,
+            ))
         });
     });
     group.bench_function("fp_32_frames", |bencher| {

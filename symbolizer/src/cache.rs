@@ -7,10 +7,11 @@ use std::sync::{Arc, Mutex, OnceLock, RwLock};
 
 use crate::debuginfo::DebugInfo;
 use crate::elf::{ElfImage, SymbolTable};
+use crate::int_hash::BuildIntHasher;
 use crate::mapped::SharedBytes;
 use crate::perfmap::PerfMap;
 use crate::process::{Module, ModuleKind};
-use crate::symbolize::{ModuleReport, Problem};
+use crate::report::{ModuleReport, Problem};
 
 /// An ELF file (or the vdso image) ready for lookups.
 #[derive(Debug)]
@@ -96,71 +97,81 @@ impl ModuleEntry {
     }
 }
 
-/// A module's entry, borrowed from the module's slot or held by reference count.
+/// A module's entry, borrowed from the symbolizer's table or held by reference count.
 pub(crate) enum EntryRef<'a> {
-    /// Found in the module's own slot: no atomics written.
-    Slot(&'a ModuleEntry),
-    /// Found in (or added to) the shared map.
-    Shared(Arc<ModuleEntry>),
+    /// Found in the dense table: no atomics written.
+    Dense(&'a ModuleEntry),
+    /// Found in (or added to) the map of larger keys.
+    Sparse(Arc<ModuleEntry>),
 }
 
 impl std::ops::Deref for EntryRef<'_> {
     type Target = ModuleEntry;
     fn deref(&self) -> &ModuleEntry {
         match self {
-            Self::Slot(e) => e,
-            Self::Shared(e) => e,
+            Self::Dense(e) => e,
+            Self::Sparse(e) => e,
         }
     }
 }
 
-static NEXT_CACHE_ID: AtomicU64 = AtomicU64::new(1);
+/// Slots per chunk of the dense table.
+const CHUNK_SLOTS: usize = 256;
+/// Chunks of the dense table: keys below `CHUNKS * CHUNK_SLOTS` (a million modules, far more
+/// than a recording maps) are found with two atomic loads.
+const CHUNKS: usize = 4096;
 
-/// All module entries, keyed by [`Module`]'s process-unique cache key.
-#[derive(Debug)]
+/// One chunk of the dense table.
+type Chunk = Box<[OnceLock<Arc<ModuleEntry>>]>;
+
+/// The symbolizer's state of every module it has seen, keyed by [`Module`]'s program-unique
+/// cache key (a counter, so keys are dense). Owned by the `Symbolizer`, not by the module.
+///
+/// Hand-written rather than a concurrent map crate: lookups run once per symbolized address
+/// from many threads, and with dense keys a chunked table of `OnceLock`s answers without a
+/// lock or a hash; a chunk is allocated on the first key that falls in it.
 pub(crate) struct ModuleCache {
-    id: u64,
-    entries: RwLock<HashMap<u64, Arc<ModuleEntry>, BuildIntHasher>>,
+    dense: Box<[OnceLock<Chunk>]>,
+    sparse: RwLock<HashMap<u64, Arc<ModuleEntry>, BuildIntHasher>>,
+}
+
+impl std::fmt::Debug for ModuleCache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ModuleCache").finish_non_exhaustive()
+    }
 }
 
 impl Default for ModuleCache {
     fn default() -> Self {
         Self {
-            id: NEXT_CACHE_ID.fetch_add(1, Ordering::Relaxed),
-            entries: RwLock::default(),
+            dense: (0..CHUNKS).map(|_| OnceLock::new()).collect(),
+            sparse: RwLock::default(),
         }
     }
 }
 
 impl ModuleCache {
-    /// The entry of `module`, created on first use. The hot path is one atomic load: the
-    /// module's slot remembers the entry for the first cache that used it.
-    pub(crate) fn entry<'m>(&self, module: &'m Module) -> EntryRef<'m> {
-        if let Some((id, entry)) = module.symbolizer_slot.get() {
-            if *id == self.id {
-                return EntryRef::Slot(entry);
-            }
+    /// The entry of `module`, created on first use (once, even under parallel callers).
+    pub(crate) fn entry(&self, module: &Module) -> EntryRef<'_> {
+        let key = module.cache_key;
+        let slot = usize::try_from(key).ok().and_then(|key| {
+            let chunk = self.dense.get(key / CHUNK_SLOTS)?;
+            let chunk = chunk.get_or_init(|| (0..CHUNK_SLOTS).map(|_| OnceLock::new()).collect());
+            chunk.get(key % CHUNK_SLOTS)
+        });
+        match slot {
+            Some(slot) => EntryRef::Dense(slot.get_or_init(|| Arc::new(ModuleEntry::new(module)))),
+            None => EntryRef::Sparse(self.sparse_entry(module)),
         }
-        let shared = self.shared_entry(module);
-        if module
-            .symbolizer_slot
-            .set((self.id, Arc::clone(&shared)))
-            .is_ok()
-        {
-            if let Some((_, entry)) = module.symbolizer_slot.get() {
-                return EntryRef::Slot(entry);
-            }
-        }
-        EntryRef::Shared(shared)
     }
 
-    fn shared_entry(&self, module: &Module) -> Arc<ModuleEntry> {
-        if let Ok(map) = self.entries.read() {
+    fn sparse_entry(&self, module: &Module) -> Arc<ModuleEntry> {
+        if let Ok(map) = self.sparse.read() {
             if let Some(e) = map.get(&module.cache_key) {
                 return Arc::clone(e);
             }
         }
-        match self.entries.write() {
+        match self.sparse.write() {
             Ok(mut map) => Arc::clone(
                 map.entry(module.cache_key)
                     .or_insert_with(|| Arc::new(ModuleEntry::new(module))),
@@ -172,36 +183,17 @@ impl ModuleCache {
 
     /// Reports of all modules used so far, sorted by path.
     pub(crate) fn reports(&self) -> Vec<ModuleReport> {
-        let mut out: Vec<ModuleReport> = match self.entries.read() {
-            Ok(map) => map.values().map(|e| e.report()).collect(),
-            Err(_) => Vec::new(),
-        };
+        let mut out: Vec<ModuleReport> = self
+            .dense
+            .iter()
+            .filter_map(OnceLock::get)
+            .flat_map(|chunk| chunk.iter().filter_map(OnceLock::get))
+            .map(|e| e.report())
+            .collect();
+        if let Ok(map) = self.sparse.read() {
+            out.extend(map.values().map(|e| e.report()));
+        }
         out.sort_by(|a, b| a.path.cmp(&b.path));
         out
     }
 }
-
-/// A multiplicative hasher for integer keys (pids, cache keys): much cheaper than SipHash on
-/// the per-frame path, and the keys are not attacker-chosen strings.
-#[derive(Debug, Default, Clone, Copy)]
-pub(crate) struct IntHasher(u64);
-
-impl std::hash::Hasher for IntHasher {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-    fn write(&mut self, bytes: &[u8]) {
-        for &b in bytes {
-            self.write_u64(u64::from(b));
-        }
-    }
-    fn write_u32(&mut self, n: u32) {
-        self.write_u64(u64::from(n));
-    }
-    fn write_u64(&mut self, n: u64) {
-        self.0 = (self.0.rotate_left(5) ^ n).wrapping_mul(0x517c_c1b7_2722_0a95);
-    }
-}
-
-/// `BuildHasher` for [`IntHasher`].
-pub(crate) type BuildIntHasher = std::hash::BuildHasherDefault<IntHasher>;

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use crate::elf::{ElfImage, Svma, build_id_of, build_ids_match, hex};
 use crate::inline_names::InlineNames;
 use crate::mapped::{MappedFile, SharedBytes};
-pub(crate) use crate::units::Reader;
+use crate::section_cache::SectionCache;
 use crate::units::{Context, Dwarf};
 
 /// One line-table/inline frame found by addr2line.
@@ -98,9 +98,10 @@ pub(crate) fn find_debug_file(
 
 impl DebugInfo {
     /// The DWARF of the file in `bytes`, read lazily; `None` when it has no `.debug_info`.
-    pub(crate) fn load(bytes: &SharedBytes) -> Option<Self> {
+    /// Compressed sections are kept in `cache` when one is given.
+    pub(crate) fn load(bytes: &SharedBytes, cache: Option<&SectionCache>) -> Option<Self> {
         Some(Self {
-            dwarf: Dwarf::load(bytes)?,
+            dwarf: Dwarf::load(bytes, cache)?,
             inline_names: InlineNames::default(),
         })
     }

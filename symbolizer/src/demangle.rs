@@ -15,7 +15,7 @@ use std::fmt::Write;
 /// Rust names lose their `::h0123456789abcdef` hash like perf prints them. Names that fail to
 /// demangle are returned raw rather than dropped.
 pub fn demangle(name: &str) -> Cow<'_, str> {
-    if let Ok(d) = rustc_demangle::try_demangle(name) {
+    if let Ok(d) = rustc_demangle::try_demangle(rust_symbol_without_suffix(name)) {
         // `{:#}` omits the hash of legacy names and the crate disambiguators of v0 names.
         // `write!` rather than `format!`: a formatting error must not become a panic.
         let mut out = String::with_capacity(name.len());
@@ -27,6 +27,17 @@ pub fn demangle(name: &str) -> Cow<'_, str> {
         Some(demangled) => Cow::Owned(demangled),
         None => Cow::Borrowed(name),
     }
+}
+
+/// The Rust mangled name at the start of `name`, without what LLVM or rustc appended after a
+/// `.`: perf (GNU's Rust demangler) prints `<T>::grow_one` for `_R…8grow_one….llvm.123`, and
+/// `STATE` for `_R…5STATE.0`. rustc-demangle would keep the suffix, except an `.llvm.` one.
+/// `name` itself when no shorter prefix is a Rust name (a legacy name may hold `..` inside).
+fn rust_symbol_without_suffix(name: &str) -> &str {
+    name.match_indices('.')
+        .map(|(at, _)| &name[..at])
+        .find(|prefix| rustc_demangle::try_demangle(prefix).is_ok())
+        .unwrap_or(name)
 }
 
 /// A C++ name as GNU's demangler spells it without `DMGL_PARAMS` and `DMGL_VERBOSE`.
@@ -91,6 +102,117 @@ pub(crate) fn demangle_with_params(name: &str) -> Option<String> {
 /// Demangles `mangled` with `options` and respells cpp_demangle's standard abbreviations
 /// (`Ss`, `Si`, `So`, `Sd`) as GNU's demangler does; `None` when it does not parse.
 fn demangle_pieces(mangled: &str, options: &cpp_demangle::DemangleOptions) -> Option<String> {
+    let text = render(mangled, options)?;
+    Some(references_to_closures_restored(mangled, text, options))
+}
+
+/// Vendor qualifiers that stand in for a reference to a closure type while it is demangled
+/// (see [`references_to_closures_restored`]): no real name has them.
+const MARKED_REFERENCES: [(u8, &str, &str); 2] = [
+    (b'O', "U15__kprof_rvalref", "&&"),
+    (b'R', "U15__kprof_lvalref", "&"),
+];
+
+/// `text` (cpp_demangle's rendering of `mangled`) with the references to closure types that
+/// cpp_demangle 0.5.1 loses put back, as GNU's demangler prints them.
+///
+/// cpp_demangle prints a lambda's parameters without setting aside the type modifiers still to
+/// be printed around the closure type (its `LambdaSig` is no "inner barrier"), so a reference
+/// parameter of the lambda collapses with a reference to the closure:
+/// `OZ…EUlOT_E_` (`{lambda(auto:1&&)#1}&&`, std::variant's visitors) prints as
+/// `{lambda(auto:1&&)#1}`. Each `O`/`R` that may start a reference to a closure is tried in
+/// turn as a vendor qualifier instead, which takes one substitution slot as the reference does
+/// and is printed after the type without touching the lambda's parameters; the try is kept
+/// only when every marker lands right after a closure (`}`) and the result differs from
+/// `text` by nothing but the `&`s that were lost.
+fn references_to_closures_restored(
+    mangled: &str,
+    text: String,
+    options: &cpp_demangle::DemangleOptions,
+) -> String {
+    // Hostile names cannot make this long: each try costs one demangling.
+    const MAX_TRIES: usize = 32;
+    // A lost reference may be the lambda's own (`{lambda(auto:1)#1}&` for `auto:1&&`), so any
+    // lambda with parameters is a reason to look.
+    let lambda_takes_parameters = text
+        .split("{lambda(")
+        .skip(1)
+        .any(|after| !after.starts_with(')'));
+    if !lambda_takes_parameters {
+        return text;
+    }
+    let bytes = mangled.as_bytes();
+    let candidates: Vec<(usize, &str)> = (0..bytes.len().saturating_sub(1))
+        .rev()
+        .filter(|&at| matches!(bytes[at + 1], b'Z' | b'N' | b'S' | b'T'))
+        .filter_map(|at| {
+            let (_, marker, _) = MARKED_REFERENCES.iter().find(|(b, _, _)| *b == bytes[at])?;
+            Some((at, *marker))
+        })
+        .take(MAX_TRIES)
+        .collect();
+    // Positions are taken from the end, so earlier ones stay valid as markers are put in.
+    let mut marked = mangled.to_string();
+    let mut best = text.clone();
+    for (at, marker) in candidates {
+        let candidate = format!("{}{marker}{}", &marked[..at], &marked[at + 1..]);
+        let Some(rendered) = render(&candidate, options) else {
+            continue;
+        };
+        let Some(restored) = markers_after_closures_replaced(&rendered) else {
+            continue;
+        };
+        if restored != best && only_ampersands_missing(&best, &restored) {
+            marked = candidate;
+            best = restored;
+        }
+    }
+    if only_ampersands_missing(&text, &best) {
+        best
+    } else {
+        text
+    }
+}
+
+/// `rendered` with each marker of [`MARKED_REFERENCES`] replaced by its reference; `None`
+/// when a marker does not follow a closure type's `}`.
+fn markers_after_closures_replaced(rendered: &str) -> Option<String> {
+    let mut out = rendered.to_string();
+    for (_, marker, reference) in MARKED_REFERENCES {
+        let printed = format!(" {}", &marker[3..]);
+        let mut next = String::with_capacity(out.len());
+        let mut rest = out.as_str();
+        while let Some(at) = rest.find(&printed) {
+            if !rest[..at].ends_with('}') {
+                return None;
+            }
+            next.push_str(&rest[..at]);
+            next.push_str(reference);
+            rest = &rest[at + printed.len()..];
+        }
+        next.push_str(rest);
+        out = next;
+    }
+    Some(out)
+}
+
+/// Whether `fewer` is `more` with some `&` characters left out, and nothing else changed.
+fn only_ampersands_missing(fewer: &str, more: &str) -> bool {
+    let mut fewer = fewer.chars().peekable();
+    for c in more.chars() {
+        match fewer.peek() {
+            Some(&f) if f == c => {
+                fewer.next();
+            }
+            _ if c == '&' => {}
+            _ => return false,
+        }
+    }
+    fewer.next().is_none()
+}
+
+/// [`demangle_pieces`] without the repair of [`references_to_closures_restored`].
+fn render(mangled: &str, options: &cpp_demangle::DemangleOptions) -> Option<String> {
     let respelled;
     let mut pieces = Pieces::default();
     match cpp_demangle::Symbol::new(mangled.as_bytes()) {
@@ -411,6 +533,28 @@ mod tests {
         );
     }
 
+    // See: issue #10 point 8 (perf 6.1 and c++filt print Rust names without suffixes, and
+    // keep the `.llvm.` suffix of a name that is not mangled).
+    #[test]
+    fn rust_suffixes_dropped_like_gnu() {
+        assert_eq!(
+            demangle("_ZN3foo3bar17h0123456789abcdefE.llvm.99"),
+            "foo::bar"
+        );
+        assert_eq!(
+            demangle("_RNvNtCs1234_7mycrate3bar3baz.llvm.16293785167693325151"),
+            "mycrate::bar::baz"
+        );
+        assert_eq!(demangle("_RNvCs1234_7mycrate5STATE.0"), "mycrate::STATE");
+        assert_eq!(demangle("_RNvCs1234_7mycrate3foo.cold"), "mycrate::foo");
+        // A `..` inside a legacy identifier is no suffix.
+        assert_eq!(
+            demangle("_ZN4core3ptr13a..b$LT$T$GT$17h1234567890abcdefE"),
+            "core::ptr::a::b<T>"
+        );
+        assert_eq!(demangle("spin.llvm.1234567890"), "spin.llvm.1234567890");
+    }
+
     #[test]
     fn rust_v0() {
         // From the v0 mangling RFC (rust-lang/rfcs 2603) examples.
@@ -432,6 +576,44 @@ mod tests {
             demangle("_ZNSt6vectorIiSaIiEE9push_backERKi"),
             "std::vector<int, std::allocator<int> >::push_back"
         );
+    }
+
+    // See: issue #10 point 8 (done-means 5). Each expected name is `c++filt --no-params`'s.
+    #[test]
+    fn references_to_closures_like_gnu() {
+        let cases = [
+            // A reference parameter of the lambda, an rvalue reference to the closure.
+            ("_Z1fIOZ1gvEUlOT_E_EvT_", "f<g()::{lambda(auto:1&&)#1}&&>"),
+            // The reference parameter first of two.
+            (
+                "_Z1fIOZ1gvEUlOT_T0_E_EvT_",
+                "f<g()::{lambda(auto:1&&, auto:2)#1}&&>",
+            ),
+            // An lvalue reference to the closure, an rvalue reference parameter.
+            ("_Z1fIRZ1gvEUlOT_E_EvT_", "f<g()::{lambda(auto:1&&)#1}&>"),
+            // An rvalue reference to the closure, an lvalue reference parameter.
+            ("_Z1fIOZ1gvEUlRT_E_EvT_", "f<g()::{lambda(auto:1&)#1}&&>"),
+            // Both lvalue references.
+            ("_Z1fIRZ1gvEUlRT_E_EvT_", "f<g()::{lambda(auto:1&)#1}&>"),
+            // A closure in a namespace-scope nested name.
+            ("_Z1fION1N1XUlOT_E_EEvv", "f<N::X::{lambda(auto:1&&)#1}&&>"),
+            // The reference type again through a substitution.
+            (
+                "_Z1fIOZ1gvEUlOT_E_S2_Evv",
+                "f<g()::{lambda(auto:1&&)#1}&&, g()::{lambda(auto:1&&)#1}>",
+            ),
+            // Forms cpp_demangle already prints right stay as they are.
+            ("_Z1fIPZ1gvEUlOT_E_EvT_", "f<g()::{lambda(auto:1&&)#1}*>"),
+            ("_Z1fIZ1gvEUlOT_E_EvT_", "f<g()::{lambda(auto:1&&)#1}>"),
+            (
+                "_Z1fIRKZ1gvEUlOT_E_EvT_",
+                "f<g()::{lambda(auto:1&&)#1} const&>",
+            ),
+            ("_Z1fIOZ1gvEUliE_EvT_", "f<g()::{lambda(int)#1}&&>"),
+        ];
+        for (mangled, gnu) in cases {
+            assert_eq!(demangle(mangled), gnu, "{mangled}");
+        }
     }
 
     #[test]

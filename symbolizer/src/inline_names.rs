@@ -16,8 +16,8 @@ use std::sync::{Arc, Mutex};
 
 use gimli::{AttributeValue, DebuggingInformationEntry, DwTag, UnitOffset, UnitRef};
 
-use crate::debuginfo::Reader;
 use crate::demangle::{demangle, demangle_with_params};
+use crate::units::Reader;
 
 /// How many references (`abstract_origin`, `specification`, types, parents) one name may
 /// follow: a corrupt or cyclic tree ends here instead of looping.

@@ -71,11 +71,14 @@ pub mod demangle;
 mod elf;
 pub mod error;
 mod inline_names;
+mod int_hash;
 pub mod kallsyms;
 mod mapped;
 pub mod perfmap;
 mod plt;
 pub mod process;
+mod report;
+mod section_cache;
 mod sections;
 mod symbolize;
 mod units;
@@ -88,7 +91,8 @@ pub use process::{
     AddressSpaces, Avma, Location, MappingInfo, Module, ModuleId, ModuleKind, ModuleOffset,
 };
 pub use symbolize::{
-    ModuleReport, Problem, Status, SymFrame, Symbolized, Symbolizer, SymbolizerOptions,
+    ModuleReport, Problem, SECTION_CACHE_MAX_BYTES, Status, SymFrame, Symbolized, Symbolizer,
+    SymbolizerOptions,
 };
 
 #[cfg(test)]

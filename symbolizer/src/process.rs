@@ -1,9 +1,8 @@
 //! Address spaces: replays MMAP/COMM/FORK/EXIT side-band records into per-process mapping tables.
 
 use std::collections::HashMap;
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 
-use crate::cache::ModuleEntry;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 /// An actual virtual memory address in the recorded process (or in the kernel).
@@ -50,11 +49,9 @@ pub struct Module {
     pub kind: ModuleKind,
     /// The process whose perf map symbolizes it (only for [`ModuleKind::Jit`]).
     pub pid: Option<u32>,
-    /// A key unique among all modules created in this program, used by symbolizer caches.
+    /// A key unique among all modules created in this program, counted up from 1: each
+    /// [`crate::Symbolizer`] keeps its state of the module under it.
     pub(crate) cache_key: u64,
-    /// The state of the first [`crate::Symbolizer`] that used this module (keyed by its id),
-    /// so that symbolizer reaches it without locks or reference counting.
-    pub(crate) symbolizer_slot: OnceLock<(u64, Arc<ModuleEntry>)>,
 }
 
 impl std::fmt::Debug for Module {
@@ -78,7 +75,6 @@ impl Module {
             kind,
             pid,
             cache_key: NEXT_CACHE_KEY.fetch_add(1, Ordering::Relaxed),
-            symbolizer_slot: OnceLock::new(),
         }
     }
 
@@ -215,7 +211,7 @@ static NEXT_CACHE_KEY: AtomicU64 = AtomicU64::new(1);
 pub struct AddressSpaces {
     modules: Vec<Module>,
     interned: HashMap<InternKey, ModuleId>,
-    processes: HashMap<u32, Process, crate::cache::BuildIntHasher>,
+    processes: HashMap<u32, Process, crate::int_hash::BuildIntHasher>,
     kernel: MapSet,
     /// The `[kernel.kallsyms]` module, which also takes kernel addresses no mapping covers
     /// (BPF programs, trampolines): kallsyms knows those too.

@@ -8,11 +8,12 @@
 //! lie in the first part of `.debug_info`, and `.debug_loclists` is never needed at all.
 
 use std::io::{Cursor, Read};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex, Once, PoisonError};
 
 use object::{CompressionFormat, Object, ObjectSection};
 
 use crate::mapped::{GrowingBytes, MAX_MAPPED_SIZE, SharedBytes};
+use crate::section_cache::{CachedSection, SectionCache};
 
 /// How many more bytes than asked for an inflating step produces, so that nearby lookups (the
 /// next unit, the rest of an abbreviation table) rarely need a step of their own.
@@ -34,6 +35,9 @@ pub(crate) enum SectionBytes {
 pub(crate) struct Inflating {
     out: Arc<GrowingBytes>,
     decoder: Mutex<Decoder>,
+    /// Where the whole inflated section is to be kept for later runs: when set, the first
+    /// need inflates all of it, and the copy is written once it is complete.
+    keep: Option<(CachedSection, Once)>,
 }
 
 impl std::fmt::Debug for Inflating {
@@ -60,13 +64,28 @@ enum Decoder {
 impl SectionBytes {
     /// The section called `name` (such as `.debug_info`) of the object `file` parsed from
     /// `bytes`; `None` when it is absent, or compressed in a way we cannot read.
-    pub(crate) fn find(file: &object::File<'_>, bytes: &SharedBytes, name: &str) -> Option<Self> {
+    ///
+    /// With a `cache` (and the file's build-id), a compressed section is read from its inflated
+    /// copy when one is stored, and otherwise inflated whole on first need and stored.
+    pub(crate) fn find(
+        file: &object::File<'_>,
+        bytes: &SharedBytes,
+        name: &str,
+        cache: Option<(&SectionCache, &[u8])>,
+    ) -> Option<Self> {
         let section = file.section_by_name(name)?;
         let compressed = section.compressed_data().ok()?;
         let data = bytes.subslice_of(compressed.data)?;
         let size = usize::try_from(compressed.uncompressed_size)
             .ok()
             .filter(|&size| size as u64 <= MAX_MAPPED_SIZE)?;
+        let keep = match (compressed.format, cache) {
+            (CompressionFormat::None, _) | (_, None) => None,
+            (_, Some((cache, build_id))) => cache.section(build_id, name, data.len(), size),
+        };
+        if let Some(copy) = keep.as_ref().and_then(CachedSection::open) {
+            return Some(Self::Plain(copy));
+        }
         let decoder = match compressed.format {
             CompressionFormat::None => return Some(Self::Plain(data)),
             CompressionFormat::Zlib => Decoder::Zlib {
@@ -81,6 +100,7 @@ impl SectionBytes {
         Some(Self::Inflating(Inflating {
             out: Arc::new(GrowingBytes::new(size).ok()?),
             decoder: Mutex::new(decoder),
+            keep: keep.map(|copy| (copy, Once::new())),
         }))
     }
 
@@ -116,8 +136,13 @@ impl SectionBytes {
 }
 
 impl Inflating {
-    fn ensure(&self, end: usize) -> bool {
-        let target = end.saturating_add(STEP).min(self.out.capacity()).max(end);
+    fn ensure(&self, needed: usize) -> bool {
+        let (end, target) = if self.keep.is_some() {
+            (self.out.capacity(), self.out.capacity())
+        } else {
+            let target = needed.saturating_add(STEP).min(self.out.capacity());
+            (needed, target.max(needed))
+        };
         // One chunk per turn of the lock: a lookup that needs an earlier part than another
         // goes on as soon as that part is there, while the other inflates further.
         while self.out.filled() < end {
@@ -130,7 +155,13 @@ impl Inflating {
             let step = self.out.append_with(want, |buf| decoder.inflate_into(buf));
             if !matches!(step, Ok(n) if n > 0) {
                 *decoder = Decoder::Failed;
-                return false;
+                // A stream that is corrupt further on still serves what came before.
+                return self.out.filled() >= needed;
+            }
+        }
+        if let Some((copy, stored)) = &self.keep {
+            if self.out.filled() == self.out.capacity() {
+                stored.call_once(|| copy.store(&self.out));
             }
         }
         true
@@ -211,6 +242,7 @@ mod tests {
                 state: Box::new(flate2::Decompress::new(true)),
                 input: SharedBytes::from_vec(compressed),
             }),
+            keep: None,
         })
     }
 

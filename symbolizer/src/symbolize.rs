@@ -13,6 +13,8 @@ use crate::kallsyms::Kallsyms;
 use crate::mapped::{MappedFile, SharedBytes, read_regular};
 use crate::perfmap::{PerfMapRefusal, load_trusted};
 use crate::process::{Module, ModuleKind, ModuleOffset};
+pub use crate::report::{ModuleReport, Problem, Status, SymFrame, Symbolized};
+use crate::section_cache::SectionCache;
 
 /// Largest kallsyms file we read: 256 MiB.
 const MAX_KALLSYMS_SIZE: u64 = 256 << 20;
@@ -54,7 +56,15 @@ pub struct SymbolizerOptions {
     /// A root prefixed to every path named in the recording, like perf's `--symfs`.
     /// Default: `None` (paths are opened as recorded).
     pub symfs: Option<PathBuf>,
+    /// A directory for inflated copies of compressed debug sections, keyed by build-id (see
+    /// `section_cache.rs`): with it, a compressed section is inflated whole once and read from
+    /// its copy by later runs; the directory is kept under [`SECTION_CACHE_MAX_BYTES`].
+    /// Default: `None` (sections are inflated on every run, only as far as lookups need).
+    pub section_cache: Option<PathBuf>,
 }
+
+/// The most bytes [`SymbolizerOptions::section_cache`] holds: the oldest copies go first.
+pub const SECTION_CACHE_MAX_BYTES: u64 = 1 << 30;
 
 impl Default for SymbolizerOptions {
     fn default() -> Self {
@@ -68,177 +78,8 @@ impl Default for SymbolizerOptions {
             recorded_osrelease: None,
             debug_dirs: vec![PathBuf::from("/usr/lib/debug")],
             symfs: None,
+            section_cache: None,
         }
-    }
-}
-
-/// One frame of a symbolized address.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SymFrame {
-    /// The function name, or `module+0xoffset` when unresolved.
-    pub function: Arc<str>,
-    /// The source file, when lines were requested and known.
-    pub file: Option<Arc<str>>,
-    /// The source line, when lines were requested and known.
-    pub line: Option<u32>,
-    /// True for a frame inlined into the next one.
-    pub inlined: bool,
-}
-
-/// Whether an address was resolved.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Status {
-    /// A function name was found.
-    Resolved,
-    /// No function name; the frame reads `module+0xoffset`.
-    Unresolved(Problem),
-}
-
-/// The frames of one address, innermost (inlined callee) first; never empty.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Symbolized {
-    /// The frames; the last one is the real (not inlined) function.
-    pub frames: Vec<SymFrame>,
-    /// Whether it was resolved.
-    pub status: Status,
-}
-
-/// Why addresses of a module could not be (fully) symbolized; `Display` gives reason and fix.
-#[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum Problem {
-    /// The file named in the recording does not exist here.
-    FileNotFound,
-    /// The file could not be opened or is not a regular file.
-    Unreadable(Arc<str>),
-    /// The file is not a parseable ELF file.
-    ParseFailed(Arc<str>),
-    /// The file has no `.symtab` (only `.dynsym`), and no debug file provides one.
-    Stripped,
-    /// Lines or inlined frames were requested but there is no DWARF.
-    NoDebugInfo,
-    /// The file on disk is not the one that was recorded.
-    BuildIdMismatch {
-        /// The build-id in the recording (hex).
-        recorded: Arc<str>,
-        /// The build-id of the file on disk (hex).
-        found: Arc<str>,
-    },
-    /// `/proc/kallsyms` shows only zero addresses.
-    KptrRestrict,
-    /// The kallsyms file could not be read.
-    KallsymsUnreadable(Arc<str>),
-    /// The recording was made on another kernel (or one it does not name), so this machine's
-    /// kernel symbols and vdso cannot be used.
-    OtherKernel {
-        /// The recording's kernel release, when known.
-        osrelease: Option<Arc<str>>,
-    },
-    /// No `/tmp/perf-PID.map` for this JIT mapping.
-    NoPerfMap,
-    /// The perf map is a symlink, not ours or root's, or writable by others.
-    UntrustedPerfMap,
-    /// The offset lies outside every loadable segment of the file.
-    OutsideSegments,
-    /// The symbol table has no function covering the address.
-    NoSymbol,
-    /// A mapping kind that has no symbols (`[stack]`, `[heap]`, ...).
-    NoSymbols,
-}
-
-impl Problem {
-    /// A small stable number per variant, for de-duplication.
-    pub(crate) fn code(&self) -> u32 {
-        match self {
-            Self::FileNotFound => 0,
-            Self::Unreadable(_) => 1,
-            Self::ParseFailed(_) => 2,
-            Self::Stripped => 3,
-            Self::NoDebugInfo => 4,
-            Self::BuildIdMismatch { .. } => 5,
-            Self::KptrRestrict => 6,
-            Self::KallsymsUnreadable(_) => 7,
-            Self::OtherKernel { .. } => 8,
-            Self::NoPerfMap => 9,
-            Self::UntrustedPerfMap => 10,
-            Self::OutsideSegments => 11,
-            Self::NoSymbol => 12,
-            Self::NoSymbols => 13,
-        }
-    }
-}
-
-impl fmt::Display for Problem {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Self::FileNotFound => f.write_str("file not found (profile on this machine or pass --symfs)"),
-            Self::Unreadable(e) => write!(f, "file unreadable: {e}"),
-            Self::ParseFailed(e) => write!(f, "not a valid ELF file: {e}"),
-            Self::Stripped => f.write_str(
-                "stripped (no .symtab, only .dynsym): install the -dbgsym/-debuginfo package or build without stripping",
-            ),
-            Self::NoDebugInfo => f.write_str("no debug info (install the -dbgsym package / build with -g)"),
-            Self::BuildIdMismatch { recorded, found } => write!(
-                f,
-                "build-id mismatch: recorded {recorded} file has {found} (the file changed since recording)"
-            ),
-            Self::KptrRestrict => {
-                f.write_str("kernel symbols hidden by kptr_restrict (set kernel.kptr_restrict=0, run as root)")
-            }
-            Self::KallsymsUnreadable(e) => write!(f, "kallsyms unreadable: {e}"),
-            Self::OtherKernel { osrelease } => {
-                match osrelease {
-                    Some(release) => write!(f, "recorded on another kernel (osrelease {release})")?,
-                    None => f.write_str("recorded on a kernel the file does not name")?,
-                }
-                f.write_str(
-                    ": this machine's kernel symbols do not describe it; pass --kallsyms FILE \
-                     (a copy of the recording machine's /proc/kallsyms) to name kernel frames",
-                )
-            }
-            Self::NoPerfMap => f.write_str("no /tmp/perf-PID.map for this JIT code (enable the runtime's perf map)"),
-            Self::UntrustedPerfMap => f.write_str(
-                "perf map ignored: a symlink, not owned by root or you, or writable by others",
-            ),
-            Self::OutsideSegments => f.write_str("address outside the file's loadable segments"),
-            Self::NoSymbol => f.write_str("no symbol covers the address"),
-            Self::NoSymbols => f.write_str("mapping without symbols"),
-        }
-    }
-}
-
-/// Per-module summary of a symbolization run.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ModuleReport {
-    /// The module's recorded path.
-    pub path: Arc<str>,
-    /// Its kind.
-    pub kind: ModuleKind,
-    /// The build-id the recording gave it, if any: what to fetch when the file is missing.
-    pub build_id: Option<Vec<u8>>,
-    /// Addresses resolved to a function.
-    pub resolved: u64,
-    /// Addresses left as `module+offset`.
-    pub unresolved: u64,
-    /// What went wrong, each with its fix in `Display`.
-    pub problems: Vec<Problem>,
-}
-
-impl fmt::Display for ModuleReport {
-    /// `path: N resolved, M unresolved` followed by `; problem` for each problem.
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "{}: {} resolved, {} unresolved",
-            self.path, self.resolved, self.unresolved
-        )?;
-        if let Some(id) = &self.build_id {
-            write!(f, " (build-id {})", hex(id))?;
-        }
-        for p in &self.problems {
-            write!(f, "; {p}")?;
-        }
-        Ok(())
     }
 }
 
@@ -246,6 +87,7 @@ impl fmt::Display for ModuleReport {
 /// many threads; each module is loaded once, on its first use.
 pub struct Symbolizer {
     options: SymbolizerOptions,
+    section_cache: Option<SectionCache>,
     cache: ModuleCache,
     kallsyms: OnceLock<Result<Kallsyms, Problem>>,
     kernel_source: OnceLock<Option<PathBuf>>,
@@ -319,6 +161,10 @@ impl Symbolizer {
     /// A symbolizer; nothing is read until the first [`symbolize`](Self::symbolize).
     pub fn new(options: SymbolizerOptions) -> Self {
         Self {
+            section_cache: options
+                .section_cache
+                .clone()
+                .map(|dir| SectionCache::new(dir, SECTION_CACHE_MAX_BYTES)),
             options,
             cache: ModuleCache::default(),
             kallsyms: OnceLock::new(),
@@ -589,10 +435,13 @@ impl Symbolizer {
             .dwarf
             .get_or_init(|| {
                 let skipped = !elf.image.has_dwarf && !self.options.lines;
+                let cache = self.section_cache.as_ref();
                 let info = if elf.image.has_dwarf {
-                    DebugInfo::load(&elf.image.bytes)
+                    DebugInfo::load(&elf.image.bytes, cache)
                 } else if !skipped {
-                    elf.debug_file.as_ref().and_then(DebugInfo::load)
+                    elf.debug_file
+                        .as_ref()
+                        .and_then(|file| DebugInfo::load(file, cache))
                 } else {
                     None
                 };

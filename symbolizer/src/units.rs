@@ -22,6 +22,7 @@ use gimli::{Reader as _, SectionId};
 use object::{Object, ObjectSection};
 
 use crate::mapped::SharedBytes;
+use crate::section_cache::SectionCache;
 use crate::sections::{SectionBytes, parse_object};
 
 /// The gimli reader over shared, stable bytes.
@@ -91,6 +92,10 @@ struct UnitIndex {
     /// `.debug_info` offsets of the units with address ranges, ascending; a unit's id is its
     /// position here.
     offsets: Vec<usize>,
+    /// Per unit id, the byte ranges of its sets in `.debug_aranges`: a unit's own context gets
+    /// only those, since addr2line reads every set of the section it is given (for each of
+    /// thousands of units read alone, that was the whole section each time).
+    sets: Vec<Vec<std::ops::Range<usize>>>,
     /// The number of units with a set in `.debug_aranges`, with address ranges or not.
     units_with_sets: usize,
     /// Sorted by (end, unit id).
@@ -110,10 +115,16 @@ impl UnitIndex {
     fn parse(aranges: gimli::DebugAranges<Reader>) -> Option<Self> {
         let mut sets: Vec<(usize, gimli::Range)> = Vec::new();
         let mut units_with_sets = Vec::new();
+        let mut set_bytes: Vec<(usize, std::ops::Range<usize>)> = Vec::new();
         let mut headers = aranges.headers();
         while let Some(header) = headers.next().ok()? {
             let unit = header.debug_info_offset().0;
             units_with_sets.push(unit);
+            let start = header.offset().0;
+            let end = start
+                .checked_add(header.length())?
+                .checked_add(usize::from(header.encoding().format.initial_length_size()))?;
+            set_bytes.push((unit, start..end));
             let mut entries = header.entries();
             while let Some(entry) = entries.next().transpose() {
                 // Like addr2line: skip a bad entry (an address overflow); the iterator stops
@@ -149,8 +160,15 @@ impl UnitIndex {
         }
         units_with_sets.sort_unstable();
         units_with_sets.dedup();
+        let mut unit_sets = vec![Vec::new(); offsets.len()];
+        for (unit, bytes) in set_bytes {
+            if let Ok(id) = offsets.binary_search(&unit) {
+                unit_sets[id].push(bytes);
+            }
+        }
         Some(Self {
             offsets,
+            sets: unit_sets,
             units_with_sets: units_with_sets.len(),
             ranges,
         })
@@ -170,9 +188,14 @@ impl UnitIndex {
 impl Dwarf {
     /// The DWARF sections of the file in `bytes` (nothing is inflated yet beyond
     /// `.debug_aranges`); `None` when it has no `.debug_info`.
-    pub(crate) fn load(bytes: &SharedBytes) -> Option<Self> {
+    ///
+    /// With a `cache`, compressed sections are read from their inflated copies when stored
+    /// (see [`crate::section_cache`]); files without a build-id are never cached.
+    pub(crate) fn load(bytes: &SharedBytes, cache: Option<&SectionCache>) -> Option<Self> {
         let (file, endian) = parse_object(bytes)?;
-        let find = |id: SectionId| SectionBytes::find(&file, bytes, id.name());
+        let build_id = file.build_id().ok().flatten();
+        let keyed = cache.zip(build_id);
+        let find = |id: SectionId| SectionBytes::find(&file, bytes, id.name(), keyed);
         let info = find(SectionId::DebugInfo)?;
         let aranges = find(SectionId::DebugAranges).and_then(|s| s.whole());
         let index = aranges.as_ref().and_then(|a| {
@@ -226,7 +249,7 @@ impl Dwarf {
             let Some(slot) = self.units.get(unit) else {
                 continue;
             };
-            match slot.get_or_init(|| self.load_unit(index.offsets[unit])) {
+            match slot.get_or_init(|| self.load_unit(index, unit)) {
                 UnitContext::Alone(context) => {
                     let context = context.lock().unwrap_or_else(PoisonError::into_inner);
                     if visit(&context).is_break() {
@@ -282,7 +305,9 @@ impl Dwarf {
             };
             let abbrev = whole_or_empty(&self.abbrev);
             let line = whole_or_empty(&self.line);
-            let context = Context::from_dwarf(self.gimli_dwarf(info, abbrev, line)).ok()?;
+            let aranges = self.aranges.clone().unwrap_or_else(empty);
+            let dwarf = self.gimli_dwarf(info, abbrev, line, aranges);
+            let context = Context::from_dwarf(dwarf).ok()?;
             Some(Mutex::new(context))
         });
         if let Some(context) = whole {
@@ -302,6 +327,7 @@ impl Dwarf {
         info: SharedBytes,
         abbrev: SharedBytes,
         line: SharedBytes,
+        aranges: SharedBytes,
     ) -> gimli::Dwarf<Reader> {
         let small = self.small_whole.get_or_init(|| {
             self.small
@@ -313,7 +339,7 @@ impl Dwarf {
             SectionId::DebugInfo => info.clone(),
             SectionId::DebugAbbrev => abbrev.clone(),
             SectionId::DebugLine => line.clone(),
-            SectionId::DebugAranges => self.aranges.clone().unwrap_or_else(empty),
+            SectionId::DebugAranges => aranges.clone(),
             _ => small
                 .iter()
                 .find(|(small_id, _)| *small_id == id)
@@ -328,12 +354,31 @@ impl Dwarf {
         }
     }
 
-    fn load_unit(&self, offset: usize) -> UnitContext {
-        self.try_load_unit(offset)
+    fn load_unit(&self, index: &UnitIndex, unit: usize) -> UnitContext {
+        self.try_load_unit(index, unit)
             .unwrap_or(UnitContext::Unreadable)
     }
 
-    fn try_load_unit(&self, offset: usize) -> Option<UnitContext> {
+    /// The `.debug_aranges` sets of unit `unit` of `index` alone: a view of the section when
+    /// it has one set, as compilers write them.
+    fn unit_aranges(&self, index: &UnitIndex, unit: usize) -> SharedBytes {
+        let (Some(aranges), Some(sets)) = (&self.aranges, index.sets.get(unit)) else {
+            return empty();
+        };
+        match sets.as_slice() {
+            [one] => aranges.slice(one.clone()).unwrap_or_else(empty),
+            many => SharedBytes::from_vec(
+                many.iter()
+                    .filter_map(|set| aranges.get(set.clone()))
+                    .flatten()
+                    .copied()
+                    .collect(),
+            ),
+        }
+    }
+
+    fn try_load_unit(&self, index: &UnitIndex, unit: usize) -> Option<UnitContext> {
+        let offset = *index.offsets.get(unit)?;
         // The unit's own bytes.
         let end = self.ensure_unit(&self.info, offset)?;
         let info = self.info.available();
@@ -365,8 +410,9 @@ impl Dwarf {
         let Some(alone) = self.unit_alone(&info, offset, end) else {
             return Some(UnitContext::Whole);
         };
-        let context =
-            Context::from_dwarf(self.gimli_dwarf(alone, abbrev_bytes, line_bytes)).ok()?;
+        let aranges = self.unit_aranges(index, unit);
+        let dwarf = self.gimli_dwarf(alone, abbrev_bytes, line_bytes, aranges);
+        let context = Context::from_dwarf(dwarf).ok()?;
         Some(UnitContext::Alone(Mutex::new(context)))
     }
 
@@ -516,7 +562,7 @@ impl Dwarf {
     /// [`Dwarf::load`] with every lookup made through the whole-file context, as before units
     /// were read alone: what tests compare the lookups of units read alone with.
     pub(crate) fn load_whole_file(bytes: &SharedBytes) -> Option<Self> {
-        let mut dwarf = Self::load(bytes)?;
+        let mut dwarf = Self::load(bytes, None)?;
         dwarf.index = None;
         dwarf.units.clear();
         Some(dwarf)
@@ -677,7 +723,7 @@ int main(int argc, char **) { std::printf("%ld\n", app::run(argc * 1000)); }
     fn compare(path: &Path, probes: impl Iterator<Item = u64>) -> usize {
         let bytes = map(path);
         let oracle = whole_file_oracle(&bytes);
-        let lazy = DebugInfo::load(&bytes).unwrap();
+        let lazy = DebugInfo::load(&bytes, None).unwrap();
         let whole = DebugInfo::load_whole_file(&bytes).unwrap();
         let mut with_frames = 0;
         for probe in probes {
@@ -766,7 +812,7 @@ int main(int argc, char **) { std::printf("%ld\n", app::run(argc * 1000)); }
                 "{name}: only {with_frames} addresses known"
             );
             // Which way the lookups went.
-            let dwarf = Dwarf::load(&map(&path)).unwrap();
+            let dwarf = Dwarf::load(&map(&path), None).unwrap();
             for &probe in &probes {
                 dwarf_frames(&dwarf, probe);
             }
@@ -783,6 +829,25 @@ int main(int argc, char **) { std::printf("%ld\n", app::run(argc * 1000)); }
                     dwarf.whole.get().is_none(),
                     "{name}: the whole file was read"
                 );
+            }
+            // See: issue #10 done-means 7. Inflated copies kept by build-id answer as the
+            // compressed sections do: the first load stores them, the second reads them.
+            let cache = crate::section_cache::SectionCache::new(dir.0.join("cache"), 1 << 30);
+            for run in ["stores", "reads"] {
+                let cached = Dwarf::load(&map(&path), Some(&cache)).unwrap();
+                let compressed = name != "plain";
+                assert_eq!(
+                    matches!(cached.info, SectionBytes::Plain(_)),
+                    !compressed || run == "reads",
+                    "{name}, the run that {run} the copies"
+                );
+                for &probe in probes.iter().step_by(7) {
+                    assert_eq!(
+                        dwarf_frames(&cached, probe),
+                        dwarf_frames(&dwarf, probe),
+                        "{name} at {probe:#x}, the run that {run} the copies"
+                    );
+                }
             }
         }
     }
@@ -811,7 +876,7 @@ int main(int argc, char **) { std::printf("%ld\n", app::run(argc * 1000)); }
             return;
         };
         // The start and middle of every range: every unit with code.
-        let dwarf = Dwarf::load(&map(&path)).unwrap();
+        let dwarf = Dwarf::load(&map(&path), None).unwrap();
         let index = dwarf.index.as_ref().unwrap();
         let probes: Vec<u64> = index
             .ranges
@@ -829,8 +894,8 @@ int main(int argc, char **) { std::printf("%ld\n", app::run(argc * 1000)); }
             return;
         };
         let bytes = map(&path);
-        let info = DebugInfo::load(&bytes).unwrap();
-        let dwarf = Dwarf::load(&bytes).unwrap();
+        let info = DebugInfo::load(&bytes, None).unwrap();
+        let dwarf = Dwarf::load(&bytes, None).unwrap();
         let SectionBytes::Inflating(_) = &dwarf.info else {
             eprintln!("skipping: this libc debug file is not compressed");
             return;

@@ -12,9 +12,10 @@ use gimli::write::{
     CallFrameInstruction, CommonInformationEntry, FrameDescriptionEntry, FrameTable,
 };
 use gimli::{Register, X86_64};
+use kprof_symbolizer::Avma;
 use kprof_symbolizer::unwind::{
-    Arch, DwarfUnwinder, FrameAddress, ModuleRef, ModuleSource, StackBytes, UnwindEnd, UserRegs,
-    unwind_frame_pointers,
+    Arch, DwarfUnwinder, FrameAddress, ModuleRef, ModuleSource, StackBytes, UnwindCache, UnwindEnd,
+    UserRegs, unwind_frame_pointers,
 };
 use support::{
     EM_AARCH64, EM_X86_64, ExeSymbols, SyntheticModule, SyntheticSection, XorShift,
@@ -74,14 +75,21 @@ fn check_recording_reaches_main(workload: &'static support::Workload) {
             start: sample.regs.sp(),
             bytes: &sample.stack,
         };
-        let unwound = unwinder.unwind(Arch::X86_64, &sample.regs, &stack, &modules, MAX_FRAMES);
+        let unwound = unwinder.unwind(
+            Arch::X86_64,
+            &sample.regs,
+            &stack,
+            &modules,
+            MAX_FRAMES,
+            &mut UnwindCache::new(),
+        );
         assert!(unwound.frames.len() <= MAX_FRAMES);
         let names: Vec<&str> = unwound
             .frames
             .iter()
             .map(|frame| {
                 symbols
-                    .name_of(&modules, frame.lookup_address())
+                    .name_of(&modules, frame.lookup_address().0)
                     .unwrap_or("?")
             })
             .collect();
@@ -147,19 +155,35 @@ fn unwinding_is_deterministic_across_threads() {
     };
     let unwinder = DwarfUnwinder::new();
     let samples = recording.workload_samples();
-    let unwind_one = |sample: &support::Sample| {
+    let unwind_one = |sample: &support::Sample, cache: &mut UnwindCache| {
         let modules = recording.modules_of(sample.pid);
         let stack = StackBytes {
             start: sample.regs.sp(),
             bytes: &sample.stack,
         };
-        unwinder.unwind(Arch::X86_64, &sample.regs, &stack, &modules, MAX_FRAMES)
+        unwinder.unwind(
+            Arch::X86_64,
+            &sample.regs,
+            &stack,
+            &modules,
+            MAX_FRAMES,
+            cache,
+        )
     };
-    let serial: Vec<_> = samples.iter().map(unwind_one).collect();
+    let mut cache = UnwindCache::new();
+    let serial: Vec<_> = samples.iter().map(|s| unwind_one(s, &mut cache)).collect();
     let parallel: Vec<_> = std::thread::scope(|scope| {
         let chunks: Vec<_> = samples
             .chunks(samples.len().div_ceil(4).max(1))
-            .map(|chunk| scope.spawn(move || chunk.iter().map(unwind_one).collect::<Vec<_>>()))
+            .map(|chunk| {
+                scope.spawn(move || {
+                    let mut cache = UnwindCache::new();
+                    chunk
+                        .iter()
+                        .map(|s| unwind_one(s, &mut cache))
+                        .collect::<Vec<_>>()
+                })
+            })
             .collect();
         chunks
             .into_iter()
@@ -176,7 +200,7 @@ struct KeyedModules<'a> {
 }
 
 impl ModuleSource for KeyedModules<'_> {
-    fn module_at(&self, avma: u64) -> Option<ModuleRef> {
+    fn module_at(&self, avma: Avma) -> Option<ModuleRef> {
         self.modules.module_at(avma)
     }
 
@@ -196,7 +220,7 @@ fn step_cache_gives_the_same_walks() {
         return;
     };
     let samples = recording.workload_samples();
-    let walk_all = |unwinder: &DwarfUnwinder, keyed: bool| -> Vec<_> {
+    let walk_all = |unwinder: &DwarfUnwinder, keyed: bool, cache: &mut UnwindCache| -> Vec<_> {
         samples
             .iter()
             .map(|sample| {
@@ -210,20 +234,38 @@ fn step_cache_gives_the_same_walks() {
                         modules,
                         space: u64::from(sample.pid),
                     };
-                    unwinder.unwind(Arch::X86_64, &sample.regs, &stack, &modules, MAX_FRAMES)
+                    unwinder.unwind(
+                        Arch::X86_64,
+                        &sample.regs,
+                        &stack,
+                        &modules,
+                        MAX_FRAMES,
+                        cache,
+                    )
                 } else {
-                    unwinder.unwind(Arch::X86_64, &sample.regs, &stack, &modules, MAX_FRAMES)
+                    unwinder.unwind(
+                        Arch::X86_64,
+                        &sample.regs,
+                        &stack,
+                        &modules,
+                        MAX_FRAMES,
+                        cache,
+                    )
                 }
             })
             .collect()
     };
-    let plain = walk_all(&DwarfUnwinder::new(), false);
-    let cached = DwarfUnwinder::new();
-    let cold = walk_all(&cached, true);
-    let warm = walk_all(&cached, true);
+    let plain = walk_all(&DwarfUnwinder::new(), false, &mut UnwindCache::new());
+    // One worker's cache, cold then warm; then another worker's, on the same shared unwinder.
+    let shared = DwarfUnwinder::new();
+    let mut worker = UnwindCache::new();
+    let cold = walk_all(&shared, true, &mut worker);
+    let warm = walk_all(&shared, true, &mut worker);
+    let other_worker = walk_all(&shared, true, &mut UnwindCache::new());
     assert!(plain.len() >= 50);
     assert_eq!(plain, cold);
     assert_eq!(plain, warm);
+    assert_eq!(plain, other_worker);
 }
 
 /// A module whose `.eh_frame` is replaced by random bytes: every walk ends, bounded, no panic.
@@ -258,7 +300,14 @@ fn random_bytes_as_eh_frame_never_panic() {
                 start: sp,
                 bytes: &bytes,
             };
-            let unwound = unwinder.unwind(Arch::X86_64, &regs, &stack, &modules, 64);
+            let unwound = unwinder.unwind(
+                Arch::X86_64,
+                &regs,
+                &stack,
+                &modules,
+                64,
+                &mut UnwindCache::new(),
+            );
             assert!(!unwound.frames.is_empty() && unwound.frames.len() <= 64);
         }
     }
@@ -306,9 +355,19 @@ fn garbage_stacks_with_real_cfi_are_bounded() {
         let pc = modules.start + functions[i as usize % functions.len()] + rng.next() % 30;
         let regs = UserRegs::new(Arch::X86_64, pc, sp).with_dwarf_register(6, words[0]);
         let max = 1 + (i as usize % 40);
-        let unwound = unwinder.unwind(Arch::X86_64, &regs, &stack, &modules, max);
+        let unwound = unwinder.unwind(
+            Arch::X86_64,
+            &regs,
+            &stack,
+            &modules,
+            max,
+            &mut UnwindCache::new(),
+        );
         assert!(unwound.frames.len() <= max);
-        assert_eq!(unwound.frames[0], FrameAddress::InstructionPointer(pc));
+        assert_eq!(
+            unwound.frames[0],
+            FrameAddress::InstructionPointer(Avma(pc))
+        );
         if unwound.end == UnwindEnd::DepthLimit {
             assert_eq!(unwound.frames.len(), max);
         }
@@ -343,7 +402,14 @@ fn cfa_below_sp_stops_as_loop() {
     // Somewhere past the prologue (push rbp; mov rbp, rsp) but before the epilogue.
     let pc = modules.start + start + size / 2;
     let regs = UserRegs::new(Arch::X86_64, pc, sp).with_dwarf_register(6, sp - 64);
-    let unwound = unwinder.unwind(Arch::X86_64, &regs, &stack, &modules, 64);
+    let unwound = unwinder.unwind(
+        Arch::X86_64,
+        &regs,
+        &stack,
+        &modules,
+        64,
+        &mut UnwindCache::new(),
+    );
     assert_eq!(unwound.end, UnwindEnd::Loop, "{unwound:?}");
     assert_eq!(unwound.frames.len(), 1);
 }
@@ -392,12 +458,19 @@ fn plt_stub_cfa_expression() {
                 bytes: &bytes,
             };
             let regs = UserRegs::new(Arch::X86_64, pc, sp);
-            let unwound = unwinder.unwind(Arch::X86_64, &regs, &stack, &modules, 2);
+            let unwound = unwinder.unwind(
+                Arch::X86_64,
+                &regs,
+                &stack,
+                &modules,
+                2,
+                &mut UnwindCache::new(),
+            );
             assert_eq!(
                 unwound.frames,
                 [
-                    FrameAddress::InstructionPointer(pc),
-                    FrameAddress::ReturnAddress(base + caller)
+                    FrameAddress::InstructionPointer(Avma(pc)),
+                    FrameAddress::ReturnAddress(Avma(base + caller))
                 ],
                 "module {key}, pc {pc:#x}"
             );
@@ -411,10 +484,17 @@ fn plt_stub_cfa_expression() {
                 bytes: &bytes,
             };
             let regs = UserRegs::new(Arch::X86_64, pc, sp);
-            let unwound = unwinder.unwind(Arch::X86_64, &regs, &stack, &modules, 2);
+            let unwound = unwinder.unwind(
+                Arch::X86_64,
+                &regs,
+                &stack,
+                &modules,
+                2,
+                &mut UnwindCache::new(),
+            );
             assert_eq!(
                 unwound.frames[1],
-                FrameAddress::ReturnAddress(base + caller)
+                FrameAddress::ReturnAddress(Avma(base + caller))
             );
         } else {
             // Without CFI, a pc outside the PLT in a non-leaf position has no unwind info.
@@ -425,7 +505,14 @@ fn plt_stub_cfa_expression() {
                 start: sp,
                 bytes: &bytes,
             };
-            let unwound = unwinder.unwind(Arch::X86_64, &regs, &stack, &modules, 8);
+            let unwound = unwinder.unwind(
+                Arch::X86_64,
+                &regs,
+                &stack,
+                &modules,
+                8,
+                &mut UnwindCache::new(),
+            );
             assert_eq!(
                 unwound.end,
                 UnwindEnd::NoUnwindInfo {
@@ -536,13 +623,20 @@ fn aarch64_leaf_lr_saved_lr_and_root() {
         .with_dwarf_register(30, function(1) + 0x20)
         .with_dwarf_register(29, SP + 0x40);
     let unwinder = DwarfUnwinder::new();
-    let unwound = unwinder.unwind(Arch::Aarch64, &regs, &stack, &modules, 16);
+    let unwound = unwinder.unwind(
+        Arch::Aarch64,
+        &regs,
+        &stack,
+        &modules,
+        16,
+        &mut UnwindCache::new(),
+    );
     assert_eq!(
         unwound.frames,
         [
-            FrameAddress::InstructionPointer(function(0) + 0x10),
-            FrameAddress::ReturnAddress(function(1) + 0x20),
-            FrameAddress::ReturnAddress(function(2) + 0x30),
+            FrameAddress::InstructionPointer(Avma(function(0) + 0x10)),
+            FrameAddress::ReturnAddress(Avma(function(1) + 0x20)),
+            FrameAddress::ReturnAddress(Avma(function(2) + 0x30)),
         ]
     );
     assert_eq!(unwound.end, UnwindEnd::ReachedRoot);
@@ -550,7 +644,14 @@ fn aarch64_leaf_lr_saved_lr_and_root() {
     // A leaf whose lr points back into itself: sp never moves → loop, not a hang.
     let regs = UserRegs::new(Arch::Aarch64, function(0) + 0x10, SP)
         .with_dwarf_register(30, function(0) + 0x40);
-    let unwound = unwinder.unwind(Arch::Aarch64, &regs, &stack, &modules, 1000);
+    let unwound = unwinder.unwind(
+        Arch::Aarch64,
+        &regs,
+        &stack,
+        &modules,
+        1000,
+        &mut UnwindCache::new(),
+    );
     assert_eq!(unwound.end, UnwindEnd::Loop);
     assert!(unwound.frames.len() <= 3);
 }
@@ -587,19 +688,33 @@ fn x86_64_cfa_rules_and_endings() {
             bytes: &bytes,
         };
         let regs = UserRegs::new(Arch::X86_64, function(0) + 3, SP);
-        let unwound = unwinder.unwind(Arch::X86_64, &regs, &stack, &modules, 16);
+        let unwound = unwinder.unwind(
+            Arch::X86_64,
+            &regs,
+            &stack,
+            &modules,
+            16,
+            &mut UnwindCache::new(),
+        );
         assert_eq!(
             unwound.frames,
             [
-                FrameAddress::InstructionPointer(function(0) + 3),
-                FrameAddress::ReturnAddress(function(1) + 5),
+                FrameAddress::InstructionPointer(Avma(function(0) + 3)),
+                FrameAddress::ReturnAddress(Avma(function(1) + 5)),
             ],
             "debug_frame: {in_debug_frame}"
         );
         assert_eq!(unwound.end, UnwindEnd::ReachedRoot);
 
         let regs = UserRegs::new(Arch::X86_64, function(2) + 3, SP);
-        let unwound = unwinder.unwind(Arch::X86_64, &regs, &stack, &modules, 16);
+        let unwound = unwinder.unwind(
+            Arch::X86_64,
+            &regs,
+            &stack,
+            &modules,
+            16,
+            &mut UnwindCache::new(),
+        );
         assert_eq!(unwound.end, UnwindEnd::Loop);
 
         // Only 8 bytes copied: the return address at CFA - 8 = SP + 8 is outside.
@@ -608,7 +723,14 @@ fn x86_64_cfa_rules_and_endings() {
             bytes: &bytes[..8],
         };
         let regs = UserRegs::new(Arch::X86_64, function(0) + 3, SP);
-        let unwound = unwinder.unwind(Arch::X86_64, &regs, &short, &modules, 16);
+        let unwound = unwinder.unwind(
+            Arch::X86_64,
+            &regs,
+            &short,
+            &modules,
+            16,
+            &mut UnwindCache::new(),
+        );
         assert_eq!(unwound.end, UnwindEnd::StackExhausted);
         assert_eq!(unwound.frames.len(), 1);
     }
@@ -671,7 +793,8 @@ fn synthetic_random_eh_frame_is_bounded() {
             .with_dwarf_register(6, words[1])
             .with_dwarf_register(29, words[2])
             .with_dwarf_register(30, words[3]);
-        let unwound = DwarfUnwinder::new().unwind(arch, &regs, &stack, &modules, 32);
+        let unwound =
+            DwarfUnwinder::new().unwind(arch, &regs, &stack, &modules, 32, &mut UnwindCache::new());
         assert!(!unwound.frames.is_empty() && unwound.frames.len() <= 32);
     }
 }
@@ -717,12 +840,19 @@ fn vdso_image_is_unwound_like_a_module() {
     };
     let pc = start + entry;
     let regs = UserRegs::new(Arch::X86_64, pc, sp);
-    let unwound = DwarfUnwinder::new().unwind(Arch::X86_64, &regs, &stack, &modules, 2);
+    let unwound = DwarfUnwinder::new().unwind(
+        Arch::X86_64,
+        &regs,
+        &stack,
+        &modules,
+        2,
+        &mut UnwindCache::new(),
+    );
     assert_eq!(
         unwound.frames,
         [
-            FrameAddress::InstructionPointer(pc),
-            FrameAddress::ReturnAddress(caller)
+            FrameAddress::InstructionPointer(Avma(pc)),
+            FrameAddress::ReturnAddress(Avma(caller))
         ]
     );
 }
@@ -752,10 +882,17 @@ fn garbage_return_slot_ends_the_walk_without_a_frame() {
             bytes: &bytes,
         };
         let regs = UserRegs::new(Arch::X86_64, leaf, SP);
-        let unwound = unwinder.unwind(Arch::X86_64, &regs, &stack, &modules, 16);
+        let unwound = unwinder.unwind(
+            Arch::X86_64,
+            &regs,
+            &stack,
+            &modules,
+            16,
+            &mut UnwindCache::new(),
+        );
         assert_eq!(
             unwound.frames,
-            [FrameAddress::InstructionPointer(leaf)],
+            [FrameAddress::InstructionPointer(Avma(leaf))],
             "{garbage:#x}"
         );
         assert_eq!(unwound.end, UnwindEnd::ReturnAddressOutsideCode);
@@ -769,10 +906,17 @@ fn garbage_return_slot_ends_the_walk_without_a_frame() {
             bytes: &bytes,
         };
         let regs = UserRegs::new(Arch::X86_64, no_cfi, SP).with_dwarf_register(6, SP + 16);
-        let unwound = unwinder.unwind(Arch::X86_64, &regs, &stack, &modules, 16);
+        let unwound = unwinder.unwind(
+            Arch::X86_64,
+            &regs,
+            &stack,
+            &modules,
+            16,
+            &mut UnwindCache::new(),
+        );
         assert_eq!(
             unwound.frames,
-            [FrameAddress::InstructionPointer(no_cfi)],
+            [FrameAddress::InstructionPointer(Avma(no_cfi))],
             "{garbage:#x}"
         );
         assert_eq!(unwound.end, UnwindEnd::ReturnAddressOutsideCode);
@@ -784,12 +928,19 @@ fn garbage_return_slot_ends_the_walk_without_a_frame() {
         bytes: &bytes,
     };
     let regs = UserRegs::new(Arch::X86_64, leaf, SP);
-    let unwound = unwinder.unwind(Arch::X86_64, &regs, &stack, &modules, 16);
+    let unwound = unwinder.unwind(
+        Arch::X86_64,
+        &regs,
+        &stack,
+        &modules,
+        16,
+        &mut UnwindCache::new(),
+    );
     assert_eq!(
         unwound.frames,
         [
-            FrameAddress::InstructionPointer(leaf),
-            FrameAddress::ReturnAddress(function(1) + 5)
+            FrameAddress::InstructionPointer(Avma(leaf)),
+            FrameAddress::ReturnAddress(Avma(function(1) + 5))
         ]
     );
     assert_eq!(unwound.end, UnwindEnd::ReachedRoot);
@@ -818,8 +969,8 @@ fn walks_end_at_the_entry_point() {
         };
         let regs = UserRegs::new(Arch::X86_64, leaf, SP);
         let expected = [
-            FrameAddress::InstructionPointer(leaf),
-            FrameAddress::ReturnAddress(caller),
+            FrameAddress::InstructionPointer(Avma(leaf)),
+            FrameAddress::ReturnAddress(Avma(caller)),
         ];
         let unwound = unwinder.unwind(
             Arch::X86_64,
@@ -827,12 +978,20 @@ fn walks_end_at_the_entry_point() {
             &stack,
             &with_entry(module(), entry),
             16,
+            &mut UnwindCache::new(),
         );
         assert_eq!(unwound.frames, expected, "entry {entry:#x}");
         assert_eq!(unwound.end, UnwindEnd::ReachedEntryPoint);
         assert!(!unwound.end.is_truncated());
         // The same module without an entry point: argc would be the next return address.
-        let unwound = DwarfUnwinder::new().unwind(Arch::X86_64, &regs, &stack, &module(), 16);
+        let unwound = DwarfUnwinder::new().unwind(
+            Arch::X86_64,
+            &regs,
+            &stack,
+            &module(),
+            16,
+            &mut UnwindCache::new(),
+        );
         assert_eq!(unwound.frames, expected);
         assert_ne!(unwound.end, UnwindEnd::ReachedEntryPoint);
         // A sample in the entry code itself.
@@ -843,10 +1002,11 @@ fn walks_end_at_the_entry_point() {
             &stack,
             &with_entry(module(), entry),
             16,
+            &mut UnwindCache::new(),
         );
         assert_eq!(
             unwound.frames,
-            [FrameAddress::InstructionPointer(BASE + entry)]
+            [FrameAddress::InstructionPointer(Avma(BASE + entry))]
         );
         assert_eq!(unwound.end, UnwindEnd::ReachedEntryPoint);
     }

@@ -1,6 +1,5 @@
 //! DWARF CFI unwinding (gimli) with a per-module cache, PLT and frame-pointer fallbacks.
 
-use std::cell::RefCell;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock, RwLock};
 
@@ -14,6 +13,7 @@ use super::regs::{aarch64, x86_64};
 use super::{
     Arch, FrameAddress, ModuleRef, ModuleSource, StackBytes, UnwindEnd, Unwound, UserRegs,
 };
+use crate::process::Avma;
 
 /// Both supported architectures are 64-bit.
 const ADDRESS_SIZE: u8 = 8;
@@ -27,24 +27,43 @@ const AARCH64_PAC_STRIP_MASK: u64 = 0x0000_ffff_ffff_ffff;
 type Slice<'a> = EndianSlice<'a, RunTimeEndian>;
 type CachedInfo = Arc<OnceLock<Option<Arc<ModuleUnwindInfo>>>>;
 
-thread_local! {
-    /// gimli's row-evaluation scratch space, one per thread so the unwinder stays `Sync`.
-    static UNWIND_CONTEXT: RefCell<UnwindContext<usize>> = RefCell::new(UnwindContext::new());
-}
-
-/// A DWARF CFI unwinder shared by all samples and threads.
+/// A DWARF CFI unwinder shared by all samples and threads: what every walk may reuse.
 ///
 /// Caches each module's unwind index by [`ModuleRef::key`]: the first walk that meets a module
 /// parses its ELF headers and indexes its `.eh_frame` / `.debug_frame` FDEs; later walks (on any
 /// thread) binary-search that index and evaluate the FDE once per distinct address, after which
-/// the evaluated row comes from a bounded cache. Use one unwinder for a whole recording.
+/// the evaluated row comes from a bounded cache. Use one unwinder for a whole recording, and
+/// one [`UnwindCache`] per worker thread (as gimli's `UnwindContext` and framehop's caches are
+/// owned by their caller).
 #[derive(Debug, Default)]
 pub struct DwarfUnwinder {
     modules: RwLock<HashMap<u64, CachedInfo>>,
     rows: RowCache,
-    /// Held for a whole walk by whichever thread gets it first (others walk without it), so
-    /// a hit costs no lock and no hash of its own.
-    steps: Mutex<StepCache>,
+}
+
+/// What one worker keeps between its walks, owned by the caller and never shared: the step
+/// cache (compact rows of recently unwound pcs by address space) and gimli's row-evaluation
+/// scratch space. Walks with the same cache must not overlap; give each thread its own.
+#[derive(Debug)]
+pub struct UnwindCache {
+    steps: StepCache,
+    context: Box<UnwindContext<usize>>,
+}
+
+impl Default for UnwindCache {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl UnwindCache {
+    /// An empty cache; its step table is allocated on the first walk that names its space.
+    pub fn new() -> Self {
+        Self {
+            steps: StepCache::default(),
+            context: Box::new(UnwindContext::new()),
+        }
+    }
 }
 
 /// A CFI row reduced to what unwinding needs; cached per (module key, svma) because profiles hit
@@ -194,9 +213,6 @@ impl StepCache {
     }
 }
 
-/// The step cache of one walk: the address space's key and the cache, when both are at hand.
-type StepCacheRef<'c> = Option<(u64, &'c mut StepCache)>;
-
 /// Shards of the row cache; a shard that grows past its capacity is cleared (profiles revisit
 /// a small set of pcs, so a crude eviction is enough and keeps memory bounded).
 const ROW_CACHE_SHARDS: usize = 16;
@@ -300,6 +316,8 @@ impl DwarfUnwinder {
     /// at its module's entry point is the outermost frame; a return address outside the
     /// process's code is dropped and ends the walk. Never panics; see [`UnwindEnd`] for how it
     /// stops.
+    ///
+    /// `cache` is the calling worker's own (see [`UnwindCache`]).
     pub fn unwind(
         &self,
         arch: Arch,
@@ -307,14 +325,16 @@ impl DwarfUnwinder {
         stack: &StackBytes<'_>,
         modules: &dyn ModuleSource,
         max_frames: usize,
+        cache: &mut UnwindCache,
     ) -> Unwound {
         let mut frames = Vec::new();
-        let end = self.unwind_into(arch, regs, stack, modules, max_frames, &mut frames);
+        let end = self.unwind_into(arch, regs, stack, modules, max_frames, &mut frames, cache);
         Unwound { frames, end }
     }
 
     /// [`unwind`](Self::unwind) into a buffer the caller reuses across walks (cleared first):
     /// no allocation per walk once it has grown.
+    #[allow(clippy::too_many_arguments)]
     pub fn unwind_into(
         &self,
         arch: Arch,
@@ -323,12 +343,13 @@ impl DwarfUnwinder {
         modules: &dyn ModuleSource,
         max_frames: usize,
         frames: &mut Vec<FrameAddress>,
+        cache: &mut UnwindCache,
     ) -> UnwindEnd {
         frames.clear();
         if max_frames == 0 {
             return UnwindEnd::DepthLimit;
         }
-        frames.push(FrameAddress::InstructionPointer(regs.pc()));
+        frames.push(FrameAddress::InstructionPointer(Avma(regs.pc())));
         if regs.arch() != arch {
             return UnwindEnd::BadCfi(format!("registers are for {:?}, not {arch:?}", regs.arch()));
         }
@@ -339,7 +360,6 @@ impl DwarfUnwinder {
         };
         let mut regs = regs.clone();
         let space = modules.space_key();
-        let mut steps = space.and_then(|_| self.steps.try_lock().ok());
         let mut exact_pc = true;
         let mut previous = Method::Cfi;
         let mut stalled_steps = 0u32;
@@ -353,8 +373,7 @@ impl DwarfUnwinder {
                 allow_fp: frames.len() == 1 || previous == Method::FramePointer,
             };
             let (old_sp, old_pc) = (regs.sp(), regs.pc());
-            let cache = space.zip(steps.as_deref_mut());
-            let step = match self.step(&mut walk, &mut regs, pc, modules, cache) {
+            let step = match self.step(&mut walk, &mut regs, pc, modules, space, cache) {
                 Ok(step) => step,
                 Err(UnwindEnd::ReturnAddressOutsideCode) => {
                     // Not a frame: the registers and the copied stack disagree.
@@ -390,9 +409,9 @@ impl DwarfUnwinder {
                 }
             }
             frames.push(if step.signal_frame {
-                FrameAddress::InstructionPointer(return_address)
+                FrameAddress::InstructionPointer(Avma(return_address))
             } else {
-                FrameAddress::ReturnAddress(return_address)
+                FrameAddress::ReturnAddress(Avma(return_address))
             });
             exact_pc = step.signal_frame;
             previous = step.method;
@@ -426,7 +445,8 @@ impl DwarfUnwinder {
         regs: &mut UserRegs,
         pc: StepPc,
         modules: &dyn ModuleSource,
-        mut cache: StepCacheRef<'_>,
+        space: Option<u64>,
+        cache: &mut UnwindCache,
     ) -> Result<Step, UnwindEnd> {
         let allow_fp = pc.allow_fp;
         let lookup = if pc.exact {
@@ -434,8 +454,8 @@ impl DwarfUnwinder {
         } else {
             regs.pc().wrapping_sub(1)
         };
-        if let Some((space, steps)) = cache.as_mut() {
-            if let Some(step) = steps.get(*space, lookup) {
+        if let Some(space) = space {
+            if let Some(step) = cache.steps.get(space, lookup) {
                 let (found, signal_frame) = match step {
                     CachedStep::Compact(row) => (apply_compact(walk, regs, row)?, row.signal_frame),
                     CachedStep::Row(row) => {
@@ -452,8 +472,8 @@ impl DwarfUnwinder {
                 });
             }
         }
-        let Some(module) = modules.module_at(lookup) else {
-            if !pc.sampled && !modules.is_code(lookup) {
+        let Some(module) = modules.module_at(Avma(lookup)) else {
+            if !pc.sampled && !modules.is_code(Avma(lookup)) {
                 return Err(UnwindEnd::ReturnAddressOutsideCode);
             }
             return fallback(
@@ -469,7 +489,7 @@ impl DwarfUnwinder {
         let Some(info) = self.module_info(&module) else {
             return fallback(walk, regs, allow_fp, no_info);
         };
-        let svma = lookup.wrapping_sub(info.bias(module.map_start, module.map_pgoff));
+        let svma = lookup.wrapping_sub(info.bias(module.map_start.0, module.map_pgoff));
         if info.in_entry_code(svma) {
             return Ok(Step {
                 root: true,
@@ -497,25 +517,44 @@ impl DwarfUnwinder {
                         let bytes = info.eh_frame.as_ref().map_or(&[][..], |b| b.get(file));
                         let section = info.eh_frame_section(bytes, ADDRESS_SIZE, aarch64);
                         let offset = gimli::EhFrameOffset(fde.offset);
-                        compute_row(&section, &info.eh_frame_bases, offset, svma, fde.section)?
+                        let bases = &info.eh_frame_bases;
+                        compute_row(
+                            &section,
+                            bases,
+                            offset,
+                            svma,
+                            fde.section,
+                            &mut cache.context,
+                        )?
                     }
                     CfiSection::DebugFrame => {
                         let bytes = info.debug_frame.as_ref().map_or(&[][..], |b| b.get(file));
                         let section = info.debug_frame_section(bytes, ADDRESS_SIZE, aarch64);
                         let offset = gimli::DebugFrameOffset(fde.offset);
                         let bases = BaseAddresses::default();
-                        compute_row(&section, &bases, offset, svma, fde.section)?
+                        compute_row(
+                            &section,
+                            &bases,
+                            offset,
+                            svma,
+                            fde.section,
+                            &mut cache.context,
+                        )?
                     }
                 });
                 self.rows.insert(module.key, svma, row.clone());
                 row
             }
         };
-        if let Some((space, steps)) = cache {
+        if let Some(space) = space {
             if let Some(compact) = CompactRow::of(&row, walk.arch) {
-                steps.insert(space, lookup, CachedStep::Compact(compact));
+                cache
+                    .steps
+                    .insert(space, lookup, CachedStep::Compact(compact));
             } else if row.reads_no_expression() {
-                steps.insert(space, lookup, CachedStep::Row(row.clone()));
+                cache
+                    .steps
+                    .insert(space, lookup, CachedStep::Row(row.clone()));
             }
         }
         let found = match row.section {
@@ -546,6 +585,7 @@ fn compute_row<'a, S>(
     offset: S::Offset,
     svma: u64,
     kind: CfiSection,
+    context: &mut UnwindContext<usize>,
 ) -> Result<CachedRow, UnwindEnd>
 where
     S: UnwindSection<Slice<'a>>,
@@ -556,22 +596,17 @@ where
             section.cie_from_offset(bases, offset)
         })
         .map_err(bad)?;
-    UNWIND_CONTEXT.with(|context| {
-        let Ok(mut context) = context.try_borrow_mut() else {
-            return Err(UnwindEnd::BadCfi("unwind context busy".into()));
-        };
-        let row = fde
-            .unwind_info_for_address(section, bases, &mut context, svma)
-            .map_err(bad)?;
-        Ok(CachedRow {
-            section: kind,
-            signal_frame: fde.is_signal_trampoline(),
-            cfa: row.cfa().clone(),
-            registers: row
-                .registers()
-                .map(|(register, rule)| (*register, rule.clone()))
-                .collect(),
-        })
+    let row = fde
+        .unwind_info_for_address(section, bases, context, svma)
+        .map_err(bad)?;
+    Ok(CachedRow {
+        section: kind,
+        signal_frame: fde.is_signal_trampoline(),
+        cfa: row.cfa().clone(),
+        registers: row
+            .registers()
+            .map(|(register, rule)| (*register, rule.clone()))
+            .collect(),
     })
 }
 
@@ -1012,13 +1047,20 @@ mod tests {
             bytes: &bytes,
         };
         let regs = UserRegs::new(Arch::X86_64, 0x1234, start).with_dwarf_register(6, start + 16);
-        let unwound = DwarfUnwinder::new().unwind(Arch::X86_64, &regs, &stack, &(), 64);
+        let unwound = DwarfUnwinder::new().unwind(
+            Arch::X86_64,
+            &regs,
+            &stack,
+            &(),
+            64,
+            &mut UnwindCache::new(),
+        );
         assert_eq!(
             unwound.frames,
             [
-                FrameAddress::InstructionPointer(0x1234),
-                FrameAddress::ReturnAddress(0x4444),
-                FrameAddress::ReturnAddress(0x5555),
+                FrameAddress::InstructionPointer(Avma(0x1234)),
+                FrameAddress::ReturnAddress(Avma(0x4444)),
+                FrameAddress::ReturnAddress(Avma(0x5555)),
             ]
         );
         assert_eq!(unwound.end, UnwindEnd::NoUnwindInfo { module_key: None });
@@ -1031,8 +1073,18 @@ mod tests {
             start: 0x1000,
             bytes: &[0; 64],
         };
-        let unwound = DwarfUnwinder::new().unwind(Arch::X86_64, &regs, &stack, &(), 64);
-        assert_eq!(unwound.frames, [FrameAddress::InstructionPointer(0x1234)]);
+        let unwound = DwarfUnwinder::new().unwind(
+            Arch::X86_64,
+            &regs,
+            &stack,
+            &(),
+            64,
+            &mut UnwindCache::new(),
+        );
+        assert_eq!(
+            unwound.frames,
+            [FrameAddress::InstructionPointer(Avma(0x1234))]
+        );
         assert_eq!(unwound.end, UnwindEnd::NoUnwindInfo { module_key: None });
     }
 
@@ -1043,7 +1095,14 @@ mod tests {
             start: 2,
             bytes: &[],
         };
-        let unwound = DwarfUnwinder::new().unwind(Arch::X86_64, &regs, &stack, &(), 8);
+        let unwound = DwarfUnwinder::new().unwind(
+            Arch::X86_64,
+            &regs,
+            &stack,
+            &(),
+            8,
+            &mut UnwindCache::new(),
+        );
         assert!(matches!(unwound.end, UnwindEnd::BadCfi(_)));
         assert_eq!(unwound.frames.len(), 1);
     }

@@ -1,6 +1,7 @@
 //! Frame-pointer walks over the copied stack, and joining a DWARF walk with the kernel's fp chain.
 
 use super::{Arch, FrameAddress, StackBytes, UnwindEnd, Unwound, UserRegs};
+use crate::process::Avma;
 
 /// `PERF_CONTEXT_USER` (`-512` as u64): marks the start of the user part of a callchain.
 const PERF_CONTEXT_USER: u64 = (-512i64) as u64;
@@ -31,7 +32,7 @@ pub fn unwind_frame_pointers(
             end: UnwindEnd::DepthLimit,
         };
     }
-    frames.push(FrameAddress::InstructionPointer(regs.pc()));
+    frames.push(FrameAddress::InstructionPointer(Avma(regs.pc())));
     let Some(mut fp) = regs.fp() else {
         return Unwound {
             frames,
@@ -58,7 +59,7 @@ pub fn unwind_frame_pointers(
         if return_address == 0 {
             break UnwindEnd::ReachedRoot;
         }
-        frames.push(FrameAddress::ReturnAddress(return_address));
+        frames.push(FrameAddress::ReturnAddress(Avma(return_address)));
         if next_fp == 0 {
             break UnwindEnd::ReachedRoot;
         }
@@ -83,7 +84,7 @@ pub fn join_with_fp_chain(unwound: Unwound, callchain: &[u64], max_frames: usize
     if unwound.end != UnwindEnd::StackExhausted {
         return unwound;
     }
-    let Some(last) = unwound.frames.last().map(|frame| frame.address()) else {
+    let Some(last) = unwound.frames.last().map(|frame| frame.address().0) else {
         return unwound;
     };
     let user_part = user_callchain(callchain);
@@ -103,7 +104,9 @@ pub fn join_with_fp_chain(unwound: Unwound, callchain: &[u64], max_frames: usize
         if address == 0 {
             break;
         }
-        joined.frames.push(FrameAddress::ReturnAddress(address));
+        joined
+            .frames
+            .push(FrameAddress::ReturnAddress(Avma(address)));
     }
     joined.end = end;
     joined
@@ -162,9 +165,9 @@ mod tests {
         assert_eq!(
             unwound.frames,
             [
-                FrameAddress::InstructionPointer(0x9999),
-                FrameAddress::ReturnAddress(0x1111),
-                FrameAddress::ReturnAddress(0x2222),
+                FrameAddress::InstructionPointer(Avma(0x9999)),
+                FrameAddress::ReturnAddress(Avma(0x1111)),
+                FrameAddress::ReturnAddress(Avma(0x2222)),
             ]
         );
         assert_eq!(unwound.end, UnwindEnd::ReachedRoot);
@@ -214,7 +217,7 @@ mod tests {
             bytes: &bytes,
         };
         let unwound = unwind_frame_pointers(Arch::X86_64, &x86_regs(7, STACK_START, 0), &stack, 10);
-        assert_eq!(unwound.frames, [FrameAddress::InstructionPointer(7)]);
+        assert_eq!(unwound.frames, [FrameAddress::InstructionPointer(Avma(7))]);
         assert_eq!(unwound.end, UnwindEnd::ReachedRoot);
     }
 
@@ -280,7 +283,10 @@ mod tests {
             bytes: &[],
         };
         let unwound = unwind_frame_pointers(Arch::Aarch64, &regs, &stack, 10);
-        assert_eq!(unwound.frames, [FrameAddress::InstructionPointer(0x10)]);
+        assert_eq!(
+            unwound.frames,
+            [FrameAddress::InstructionPointer(Avma(0x10))]
+        );
         assert_eq!(unwound.end, UnwindEnd::StackExhausted);
     }
 
@@ -320,9 +326,9 @@ mod tests {
     fn join_appends_the_kernel_chain_after_the_last_dwarf_frame() {
         let dwarf = Unwound {
             frames: vec![
-                FrameAddress::InstructionPointer(0x10),
-                FrameAddress::ReturnAddress(0x20),
-                FrameAddress::ReturnAddress(0x30),
+                FrameAddress::InstructionPointer(Avma(0x10)),
+                FrameAddress::ReturnAddress(Avma(0x20)),
+                FrameAddress::ReturnAddress(Avma(0x30)),
             ],
             end: UnwindEnd::StackExhausted,
         };
@@ -342,8 +348,8 @@ mod tests {
         assert_eq!(
             &joined.frames[3..],
             [
-                FrameAddress::ReturnAddress(0x40),
-                FrameAddress::ReturnAddress(0x50)
+                FrameAddress::ReturnAddress(Avma(0x40)),
+                FrameAddress::ReturnAddress(Avma(0x50))
             ]
         );
         let limited = join_with_fp_chain(dwarf.clone(), &callchain, 4);

@@ -25,22 +25,25 @@
 //!
 //! Per sample: `UserRegs::from_perf(arch, attr.sample_regs_user, regs)` (skip samples whose
 //! regs ABI is `PERF_SAMPLE_REGS_ABI_NONE`), `StackBytes { start: regs.sp(), bytes:
-//! &stack[..dyn_size] }`, then [`DwarfUnwinder::unwind`] with one unwinder shared by all threads,
-//! optionally [`join_with_fp_chain`] with the sample's callchain, and symbolize each frame at
+//! &stack[..dyn_size] }`, then [`DwarfUnwinder::unwind`] with one unwinder shared by all threads
+//! and the calling worker's own [`UnwindCache`], optionally [`join_with_fp_chain`] with the sample's callchain, and symbolize each frame at
 //! [`FrameAddress::lookup_address`]. [`ModuleRef::key`] must name file contents (for example
 //! the module id of a path + build-id), not a process, so each file is parsed once. The vdso is
 //! a module like any other: hand over its image (pgoff 0) under its own key.
 //!
 //! # Design constraints
 //!
-//! - The unwinder is `Send + Sync` and used from many threads at once (one sample per task). Each
-//!   module's unwind index is parsed once per [`ModuleRef::key`] and shared; nothing per sample
-//!   parses a file.
-//! - Evaluated CFI rows are cached per (module key, address) in a sharded, bounded cache, so a
-//!   hot pc costs a hash lookup after its first walk. When the caller names the address space
-//!   ([`ModuleSource::space_key`]), a per-unwinder step cache keyed by (space, pc) also skips
-//!   the module lookup and holds the row in a compact form (one cache line, same result):
-//!   profiles walk the same pcs over and over. Use one unwinder per thread for that cache.
+//! - What is learned once for all walks is shared, what a walk scribbles on is the caller's (as
+//!   gimli's `UnwindContext` and framehop's caches are owned by their caller): the
+//!   [`DwarfUnwinder`] is `Send + Sync` and used from many threads at once, each module's
+//!   unwind index is parsed once per [`ModuleRef::key`] for all of them, and nothing per
+//!   sample parses a file; each worker passes its own [`UnwindCache`] (no locks, no
+//!   thread-locals on the walk).
+//! - Evaluated CFI rows are cached per (module key, address) in the unwinder's sharded, bounded
+//!   cache, so a hot pc costs a hash lookup after its first walk. When the caller names the
+//!   address space ([`ModuleSource::space_key`]), the worker's [`UnwindCache`] also keeps a step
+//!   cache keyed by (space, pc) that skips the module lookup and holds the row in a compact
+//!   form (one cache line, same result): profiles walk the same pcs over and over.
 //! - Every input is untrusted: stack bytes, register values and CFI may be garbage. Each walk is
 //!   bounded by `max_frames`, requires the stack pointer to advance, and ends with an
 //!   [`UnwindEnd`] that says why it stopped. Nothing here panics.
@@ -54,6 +57,7 @@
 //! # Example
 //!
 //! ```
+//! use kprof_symbolizer::Avma;
 //! use kprof_symbolizer::unwind::{
 //!     unwind_frame_pointers, Arch, FrameAddress, StackBytes, UnwindEnd, UserRegs,
 //! };
@@ -69,7 +73,7 @@
 //! let unwound = unwind_frame_pointers(Arch::X86_64, &regs, &stack, 64);
 //! assert_eq!(
 //!     unwound.frames,
-//!     [FrameAddress::InstructionPointer(0x4100), FrameAddress::ReturnAddress(0x4005)]
+//!     [FrameAddress::InstructionPointer(Avma(0x4100)), FrameAddress::ReturnAddress(Avma(0x4005))]
 //! );
 //! assert_eq!(unwound.end, UnwindEnd::ReachedRoot);
 //! ```
@@ -81,7 +85,9 @@ mod regs;
 
 use std::sync::Arc;
 
-pub use dwarf::DwarfUnwinder;
+use crate::process::Avma;
+
+pub use dwarf::{DwarfUnwinder, UnwindCache};
 pub use fp::{join_with_fp_chain, unwind_frame_pointers};
 pub use regs::UserRegs;
 
@@ -116,15 +122,15 @@ impl Arch {
 pub enum FrameAddress {
     /// An exact instruction address: the sampled pc, or the pc interrupted by a signal.
     /// Symbolize it as is.
-    InstructionPointer(u64),
+    InstructionPointer(Avma),
     /// A return address: the instruction after a call. Symbolize `address - 1` to name the
     /// caller's call instruction (see [`FrameAddress::lookup_address`]).
-    ReturnAddress(u64),
+    ReturnAddress(Avma),
 }
 
 impl FrameAddress {
     /// The raw address.
-    pub fn address(self) -> u64 {
+    pub fn address(self) -> Avma {
         match self {
             Self::InstructionPointer(address) | Self::ReturnAddress(address) => address,
         }
@@ -132,10 +138,10 @@ impl FrameAddress {
 
     /// The address to symbolize: the address itself for an instruction pointer, one byte earlier
     /// for a return address (inside the call instruction).
-    pub fn lookup_address(self) -> u64 {
+    pub fn lookup_address(self) -> Avma {
         match self {
             Self::InstructionPointer(address) => address,
-            Self::ReturnAddress(address) => address.saturating_sub(1),
+            Self::ReturnAddress(address) => Avma(address.0.saturating_sub(1)),
         }
     }
 }
@@ -254,7 +260,7 @@ pub struct ModuleRef {
     /// files must never share a key; the same file may appear in many processes under one key.
     pub key: u64,
     /// The address where the mapping that contains the looked-up address begins.
-    pub map_start: u64,
+    pub map_start: Avma,
     /// The file offset of that mapping (`pgoff` in MMAP2).
     pub map_pgoff: u64,
     /// The whole ELF file (or the vdso image).
@@ -265,7 +271,7 @@ impl std::fmt::Debug for ModuleRef {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ModuleRef")
             .field("key", &self.key)
-            .field("map_start", &format_args!("{:#x}", self.map_start))
+            .field("map_start", &format_args!("{:#x}", self.map_start.0))
             .field("map_pgoff", &format_args!("{:#x}", self.map_pgoff))
             .field("file_len", &(*self.file).as_ref().len())
             .finish()
@@ -277,7 +283,7 @@ impl std::fmt::Debug for ModuleRef {
 pub trait ModuleSource {
     /// The module whose mapping contains `avma`, or `None` (anonymous memory, JIT code, unknown
     /// file).
-    fn module_at(&self, avma: u64) -> Option<ModuleRef>;
+    fn module_at(&self, avma: Avma) -> Option<ModuleRef>;
 
     /// Names the address space this source describes, so walks can share what they learned
     /// about its pcs: two sources (or one source at two moments) with the same key must map
@@ -292,7 +298,7 @@ pub trait ModuleSource {
     /// ([`UnwindEnd::ReturnAddressOutsideCode`]). Asked only for addresses outside every
     /// module [`module_at`](Self::module_at) returns. The default, for sources that cannot
     /// tell, counts every address as code.
-    fn is_code(&self, avma: u64) -> bool {
+    fn is_code(&self, avma: Avma) -> bool {
         let _ = avma;
         true
     }
@@ -300,7 +306,7 @@ pub trait ModuleSource {
 
 /// No modules at all: every DWARF walk ends after the frame-pointer fallback of the leaf.
 impl ModuleSource for () {
-    fn module_at(&self, _avma: u64) -> Option<ModuleRef> {
+    fn module_at(&self, _avma: Avma) -> Option<ModuleRef> {
         None
     }
 }

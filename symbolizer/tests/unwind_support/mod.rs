@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::{Arc, OnceLock};
 
+use kprof_symbolizer::Avma;
 use kprof_symbolizer::unwind::{Arch, ModuleRef, ModuleSource, UserRegs};
 use object::{Object, ObjectSection, ObjectSegment, ObjectSymbol, SymbolKind};
 
@@ -465,12 +466,12 @@ impl RecordingModules<'_> {
 }
 
 impl ModuleSource for RecordingModules<'_> {
-    fn module_at(&self, avma: u64) -> Option<ModuleRef> {
-        let mapping = self.mapping_at(avma)?;
+    fn module_at(&self, avma: Avma) -> Option<ModuleRef> {
+        let mapping = self.mapping_at(avma.0)?;
         let (key, file) = self.recording.files.get(&mapping.path)?;
         Some(ModuleRef {
             key: *key,
-            map_start: mapping.start,
+            map_start: Avma(mapping.start),
             map_pgoff: mapping.pgoff,
             file: file.clone(),
         })
@@ -711,18 +712,18 @@ pub struct SyntheticModule {
 }
 
 impl ModuleSource for SyntheticModule {
-    fn module_at(&self, avma: u64) -> Option<ModuleRef> {
-        let len = self.file.len() as u64;
+    fn module_at(&self, avma: Avma) -> Option<ModuleRef> {
+        let (avma, len) = (avma.0, self.file.len() as u64);
         (self.start <= avma && avma - self.start < len).then(|| ModuleRef {
             key: self.key,
-            map_start: self.start,
+            map_start: Avma(self.start),
             map_pgoff: 0,
             file: self.file.clone(),
         })
     }
 
     /// The synthetic process maps this module and nothing else.
-    fn is_code(&self, avma: u64) -> bool {
+    fn is_code(&self, avma: Avma) -> bool {
         self.module_at(avma).is_some()
     }
 }
