@@ -147,10 +147,10 @@ pub fn select_event(profile: &Profile, name: Option<&str>) -> Result<Option<u16>
 /// A one-attr perf.data file of `records`, for unit tests.
 #[cfg(test)]
 pub(crate) fn test_file(
-    spec: kprof_perfdata::test_util::AttrSpec,
-    records: kprof_perfdata::test_util::RecordBuilder,
+    spec: kprof_test_support::AttrSpec,
+    records: kprof_test_support::RecordBuilder,
 ) -> Vec<u8> {
-    kprof_perfdata::test_util::FileBuilder::new(kprof_perfdata::Endian::Little)
+    kprof_test_support::FileBuilder::new(kprof_perfdata::Endian::Little)
         .attr(spec, &[])
         .records(&records.into_bytes())
         .build_file()

@@ -665,8 +665,8 @@ mod tests {
     use super::*;
     use kprof_perfdata::Endian;
     use kprof_perfdata::kinds::{attr_flag, misc, record as rk, sample as st};
-    use kprof_perfdata::test_util::{AttrSpec, RecordBuilder};
     use kprof_symbolizer::{Location, ModuleOffset};
+    use kprof_test_support::{AttrSpec, RecordBuilder};
 
     const CONTEXT_USER: u64 = -512i64 as u64;
 

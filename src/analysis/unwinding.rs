@@ -574,8 +574,8 @@ mod tests {
     use super::*;
     use kprof_perfdata::Endian;
     use kprof_perfdata::kinds::{record as rk, sample as st};
-    use kprof_perfdata::test_util::{AttrSpec, RecordBuilder};
     use kprof_symbolizer::SymbolizerOptions;
+    use kprof_test_support::{AttrSpec, RecordBuilder};
 
     /// A `--call-graph dwarf` file with one sample: no registers, no stack bytes.
     fn recording() -> Vec<u8> {

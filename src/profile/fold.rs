@@ -125,8 +125,8 @@ mod tests {
     use super::*;
     use crate::analysis::{AnalysisOptions, analyze};
     use kprof_perfdata::kinds::{record as rk, sample as st};
-    use kprof_perfdata::test_util::{AttrSpec, RecordBuilder};
     use kprof_perfdata::{Endian, PerfFile};
+    use kprof_test_support::{AttrSpec, RecordBuilder};
 
     const CONTEXT_KERNEL: u64 = -128i64 as u64;
     const CONTEXT_USER: u64 = -512i64 as u64;
