@@ -46,6 +46,8 @@ pub enum Command {
     Stat(StatArgs),
     /// List the events this machine can count, and tracepoints with their fields.
     List(ListArgs),
+    /// Trace tracepoint events: one line each with its fields, or counts and histograms.
+    Trace(crate::cmd::trace::TraceArgs),
 }
 
 const RECORD_EXAMPLES: &str = "\

@@ -62,6 +62,7 @@ pub fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
         Command::Export(args) => cmd::export::run(args).map(|()| ExitCode::SUCCESS),
         Command::Stat(args) => cmd::stat::run(args),
         Command::List(args) => cmd::list::run(args).map(|()| ExitCode::SUCCESS),
+        Command::Trace(args) => cmd::trace::run(args),
     }
 }
 

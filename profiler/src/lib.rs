@@ -57,6 +57,7 @@ pub mod cgroup;
 pub mod counting;
 pub mod error;
 pub mod events;
+pub mod live;
 pub mod output;
 pub mod perms;
 pub mod procfs;
@@ -64,6 +65,7 @@ pub mod ring;
 pub(crate) mod session;
 pub(crate) mod sys;
 pub mod target;
+pub mod tracefs_names;
 pub mod tracing;
 
 use std::io;
@@ -225,7 +227,9 @@ fn make_plan(options: &RecordOptions) -> Result<Plan> {
         options.events.iter().map(String::as_str).collect()
     };
     for spec in specs {
-        events.extend(events::parse_event_list(spec)?);
+        for item in tracefs_names::expand_event_list(spec)? {
+            events.extend(events::parse_event_list(&item)?);
+        }
     }
     if events.is_empty() {
         return Err(Error::InvalidOption("no events given".to_owned()));

@@ -37,6 +37,11 @@ pub trait Syscalls {
     fn enable(&mut self, event: &Self::Event) -> io::Result<()>;
     /// `PERF_EVENT_IOC_DISABLE`.
     fn disable(&mut self, event: &Self::Event) -> io::Result<()>;
+    /// `PERF_EVENT_IOC_SET_FILTER` (tracepoint filters). Unsupported unless implemented.
+    fn set_filter(&mut self, event: &Self::Event, filter: &std::ffi::CStr) -> io::Result<()> {
+        let _ = (event, filter);
+        Err(io::ErrorKind::Unsupported.into())
+    }
     /// The event's lost-sample count (`read()` with `PERF_FORMAT_ID | PERF_FORMAT_LOST`).
     fn read_lost(&mut self, event: &Self::Event) -> io::Result<u64>;
     /// Waits until one of `watched` has data or hangs up, a signal arrives, or `timeout` passes.
@@ -118,6 +123,9 @@ impl Syscalls for SystemCalls {
     }
     fn disable(&mut self, event: &PerfEventFd) -> io::Result<()> {
         sys::disable(event)
+    }
+    fn set_filter(&mut self, event: &PerfEventFd, filter: &std::ffi::CStr) -> io::Result<()> {
+        sys::set_filter(event, filter)
     }
     fn read_lost(&mut self, event: &PerfEventFd) -> io::Result<u64> {
         // read_format ID | LOST: { value, id, lost }.
@@ -625,6 +633,25 @@ impl<S: Syscalls> Session<S> {
             .first()
             .and_then(|e| e.ids.first().copied())
             .unwrap_or(0)
+    }
+
+    /// Sets the tracepoint filter `filter` on every fd of event `index` (in plan order), before
+    /// anything is enabled: events it rejects never reach the rings.
+    pub fn set_filter(&mut self, index: usize, filter: &std::ffi::CStr) -> Result<()> {
+        let Some(event) = self.events.get(index) else {
+            return Ok(());
+        };
+        let name = event.spec.name.clone();
+        let ids = event.ids.clone();
+        for fd in self.fds.iter().filter(|fd| ids.contains(&fd.id)) {
+            self.sys
+                .set_filter(&fd.event, filter)
+                .map_err(|source| Error::Syscall {
+                    what: format!("setting the filter of {name} on CPU {}", fd.cpu),
+                    source,
+                })?;
+        }
+        Ok(())
     }
 
     /// Enables every fd (except for a workload's own fds: they enable themselves at its exec).

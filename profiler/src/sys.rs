@@ -152,6 +152,18 @@ pub fn set_output(fd: &PerfEventFd, target: &PerfEventFd) -> io::Result<()> {
     .map(drop)
 }
 
+/// `PERF_EVENT_IOC_SET_FILTER`: a tracepoint filter (`count > 4096 && fd == 3`) the kernel
+/// applies before the event reaches the ring. The kernel answers a bad filter with EINVAL only.
+pub fn set_filter(fd: &PerfEventFd, filter: &CStr) -> io::Result<()> {
+    // SAFETY: the fd is a live perf event fd; SET_FILTER takes a pointer to a NUL-terminated
+    // string that the kernel only reads (it copies it with strndup_user, perf_event_open(2)),
+    // and `filter` is borrowed for the whole call. The `*mut` is the binding's type only.
+    check(unsafe {
+        perf_event_open_sys::ioctls::SET_FILTER(fd.file.as_raw_fd(), filter.as_ptr().cast_mut())
+    })
+    .map(drop)
+}
+
 /// `PERF_EVENT_IOC_ID`: the kernel's id for this event (what `PERF_SAMPLE_ID[ENTIFIER]` reports).
 pub fn event_id(fd: &PerfEventFd) -> io::Result<u64> {
     let mut id = 0u64;

@@ -8,6 +8,7 @@ pub mod record;
 pub mod report;
 pub mod script;
 pub mod stat;
+pub mod trace;
 
 use std::ffi::OsString;
 use std::fs::{File, OpenOptions};

@@ -6,8 +6,11 @@
 //! event came from.
 
 pub mod agg;
+pub mod capture;
 pub mod event;
+pub mod filter;
 pub mod latency;
+pub mod lines;
 pub mod syscalls;
 
 pub use event::{Event, EventSink, Value};

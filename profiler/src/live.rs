@@ -1,0 +1,264 @@
+//! Live tracing (`kprof trace`): the recording session of [`crate::record`] — same plan, rings,
+//! side-band synthesis, stop signals and lost-sample accounting — with every record also handed
+//! to a [`TraceConsumer`] as it is drained, tracepoint filters set in the kernel, and the
+//! perf.data output optional.
+
+use std::ffi::CString;
+use std::io;
+
+use kprof_perfdata::writer::{self, FeatureData, WriterAttr};
+
+use crate::error::{Error, Result};
+use crate::output::{Destination, Output};
+use crate::ring::RawData;
+use crate::session::{RecordSink, Session, StopReason, SystemCalls};
+use crate::target::{self, Target};
+use crate::{RecordOptions, RecordSummary, WORKLOAD_GRACE, buildid, cgroup, events, procfs};
+use crate::{make_plan, tracing};
+
+/// What to trace. Build with `Default` and set fields.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct TraceOptions {
+    /// Events, target, call graph, ring size, cgroup, duration; `record.output` is used only
+    /// when `write_output` is set.
+    pub record: RecordOptions,
+    /// Also write the records to `record.output` as perf.data. Default: false.
+    pub write_output: bool,
+    /// Kernel tracepoint filters, `(event name as in -e, filter)`, set on every fd of the
+    /// event before it is enabled. Default: none.
+    pub filters: Vec<(String, String)>,
+}
+
+/// Takes the records of a live trace as the session drains them.
+pub trait TraceConsumer {
+    /// Before any record: the stream's attrs and host facts (with the tracepoints' formats).
+    fn begin(&mut self, attrs: &[WriterAttr], features: &FeatureData) -> io::Result<()>;
+    /// One record (side-band, sample, LOST, FINISHED_ROUND...). An error stops the trace.
+    fn record(&mut self, raw: RawData<'_>) -> io::Result<()>;
+    /// After each round of the loop (at least every [`crate::session::POLL_INTERVAL`]).
+    fn tick(&mut self) -> io::Result<()>;
+}
+
+/// The session's sink: the output file when there is one, then the consumer.
+struct Tee<'a> {
+    out: Option<&'a mut Output>,
+    consumer: &'a mut dyn TraceConsumer,
+}
+
+impl RecordSink for Tee<'_> {
+    fn record(&mut self, raw: RawData<'_>) -> io::Result<()> {
+        if let Some(out) = self.out.as_deref_mut() {
+            out.record(raw)?;
+        }
+        self.consumer.record(raw)
+    }
+
+    fn tick(&mut self) -> io::Result<()> {
+        if let Some(out) = self.out.as_deref_mut() {
+            out.tick()?;
+        }
+        self.consumer.tick()
+    }
+}
+
+/// Traces according to `options` until the command exits, a stop signal arrives, the duration
+/// passes or the consumer (or the output) fails. `notes` receives one-line notes.
+pub fn trace(
+    options: &TraceOptions,
+    notes: &mut dyn FnMut(&str),
+    consumer: &mut dyn TraceConsumer,
+) -> Result<RecordSummary> {
+    let record = &options.record;
+    let quiet = record.quiet;
+    let mut note = |text: &str| {
+        if !quiet || text.starts_with("error:") {
+            notes(text);
+        }
+    };
+    let notes: &mut dyn FnMut(&str) = &mut note;
+    let mut plan = make_plan(record)?;
+    let mut filters = Vec::new();
+    for (event, filter) in &options.filters {
+        let Some(index) = plan.events.iter().position(|e| &e.name == event) else {
+            return Err(Error::InvalidOption(format!(
+                "--filter for {event}, which is not traced"
+            )));
+        };
+        let text = CString::new(filter.as_str()).map_err(|_| {
+            Error::InvalidOption(format!("--filter '{filter}': contains a NUL byte"))
+        })?;
+        filters.push((index, text));
+    }
+    let destination = if options.write_output {
+        Some(Destination::prepare(&record.output, notes)?)
+    } else {
+        None
+    };
+    let mut syscalls = SystemCalls::new()?;
+    if let Some(name) = &record.cgroup {
+        syscalls = syscalls.in_cgroup(cgroup::open(name)?.dir);
+    }
+    let stdout_taken = destination.as_ref().is_some_and(Destination::is_stdout);
+    let mut workload = match (&record.target, plan.system_wide) {
+        (Target::Command(argv), _) if !argv.is_empty() => {
+            Some(target::Workload::spawn(argv, stdout_taken)?)
+        }
+        _ => None,
+    };
+    if let Some(w) = &workload {
+        plan.workload = Some(w.pid());
+        if !plan.system_wide {
+            plan.tasks = vec![w.pid()];
+        }
+    }
+    let system_wide = plan.system_wide;
+    let synthesize_pids: Option<Vec<u32>> = match &record.target {
+        _ if system_wide => None,
+        Target::Pids(p) | Target::Tids(p) => Some(p.clone()),
+        _ => Some(Vec::new()),
+    };
+    // From here on a failure drops `workload`, which kills and reaps the child.
+    let mut session = Session::open(syscalls, plan, notes)?;
+    for (index, filter) in &filters {
+        session.set_filter(*index, filter).map_err(|e| match e {
+            Error::Syscall { source, .. } if source.raw_os_error() == Some(libc::EINVAL) => {
+                Error::InvalidOption(format!(
+                    "--filter '{}': the kernel rejected it (EINVAL)",
+                    filter.to_string_lossy()
+                ))
+            }
+            other => other,
+        })?;
+    }
+    let attrs: Vec<WriterAttr> = session
+        .events()
+        .iter()
+        .map(|e| WriterAttr {
+            attr: e.attr_bytes.clone(),
+            ids: e.ids.clone(),
+            name: e.spec.name.clone(),
+        })
+        .collect();
+    let events_used: Vec<String> = session
+        .events()
+        .iter()
+        .map(|e| e.spec.name.clone())
+        .collect();
+    let mut features = buildid::host_features(
+        &std::env::args().collect::<Vec<_>>(),
+        &format!("kprof {}", env!("CARGO_PKG_VERSION")),
+    );
+    let tracepoints: Vec<tracing::Tracepoint> = session
+        .events()
+        .iter()
+        .filter_map(|e| match &e.spec.kind {
+            events::EventKind::Tracepoint { system, name } => {
+                Some(tracing::Tracepoint::new(system, name))
+            }
+            _ => None,
+        })
+        .collect();
+    if !tracepoints.is_empty() {
+        // Without the formats no field can be decoded: an error here, not a note.
+        features.tracing_data = Some(tracing::tracing_data(&tracepoints)?);
+    }
+    consumer.begin(&attrs, &features).map_err(Error::Io)?;
+    let out_err = |source| Error::Output {
+        path: record.output.clone(),
+        source,
+    };
+    let mut out = match destination {
+        Some(d) => Some(d.open(attrs, &features)?),
+        None => None,
+    };
+    let ctx = procfs::SynthesisContext {
+        layout: session.sample_id_layout(),
+        id: session.first_id(),
+    };
+    {
+        let mut synth_out = |rec: &[u8]| -> io::Result<()> {
+            session.note_record(rec);
+            if let Some(out) = out.as_mut() {
+                out.write_record(rec)?;
+            }
+            consumer.record(RawData::Single(rec))
+        };
+        if let Err(e) = procfs::synthesize_kernel(&ctx, &mut synth_out) {
+            notes(&format!("note: kernel symbols will be missing: {e}"));
+        }
+        match &synthesize_pids {
+            None => {
+                procfs::synthesize_processes(None, &ctx, &mut synth_out).map_err(out_err)?;
+            }
+            Some(p) if !p.is_empty() => {
+                procfs::synthesize_processes(Some(p), &ctx, &mut synth_out).map_err(out_err)?;
+            }
+            Some(_) => {}
+        }
+        synth_out(&writer::encode_finished_init()).map_err(out_err)?;
+    }
+    if let Some(out) = out.as_mut() {
+        out.checkpoint().map_err(out_err)?;
+    }
+    session.enable()?;
+    if let Some(w) = workload.as_mut() {
+        w.release()?;
+    }
+    if let Some(out) = out.as_mut() {
+        out.keep();
+    }
+    let (reason, stats) = {
+        let mut tee = Tee {
+            out: out.as_mut(),
+            consumer,
+        };
+        let reason = session.run(&mut tee)?;
+        let stats = session.finish(&mut tee);
+        (reason, stats)
+    };
+    let stats = match stats {
+        Ok(stats) => stats,
+        Err(_) if reason == StopReason::OutputFailed => session.stats(),
+        Err(e) => return Err(e),
+    };
+    let exit = match workload.as_mut() {
+        Some(w) => {
+            if let Some(exit) = session.workload_exit() {
+                w.set_exited(exit);
+            }
+            w.terminate(WORKLOAD_GRACE).map(crate::sys::ChildExit::code)
+        }
+        None => None,
+    };
+    let mut failure = None;
+    let mut bytes = stats.bytes;
+    if let Some(out) = out {
+        features.build_ids = buildid::collect_build_ids(
+            session
+                .mapped_files()
+                .map(|(kernel, path)| (-1, kernel, path.to_owned())),
+        );
+        features.first_sample_time = stats.first_sample_time;
+        features.last_sample_time = stats.last_sample_time;
+        bytes = out.data_bytes();
+        failure = out.finish(&features);
+    }
+    Ok(RecordSummary {
+        samples: failure.as_ref().map_or(stats.samples, |f| f.kept_samples),
+        lost_samples: stats.lost_samples,
+        lost_chunks: stats.lost_chunks,
+        bytes,
+        output: record.output.clone(),
+        exit_status: exit,
+        events_used,
+        interrupted: matches!(reason, StopReason::Signal(_)),
+        stopped_by: if failure.is_some() {
+            StopReason::OutputFailed
+        } else {
+            reason
+        },
+        output_failure: failure,
+        workload_ended_by_us: workload.as_ref().and_then(target::Workload::ended_by_us),
+    })
+}

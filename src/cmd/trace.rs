@@ -1,0 +1,498 @@
+//! `kprof trace`: tracepoint events of a command, processes or the whole system, decoded one by
+//! one — printed as lines (or JSON), or fed to an aggregation — live through the same session
+//! as `kprof record`, or read back from a perf.data file (`-i`, kprof's or perf's own).
+
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use clap::Args;
+use kprof_perfdata::tracepoint::EventFormat;
+use kprof_perfdata::{ParseOptions, PerfFile};
+use kprof_profiler::events::{self, EventKind};
+use kprof_profiler::live::{TraceConsumer, TraceOptions};
+use kprof_profiler::{CallGraph, EndedBy, RawData, RecordOptions, RecordSummary, StopReason};
+
+use crate::analysis::{self, AnalysisOptions};
+use crate::cli::TargetArgs;
+use crate::mapped;
+use crate::trace::agg::{self as agg, Aggregation, AggregationArgs, EventFields};
+use crate::trace::capture::{self, Decoder, LiveCapture, Stacks, TraceOutput};
+use crate::trace::event::{Event, EventSink};
+use crate::trace::filter;
+use crate::trace::lines::LinePrinter;
+
+const TRACE_EXAMPLES: &str = "\
+EXAMPLES:
+  kprof trace -e syscalls:sys_enter_openat -- ls /tmp       one line per event, its fields decoded
+  kprof trace -e 'syscalls:sys_enter_write' --filter 'count > 4096' -p 1234
+                                                  only big writes reach kprof (filtered in the kernel)
+  kprof trace -e 'block:*' -a --json -- sleep 5     every block tracepoint, one JSON object per line
+  kprof trace -e sched:sched_switch -C 0 --interval 1s --count --by comm
+  kprof trace -o io.data -g -e syscalls:sys_enter_write -- ./prog    keep events as perf.data
+  kprof trace -i io.data --hist count               re-analyse later (perf script -i io.data too)
+  kprof flame -i io.data --weight count > bytes.svg  who writes the bytes
+
+Events are tracepoints (`kprof list 'syscalls:*'` shows them with their fields); globs (`*`, `?`)
+expand from tracefs. Filters use the kernel's syntax (FIELD OP VALUE with ==, !=, <, <=, >, >=,
+&, ~, joined by && and ||) and are checked against the event's fields first. Ctrl-C ends the
+trace and prints what was gathered. kprof adds nothing to tracefs (no set_event, no filter
+files): events are opened with perf_event_open, filters set on their file descriptors.";
+
+/// `kprof trace`.
+#[derive(Debug, Args)]
+#[command(after_help = TRACE_EXAMPLES)]
+pub struct TraceArgs {
+    /// Tracepoints to trace (repeatable, comma-separated): `syscalls:sys_enter_read`,
+    /// globs such as `syscalls:sys_enter_*` or `block:*`.
+    #[arg(short = 'e', long = "event", value_name = "EVENTS")]
+    pub events: Vec<String>,
+    #[command(flatten)]
+    /// Whom to trace.
+    pub target: TargetArgs,
+    /// Kernel tracepoint filter set on every traced event, e.g. `count > 4096 && fd == 3` or
+    /// `comm == "dd"`: events it rejects never reach kprof.
+    #[arg(long = "filter", value_name = "EXPR")]
+    pub filter: Option<String>,
+    /// Record call stacks (frame pointers) with the events, symbolized once the trace ends.
+    #[arg(short = 'g')]
+    pub call_graph: bool,
+    /// Also write the events to FILE as perf.data (`perf script -i FILE` and
+    /// `kprof trace -i FILE` read it).
+    #[arg(short = 'o', long = "output", value_name = "FILE")]
+    pub output: Option<PathBuf>,
+    /// Read the events from a perf.data file (kprof's or `perf record -e TRACEPOINT`'s)
+    /// instead of tracing.
+    #[arg(short = 'i', long = "input", value_name = "FILE",
+          conflicts_with_all = ["output", "filter", "events", "call_graph", "interval"])]
+    pub input: Option<PathBuf>,
+    /// Print the aggregation every interval (`1s`, `500ms`), then start it afresh.
+    #[arg(long = "interval", value_name = "DURATION", value_parser = parse_interval)]
+    pub interval: Option<Duration>,
+    /// Ring buffer size per CPU in pages (a power of two).
+    #[arg(short = 'm', long = "mmap-pages", value_name = "PAGES")]
+    pub mmap_pages: Option<usize>,
+    /// Stop after this many seconds.
+    #[arg(long = "duration", value_name = "SECS")]
+    pub duration: Option<f64>,
+    /// Print no notes.
+    #[arg(short = 'q', long = "quiet")]
+    pub quiet: bool,
+    #[command(flatten)]
+    /// Aggregations.
+    pub agg: AggregationArgs,
+}
+
+/// Parses `1s`, `500ms`, `2m` or a bare number of seconds; at least 10 ms.
+pub fn parse_interval(text: &str) -> Result<Duration, String> {
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let value: f64 = number
+        .parse()
+        .map_err(|_| format!("`{text}`: expected a duration such as 1s or 500ms"))?;
+    let seconds = match unit {
+        "" | "s" => value,
+        "ms" => value / 1000.0,
+        "m" | "min" => value * 60.0,
+        _ => return Err(format!("`{text}`: unknown unit `{unit}` (use ms, s or m)")),
+    };
+    if !(seconds.is_finite() && seconds >= 0.01) {
+        return Err(format!("`{text}`: the interval must be at least 10ms"));
+    }
+    Ok(Duration::from_secs_f64(seconds))
+}
+
+/// Runs `kprof trace`; exits with the traced command's status.
+pub fn run(args: &TraceArgs) -> Result<ExitCode> {
+    if let Some(input) = &args.input {
+        run_file(args, input)?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    run_live(args)
+}
+
+/// One traced tracepoint: its name and format.
+struct Traced {
+    name: String,
+    format: EventFormat,
+}
+
+/// The `-e` lists expanded (globs) and checked: tracepoints only, each with its format.
+fn traced_events(args: &TraceArgs) -> Result<Vec<Traced>> {
+    let mut specs = args.events.clone();
+    if specs.is_empty() {
+        specs = agg::events_needed(&args.agg);
+    }
+    if specs.is_empty() {
+        bail!(
+            "no events: give tracepoints with -e, e.g. -e syscalls:sys_enter_read (kprof list shows them)"
+        );
+    }
+    let mut names: Vec<String> = Vec::new();
+    for spec in &specs {
+        for name in kprof_profiler::tracefs_names::expand_event_list(spec)? {
+            if !names.contains(&name) {
+                names.push(name);
+            }
+        }
+    }
+    let root = kprof_profiler::catalog::tracefs()?;
+    let mut traced = Vec::new();
+    for name in names {
+        let spec = events::parse_event(&name)?;
+        let EventKind::Tracepoint {
+            system,
+            name: event,
+        } = &spec.kind
+        else {
+            bail!(
+                "{name} is a counter, not a tracepoint: kprof trace takes tracepoints \
+                 (kprof stat counts {name}, kprof record samples it)"
+            );
+        };
+        let path = root.join("events").join(system).join(event).join("format");
+        let text = match std::fs::read_to_string(&path) {
+            Ok(text) => text,
+            Err(e) if e.kind() == io::ErrorKind::PermissionDenied => bail!(
+                "permission denied reading {}: tracefs is readable by root only here; run as \
+                 root, or remount it with gid=GROUP,mode=0750 for a group you are in",
+                path.display()
+            ),
+            Err(e) => {
+                return Err(e).with_context(|| format!("{name}: reading {}", path.display()));
+            }
+        };
+        let format = EventFormat::parse(system, &text)
+            .with_context(|| format!("{name}: parsing {}", path.display()))?;
+        traced.push(Traced {
+            name: spec.name.clone(),
+            format,
+        });
+    }
+    Ok(traced)
+}
+
+/// Checks `--filter` against every traced event.
+fn check_filter(filter: &str, traced: &[Traced]) -> Result<()> {
+    for event in traced {
+        if let Err(e) = filter::check(filter, &event.format) {
+            let of = if traced.len() > 1 {
+                format!(" (for {})", event.name)
+            } else {
+                String::new()
+            };
+            bail!("--filter '{filter}'{of}: {e}");
+        }
+    }
+    Ok(())
+}
+
+fn run_live(args: &TraceArgs) -> Result<ExitCode> {
+    let resolved = args.target.to_target("trace")?;
+    if args.call_graph && args.interval.is_some() {
+        bail!("--interval cannot be combined with -g: stacks are symbolized once the trace ends");
+    }
+    let traced = traced_events(args)?;
+    if let Some(filter) = &args.filter {
+        check_filter(filter, &traced)?;
+    }
+    let fields: Vec<EventFields> = traced
+        .iter()
+        .map(|t| capture::event_fields(&t.format))
+        .collect();
+    let aggregation = agg::build_aggregation(&args.agg, &fields)?;
+    if aggregation.is_none() && args.interval.is_some() {
+        bail!("--interval prints an aggregation: add one (--count, --hist FIELD, ...)");
+    }
+
+    let mut record = RecordOptions::default();
+    record.events = traced.iter().map(|t| t.name.clone()).collect();
+    record.call_graph = args.call_graph.then_some(CallGraph::Fp);
+    record.target = resolved.target;
+    record.system_wide = resolved.system_wide;
+    record.cpus = resolved.cpus;
+    record.cgroup = resolved.cgroup;
+    record.mmap_pages = args.mmap_pages;
+    record.quiet = args.quiet;
+    if let Some(secs) = args.duration {
+        if !(secs > 0.0 && secs.is_finite()) {
+            bail!("--duration {secs}: must be a positive number of seconds");
+        }
+        record.duration = Some(Duration::from_secs_f64(secs));
+    }
+    // With -g the stacks are symbolized from a file once the trace ends: -o FILE, or a
+    // temporary file removed afterwards.
+    let temporary = match (&args.output, args.call_graph) {
+        (None, true) => Some(TempFile::new()?),
+        _ => None,
+    };
+    let output_path = args
+        .output
+        .clone()
+        .or_else(|| temporary.as_ref().map(|t| t.path.clone()));
+    let mut options = TraceOptions::default();
+    if let Some(path) = &output_path {
+        record.output = path.clone();
+        options.write_output = true;
+    }
+    options.record = record;
+    options.filters = args
+        .filter
+        .iter()
+        .flat_map(|f| traced.iter().map(|t| (t.name.clone(), f.clone())))
+        .collect();
+
+    let quiet = args.quiet;
+    let mut notes = |note: &str| eprintln!("kprof: {note}");
+    let stdout = io::stdout().lock();
+    let json = args.agg.json;
+    let mut sink: Box<dyn TraceOutput> = match aggregation {
+        Some(aggregation) => Box::new(AggregationOutput::new(
+            aggregation,
+            stdout,
+            json,
+            args.interval,
+        )),
+        None => Box::new(LinePrinter::new(stdout, json)),
+    };
+    let (summary, lost) = if args.call_graph {
+        let mut ignore = IgnoreRecords;
+        let summary = trace(&options, &mut notes, &mut ignore)?;
+        let path = output_path.as_deref().unwrap_or(Path::new("-"));
+        let decoder = decode_file(path, &mut *sink)?;
+        (summary, decoder.lost())
+    } else {
+        let mut capture = LiveCapture::new(&mut *sink);
+        let summary = trace(&options, &mut notes, &mut capture)?;
+        if summary.stopped_by != StopReason::OutputFailed {
+            capture.finish()?;
+        }
+        let lost = capture.decoder().lost();
+        (summary, lost)
+    };
+    sink.finish()?;
+    drop(temporary);
+    if let Some(failure) = &summary.output_failure {
+        bail!("writing {}: {}", summary.output.display(), failure.error);
+    }
+    let lost = lost.max(summary.lost_samples);
+    if lost > 0 {
+        eprintln!("kprof: {}", sink.lost_note(lost));
+    }
+    if !quiet && summary.workload_ended_by_us == Some(EndedBy::Sigkill) {
+        eprintln!(
+            "kprof: note: {} did not exit within {} s of SIGTERM; killed it with SIGKILL",
+            args.target.program(),
+            kprof_profiler::WORKLOAD_GRACE.as_secs()
+        );
+    }
+    if !quiet {
+        if let Some(path) = &args.output {
+            eprintln!(
+                "kprof: wrote {} events, {:.2} MiB to {}",
+                summary.samples,
+                summary.bytes as f64 / (1024.0 * 1024.0),
+                path.display()
+            );
+        }
+    }
+    Ok(match summary.exit_status {
+        _ if summary.stopped_by == StopReason::Duration
+            && summary.workload_ended_by_us.is_some() =>
+        {
+            ExitCode::SUCCESS
+        }
+        Some(code) => ExitCode::from(u8::try_from(code.clamp(0, 255)).unwrap_or(1)),
+        None => ExitCode::SUCCESS,
+    })
+}
+
+/// Runs the profiler's live trace; a command that cannot be started is an error that says so.
+fn trace(
+    options: &TraceOptions,
+    notes: &mut dyn FnMut(&str),
+    consumer: &mut dyn TraceConsumer,
+) -> Result<RecordSummary> {
+    Ok(kprof_profiler::live::trace(options, notes, consumer)?)
+}
+
+/// `kprof trace -i FILE`: the file's events through the same decoder and sinks.
+fn run_file(args: &TraceArgs, input: &Path) -> Result<()> {
+    // Events come from the file; which ones were traced is the file's business.
+    let stdout = io::stdout().lock();
+    let json = args.agg.json;
+    let bytes = mapped::open_input(input, false)?;
+    let file = PerfFile::parse_with(&bytes, &ParseOptions::default())
+        .with_context(|| input.display().to_string())?;
+    let fields: Vec<EventFields> = (0..file.attrs().len())
+        .filter_map(|i| file.tracepoint_format(i))
+        .map(capture::event_fields)
+        .collect();
+    if fields.is_empty() {
+        bail!(
+            "{}: no tracepoint events with their formats (record them with kprof trace -o or \
+             perf record -e SYSTEM:EVENT)",
+            input.display()
+        );
+    }
+    let aggregation = agg::build_aggregation(&args.agg, &fields)?;
+    let mut sink: Box<dyn TraceOutput> = match aggregation {
+        Some(aggregation) => Box::new(AggregationOutput::new(aggregation, stdout, json, None)),
+        None => Box::new(LinePrinter::new(stdout, json)),
+    };
+    drop(file);
+    let decoder = decode_file(input, &mut *sink)?;
+    sink.finish()?;
+    if decoder.lost() > 0 {
+        eprintln!(
+            "kprof: {}: {}",
+            input.display(),
+            sink.lost_note(decoder.lost())
+        );
+    }
+    Ok(())
+}
+
+/// Decodes the file at `path` into `sink`, with symbolized stacks when its samples have
+/// callchains.
+fn decode_file(path: &Path, sink: &mut dyn TraceOutput) -> Result<Decoder> {
+    let bytes = mapped::open_input(path, false)?;
+    let file = PerfFile::parse_with(&bytes, &ParseOptions::default())
+        .with_context(|| path.display().to_string())?;
+    let callchains = file
+        .attrs()
+        .iter()
+        .any(|a| a.sample_type & kprof_perfdata::kinds::sample::CALLCHAIN != 0);
+    let analysis = if callchains {
+        let options = AnalysisOptions {
+            inline: true,
+            demangle: true,
+            dwarf: true,
+            ..AnalysisOptions::default()
+        };
+        Some(analysis::analyze(&file, &options).with_context(|| path.display().to_string())?)
+    } else {
+        None
+    };
+    let mut stacks = analysis.as_ref().map(|a| Stacks::new(&a.profile));
+    let mut decoder = Decoder::default();
+    decoder
+        .feed(&file, stacks.as_mut(), sink)
+        .with_context(|| path.display().to_string())?;
+    sink.tick()?;
+    Ok(decoder)
+}
+
+/// A live consumer for `-g`: the records go to the file only.
+struct IgnoreRecords;
+
+impl TraceConsumer for IgnoreRecords {
+    fn begin(
+        &mut self,
+        _: &[kprof_perfdata::writer::WriterAttr],
+        _: &kprof_perfdata::writer::FeatureData,
+    ) -> io::Result<()> {
+        Ok(())
+    }
+    fn record(&mut self, _: RawData<'_>) -> io::Result<()> {
+        Ok(())
+    }
+    fn tick(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+/// An aggregation printed at the end, and every `--interval` when asked.
+struct AggregationOutput<W: Write> {
+    aggregation: Box<dyn Aggregation>,
+    out: W,
+    json: bool,
+    interval: Option<Duration>,
+    started: Instant,
+    last: Instant,
+}
+
+impl<W: Write> AggregationOutput<W> {
+    fn new(
+        aggregation: Box<dyn Aggregation>,
+        out: W,
+        json: bool,
+        interval: Option<Duration>,
+    ) -> Self {
+        let now = Instant::now();
+        AggregationOutput {
+            aggregation,
+            out,
+            json,
+            interval,
+            started: now,
+            last: now,
+        }
+    }
+
+    fn print(&mut self) -> io::Result<()> {
+        if self.interval.is_some() && !self.json {
+            writeln!(self.out, "@ {:.3} s", self.started.elapsed().as_secs_f64())?;
+        }
+        self.aggregation.print(&mut self.out, self.json)?;
+        self.out.flush()
+    }
+}
+
+impl<W: Write> EventSink for AggregationOutput<W> {
+    fn event(&mut self, event: &Event<'_>) {
+        self.aggregation.event(event);
+    }
+    fn lost(&mut self, count: u64) {
+        self.aggregation.lost(count);
+    }
+}
+
+impl<W: Write> TraceOutput for AggregationOutput<W> {
+    fn tick(&mut self) -> io::Result<()> {
+        if let Some(every) = self.interval {
+            if self.last.elapsed() >= every {
+                self.last += every;
+                self.print()?;
+                self.aggregation.reset();
+            }
+        }
+        Ok(())
+    }
+
+    fn finish(&mut self) -> io::Result<()> {
+        self.print()
+    }
+    fn lost_note(&self, lost: u64) -> String {
+        format!(
+            "{lost} events lost: the counts above are partial; use a bigger ring buffer \
+             (-m PAGES) or a --filter"
+        )
+    }
+}
+
+/// A temporary perf.data for `-g` without `-o`, removed when dropped.
+struct TempFile {
+    path: PathBuf,
+}
+
+impl TempFile {
+    fn new() -> Result<Self> {
+        let path = std::env::temp_dir().join(format!("kprof-trace-{}.data", std::process::id()));
+        Ok(TempFile { path })
+    }
+}
+
+impl Drop for TempFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.path);
+        let mut old = self.path.clone().into_os_string();
+        old.push(".old");
+        let _ = std::fs::remove_file(old);
+    }
+}

@@ -1,0 +1,296 @@
+//! Where trace events come from: perf.data records (a file, or the records of a live session
+//! parsed by the same reader) decoded into [`Event`]s with their tracepoint fields, their
+//! thread's name, and (with `-g`) their symbolized stack.
+//!
+//! A live session hands its records to [`LiveCapture`], which keeps the stream's attrs and
+//! tracing data as a pipe-format preamble and, after every round of the session's loop, parses
+//! the round's records behind it with [`PerfFile::parse`]: live events and file events go
+//! through one reader and one [`Decoder`].
+
+use std::borrow::Cow;
+use std::collections::HashMap;
+use std::io;
+use std::sync::Arc;
+
+use anyhow::{Result, bail};
+use kprof_perfdata::tracepoint::{EventFormat, FieldKind, FieldValue, RawLayout};
+use kprof_perfdata::writer::{FeatureData, PipeWriter, WriterAttr};
+use kprof_perfdata::{PerfFile, Record};
+use kprof_profiler::RawData;
+use kprof_profiler::live::TraceConsumer;
+
+use crate::profile::{Profile, StackId};
+use crate::trace::agg::EventFields;
+use crate::trace::event::{Event, EventSink, Value};
+
+/// The fields of `format` as aggregations see them: name, and whether it is a number.
+pub fn event_fields(format: &EventFormat) -> EventFields {
+    EventFields {
+        name: format.full_name(),
+        fields: format
+            .fields
+            .iter()
+            .map(|f| (f.name.clone(), f.kind == FieldKind::Scalar))
+            .collect(),
+    }
+}
+
+/// What the rest of `kprof trace` needs to hear besides events.
+pub trait TraceOutput: EventSink {
+    /// Called after each batch of events (live: every round of the loop, at least every
+    /// 100 ms; a file: once at the end).
+    fn tick(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+
+    /// At the end: flushes, and prints what is printed last (an aggregation).
+    fn finish(&mut self) -> io::Result<()> {
+        self.tick()
+    }
+
+    /// The words for `lost` events lost while tracing.
+    fn lost_note(&self, lost: u64) -> String {
+        format!(
+            "{lost} events lost: what is printed above is incomplete; use a bigger ring buffer \
+             (-m PAGES) or a --filter"
+        )
+    }
+}
+
+/// Per-sample stacks of a file, from its analysis (samples in the reader's time order, as the
+/// decoder meets them).
+pub struct Stacks<'p> {
+    profile: &'p Profile,
+    next: usize,
+    cache: HashMap<StackId, Arc<[String]>>,
+}
+
+impl<'p> Stacks<'p> {
+    /// The stacks of `profile`, which must be the analysis of the file being decoded, with no
+    /// sample filtered out.
+    pub fn new(profile: &'p Profile) -> Self {
+        Stacks {
+            profile,
+            next: 0,
+            cache: HashMap::new(),
+        }
+    }
+
+    /// The stack of the next sample, which must be the one at `time` of `tid`.
+    fn next(&mut self, time: u64, tid: u32) -> Result<Option<Arc<[String]>>> {
+        let Some(sample) = self.profile.samples.get(self.next) else {
+            bail!("the analysis has fewer samples than the file");
+        };
+        self.next += 1;
+        let thread = self.profile.threads.get(sample.thread as usize);
+        if sample.time != time || thread.is_some_and(|t| t.tid != tid) {
+            bail!("the analysis and the file disagree on sample {}", self.next);
+        }
+        let Some(stack) = sample.stack else {
+            return Ok(None);
+        };
+        let profile = self.profile;
+        let frames = self.cache.entry(stack).or_insert_with(|| {
+            let mut names: Vec<String> = profile
+                .frames_leaf_first(Some(stack))
+                .filter_map(|id| profile.frames.get(id as usize))
+                .map(|f| f.function.to_string())
+                .collect();
+            names.reverse();
+            names.into()
+        });
+        Ok(Some(frames.clone()))
+    }
+}
+
+/// Decodes samples into events; keeps thread names (COMM, FORK) and lost counts between
+/// batches.
+#[derive(Default)]
+pub struct Decoder {
+    /// Thread names by tid.
+    comms: HashMap<u32, String>,
+    /// Samples lost by LOST records so far (ring overflows).
+    lost_in_records: u64,
+    /// Samples lost by LOST_SAMPLES records (the kernel's per-event counters).
+    lost_in_counters: u64,
+    /// Lost counts already passed to sinks.
+    lost_reported: u64,
+    /// Events decoded.
+    pub events: u64,
+    /// Samples of events without a tracepoint format (not decoded).
+    pub undecoded: u64,
+}
+
+impl Decoder {
+    /// Decodes every record of `file` (in time order) into `sink`.
+    pub fn feed(
+        &mut self,
+        file: &PerfFile<'_>,
+        mut stacks: Option<&mut Stacks<'_>>,
+        sink: &mut dyn EventSink,
+    ) -> Result<()> {
+        let layout = file
+            .tracing_data()
+            .map_or_else(RawLayout::native, |t| t.layout);
+        let names: Vec<Option<String>> = (0..file.attrs().len())
+            .map(|i| file.tracepoint_format(i).map(EventFormat::full_name))
+            .collect();
+        let mut fields: Vec<(&str, Value<'_>)> = Vec::new();
+        for record in file.sorted_records()? {
+            let record = record?;
+            match record.record {
+                Record::Comm(comm) => {
+                    let name = String::from_utf8_lossy(comm.name).into_owned();
+                    self.comms.insert(comm.tid, name);
+                }
+                Record::Fork(fork) => {
+                    if let Some(parent) = self.comms.get(&fork.ptid).cloned() {
+                        self.comms.insert(fork.tid, parent);
+                    }
+                }
+                Record::Lost(lost) => self.lost_in_records += lost.lost,
+                Record::LostSamples(lost) => self.lost_in_counters += lost.lost,
+                Record::Sample(sample) => {
+                    let pid = sample.pid.unwrap_or(0);
+                    let tid = sample.tid.unwrap_or(pid);
+                    let time = sample.time.unwrap_or(0);
+                    let stack = match stacks.as_deref_mut() {
+                        Some(s) => s.next(time, tid)?,
+                        None => None,
+                    };
+                    let format = file.tracepoint_format(sample.attr_index);
+                    let (Some(format), Some(Some(name)), Some(raw)) =
+                        (format, names.get(sample.attr_index), sample.raw)
+                    else {
+                        self.undecoded += 1;
+                        continue;
+                    };
+                    fields.clear();
+                    fields.extend(
+                        format
+                            .values(raw, layout)
+                            .map(|(field, value)| (field.name.as_str(), to_value(value))),
+                    );
+                    // perf's names: the idle task is `swapper`, an unnamed thread `:TID`.
+                    let unnamed;
+                    let comm = match self.comms.get(&tid).or_else(|| self.comms.get(&pid)) {
+                        Some(c) => c.as_str(),
+                        None if pid == 0 => "swapper",
+                        None => {
+                            unnamed = format!(":{}", tid as i32);
+                            unnamed.as_str()
+                        }
+                    };
+                    self.events += 1;
+                    sink.event(&Event {
+                        name,
+                        time_ns: time,
+                        cpu: sample.cpu.unwrap_or(u32::MAX),
+                        pid: pid as i32,
+                        tid: tid as i32,
+                        comm,
+                        cgroup: None,
+                        fields: &fields,
+                        stack: stack.as_deref(),
+                    });
+                }
+                _ => {}
+            }
+        }
+        self.report_lost(sink);
+        Ok(())
+    }
+
+    /// Samples lost so far: the kernel counts each drop both in LOST records and in the
+    /// per-event counters (LOST_SAMPLES), so the larger of the two, never their sum.
+    pub fn lost(&self) -> u64 {
+        self.lost_in_records.max(self.lost_in_counters)
+    }
+
+    fn report_lost(&mut self, sink: &mut dyn EventSink) {
+        let lost = self.lost();
+        if lost > self.lost_reported {
+            sink.lost(lost - self.lost_reported);
+            self.lost_reported = lost;
+        }
+    }
+}
+
+fn to_value(value: FieldValue<'_>) -> Value<'_> {
+    match value {
+        FieldValue::Signed(v) => Value::Signed(v),
+        FieldValue::Unsigned(v) => Value::Unsigned(v),
+        FieldValue::Text(text) => Value::Str(String::from_utf8_lossy(text)),
+        FieldValue::Bytes(bytes) => Value::Bytes(bytes),
+        FieldValue::Absent => Value::Str(Cow::Borrowed("[missing]")),
+    }
+}
+
+/// The consumer of a live session: buffers each round's records and decodes them behind the
+/// stream's preamble.
+pub struct LiveCapture<'o> {
+    /// Pipe header, attrs and tracing data: what makes the records a perf.data stream.
+    preamble: Vec<u8>,
+    /// The preamble plus this round's records.
+    buffer: Vec<u8>,
+    decoder: Decoder,
+    output: &'o mut dyn TraceOutput,
+}
+
+impl<'o> LiveCapture<'o> {
+    /// A capture that hands events to `output`.
+    pub fn new(output: &'o mut dyn TraceOutput) -> Self {
+        LiveCapture {
+            preamble: Vec::new(),
+            buffer: Vec::new(),
+            decoder: Decoder::default(),
+            output,
+        }
+    }
+
+    /// The decoder's counts.
+    pub fn decoder(&self) -> &Decoder {
+        &self.decoder
+    }
+
+    /// Decodes what is left after the last tick (the final drain, LOST_SAMPLES).
+    pub fn finish(&mut self) -> io::Result<()> {
+        self.flush()
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        if self.buffer.len() > self.preamble.len() {
+            let file = PerfFile::parse(&self.buffer).map_err(io::Error::other)?;
+            self.decoder
+                .feed(&file, None, &mut *self.output)
+                .map_err(io::Error::other)?;
+            self.buffer.truncate(self.preamble.len());
+        }
+        Ok(())
+    }
+}
+
+impl TraceConsumer for LiveCapture<'_> {
+    fn begin(&mut self, attrs: &[WriterAttr], features: &FeatureData) -> io::Result<()> {
+        let writer = PipeWriter::new(Vec::new(), attrs, features)?;
+        self.preamble = writer.into_sink();
+        self.buffer = self.preamble.clone();
+        Ok(())
+    }
+
+    fn record(&mut self, raw: RawData<'_>) -> io::Result<()> {
+        match raw {
+            RawData::Single(bytes) => self.buffer.extend_from_slice(bytes),
+            RawData::Split(first, second) => {
+                self.buffer.extend_from_slice(first);
+                self.buffer.extend_from_slice(second);
+            }
+        }
+        Ok(())
+    }
+
+    fn tick(&mut self) -> io::Result<()> {
+        self.flush()?;
+        self.output.tick()
+    }
+}
