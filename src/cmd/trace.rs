@@ -18,7 +18,7 @@ use kprof_profiler::{CallGraph, EndedBy, RawData, RecordOptions, RecordSummary, 
 use crate::analysis::{self, AnalysisOptions};
 use crate::cli::TargetArgs;
 use crate::mapped;
-use crate::trace::agg::{self as agg, Aggregation, AggregationArgs, EventFields};
+use crate::trace::agg::{self, Aggregation, AggregationArgs, EventFields};
 use crate::trace::capture::{self, Decoder, LiveCapture, Stacks, TraceOutput};
 use crate::trace::event::{Event, EventSink};
 use crate::trace::filter;
