@@ -274,6 +274,10 @@ pub struct FlameArgs {
     /// Write folded stacks (`a;b;c 42`) instead of SVG.
     #[arg(long = "folded")]
     pub folded: bool,
+    /// Weigh tracepoint samples by this field (`--weight count` of syscalls:sys_enter_write:
+    /// who writes the bytes) instead of one per event.
+    #[arg(long = "weight", value_name = "FIELD", conflicts_with = "count")]
+    pub weight: Option<String>,
     /// One root per thread (`comm-tid`) instead of per process name.
     #[arg(long = "per-thread", conflicts_with = "per_process")]
     pub per_thread: bool,

@@ -21,4 +21,5 @@ mod robust;
 mod script_addresses;
 mod section_cache;
 mod stat;
+mod trace;
 mod tracepoints;

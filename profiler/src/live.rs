@@ -36,7 +36,7 @@ pub trait TraceConsumer {
     fn begin(&mut self, attrs: &[WriterAttr], features: &FeatureData) -> io::Result<()>;
     /// One record (side-band, sample, LOST, FINISHED_ROUND...). An error stops the trace.
     fn record(&mut self, raw: RawData<'_>) -> io::Result<()>;
-    /// After each round of the loop (at least every [`crate::session::POLL_INTERVAL`]).
+    /// After each round of the session's loop (at least every 100 ms).
     fn tick(&mut self) -> io::Result<()>;
 }
 
@@ -217,9 +217,11 @@ pub fn trace(
         let stats = session.finish(&mut tee);
         (reason, stats)
     };
+    let mut discard = |_: RawData<'_>| Ok(());
     let stats = match stats {
         Ok(stats) => stats,
-        Err(_) if reason == StopReason::OutputFailed => session.stats(),
+        // The consumer or the output failed: the rest is drained into nothing.
+        Err(_) if reason == StopReason::OutputFailed => session.finish(&mut discard)?,
         Err(e) => return Err(e),
     };
     let exit = match workload.as_mut() {

@@ -81,6 +81,9 @@ fn analyze_with(
     symbolizer: &Symbolizer,
     done_below: &dyn Fn(u64),
 ) -> Result<Analysis> {
+    if let Some(field) = &options.weight_field {
+        replay::check_weight_field(file, field)?;
+    }
     let records = file.sorted_records()?;
     let unwinder = options
         .dwarf

@@ -31,4 +31,7 @@ pub struct AnalysisOptions {
     /// Render the raw data of tracepoint samples ([`super::Analysis::traces`]), as `perf script`
     /// prints it.
     pub trace_fields: bool,
+    /// Weigh tracepoint samples by this numeric field of their raw data (`flame --weight
+    /// count`) instead of by their period; samples without it weigh 0.
+    pub weight_field: Option<String>,
 }

@@ -48,6 +48,33 @@ pub fn sample_weight(period: Option<u64>, fixed_period: Option<u64>) -> u64 {
     period.or(fixed_period).unwrap_or(1).max(1)
 }
 
+/// Fails unless some tracepoint of `file` has the field `field` (`flame --weight`), naming the
+/// fields there are.
+pub fn check_weight_field(file: &PerfFile<'_>, field: &str) -> Result<()> {
+    let formats: Vec<_> = (0..file.attrs().len())
+        .filter_map(|i| file.tracepoint_format(i))
+        .collect();
+    if formats.iter().any(|f| f.field(field).is_some()) {
+        return Ok(());
+    }
+    let fields: Vec<String> = formats
+        .iter()
+        .map(|f| {
+            let names: Vec<&str> = f.fields.iter().map(|x| x.name.as_str()).collect();
+            format!("{}: {}", f.full_name(), names.join(", "))
+        })
+        .collect();
+    if fields.is_empty() {
+        return Err(anyhow!(
+            "--weight {field}: the file has no tracepoint events (with their formats)"
+        ));
+    }
+    Err(anyhow!(
+        "--weight {field}: no such field; fields of {}",
+        fields.join("; ")
+    ))
+}
+
 /// Samples lost while recording, as the file tells it twice: LOST records (what the ring
 /// buffer dropped, written as it happened) and LOST_SAMPLES records (the kernel's per-event
 /// counter, written at the end by perf and kprof). They count the same drops, so the loss is
@@ -510,7 +537,7 @@ impl<'o, 'f> Replay<'o, 'f> {
             thread,
             event: u16::try_from(sample.attr_index).unwrap_or(u16::MAX),
             time: sample.time.unwrap_or(0),
-            period: self.weight(sample.attr_index, sample.period),
+            period: self.weight(sample.attr_index, sample.period, sample.raw),
             cpu: sample.cpu,
             chain: Some(chain),
         });
@@ -539,11 +566,19 @@ impl<'o, 'f> Replay<'o, 'f> {
         }
         let thread = self.threads.id(self.spaces.get(), pid, tid);
         let index = self.samples.len();
+        let raw = if self.options.weight_field.is_some() {
+            match self.file.decode(&record)?.record {
+                Record::Sample(sample) => sample.raw,
+                _ => None,
+            }
+        } else {
+            None
+        };
         self.samples.push(PendingSample {
             thread,
             event: u16::try_from(head.attr_index).unwrap_or(u16::MAX),
             time: head.time.unwrap_or(0),
-            period: self.weight(head.attr_index, head.period),
+            period: self.weight(head.attr_index, head.period, raw),
             cpu: head.cpu,
             chain: None,
         });
@@ -592,9 +627,34 @@ impl<'o, 'f> Replay<'o, 'f> {
         }
     }
 
-    /// What a sample of attr `attr_index` with `period` weighs: the one place the replay
-    /// decides a sample's weight (see [`sample_weight`]).
-    fn weight(&self, attr_index: usize, period: Option<u64>) -> u64 {
+
+    /// With [`AnalysisOptions::weight_field`], a tracepoint sample's value of that field
+    /// (negative values and samples without the field weigh 0).
+    fn field_weight(&self, attr_index: usize, raw: Option<&[u8]>) -> Option<u64> {
+        use kprof_perfdata::tracepoint::FieldValue;
+        let name = self.options.weight_field.as_deref()?;
+        let value = self
+            .file
+            .tracepoint_format(attr_index)
+            .zip(self.file.tracing_data())
+            .zip(raw)
+            .and_then(|((format, tracing), raw)| {
+                Some(format.field(name)?.value(raw, tracing.layout))
+            });
+        Some(match value {
+            Some(FieldValue::Unsigned(v)) => v,
+            Some(FieldValue::Signed(v)) => u64::try_from(v).unwrap_or(0),
+            _ => 0,
+        })
+    }
+
+    /// What a sample of attr `attr_index` with `period` (and raw data `raw`) weighs: the one
+    /// place the replay decides a sample's weight: a field's value with `--weight`, else its
+    /// period (see [`sample_weight`]).
+    fn weight(&self, attr_index: usize, period: Option<u64>, raw: Option<&[u8]>) -> u64 {
+        if let Some(weight) = self.field_weight(attr_index, raw) {
+            return weight;
+        }
         let fixed_period = self.fixed_periods.get(attr_index).copied().flatten();
         sample_weight(period, fixed_period)
     }

@@ -29,7 +29,8 @@ impl SvgArgs {
 
 /// Runs `kprof flame`.
 pub fn run(args: &FlameArgs) -> Result<()> {
-    let options = args.symbols.to_options(&args.filter);
+    let mut options = args.symbols.to_options(&args.filter);
+    options.weight_field = args.weight.clone();
     let loaded = super::load(&args.input, &options)?;
     super::print_notes(&loaded);
     let profile = &loaded.analysis.profile;
@@ -55,6 +56,7 @@ pub fn run(args: &FlameArgs) -> Result<()> {
             .map_or("samples", |e| e.name.as_str());
         let mut opts = args.svg.to_options(&format!("Flame Graph: {event_name}"))?;
         opts.count_name = match (args.filter.count, event_name) {
+            _ if args.weight.is_some() => args.weight.clone().unwrap_or_default(),
             (CountMode::Period, "cpu-clock" | "task-clock") => "ns".to_string(),
             (CountMode::Period, _) => "events".to_string(),
             (CountMode::Samples, _) => "samples".to_string(),

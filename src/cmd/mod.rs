@@ -55,6 +55,7 @@ impl SymbolArgs {
             dwarf: true,
             sample_addresses: false,
             trace_fields: false,
+            weight_field: None,
         }
     }
 }
