@@ -413,8 +413,8 @@ struct AggregationOutput<W: Write> {
     out: W,
     json: bool,
     interval: Option<Duration>,
-    started: Instant,
-    last: Instant,
+    /// When events started to flow (the first tick), and when an interval last ended.
+    clock: Option<(Instant, Instant)>,
 }
 
 impl<W: Write> AggregationOutput<W> {
@@ -424,20 +424,18 @@ impl<W: Write> AggregationOutput<W> {
         json: bool,
         interval: Option<Duration>,
     ) -> Self {
-        let now = Instant::now();
         AggregationOutput {
             aggregation,
             out,
             json,
             interval,
-            started: now,
-            last: now,
+            clock: None,
         }
     }
 
     fn print(&mut self) -> io::Result<()> {
-        if self.interval.is_some() && !self.json {
-            writeln!(self.out, "@ {:.3} s", self.started.elapsed().as_secs_f64())?;
+        if let (Some(_), Some((started, _)), false) = (self.interval, self.clock, self.json) {
+            writeln!(self.out, "[{:.3} s]", started.elapsed().as_secs_f64())?;
         }
         self.aggregation.print(&mut self.out, self.json)?;
         self.out.flush()
@@ -455,12 +453,15 @@ impl<W: Write> EventSink for AggregationOutput<W> {
 
 impl<W: Write> TraceOutput for AggregationOutput<W> {
     fn tick(&mut self) -> io::Result<()> {
-        if let Some(every) = self.interval {
-            if self.last.elapsed() >= every {
-                self.last += every;
-                self.print()?;
-                self.aggregation.reset();
-            }
+        let Some(every) = self.interval else {
+            return Ok(());
+        };
+        let now = Instant::now();
+        let (_, last) = self.clock.get_or_insert((now, now));
+        if now.duration_since(*last) >= every {
+            *last += every;
+            self.print()?;
+            self.aggregation.reset();
         }
         Ok(())
     }
@@ -494,5 +495,102 @@ impl Drop for TempFile {
         let mut old = self.path.clone().into_os_string();
         old.push(".old");
         let _ = std::fs::remove_file(old);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::cell::RefCell;
+    use std::rc::Rc;
+
+    /// Counts events; prints the count; remembers what happened.
+    #[derive(Default)]
+    struct Counting {
+        events: u64,
+        log: Rc<RefCell<Vec<String>>>,
+    }
+
+    impl EventSink for Counting {
+        fn event(&mut self, _: &Event<'_>) {
+            self.events += 1;
+        }
+        fn lost(&mut self, count: u64) {
+            self.log.borrow_mut().push(format!("lost {count}"));
+        }
+    }
+
+    impl Aggregation for Counting {
+        fn print(&self, out: &mut dyn Write, _json: bool) -> io::Result<()> {
+            self.log.borrow_mut().push(format!("print {}", self.events));
+            writeln!(out, "@: {}", self.events)
+        }
+        fn reset(&mut self) {
+            self.events = 0;
+        }
+    }
+
+    fn event() -> Event<'static> {
+        Event {
+            name: "sched:sched_switch",
+            time_ns: 0,
+            cpu: 0,
+            pid: 1,
+            tid: 1,
+            comm: "init",
+            cgroup: None,
+            fields: &[],
+            stack: None,
+        }
+    }
+
+    #[test]
+    fn intervals_print_and_start_afresh_and_the_end_prints_the_rest() {
+        let log = Rc::new(RefCell::new(Vec::new()));
+        let aggregation = Counting {
+            events: 0,
+            log: log.clone(),
+        };
+        let mut out = AggregationOutput::new(
+            Box::new(aggregation),
+            Vec::new(),
+            false,
+            Some(Duration::from_secs(1)),
+        );
+        out.tick().unwrap();
+        assert!(log.borrow().is_empty(), "the first tick starts the clock");
+        for _ in 0..3 {
+            out.event(&event());
+        }
+        out.tick().unwrap();
+        assert!(log.borrow().is_empty(), "not a second yet");
+        // A second and a half has passed since the clock started.
+        let now = Instant::now();
+        out.clock = Some((
+            now - Duration::from_millis(1500),
+            now - Duration::from_millis(1500),
+        ));
+        out.tick().unwrap();
+        out.event(&event());
+        out.lost(2);
+        out.finish().unwrap();
+        assert_eq!(*log.borrow(), ["print 3", "lost 2", "print 1"]);
+        let text = String::from_utf8(out.out).unwrap();
+        assert!(text.starts_with("[1.5"), "{text}");
+        assert!(
+            text.contains("@: 3\n[") && text.ends_with("@: 1\n"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn intervals_parse() {
+        assert_eq!(parse_interval("1s"), Ok(Duration::from_secs(1)));
+        assert_eq!(parse_interval("500ms"), Ok(Duration::from_millis(500)));
+        assert_eq!(parse_interval("2"), Ok(Duration::from_secs(2)));
+        assert_eq!(parse_interval("1m"), Ok(Duration::from_secs(60)));
+        assert!(parse_interval("5ms").is_err());
+        assert!(parse_interval("1h").is_err());
+        assert!(parse_interval("fast").is_err());
     }
 }
