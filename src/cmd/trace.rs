@@ -197,6 +197,9 @@ fn run_live(args: &TraceArgs) -> Result<ExitCode> {
     if args.call_graph && args.interval.is_some() {
         bail!("--interval cannot be combined with -g: stacks are symbolized once the trace ends");
     }
+    if args.output.as_deref() == Some(Path::new("-")) {
+        bail!("-o -: kprof trace prints its events on standard output; give -o a file or a FIFO");
+    }
     let traced = traced_events(args)?;
     if let Some(filter) = &args.filter {
         check_filter(filter, &traced)?;
