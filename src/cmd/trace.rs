@@ -27,8 +27,7 @@ use crate::trace::lines::LinePrinter;
 const TRACE_EXAMPLES: &str = "\
 EXAMPLES:
   kprof trace -e syscalls:sys_enter_openat -- ls /tmp       one line per event, its fields decoded
-  kprof trace -e 'syscalls:sys_enter_write' --filter 'count > 4096' -p 1234
-                                                  only big writes reach kprof (filtered in the kernel)
+  kprof trace -e syscalls:sys_enter_write --filter 'count > 4096' -p 1234   big writes only
   kprof trace -e 'block:*' -a --json -- sleep 5     every block tracepoint, one JSON object per line
   kprof trace -e sched:sched_switch -C 0 --interval 1s --count --by comm
   kprof trace -o io.data -g -e syscalls:sys_enter_write -- ./prog    keep events as perf.data
@@ -261,7 +260,9 @@ fn run_live(args: &TraceArgs) -> Result<ExitCode> {
             json,
             args.interval,
         )),
-        None => Box::new(LinePrinter::new(stdout, json)),
+        None => Box::new(
+            LinePrinter::new(stdout, json).with_addresses(traced.iter().map(|t| &t.format)),
+        ),
     };
     let (summary, lost) = if args.call_graph {
         let mut ignore = IgnoreRecords;
@@ -346,7 +347,10 @@ fn run_file(args: &TraceArgs, input: &Path) -> Result<()> {
     let aggregation = agg::build_aggregation(&args.agg, &fields)?;
     let mut sink: Box<dyn TraceOutput> = match aggregation {
         Some(aggregation) => Box::new(AggregationOutput::new(aggregation, stdout, json, None)),
-        None => Box::new(LinePrinter::new(stdout, json)),
+        None => Box::new(
+            LinePrinter::new(stdout, json)
+                .with_addresses((0..file.attrs().len()).filter_map(|i| file.tracepoint_format(i))),
+        ),
     };
     drop(file);
     let decoder = decode_file(input, &mut *sink)?;

@@ -1,10 +1,14 @@
 //! `kprof trace`'s default output: one line per event as `perf script` lays out a tracepoint
-//! sample (comm, tid, [cpu], time, event) followed by `field=value` for each format field, or
+//! sample (comm, tid, [cpu], time, event) followed by `field=value` for each format field
+//! (addresses in hex, other numbers in decimal), or
 //! one JSON object per line with `--json`. With `-g`, the stack follows, leaf first, one frame
 //! per tab-indented line, and a blank line ends the event (as `perf script -g` does).
 
+use std::collections::HashSet;
 use std::fmt::Write as _;
 use std::io::{self, Write};
+
+use kprof_perfdata::tracepoint::EventFormat;
 
 use crate::trace::capture::TraceOutput;
 use crate::trace::event::{Event, EventSink, Value};
@@ -16,6 +20,8 @@ pub struct LinePrinter<W: Write> {
     json: bool,
     line: String,
     error: Option<io::Error>,
+    /// `(event, field)` pairs whose values are addresses: printed in hex in text lines.
+    addresses: HashSet<(String, String)>,
 }
 
 impl<W: Write> LinePrinter<W> {
@@ -26,12 +32,28 @@ impl<W: Write> LinePrinter<W> {
             json,
             line: String::new(),
             error: None,
+            addresses: HashSet::new(),
         }
+    }
+
+    /// Prints the pointer fields of `formats` in hex (as perf does), other numbers in decimal.
+    pub fn with_addresses<'f>(
+        mut self,
+        formats: impl IntoIterator<Item = &'f EventFormat>,
+    ) -> Self {
+        for format in formats {
+            for field in format.fields.iter().filter(|f| f.is_pointer()) {
+                self.addresses
+                    .insert((format.full_name(), field.name.clone()));
+            }
+        }
+        self
     }
 }
 
-/// One event as text (no newline at the end unless it has a stack).
-pub fn write_text(event: &Event<'_>, line: &mut String) {
+/// One event as text (no newline at the end unless it has a stack); `is_address` says which
+/// fields to print in hex.
+pub fn write_text(event: &Event<'_>, is_address: &dyn Fn(&str) -> bool, line: &mut String) {
     let cpu = if event.cpu == u32::MAX {
         "[???]".to_owned()
     } else {
@@ -50,7 +72,12 @@ pub fn write_text(event: &Event<'_>, line: &mut String) {
         line.push(' ');
         line.push_str(name);
         line.push('=');
-        write_value_text(value, line);
+        match value {
+            Value::Unsigned(v) if is_address(name) => {
+                let _ = write!(line, "{v:#x}");
+            }
+            _ => write_value_text(value, line),
+        }
     }
     if let Some(stack) = event.stack {
         for frame in stack.iter().rev() {
@@ -157,7 +184,12 @@ impl<W: Write> EventSink for LinePrinter<W> {
         if self.json {
             write_json(event, &mut self.line);
         } else {
-            write_text(event, &mut self.line);
+            let addresses = &self.addresses;
+            let is_address = |field: &str| {
+                !addresses.is_empty()
+                    && addresses.contains(&(event.name.to_owned(), field.to_owned()))
+            };
+            write_text(event, &is_address, &mut self.line);
         }
         self.line.push('\n');
         if let Err(e) = self.out.write_all(self.line.as_bytes()) {
@@ -209,19 +241,20 @@ mod tests {
             ("dfd", Value::Signed(-100)),
             ("filename", Value::Str(Cow::Borrowed("/etc/hosts"))),
             ("flags", Value::Unsigned(0)),
+            ("buf", Value::Unsigned(0x7ffd_1234)),
             ("name", Value::Str(Cow::Borrowed("a b"))),
             ("bytes", Value::Bytes(&[1, 0xab])),
         ];
         let mut line = String::new();
-        write_text(&event(&fields, None), &mut line);
+        write_text(&event(&fields, None), &|f| f == "buf", &mut line);
         assert_eq!(
             line,
             "             cat    41 [003] 12345.678901: syscalls:sys_enter_openat: \
-             dfd=-100 filename=/etc/hosts flags=0 name=\"a b\" bytes=[01,ab]"
+             dfd=-100 filename=/etc/hosts flags=0 buf=0x7ffd1234 name=\"a b\" bytes=[01,ab]"
         );
         let stack = ["main".to_owned(), "write".to_owned()];
         line.clear();
-        write_text(&event(&[], Some(&stack)), &mut line);
+        write_text(&event(&[], Some(&stack)), &|_| false, &mut line);
         assert!(
             line.ends_with(": syscalls:sys_enter_openat:\n\twrite\n\tmain\n"),
             "{line}"
