@@ -590,6 +590,15 @@ fn bad_input_says_what_to_change() {
     assert!(err.contains("/sys/fs/cgroup"), "{err}");
     let err = fails(&["trace", "-e", "syscalls:sys_enter_write"]);
     assert!(err.contains("nothing to trace"), "{err}");
+    // A command that cannot run: 127, as a shell says it.
+    let out = run_kprof(&[
+        "trace",
+        "-e",
+        "syscalls:sys_enter_write",
+        "--",
+        "/nonexistent/prog",
+    ]);
+    assert_eq!(out.status.code(), Some(127), "{out:?}");
     // An unprivileged user: one line saying what to change.
     if tool("setpriv") {
         let out = std::process::Command::new("setpriv")

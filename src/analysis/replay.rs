@@ -627,7 +627,6 @@ impl<'o, 'f> Replay<'o, 'f> {
         }
     }
 
-
     /// With [`AnalysisOptions::weight_field`], a tracepoint sample's value of that field
     /// (negative values and samples without the field weigh 0).
     fn field_weight(&self, attr_index: usize, raw: Option<&[u8]>) -> Option<u64> {

@@ -112,7 +112,20 @@ pub fn run(args: &TraceArgs) -> Result<ExitCode> {
         run_file(args, input)?;
         return Ok(ExitCode::SUCCESS);
     }
-    run_live(args)
+    match run_live(args) {
+        Ok(code) => Ok(code),
+        // A command that could not be started exits 127, as in a shell (and kprof record).
+        Err(err) => match err
+            .downcast_ref::<kprof_profiler::Error>()
+            .and_then(kprof_profiler::Error::exit_code)
+        {
+            Some(code) => {
+                eprintln!("kprof: {err:#}");
+                Ok(ExitCode::from(u8::try_from(code).unwrap_or(1)))
+            }
+            None => Err(err),
+        },
+    }
 }
 
 /// One traced tracepoint: its name and format.
@@ -316,7 +329,7 @@ fn run_live(args: &TraceArgs) -> Result<ExitCode> {
     })
 }
 
-/// Runs the profiler's live trace; a command that cannot be started is an error that says so.
+/// Runs the profiler's live trace; its errors stay downcastable (`run` turns a failed exec into 127).
 fn trace(
     options: &TraceOptions,
     notes: &mut dyn FnMut(&str),
@@ -352,8 +365,8 @@ fn run_file(args: &TraceArgs, input: &Path) -> Result<()> {
                 .with_addresses((0..file.attrs().len()).filter_map(|i| file.tracepoint_format(i))),
         ),
     };
-    drop(file);
-    let decoder = decode_file(input, &mut *sink)?;
+    // Read once: the input may be a pipe.
+    let decoder = decode_parsed(&file, input, &mut *sink)?;
     sink.finish()?;
     if decoder.lost() > 0 {
         eprintln!(
@@ -371,6 +384,12 @@ fn decode_file(path: &Path, sink: &mut dyn TraceOutput) -> Result<Decoder> {
     let bytes = mapped::open_input(path, false)?;
     let file = PerfFile::parse_with(&bytes, &ParseOptions::default())
         .with_context(|| path.display().to_string())?;
+    decode_parsed(&file, path, sink)
+}
+
+/// Decodes `file` (read from `path`) into `sink`, with symbolized stacks when its samples
+/// have callchains.
+fn decode_parsed(file: &PerfFile<'_>, path: &Path, sink: &mut dyn TraceOutput) -> Result<Decoder> {
     let callchains = file
         .attrs()
         .iter()
@@ -382,14 +401,14 @@ fn decode_file(path: &Path, sink: &mut dyn TraceOutput) -> Result<Decoder> {
             dwarf: true,
             ..AnalysisOptions::default()
         };
-        Some(analysis::analyze(&file, &options).with_context(|| path.display().to_string())?)
+        Some(analysis::analyze(file, &options).with_context(|| path.display().to_string())?)
     } else {
         None
     };
     let mut stacks = analysis.as_ref().map(|a| Stacks::new(&a.profile));
     let mut decoder = Decoder::default();
     decoder
-        .feed(&file, stacks.as_mut(), sink)
+        .feed(file, stacks.as_mut(), sink)
         .with_context(|| path.display().to_string())?;
     sink.tick()?;
     Ok(decoder)
