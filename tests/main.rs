@@ -22,4 +22,5 @@ mod script_addresses;
 mod section_cache;
 mod stat;
 mod trace;
+mod trace_stats;
 mod tracepoints;
