@@ -3,7 +3,9 @@
  *
  * Usage: iosizes ACTION ARG [ACTION ARG ...], actions done in order:
  *   wait SIG         block until signal SIG (a number, e.g. 10 for SIGUSR1) arrives, so that
- *                    tracers can attach first; the wait itself is one rt_sigtimedwait call
+ *                    tracers can attach first; the wait itself is one rt_sigtimedwait call.
+ *                    With IOSIZES_READY=FILE set, first writes this process's pid to FILE
+ *                    (through a rename, so FILE appears whole) once the signal is blocked
  *   writes LIST      write(2) to /dev/null: LIST is SIZE:N,SIZE:N... (N writes of SIZE bytes)
  *   reads LIST       read(2) from /dev/zero, LIST as for writes (count = SIZE)
  *   piped LIST       reads that block: LIST is MS:N,... For each of the N, a child process
@@ -13,6 +15,7 @@
  *                    SIZE bytes (aligned), fsync, close, unlink
  *   fails N          N open(2) calls of a missing path (N ENOENT errors)
  *   getppid N        N getppid calls
+ *   exit CODE        exit_group(CODE) at once (a tracer may stop on it)
  * The process writes nothing else: its own write(2) and read(2) calls are exactly the lists.
  */
 #define _GNU_SOURCE
@@ -109,10 +112,17 @@ int main(int argc, char **argv) {
             sigaddset(&set, atoi(arg));
             sigprocmask(SIG_BLOCK, &set, NULL);
             /* Tell whoever waits that the signal is now blocked (and so will be caught). */
-            if (getenv("IOSIZES_READY")) {
-                int fd = open(getenv("IOSIZES_READY"), O_WRONLY | O_CREAT, 0600);
-                if (fd >= 0)
-                    close(fd);
+            const char *ready = getenv("IOSIZES_READY");
+            if (ready) {
+                char tmp[4096];
+                snprintf(tmp, sizeof tmp, "%s.tmp", ready);
+                FILE *f = fopen(tmp, "w");
+                if (!f)
+                    fail(tmp);
+                fprintf(f, "%d\n", (int)getpid());
+                fclose(f);
+                if (rename(tmp, ready) != 0)
+                    fail(ready);
             }
             int sig;
             sigwait(&set, &sig);
@@ -136,6 +146,8 @@ int main(int argc, char **argv) {
             for (long k = atol(arg); k > 0; k--)
                 if (open("/nonexistent/kprof-iosizes", O_RDONLY) >= 0)
                     fail("open of a missing path succeeded");
+        } else if (strcmp(action, "exit") == 0) {
+            exit(atoi(arg));
         } else if (strcmp(action, "getppid") == 0) {
             for (long k = atol(arg); k > 0; k--)
                 syscall(SYS_getppid);
