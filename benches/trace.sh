@@ -45,10 +45,10 @@ bt=$(median "bpftrace -e '$bt_hist' -c '$load'")
 kp=$(median "$kprof trace -q -e syscalls:sys_enter_read --hist count -- $load")
 btf=$(median "bpftrace -e '$bt_filtered' -c '$load'")
 kpf=$(median "$kprof trace -q -e syscalls:sys_enter_read --filter 'count > 1' --hist count -- $load")
-bt0=$(median "bpftrace -e '$bt_hist' -c true")
-kp0=$(median "$kprof trace -q -e syscalls:sys_enter_read --hist count -- true")
+bt0=$(median "bpftrace -e '$bt_hist' -c /bin/true")
+kp0=$(median "$kprof trace -q -e syscalls:sys_enter_read --hist count -- /bin/true")
 
-row() { python3 -c "print('| $1 | %.3f s | %.2f× |' % ($2, $2 / $bare))"; }
+row() { python3 -c 'import sys; t, b = float(sys.argv[2]), float(sys.argv[3]); print("| %s | %.3f s | %.2f× |" % (sys.argv[1], t, t / b))' "$1" "$2" "$bare"; }
 echo "## kprof trace vs bpftrace on $(uname -m), $(nproc) CPUs, Linux $(uname -r | cut -d- -f1), $(date -u +%Y-%m-%d)"
 echo
 echo "Workload: \`iosizes reads 1:$n,4096:$big\` ($((n + big)) reads), median of $runs runs; bare ${bare} s."
