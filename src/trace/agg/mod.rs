@@ -163,10 +163,9 @@ pub fn build_aggregation(
         return Ok(Some(Box::new(Latency::new(start, end, pair_keys, maps))));
     }
 
-    let all: Vec<&EventFields> = events.iter().collect();
     for key in &keys {
         if let KeySpec::Field(name) = key {
-            check.field_in(name, &all, "--by")?;
+            check.field_somewhere(name, "--by")?;
         }
     }
     let mut kinds = map_kinds(args, |flag, field| {
@@ -299,14 +298,35 @@ impl<'a> FieldCheck<'a> {
                 );
             }
         }
-        if events.len() > 1
-            && !events
-                .iter()
-                .all(|e| e.fields.iter().any(|(n, _)| n == field))
-        {
-            bail!("{flag} {field}: not every traced event has this field");
-        }
         Ok(())
+    }
+
+    /// `field` must be a field of at least one event (the others key as `<unknown>`).
+    fn field_somewhere(&self, field: &str, flag: &str) -> anyhow::Result<()> {
+        let somewhere = self
+            .events
+            .iter()
+            .any(|e| e.fields.iter().any(|(n, _)| n == field));
+        if self.events.is_empty() || somewhere {
+            return Ok(());
+        }
+        self.missing_everywhere(field, flag)
+    }
+
+    /// The error for a field no event has: close matches, and every event's fields.
+    fn missing_everywhere(&self, field: &str, flag: &str) -> anyhow::Result<()> {
+        let all_fields = self.events.iter().flat_map(field_names);
+        let close = close_matches(field, all_fields);
+        let lists: Vec<String> = self
+            .events
+            .iter()
+            .map(|e| format!("{}: {}", e.name, field_list(e)))
+            .collect();
+        bail!(
+            "{flag} {field}: no traced event has a field `{field}`{}; fields: {}",
+            suggestion(&close),
+            lists.join("; ")
+        )
     }
 
     /// `field` must exist in at least one event and be numeric wherever it exists.
@@ -320,18 +340,7 @@ impl<'a> FieldCheck<'a> {
             .filter(|e| e.fields.iter().any(|(n, _)| n == field))
             .collect();
         if having.is_empty() {
-            let all_fields = self.events.iter().flat_map(field_names);
-            let close = close_matches(field, all_fields);
-            let lists: Vec<String> = self
-                .events
-                .iter()
-                .map(|e| format!("{}: {}", e.name, field_list(e)))
-                .collect();
-            bail!(
-                "{flag} {field}: no traced event has a field `{field}`{}; fields: {}",
-                suggestion(&close),
-                lists.join("; ")
-            );
+            return self.missing_everywhere(field, flag);
         }
         for event in having {
             if event
@@ -529,7 +538,14 @@ mod tests {
             by: vec!["fiel".into()],
             ..Default::default()
         });
-        assert!(msg.contains("has no field `fiel`"), "{msg}");
+        assert!(msg.contains("no traced event has a field `fiel`"), "{msg}");
+        // A field of some of the events is fine: the others key as <unknown>.
+        let args = AggregationArgs {
+            count: true,
+            by: vec!["filename".into()],
+            ..Default::default()
+        };
+        assert!(build_aggregation(&args, &read_events()).unwrap().is_some());
     }
 
     #[test]
