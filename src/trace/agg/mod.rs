@@ -7,7 +7,7 @@
 //! ascending (histograms and stats by their number of values), ties in key order. Lines that
 //! kprof adds start with `# ` (a partial result after lost events, events without the field);
 //! `--latency` ends with `@unmatched_starts: N` and `@unmatched_ends: N`. Histogram rules are in
-//! [`hist`]; `--syscalls` prints `perf trace -s`'s table ([`crate::trace::syscalls`]).
+//! [`hist`]; `--syscalls` prints `perf trace -s`'s table ([`syscalls`]).
 //!
 //! # JSON output (`--json`)
 //! Each print is one line holding one object:
@@ -31,9 +31,11 @@
 
 pub mod hist;
 pub mod key;
+pub mod latency;
 pub mod maps;
 pub mod reorder;
 pub mod stats;
+pub mod syscalls;
 
 use std::io::Write;
 
@@ -43,10 +45,10 @@ use serde::Serialize;
 
 use self::hist::LinearHist;
 use self::key::KeySpec;
+use self::latency::Latency;
 use self::maps::{KeyedMaps, MapKind, ValueSource};
+use self::syscalls::SyscallSummary;
 use crate::trace::event::{Event, EventSink};
-use crate::trace::latency::Latency;
-use crate::trace::syscalls::SyscallSummary;
 
 /// The aggregation flags of `kprof trace` (flattened into its arguments).
 #[derive(Debug, Clone, Default, Args)]
