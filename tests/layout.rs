@@ -187,3 +187,22 @@ fn no_import_cycles_between_modules_of_the_kprof_crate() {
         .collect();
     assert!(found.is_empty(), "import cycles: {found:#?}");
 }
+
+/// The library crates too (the symbolizer's cache <-> process <-> symbolize cycle is being
+/// broken on its own branch and joins this list then).
+// See: issue #12 point 4
+#[test]
+fn no_import_cycles_between_modules_of_the_library_crates() {
+    for krate in ["perfdata", "profiler", "flamegraph", "test-support"] {
+        let edges = imports(&repo().join(krate).join("src"));
+        assert!(edges.len() > 1, "{krate}: the module files are found");
+        let found: Vec<String> = cycles(&edges)
+            .iter()
+            .map(|c| {
+                let names: Vec<String> = c.iter().map(|m| m.join("::")).collect();
+                names.join(" <-> ")
+            })
+            .collect();
+        assert!(found.is_empty(), "{krate}: import cycles: {found:#?}");
+    }
+}

@@ -727,7 +727,7 @@ mod tests {
     use kprof_symbolizer::{Location, ModuleOffset};
     use kprof_test_support::{AttrSpec, RecordBuilder};
 
-    const CONTEXT_USER: u64 = -512i64 as u64;
+    use kprof_perfdata::kinds::context::USER as CONTEXT_USER;
 
     /// A `perf record -c 1000 -g` file of pid 7 (`app`, then exec'd as `app2`) with a sample of
     /// pid 8, side-band records carrying their time (sample_id_all), and lost samples told

@@ -128,8 +128,7 @@ mod tests {
     use kprof_perfdata::{Endian, PerfFile};
     use kprof_test_support::{AttrSpec, RecordBuilder};
 
-    const CONTEXT_KERNEL: u64 = -128i64 as u64;
-    const CONTEXT_USER: u64 = -512i64 as u64;
+    use kprof_perfdata::kinds::context::{KERNEL as CONTEXT_KERNEL, USER as CONTEXT_USER};
     const KERNEL_START: u64 = 0xffff_ffff_8100_0000;
 
     /// A `perf record -c 10000 -g` file: samples of a process that has no COMM or MMAP yet

@@ -17,58 +17,15 @@ use kprof_perfdata::Endian;
 use kprof_perfdata::kinds::{feature as feat, record as rk};
 
 mod features;
+mod fields;
 mod records;
 #[cfg(test)]
 mod tests;
 
+pub use features::DROPPED_FEATURES;
+pub use fields::{Result, RewriteError};
+use fields::{read, read_u64, to_usize, truncated, write_u64};
 use records::{AttrLayout, swap_stream};
-
-/// What can stop a rewrite.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[non_exhaustive]
-pub enum RewriteError {
-    /// The input is not a file-mode perf.data this tool understands.
-    #[error("not a file-mode perf.data: {0}")]
-    NotFileMode(&'static str),
-    /// A structure reaches past the bytes that hold it.
-    #[error("truncated {what} at offset {offset:#x}")]
-    Truncated {
-        /// What was being read.
-        what: &'static str,
-        /// Where (in the file, or in the decompressed stream).
-        offset: u64,
-    },
-    /// A record type whose layout this tool does not know (so it cannot swap it).
-    #[error("record type {kind} at offset {offset:#x}: layout unknown, cannot byte-swap")]
-    UnknownRecord {
-        /// Record type.
-        kind: u32,
-        /// Where the record starts.
-        offset: u64,
-    },
-    /// Something valid that this tool does not handle.
-    #[error("unsupported: {what} at offset {offset:#x}")]
-    Unsupported {
-        /// What.
-        what: &'static str,
-        /// Where.
-        offset: u64,
-    },
-    /// zstd failed on the compressed records.
-    #[error("zstd: {0}")]
-    Decompress(String),
-}
-
-/// Result with [`RewriteError`].
-pub type Result<T, E = RewriteError> = std::result::Result<T, E>;
-
-/// Feature sections [`to_big_endian`] removes from the feature bitmap instead of converting:
-/// TRACING_DATA (tracefs format files plus binary data this tool does not parse), COMPRESSED (the
-/// copy's records are written uncompressed) and CPU_DOMAIN_INFO (newer than this tool). Also
-/// dropped: unknown bits, CPU_TOPOLOGY without an NRCPUS feature (which sizes its per-cpu arrays)
-/// and a non-empty BPF_PROG_INFO (a `struct bpf_prog_info` per program).
-pub const DROPPED_FEATURES: [u32; 3] =
-    [feat::TRACING_DATA, feat::COMPRESSED, feat::CPU_DOMAIN_INFO];
 
 /// Offset of `perf_file_header.attr_size`.
 const HDR_ATTR_SIZE: usize = 0x10;
@@ -84,47 +41,6 @@ const HDR_FEATURES: usize = 0x48;
 const MAX_ATTR_PADDING: usize = 1 << 16;
 /// Size of `perf_file_header`.
 const HDR_SIZE: usize = kprof_perfdata::FILE_HEADER_SIZE as usize;
-
-fn truncated(what: &'static str, offset: usize) -> RewriteError {
-    RewriteError::Truncated {
-        what,
-        offset: offset as u64,
-    }
-}
-
-/// Reads an unsigned value of `N` bytes at `pos`.
-fn read<const N: usize>(b: &[u8], pos: usize, endian: Endian, what: &'static str) -> Result<u64> {
-    let bytes = pos
-        .checked_add(N)
-        .and_then(|end| b.get(pos..end))
-        .ok_or_else(|| truncated(what, pos))?;
-    let mut v = 0u64;
-    for (i, &byte) in bytes.iter().enumerate() {
-        let shift = match endian {
-            Endian::Little => 8 * i,
-            Endian::Big => 8 * (N - 1 - i),
-        };
-        v |= u64::from(byte) << shift;
-    }
-    Ok(v)
-}
-
-fn read_u64(b: &[u8], pos: usize, endian: Endian, what: &'static str) -> Result<u64> {
-    read::<8>(b, pos, endian, what)
-}
-
-fn write_u64(b: &mut [u8], pos: usize, endian: Endian, v: u64) -> Result<()> {
-    let dst = pos
-        .checked_add(8)
-        .and_then(|end| b.get_mut(pos..end))
-        .ok_or_else(|| truncated("u64 field", pos))?;
-    dst.copy_from_slice(&endian.u64_bytes(v));
-    Ok(())
-}
-
-fn to_usize(v: u64, what: &'static str, at: usize) -> Result<usize> {
-    usize::try_from(v).map_err(|_| truncated(what, at))
-}
 
 /// One attr entry of the attrs section.
 #[derive(Debug, Clone)]

@@ -1,7 +1,7 @@
 //! The file header and its sections: attrs with their ids, the feature sections (and the
 //! TRACING_DATA blob), and the naming of attrs once every source of names has been read.
 
-use super::{PerfFile, TRACEPOINT_TYPE};
+use super::perf_file::{PerfFile, TRACEPOINT_TYPE};
 use crate::attr::{ATTR_SIZE_VER0, EventAttr};
 use crate::endian::{Cursor, Endian};
 use crate::error::{Error, Result};

@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 
 use super::header::record_feature_unknown;
-use super::{ParseOptions, PerfFile, SCAN_REPORT_BYTES};
+use super::perf_file::{ParseOptions, PerfFile, SCAN_REPORT_BYTES};
 use crate::attr::{ATTR_SIZE_VER0, EventAttr};
 use crate::compress::expand;
 use crate::endian::Cursor;

@@ -1,7 +1,7 @@
 //! Time order: the record times read again when the header pass could not (a pipe, compressed
 //! records, attrs that came late), and [`SortedRecords`], which walks the sorted index.
 
-use super::PerfFile;
+use super::perf_file::PerfFile;
 use super::scan::RecordRef;
 use crate::error::Result;
 use crate::parse_info::RawRecord;

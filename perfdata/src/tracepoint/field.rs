@@ -1,7 +1,36 @@
-//! One field of a tracepoint format ([`Field`]), and its value in a raw record ([`FieldValue`]).
+//! One field of a tracepoint format ([`Field`]), its value in a raw record ([`FieldValue`]), and
+//! how a recording lays raw data out ([`RawLayout`]).
 
-use super::RawLayout;
+use crate::endian::Endian;
 use crate::record::until_nul;
+
+/// How the raw data of one recording is laid out: the recording machine's byte order and the
+/// size of its C `long` (what `%ld`, `%lx`, `%p` and pointer fields mean).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RawLayout {
+    /// Byte order of the raw records.
+    pub endian: Endian,
+    /// `sizeof(long)` in bytes (4 or 8).
+    pub long_size: u8,
+}
+
+impl RawLayout {
+    /// Little-endian with 8-byte longs (x86-64, aarch64).
+    pub fn little_endian_64() -> Self {
+        RawLayout {
+            endian: Endian::Little,
+            long_size: 8,
+        }
+    }
+
+    /// The layout of the machine this code runs on (for live tracepoint records).
+    pub fn native() -> Self {
+        RawLayout {
+            endian: Endian::NATIVE,
+            long_size: u8::try_from(std::mem::size_of::<usize>()).unwrap_or(8),
+        }
+    }
+}
 
 /// How a field's bytes are found in the record.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

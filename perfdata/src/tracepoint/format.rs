@@ -2,8 +2,7 @@
 
 use std::fmt::Write as _;
 
-use super::RawLayout;
-use super::field::{Field, FieldKind, FieldList, FieldValue};
+use super::field::{Field, FieldKind, FieldList, FieldValue, RawLayout};
 use super::print::PrintFormat;
 use crate::error::{Error, Result};
 

@@ -40,7 +40,7 @@ mod field;
 mod format;
 mod print;
 
-pub use field::{Field, FieldKind, FieldValue};
+pub use field::{Field, FieldKind, FieldValue, RawLayout};
 pub use format::EventFormat;
 
 use crate::endian::{Cursor, Endian};
@@ -49,38 +49,6 @@ use crate::record::until_nul;
 
 /// The first ten bytes of a tracing-data blob: 23, 8, 68, then `tracing`.
 pub const TRACING_MAGIC: [u8; 10] = *b"\x17\x08\x44tracing";
-
-/// How the raw data of one recording is laid out: the recording machine's byte order and the
-/// size of its C `long` (what `%ld`, `%lx`, `%p` and pointer fields mean).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct RawLayout {
-    /// Byte order of the raw records.
-    pub endian: Endian,
-    /// `sizeof(long)` in bytes (4 or 8).
-    pub long_size: u8,
-}
-
-impl RawLayout {
-    /// Little-endian with 8-byte longs (x86-64, aarch64).
-    pub fn little_endian_64() -> Self {
-        RawLayout {
-            endian: Endian::Little,
-            long_size: 8,
-        }
-    }
-
-    /// The layout of the machine this code runs on (for live tracepoint records).
-    pub fn native() -> Self {
-        RawLayout {
-            endian: if cfg!(target_endian = "big") {
-                Endian::Big
-            } else {
-                Endian::Little
-            },
-            long_size: u8::try_from(std::mem::size_of::<usize>()).unwrap_or(8),
-        }
-    }
-}
 
 /// A parsed tracing-data blob.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -12,8 +12,7 @@
 
 use std::fmt::Write as _;
 
-use super::RawLayout;
-use super::field::{Field, FieldKind, FieldList, FieldValue, read_uint, sign_extend};
+use super::field::{Field, FieldKind, FieldList, FieldValue, RawLayout, read_uint, sign_extend};
 use crate::record::until_nul;
 
 /// A parsed `print fmt`.

@@ -1,9 +1,16 @@
 //! Little-endian → big-endian conversion of feature sections, as perf's `process_*` functions in
 //! `tools/perf/util/header.c` read them (a string is `u32 len` + `len` bytes).
 
+use super::fields::{Result, RewriteError, to_usize};
 use super::records::{Swapper, swap_attr};
-use super::{DROPPED_FEATURES, Result, RewriteError, to_usize};
 use kprof_perfdata::kinds::feature as f;
+
+/// Feature sections [`to_big_endian`] removes from the feature bitmap instead of converting:
+/// TRACING_DATA (tracefs format files plus binary data this tool does not parse), COMPRESSED (the
+/// copy's records are written uncompressed) and CPU_DOMAIN_INFO (newer than this tool). Also
+/// dropped: unknown bits, CPU_TOPOLOGY without an NRCPUS feature (which sizes its per-cpu arrays)
+/// and a non-empty BPF_PROG_INFO (a `struct bpf_prog_info` per program).
+pub const DROPPED_FEATURES: [u32; 3] = [f::TRACING_DATA, f::COMPRESSED, f::CPU_DOMAIN_INFO];
 
 /// A cursor over a little-endian payload that swaps the fields it passes.
 struct Walk<'b> {

@@ -4,7 +4,7 @@
 
 use std::io::Write;
 
-use super::{Result, RewriteError, read, read_u64, to_usize, truncated};
+use super::fields::{Result, RewriteError, read, read_u64, to_usize, truncated};
 use kprof_perfdata::Endian;
 use kprof_perfdata::kinds::{branch, misc, read_format as rf, record as rk, sample as st};
 
@@ -49,8 +49,8 @@ const ATTR_FIELDS: [(usize, usize); 22] = [
 
 /// Offset of the bitfield word (`disabled`, `inherit`, ... `sample_id_all` ...).
 const ATTR_BITFIELD: usize = 40;
-/// Bit 18 of the bitfield word.
-const SAMPLE_ID_ALL: u64 = 1 << 18;
+/// `sample_id_all` in the bitfield word.
+const SAMPLE_ID_ALL: u64 = kprof_perfdata::kinds::attr_flag::SAMPLE_ID_ALL;
 
 impl AttrLayout {
     /// Reads the fields the record layouts depend on from an attr of `bytes.len()` bytes.
