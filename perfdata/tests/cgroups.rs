@@ -106,7 +106,9 @@ fn written_cgroup_records_read_back() {
 /// (`perf_output_sample` in kernel/events/core.c), whatever else is set.
 #[test]
 fn sample_cgroup_position_among_other_bits() {
-    let cases: [(u64, &dyn Fn(&mut RecordBuilder)); 3] = [
+    /// A `sample_type` and the body it lays out, with 4242 as the cgroup id.
+    type Case<'a> = (u64, &'a dyn Fn(&mut RecordBuilder));
+    let cases: [Case<'_>; 3] = [
         // perf record --all-cgroups -g: IDENTIFIER IP TID TIME CPU PERIOD CALLCHAIN CGROUP.
         (
             st::IDENTIFIER
