@@ -116,7 +116,7 @@ fn containers_or_skip(tag: &str) -> Option<Containers> {
 }
 
 /// `kprof record ARGS -e cpu-clock -c 1ms -o FILE -- sh SCRIPT`, alone on the machine.
-fn kprof_record(file: &Path, args: &[&str], script: &Path) {
+fn record_containers(file: &Path, args: &[&str], script: &Path) {
     let _machine = exclusive();
     let out = kprof()
         .args(["record", "-q", "-e", "cpu-clock", "-c", PERIOD_NS])
@@ -216,7 +216,7 @@ fn all_cgroups_shares_match_perf_report_on_both_recorders_files() {
     let dir = TempDir::new("cg-all");
     let ours = dir.join("kprof.data");
     let theirs = dir.join("perf.data");
-    kprof_record(&ours, &["-a", "--all-cgroups"], &c.script);
+    record_containers(&ours, &["-a", "--all-cgroups"], &c.script);
     perf_record(
         &theirs,
         &["-a", "--all-cgroups", "-e", "cpu-clock", "-c", PERIOD_NS],
@@ -292,7 +292,7 @@ fn a_cgroup_recording_holds_only_that_cgroups_workload() {
     };
     let dir = TempDir::new("cg-one");
     let file = dir.join("kprof.data");
-    kprof_record(&file, &["-G", &c.a.path], &c.script);
+    record_containers(&file, &["-G", &c.a.path], &c.script);
     let stacks = per_cgroup_roots(&file);
     assert!(!stacks.is_empty());
     assert!(
