@@ -93,6 +93,10 @@ pub struct RecordArgs {
     /// Stop after this many seconds (without a command: default is until Ctrl-C).
     #[arg(long = "duration", value_name = "SECS")]
     pub duration: Option<f64>,
+    /// Record each sample's cgroup, with the cgroups' names (for `report --sort cgroup`,
+    /// `flame --per-cgroup`), as perf's --all-cgroups.
+    #[arg(long = "all-cgroups")]
+    pub all_cgroups: bool,
     /// Print nothing but errors.
     #[arg(short = 'q', long = "quiet")]
     pub quiet: bool,
@@ -279,11 +283,14 @@ pub struct FlameArgs {
     #[arg(long = "weight", value_name = "FIELD", conflicts_with = "count")]
     pub weight: Option<String>,
     /// One root per thread (`comm-tid`) instead of per process name.
-    #[arg(long = "per-thread", conflicts_with = "per_process")]
+    #[arg(long = "per-thread", conflicts_with_all = ["per_process", "per_cgroup"])]
     pub per_thread: bool,
     /// One root per process (`comm-pid`).
-    #[arg(long = "per-process")]
+    #[arg(long = "per-process", conflicts_with = "per_cgroup")]
     pub per_process: bool,
+    /// One root per cgroup path (recorded with --all-cgroups or -G), the command name under it.
+    #[arg(long = "per-cgroup")]
+    pub per_cgroup: bool,
     /// Output file (default: standard output).
     #[arg(short = 'o', long = "output", value_name = "FILE")]
     pub output: Option<PathBuf>,
@@ -310,7 +317,7 @@ pub struct ReportArgs {
     #[command(flatten)]
     /// Filters.
     pub filter: FilterArgs,
-    /// Columns to group by: comm, pid, tid, dso, sym (comma-separated).
+    /// Columns to group by: comm, pid, tid, dso, sym, cgroup (comma-separated).
     #[arg(
         short = 's',
         long = "sort",
@@ -357,6 +364,8 @@ pub enum SortKey {
     Dso,
     /// Symbol.
     Sym,
+    /// Cgroup path (recorded with --all-cgroups or -G).
+    Cgroup,
 }
 
 /// `kprof report --format`.

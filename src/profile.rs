@@ -114,6 +114,9 @@ pub struct Sample {
     /// instruction, `perf script` prints no stack for it; kprof's report, flame graph and
     /// script all count it at its instruction.
     pub broken_callchain: bool,
+    /// The id of the cgroup it was taken in (PERF_SAMPLE_CGROUP), when recorded; its path is
+    /// [`Profile::cgroup_label`].
+    pub cgroup: Option<u64>,
 }
 
 /// Facts about the recording, from the perf.data header and feature sections.
@@ -148,9 +151,17 @@ pub struct Profile {
     pub samples: Vec<Sample>,
     /// Header facts.
     pub meta: Meta,
+    /// Cgroup names (PERF_RECORD_CGROUP) for the samples' cgroup ids.
+    pub cgroups: kprof_perfdata::cgroups::CgroupNames,
 }
 
 impl Profile {
+    /// What a sample's cgroup is shown as: its path, or `[unknown cgroup]` when the sample has
+    /// none or the recording never named it.
+    pub fn cgroup_label(&self, sample: &Sample) -> &str {
+        self.cgroups.label(sample.cgroup)
+    }
+
     /// The frames of `stack` from the leaf to the root.
     pub fn frames_leaf_first(&self, stack: Option<StackId>) -> impl Iterator<Item = FrameId> + '_ {
         let mut next = stack;

@@ -62,6 +62,7 @@
 #![deny(missing_docs)]
 
 mod attr;
+pub mod cgroups;
 mod compress;
 mod endian;
 mod error;
@@ -86,7 +87,7 @@ pub use kinds::{FILE_HEADER_SIZE, PIPE_HEADER_SIZE, RecordKind, feature_name, re
 pub use notes::Note;
 pub use parse_info::RecordParseInfo;
 pub use record::{
-    BpfEvent, Comm, CpuMap, Event, ForkExit, IdIndex, Ksymbol, Lost, LostSamples, Mmap, Record,
-    Stat, StatConfig, StatRound, ThreadMap, Throttle, TimeConv,
+    BpfEvent, Cgroup, Comm, CpuMap, Event, ForkExit, IdIndex, Ksymbol, Lost, LostSamples, Mmap,
+    Record, Stat, StatConfig, StatRound, ThreadMap, Throttle, TimeConv,
 };
 pub use sample::{BranchStack, CpuMode, ReadValue, ReadValues, Regs, Sample, SampleHead, SampleId};

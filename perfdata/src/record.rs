@@ -52,6 +52,8 @@ pub enum Record<'a> {
     Ksymbol(Ksymbol<'a>),
     /// BPF_EVENT (18).
     BpfEvent(BpfEvent),
+    /// CGROUP (19): a cgroup's id and path.
+    Cgroup(Cgroup<'a>),
     /// TIME_CONV (79).
     TimeConv(TimeConv),
     /// ID_INDEX (69).
@@ -100,6 +102,7 @@ impl Record<'_> {
             Record::Unthrottle(_) => rk::UNTHROTTLE,
             Record::Ksymbol(_) => rk::KSYMBOL,
             Record::BpfEvent(_) => rk::BPF_EVENT,
+            Record::Cgroup(_) => rk::CGROUP,
             Record::TimeConv(_) => rk::TIME_CONV,
             Record::IdIndex(_) => rk::ID_INDEX,
             Record::ThreadMap(_) => rk::THREAD_MAP,
@@ -232,6 +235,18 @@ pub struct BpfEvent {
     pub id: u32,
     /// Program tag.
     pub tag: [u8; 8],
+}
+
+/// CGROUP: the path of the cgroup with this id, relative to its hierarchy's root (`/` for the
+/// root, `/a/b` below it). Samples name their cgroup by id (PERF_SAMPLE_CGROUP); the kernel writes
+/// one of these for each cgroup created while recording, and recorders synthesize one per existing
+/// cgroup at the start.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Cgroup<'a> {
+    /// The cgroup id: what samples carry (the cgroup's kernfs node id).
+    pub id: u64,
+    /// The path up to the first NUL.
+    pub path: &'a [u8],
 }
 
 /// TIME_CONV: how to turn TSC values into perf time.
@@ -487,6 +502,10 @@ pub(crate) fn parse_other<'a>(
                 tag,
             })
         }
+        rk::CGROUP => Record::Cgroup(Cgroup {
+            id: c.u64("cgroup id")?,
+            path: until_nul(c.rest()),
+        }),
         // User records (type >= 64) have no sample_id trailer: read from the full body.
         rk::TIME_CONV => {
             let mut c = Cursor::new(full_body, body_offset, endian);

@@ -1,5 +1,5 @@
 //! Writes perf.data files (the seekable "PERFILE2" format) and encodes the side-band records a
-//! recorder synthesizes itself (COMM, MMAP, MMAP2, FORK, EXIT, LOST_SAMPLES, FINISHED_ROUND,
+//! recorder synthesizes itself (COMM, MMAP, MMAP2, FORK, EXIT, LOST_SAMPLES, CGROUP, FINISHED_ROUND,
 //! FINISHED_INIT).
 //!
 //! # Layout written
@@ -379,6 +379,24 @@ pub fn encode_lost_samples(layout: &SampleIdLayout, lost: u64, sid: &SampleIdVal
     out.extend_from_slice(&lost.to_ne_bytes());
     layout.encode(sid, &mut out);
     end_record(&mut out, start, record_type::LOST_SAMPLES, 0);
+    out
+}
+
+/// A `PERF_RECORD_CGROUP`: the cgroup with `id` (what PERF_SAMPLE_CGROUP carries) is at `path`,
+/// relative to its hierarchy's root (`/` for the root itself), as perf synthesizes them for the
+/// cgroups that exist when recording starts.
+pub fn encode_cgroup(
+    layout: &SampleIdLayout,
+    id: u64,
+    path: &[u8],
+    sid: &SampleIdValues,
+) -> Vec<u8> {
+    let mut out = Vec::with_capacity(24 + path.len() + layout.size());
+    let start = begin_record(&mut out);
+    out.extend_from_slice(&id.to_ne_bytes());
+    push_padded_str(&mut out, path, MAX_RECORD_STRING);
+    layout.encode(sid, &mut out);
+    end_record(&mut out, start, record_type::CGROUP, 0);
     out
 }
 

@@ -1,11 +1,13 @@
 //! What this machine can count, for `kprof list`: the hardware and software events the kernel
 //! accepts (probed with `perf_event_open`) and the tracepoints in tracefs with their fields.
 //!
-//! The field parser here reads only what a listing needs (each `field:` line's declaration,
-//! offset, size and sign) from `events/SYS/NAME/format`.
+//! Fields come from `events/SYS/NAME/format`, read by the one tracepoint format parser,
+//! [`kprof_perfdata::tracepoint::EventFormat`].
 
 use std::io;
 use std::path::{Path, PathBuf};
+
+use kprof_perfdata::tracepoint::{EventFormat, Field};
 
 use crate::error::{Error, Result};
 use crate::events::{self, EventAttr, EventKind};
@@ -80,22 +82,6 @@ pub fn probe(kind: &EventKind) -> Support {
     }
 }
 
-/// One field of a tracepoint (the `common_*` fields every tracepoint shares are left out).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TracepointField {
-    /// The C declaration as tracefs writes it, e.g. `char prev_comm[16]` or
-    /// `__data_loc char[] name`.
-    pub declaration: String,
-    /// The field's name, e.g. `prev_comm`.
-    pub name: String,
-    /// Byte offset in the raw sample.
-    pub offset: u32,
-    /// Size in bytes.
-    pub size: u32,
-    /// Whether the value is signed.
-    pub signed: bool,
-}
-
 /// A tracepoint and its fields.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Tracepoint {
@@ -103,54 +89,9 @@ pub struct Tracepoint {
     pub system: String,
     /// The event, e.g. `sched_switch`.
     pub name: String,
-    /// Its own fields in order; empty when the format file could not be read.
-    pub fields: Vec<TracepointField>,
-}
-
-/// The fields of a tracefs `format` file, without the `common_*` ones. Lines that do not parse
-/// are skipped.
-pub fn parse_format_fields(format: &str) -> Vec<TracepointField> {
-    format
-        .lines()
-        .filter_map(|line| parse_field_line(line.trim()))
-        .filter(|f| !f.name.starts_with("common_"))
-        .collect()
-}
-
-/// `field:DECL;\toffset:N;\tsize:N;\tsigned:N;`.
-fn parse_field_line(line: &str) -> Option<TracepointField> {
-    let rest = line.strip_prefix("field:")?;
-    let mut parts = rest.split(';').map(str::trim);
-    let declaration = parts.next()?.to_owned();
-    let mut number = |key: &str| -> Option<u32> {
-        parts
-            .next()?
-            .strip_prefix(key)?
-            .strip_prefix(':')?
-            .trim()
-            .parse()
-            .ok()
-    };
-    let offset = number("offset")?;
-    let size = number("size")?;
-    let signed = number("signed")? != 0;
-    // The name is the last word, before any array suffix: `char prev_comm[16]` → `prev_comm`.
-    let last = declaration.split_whitespace().last()?;
-    let name = last
-        .split('[')
-        .next()
-        .unwrap_or(last)
-        .trim_start_matches('*');
-    if name.is_empty() {
-        return None;
-    }
-    Some(TracepointField {
-        name: name.to_owned(),
-        declaration,
-        offset,
-        size,
-        signed,
-    })
+    /// Its own fields in order (the `common_*` fields every tracepoint shares are left out);
+    /// empty when the format file could not be read or parsed.
+    pub fields: Vec<Field>,
 }
 
 /// The mounted tracefs, mounting it at /sys/kernel/tracing if nothing is there (needs root).
@@ -206,7 +147,9 @@ pub fn tracepoints(root: &Path, wanted: &dyn Fn(&str) -> bool) -> Result<Vec<Tra
                 continue;
             }
             let fields = std::fs::read_to_string(dir.join("format"))
-                .map(|text| parse_format_fields(&text))
+                .ok()
+                .and_then(|text| EventFormat::parse(&system, &text).ok())
+                .map(|format| format.fields)
                 .unwrap_or_default();
             out.push(Tracepoint {
                 system: system.clone(),
@@ -232,20 +175,9 @@ format:
 \tfield:pid_t prev_pid;\toffset:24;\tsize:4;\tsigned:1;
 \tfield:__data_loc char[] name;\toffset:28;\tsize:4;\tsigned:0;
 \tfield:struct page_pool * pool;\toffset:32;\tsize:8;\tsigned:0;
-\tfield:broken line
+
 print fmt: \"prev_comm=%s\", REC->prev_comm
 ";
-
-    #[test]
-    fn format_fields_without_the_common_ones() {
-        let fields = parse_format_fields(SCHED_SWITCH);
-        let names: Vec<_> = fields.iter().map(|f| f.name.as_str()).collect();
-        assert_eq!(names, ["prev_comm", "prev_pid", "name", "pool"]);
-        assert_eq!(fields[0].declaration, "char prev_comm[16]");
-        assert_eq!((fields[0].offset, fields[0].size), (8, 16));
-        assert!(!fields[0].signed && fields[1].signed);
-        assert_eq!(fields[2].declaration, "__data_loc char[] name");
-    }
 
     #[test]
     fn walks_a_tracefs_tree() {
@@ -260,7 +192,20 @@ print fmt: \"prev_comm=%s\", REC->prev_comm
         let all = tracepoints(dir.path(), &|_| true).unwrap();
         let names: Vec<_> = all.iter().map(|t| t.name.as_str()).collect();
         assert_eq!(names, ["sched_switch", "sched_wakeup"]);
-        assert_eq!(all[0].fields.len(), 4);
+        // The own fields, declarations as tracefs wrote them; a missing format lists none.
+        let fields = &all[0].fields;
+        let declarations: Vec<_> = fields.iter().map(|f| f.declaration.as_str()).collect();
+        assert_eq!(
+            declarations,
+            [
+                "char prev_comm[16]",
+                "pid_t prev_pid",
+                "__data_loc char[] name",
+                "struct page_pool * pool"
+            ]
+        );
+        let names: Vec<_> = fields.iter().map(|f| f.name.as_str()).collect();
+        assert_eq!(names, ["prev_comm", "prev_pid", "name", "pool"]);
         assert!(all[1].fields.is_empty());
         let some = tracepoints(dir.path(), &|n| n.ends_with("wakeup")).unwrap();
         assert_eq!(some.len(), 1);

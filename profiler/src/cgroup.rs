@@ -1,15 +1,22 @@
-//! `-G PATH`: finding the cgroup hierarchy perf events are counted in and opening a cgroup's
-//! directory, whose fd `perf_event_open` takes with `PERF_FLAG_PID_CGROUP`.
+//! Cgroups: `-G PATH`, finding the cgroup hierarchy perf events are counted in and opening a
+//! cgroup's directory, whose fd `perf_event_open` takes with `PERF_FLAG_PID_CGROUP`; and
+//! `--all-cgroups`, naming the cgroups that exist when recording starts (PERF_RECORD_CGROUP).
 //!
 //! As perf's `-G`, `PATH` is relative to the mount point of the hierarchy that has the
 //! `perf_event` controller: a cgroup v1 mount with `perf_event` among its options, otherwise the
-//! cgroup v2 (unified) mount, where the controller is always present.
+//! cgroup v2 (unified) mount, where the controller is always present. A sample's cgroup id
+//! (PERF_SAMPLE_CGROUP) is its task's cgroup in that same hierarchy (the kernel reads the
+//! `perf_event` controller's css), so the names are synthesized from it too, as perf does.
 
 use std::fs::File;
 use std::io;
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
+use kprof_perfdata::writer::{SampleIdValues, encode_cgroup};
+
 use crate::error::{Error, Result};
+use crate::procfs::SynthesisContext;
 
 /// Where the mount table is read from.
 const MOUNTS: &str = "/proc/self/mounts";
@@ -128,6 +135,87 @@ pub fn open_in(mount: &Path, name: &str) -> Result<Cgroup> {
     })
 }
 
+/// The mount point of the `perf_event` hierarchy of this machine, if one is mounted.
+pub fn perf_event_mount_here() -> Option<PathBuf> {
+    perf_event_mount(&std::fs::read_to_string(MOUNTS).ok()?)
+}
+
+/// Synthesizes one PERF_RECORD_CGROUP per cgroup of the `perf_event` hierarchy (none when it is
+/// not mounted), so that samples of tasks already in a cgroup get its name. Returns how many.
+pub fn synthesize_cgroups(
+    ctx: &SynthesisContext,
+    out: &mut dyn FnMut(&[u8]) -> io::Result<()>,
+) -> io::Result<u64> {
+    match perf_event_mount_here() {
+        Some(mount) => synthesize_cgroups_under(&mount, ctx, out),
+        None => Ok(0),
+    }
+}
+
+/// Synthesizes PERF_RECORD_CGROUP for `mount` (path `/`) and every directory below it (path
+/// `/a/b`, relative to the mount), parents before children, as perf walks the tree. Cgroups that
+/// vanish during the walk are skipped; only `out`'s errors and an unreadable `mount` stop it.
+///
+/// The id is the directory's inode number: cgroupfs (kernfs) gives each cgroup its node id as
+/// inode number (`kernfs_ino()`), which is the id the kernel puts in samples (`cgroup_id()`)
+/// and perf reads with `name_to_handle_at`. That holds where `ino_t` has 64 bits; a 32-bit
+/// kernel keeps only the low half, so there no names are synthesized rather than wrong ones.
+pub fn synthesize_cgroups_under(
+    mount: &Path,
+    ctx: &SynthesisContext,
+    out: &mut dyn FnMut(&[u8]) -> io::Result<()>,
+) -> io::Result<u64> {
+    if cfg!(not(target_pointer_width = "64")) {
+        return Ok(0);
+    }
+    let sid = SampleIdValues {
+        id: ctx.id,
+        ..SampleIdValues::default()
+    };
+    let root_id = std::fs::metadata(mount)?.ino();
+    out(&encode_cgroup(&ctx.layout, root_id, b"/", &sid))?;
+    let mut count = 1;
+    // Depth first, parents before children, each directory's entries in name order.
+    let mut pending: Vec<(PathBuf, String)> = children(mount, "");
+    pending.reverse();
+    while let Some((dir, relative)) = pending.pop() {
+        let Ok(meta) = std::fs::symlink_metadata(&dir) else {
+            continue; // removed meanwhile
+        };
+        out(&encode_cgroup(
+            &ctx.layout,
+            meta.ino(),
+            relative.as_bytes(),
+            &sid,
+        ))?;
+        count += 1;
+        let mut below = children(&dir, &relative);
+        below.reverse();
+        pending.extend(below);
+    }
+    Ok(count)
+}
+
+/// The sub-directories (child cgroups) of `dir`, with their paths relative to the mount, in name
+/// order; none when `dir` cannot be read (it vanished).
+fn children(dir: &Path, relative: &str) -> Vec<(PathBuf, String)> {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    let mut found: Vec<(PathBuf, String)> = entries
+        .filter_map(|entry| {
+            let entry = entry.ok()?;
+            if !entry.file_type().ok()?.is_dir() {
+                return None;
+            }
+            let name = entry.file_name().to_string_lossy().into_owned();
+            Some((entry.path(), format!("{relative}/{name}")))
+        })
+        .collect();
+    found.sort_unstable_by(|a, b| a.1.cmp(&b.1));
+    found
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -177,5 +265,48 @@ mod tests {
             "{err}"
         );
         assert!(open_in(dir.path(), "../etc").is_err());
+    }
+
+    #[test]
+    fn synthesized_cgroups_name_every_directory_by_inode() {
+        use kprof_perfdata::writer::SampleIdLayout;
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("a/b")).unwrap();
+        std::fs::create_dir(dir.path().join("c")).unwrap();
+        std::fs::write(dir.path().join("cgroup.procs"), "").unwrap();
+        let ctx = SynthesisContext {
+            layout: SampleIdLayout::none(),
+            id: 0,
+        };
+        let mut records = Vec::new();
+        let count = synthesize_cgroups_under(dir.path(), &ctx, &mut |r| {
+            records.push(r.to_vec());
+            Ok(())
+        })
+        .unwrap();
+        assert_eq!(count, 4);
+        let decoded: Vec<(u64, String)> = records
+            .iter()
+            .map(|r| {
+                assert_eq!(u32::from_ne_bytes(r[0..4].try_into().unwrap()), 19);
+                assert_eq!(
+                    usize::from(u16::from_ne_bytes(r[6..8].try_into().unwrap())),
+                    r.len()
+                );
+                let id = u64::from_ne_bytes(r[8..16].try_into().unwrap());
+                let path = r[16..].split(|&b| b == 0).next().unwrap();
+                (id, String::from_utf8(path.to_vec()).unwrap())
+            })
+            .collect();
+        let ino = |p: &str| std::fs::metadata(dir.path().join(p)).unwrap().ino();
+        assert_eq!(
+            decoded,
+            [
+                (ino(""), "/".to_owned()),
+                (ino("a"), "/a".to_owned()),
+                (ino("a/b"), "/a/b".to_owned()),
+                (ino("c"), "/c".to_owned()),
+            ]
+        );
     }
 }

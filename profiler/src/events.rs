@@ -466,6 +466,8 @@ pub struct EventAttr {
     pub sample_id_all: bool,
     pub mmap2: bool,
     pub comm_exec: bool,
+    /// Ask for PERF_RECORD_CGROUP records (cgroups created while recording).
+    pub cgroup: bool,
     /// `wakeup_events`, or `wakeup_watermark` (bytes) when `watermark` is set.
     pub wakeup: u32,
     pub sample_regs_user: u64,
@@ -502,6 +504,7 @@ impl EventAttr {
         a.set_sample_id_all(self.sample_id_all.into());
         a.set_mmap2(self.mmap2.into());
         a.set_comm_exec(self.comm_exec.into());
+        a.set_cgroup(self.cgroup.into());
         a.__bindgen_anon_2.wakeup_events = self.wakeup;
         a
     }

@@ -123,6 +123,10 @@ pub struct RecordOptions {
     /// `-G PATH`: only tasks in this cgroup, relative to the cgroup mount (implies system-wide,
     /// as perf's `-G`). Default: none.
     pub cgroup: Option<String>,
+    /// `--all-cgroups`: every sample carries its cgroup (PERF_SAMPLE_CGROUP), with the names of
+    /// the cgroups that exist at the start and of those created meanwhile (PERF_RECORD_CGROUP),
+    /// as perf's `--all-cgroups`. On whenever `cgroup` is set. Default: false.
+    pub all_cgroups: bool,
 }
 
 impl Default for RecordOptions {
@@ -140,6 +144,7 @@ impl Default for RecordOptions {
             mmap_pages: None,
             quiet: false,
             cgroup: None,
+            all_cgroups: false,
         }
     }
 }
@@ -301,6 +306,7 @@ fn make_plan(options: &RecordOptions) -> Result<Plan> {
         duration: options.duration,
         system_wide,
         skip_vanished_tasks,
+        record_cgroups: options.all_cgroups || options.cgroup.is_some(),
     })
 }
 
@@ -350,6 +356,7 @@ pub fn record(options: &RecordOptions, notes: &mut dyn FnMut(&str)) -> Result<Re
         }
     }
     let system_wide = plan.system_wide;
+    let record_cgroups = plan.record_cgroups;
     let synthesize_pids: Option<Vec<u32>> = match &options.target {
         _ if system_wide => None,
         Target::Pids(p) | Target::Tids(p) => Some(p.clone()),
@@ -422,6 +429,13 @@ pub fn record(options: &RecordOptions, notes: &mut dyn FnMut(&str)) -> Result<Re
                 procfs::synthesize_processes(Some(p), &ctx, &mut synth_out).map_err(out_err)?;
             }
             Some(_) => {}
+        }
+        if record_cgroups {
+            if let Err(e) = cgroup::synthesize_cgroups(&ctx, &mut synth_out) {
+                notes(&format!(
+                    "note: cgroups that exist already will have no names: {e}"
+                ));
+            }
         }
         synth_out(&writer::encode_finished_init()).map_err(out_err)?;
     }

@@ -272,6 +272,9 @@ pub struct Plan {
     pub system_wide: bool,
     /// Skip tasks that vanish while opening (threads of `-p` processes) instead of failing.
     pub skip_vanished_tasks: bool,
+    /// `--all-cgroups`: samples carry their cgroup id (PERF_SAMPLE_CGROUP) and the first event
+    /// asks for PERF_RECORD_CGROUP records, as perf's `--all-cgroups`.
+    pub record_cgroups: bool,
 }
 
 /// One event as opened: the spec actually used, its attr bytes and the ids of its fds.
@@ -417,6 +420,9 @@ pub fn sample_type_for(plan: &Plan, spec: &EventSpec) -> u64 {
     if matches!(spec.kind, events::EventKind::Tracepoint { .. }) {
         st |= u64::from(b::PERF_SAMPLE_RAW);
     }
+    if plan.record_cgroups {
+        st |= u64::from(b::PERF_SAMPLE_CGROUP);
+    }
     st
 }
 
@@ -459,6 +465,8 @@ pub fn build_attr(plan: &Plan, spec: &EventSpec, type_: u32, config: u64, lost: 
         sample_id_all: true,
         mmap2: true,
         comm_exec: true,
+        // Session::open keeps it on the first event only.
+        cgroup: plan.record_cgroups,
         // Wake up when a quarter of the ring is full (the loop also wakes every POLL_INTERVAL).
         wakeup: u32::try_from(ring_bytes / 4).unwrap_or(u32::MAX).max(1),
         sample_regs_user: regs,
@@ -482,7 +490,11 @@ impl<S: Syscalls> Session<S> {
                 spec.exclude_kernel = true;
             }
             let (mut type_, mut config) = events::type_and_config(&spec.kind)?;
+            // PERF_RECORD_CGROUP comes from the first event only, as perf asks only its
+            // tracking event for side-band records: one record per new cgroup.
+            let tracks_cgroups = plan.record_cgroups && events.is_empty();
             let mut attr = build_attr(&plan, &spec, type_, config, lost_format);
+            attr.cgroup = tracks_cgroups;
             let mut ids = Vec::new();
             let mut first = true;
             for &cpu in &plan.cpus {
@@ -509,6 +521,7 @@ impl<S: Syscalls> Session<S> {
                                 spec = events::cpu_clock_fallback(&spec);
                                 (type_, config) = events::type_and_config(&spec.kind)?;
                                 attr = build_attr(&plan, &spec, type_, config, lost_format);
+                                attr.cgroup = tracks_cgroups;
                             }
                             Err(e)
                                 if first
@@ -1135,6 +1148,7 @@ mod tests {
             call_graph: Some(CallGraph::Fp),
             data_pages: 1,
             duration: None,
+            record_cgroups: false,
             system_wide: workload.is_none(),
             skip_vanished_tasks: false,
         }
@@ -1232,6 +1246,32 @@ mod tests {
         assert!(attr.freq && attr.period_or_freq == 999);
         assert_ne!(attr.sample_type & u64::from(b::PERF_SAMPLE_CALLCHAIN), 0);
         assert_eq!(session.events()[0].ids.len(), 2);
+    }
+
+    #[test]
+    fn all_cgroups_samples_cgroups_and_asks_the_first_event_for_cgroup_records() {
+        let fake = Fake::default();
+        let mut with_cgroups = plan(None);
+        with_cgroups.record_cgroups = true;
+        Session::open(fake.clone(), with_cgroups, &mut |_| {}).unwrap();
+        let s = fake.0.borrow();
+        let cgroup_bit = u64::from(b::PERF_SAMPLE_CGROUP);
+        assert!(
+            s.opened
+                .iter()
+                .all(|(a, _, _)| a.sample_type & cgroup_bit != 0)
+        );
+        // Both CPUs of the first event (cpu-clock), neither of the second (page-faults).
+        let tracking: Vec<bool> = s.opened.iter().map(|(a, _, _)| a.cgroup).collect();
+        assert_eq!(tracking, [true, true, false, false]);
+        let fake = Fake::default();
+        Session::open(fake.clone(), plan(None), &mut |_| {}).unwrap();
+        let s = fake.0.borrow();
+        assert!(
+            s.opened
+                .iter()
+                .all(|(a, _, _)| a.sample_type & cgroup_bit == 0 && !a.cgroup)
+        );
     }
 
     #[test]

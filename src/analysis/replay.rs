@@ -20,6 +20,7 @@ use super::chains::{ChainInput, records_call_stacks};
 use super::options::AnalysisOptions;
 use super::unwinding::{NoWalksOut, StackUnwinder, UnwindJob, UnwindQueue, WalkedBatch};
 use crate::profile::{Thread, ThreadId};
+use kprof_perfdata::cgroups::CgroupNames;
 
 /// Records replayed between two reports of how far the replay has got in the file.
 const WINDOW_EVERY_RECORDS: usize = 256;
@@ -36,6 +37,8 @@ pub struct PendingSample {
     pub period: u64,
     /// Its CPU, when recorded.
     pub cpu: Option<u32>,
+    /// Its cgroup id (PERF_SAMPLE_CGROUP), when recorded.
+    pub cgroup: Option<u64>,
     /// Its chain; `None` only while its stack is being unwound.
     pub chain: Option<ChainId>,
 }
@@ -280,6 +283,8 @@ pub struct Replayed<'f> {
     pub records: HashMap<u32, u64>,
     /// Samples lost while recording.
     pub lost: Lost,
+    /// Cgroup names (PERF_RECORD_CGROUP).
+    pub cgroups: CgroupNames,
 }
 
 /// The replay's state: address spaces, threads, distinct chains, kept samples.
@@ -304,6 +309,8 @@ pub struct Replay<'o, 'f> {
     /// Records seen per type (for the header summary; saves a second pass).
     records: HashMap<u32, u64>,
     lost: Lost,
+    /// Cgroup names (PERF_RECORD_CGROUP).
+    cgroups: CgroupNames,
 }
 
 impl<'o, 'f> Replay<'o, 'f> {
@@ -334,6 +341,7 @@ impl<'o, 'f> Replay<'o, 'f> {
             unwinds,
             records: HashMap::default(),
             lost: Lost::default(),
+            cgroups: CgroupNames::new(),
         }
     }
 
@@ -380,6 +388,7 @@ impl<'o, 'f> Replay<'o, 'f> {
             traces: self.traces,
             records: self.records,
             lost: self.lost,
+            cgroups: self.cgroups,
         })
     }
 
@@ -402,6 +411,10 @@ impl<'o, 'f> Replay<'o, 'f> {
             }
             Record::LostSamples(l) => {
                 self.lost.counted += l.lost;
+                Ok(())
+            }
+            Record::Cgroup(c) => {
+                self.cgroups.insert(c.id, c.path);
                 Ok(())
             }
             _ => Ok(()),
@@ -539,6 +552,7 @@ impl<'o, 'f> Replay<'o, 'f> {
             time: sample.time.unwrap_or(0),
             period: self.weight(sample.attr_index, sample.period, sample.raw),
             cpu: sample.cpu,
+            cgroup: sample.cgroup,
             chain: Some(chain),
         });
         self.push_trace(sample.attr_index, sample.raw);
@@ -580,14 +594,27 @@ impl<'o, 'f> Replay<'o, 'f> {
             time: head.time.unwrap_or(0),
             period: self.weight(head.attr_index, head.period, raw),
             cpu: head.cpu,
+            cgroup: None,
             chain: None,
         });
-        if self.options.trace_fields {
-            let raw = match self.file.decode(&record)?.record {
-                Record::Sample(sample) => sample.raw,
-                _ => None,
+        // The head stops before the cgroup id (it follows the copied stack): decode the rest
+        // only where it is needed.
+        let has_cgroup = self
+            .file
+            .attrs()
+            .get(head.attr_index)
+            .is_some_and(|a| a.sample_type & kprof_perfdata::kinds::sample::CGROUP != 0);
+        if self.options.trace_fields || has_cgroup {
+            let (raw, cgroup) = match self.file.decode(&record)?.record {
+                Record::Sample(sample) => (sample.raw, sample.cgroup),
+                _ => (None, None),
             };
-            self.push_trace(head.attr_index, raw);
+            if let Some(pending) = self.samples.last_mut() {
+                pending.cgroup = cgroup;
+            }
+            if self.options.trace_fields {
+                self.push_trace(head.attr_index, raw);
+            }
         }
         let space = self.spaces.state(pid);
         let Some(queue) = self.unwinds.as_mut() else {

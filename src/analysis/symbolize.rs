@@ -28,6 +28,7 @@ pub fn build_profile(
         chains,
         threads,
         lost,
+        cgroups,
         ..
     } = replayed;
     // Symbolize every distinct location once, in parallel.
@@ -80,6 +81,7 @@ pub fn build_profile(
             stack: chain.and_then(|chain| chain_stacks.get(chain.0 as usize).copied().flatten()),
             cpu: pending.cpu,
             broken_callchain: chain.is_some_and(|chain| chains.is_broken(chain)),
+            cgroup: pending.cgroup,
         });
     }
 
@@ -99,6 +101,7 @@ pub fn build_profile(
         events,
         samples,
         meta,
+        cgroups,
     };
     (profile, frame_pointers)
 }

@@ -35,10 +35,15 @@ pub fn run(args: &FlameArgs) -> Result<()> {
     super::print_notes(&loaded);
     let profile = &loaded.analysis.profile;
     let event = super::event_for_output(profile, &args.filter)?;
+    if args.per_cgroup {
+        super::note_missing_cgroups(profile);
+    }
     let root = if args.per_thread {
         RootBy::Thread
     } else if args.per_process {
         RootBy::Process
+    } else if args.per_cgroup {
+        RootBy::Cgroup
     } else {
         RootBy::Comm
     };

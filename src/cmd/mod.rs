@@ -134,6 +134,17 @@ impl From<CountMode> for Weight {
     }
 }
 
+/// Tells the user when grouping by cgroup finds no sample that carries one: every sample then
+/// shows as `[unknown cgroup]`.
+pub fn note_missing_cgroups(profile: &Profile) {
+    if profile.samples.iter().all(|s| s.cgroup.is_none()) {
+        eprintln!(
+            "kprof: the samples carry no cgroup (record with --all-cgroups or -G): all are {}",
+            kprof_perfdata::cgroups::UNKNOWN_CGROUP
+        );
+    }
+}
+
 /// Prints the reader's notes once each, prefixed with the file name, and what kept binaries
 /// and kernel symbols from being used.
 pub fn print_notes(loaded: &Loaded) {

@@ -33,6 +33,8 @@ impl RecordArgs {
         }
         options.output = self.output.clone();
         options.mmap_pages = self.mmap_pages;
+        // -G records the cgroup of each sample too: the one it names, and any below it.
+        options.all_cgroups = self.all_cgroups || options.cgroup.is_some();
         options.quiet = self.quiet;
         Ok(options)
     }

@@ -9,7 +9,7 @@ use serde::Serialize;
 
 use crate::analysis::quality::{FramePointerReport, Unresolved, UnwindReport};
 use crate::cli::{ReportArgs, ReportFormat, SortKey};
-use crate::profile::fold::stack_weights;
+use crate::profile::fold::weights_by;
 use crate::profile::{FrameKind, Profile};
 
 /// One JSON row: shares plus one field per sort key.
@@ -53,6 +53,7 @@ fn header_name(key: SortKey) -> &'static str {
         SortKey::Tid => "Tid:Command",
         SortKey::Dso => "Shared Object",
         SortKey::Sym => "Symbol",
+        SortKey::Cgroup => "Cgroup",
     }
 }
 
@@ -63,6 +64,7 @@ fn json_name(key: SortKey) -> &'static str {
         SortKey::Tid => "tid",
         SortKey::Dso => "dso",
         SortKey::Sym => "sym",
+        SortKey::Cgroup => "cgroup",
     }
 }
 
@@ -84,10 +86,17 @@ fn build(profile: &Profile, event: u16, args: &ReportArgs) -> Report {
     options.children = !args.no_children;
     options.percent_limit = args.percent_limit;
     let mut report = Report::new(options);
-    // Samples with the same thread and stack make the same row keys: key each once.
-    let entries = stack_weights(profile, |s| s.event == event, args.filter.count.into());
+    // Samples with the same thread, stack (and cgroup, when a column) make the same row keys:
+    // key each once.
+    let by_cgroup = args.sort.contains(&SortKey::Cgroup);
+    let entries = weights_by(
+        profile,
+        |s| s.event == event,
+        args.filter.count.into(),
+        |s| (s.thread, s.stack, s.cgroup.filter(|_| by_cgroup)),
+    );
     let mut stack: Vec<Vec<String>> = Vec::new();
-    for ((thread, leaf), weight) in entries {
+    for ((thread, leaf, cgroup), weight) in entries {
         let thread = &profile.threads[thread as usize];
         stack.clear();
         for frame_id in profile.frames_leaf_first(leaf) {
@@ -111,6 +120,7 @@ fn build(profile: &Profile, event: u16, args: &ReportArgs) -> Report {
                         SortKey::Tid => format!("{}:{}", thread.tid_signed(), thread.name),
                         SortKey::Dso => basename(&frame.module).to_string(),
                         SortKey::Sym => format!("{marker} {}", frame.function),
+                        SortKey::Cgroup => profile.cgroups.label(cgroup).to_string(),
                     })
                     .collect(),
             );
@@ -153,6 +163,9 @@ pub fn run(args: &ReportArgs) -> Result<()> {
     let loaded = super::load(&args.input, &options)?;
     super::print_notes(&loaded);
     let profile = &loaded.analysis.profile;
+    if args.sort.contains(&SortKey::Cgroup) {
+        super::note_missing_cgroups(profile);
+    }
     let events: Vec<u16> = match &args.filter.event {
         Some(name) => crate::analysis::select_event(profile, Some(name))?
             .into_iter()

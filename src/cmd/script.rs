@@ -30,9 +30,15 @@ pub fn write_script(
             .map_or("unknown", |e| e.name.as_str());
         let cpu = sample.cpu.map(|c| format!(" [{c:03}]")).unwrap_or_default();
         let trace = traces.get(index).and_then(|t| t.as_deref()).unwrap_or("");
+        // perf script -F +cgroup (perf after 6.1) prints the cgroup after the event and
+        // its fields; only samples that carry one.
+        let cgroup = match sample.cgroup {
+            Some(_) => format!(" {}", profile.cgroup_label(sample)),
+            None => String::new(),
+        };
         writeln!(
             out,
-            "{:>16} {:>7}/{:<7}{cpu} {:>5}.{:06}: {:>10} {event}: {trace}",
+            "{:>16} {:>7}/{:<7}{cpu} {:>5}.{:06}: {:>10} {event}: {trace}{cgroup}",
             thread.name,
             // perf prints ids as signed: a task being reaped is -1.
             thread.pid_signed(),

@@ -61,6 +61,7 @@ fn push_sample(
         stack,
         cpu: Some(thread % 2),
         broken_callchain: false,
+        cgroup: None,
     });
     let event = &mut profile.events[usize::from(event)];
     event.sample_count += 1;
@@ -299,6 +300,7 @@ pub fn dangling_profile() -> Profile {
             stack,
             cpu: None,
             broken_callchain: false,
+            cgroup: None,
         });
     }
     profile

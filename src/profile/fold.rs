@@ -26,6 +26,8 @@ pub enum RootBy {
     Process,
     /// `comm-pid/tid`.
     Thread,
+    /// The cgroup path (`[unknown cgroup]` when the sample has none), then the comm.
+    Cgroup,
 }
 
 /// How frame names are built.
@@ -54,13 +56,23 @@ pub fn stack_weights(
     keep: impl Fn(&Sample) -> bool,
     weight: Weight,
 ) -> Vec<((ThreadId, Option<StackId>), u64)> {
-    let mut weights: HashMap<(ThreadId, Option<StackId>), u64> = HashMap::default();
+    weights_by(profile, keep, weight, |s| (s.thread, s.stack))
+}
+
+/// The summed weight of the samples `keep` accepts, per `key` of a sample, in key order.
+pub fn weights_by<K: Copy + Ord + std::hash::Hash>(
+    profile: &Profile,
+    keep: impl Fn(&Sample) -> bool,
+    weight: Weight,
+    key: impl Fn(&Sample) -> K,
+) -> Vec<(K, u64)> {
+    let mut weights: HashMap<K, u64> = HashMap::default();
     for sample in profile.samples.iter().filter(|s| keep(s)) {
         let weight = match weight {
             Weight::Period => sample.period,
             Weight::Samples => 1,
         };
-        *weights.entry((sample.thread, sample.stack)).or_insert(0) += weight;
+        *weights.entry(key(sample)).or_insert(0) += weight;
     }
     let mut entries: Vec<_> = weights.into_iter().collect();
     entries.sort_unstable_by_key(|&(key, _)| key);
@@ -71,7 +83,13 @@ pub fn stack_weights(
 pub fn fold(profile: &Profile, event: Option<u16>, weight: Weight, naming: Naming) -> Folder {
     // Every sample counts, as in perf report: one with a corrupt callchain at its sampled
     // instruction (perf script prints no stack for it, and inferno would drop it).
-    let weights = stack_weights(profile, |s| event.is_none_or(|e| e == s.event), weight);
+    let by_cgroup = naming.root == RootBy::Cgroup;
+    let weights = weights_by(
+        profile,
+        |s| event.is_none_or(|e| e == s.event),
+        weight,
+        |s| (s.thread, s.stack, s.cgroup.filter(|_| by_cgroup)),
+    );
     let names: Vec<String> = profile
         .frames
         .iter()
@@ -92,7 +110,7 @@ pub fn fold(profile: &Profile, event: Option<u16>, weight: Weight, naming: Namin
         .map(|t| {
             let comm = t.name.replace(' ', "_");
             match naming.root {
-                RootBy::Comm => comm,
+                RootBy::Comm | RootBy::Cgroup => comm,
                 RootBy::Process => format!("{comm}-{}", t.pid_signed()),
                 RootBy::Thread => format!("{comm}-{}/{}", t.pid_signed(), t.tid_signed()),
             }
@@ -100,7 +118,7 @@ pub fn fold(profile: &Profile, event: Option<u16>, weight: Weight, naming: Namin
         .collect();
     let mut folder = Folder::new();
     let mut stack: Vec<(&str, FoldKind)> = Vec::new();
-    for ((thread, leaf), weight) in weights {
+    for ((thread, leaf, cgroup), weight) in weights {
         stack.clear();
         for frame_id in profile.frames_leaf_first(leaf) {
             let frame = &profile.frames[frame_id as usize];
@@ -114,6 +132,9 @@ pub fn fold(profile: &Profile, event: Option<u16>, weight: Weight, naming: Namin
             .get(thread as usize)
             .map_or("[unknown]", String::as_str);
         stack.push((root, FoldKind::User));
+        if by_cgroup {
+            stack.push((profile.cgroups.label(cgroup), FoldKind::User));
+        }
         stack.reverse();
         folder.add_with_kinds(&stack, weight);
     }
@@ -218,5 +239,47 @@ mod tests {
             "{folded}"
         );
         assert!(folded.contains(":42;[unknown] 30000\n"), "{folded}");
+    }
+
+    // See: issue #14 point 3 (samples without a known cgroup are never given a made-up path)
+    #[test]
+    fn per_cgroup_roots_are_recorded_paths_or_unknown() {
+        let mut r = RecordBuilder::new(Endian::Little);
+        r.record(rk::CGROUP, 0, |b| {
+            b.u64(11).cstr(b"/web");
+        });
+        let mut sample = |pid: u32, cgroup: u64| {
+            r.record(rk::SAMPLE, 2, |b| {
+                b.u64(0x40_1000).u32(pid).u32(pid).u64(1_000).u64(cgroup);
+            });
+        };
+        sample(7, 11);
+        sample(7, 11);
+        sample(8, 99); // no CGROUP record names 99
+        let spec = AttrSpec {
+            sample_type: st::IP | st::TID | st::TIME | st::CGROUP,
+            sample_period_or_freq: 10,
+            ..AttrSpec::default()
+        };
+        let bytes = crate::analysis::test_file(spec, r);
+        let file = PerfFile::parse(&bytes).unwrap();
+        let profile = analyze(&file, &AnalysisOptions::default()).unwrap().profile;
+        let naming = Naming {
+            lines: false,
+            root: RootBy::Cgroup,
+        };
+        let mut folded = Vec::new();
+        fold(&profile, Some(0), Weight::Samples, naming)
+            .write_folded(&mut folded)
+            .unwrap();
+        let folded = String::from_utf8(folded).unwrap();
+        let roots: Vec<(&str, u64)> = folded
+            .lines()
+            .map(|l| {
+                let (stack, weight) = l.rsplit_once(' ').unwrap();
+                (stack.split(';').next().unwrap(), weight.parse().unwrap())
+            })
+            .collect();
+        assert_eq!(roots, [("/web", 2), ("[unknown cgroup]", 1)], "{folded}");
     }
 }

@@ -66,6 +66,9 @@ pub struct Field {
     pub signed: bool,
     /// Scalar, array or dynamic data.
     pub kind: FieldKind,
+    /// The C declaration as tracefs writes it, e.g. `char prev_comm[16]` or
+    /// `__data_loc char[] name` (what `perf list` and `kprof list` show).
+    pub declaration: String,
 }
 
 impl Field {

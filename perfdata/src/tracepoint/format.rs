@@ -206,8 +206,10 @@ fn parse_field(line: &str) -> Option<Field> {
             _ => {}
         }
     }
-    let (type_name, name, kind) = parse_declaration(declaration?)?;
+    let declaration = declaration?;
+    let (type_name, name, kind) = parse_declaration(declaration)?;
     Some(Field {
+        declaration: declaration.to_string(),
         name,
         type_name,
         offset: offset?,
