@@ -6,6 +6,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use kprof_profiler::CallGraph;
 
 mod target;
+pub mod trace;
 pub use target::{ResolvedTarget, TargetArgs};
 
 const TOP_EXAMPLES: &str = "\
@@ -47,7 +48,7 @@ pub enum Command {
     /// List the events this machine can count, and tracepoints with their fields.
     List(ListArgs),
     /// Trace tracepoint events: one line each with its fields, or counts and histograms.
-    Trace(crate::cmd::trace::TraceArgs),
+    Trace(trace::TraceArgs),
 }
 
 const RECORD_EXAMPLES: &str = "\
