@@ -333,6 +333,15 @@ pub fn hot(frame_pointers: FramePointers) -> PathBuf {
     }
 }
 
+/// [`hot`], when `recorder` can record here; `None` (the test skips) otherwise.
+pub fn hot_to_record(recorder: Recorder, frame_pointers: FramePointers) -> Option<PathBuf> {
+    let can_record = match recorder {
+        Recorder::Perf => perf_can_record(),
+        Recorder::Kprof => kprof_can_record(),
+    };
+    can_record.then(|| hot(frame_pointers))
+}
+
 /// A recording a test made: its private directory (removed on drop), the perf.data in it and
 /// the program recorded. The one fixture behind "compile a workload, record it, read it back".
 pub struct Recording {
@@ -368,14 +377,7 @@ impl Recording {
         args: &[&str],
         seconds: &str,
     ) -> Option<Recording> {
-        let can_record = match recorder {
-            Recorder::Perf => perf_can_record(),
-            Recorder::Kprof => kprof_can_record(),
-        };
-        if !can_record {
-            return None;
-        }
-        let hot = hot(frame_pointers);
+        let hot = hot_to_record(recorder, frame_pointers)?;
         let cmd = [hot.to_str()?, seconds];
         Some(match recorder {
             Recorder::Perf => Recording::by_perf(tag, name, args, &cmd),
@@ -446,6 +448,23 @@ pub fn succeeded(cmd: &mut Command) -> Output {
         String::from_utf8_lossy(&out.stderr)
     );
     out
+}
+
+/// `kprof report --no-children --sort sym --format json -i FILE ARGS`, parsed: the self share of
+/// each symbol, as most oracles compare it.
+pub fn symbol_report_json(file: &Path, args: &[&str]) -> serde_json::Value {
+    let mut all = vec![
+        "report",
+        "--no-children",
+        "--sort",
+        "sym",
+        "--format",
+        "json",
+        "-i",
+        file.to_str().expect("UTF-8 path"),
+    ];
+    all.extend_from_slice(args);
+    serde_json::from_str(&kprof_ok(&all)).expect("report json")
 }
 
 /// Runs `perf ARGS` and returns stdout; panics on failure.

@@ -112,10 +112,9 @@ fn comm_of(binary: &Path) -> String {
 
 #[test]
 fn kprof_dwarf_recording_of_code_without_frame_pointers_reaches_main() {
-    if !kprof_can_record() {
+    let Some(hot) = hot_to_record(Recorder::Kprof, FramePointers::Omitted) else {
         return;
-    }
-    let hot = hot(FramePointers::Omitted);
+    };
     let recording = Recording::by_kprof(
         "dwarf-kprof",
         "dwarf.data",
@@ -287,10 +286,9 @@ fn frame_pointer_stacks_that_break_early_are_reported() {
 // See: issue #10 point 10
 #[test]
 fn dwarf_stacks_of_process_start_up_end_at_ld_so_entry() {
-    if !perf_can_record() {
+    let Some(hot) = hot_to_record(Recorder::Perf, FramePointers::Omitted) else {
         return;
-    }
-    let hot = hot(FramePointers::Omitted);
+    };
     let dir = TempDir::new("dwarf-startup");
     let file = dir.join("startup.data");
     // Many short runs at a 100 us period (not a frequency, which the kernel may cap): most of

@@ -211,10 +211,9 @@ fn fixed_period_recording_counts_events_like_perf() {
 // See: issue #10 point 1
 #[test]
 fn mixed_event_fixed_period_recording_weighs_like_perf() {
-    if !perf_can_record() {
+    let Some(hot) = hot_to_record(Recorder::Perf, FramePointers::Kept) else {
         return;
-    }
-    let hot = hot(FramePointers::Kept);
+    };
     let dir = TempDir::new("fixed-period-mixed");
     let file = dir.join("mixed.data");
     // cpu-clock by frequency (samples carry PERIOD), page faults every 5th (they do not):
@@ -250,10 +249,9 @@ fn mixed_event_fixed_period_recording_weighs_like_perf() {
 // See: issue #10 point 7
 #[test]
 fn flame_total_is_perfs_event_count_with_execd_children() {
-    if !perf_can_record() {
+    let Some(hot) = hot_to_record(Recorder::Perf, FramePointers::Kept) else {
         return;
-    }
-    let hot = hot(FramePointers::Kept);
+    };
     let Recording {
         dir: _dir, file, ..
     } = Recording::by_perf(

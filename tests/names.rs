@@ -256,17 +256,7 @@ fn perf_symbol_percents(file: &Path) -> HashMap<String, f64> {
 
 /// kprof's `--sort sym` percentages of user-space symbols.
 fn kprof_symbol_percents(file: &Path) -> HashMap<String, f64> {
-    let json = kprof_ok(&[
-        "report",
-        "-i",
-        file.to_str().unwrap(),
-        "--no-children",
-        "--sort",
-        "sym",
-        "--format",
-        "json",
-    ]);
-    let value: serde_json::Value = serde_json::from_str(&json).unwrap();
+    let value = symbol_report_json(file, &[]);
     let mut rows = HashMap::new();
     for row in value["events"][0]["rows"].as_array().unwrap() {
         if row["kind"] == "kernel" {

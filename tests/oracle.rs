@@ -210,24 +210,12 @@ fn symbol_key(kind: char, name: &str) -> String {
 }
 
 fn kprof_report_rows(file: &Path, event: &str) -> HashMap<String, f64> {
-    let json = kprof_ok(&[
-        "report",
-        "-i",
-        file.to_str().unwrap(),
-        "--no-children",
-        "--sort",
-        "sym",
-        "--format",
-        "json",
-        "--event",
-        event,
-    ]);
-    let value: serde_json::Value = serde_json::from_str(&json).expect("report json");
+    let value = symbol_report_json(file, &["--event", event]);
     let events = value["events"].as_array().expect("events array");
     let event = events
         .iter()
         .find(|e| e["name"] == event)
-        .unwrap_or_else(|| panic!("event {event} in {json}"));
+        .unwrap_or_else(|| panic!("event {event} in {value}"));
     let mut rows = HashMap::new();
     for row in event["rows"].as_array().expect("rows") {
         let kind = if row["kind"] == "kernel" { 'k' } else { '.' };
@@ -458,18 +446,17 @@ fn check(file: &Path, events: &[&str]) {
     assert!(failures.is_empty(), "{}", failures.join("\n\n"));
 }
 
+/// [`record_and_check`] of `hot SECONDS` (with frame pointers); skips where perf cannot record.
+fn record_hot_and_check(tag: &str, perf_args: &[&str], seconds: &str, events: &[&str]) {
+    let Some(hot) = hot_to_record(Recorder::Perf, FramePointers::Kept) else {
+        return;
+    };
+    record_and_check(tag, perf_args, &[hot.to_str().unwrap(), seconds], events);
+}
+
 #[test]
 fn c_workload_fp_callchains() {
-    if !perf_can_record() {
-        return;
-    }
-    let hot = hot(FramePointers::Kept);
-    record_and_check(
-        "oracle-c",
-        &["-F", "999", "-g"],
-        &[hot.to_str().unwrap(), "1"],
-        &["cpu-clock"],
-    );
+    record_hot_and_check("oracle-c", &["-F", "999", "-g"], "1", &["cpu-clock"]);
 }
 
 #[test]
@@ -488,14 +475,10 @@ fn rust_workload_fp_callchains() {
 
 #[test]
 fn system_wide() {
-    if !perf_can_record() {
-        return;
-    }
-    let hot = hot(FramePointers::Kept);
-    record_and_check(
+    record_hot_and_check(
         "oracle-sys",
         &["-F", "999", "-a", "-g"],
-        &[hot.to_str().unwrap(), "1"],
+        "1",
         &["cpu-clock"],
     );
 }
@@ -533,24 +516,19 @@ fn sched_switch_tracepoint_system_wide() {
 
 #[test]
 fn compressed_file() {
-    if !perf_can_record() {
-        return;
-    }
-    let hot = hot(FramePointers::Kept);
-    record_and_check(
+    record_hot_and_check(
         "oracle-z",
         &["-F", "999", "-g", "-z"],
-        &[hot.to_str().unwrap(), "0.5"],
+        "0.5",
         &["cpu-clock"],
     );
 }
 
 #[test]
 fn pipe_mode_file_and_stdin() {
-    if !perf_can_record() {
+    let Some(hot) = hot_to_record(Recorder::Perf, FramePointers::Kept) else {
         return;
-    }
-    let hot = hot(FramePointers::Kept);
+    };
     let dir = TempDir::new("oracle-pipe");
     let file = dir.join("pipe.data");
     succeeded(std::process::Command::new("sh").arg("-c").arg(format!(

@@ -43,17 +43,7 @@ fn perf_top(file: &Path) -> HashMap<String, f64> {
 }
 
 fn kprof_top(file: &Path) -> HashMap<String, f64> {
-    let json = kprof_ok(&[
-        "report",
-        "--no-children",
-        "--sort",
-        "sym",
-        "--format",
-        "json",
-        "-i",
-        file.to_str().unwrap(),
-    ]);
-    let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+    let v = symbol_report_json(file, &[]);
     let mut rows = HashMap::new();
     for row in v["events"][0]["rows"].as_array().unwrap() {
         let kind = if row["kind"] == "kernel" {
@@ -159,10 +149,9 @@ fn kprof_recording_reads_in_perf_and_matches_perf_recording() {
 
 #[test]
 fn cycles_falls_back_system_wide_and_sees_running_processes() {
-    if !kprof_can_record() {
+    let Some(hot) = hot_to_record(Recorder::Kprof, FramePointers::Kept) else {
         return;
-    }
-    let hot = hot(FramePointers::Kept);
+    };
     // Started before recording: must appear through /proc synthesis.
     let mut background = Command::new(&hot)
         .arg("6")
@@ -268,10 +257,9 @@ fn exit_status_is_the_commands() {
 
 #[test]
 fn children_that_fork_and_exec_are_followed() {
-    if !kprof_can_record() {
+    let Some(hot) = hot_to_record(Recorder::Kprof, FramePointers::Kept) else {
         return;
-    }
-    let hot = hot(FramePointers::Kept);
+    };
     let script = format!("{0} 0.4 & {0} 0.4; wait", hot.display());
     let recording = Recording::by_kprof(
         "rec-fork",

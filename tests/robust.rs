@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use crate::common::{
     FramePointers, Recording, TempDir, available, c_workload, hot, kprof, kprof_can_record,
     kprof_ok, kprof_record, perf_can_record, run_kprof, shared, spawn_hot_recording, succeeded,
-    tool,
+    symbol_report_json, tool,
 };
 
 /// A small tmpfs mounted for one test, unmounted on drop.
@@ -662,18 +662,8 @@ fn report_and_flame_name_a_frame_alike_when_the_symtab_is_corrupt() {
     corrupt_symtab(&hot);
     let data = dir.join("hot.data");
     kprof_record(&data, &["-F", "999", "-g"], &[hot.to_str().unwrap(), "0.5"]);
+    let v = symbol_report_json(&data, &[]);
     let data = data.to_str().unwrap();
-    let json = kprof_ok(&[
-        "report",
-        "--no-children",
-        "--sort",
-        "sym",
-        "--format",
-        "json",
-        "-i",
-        data,
-    ]);
-    let v: serde_json::Value = serde_json::from_str(&json).unwrap();
     let top = v["events"][0]["rows"][0]["sym"]
         .as_str()
         .unwrap()

@@ -15,7 +15,9 @@ use kprof_profiler::live::{TraceConsumer, TraceOptions};
 use kprof_profiler::{CallGraph, EndedBy, RawData, RecordOptions, RecordSummary, StopReason};
 
 use crate::analysis::{self, AnalysisOptions};
-use crate::cli::TraceArgs;
+use crate::cli::trace::TraceArgs;
+#[cfg(test)]
+use crate::cli::trace::parse_interval;
 use crate::mapped;
 use crate::trace::agg::{self, Aggregation, EventFields};
 use crate::trace::capture::{self, Decoder, LiveCapture, Stacks, TraceOutput};
@@ -444,7 +446,6 @@ impl Drop for TempFile {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::cli::parse_interval;
     use std::cell::RefCell;
     use std::rc::Rc;
 
