@@ -60,6 +60,7 @@ pub mod events;
 pub mod live;
 pub mod output;
 pub mod perms;
+pub mod probe;
 pub mod procfs;
 pub mod ring;
 pub(crate) mod session;
@@ -236,6 +237,7 @@ fn make_plan(options: &RecordOptions) -> Result<Plan> {
             events.extend(events::parse_event_list(&item)?);
         }
     }
+    let events = events::resolve_probes(events, &options.target.probe_context())?;
     if events.is_empty() {
         return Err(Error::InvalidOption("no events given".to_owned()));
     }
