@@ -392,7 +392,8 @@ pub fn counting_attr(
             b::PERF_FORMAT_TOTAL_TIME_ENABLED | b::PERF_FORMAT_TOTAL_TIME_RUNNING,
         ),
         disabled: leader,
-        inherit: !slots.system_wide,
+        // Probe events cannot be inherited (see `session::build_attr`).
+        inherit: !slots.system_wide && !matches!(spec.kind, events::EventKind::Probe(_)),
         exclude_user: spec.exclude_user,
         exclude_kernel: spec.exclude_kernel,
         exclude_hv: spec.exclude_kernel || spec.exclude_user,
@@ -639,6 +640,14 @@ pub fn count(
         parse_counters(&options.events, system_wide)?,
         &options.target.probe_context(),
     )?;
+    if !system_wide
+        && matches!(options.target, Target::Command(_))
+        && counters
+            .iter()
+            .any(|c| events::probe_site(&c.spec.kind).is_some())
+    {
+        notes(crate::probe::NOT_INHERITED_NOTE);
+    }
     let cpus: Vec<i32> = match &options.cpus {
         Some(c) if c.is_empty() => return Err(Error::InvalidOption("-C: empty CPU list".into())),
         Some(c) => to_i32(c)?,

@@ -340,6 +340,15 @@ pub fn record(options: &RecordOptions, notes: &mut dyn FnMut(&str)) -> Result<Re
     // Everything that can be checked without side effects first (frequency limit, events, CPUs),
     // then the output path (a FIFO is opened now, before anything runs).
     let mut plan = make_plan(options)?;
+    if !plan.system_wide
+        && matches!(options.target, Target::Command(_))
+        && plan
+            .events
+            .iter()
+            .any(|e| events::probe_site(&e.kind).is_some())
+    {
+        notes(probe::NOT_INHERITED_NOTE);
+    }
     let destination = output::Destination::prepare(&options.output, notes)?;
     let mut syscalls = SystemCalls::new()?;
     if let Some(name) = &options.cgroup {

@@ -466,7 +466,9 @@ pub fn build_attr(plan: &Plan, spec: &EventSpec, type_: u32, config: u64, lost: 
         sample_type: sample_type_for(plan, spec),
         read_format,
         disabled: true,
-        inherit: !plan.system_wide,
+        // Probe events cannot be inherited: at fork the kernel re-reads `config1` (the path
+        // pointer) in the forking process, where it is not valid, and the fork fails (EFAULT).
+        inherit: !plan.system_wide && probe.is_none(),
         exclude_user: spec.exclude_user,
         exclude_kernel: spec.exclude_kernel,
         exclude_hv: spec.exclude_kernel || spec.exclude_user,

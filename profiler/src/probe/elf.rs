@@ -168,7 +168,7 @@ pub fn close_matches<'a>(
     limit: usize,
 ) -> Vec<String> {
     let lower = wanted.to_ascii_lowercase();
-    let budget = (wanted.len() / 3).clamp(1, 3);
+    let budget = (wanted.len() / 3).clamp(2, 3);
     let mut scored: Vec<(usize, usize, &str)> = candidates
         .filter_map(|name| {
             let name_lower = name.to_ascii_lowercase();

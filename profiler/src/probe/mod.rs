@@ -253,10 +253,17 @@ impl ResolvedProbe {
     }
 }
 
+/// The note printed when probes watch a command: the uprobe PMU's events cannot be inherited
+/// (at fork the kernel re-reads the attr's path pointer in the forking process, where it is not
+/// valid, and the fork fails), so only the command's own process and thread are probed.
+pub const NOT_INHERITED_NOTE: &str = "note: probes watch the command's first thread only \
+     (uprobe events cannot be inherited); threads and processes it starts are not probed \
+     (use -a to probe every process)";
+
 /// User stack bytes captured per sample for USDT memory operands (`8@-16(%rbp)` reads from
 /// the frame, which lies within this much of the stack pointer in practice; farther operands
 /// show their address instead).
-pub const USDT_STACK_BYTES: u32 = 2048;
+pub const USDT_STACK_BYTES: u32 = 512;
 
 /// What a spec without a path, or with a library name, is resolved against.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
