@@ -2,11 +2,12 @@
  * log2 buckets and, unless the second argument is 0, mallocs (and frees) a size that varies with
  * each call. With a third argument `wait` it first prints `pid=N` and waits for SIGUSR1, so
  * tracers can attach to the same run before it starts. Prints a checksum at the end so the
- * calls cannot be optimized away. */
+ * calls cannot be optimized away, and the loop's own time (`loop_ns=`, for benches/probes.sh). */
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 void *volatile sink;
@@ -32,6 +33,8 @@ int main(int argc, char **argv) {
         sigwait(&go, &sig);
     }
     long sum = 0;
+    struct timespec start, end;
+    clock_gettime(CLOCK_MONOTONIC, &start);
     for (long i = 0; i < n; i++) {
         sum += work((i * 7919) % 100000);
         if (allocate) {
@@ -40,6 +43,8 @@ int main(int argc, char **argv) {
             free(p);
         }
     }
-    printf("sum=%ld\n", sum);
+    clock_gettime(CLOCK_MONOTONIC, &end);
+    long long ns = (long long)(end.tv_sec - start.tv_sec) * 1000000000LL + (end.tv_nsec - start.tv_nsec);
+    printf("sum=%ld loop_ns=%lld\n", sum, ns);
     return 0;
 }
