@@ -170,6 +170,82 @@ pub fn latency_pair(latency: &str, context: &ResolveContext) -> Result<Option<(S
     Ok(Some((site.name.clone(), return_spec.to_string())))
 }
 
+/// The probe events of a recording, by attr index: what the trace decoder asks for each
+/// sample whose event has no tracepoint format.
+#[derive(Debug, Default)]
+pub struct ProbeEvents {
+    by_attr: Vec<Option<ResolvedProbe>>,
+    /// One note per probe whose arguments cannot be decoded (or only in part).
+    pub notes: Vec<String>,
+}
+
+impl ProbeEvents {
+    /// Recognises the probe events among `attrs` by their names. A USDT probe with several
+    /// sites whose operands differ gets no arguments (the file does not say which site an attr
+    /// is), with a note, rather than another site's values.
+    pub fn from_attrs(attrs: &[kprof_perfdata::EventAttr]) -> ProbeEvents {
+        let mut notes = Vec::new();
+        let by_attr = attrs
+            .iter()
+            .map(|attr| {
+                if !probe::is_probe_spec(&attr.name) {
+                    return None;
+                }
+                let spec = probe::parse(&attr.name).ok()?;
+                let sites = match probe::resolve(&spec, &ResolveContext::default()) {
+                    Ok(sites) => sites,
+                    Err(e) => {
+                        notes.push(format!("note: {}: arguments not decoded: {e}", attr.name));
+                        return None;
+                    }
+                };
+                let first = sites.first()?.clone();
+                if sites.iter().any(|s| s.usdt_args != first.usdt_args) {
+                    notes.push(format!(
+                        "note: {}: its sites pass arguments differently; arguments not decoded",
+                        attr.name
+                    ));
+                    return None;
+                }
+                if let Some(note) = unread_operands_note(&first) {
+                    notes.push(note);
+                }
+                Some(first)
+            })
+            .collect();
+        notes.dedup();
+        ProbeEvents { by_attr, notes }
+    }
+
+    /// The probe of attr `index`, if it is one.
+    pub fn probe(&self, index: usize) -> Option<&ResolvedProbe> {
+        self.by_attr.get(index)?.as_ref()
+    }
+
+    /// Appends the arguments of `sample` (a sample of attr `sample.attr_index`) to `out`;
+    /// false when its event is not a probe.
+    pub fn push_sample_fields(
+        &self,
+        sample: &kprof_perfdata::Sample<'_>,
+        out: &mut Vec<(&'static str, Value<'static>)>,
+    ) -> bool {
+        let Some(probe) = self.probe(sample.attr_index) else {
+            return false;
+        };
+        let values: Option<Vec<u64>> = sample.regs_user.map(|regs| {
+            (0..regs.mask.count_ones() as usize)
+                .filter_map(|i| regs.values.get(i))
+                .collect()
+        });
+        let regs = sample
+            .regs_user
+            .zip(values.as_deref())
+            .map(|(r, v)| (r.mask, v));
+        push_fields(probe, regs, sample.stack_user, out);
+        true
+    }
+}
+
 /// A field value as text (for notes and tests).
 pub fn value_text(value: &Value<'_>) -> Cow<'static, str> {
     match value {
@@ -213,6 +289,22 @@ mod tests {
         let site = probe_of(&entry, 0).unwrap();
         assert_eq!(site.name, entry);
         assert!(probe_of("sched:sched_switch", 0).is_none());
+        let attrs = [
+            kprof_perfdata::EventAttr {
+                name: "sched:sched_switch".into(),
+                ..Default::default()
+            },
+            kprof_perfdata::EventAttr {
+                name: entry.clone(),
+                ..Default::default()
+            },
+        ];
+        let events = ProbeEvents::from_attrs(&attrs);
+        assert!(events.probe(0).is_none());
+        assert_eq!(
+            events.probe(1).map(|p| p.name.as_str()),
+            Some(entry.as_str())
+        );
         let fields = event_fields(&site);
         assert_eq!(fields.fields.first().map(|f| f.0.as_str()), Some("arg0"));
     }
