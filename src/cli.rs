@@ -156,12 +156,16 @@ pub struct StatArgs {
 /// `kprof list`.
 #[derive(Debug, Args)]
 #[command(
-    after_help = "EXAMPLES:\n  kprof list                      every event, tracepoints with their fields\n  kprof list sched                events whose name contains `sched`\n  kprof list 'syscalls:sys_enter_*'   a glob"
+    after_help = "EXAMPLES:\n  kprof list                      every event, tracepoints with their fields\n  kprof list sched                events whose name contains `sched`\n  kprof list 'syscalls:sys_enter_*'   a glob\n  kprof list u:libc 'mall*'       functions of libc a uprobe can go into\n  kprof list usdt:./app           USDT probes of ./app, with arguments and semaphores"
 )]
 pub struct ListArgs {
-    /// Only events whose name contains PATTERN, or matches it as a glob (`*`, `?`).
+    /// Only events whose name contains PATTERN, or matches it as a glob (`*`, `?`). `u:PATH`
+    /// lists the functions of PATH (a file or a library name), `usdt:PATH` its USDT probes.
     #[arg(value_name = "PATTERN")]
     pub pattern: Option<String>,
+    /// With `u:PATH` or `usdt:PATH`: only names matching this (substring or glob).
+    #[arg(value_name = "NAME_PATTERN")]
+    pub name_pattern: Option<String>,
 }
 
 /// Where the profile comes from.

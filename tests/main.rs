@@ -17,6 +17,7 @@ mod lbr;
 mod names;
 mod oracle;
 mod peer;
+mod probes;
 mod record;
 mod robust;
 mod script_addresses;

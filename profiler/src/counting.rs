@@ -265,6 +265,26 @@ pub fn parse_counters(events: &[String], system_wide: bool) -> Result<Vec<Counte
     Ok(counters)
 }
 
+/// Resolves the probes among `counters` (see [`events::resolve_probes`]); a USDT probe with
+/// several sites counts each under its own counter, named alike.
+pub fn resolve_counter_probes(
+    counters: Vec<Counter>,
+    context: &crate::probe::ResolveContext,
+) -> Result<Vec<Counter>> {
+    let mut out = Vec::with_capacity(counters.len());
+    for counter in counters {
+        let sites = events::resolve_probes(vec![counter.spec.clone()], context)?;
+        for spec in sites {
+            out.push(Counter {
+                name: counter.name.clone(),
+                spec,
+                group: counter.group,
+            });
+        }
+    }
+    Ok(out)
+}
+
 /// The kernel interface opening and reading counters needs; the real one is [`SystemCounters`].
 pub trait CounterSyscalls {
     /// An open counter.
@@ -372,11 +392,14 @@ pub fn counting_attr(
             b::PERF_FORMAT_TOTAL_TIME_ENABLED | b::PERF_FORMAT_TOTAL_TIME_RUNNING,
         ),
         disabled: leader,
-        inherit: !slots.system_wide,
+        // Probe events cannot be inherited (see `session::build_attr`).
+        inherit: !slots.system_wide && !matches!(spec.kind, events::EventKind::Probe(_)),
         exclude_user: spec.exclude_user,
         exclude_kernel: spec.exclude_kernel,
         exclude_hv: spec.exclude_kernel || spec.exclude_user,
         enable_on_exec: leader && slots.enable_on_exec,
+        probe_target: events::probe_target_fields(&spec.kind).0,
+        config2: events::probe_target_fields(&spec.kind).1,
         ..EventAttr::default()
     }
 }
@@ -457,6 +480,7 @@ impl<K: CounterSyscalls> Counters<K> {
                         Err(e)
                             if opened.is_empty()
                                 && !attr.exclude_kernel
+                                && attr.probe_target.is_none()
                                 && perms::is_permission_error(&e)
                                 && perms::can_fall_back_to_user_only(
                                     perms::paranoid_level(),
@@ -492,11 +516,11 @@ impl<K: CounterSyscalls> Counters<K> {
                                 (task, -1) => format!("task {task}"),
                                 (task, cpu) => format!("task {task} on CPU {cpu}"),
                             };
-                            return Err(perms::explain(
-                                &format!("opening {} for {whom}", counter.name),
-                                e,
-                                slots.system_wide,
-                            ));
+                            let what = format!("opening {} for {whom}", counter.name);
+                            if attr.probe_target.is_some() {
+                                return Err(perms::explain_probe(&what, e));
+                            }
+                            return Err(perms::explain(&what, e, slots.system_wide));
                         }
                     }
                 };
@@ -612,7 +636,18 @@ pub fn count(
         || options.cgroup.is_some()
         || matches!(options.target, Target::SystemWide);
     // Everything that can be checked without side effects first.
-    let counters = parse_counters(&options.events, system_wide)?;
+    let counters = resolve_counter_probes(
+        parse_counters(&options.events, system_wide)?,
+        &options.target.probe_context(),
+    )?;
+    if !system_wide
+        && matches!(options.target, Target::Command(_))
+        && counters
+            .iter()
+            .any(|c| events::probe_site(&c.spec.kind).is_some())
+    {
+        notes(crate::probe::NOT_INHERITED_NOTE);
+    }
     let cpus: Vec<i32> = match &options.cpus {
         Some(c) if c.is_empty() => return Err(Error::InvalidOption("-C: empty CPU list".into())),
         Some(c) => to_i32(c)?,

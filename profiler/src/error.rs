@@ -96,6 +96,15 @@ pub enum Error {
         #[source]
         source: io::Error,
     },
+    /// A probe (`u:`, `ur:`, `usdt:`, `k:`, `kr:`) that cannot be placed.
+    #[error("probe '{spec}'")]
+    Probe {
+        /// The spec as given.
+        spec: String,
+        /// Why.
+        #[source]
+        source: crate::probe::ProbeError,
+    },
     /// Any other I/O error.
     #[error(transparent)]
     Io(#[from] io::Error),

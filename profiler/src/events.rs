@@ -25,6 +25,9 @@ pub enum EventKind {
     },
     /// `PERF_TYPE_RAW` with a model-specific code (`rNNNN`).
     Raw(u64),
+    /// A uprobe, uretprobe, USDT probe or kprobe, opened through the uprobe or kprobe PMU.
+    /// Resolved to a file and offset by [`resolve_probes`] once the target is known.
+    Probe(Box<crate::probe::Probe>),
 }
 
 /// One parsed `-e` entry.
@@ -201,6 +204,9 @@ fn display_name(written: &str, spec: &EventSpec) -> String {
 
 /// Parses one event spec: a name, `SYS:NAME`, or `rNNNN`, optionally followed by `:u`, `:k`, `:uk`.
 pub fn parse_event(spec: &str) -> Result<EventSpec> {
+    if crate::probe::is_probe_spec(spec) {
+        return parse_probe(spec);
+    }
     let (base, modifiers) = split_modifiers(spec);
     let (exclude_user, exclude_kernel) = match modifiers {
         None => (false, false),
@@ -246,6 +252,99 @@ pub fn parse_event(spec: &str) -> Result<EventSpec> {
         exclude_user,
         exclude_kernel,
     })
+}
+
+/// A probe spec (`u:`, `ur:`, `usdt:`, `k:`, `kr:`), unresolved.
+fn parse_probe(spec: &str) -> Result<EventSpec> {
+    let parsed = crate::probe::parse(spec).map_err(|e| Error::InvalidEvent {
+        spec: spec.to_owned(),
+        reason: e.to_string(),
+    })?;
+    Ok(EventSpec {
+        name: parsed.to_string(),
+        kind: EventKind::Probe(Box::new(crate::probe::Probe {
+            spec: parsed,
+            resolved: None,
+        })),
+        exclude_user: false,
+        exclude_kernel: false,
+    })
+}
+
+/// Resolves every probe among `specs` against `context` (the command's executable, `-p`'s
+/// mappings): each becomes one event per site (a USDT probe may have several sites, all under
+/// the probe's name). Other events pass through.
+pub fn resolve_probes(
+    specs: Vec<EventSpec>,
+    context: &crate::probe::ResolveContext,
+) -> Result<Vec<EventSpec>> {
+    let mut out = Vec::with_capacity(specs.len());
+    for spec in specs {
+        let EventKind::Probe(probe) = &spec.kind else {
+            out.push(spec);
+            continue;
+        };
+        if probe.resolved.is_some() {
+            out.push(spec);
+            continue;
+        }
+        let sites = crate::probe::resolve(&probe.spec, context).map_err(|source| Error::Probe {
+            spec: spec.name.clone(),
+            source,
+        })?;
+        for site in sites {
+            out.push(EventSpec {
+                name: site.name.clone(),
+                kind: EventKind::Probe(Box::new(crate::probe::Probe {
+                    spec: probe.spec.clone(),
+                    resolved: Some(site),
+                })),
+                exclude_user: spec.exclude_user,
+                exclude_kernel: spec.exclude_kernel,
+            });
+        }
+    }
+    Ok(out)
+}
+
+/// The resolved probe site of an event, if it is one.
+pub fn probe_site(kind: &EventKind) -> Option<&crate::probe::ResolvedProbe> {
+    match kind {
+        EventKind::Probe(p) => p.resolved.as_ref(),
+        _ => None,
+    }
+}
+
+/// `config1`'s target (path or kernel function) and `config2` (offset) of a resolved probe;
+/// `(None, 0)` for other events.
+pub fn probe_target_fields(kind: &EventKind) -> (Option<std::ffi::CString>, u64) {
+    match probe_site(kind) {
+        Some(site) => (
+            std::ffi::CString::new(site.target.as_bytes()).ok(),
+            site.offset,
+        ),
+        None => (None, 0),
+    }
+}
+
+/// The PMU type and `config` of a probe event (return flag, semaphore offset).
+fn probe_type_and_config(kind: &EventKind) -> Result<(u32, u64)> {
+    let EventKind::Probe(probe) = kind else {
+        return Err(Error::InvalidOption("not a probe".to_owned()));
+    };
+    let wrap = |source| Error::Probe {
+        spec: probe.spec.to_string(),
+        source,
+    };
+    let site = probe.resolved.as_ref().ok_or_else(|| {
+        Error::InvalidOption(format!(
+            "probe {} was not resolved before opening",
+            probe.spec
+        ))
+    })?;
+    let pmu = crate::probe::attr::read_pmu(crate::probe::attr::pmu_name(site)).map_err(wrap)?;
+    let attr = crate::probe::attr::build(site, &pmu).map_err(wrap)?;
+    Ok((attr.type_, attr.config))
 }
 
 /// `(exclude_user, exclude_kernel)` for modifier letters `m` (`u`, `k` or both) of `spec`.
@@ -473,6 +572,11 @@ pub struct EventAttr {
     pub sample_regs_user: u64,
     pub sample_stack_user: u32,
     pub sample_max_stack: u16,
+    /// What `config1` points to while the event is opened: a probe's file path or kernel
+    /// function (NUL-terminated). The perf.data copy of the attr stores 0 there.
+    pub probe_target: Option<std::ffi::CString>,
+    /// `config2`: a probe's offset.
+    pub config2: u64,
 }
 
 impl EventAttr {
@@ -506,6 +610,23 @@ impl EventAttr {
         a.set_comm_exec(self.comm_exec.into());
         a.set_cgroup(self.cgroup.into());
         a.__bindgen_anon_2.wakeup_events = self.wakeup;
+        // A probe's `uprobe_path`/`kprobe_func`: the address of the NUL-terminated string
+        // `self` owns, which the kernel copies during perf_event_open (and never reads after,
+        // except when an inherited event is created at fork: probe events are never inherited).
+        if let Some(target) = &self.probe_target {
+            a.__bindgen_anon_3.config1 = target.as_ptr() as u64;
+        }
+        a.__bindgen_anon_4.config2 = self.config2;
+        a
+    }
+
+    /// [`EventAttr::to_kernel`] as a perf.data file stores it: a probe's `config1` (a pointer
+    /// into this process, meaningless in a file) is 0.
+    pub fn to_kernel_for_file(&self) -> perf_event_attr {
+        let mut a = self.to_kernel();
+        if self.probe_target.is_some() {
+            a.__bindgen_anon_3.config1 = 0;
+        }
         a
     }
 }
@@ -519,6 +640,7 @@ pub fn type_and_config(kind: &EventKind) -> Result<(u32, u64)> {
         EventKind::Tracepoint { system, name } => {
             (b::PERF_TYPE_TRACEPOINT, tracepoint_id(system, name)?)
         }
+        EventKind::Probe(_) => probe_type_and_config(kind)?,
     })
 }
 

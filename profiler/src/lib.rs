@@ -60,6 +60,7 @@ pub mod events;
 pub mod live;
 pub mod output;
 pub mod perms;
+pub mod probe;
 pub mod procfs;
 pub mod ring;
 pub(crate) mod session;
@@ -236,6 +237,7 @@ fn make_plan(options: &RecordOptions) -> Result<Plan> {
             events.extend(events::parse_event_list(&item)?);
         }
     }
+    let events = events::resolve_probes(events, &options.target.probe_context())?;
     if events.is_empty() {
         return Err(Error::InvalidOption("no events given".to_owned()));
     }
@@ -338,6 +340,15 @@ pub fn record(options: &RecordOptions, notes: &mut dyn FnMut(&str)) -> Result<Re
     // Everything that can be checked without side effects first (frequency limit, events, CPUs),
     // then the output path (a FIFO is opened now, before anything runs).
     let mut plan = make_plan(options)?;
+    if !plan.system_wide
+        && matches!(options.target, Target::Command(_))
+        && plan
+            .events
+            .iter()
+            .any(|e| events::probe_site(&e.kind).is_some())
+    {
+        notes(probe::NOT_INHERITED_NOTE);
+    }
     let destination = output::Destination::prepare(&options.output, notes)?;
     let mut syscalls = SystemCalls::new()?;
     if let Some(name) = &options.cgroup {

@@ -106,6 +106,21 @@ pub fn explain(what: &str, err: io::Error, system_wide: bool) -> Error {
     }
 }
 
+/// Builds the one message for a probe (uprobe, kprobe PMU) the kernel refused. Those PMUs
+/// check for CAP_SYS_ADMIN itself, whatever `perf_event_paranoid` says, so a user probing even
+/// their own process needs it (CAP_PERFMON is not enough). Other errors as [`explain`].
+pub fn explain_probe(what: &str, err: io::Error) -> Error {
+    if is_permission_error(&err) {
+        let level = paranoid_level().map_or_else(|| "unknown".to_owned(), |l| l.to_string());
+        return Error::Permission {
+            message: format!(
+                "{what}: permission denied. The kernel's uprobe and kprobe PMUs require                  CAP_SYS_ADMIN at every perf_event_paranoid level (here {level}), even for                  your own processes; CAP_PERFMON is not enough. Fix: run as root, or give                  kprof the capability (`setcap cap_sys_admin+ep kprof`)"
+            ),
+        };
+    }
+    explain(what, err, false)
+}
+
 /// Explains a failed mmap of a ring: EPERM there means the locked-memory limit.
 pub fn explain_mmap(what: &str, err: io::Error, pages: usize) -> Error {
     if matches!(err.raw_os_error(), Some(libc::EPERM | libc::EACCES)) {

@@ -423,14 +423,24 @@ pub fn sample_type_for(plan: &Plan, spec: &EventSpec) -> u64 {
     if plan.record_cgroups {
         st |= u64::from(b::PERF_SAMPLE_CGROUP);
     }
+    // Probe arguments come from the user registers (and a stack copy for USDT memory operands).
+    if let Some(site) = events::probe_site(&spec.kind) {
+        st |= u64::from(b::PERF_SAMPLE_REGS_USER);
+        if site.stack_bytes() > 0 {
+            st |= u64::from(b::PERF_SAMPLE_STACK_USER);
+        }
+    }
     st
 }
 
 /// Builds the attr for one event of a plan (type/config resolved by the caller).
 pub fn build_attr(plan: &Plan, spec: &EventSpec, type_: u32, config: u64, lost: bool) -> EventAttr {
-    let tracepoint = matches!(spec.kind, events::EventKind::Tracepoint { .. });
+    let tracepoint = matches!(
+        spec.kind,
+        events::EventKind::Tracepoint { .. } | events::EventKind::Probe(_)
+    );
     let (freq, period_or_freq) = match plan.sampling {
-        // Tracepoints sample every hit, as perf does, unless -c says otherwise.
+        // Tracepoints and probes sample every hit, as perf does, unless -c says otherwise.
         _ if tracepoint && !matches!(plan.sampling, Sampling::Period(_)) => (false, 1),
         Sampling::Frequency(hz) => (true, hz),
         Sampling::Period(p) => (false, p),
@@ -441,10 +451,13 @@ pub fn build_attr(plan: &Plan, spec: &EventSpec, type_: u32, config: u64, lost: 
     }
     let page = sys::page_size();
     let ring_bytes = plan.data_pages.saturating_mul(page);
-    let (regs, stack) = match plan.call_graph {
-        Some(CallGraph::Dwarf { stack_size }) => (USER_REGS_MASK, stack_size),
+    let probe = events::probe_site(&spec.kind);
+    let (regs, stack) = match (plan.call_graph, probe) {
+        (Some(CallGraph::Dwarf { stack_size }), _) => (USER_REGS_MASK, stack_size),
+        (_, Some(site)) => (site.sample_regs(), site.stack_bytes()),
         _ => (0, 0),
     };
+    let (probe_target, config2) = events::probe_target_fields(&spec.kind);
     EventAttr {
         type_,
         config,
@@ -453,7 +466,9 @@ pub fn build_attr(plan: &Plan, spec: &EventSpec, type_: u32, config: u64, lost: 
         sample_type: sample_type_for(plan, spec),
         read_format,
         disabled: true,
-        inherit: !plan.system_wide,
+        // Probe events cannot be inherited: at fork the kernel re-reads `config1` (the path
+        // pointer) in the forking process, where it is not valid, and the fork fails (EFAULT).
+        inherit: !plan.system_wide && probe.is_none(),
         exclude_user: spec.exclude_user,
         exclude_kernel: spec.exclude_kernel,
         exclude_hv: spec.exclude_kernel || spec.exclude_user,
@@ -472,6 +487,8 @@ pub fn build_attr(plan: &Plan, spec: &EventSpec, type_: u32, config: u64, lost: 
         sample_regs_user: regs,
         sample_stack_user: stack,
         sample_max_stack: 0,
+        probe_target,
+        config2,
     }
 }
 
@@ -526,6 +543,7 @@ impl<S: Syscalls> Session<S> {
                             Err(e)
                                 if first
                                     && !spec.exclude_kernel
+                                    && events::probe_site(&spec.kind).is_none()
                                     && perms::is_permission_error(&e)
                                     && perms::can_fall_back_to_user_only(
                                         perms::paranoid_level(),
@@ -572,7 +590,7 @@ impl<S: Syscalls> Session<S> {
                 )));
             }
             events.push(OpenedEvent {
-                attr_bytes: sys::encode_attr(&attr.to_kernel()),
+                attr_bytes: sys::encode_attr(&attr.to_kernel_for_file()),
                 spec,
                 ids,
             });
@@ -979,6 +997,9 @@ fn open_error(spec: &EventSpec, task: i32, cpu: u32, err: io::Error, system_wide
             event: spec.name.clone(),
             reason,
         };
+    }
+    if events::probe_site(&spec.kind).is_some() {
+        return perms::explain_probe(&what, err);
     }
     perms::explain(&what, err, system_wide)
 }

@@ -97,7 +97,10 @@ pub(crate) fn perf_event_open_in(
     // larger than the struct, so the kernel reads only memory we own; it may write back `size`
     // (E2BIG), which is why it is passed as *mut. `group_fd` is -1 or a live perf event fd
     // borrowed for the call, and with PERF_FLAG_PID_CGROUP `pid` is a live cgroup directory fd
-    // borrowed for the call, as perf_event_open(2) requires.
+    // borrowed for the call, as perf_event_open(2) requires. For a probe, `config1` holds the
+    // address of a NUL-terminated string owned by the caller's `EventAttr`, which outlives this
+    // call (`to_kernel` borrows it); the kernel copies the string during the call
+    // (perf_uprobe_init/perf_kprobe_init use strndup_user).
     let fd =
         unsafe { perf_event_open_sys::perf_event_open(&raw mut kernel, pid, cpu, group_fd, flags) };
     if fd < 0 {

@@ -25,6 +25,25 @@ pub enum Target {
     SystemWide,
 }
 
+impl Target {
+    /// What probe specs without a path (the command's executable) or with a library name
+    /// (`-p`'s mappings first) resolve against.
+    pub fn probe_context(&self) -> crate::probe::ResolveContext {
+        match self {
+            Target::Command(argv) => argv
+                .first()
+                .and_then(|program| program.to_str())
+                .map(crate::probe::ResolveContext::for_command)
+                .unwrap_or_default(),
+            Target::Pids(ids) | Target::Tids(ids) => ids
+                .first()
+                .map(|&id| crate::probe::ResolveContext::for_pid(id))
+                .unwrap_or_default(),
+            Target::SystemWide => crate::probe::ResolveContext::default(),
+        }
+    }
+}
+
 impl Default for Target {
     /// An empty command, rejected by `record` ("no command given").
     fn default() -> Self {

@@ -20,6 +20,11 @@ pub fn expand_event_list(list: &str) -> Result<Vec<String>> {
 fn expand_event_list_at(list: &str, root: Option<&Path>) -> Result<Vec<String>> {
     let mut out = Vec::new();
     for item in list.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+        // Probes (`u:libc:malloc`, `usdt:...`) are not tracepoints: `crate::probe` reads them.
+        if crate::probe::is_probe_spec(item) {
+            out.push(item.to_owned());
+            continue;
+        }
         let Some((system, rest)) = item.split_once(':') else {
             out.push(item.to_owned());
             continue;

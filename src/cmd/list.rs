@@ -14,6 +14,14 @@ const NAME_WIDTH: usize = 50;
 
 /// Runs `kprof list`.
 pub fn run(args: &ListArgs) -> Result<()> {
+    if let Some(target) = args.pattern.as_deref() {
+        if let Some(listing) = super::list_probes::parse_target(target) {
+            return super::list_probes::run(&listing, args.name_pattern.as_deref());
+        }
+    }
+    if let Some(extra) = &args.name_pattern {
+        anyhow::bail!("a second pattern ('{extra}') goes only after u:PATH or usdt:PATH");
+    }
     let pattern = args.pattern.as_deref().map(Pattern::new);
     let wanted = |name: &str| pattern.as_ref().is_none_or(|p| p.matches(name));
     let mut out = BufWriter::new(io::stdout().lock());

@@ -4,6 +4,7 @@ pub mod diff;
 pub mod export;
 pub mod flame;
 pub mod list;
+pub mod list_probes;
 pub mod record;
 pub mod report;
 pub mod script;

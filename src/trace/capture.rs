@@ -119,6 +119,8 @@ pub struct Decoder {
     pub events: u64,
     /// Samples of events without a tracepoint format (not decoded).
     pub undecoded: u64,
+    /// The probe events among the attrs (recognised on the first probe sample).
+    probes: Option<crate::trace::probes::ProbeEvents>,
 }
 
 impl Decoder {
@@ -159,18 +161,34 @@ impl Decoder {
                         None => None,
                     };
                     let format = file.tracepoint_format(sample.attr_index);
-                    let (Some(format), Some(Some(name)), Some(raw)) =
-                        (format, names.get(sample.attr_index), sample.raw)
-                    else {
-                        self.undecoded += 1;
-                        continue;
-                    };
                     fields.clear();
-                    fields.extend(
-                        format
-                            .values(raw, layout)
-                            .map(|(field, value)| (field.name.as_str(), to_value(value))),
-                    );
+                    let name: &str = match (format, names.get(sample.attr_index), sample.raw) {
+                        (Some(format), Some(Some(name)), Some(raw)) => {
+                            fields.extend(
+                                format
+                                    .values(raw, layout)
+                                    .map(|(field, value)| (field.name.as_str(), to_value(value))),
+                            );
+                            name
+                        }
+                        // A probe (u:, ur:, usdt:): its arguments from the sampled registers.
+                        _ => {
+                            let probes = self.probes.get_or_insert_with(|| {
+                                crate::trace::probes::ProbeEvents::from_attrs(file.attrs())
+                            });
+                            let mut args = Vec::new();
+                            let Some(attr) = file.attrs().get(sample.attr_index) else {
+                                self.undecoded += 1;
+                                continue;
+                            };
+                            if !probes.push_sample_fields(&sample, &mut args) {
+                                self.undecoded += 1;
+                                continue;
+                            }
+                            fields.extend(args);
+                            attr.name.as_str()
+                        }
+                    };
                     // perf's names: the idle task is `swapper`, an unnamed thread `:TID`.
                     let unnamed;
                     let comm = match self.comms.get(&tid).or_else(|| self.comms.get(&pid)) {

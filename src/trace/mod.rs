@@ -11,6 +11,7 @@ pub mod event;
 pub mod filter;
 pub mod latency;
 pub mod lines;
+pub mod probes;
 pub mod syscalls;
 
 pub use event::{Event, EventSink, Value};

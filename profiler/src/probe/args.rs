@@ -1,0 +1,384 @@
+//! Probe arguments from a sample's user registers (and stack copy): `arg0`..`argN` and `retval`
+//! by the calling convention (x86_64 System V, aarch64 AAPCS64), and USDT operands.
+
+use super::usdt::{Operand, UsdtArg};
+
+/// The instruction set of the probed file (its registers and calling convention).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Arch {
+    /// x86_64, System V calling convention.
+    X86_64,
+    /// aarch64, AAPCS64.
+    Aarch64,
+}
+
+impl Arch {
+    /// The architecture kprof runs on, if it knows its registers.
+    pub fn native() -> Option<Arch> {
+        if cfg!(target_arch = "x86_64") {
+            Some(Arch::X86_64)
+        } else if cfg!(target_arch = "aarch64") {
+            Some(Arch::Aarch64)
+        } else {
+            None
+        }
+    }
+
+    /// The registers carrying integer arguments, in order (their perf register numbers).
+    pub fn argument_registers(self) -> &'static [Register] {
+        match self {
+            Arch::X86_64 => &[DI, SI, DX, CX, R8, R9],
+            Arch::Aarch64 => &[
+                Register(0),
+                Register(1),
+                Register(2),
+                Register(3),
+                Register(4),
+                Register(5),
+                Register(6),
+                Register(7),
+            ],
+        }
+    }
+
+    /// The register holding an integer return value.
+    pub fn return_register(self) -> Register {
+        match self {
+            Arch::X86_64 => Register(0),
+            Arch::Aarch64 => Register(0),
+        }
+    }
+
+    /// The stack pointer.
+    pub fn stack_pointer(self) -> Register {
+        match self {
+            Arch::X86_64 => SP,
+            Arch::Aarch64 => Register(31),
+        }
+    }
+
+    /// The instruction pointer.
+    pub fn instruction_pointer(self) -> Register {
+        match self {
+            Arch::X86_64 => Register(8),
+            Arch::Aarch64 => Register(32),
+        }
+    }
+
+    /// `sample_regs_user` for a function probe: the argument and return registers, the stack,
+    /// frame and instruction pointers.
+    pub fn function_probe_regs(self) -> u64 {
+        let mut mask = self.return_register().bit() | self.stack_pointer().bit();
+        mask |= self.instruction_pointer().bit();
+        if self == Arch::X86_64 {
+            mask |= BP.bit();
+        }
+        for r in self.argument_registers() {
+            mask |= r.bit();
+        }
+        mask
+    }
+
+    /// `sample_regs_user` with every general-purpose register (USDT operands may name any).
+    pub fn all_regs(self) -> u64 {
+        match self {
+            // AX..R15 are 0..=23 except the segment registers DS, ES, FS, GS (12..=15), which
+            // the kernel refuses for 64-bit tasks.
+            Arch::X86_64 => ((1u64 << 24) - 1) & !(0xf << 12),
+            Arch::Aarch64 => (1u64 << 33) - 1,
+        }
+    }
+}
+
+/// A register by its perf number (`enum perf_event_x86_regs`, `enum perf_event_arm64_regs`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Register(pub u8);
+
+const SI: Register = Register(4);
+const DI: Register = Register(5);
+const DX: Register = Register(3);
+const CX: Register = Register(2);
+const BP: Register = Register(6);
+const SP: Register = Register(7);
+const R8: Register = Register(16);
+const R9: Register = Register(17);
+
+impl Register {
+    /// Its bit in `sample_regs_user`.
+    pub fn bit(self) -> u64 {
+        1u64 << self.0
+    }
+
+    /// An x86_64 register by any of its names without `%` (`rdi`, `edi`, `di`, `dil`, `r8d`),
+    /// as the full 64-bit register (the operand size picks the low bytes).
+    pub fn x86(name: &str) -> Option<Register> {
+        let legacy = [
+            ("ax", 0),
+            ("bx", 1),
+            ("cx", 2),
+            ("dx", 3),
+            ("si", 4),
+            ("di", 5),
+            ("bp", 6),
+            ("sp", 7),
+            ("ip", 8),
+        ];
+        let name = name.to_ascii_lowercase();
+        for (base, number) in legacy {
+            let byte_low = match base {
+                "ax" | "bx" | "cx" | "dx" => format!("{}l", &base[..1]),
+                _ => format!("{base}l"),
+            };
+            if name == base
+                || name == format!("e{base}")
+                || name == format!("r{base}")
+                || (name == byte_low && base != "ip")
+            {
+                return Some(Register(number));
+            }
+        }
+        let numbered = name.strip_prefix('r')?;
+        let digits = numbered.trim_end_matches(['d', 'w', 'b']);
+        let n: u8 = digits.parse().ok()?;
+        let suffix = &numbered[digits.len()..];
+        ((8..=15).contains(&n) && suffix.len() <= 1).then(|| Register(16 + (n - 8)))
+    }
+
+    /// An aarch64 register by name (`x0`..`x30`, `w0`..`w30`, `sp`, `pc`, `fp` = x29, `lr` = x30).
+    pub fn aarch64(name: &str) -> Option<Register> {
+        match name {
+            "sp" => return Some(Register(31)),
+            "pc" => return Some(Register(32)),
+            "fp" => return Some(Register(29)),
+            "lr" => return Some(Register(30)),
+            _ => {}
+        }
+        let n: u8 = name
+            .strip_prefix('x')
+            .or_else(|| name.strip_prefix('w'))?
+            .parse()
+            .ok()?;
+        (n <= 30).then_some(Register(n))
+    }
+}
+
+/// The user registers of one sample, as `PERF_SAMPLE_REGS_USER` stores them: values in
+/// ascending register-number order for the bits of `mask`.
+#[derive(Debug, Clone, Copy)]
+pub struct SampledRegs<'a> {
+    /// The attr's `sample_regs_user`.
+    pub mask: u64,
+    /// The values (one per set bit).
+    pub values: &'a [u64],
+}
+
+impl SampledRegs<'_> {
+    /// The value of `reg`, when it was sampled.
+    pub fn get(&self, reg: Register) -> Option<u64> {
+        if reg.0 >= 64 || self.mask & reg.bit() == 0 {
+            return None;
+        }
+        let below = (self.mask & (reg.bit() - 1)).count_ones();
+        self.values.get(usize::try_from(below).ok()?).copied()
+    }
+}
+
+/// The user stack copy of one sample (`PERF_SAMPLE_STACK_USER`): bytes from the sampled stack
+/// pointer up.
+#[derive(Debug, Clone, Copy)]
+pub struct StackCopy<'a> {
+    /// The stack pointer the copy starts at.
+    pub sp: u64,
+    /// The bytes copied (its `dyn_size`).
+    pub bytes: &'a [u8],
+}
+
+impl StackCopy<'_> {
+    /// `size` bytes at `address`, when the copy holds them.
+    pub fn read(&self, address: u64, size: usize) -> Option<&[u8]> {
+        let start = usize::try_from(address.checked_sub(self.sp)?).ok()?;
+        self.bytes.get(start..start.checked_add(size)?)
+    }
+}
+
+/// A decoded argument.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ArgValue {
+    /// A signed value (a USDT argument with a negative size).
+    Signed(i64),
+    /// An unsigned value (registers by calling convention, unsigned USDT arguments).
+    Unsigned(u64),
+    /// A memory operand outside the captured stack copy: its address, value unknown.
+    Unread {
+        /// The operand's address.
+        address: u64,
+    },
+    /// A register or the stack copy was not in the sample.
+    Missing,
+}
+
+/// Truncates `raw` to `size` bytes, sign-extending when `signed`.
+fn sized(raw: u64, size: u8, signed: bool) -> ArgValue {
+    let bits = u32::from(size) * 8;
+    if bits >= 64 {
+        return if signed {
+            ArgValue::Signed(raw as i64)
+        } else {
+            ArgValue::Unsigned(raw)
+        };
+    }
+    let masked = raw & ((1u64 << bits) - 1);
+    if signed {
+        let shift = 64 - bits;
+        ArgValue::Signed(((masked << shift) as i64) >> shift)
+    } else {
+        ArgValue::Unsigned(masked)
+    }
+}
+
+/// The value of USDT argument `arg` in a sample.
+pub fn usdt_value(
+    arg: &UsdtArg,
+    regs: &SampledRegs<'_>,
+    stack: Option<&StackCopy<'_>>,
+) -> ArgValue {
+    match &arg.operand {
+        Operand::Immediate(v) => sized(*v as u64, arg.size, arg.signed),
+        Operand::Register(r) => match regs.get(*r) {
+            Some(v) => sized(v, arg.size, arg.signed),
+            None => ArgValue::Missing,
+        },
+        Operand::Memory {
+            base,
+            index,
+            displacement,
+            symbol,
+        } => {
+            // `sym(%rip)` is a global: its run-time address needs the load bias, which a
+            // sample does not carry, and its memory is not in the stack copy.
+            let mut address = *displacement as u64;
+            if let Some(b) = base {
+                let Some(v) = regs.get(*b) else {
+                    return ArgValue::Missing;
+                };
+                address = address.wrapping_add(v);
+            }
+            if let Some((i, scale)) = index {
+                let Some(v) = regs.get(*i) else {
+                    return ArgValue::Missing;
+                };
+                address = address.wrapping_add(v.wrapping_mul(u64::from(*scale)));
+            }
+            if symbol.is_some() {
+                return ArgValue::Unread { address };
+            }
+            let bytes = stack.and_then(|s| s.read(address, usize::from(arg.size)));
+            match bytes {
+                Some(b) => {
+                    let mut word = [0u8; 8];
+                    if let Some(dst) = word.get_mut(..b.len()) {
+                        dst.copy_from_slice(b);
+                    }
+                    sized(u64::from_ne_bytes(word), arg.size, arg.signed)
+                }
+                None => ArgValue::Unread { address },
+            }
+        }
+    }
+}
+
+/// True when some argument is read from memory (the sample then needs a stack copy).
+pub fn needs_stack(args: &[UsdtArg]) -> bool {
+    args.iter().any(|a| {
+        matches!(
+            a.operand,
+            Operand::Memory {
+                base: Some(_),
+                symbol: None,
+                ..
+            }
+        )
+    })
+}
+
+/// Field names `arg0`.. for the trace event contract.
+pub const ARG_NAMES: [&str; 12] = [
+    "arg0", "arg1", "arg2", "arg3", "arg4", "arg5", "arg6", "arg7", "arg8", "arg9", "arg10",
+    "arg11",
+];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::probe::usdt::parse_arg;
+
+    #[test]
+    fn registers_by_name() {
+        assert_eq!(Register::x86("rdi"), Some(DI));
+        assert_eq!(Register::x86("edi"), Some(DI));
+        assert_eq!(Register::x86("dil"), Some(DI));
+        assert_eq!(Register::x86("al"), Some(Register(0)));
+        assert_eq!(Register::x86("r9d"), Some(R9));
+        assert_eq!(Register::x86("r15"), Some(Register(23)));
+        assert_eq!(Register::x86("r16"), None);
+        assert_eq!(Register::x86("xmm0"), None);
+        assert_eq!(Register::aarch64("w7"), Some(Register(7)));
+        assert_eq!(Register::aarch64("x31"), None);
+    }
+
+    #[test]
+    fn sampled_registers_are_indexed_by_mask_rank() {
+        let mask = Arch::X86_64.function_probe_regs();
+        // ax cx dx si di bp sp ip r8 r9 in perf number order.
+        let values = [100, 2, 3, 4, 5, 6, 0x7000, 8, 16, 17];
+        assert_eq!(mask.count_ones() as usize, values.len());
+        let regs = SampledRegs {
+            mask,
+            values: &values,
+        };
+        let args: Vec<u64> = Arch::X86_64
+            .argument_registers()
+            .iter()
+            .map(|r| regs.get(*r).unwrap())
+            .collect();
+        assert_eq!(args, [5, 4, 3, 2, 16, 17]);
+        assert_eq!(regs.get(Arch::X86_64.return_register()), Some(100));
+        assert_eq!(regs.get(Register(1)), None);
+    }
+
+    #[test]
+    fn usdt_values_from_registers_stack_and_immediates() {
+        let mask = Arch::X86_64.all_regs();
+        let mut values = [0u64; 20];
+        values[5] = 0xffff_fffe; // rdi: -2 as an int
+        values[6] = 0x7010; // rbp
+        values[7] = 0x7000; // rsp
+        values[0] = 0x1234_5678_9abc_def0; // rax
+        let regs = SampledRegs {
+            mask,
+            values: &values,
+        };
+        let mut stack = vec![0u8; 32];
+        stack[0..8].copy_from_slice(&42u64.to_ne_bytes()); // at 0x7000 = rbp-16
+        let copy = StackCopy {
+            sp: 0x7000,
+            bytes: &stack,
+        };
+        let v =
+            |spec: &str| usdt_value(&parse_arg(spec, Arch::X86_64).unwrap(), &regs, Some(&copy));
+        assert_eq!(v("-4@%edi"), ArgValue::Signed(-2));
+        assert_eq!(v("4@%edi"), ArgValue::Unsigned(0xffff_fffe));
+        assert_eq!(v("8@-16(%rbp)"), ArgValue::Unsigned(42));
+        assert_eq!(v("-4@$5"), ArgValue::Signed(5));
+        assert_eq!(v("8@%rax"), ArgValue::Unsigned(0x1234_5678_9abc_def0));
+        assert_eq!(v("2@%ax"), ArgValue::Unsigned(0xdef0));
+        assert_eq!(v("8@64(%rbp)"), ArgValue::Unread { address: 0x7050 });
+        assert_eq!(v("8@g(%rip)"), ArgValue::Unread { address: 0 });
+        let none = usdt_value(
+            &parse_arg("8@-16(%rbp)", Arch::X86_64).unwrap(),
+            &regs,
+            None,
+        );
+        assert_eq!(none, ArgValue::Unread { address: 0x7000 });
+    }
+}
