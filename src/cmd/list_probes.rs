@@ -6,7 +6,7 @@ use std::io::{self, BufWriter, Write};
 use anyhow::Result;
 use kprof_profiler::probe::{self, ResolveContext};
 
-use super::list::Pattern;
+use super::pattern::Pattern;
 
 /// What to list.
 #[derive(Debug, Clone, PartialEq, Eq)]
