@@ -101,6 +101,9 @@ pub struct RecordArgs {
     /// Print nothing but errors.
     #[arg(short = 'q', long = "quiet")]
     pub quiet: bool,
+    #[command(flatten)]
+    /// Off-CPU recording.
+    pub off_cpu: crate::offcpu::cli::OffCpuRecordArgs,
 }
 
 const STAT_EXAMPLES: &str = "\
@@ -276,6 +279,9 @@ pub struct FlameArgs {
     #[command(flatten)]
     /// Looks.
     pub svg: SvgArgs,
+    #[command(flatten)]
+    /// Off-CPU views.
+    pub offcpu: crate::offcpu::cli::OffCpuFlameArgs,
     /// Write folded stacks (`a;b;c 42`) instead of SVG.
     #[arg(long = "folded")]
     pub folded: bool,
@@ -318,6 +324,9 @@ pub struct ReportArgs {
     #[command(flatten)]
     /// Filters.
     pub filter: FilterArgs,
+    #[command(flatten)]
+    /// Off-CPU report.
+    pub offcpu: crate::offcpu::cli::OffCpuReportArgs,
     /// Columns to group by: comm, pid, tid, dso, sym, cgroup (comma-separated).
     #[arg(
         short = 's',
@@ -435,6 +444,9 @@ pub struct DiffArgs {
     #[command(flatten)]
     /// Looks.
     pub svg: SvgArgs,
+    #[command(flatten)]
+    /// Off-CPU profiles.
+    pub offcpu: crate::offcpu::cli::OffCpuProfileArgs,
     /// Write two-column folded stacks (`stack base new`) instead of SVG.
     #[arg(long = "folded")]
     pub folded: bool,
@@ -495,6 +507,9 @@ pub struct ExportArgs {
     #[command(flatten)]
     /// Filters.
     pub filter: FilterArgs,
+    #[command(flatten)]
+    /// Off-CPU profiles.
+    pub offcpu: crate::offcpu::cli::OffCpuProfileArgs,
     /// Output format.
     #[arg(long = "format", value_enum)]
     pub format: ExportFormatArg,

@@ -473,6 +473,8 @@ pub struct EventAttr {
     pub sample_regs_user: u64,
     pub sample_stack_user: u32,
     pub sample_max_stack: u16,
+    /// `context_switch`: PERF_RECORD_SWITCH (per task) or SWITCH_CPU_WIDE (per CPU) records.
+    pub context_switch: bool,
 }
 
 impl EventAttr {
@@ -505,6 +507,7 @@ impl EventAttr {
         a.set_mmap2(self.mmap2.into());
         a.set_comm_exec(self.comm_exec.into());
         a.set_cgroup(self.cgroup.into());
+        a.set_context_switch(self.context_switch.into());
         a.__bindgen_anon_2.wakeup_events = self.wakeup;
         a
     }

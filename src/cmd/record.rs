@@ -36,6 +36,13 @@ impl RecordArgs {
         // -G records the cgroup of each sample too: the one it names, and any below it.
         options.all_cgroups = self.all_cgroups || options.cgroup.is_some();
         options.quiet = self.quiet;
+        options.off_cpu = self.off_cpu.off_cpu;
+        if options.off_cpu && options.call_graph.is_none() && !self.quiet {
+            eprintln!(
+                "kprof: note: --off-cpu without -g or --call-graph dwarf: blocked time is \
+                 attributed to the instruction that switched out only"
+            );
+        }
         Ok(options)
     }
 }
