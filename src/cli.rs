@@ -58,6 +58,7 @@ EXAMPLES:
   kprof record --call-graph dwarf -- ./release-bin   full stacks without frame pointers
   kprof record -e cpu-clock,page-faults -p 1234     attach to a running process until Ctrl-C
   kprof record -e sched:sched_switch -a -g -- sleep 5
+  kprof record --off-cpu -g -- ./server              also where threads wait (flame --off-cpu, --wall)
   kprof record -a -C 0-1 -o sys.data -- sleep 3
   kprof record -o - -- ./prog | kprof flame -i - > out.svg";
 
@@ -261,6 +262,8 @@ EXAMPLES:
   kprof flame -i perf.data --title 'My run' -o out.svg
   kprof flame --folded > out.folded                collapsed stacks for inferno/flamegraph.pl/speedscope
   kprof flame --per-thread --comm my-bench > t.svg
+  kprof flame --off-cpu > off.svg                  blocked time of a `record --off-cpu` recording
+  kprof flame --wall > wall.svg                    per thread: on-CPU plus off-CPU time
   kprof flame --lines --reverse > icicle.svg";
 
 /// `kprof flame`.

@@ -70,3 +70,28 @@ impl OffCpuProfileArgs {
         self.off_cpu || self.wall
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::cli::{Cli, Command};
+    use clap::Parser;
+
+    // See: issue #16 point 1 and 3
+    #[test]
+    fn off_cpu_flags_parse_where_they_belong() {
+        let cli = Cli::try_parse_from(["kprof", "record", "--off-cpu", "-g", "--", "ls"]).unwrap();
+        let Command::Record(args) = cli.command else {
+            panic!("not record")
+        };
+        assert!(args.off_cpu.off_cpu);
+        let cli = Cli::try_parse_from(["kprof", "flame", "--wakers"]).unwrap();
+        let Command::Flame(args) = cli.command else {
+            panic!("not flame")
+        };
+        assert!(args.offcpu.active());
+        assert!(Cli::try_parse_from(["kprof", "flame", "--off-cpu", "--wall"]).is_err());
+        assert!(Cli::try_parse_from(["kprof", "report", "--off-cpu", "--runq"]).is_ok());
+        assert!(Cli::try_parse_from(["kprof", "export", "--wall", "--format", "pprof"]).is_ok());
+        assert!(Cli::try_parse_from(["kprof", "diff", "--off-cpu", "a", "b"]).is_ok());
+    }
+}
