@@ -26,8 +26,10 @@ const OWN_FUNCTIONS: [&str; 10] = [
     "main",
 ];
 
-/// The name the workload runs under: its command name, which bpftrace filters on.
-const COMM: &str = "kprof-offcpu";
+/// The names the workload runs under (one per test, as tests run at once): its command name,
+/// which bpftrace filters on.
+const COMM_FP: &str = "offcpu-fp";
+const COMM_DWARF: &str = "offcpu-dwarf";
 
 /// One thread as the workload measured it: `key=value` fields (ns).
 type Fields = BTreeMap<String, i64>;
@@ -82,10 +84,10 @@ fn lines_until(reader: &mut BufReader<ChildStdout>, marker: &str, seen: &mut Str
     }
 }
 
-fn spawn_bpftrace() -> (Child, BufReader<ChildStdout>) {
+fn spawn_bpftrace(comm: &str) -> (Child, BufReader<ChildStdout>) {
     let mut tracer = Command::new("bpftrace")
         .arg(common::repo().join("benches/offcpu.bt"))
-        .arg(COMM)
+        .arg(comm)
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
@@ -96,9 +98,9 @@ fn spawn_bpftrace() -> (Child, BufReader<ChildStdout>) {
     (tracer, out)
 }
 
-/// Records the workload with `kprof record --off-cpu CALL_GRAPH`, bpftrace tracing it at the
-/// same time when `with_bpftrace`.
-fn record(call_graph: &[&str], with_bpftrace: bool) -> Run {
+/// Records the workload, named `comm`, with `kprof record --off-cpu CALL_GRAPH`, bpftrace
+/// tracing it at the same time when `with_bpftrace`.
+fn record(comm: &str, call_graph: &[&str], with_bpftrace: bool) -> Run {
     // Not position-independent: bpftrace prints the user addresses of a stack it keeps in a map
     // as numbers, which are then the binary's own addresses, named by `nm`.
     let bin = common::c_workload(
@@ -114,10 +116,10 @@ fn record(call_graph: &[&str], with_bpftrace: bool) -> Run {
     );
     let _machine = common::shared();
     let dir = TempDir::new("offcpu");
-    let exe = dir.join(COMM);
+    let exe = dir.join(comm);
     std::fs::copy(&bin, &exe).unwrap();
     let data = dir.join("off.data");
-    let mut tracer = with_bpftrace.then(spawn_bpftrace);
+    let mut tracer = with_bpftrace.then(|| spawn_bpftrace(comm));
     let mut child = kprof()
         .args(["record", "--off-cpu", "-q"])
         .args(call_graph)
@@ -343,7 +345,7 @@ fn offcpu_frame_pointers_match_the_program_and_bpftrace() {
         return;
     }
     let with_bpftrace = common::tool("bpftrace");
-    let run = record(&["-g"], with_bpftrace);
+    let run = record(COMM_FP, &["-g"], with_bpftrace);
     check_against_the_program(&run, "fp");
     // The file stays readable by perf, with the switched-out state.
     if common::perf_can_record() {
@@ -355,10 +357,10 @@ fn offcpu_frame_pointers_match_the_program_and_bpftrace() {
         return;
     };
     // See: issue #16 done-means 2
-    let theirs = bpftrace_by_key(text, &run.dir.join(COMM));
+    let theirs = bpftrace_by_key(text, &run.dir.join(COMM_FP));
     let mut ours: BTreeMap<String, i64> = BTreeMap::new();
     for (stack, weight) in folded(&run.data, &["--off-cpu", "--no-inline"]) {
-        if !stack[0].starts_with(COMM) {
+        if stack[0] != COMM_FP {
             continue;
         }
         *ours.entry(own_key(stack.into_iter().rev())).or_insert(0) += weight as i64;
@@ -391,7 +393,7 @@ fn offcpu_dwarf_stacks_match_the_program() {
     if !common::kprof_can_record() {
         return;
     }
-    let run = record(&["--call-graph", "dwarf"], false);
+    let run = record(COMM_DWARF, &["--call-graph", "dwarf"], false);
     check_against_the_program(&run, "dwarf");
     let data = run.data.to_str().unwrap();
     // Exports carry blocked time in nanoseconds.
