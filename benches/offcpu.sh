@@ -10,7 +10,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 work=${KPROF_BENCH_DIR:-target/bench-offcpu}
 mkdir -p "$work"
-cargo build --release --quiet
+cargo build --release --quiet --bin kprof
 kprof=$PWD/target/release/kprof
 loops=${KPROF_BENCH_LOOPS:-50000}
 runs=${KPROF_BENCH_RUNS:-5}
@@ -18,22 +18,13 @@ runs=${KPROF_BENCH_RUNS:-5}
 usecs() { grep -o '[0-9.]* usecs/op' | cut -d' ' -f1; }
 median() { sort -n | awk '{v[NR]=$1} END {print v[int((NR+1)/2)]}'; }
 
-bare=$(for _ in $(seq "$runs"); do perf bench sched pipe -l "$loops" 2>&1 | usecs; done | median)
-
-kprof_runs=()
+# The three are interleaved, run after run, so that they share whatever else the machine does.
+bare_runs=() kprof_runs=() bt_runs=()
 for i in $(seq "$runs"); do
-  "$kprof" record --off-cpu -g -o "$work/off.data" -- perf bench sched pipe -l "$loops" \
+  bare_runs+=("$(perf bench sched pipe -l "$loops" 2>&1 | usecs)")
+  "$kprof" record --off-cpu -g ${KPROF_BENCH_KPROF_ARGS:-} -o "$work/off.data" -- perf bench sched pipe -l "$loops" \
     >"$work/kprof-$i.out" 2>"$work/kprof-$i.err"
   kprof_runs+=("$(usecs <"$work/kprof-$i.out")")
-done
-kprof_median=$(printf '%s\n' "${kprof_runs[@]}" | median)
-# The last run's losses: records dropped by the kernel, and the intervals they left unknown.
-lost=$(grep -o '[0-9]* lost' "$work/kprof-$runs.err" | head -1 | cut -d' ' -f1)
-note=$("$kprof" flame --off-cpu --folded -i "$work/off.data" 2>&1 >/dev/null | grep -o 'off-CPU: .*')
-samples=$(grep -o 'wrote [0-9]* samples' "$work/kprof-$runs.err" | cut -d' ' -f2)
-
-bt_runs=()
-for i in $(seq "$runs"); do
   bpftrace benches/offcpu.bt perf >"$work/bt-$i.out" 2>/dev/null &
   bt=$!
   until grep -q tracing "$work/bt-$i.out" 2>/dev/null; do sleep 0.1; done
@@ -41,11 +32,17 @@ for i in $(seq "$runs"); do
   kill -INT "$bt"
   wait "$bt" || true
 done
+bare=$(printf '%s\n' "${bare_runs[@]}" | median)
+kprof_median=$(printf '%s\n' "${kprof_runs[@]}" | median)
 bt_median=$(printf '%s\n' "${bt_runs[@]}" | median)
+# The last kprof run's losses: records the kernel dropped, and the intervals left unknown.
+lost=$(grep -o '[0-9]* lost' "$work/kprof-$runs.err" | head -1 | cut -d' ' -f1)
+samples=$(grep -o 'wrote [0-9]* samples' "$work/kprof-$runs.err" | cut -d' ' -f2)
+note=$("$kprof" flame --off-cpu --folded -i "$work/off.data" 2>&1 >/dev/null | grep -o 'off-CPU: .*')
 
 echo "## Off-CPU recording cost on $(uname -m), $(nproc) CPUs, $(date -u +%Y-%m-%d)"
 echo
-echo "\`perf bench sched pipe -l $loops\` ($((2 * loops)) context switches each way), median of $runs runs."
+echo "\`perf bench sched pipe -l $loops\` ($((2 * loops)) context switches each way), median of $runs interleaved runs."
 echo
 echo "| recorder | usecs/op | slowdown | lost |"
 echo "|---|---|---|---|"

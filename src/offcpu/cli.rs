@@ -8,7 +8,7 @@ use clap::Args;
 pub struct OffCpuRecordArgs {
     /// Also record every context switch and wake-up (sched:sched_switch and sched:sched_waking
     /// with their stacks, and switch-in records), for `flame --off-cpu`, `--wall`, `--wakers`
-    /// and `report --off-cpu`. Use with -g or --call-graph dwarf.
+    /// and `report --off-cpu`. Use with -g or --call-graph dwarf. Rings default to 1024 pages.
     #[arg(long = "off-cpu")]
     pub off_cpu: bool,
 }
