@@ -18,7 +18,7 @@ use kprof_flamegraph::{Folder, FrameKind as FoldKind};
 
 use super::sched::{BlockState, Timeline};
 use crate::cli::CountMode;
-use crate::cmd::flame::{Naming, RootBy};
+use crate::profile::fold::{Naming, RootBy};
 use crate::profile::{
     Event, Frame, FrameId, FrameKind, Profile, Sample, StackId, StackNode, ThreadId,
 };

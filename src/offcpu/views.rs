@@ -14,10 +14,10 @@ use super::model::{self, OnCpu, View};
 use super::sched::{self, BlockState, Timeline};
 use crate::analysis::Analysis;
 use crate::cli::{CountMode, FilterArgs, FlameArgs, ReportArgs, SymbolArgs};
-use crate::cmd::flame::{Naming, RootBy};
 use crate::cmd::{self, Loaded};
 use crate::export::is_clock_event;
 use crate::profile::Profile;
+use crate::profile::fold::{Naming, RootBy};
 
 /// A loaded input with its scheduler timeline and how its on-CPU samples become time.
 pub struct OffCpuInput {
