@@ -114,7 +114,10 @@ fn record(comm: &str, call_graph: &[&str], with_bpftrace: bool) -> Run {
             "-pthread",
         ],
     );
-    let _machine = common::shared();
+    // bpftrace loads BPF programs: recordings made meanwhile would see them (KSYMBOL records),
+    // so it holds the machine as a system-wide recording does.
+    let _exclusive = with_bpftrace.then(common::exclusive);
+    let _shared = (!with_bpftrace).then(common::shared);
     let dir = TempDir::new("offcpu");
     let exe = dir.join(comm);
     std::fs::copy(&bin, &exe).unwrap();

@@ -82,7 +82,7 @@ impl<'p> Converter<'p> {
         let clock_interval = if profile
             .events
             .iter()
-            .any(|e| super::is_interval_event(&e.name))
+            .any(|e| super::shared::is_interval_event(&e.name))
         {
             Some(1_000)
         } else {
