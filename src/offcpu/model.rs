@@ -70,6 +70,7 @@ impl<'p> Builder<'p> {
             events: Vec::new(),
             samples: Vec::new(),
             meta: base.meta.clone(),
+            cgroups: base.cgroups.clone(),
         };
         Builder {
             base,
@@ -211,6 +212,7 @@ pub fn derive(base: &Profile, timeline: &Timeline, view: View, on_cpu: Option<On
             stack: leaf,
             cpu: None,
             broken_callchain: false,
+            cgroup: None,
         });
     }
     b.out.events.push(off);
@@ -287,7 +289,7 @@ pub fn fold(profile: &Profile, count: CountMode, naming: Naming) -> Folder {
             |t| {
                 let comm = t.name.replace(' ', "_");
                 match naming.root {
-                    RootBy::Comm => comm,
+                    RootBy::Comm | RootBy::Cgroup => comm,
                     RootBy::Process => format!("{comm}-{}", t.pid_signed()),
                     RootBy::Thread => format!("{comm}-{}/{}", t.pid_signed(), t.tid_signed()),
                 }
@@ -370,6 +372,7 @@ mod tests {
             stack: Some(stack),
             cpu: None,
             broken_callchain: false,
+            cgroup: None,
         };
         let events = ["cpu-clock", "sched:sched_switch", "sched:sched_waking"]
             .iter()
@@ -391,6 +394,7 @@ mod tests {
                 sample(1, 2, 400, 1, 4),
             ],
             meta: Default::default(),
+            cgroups: Default::default(),
         };
         let timeline = Timeline {
             intervals: vec![Interval {
