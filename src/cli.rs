@@ -58,6 +58,7 @@ EXAMPLES:
   kprof record --call-graph dwarf -- ./release-bin   full stacks without frame pointers
   kprof record -e cpu-clock,page-faults -p 1234     attach to a running process until Ctrl-C
   kprof record -e sched:sched_switch -a -g -- sleep 5
+  kprof record --off-cpu -g -- ./server              also where threads wait (flame --off-cpu, --wall)
   kprof record -a -C 0-1 -o sys.data -- sleep 3
   kprof record -o - -- ./prog | kprof flame -i - > out.svg";
 
@@ -101,6 +102,9 @@ pub struct RecordArgs {
     /// Print nothing but errors.
     #[arg(short = 'q', long = "quiet")]
     pub quiet: bool,
+    #[command(flatten)]
+    /// Off-CPU recording.
+    pub off_cpu: crate::offcpu::cli::OffCpuRecordArgs,
 }
 
 const STAT_EXAMPLES: &str = "\
@@ -262,6 +266,8 @@ EXAMPLES:
   kprof flame -i perf.data --title 'My run' -o out.svg
   kprof flame --folded > out.folded                collapsed stacks for inferno/flamegraph.pl/speedscope
   kprof flame --per-thread --comm my-bench > t.svg
+  kprof flame --off-cpu > off.svg                  blocked time of a `record --off-cpu` recording
+  kprof flame --wall > wall.svg                    per thread: on-CPU plus off-CPU time
   kprof flame --lines --reverse > icicle.svg";
 
 /// `kprof flame`.
@@ -280,6 +286,9 @@ pub struct FlameArgs {
     #[command(flatten)]
     /// Looks.
     pub svg: SvgArgs,
+    #[command(flatten)]
+    /// Off-CPU views.
+    pub offcpu: crate::offcpu::cli::OffCpuFlameArgs,
     /// Write folded stacks (`a;b;c 42`) instead of SVG.
     #[arg(long = "folded")]
     pub folded: bool,
@@ -322,6 +331,9 @@ pub struct ReportArgs {
     #[command(flatten)]
     /// Filters.
     pub filter: FilterArgs,
+    #[command(flatten)]
+    /// Off-CPU report.
+    pub offcpu: crate::offcpu::cli::OffCpuReportArgs,
     /// Columns to group by: comm, pid, tid, dso, sym, cgroup (comma-separated).
     #[arg(
         short = 's',
@@ -439,6 +451,9 @@ pub struct DiffArgs {
     #[command(flatten)]
     /// Looks.
     pub svg: SvgArgs,
+    #[command(flatten)]
+    /// Off-CPU profiles.
+    pub offcpu: crate::offcpu::cli::OffCpuProfileArgs,
     /// Write two-column folded stacks (`stack base new`) instead of SVG.
     #[arg(long = "folded")]
     pub folded: bool,
@@ -499,6 +514,9 @@ pub struct ExportArgs {
     #[command(flatten)]
     /// Filters.
     pub filter: FilterArgs,
+    #[command(flatten)]
+    /// Off-CPU profiles.
+    pub offcpu: crate::offcpu::cli::OffCpuProfileArgs,
     /// Output format.
     #[arg(long = "format", value_enum)]
     pub format: ExportFormatArg,

@@ -25,6 +25,7 @@ pub mod cmd;
 pub mod export;
 pub mod header;
 pub mod mapped;
+pub mod offcpu;
 pub mod profile;
 pub mod progress;
 pub mod section_cache_dir;

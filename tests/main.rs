@@ -15,6 +15,7 @@ mod golden;
 mod layout;
 mod lbr;
 mod names;
+mod offcpu;
 mod oracle;
 mod peer;
 mod probes;

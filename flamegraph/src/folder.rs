@@ -23,15 +23,18 @@ pub enum FrameKind {
     /// Nothing is known about the frame (e.g. frames added with [`Folder::add`]).
     #[default]
     Unknown,
+    /// A frame of a thread off the CPU (blocked time: an off-CPU or wall-clock profile).
+    OffCpu,
 }
 
 impl FrameKind {
-    const ALL: [FrameKind; 5] = [
+    const ALL: [FrameKind; 6] = [
         FrameKind::User,
         FrameKind::Kernel,
         FrameKind::Jit,
         FrameKind::Inlined,
         FrameKind::Unknown,
+        FrameKind::OffCpu,
     ];
 
     fn to_bits(self) -> u64 {
@@ -41,6 +44,7 @@ impl FrameKind {
             FrameKind::Jit => 2,
             FrameKind::Inlined => 3,
             FrameKind::Unknown => 4,
+            FrameKind::OffCpu => 5,
         }
     }
 
@@ -51,7 +55,8 @@ impl FrameKind {
             .unwrap_or_default()
     }
 
-    /// The inferno annotation suffix for this kind (`_[k]`, `_[j]`, `_[i]`), if it has one.
+    /// The inferno annotation suffix for this kind (`_[k]`, `_[j]`, `_[i]`, and `_[w]` for
+    /// off-CPU frames: inferno hides it as it hides its waker annotation), if it has one.
     ///
     /// inferno's renderer hides these suffixes from the visible name and its java/js/perl
     /// palettes colour by them.
@@ -60,6 +65,7 @@ impl FrameKind {
             FrameKind::Kernel => Some("_[k]"),
             FrameKind::Jit => Some("_[j]"),
             FrameKind::Inlined => Some("_[i]"),
+            FrameKind::OffCpu => Some("_[w]"),
             FrameKind::User | FrameKind::Unknown => None,
         }
     }

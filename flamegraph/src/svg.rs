@@ -75,7 +75,8 @@ pub enum Palette {
     Rust,
     /// inferno's wakeup palette.
     Wakeup,
-    /// By [`FrameKind`]: user yellow, kernel orange, JIT green, inlined aqua, unknown red.
+    /// By [`FrameKind`]: user yellow, kernel orange, JIT green, inlined aqua, unknown red,
+    /// off-CPU blue.
     Kind,
 }
 
@@ -351,6 +352,8 @@ pub fn kind_color(kind: FrameKind, name: &str) -> [u8; 3] {
         FrameKind::Jit => [shade(40, 50.0), shade(180, 60.0), shade(40, 50.0)],
         FrameKind::Inlined => [shade(40, 50.0), shade(170, 60.0), shade(200, 55.0)],
         FrameKind::Unknown => [shade(200, 55.0), shade(40, 60.0), shade(40, 60.0)],
+        // Blues, as off-CPU flame graphs are drawn.
+        FrameKind::OffCpu => [shade(40, 60.0), shade(90, 80.0), shade(200, 55.0)],
     }
 }
 

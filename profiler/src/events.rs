@@ -577,6 +577,8 @@ pub struct EventAttr {
     pub probe_target: Option<std::ffi::CString>,
     /// `config2`: a probe's offset.
     pub config2: u64,
+    /// `context_switch`: PERF_RECORD_SWITCH (per task) or SWITCH_CPU_WIDE (per CPU) records.
+    pub context_switch: bool,
 }
 
 impl EventAttr {
@@ -609,6 +611,7 @@ impl EventAttr {
         a.set_mmap2(self.mmap2.into());
         a.set_comm_exec(self.comm_exec.into());
         a.set_cgroup(self.cgroup.into());
+        a.set_context_switch(self.context_switch.into());
         a.__bindgen_anon_2.wakeup_events = self.wakeup;
         // A probe's `uprobe_path`/`kprobe_func`: the address of the NUL-terminated string
         // `self` owns, which the kernel copies during perf_event_open (and never reads after,

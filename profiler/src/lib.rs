@@ -128,7 +128,15 @@ pub struct RecordOptions {
     /// the cgroups that exist at the start and of those created meanwhile (PERF_RECORD_CGROUP),
     /// as perf's `--all-cgroups`. On whenever `cgroup` is set. Default: false.
     pub all_cgroups: bool,
+    /// `--off-cpu`: besides the sampled events, record every `sched:sched_switch` (the stack
+    /// and state of the task going off the CPU) and `sched:sched_waking` (the waker's stack),
+    /// and context-switch records (when each task comes back on). Default: false.
+    pub off_cpu: bool,
 }
+
+/// The scheduler tracepoints `--off-cpu` adds to the sampled events: the switch-out (with the
+/// stack and state of the task leaving the CPU) and the wake-up (with the waker's stack).
+pub const OFF_CPU_EVENTS: [&str; 2] = ["sched:sched_switch", "sched:sched_waking"];
 
 impl Default for RecordOptions {
     fn default() -> Self {
@@ -146,6 +154,7 @@ impl Default for RecordOptions {
             quiet: false,
             cgroup: None,
             all_cgroups: false,
+            off_cpu: false,
         }
     }
 }
@@ -237,6 +246,13 @@ fn make_plan(options: &RecordOptions) -> Result<Plan> {
             events.extend(events::parse_event_list(&item)?);
         }
     }
+    if options.off_cpu {
+        for name in OFF_CPU_EVENTS {
+            if !events.iter().any(|e| e.name == name) {
+                events.push(events::parse_event(name)?);
+            }
+        }
+    }
     let events = events::resolve_probes(events, &options.target.probe_context())?;
     if events.is_empty() {
         return Err(Error::InvalidOption("no events given".to_owned()));
@@ -309,6 +325,7 @@ fn make_plan(options: &RecordOptions) -> Result<Plan> {
         system_wide,
         skip_vanished_tasks,
         record_cgroups: options.all_cgroups || options.cgroup.is_some(),
+        switch_events: options.off_cpu,
     })
 }
 

@@ -275,6 +275,9 @@ pub struct Plan {
     /// `--all-cgroups`: samples carry their cgroup id (PERF_SAMPLE_CGROUP) and the first event
     /// asks for PERF_RECORD_CGROUP records, as perf's `--all-cgroups`.
     pub record_cgroups: bool,
+    /// Ask for context-switch records (`context_switch`) on the first event, as perf's
+    /// `--switch-events`: when each task goes off and back on a CPU.
+    pub switch_events: bool,
 }
 
 /// One event as opened: the spec actually used, its attr bytes and the ids of its fds.
@@ -442,6 +445,10 @@ pub fn build_attr(plan: &Plan, spec: &EventSpec, type_: u32, config: u64, lost: 
     let (freq, period_or_freq) = match plan.sampling {
         // Tracepoints and probes sample every hit, as perf does, unless -c says otherwise.
         _ if tracepoint && !matches!(plan.sampling, Sampling::Period(_)) => (false, 1),
+        // Off-CPU intervals need every switch and wake-up, whatever -c says.
+        _ if tracepoint && plan.switch_events && crate::OFF_CPU_EVENTS.contains(&&*spec.name) => {
+            (false, 1)
+        }
         Sampling::Frequency(hz) => (true, hz),
         Sampling::Period(p) => (false, p),
     };
@@ -489,6 +496,7 @@ pub fn build_attr(plan: &Plan, spec: &EventSpec, type_: u32, config: u64, lost: 
         sample_max_stack: 0,
         probe_target,
         config2,
+        context_switch: false,
     }
 }
 
@@ -510,8 +518,11 @@ impl<S: Syscalls> Session<S> {
             // PERF_RECORD_CGROUP comes from the first event only, as perf asks only its
             // tracking event for side-band records: one record per new cgroup.
             let tracks_cgroups = plan.record_cgroups && events.is_empty();
+            // Context-switch records once, on the first event (another would repeat them).
+            let switches = plan.switch_events && events.is_empty();
             let mut attr = build_attr(&plan, &spec, type_, config, lost_format);
             attr.cgroup = tracks_cgroups;
+            attr.context_switch = switches;
             let mut ids = Vec::new();
             let mut first = true;
             for &cpu in &plan.cpus {
@@ -539,6 +550,7 @@ impl<S: Syscalls> Session<S> {
                                 (type_, config) = events::type_and_config(&spec.kind)?;
                                 attr = build_attr(&plan, &spec, type_, config, lost_format);
                                 attr.cgroup = tracks_cgroups;
+                                attr.context_switch = switches;
                             }
                             Err(e)
                                 if first
@@ -1172,6 +1184,7 @@ mod tests {
             record_cgroups: false,
             system_wide: workload.is_none(),
             skip_vanished_tasks: false,
+            switch_events: false,
         }
     }
 

@@ -13,6 +13,24 @@ use crate::profile::fold::{Naming, RootBy, fold};
 
 /// One run: its folded stacks and how many samples they hold (for the sampling noise).
 fn fold_file(path: &Path, args: &DiffArgs) -> Result<(Folder, u64)> {
+    if args.offcpu.active() {
+        let profile = crate::offcpu::views::profile_for(
+            path,
+            false,
+            &args.symbols,
+            &args.filter,
+            args.offcpu.wall,
+        )?;
+        let naming = Naming {
+            lines: args.symbols.lines,
+            root: RootBy::Comm,
+        };
+        let samples = profile.samples.len() as u64;
+        return Ok((
+            crate::offcpu::model::fold(&profile, args.filter.count, naming),
+            samples,
+        ));
+    }
     let options = args.symbols.to_options(&args.filter);
     let loaded = super::load_path(path, false, &options)?;
     super::print_notes(&loaded);

@@ -7,11 +7,31 @@ use crate::export::{ExportFormat, export};
 
 /// Runs `kprof export`.
 pub fn run(args: &ExportArgs) -> Result<()> {
-    let options = args.symbols.to_options(&args.filter);
-    let loaded = super::load(&args.input, &options)?;
-    super::print_notes(&loaded);
-    let mut profile = loaded.analysis.profile;
-    if let Some(name) = args.filter.event.as_deref() {
+    let mut profile = if args.offcpu.active() {
+        let path = args
+            .input
+            .input
+            .clone()
+            .unwrap_or_else(crate::mapped::default_input);
+        crate::offcpu::views::profile_for(
+            &path,
+            args.input.force,
+            &args.symbols,
+            &args.filter,
+            args.offcpu.wall,
+        )?
+    } else {
+        let options = args.symbols.to_options(&args.filter);
+        let loaded = super::load(&args.input, &options)?;
+        super::print_notes(&loaded);
+        loaded.analysis.profile
+    };
+    if let Some(name) = args
+        .filter
+        .event
+        .as_deref()
+        .filter(|_| !args.offcpu.active())
+    {
         if let Some(event) = crate::analysis::select_event(&profile, Some(name))? {
             profile.samples.retain(|s| s.event == event);
         }

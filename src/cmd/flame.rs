@@ -29,6 +29,9 @@ impl SvgArgs {
 
 /// Runs `kprof flame`.
 pub fn run(args: &FlameArgs) -> Result<()> {
+    if args.offcpu.active() {
+        return crate::offcpu::views::flame(args);
+    }
     let mut options = args.symbols.to_options(&args.filter);
     options.weight_field = args.weight.clone();
     let loaded = super::load(&args.input, &options)?;

@@ -70,6 +70,17 @@ pub fn load(input: &InputArgs, options: &AnalysisOptions) -> Result<Loaded> {
 
 /// Opens, parses and analyzes the file at `path` (`-` for standard input).
 pub fn load_path(path: &Path, force: bool, options: &AnalysisOptions) -> Result<Loaded> {
+    load_path_with(path, force, options, |_, _| Ok(())).map(|(loaded, ())| loaded)
+}
+
+/// [`load_path`], then `also` on the parsed file and its analysis while the file is open (a
+/// second look at its records, as the off-CPU timeline takes).
+pub fn load_path_with<T>(
+    path: &Path,
+    force: bool,
+    options: &AnalysisOptions,
+    also: impl FnOnce(&PerfFile<'_>, &Analysis) -> Result<T>,
+) -> Result<(Loaded, T)> {
     let progress = Progress::start(format!("reading {}", path.display()));
     let bytes: InputBytes = mapped::open_input(path, force)?;
     // Each pass over the file holds only a window of it in memory.
@@ -97,13 +108,18 @@ pub fn load_path(path: &Path, force: bool, options: &AnalysisOptions) -> Result<
     let analysis = analysis::analyze_windowed(&file, options, &window)
         .with_context(|| path.display().to_string())?;
     let header = crate::header::Header::new(&file, &analysis);
+    bytes.rewind();
+    let extra = also(&file, &analysis).with_context(|| path.display().to_string())?;
     progress.finish();
-    Ok(Loaded {
-        path: path.to_path_buf(),
-        analysis,
-        notes,
-        header,
-    })
+    Ok((
+        Loaded {
+            path: path.to_path_buf(),
+            analysis,
+            notes,
+            header,
+        },
+        extra,
+    ))
 }
 
 /// Picks the event for single-event outputs and tells the user when others were left out.

@@ -8,6 +8,9 @@ use kprof_profiler::{CallGraph, EndedBy, RecordOptions, RecordSummary, StopReaso
 
 use crate::cli::RecordArgs;
 
+/// Ring size per CPU in pages with `--off-cpu` when `-m` is not given (4 MiB with 4 KiB pages).
+pub const OFF_CPU_MMAP_PAGES: usize = 1024;
+
 impl RecordArgs {
     /// The profiler options these flags ask for.
     pub fn to_options(&self) -> Result<RecordOptions> {
@@ -36,6 +39,18 @@ impl RecordArgs {
         // -G records the cgroup of each sample too: the one it names, and any below it.
         options.all_cgroups = self.all_cgroups || options.cgroup.is_some();
         options.quiet = self.quiet;
+        options.off_cpu = self.off_cpu.off_cpu;
+        // Switches come in bursts of three records each (switch-out with its stack, wake-up,
+        // switch-in): a bigger ring than perf's default loses fewer of them.
+        if options.off_cpu && options.mmap_pages.is_none() {
+            options.mmap_pages = Some(OFF_CPU_MMAP_PAGES);
+        }
+        if options.off_cpu && options.call_graph.is_none() && !self.quiet {
+            eprintln!(
+                "kprof: note: --off-cpu without -g or --call-graph dwarf: blocked time is \
+                 attributed to the instruction that switched out only"
+            );
+        }
         Ok(options)
     }
 }

@@ -78,7 +78,16 @@ impl<'p> Converter<'p> {
             .fold((0u64, 0u64), |(p, n), e| {
                 (p.saturating_add(e.total_period), n + e.sample_count)
             });
-        let clock_interval = clock_period.checked_div(clock_samples).filter(|&i| i > 0);
+        // Off-CPU intervals run from nanoseconds to seconds: weights count microseconds.
+        let clock_interval = if profile
+            .events
+            .iter()
+            .any(|e| super::shared::is_interval_event(&e.name))
+        {
+            Some(1_000)
+        } else {
+            clock_period.checked_div(clock_samples).filter(|&i| i > 0)
+        };
         let interval = match clock_interval {
             Some(nanos) => SamplingInterval::from_nanos(nanos),
             None => SamplingInterval::from_millis(1),

@@ -16,7 +16,7 @@ use std::io::{self, Write};
 
 use crate::profile::Profile;
 
-pub use self::shared::is_clock_event;
+pub use self::shared::{is_clock_event, is_interval_event};
 
 mod firefox;
 mod pprof;

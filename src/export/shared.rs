@@ -7,7 +7,13 @@ use crate::profile::Profile;
 /// occurrences.
 pub fn is_clock_event(event: &str) -> bool {
     let base = event.split_once(':').map_or(event, |(base, _)| base);
-    matches!(base, "cpu-clock" | "task-clock")
+    matches!(base, "cpu-clock" | "task-clock") || is_interval_event(event)
+}
+
+/// True for the events of an off-CPU or wall-clock profile (`off-cpu`, `on-cpu`): each
+/// sample's period is a time in nanoseconds, of any length (see `crate::offcpu::model`).
+pub fn is_interval_event(event: &str) -> bool {
+    event == crate::offcpu::model::OFF_CPU_NAME || event == crate::offcpu::model::ON_CPU_NAME
 }
 
 /// The unit of an event's periods as pprof names it: `nanoseconds` or `count`.
