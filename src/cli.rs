@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use kprof_profiler::CallGraph;
 
+pub mod offcpu;
 mod target;
 pub mod trace;
 pub use target::{ResolvedTarget, TargetArgs};
@@ -104,7 +105,7 @@ pub struct RecordArgs {
     pub quiet: bool,
     #[command(flatten)]
     /// Off-CPU recording.
-    pub off_cpu: crate::offcpu::cli::OffCpuRecordArgs,
+    pub off_cpu: offcpu::OffCpuRecordArgs,
 }
 
 const STAT_EXAMPLES: &str = "\
@@ -288,7 +289,7 @@ pub struct FlameArgs {
     pub svg: SvgArgs,
     #[command(flatten)]
     /// Off-CPU views.
-    pub offcpu: crate::offcpu::cli::OffCpuFlameArgs,
+    pub offcpu: offcpu::OffCpuFlameArgs,
     /// Write folded stacks (`a;b;c 42`) instead of SVG.
     #[arg(long = "folded")]
     pub folded: bool,
@@ -333,7 +334,7 @@ pub struct ReportArgs {
     pub filter: FilterArgs,
     #[command(flatten)]
     /// Off-CPU report.
-    pub offcpu: crate::offcpu::cli::OffCpuReportArgs,
+    pub offcpu: offcpu::OffCpuReportArgs,
     /// Columns to group by: comm, pid, tid, dso, sym, cgroup (comma-separated).
     #[arg(
         short = 's',
@@ -453,7 +454,7 @@ pub struct DiffArgs {
     pub svg: SvgArgs,
     #[command(flatten)]
     /// Off-CPU profiles.
-    pub offcpu: crate::offcpu::cli::OffCpuProfileArgs,
+    pub offcpu: offcpu::OffCpuProfileArgs,
     /// Write two-column folded stacks (`stack base new`) instead of SVG.
     #[arg(long = "folded")]
     pub folded: bool,
@@ -516,7 +517,7 @@ pub struct ExportArgs {
     pub filter: FilterArgs,
     #[command(flatten)]
     /// Off-CPU profiles.
-    pub offcpu: crate::offcpu::cli::OffCpuProfileArgs,
+    pub offcpu: offcpu::OffCpuProfileArgs,
     /// Output format.
     #[arg(long = "format", value_enum)]
     pub format: ExportFormatArg,

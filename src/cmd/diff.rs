@@ -14,7 +14,7 @@ use crate::profile::fold::{Naming, RootBy, fold};
 /// One run: its folded stacks and how many samples they hold (for the sampling noise).
 fn fold_file(path: &Path, args: &DiffArgs) -> Result<(Folder, u64)> {
     if args.offcpu.active() {
-        let profile = crate::offcpu::views::profile_for(
+        let profile = crate::cmd::offcpu::profile_for(
             path,
             false,
             &args.symbols,

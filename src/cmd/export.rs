@@ -13,7 +13,7 @@ pub fn run(args: &ExportArgs) -> Result<()> {
             .input
             .clone()
             .unwrap_or_else(crate::mapped::default_input);
-        crate::offcpu::views::profile_for(
+        crate::cmd::offcpu::profile_for(
             &path,
             args.input.force,
             &args.symbols,

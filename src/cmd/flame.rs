@@ -30,7 +30,7 @@ impl SvgArgs {
 /// Runs `kprof flame`.
 pub fn run(args: &FlameArgs) -> Result<()> {
     if args.offcpu.active() {
-        return crate::offcpu::views::flame(args);
+        return crate::cmd::offcpu::flame(args);
     }
     let mut options = args.symbols.to_options(&args.filter);
     options.weight_field = args.weight.clone();

@@ -5,6 +5,7 @@ pub mod export;
 pub mod flame;
 pub mod list;
 pub mod list_probes;
+pub mod offcpu;
 pub mod pattern;
 pub mod record;
 pub mod report;

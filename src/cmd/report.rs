@@ -159,7 +159,7 @@ fn json_row(args: &ReportArgs, row: &kprof_flamegraph::report::ReportRow) -> Jso
 /// Runs `kprof report`.
 pub fn run(args: &ReportArgs) -> Result<()> {
     if args.offcpu.active() {
-        return crate::offcpu::views::report(args);
+        return crate::cmd::offcpu::report(args);
     }
     let mut options = args.symbols.to_options(&args.filter);
     options.inline = false;

@@ -9,13 +9,11 @@
 //!   unknown, counted, never guessed;
 //! - [`model`] turns a symbolized profile and its intervals into a derived profile weighted in
 //!   nanoseconds: off-CPU, off-wake (waker stacks on top) or wall-clock (on-CPU + off-CPU);
-//! - [`views`] runs the commands on it: flame graphs, the blocked-time and run-queue reports,
+//! - [`crate::cmd::offcpu`] runs the commands on it: flame graphs, the blocked-time and run-queue reports,
 //!   and the profiles `diff` and `export` take.
 //!
 //! The analysis engine is untouched: the timeline is a second look at the same file
 //! ([`crate::cmd::load_path_with`]), joined to the profile's samples by time and thread.
 
-pub mod cli;
 pub mod model;
 pub mod sched;
-pub mod views;

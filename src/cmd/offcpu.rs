@@ -10,12 +10,12 @@ use std::path::Path;
 use anyhow::{Result, bail};
 use kprof_perfdata::PerfFile;
 
-use super::model::{self, OnCpu, View};
-use super::sched::{self, BlockState, Timeline};
 use crate::analysis::Analysis;
 use crate::cli::{CountMode, FilterArgs, FlameArgs, ReportArgs, SymbolArgs};
 use crate::cmd::{self, Loaded};
 use crate::export::is_clock_event;
+use crate::offcpu::model::{self, OnCpu, View};
+use crate::offcpu::sched::{self, BlockState, Timeline};
 use crate::profile::Profile;
 use crate::profile::fold::{Naming, RootBy};
 
