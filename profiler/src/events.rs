@@ -417,7 +417,7 @@ pub fn suggestions(name: &str) -> Vec<String> {
     let lower = name.to_ascii_lowercase();
     let mut scored: Vec<(usize, &str)> = known_event_names()
         .map(|known| {
-            let d = edit_distance(&lower, known);
+            let d = strsim::levenshtein(&lower, known);
             let d = if known.starts_with(&lower) && lower.len() >= 2 {
                 d.min(1)
             } else {
@@ -436,27 +436,9 @@ pub fn suggestions(name: &str) -> Vec<String> {
         .collect()
 }
 
-/// Levenshtein distance over chars.
-pub fn edit_distance(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut prev: Vec<usize> = (0..=b.len()).collect();
-    let mut cur = vec![0; b.len() + 1];
-    for (i, ca) in a.chars().enumerate() {
-        if let Some(first) = cur.first_mut() {
-            *first = i + 1;
-        }
-        for (j, &cb) in b.iter().enumerate() {
-            let sub = prev.get(j).copied().unwrap_or(0) + usize::from(ca != cb);
-            let del = prev.get(j + 1).copied().unwrap_or(0) + 1;
-            let ins = cur.get(j).copied().unwrap_or(0) + 1;
-            if let Some(slot) = cur.get_mut(j + 1) {
-                *slot = sub.min(del).min(ins);
-            }
-        }
-        std::mem::swap(&mut prev, &mut cur);
-    }
-    prev.last().copied().unwrap_or(0)
-}
+/// The scheduler tracepoints `--off-cpu` adds to the sampled events: the switch-out (with the
+/// stack and state of the task leaving the CPU) and the wake-up (with the waker's stack).
+pub const OFF_CPU_EVENTS: [&str; 2] = ["sched:sched_switch", "sched:sched_waking"];
 
 /// The tracefs roots searched for `events/SYS/NAME/id`, in order.
 pub const TRACEFS_ROOTS: [&str; 2] = ["/sys/kernel/tracing", "/sys/kernel/debug/tracing"];
@@ -863,13 +845,6 @@ mod tests {
             err.to_string().contains("cpu-clock"),
             "lists known events: {err}"
         );
-    }
-
-    #[test]
-    fn edit_distances() {
-        assert_eq!(edit_distance("kitten", "sitting"), 3);
-        assert_eq!(edit_distance("", "abc"), 3);
-        assert_eq!(edit_distance("abc", "abc"), 0);
     }
 
     #[test]

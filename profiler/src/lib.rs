@@ -134,9 +134,7 @@ pub struct RecordOptions {
     pub off_cpu: bool,
 }
 
-/// The scheduler tracepoints `--off-cpu` adds to the sampled events: the switch-out (with the
-/// stack and state of the task leaving the CPU) and the wake-up (with the waker's stack).
-pub const OFF_CPU_EVENTS: [&str; 2] = ["sched:sched_switch", "sched:sched_waking"];
+pub use events::OFF_CPU_EVENTS;
 
 impl Default for RecordOptions {
     fn default() -> Self {

@@ -446,7 +446,7 @@ pub fn build_attr(plan: &Plan, spec: &EventSpec, type_: u32, config: u64, lost: 
         // Tracepoints and probes sample every hit, as perf does, unless -c says otherwise.
         _ if tracepoint && !matches!(plan.sampling, Sampling::Period(_)) => (false, 1),
         // Off-CPU intervals need every switch and wake-up, whatever -c says.
-        _ if tracepoint && plan.switch_events && crate::OFF_CPU_EVENTS.contains(&&*spec.name) => {
+        _ if tracepoint && plan.switch_events && events::OFF_CPU_EVENTS.contains(&&*spec.name) => {
             (false, 1)
         }
         Sampling::Frequency(hz) => (true, hz),

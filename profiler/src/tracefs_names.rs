@@ -5,7 +5,6 @@
 use std::path::Path;
 
 use crate::error::{Error, Result};
-use crate::events::edit_distance;
 use crate::tracing;
 
 /// Expands the tracepoint globs of a comma-separated `-e` list and checks plain tracepoint
@@ -102,7 +101,7 @@ fn closest(wanted: &str, names: &[String]) -> Vec<String> {
     let limit = (wanted.len() / 4).clamp(2, 3);
     let mut scored: Vec<(usize, &String)> = names
         .iter()
-        .map(|n| (edit_distance(wanted, n), n))
+        .map(|n| (strsim::levenshtein(wanted, n), n))
         .filter(|(d, _)| *d <= limit)
         .collect();
     scored.sort();

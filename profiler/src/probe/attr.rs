@@ -6,8 +6,8 @@
 use std::ffi::CString;
 use std::path::{Path, PathBuf};
 
-use super::ProbeError;
-use super::ResolvedProbe;
+use super::error::ProbeError;
+use super::resolved::ResolvedProbe;
 
 /// Where the PMUs are described.
 pub const PMU_ROOT: &str = "/sys/bus/event_source/devices";
@@ -153,7 +153,7 @@ pub fn pmu_name(probe: &ResolvedProbe) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::probe::args::Arch;
+    use crate::probe::regs::Arch;
     use crate::probe::spec::ProbeKind;
 
     fn probe(kind: ProbeKind, ref_ctr: Option<u64>) -> ResolvedProbe {

@@ -6,7 +6,7 @@ use std::path::Path;
 
 use object::{Object, ObjectSegment, ObjectSymbol, SymbolKind};
 
-use super::ProbeError;
+use super::error::ProbeError;
 
 /// A function symbol of the file.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -172,7 +172,7 @@ pub fn close_matches<'a>(
     let mut scored: Vec<(usize, usize, &str)> = candidates
         .filter_map(|name| {
             let name_lower = name.to_ascii_lowercase();
-            let distance = crate::events::edit_distance(&lower, &name_lower);
+            let distance = strsim::levenshtein(&lower, &name_lower);
             if distance <= budget {
                 Some((distance, name.len(), name))
             } else if lower.len() >= 3 && name_lower.contains(&lower) {

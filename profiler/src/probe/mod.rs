@@ -6,160 +6,20 @@
 pub mod args;
 pub mod attr;
 pub mod elf;
+mod error;
 pub mod ldcache;
+pub mod regs;
+mod resolved;
 pub mod spec;
 pub mod usdt;
 
-use std::io;
 use std::path::{Path, PathBuf};
 
-pub use args::{Arch, ArgValue, SampledRegs, StackCopy};
+pub use args::{ArgValue, SampledRegs, StackCopy};
+pub use error::ProbeError;
+pub use regs::Arch;
+pub use resolved::{ResolvedProbe, USDT_STACK_BYTES};
 pub use spec::{Location, ProbeKind, ProbeSpec, SpecError, is_probe_spec, parse};
-use usdt::UsdtArg;
-
-/// Why a probe cannot be placed. Each variant prints as one line that says what to do.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum ProbeError {
-    /// The spec does not parse.
-    #[error(transparent)]
-    Spec(#[from] SpecError),
-    /// The file cannot be read.
-    #[error("cannot read {}: {error}", path.display())]
-    Read {
-        /// The file.
-        path: PathBuf,
-        /// Why.
-        error: io::Error,
-    },
-    /// The file is not an ELF file (a script, a text file).
-    #[error("{} is not an ELF file ({reason}); probes go into executables and shared libraries", path.display())]
-    NotElf {
-        /// The file.
-        path: PathBuf,
-        /// What the ELF parser said.
-        reason: String,
-    },
-    /// The ELF file is for a machine kprof cannot read registers of.
-    #[error("{} is for {machine}; kprof reads probe arguments on x86_64 and aarch64 only", path.display())]
-    UnsupportedArch {
-        /// The file.
-        path: PathBuf,
-        /// Its architecture.
-        machine: String,
-    },
-    /// A library name neither the process's mappings nor the loader's cache know.
-    #[error("library '{name}' not found ({searched}); give its path instead")]
-    LibraryNotFound {
-        /// The name as given.
-        name: String,
-        /// Where kprof looked.
-        searched: String,
-    },
-    /// No path was given and there is no command or process to take the executable from.
-    #[error(
-        "no file given and no command or -p PID to take the executable from; \
-         write u:PATH:SYMBOL"
-    )]
-    NoExecutable,
-    /// The symbol is in neither `.symtab` nor `.dynsym`.
-    #[error("no function '{symbol}' in {}{}", path.display(), suggest(suggestions))]
-    SymbolNotFound {
-        /// The name as given.
-        symbol: String,
-        /// The file searched.
-        path: PathBuf,
-        /// Close names from the file.
-        suggestions: Vec<String>,
-    },
-    /// The symbol is not found and the file has no `.symtab`: only an address will do.
-    #[error(
-        "no function '{symbol}' in {} and it is stripped (no .symtab); probe an address \
-         instead: u:{}:0xADDR (a virtual address as objdump -d prints it)",
-        path.display(), path.display()
-    )]
-    Stripped {
-        /// The name as given.
-        symbol: String,
-        /// The file.
-        path: PathBuf,
-    },
-    /// An address (or symbol + offset) outside the file's loadable segments.
-    #[error("address {address:#x} is not in a loadable segment of {}", path.display())]
-    AddressNotMapped {
-        /// The virtual address.
-        address: u64,
-        /// The file.
-        path: PathBuf,
-    },
-    /// `SYMBOL+OFFSET` past the end of the function.
-    #[error("offset {offset:#x} is past the end of {symbol} ({size} bytes)")]
-    OffsetOutsideFunction {
-        /// The function.
-        symbol: String,
-        /// The offset given.
-        offset: u64,
-        /// The function's size.
-        size: u64,
-    },
-    /// The file has no `.note.stapsdt` notes.
-    #[error("{} has no USDT probes (no .note.stapsdt section)", path.display())]
-    NoUsdtNotes {
-        /// The file.
-        path: PathBuf,
-    },
-    /// No USDT note with this provider and name.
-    #[error("no USDT probe {provider}:{name} in {}; it has: {}", path.display(), known.join(", "))]
-    UnknownUsdt {
-        /// The provider given.
-        provider: String,
-        /// The name given.
-        name: String,
-        /// The file.
-        path: PathBuf,
-        /// The `provider:name` pairs it has.
-        known: Vec<String>,
-    },
-    /// The USDT notes cannot be read.
-    #[error("reading the USDT notes of {}: {reason}", path.display())]
-    BadNotes {
-        /// The file.
-        path: PathBuf,
-        /// What went wrong.
-        reason: String,
-    },
-    /// The probe PMU is missing (a kernel without kprobes or uprobes).
-    #[error(
-        "this kernel has no {pmu} PMU ({}: {error}); {}",
-        dir.display(),
-        if pmu == "kprobe" { "kernel probes need CONFIG_KPROBES and CONFIG_KPROBE_EVENTS" }
-        else { "user probes need CONFIG_UPROBES and CONFIG_UPROBE_EVENTS" }
-    )]
-    NoPmu {
-        /// `kprobe` or `uprobe`.
-        pmu: String,
-        /// The sysfs directory looked for.
-        dir: PathBuf,
-        /// Why it could not be read.
-        error: io::Error,
-    },
-    /// The PMU exists but cannot express what the probe needs.
-    #[error("the kernel's {pmu} PMU does not support {what}")]
-    PmuLacks {
-        /// `kprobe` or `uprobe`.
-        pmu: String,
-        /// What is missing.
-        what: String,
-    },
-}
-
-fn suggest(suggestions: &[String]) -> String {
-    if suggestions.is_empty() {
-        String::new()
-    } else {
-        format!("; close matches: {}", suggestions.join(", "))
-    }
-}
 
 /// A probe event: the spec as parsed, and where it resolved to (filled in by
 /// [`resolve`] once the target is known).
@@ -171,99 +31,12 @@ pub struct Probe {
     pub resolved: Option<ResolvedProbe>,
 }
 
-/// One probe site ready to open.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ResolvedProbe {
-    /// Entry, return, USDT, kernel.
-    pub kind: ProbeKind,
-    /// The event's name: the spec with the resolved path (`u:/lib/x86_64-linux-gnu/libc.so.6:malloc`).
-    pub name: String,
-    /// The file (empty for kernel probes).
-    pub path: PathBuf,
-    /// Whose registers and calling convention the arguments follow.
-    pub arch: Arch,
-    /// What `config1` points to: the file's path, or the kernel function.
-    pub target: String,
-    /// `config2`: the file offset, or the offset into the kernel function.
-    pub offset: u64,
-    /// The function probed, when a symbol named it.
-    pub function: Option<String>,
-    /// The USDT semaphore's file offset, when the probe is guarded by one.
-    pub ref_ctr_offset: Option<u64>,
-    /// The USDT arguments (an operand kprof cannot read is kept as its text and why).
-    pub usdt_args: Vec<Result<UsdtArg, String>>,
-}
-
-impl ResolvedProbe {
-    /// `sample_regs_user` this probe's arguments need.
-    pub fn sample_regs(&self) -> u64 {
-        if self.kind == ProbeKind::Usdt {
-            self.arch.all_regs()
-        } else {
-            self.arch.function_probe_regs()
-        }
-    }
-
-    /// Bytes of user stack each sample needs (USDT memory operands), 0 for none.
-    pub fn stack_bytes(&self) -> u32 {
-        let args: Vec<UsdtArg> = self
-            .usdt_args
-            .iter()
-            .filter_map(|a| a.clone().ok())
-            .collect();
-        if args::needs_stack(&args) {
-            USDT_STACK_BYTES
-        } else {
-            0
-        }
-    }
-
-    /// The arguments of one sample, named as the trace event contract names them: `arg0`..
-    /// (USDT operands, or the calling convention's registers for a uprobe), `retval` for a
-    /// return probe. Values kprof cannot read are left out.
-    pub fn arguments(
-        &self,
-        regs: &SampledRegs<'_>,
-        stack: Option<&StackCopy<'_>>,
-    ) -> Vec<(&'static str, ArgValue)> {
-        let mut out = Vec::new();
-        match self.kind {
-            ProbeKind::Usdt => {
-                for (name, arg) in args::ARG_NAMES.iter().zip(&self.usdt_args) {
-                    if let Ok(arg) = arg {
-                        out.push((*name, args::usdt_value(arg, regs, stack)));
-                    }
-                }
-            }
-            ProbeKind::Uretprobe | ProbeKind::Kretprobe => {
-                if let Some(v) = regs.get(self.arch.return_register()) {
-                    out.push(("retval", ArgValue::Unsigned(v)));
-                }
-            }
-            ProbeKind::Uprobe | ProbeKind::Kprobe => {
-                for (name, reg) in args::ARG_NAMES.iter().zip(self.arch.argument_registers()) {
-                    if let Some(v) = regs.get(*reg) {
-                        out.push((*name, ArgValue::Unsigned(v)));
-                    }
-                }
-            }
-        }
-        out.retain(|(_, v)| *v != ArgValue::Missing);
-        out
-    }
-}
-
 /// The note printed when probes watch a command: the uprobe PMU's events cannot be inherited
 /// (at fork the kernel re-reads the attr's path pointer in the forking process, where it is not
 /// valid, and the fork fails), so only the command's own process and thread are probed.
 pub const NOT_INHERITED_NOTE: &str = "note: probes watch the command's first thread only \
      (uprobe events cannot be inherited); threads and processes it starts are not probed \
      (use -a to probe every process)";
-
-/// User stack bytes captured per sample for USDT memory operands (`8@-16(%rbp)` reads from
-/// the frame, which lies within this much of the stack pointer in practice; farther operands
-/// show their address instead).
-pub const USDT_STACK_BYTES: u32 = 512;
 
 /// What a spec without a path, or with a library name, is resolved against.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

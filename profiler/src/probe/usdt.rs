@@ -2,8 +2,8 @@
 //! semaphore, provider, name, argument specs), and the argument operand specs themselves
 //! (`-4@%edi`, `8@-16(%rbp)`, `4@$5`, `8@%rax` on x86_64; `-4@w1`, `8@[sp, 16]` on aarch64).
 
-use super::args::{Arch, Register};
 use super::elf::ElfImage;
+use super::regs::{Arch, Register};
 use object::read::elf::{ElfFile64, FileHeader, SectionHeader};
 use object::{Endianness, Object, ObjectSection};
 
