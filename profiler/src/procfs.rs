@@ -370,7 +370,24 @@ pub fn synthesize_kernel(
     ctx: &SynthesisContext,
     out: &mut dyn FnMut(&[u8]) -> io::Result<()>,
 ) -> io::Result<()> {
-    let (start, end) = kernel_text_range(Path::new("/proc/kallsyms"))?;
+    synthesize_kernel_at(kernel_text()?, ctx, out)
+}
+
+/// The kernel's text range, `_text` (or `_stext`) up to `_etext` when known, read from
+/// `/proc/kallsyms`. Slow (the kernel formats every symbol: about half a second), so
+/// `kprof trace` reads it on a thread while the workload starts.
+///
+/// Fails as [`synthesize_kernel`] does.
+pub fn kernel_text() -> io::Result<(u64, Option<u64>)> {
+    kernel_text_range(Path::new("/proc/kallsyms"))
+}
+
+/// [`synthesize_kernel`] with the kernel's text range already read ([`kernel_text`]).
+pub fn synthesize_kernel_at(
+    (start, end): (u64, Option<u64>),
+    ctx: &SynthesisContext,
+    out: &mut dyn FnMut(&[u8]) -> io::Result<()>,
+) -> io::Result<()> {
     let sid = SampleIdValues {
         pid: -1,
         tid: 0,
