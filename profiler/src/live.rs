@@ -191,12 +191,19 @@ pub fn trace(
             }
             consumer.record(RawData::Single(rec))
         };
+        // Events carry the kernel's task comm (bpftrace's comm), not `ps`'s bracketed names.
+        let synthesis = procfs::SynthesisOptions {
+            task_comm: true,
+            ..procfs::SynthesisOptions::default()
+        };
         match &synthesize_pids {
             None => {
-                procfs::synthesize_processes(None, &ctx, &mut synth_out).map_err(out_err)?;
+                procfs::synthesize_processes_with(None, &ctx, &synthesis, &mut synth_out)
+                    .map_err(out_err)?;
             }
             Some(p) if !p.is_empty() => {
-                procfs::synthesize_processes(Some(p), &ctx, &mut synth_out).map_err(out_err)?;
+                procfs::synthesize_processes_with(Some(p), &ctx, &synthesis, &mut synth_out)
+                    .map_err(out_err)?;
             }
             Some(_) => {}
         }
