@@ -721,3 +721,42 @@ fn a_trace_without_a_file_starts_the_command_without_reading_kallsyms() {
         assert!(mmaps.contains("[kernel.kallsyms]_text"), "{mmaps}");
     }
 }
+
+// See: issue #14 (`--json` applies to event lines as well as aggregations)
+#[test]
+fn json_help_and_output_cover_event_lines() {
+    let help = kprof_ok(&["trace", "--help"]);
+    let json_help: String = help
+        .split("--json")
+        .nth(1)
+        .unwrap_or_default()
+        .split("\n  -")
+        .next()
+        .unwrap_or_default()
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ");
+    assert!(
+        json_help.contains("event line") && json_help.contains("aggregation"),
+        "{json_help}"
+    );
+    if !can_trace() {
+        return;
+    }
+    let _machine = shared();
+    let writer = writer();
+    let text = kprof_ok(&[
+        "trace",
+        "-q",
+        "--json",
+        "-e",
+        "syscalls:sys_enter_write",
+        "--",
+        writer.to_str().unwrap(),
+    ]);
+    let lines: Vec<serde_json::Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect();
+    assert!(lines.len() >= 160, "{text}");
+}
