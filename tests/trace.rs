@@ -655,3 +655,108 @@ fn a_ring_too_small_reports_the_events_it_lost() {
     assert!(lost > 0 && lines < 160, "{lines} lines, {lost} lost");
     assert!(lines + lost >= 160, "{lines} lines, {lost} lost: {err}");
 }
+
+/// The files kprof opened before the workload's exec, from `strace -f -e trace=openat,execve`.
+fn opened_before_exec(strace_log: &str, program: &str) -> Vec<String> {
+    strace_log
+        .lines()
+        .take_while(|l| !l.contains(&format!("execve(\"{program}\"")))
+        .filter(|l| l.contains("openat(") && !l.contains("ENOENT"))
+        .filter_map(|l| Some(l.split('"').nth(1)?.to_string()))
+        .collect()
+}
+
+// See: issue #14 point 3 (start-up under 0.1 s: /proc/kallsyms, half a second to read, is
+// for the perf.data writer only)
+#[test]
+fn a_trace_without_a_file_starts_the_command_without_reading_kallsyms() {
+    if !can_trace() || !available("strace", tool("strace"), "KPROF_REQUIRE_TOOLS") {
+        return;
+    }
+    let _machine = shared();
+    let dir = TempDir::new("trace-startup");
+    let log = dir.join("strace.log");
+    let file = dir.join("trace.data");
+    let kprof_bin = env!("CARGO_BIN_EXE_kprof");
+    let strace = |kprof_args: &[&str]| {
+        let mut cmd = std::process::Command::new("strace");
+        cmd.args(["-f", "-e", "trace=openat,execve", "-o"])
+            .arg(&log)
+            .arg(kprof_bin)
+            .args(kprof_args);
+        succeeded(&mut cmd);
+        std::fs::read_to_string(&log).unwrap()
+    };
+    let args = [
+        "trace",
+        "-q",
+        "-e",
+        "syscalls:sys_enter_read",
+        "--",
+        "/bin/true",
+    ];
+    let opened = opened_before_exec(&strace(&args), "/bin/true");
+    assert!(
+        opened.iter().any(|p| p.ends_with("sys_enter_read/format")),
+        "the log must show kprof's opens: {opened:?}"
+    );
+    assert!(
+        !opened.iter().any(|p| p == "/proc/kallsyms"),
+        "read before the command started: {opened:?}"
+    );
+    // With -o the file still gets the kernel's MMAP, read on a thread.
+    let out = strace(&[
+        "trace",
+        "-q",
+        "-o",
+        file.to_str().unwrap(),
+        "-e",
+        "syscalls:sys_enter_read",
+        "--",
+        "/bin/true",
+    ]);
+    assert!(out.contains("\"/proc/kallsyms\""), "{out}");
+    if perf_can_record() {
+        let mmaps = perf(&["script", "-i", file.to_str().unwrap(), "--show-mmap-events"]);
+        assert!(mmaps.contains("[kernel.kallsyms]_text"), "{mmaps}");
+    }
+}
+
+// See: issue #14 (`--json` applies to event lines as well as aggregations)
+#[test]
+fn json_help_and_output_cover_event_lines() {
+    let help = kprof_ok(&["trace", "--help"]);
+    let json_help: String = help
+        .split("--json")
+        .nth(1)
+        .unwrap_or_default()
+        .split("\n  -")
+        .next()
+        .unwrap_or_default()
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ");
+    assert!(
+        json_help.contains("event line") && json_help.contains("aggregation"),
+        "{json_help}"
+    );
+    if !can_trace() {
+        return;
+    }
+    let _machine = shared();
+    let writer = writer();
+    let text = kprof_ok(&[
+        "trace",
+        "-q",
+        "--json",
+        "-e",
+        "syscalls:sys_enter_write",
+        "--",
+        writer.to_str().unwrap(),
+    ]);
+    let lines: Vec<serde_json::Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect();
+    assert!(lines.len() >= 160, "{text}");
+}

@@ -77,6 +77,13 @@ pub fn trace(
         }
     };
     let notes: &mut dyn FnMut(&str) = &mut note;
+    // The kernel's MMAP is for the perf.data writer only (kernel symbols of -g stacks, perf
+    // script); reading /proc/kallsyms takes about half a second, so a trace without a file
+    // skips it and one with a file reads it on a thread, written once the workload runs.
+    // See: issue #14 point 3 (start-up under 0.1 s).
+    let kernel_text = options
+        .write_output
+        .then(|| std::thread::spawn(procfs::kernel_text));
     let mut plan = make_plan(record)?;
     let mut filters = Vec::new();
     for (event, filter) in &options.filters {
@@ -184,15 +191,19 @@ pub fn trace(
             }
             consumer.record(RawData::Single(rec))
         };
-        if let Err(e) = procfs::synthesize_kernel(&ctx, &mut synth_out) {
-            notes(&format!("note: kernel symbols will be missing: {e}"));
-        }
+        // Events carry the kernel's task comm (bpftrace's comm), not `ps`'s bracketed names.
+        let synthesis = procfs::SynthesisOptions {
+            task_comm: true,
+            ..procfs::SynthesisOptions::default()
+        };
         match &synthesize_pids {
             None => {
-                procfs::synthesize_processes(None, &ctx, &mut synth_out).map_err(out_err)?;
+                procfs::synthesize_processes_with(None, &ctx, &synthesis, &mut synth_out)
+                    .map_err(out_err)?;
             }
             Some(p) if !p.is_empty() => {
-                procfs::synthesize_processes(Some(p), &ctx, &mut synth_out).map_err(out_err)?;
+                procfs::synthesize_processes_with(Some(p), &ctx, &synthesis, &mut synth_out)
+                    .map_err(out_err)?;
             }
             Some(_) => {}
         }
@@ -207,6 +218,23 @@ pub fn trace(
     }
     if let Some(out) = out.as_mut() {
         out.keep();
+    }
+    if let Some(thread) = kernel_text {
+        let text = thread
+            .join()
+            .unwrap_or_else(|_| Err(io::Error::other("reading /proc/kallsyms panicked")));
+        let mut kernel_out = |rec: &[u8]| -> io::Result<()> {
+            session.note_record(rec);
+            if let Some(out) = out.as_mut() {
+                out.write_record(rec)?;
+            }
+            consumer.record(RawData::Single(rec))
+        };
+        if let Err(e) =
+            text.and_then(|text| procfs::synthesize_kernel_at(text, &ctx, &mut kernel_out))
+        {
+            notes(&format!("note: kernel symbols will be missing: {e}"));
+        }
     }
     let (reason, stats) = {
         let mut tee = Tee {

@@ -32,6 +32,11 @@ pub struct SynthesisOptions {
     /// At most this many mappings per process are emitted (bounds the work on huge address
     /// spaces). Default: 65536, the kernel's default `vm.max_map_count` rounded up.
     pub max_maps_per_process: usize,
+    /// Name threads by the kernel's task comm, as tracepoints and bpftrace's `comm` see them:
+    /// kernel threads without brackets, and a workqueue worker without the `-DESC` that
+    /// `/proc` appends (`kworker/1:2H`, not `kworker/1:2H-kblockd`). Default: false (perf's
+    /// and `ps`'s `[kworker/1:2H-kblockd]`). See: issue #14 (`kprof trace`'s comm).
+    pub task_comm: bool,
 }
 
 impl Default for SynthesisOptions {
@@ -39,6 +44,7 @@ impl Default for SynthesisOptions {
         Self {
             data_mappings: false,
             max_maps_per_process: 65536,
+            task_comm: false,
         }
     }
 }
@@ -62,6 +68,11 @@ pub struct SynthesisStats {
 const PF_KTHREAD: u64 = 0x0020_0000;
 /// The pid of `kthreadd`, parent of every kernel thread.
 const KTHREADD_PID: i32 = 2;
+/// The kernel's `TASK_COMM_LEN`: a task comm holds at most 15 bytes and a NUL.
+const TASK_COMM_LEN: usize = 16;
+/// `PF_WQ_WORKER` in the flags field of `/proc/PID/stat`: a workqueue worker, whose `/proc`
+/// name is its task comm followed by `-` and what it is working for.
+const PF_WQ_WORKER: u64 = 0x0000_0020;
 
 /// Synthesizes FORK + COMM for every thread and MMAP2 for every executable mapping of the given
 /// processes (`None`: every process in `/proc`), with default [`SynthesisOptions`].
@@ -153,11 +164,20 @@ fn list_numeric_dir(dir: &Path) -> io::Result<Vec<i32>> {
     Ok(ids)
 }
 
-/// A thread's name as perf records it, bracketed for kernel threads.
-fn thread_name(task_dir: &Path, kernel: bool) -> Option<Vec<u8>> {
+/// A thread's name as perf records it, bracketed for kernel threads; or, with `task_comm`, the
+/// kernel's task comm ([`SynthesisOptions::task_comm`]).
+fn thread_name(task_dir: &Path, kernel: bool, task_comm: bool) -> Option<Vec<u8>> {
     let mut comm = fs::read(task_dir.join("comm")).ok()?;
     while comm.last().is_some_and(|&b| b == b'\n') {
         comm.pop();
+    }
+    if task_comm {
+        if kernel && stat_flags(task_dir).is_some_and(|flags| flags & PF_WQ_WORKER != 0) {
+            comm.truncate(worker_comm_len(&comm));
+        }
+        // `/proc` shows a kernel thread's full name; the task comm keeps TASK_COMM_LEN - 1 bytes.
+        comm.truncate(TASK_COMM_LEN - 1);
+        return Some(comm);
     }
     if kernel {
         let mut bracketed = Vec::with_capacity(comm.len() + 2);
@@ -167,6 +187,19 @@ fn thread_name(task_dir: &Path, kernel: bool) -> Option<Vec<u8>> {
         comm = bracketed;
     }
     Some(comm)
+}
+
+/// The length of a workqueue worker's task comm within its `/proc` name: the kernel names
+/// workers `kworker/CPU:IDH` or `kworker/uPOOL:ID` (no `-`) and `/proc` appends `-DESC`;
+/// rescuers (`kworker/R-WQ`) and other names are kept whole.
+fn worker_comm_len(name: &[u8]) -> usize {
+    match name.strip_prefix(b"kworker/") {
+        Some(rest) if !rest.starts_with(b"R-") => rest
+            .iter()
+            .position(|&b| b == b'-')
+            .map_or(name.len(), |dash| b"kworker/".len() + dash),
+        _ => name.len(),
+    }
 }
 
 /// FORK + COMM for every thread of one process, then its mappings.
@@ -194,7 +227,11 @@ fn synthesize_one(
     tids.sort_by_key(|&tid| (tid != pid, tid));
     let mut any_thread = false;
     for tid in tids {
-        let Some(name) = thread_name(&dir.join("task").join(tid.to_string()), kernel) else {
+        let Some(name) = thread_name(
+            &dir.join("task").join(tid.to_string()),
+            kernel,
+            options.task_comm,
+        ) else {
             stats.skipped += 1;
             continue;
         };
@@ -370,7 +407,24 @@ pub fn synthesize_kernel(
     ctx: &SynthesisContext,
     out: &mut dyn FnMut(&[u8]) -> io::Result<()>,
 ) -> io::Result<()> {
-    let (start, end) = kernel_text_range(Path::new("/proc/kallsyms"))?;
+    synthesize_kernel_at(kernel_text()?, ctx, out)
+}
+
+/// The kernel's text range, `_text` (or `_stext`) up to `_etext` when known, read from
+/// `/proc/kallsyms`. Slow (the kernel formats every symbol: about half a second), so
+/// `kprof trace` reads it on a thread while the workload starts.
+///
+/// Fails as [`synthesize_kernel`] does.
+pub fn kernel_text() -> io::Result<(u64, Option<u64>)> {
+    kernel_text_range(Path::new("/proc/kallsyms"))
+}
+
+/// [`synthesize_kernel`] with the kernel's text range already read ([`kernel_text`]).
+pub fn synthesize_kernel_at(
+    (start, end): (u64, Option<u64>),
+    ctx: &SynthesisContext,
+    out: &mut dyn FnMut(&[u8]) -> io::Result<()>,
+) -> io::Result<()> {
     let sid = SampleIdValues {
         pid: -1,
         tid: 0,
@@ -561,6 +615,45 @@ mod tests {
         assert!(parse_maps_line(b"").is_none());
         assert!(parse_maps_line(b"zz-10 r-xp 0 00:00 0").is_none());
         assert!(parse_maps_line(b"10-20 r-xp 0").is_none());
+    }
+
+    // See: issue #14 (kprof trace's comm of kworkers is the task comm, as bpftrace's)
+    #[test]
+    fn worker_task_comms_lose_procs_description() {
+        fn len(name: &str) -> &str {
+            &name[..worker_comm_len(name.as_bytes())]
+        }
+        assert_eq!(len("kworker/1:2H-kblockd"), "kworker/1:2H");
+        assert_eq!(len("kworker/u8:3-flush-8:0"), "kworker/u8:3");
+        assert_eq!(len("kworker/0:1"), "kworker/0:1");
+        assert_eq!(len("kworker/R-rcu_g"), "kworker/R-rcu_g");
+        assert_eq!(len("my-worker"), "my-worker");
+    }
+
+    #[test]
+    fn task_comm_names_kernel_threads_without_brackets() {
+        let dir = tempfile::tempdir().unwrap();
+        fs::write(dir.path().join("comm"), "kworker/1:2H-kblockd\n").unwrap();
+        let stat = "77 (kworker/1:2H-kblockd) I 2 0 0 0 -1 69238880 0 0\n";
+        fs::write(dir.path().join("stat"), stat).unwrap();
+        assert_eq!(
+            thread_name(dir.path(), true, false).unwrap(),
+            b"[kworker/1:2H-kblockd]"
+        );
+        // 69238880 = 0x4208060: PF_KTHREAD | PF_WQ_WORKER among others.
+        assert_eq!(
+            thread_name(dir.path(), true, true).unwrap(),
+            b"kworker/1:2H"
+        );
+        assert_eq!(
+            thread_name(dir.path(), false, true).unwrap(),
+            b"kworker/1:2H-kb"
+        );
+        fs::write(dir.path().join("comm"), "kworker/R-kvfree_rcu_reclaim\n").unwrap();
+        assert_eq!(
+            thread_name(dir.path(), true, true).unwrap(),
+            b"kworker/R-kvfre"
+        );
     }
 
     #[test]

@@ -80,7 +80,8 @@ pub struct AggregationArgs {
     /// Per process and syscall: calls, errors, total/min/avg/max time (perf trace -s).
     #[arg(long = "syscalls")]
     pub syscalls: bool,
-    /// Print aggregations as JSON.
+    /// Print as JSON: one object per event line (with -g, its stack), or the aggregation's
+    /// object when one is asked for.
     #[arg(long = "json")]
     pub json: bool,
 }
