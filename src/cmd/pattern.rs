@@ -1,5 +1,7 @@
 //! Name patterns of `kprof list`: a glob when the text has `*` or `?`, otherwise a substring.
 
+use kprof_profiler::tracefs_names;
+
 /// A `kprof list` pattern: a glob when it has `*` or `?`, otherwise a substring; both ignore
 /// case, as perf list.
 #[derive(Debug, Clone)]
@@ -21,41 +23,11 @@ impl Pattern {
     pub fn matches(&self, name: &str) -> bool {
         let name = name.to_ascii_lowercase();
         if self.glob {
-            glob_match(self.text.as_bytes(), name.as_bytes())
+            tracefs_names::glob_match(self.text.as_bytes(), name.as_bytes())
         } else {
             name.contains(&self.text)
         }
     }
-}
-
-/// `*` and `?` only (no classes): a crate such as globset would be a whole dependency for
-/// matching a few thousand event names once.
-fn glob_match(pattern: &[u8], name: &[u8]) -> bool {
-    let (mut p, mut n) = (0, 0);
-    let mut star: Option<(usize, usize)> = None;
-    while n < name.len() {
-        match pattern.get(p) {
-            Some(b'*') => {
-                star = Some((p, n));
-                p += 1;
-            }
-            Some(&c) if c == b'?' || Some(&c) == name.get(n) => {
-                p += 1;
-                n += 1;
-            }
-            _ => match star {
-                Some((sp, sn)) => {
-                    p = sp + 1;
-                    n = sn + 1;
-                    star = Some((sp, sn + 1));
-                }
-                None => return false,
-            },
-        }
-    }
-    pattern
-        .get(p..)
-        .is_some_and(|rest| rest.iter().all(|&c| c == b'*'))
 }
 
 #[cfg(test)]
