@@ -364,6 +364,78 @@ fn stat_counts_probe_hits_as_bpftrace_does() {
     assert_eq!(counts["calls"], 3000);
 }
 
+/// `kprof trace ARGS` over the call workload beside bpftrace's `script` on the same run: kprof's
+/// maps and bpftrace's, each as `bpftrace_maps` reads them, after checking kprof lost nothing.
+type Maps = (BTreeMap<String, u64>, BTreeMap<String, BTreeMap<u64, u64>>);
+fn trace_beside_bpftrace(trace_args: &[&str], script: &str, calls: u32) -> (Maps, Maps) {
+    let mut args: Vec<String> = vec!["trace".into(), "-m".into(), "1024".into()];
+    args.extend(trace_args.iter().map(|a| a.to_string()));
+    let _machine = shared();
+    let (out, traced, _) = same_run(&args, script, calls, false);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stderr}");
+    assert!(!stderr.contains("lost"), "a lossless trace: {stderr}");
+    (bpftrace_maps(&stdout), bpftrace_maps(&traced))
+}
+
+// See: issue #15 point 4, done means 1 (`kprof trace --count` and `--hist arg0` of a uprobe).
+#[test]
+fn trace_counts_and_histograms_probe_arguments_as_bpftrace_does() {
+    if !kprof_can_record() || !tool("bpftrace") {
+        return;
+    }
+    let prog = calls_binary();
+    let work = format!("u:{}:work", prog.to_str().unwrap());
+    let script = format!(
+        "uprobe:{}:work /pid == PID/ {{ @ = hist(arg0); @calls = count(); }}",
+        prog.to_str().unwrap()
+    );
+    let ((counts, _), (bpf_counts, _)) =
+        trace_beside_bpftrace(&["--count", "-e", &work], &script, 3000);
+    assert_eq!(counts[""], 3000, "the program's own count of work()");
+    assert_eq!(bpf_counts["calls"], 3000);
+    let ((_, hists), (_, bpf_hists)) =
+        trace_beside_bpftrace(&["--hist", "arg0", "-e", &work], &script, 3000);
+    assert_eq!(hists[""].values().sum::<u64>(), 3000);
+    assert_eq!(hists[""], bpf_hists[""]);
+}
+
+// See: issue #15 point 4, done means 1 (`kprof trace --latency u:PATH:FUNC` vs bpftrace's
+// uprobe/uretprobe `hist(nsecs - @start[tid])`).
+#[test]
+fn trace_function_latency_agrees_with_bpftrace_on_the_same_run() {
+    if !kprof_can_record() || !tool("bpftrace") {
+        return;
+    }
+    let prog = calls_binary();
+    let prog_s = prog.to_str().unwrap();
+    let script = format!(
+        "uprobe:{prog_s}:work /pid == PID/ {{ @start[tid] = nsecs; }} \
+         uretprobe:{prog_s}:work /pid == PID && @start[tid]/ {{ \
+           @ = hist(nsecs - @start[tid]); delete(@start[tid]); }}"
+    );
+    let calls = 3000;
+    let ((counts, hists), (_, bpf_hists)) =
+        trace_beside_bpftrace(&["--latency", &format!("u:{prog_s}:work")], &script, calls);
+    assert_eq!(
+        (counts["unmatched_starts"], counts["unmatched_ends"]),
+        (0, 0)
+    );
+    let (ours, theirs) = (&hists[""], &bpf_hists[""]);
+    assert_eq!(ours.values().sum::<u64>(), u64::from(calls), "{ours:?}");
+    assert_eq!(theirs.values().sum::<u64>(), u64::from(calls), "{theirs:?}");
+    // Calls in the same log2 bucket in both: the histograms' overlap.
+    let same: u64 = ours
+        .iter()
+        .map(|(bucket, n)| (*n).min(theirs.get(bucket).copied().unwrap_or(0)))
+        .sum();
+    assert!(
+        same * 100 >= u64::from(calls) * 95,
+        "{same} of {calls} calls in the same bucket: kprof {ours:?}, bpftrace {theirs:?}"
+    );
+}
+
 /// The count of event `name` in `kprof stat -x ,` output.
 fn counted(stderr: &str, name: &str) -> u64 {
     stderr

@@ -29,7 +29,8 @@ files): events are opened with perf_event_open, filters set on their file descri
 #[command(after_help = TRACE_EXAMPLES)]
 pub struct TraceArgs {
     /// Tracepoints to trace (repeatable, comma-separated): `syscalls:sys_enter_read`,
-    /// globs such as `syscalls:sys_enter_*` or `block:*`.
+    /// globs such as `syscalls:sys_enter_*` or `block:*`; or probes: `u:PATH:FUNC`,
+    /// `ur:PATH:FUNC`, `usdt:PATH:PROVIDER:NAME` (fields `arg0`.., `retval`).
     #[arg(short = 'e', long = "event", value_name = "EVENTS")]
     pub events: Vec<String>,
     #[command(flatten)]

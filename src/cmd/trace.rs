@@ -1,4 +1,4 @@
-//! `kprof trace`: tracepoint events of a command, processes or the whole system, decoded one by
+//! `kprof trace`: tracepoint and probe events of a command, processes or the whole system, decoded one by
 //! one — printed as lines (or JSON), or fed to an aggregation — live through the same session
 //! as `kprof record`, or read back from a perf.data file (`-i`, kprof's or perf's own).
 
@@ -12,6 +12,7 @@ use kprof_perfdata::tracepoint::EventFormat;
 use kprof_perfdata::{ParseOptions, PerfFile};
 use kprof_profiler::events::{self, EventKind};
 use kprof_profiler::live::{TraceConsumer, TraceOptions};
+use kprof_profiler::probe::{self, ResolveContext};
 use kprof_profiler::{CallGraph, EndedBy, RawData, RecordOptions, RecordSummary, StopReason};
 
 use crate::analysis::{self, AnalysisOptions};
@@ -19,11 +20,12 @@ use crate::cli::trace::TraceArgs;
 #[cfg(test)]
 use crate::cli::trace::parse_interval;
 use crate::mapped;
-use crate::trace::agg::{self, Aggregation, EventFields};
+use crate::trace::agg::{self, Aggregation, AggregationArgs, EventFields};
 use crate::trace::capture::{self, Decoder, LiveCapture, Stacks, TraceOutput};
 use crate::trace::event::{Event, EventSink};
 use crate::trace::filter;
 use crate::trace::lines::LinePrinter;
+use crate::trace::probes;
 
 /// Runs `kprof trace`; exits with the traced command's status.
 pub fn run(args: &TraceArgs) -> Result<ExitCode> {
@@ -47,21 +49,31 @@ pub fn run(args: &TraceArgs) -> Result<ExitCode> {
     }
 }
 
-/// One traced tracepoint: its name and format.
+/// One traced event: a tracepoint with its format, or a probe (no format; its arguments are
+/// its fields).
 struct Traced {
     name: String,
-    format: EventFormat,
+    /// The tracepoint's format; `None` for a probe.
+    format: Option<EventFormat>,
+    /// The fields aggregations may name.
+    fields: EventFields,
 }
 
-/// The `-e` lists expanded (globs) and checked: tracepoints only, each with its format.
-fn traced_events(args: &TraceArgs) -> Result<Vec<Traced>> {
+/// The `-e` lists expanded (globs) and checked: tracepoints, each with its format, and probes
+/// (`u:`, `ur:`, `usdt:`), each site resolved against `context` as `kprof record` does.
+fn traced_events(
+    args: &TraceArgs,
+    agg_args: &AggregationArgs,
+    context: &ResolveContext,
+) -> Result<Vec<Traced>> {
     let mut specs = args.events.clone();
     if specs.is_empty() {
-        specs = agg::events_needed(&args.agg);
+        specs = agg::events_needed(agg_args);
     }
     if specs.is_empty() {
         bail!(
-            "no events: give tracepoints with -e, e.g. -e syscalls:sys_enter_read (kprof list shows them)"
+            "no events: give tracepoints or probes with -e, e.g. -e syscalls:sys_enter_read or \
+             -e u:libc:malloc (kprof list shows them)"
         );
     }
     let mut names: Vec<String> = Vec::new();
@@ -72,19 +84,38 @@ fn traced_events(args: &TraceArgs) -> Result<Vec<Traced>> {
             }
         }
     }
-    let root = kprof_profiler::catalog::tracefs()?;
-    let mut traced = Vec::new();
+    let mut root = None;
+    let mut traced: Vec<Traced> = Vec::new();
     for name in names {
         let spec = events::parse_event(&name)?;
+        if let EventKind::Probe(p) = &spec.kind {
+            // A USDT probe may have several sites, all under one name: one event.
+            let sites = probe::resolve(&p.spec, context)
+                .with_context(|| format!("probe '{}'", spec.name))?;
+            for site in sites {
+                if traced.iter().all(|t| t.name != site.name) {
+                    traced.push(Traced {
+                        name: site.name.clone(),
+                        format: None,
+                        fields: probes::event_fields(&site),
+                    });
+                }
+            }
+            continue;
+        }
         let EventKind::Tracepoint {
             system,
             name: event,
         } = &spec.kind
         else {
             bail!(
-                "{name} is a counter, not a tracepoint: kprof trace takes tracepoints \
-                 (kprof stat counts {name}, kprof record samples it)"
+                "{name} is a counter, not a tracepoint or probe: kprof trace takes tracepoints \
+                 and probes (kprof stat counts {name}, kprof record samples it)"
             );
+        };
+        let root = match &root {
+            Some(root) => root,
+            None => root.insert(kprof_profiler::catalog::tracefs()?),
         };
         let path = root.join("events").join(system).join(event).join("format");
         let text = match std::fs::read_to_string(&path) {
@@ -102,16 +133,43 @@ fn traced_events(args: &TraceArgs) -> Result<Vec<Traced>> {
             .with_context(|| format!("{name}: parsing {}", path.display()))?;
         traced.push(Traced {
             name: spec.name.clone(),
-            format,
+            fields: capture::event_fields(&format),
+            format: Some(format),
         });
     }
     Ok(traced)
 }
 
+/// `--latency u:PATH:FUNC`: the function's entry and return, as `ENTRY..RETURN` of the
+/// resolved probes (paired per thread by the latency aggregation); other `--latency` as given.
+fn latency_of_probes(
+    agg_args: &AggregationArgs,
+    context: &ResolveContext,
+) -> Result<AggregationArgs> {
+    let mut out = agg_args.clone();
+    let Some(latency) = &agg_args.latency else {
+        return Ok(out);
+    };
+    if let Some((entry, ret)) = probes::latency_pair(latency, context)? {
+        if entry.contains("..") {
+            bail!("--latency {latency}: its path {entry} contains `..`; give the path without it");
+        }
+        out.latency = Some(format!("{entry}..{ret}"));
+    }
+    Ok(out)
+}
+
 /// Checks `--filter` against every traced event.
 fn check_filter(filter: &str, traced: &[Traced]) -> Result<()> {
     for event in traced {
-        if let Err(e) = filter::check(filter, &event.format) {
+        let Some(format) = &event.format else {
+            bail!(
+                "--filter is the kernel's tracepoint filter; {} is a probe, which it cannot \
+                 filter (aggregate by an argument instead: --by arg0)",
+                event.name
+            );
+        };
+        if let Err(e) = filter::check(filter, format) {
             let of = if traced.len() > 1 {
                 format!(" (for {})", event.name)
             } else {
@@ -131,15 +189,14 @@ fn run_live(args: &TraceArgs) -> Result<ExitCode> {
     if args.output.as_deref() == Some(Path::new("-")) {
         bail!("-o -: kprof trace prints its events on standard output; give -o a file or a FIFO");
     }
-    let traced = traced_events(args)?;
+    let context = resolved.target.probe_context();
+    let agg_args = latency_of_probes(&args.agg, &context)?;
+    let traced = traced_events(args, &agg_args, &context)?;
     if let Some(filter) = &args.filter {
         check_filter(filter, &traced)?;
     }
-    let fields: Vec<EventFields> = traced
-        .iter()
-        .map(|t| capture::event_fields(&t.format))
-        .collect();
-    let aggregation = agg::build_aggregation(&args.agg, &fields)?;
+    let fields: Vec<EventFields> = traced.iter().map(|t| t.fields.clone()).collect();
+    let aggregation = agg::build_aggregation(&agg_args, &fields)?;
     if aggregation.is_none() && args.interval.is_some() {
         bail!("--interval prints an aggregation: add one (--count, --hist FIELD, ...)");
     }
@@ -193,7 +250,8 @@ fn run_live(args: &TraceArgs) -> Result<ExitCode> {
             args.interval,
         )),
         None => Box::new(
-            LinePrinter::new(stdout, json).with_addresses(traced.iter().map(|t| &t.format)),
+            LinePrinter::new(stdout, json)
+                .with_addresses(traced.iter().filter_map(|t| t.format.as_ref())),
         ),
     };
     let (summary, lost) = if args.call_graph {
@@ -526,6 +584,22 @@ mod tests {
             text.contains("@: 3\n[") && text.ends_with("@: 1\n"),
             "{text}"
         );
+    }
+
+    // See: issue #15 point 4 (--filter is the kernel's tracepoint filter, not a probe's).
+    #[test]
+    fn a_filter_on_a_probe_is_refused_with_what_to_do_instead() {
+        let probe = Traced {
+            name: "u:/bin/prog:work".to_owned(),
+            format: None,
+            fields: EventFields {
+                name: "u:/bin/prog:work".to_owned(),
+                fields: vec![("arg0".to_owned(), true)],
+            },
+        };
+        let err = check_filter("arg0 > 3", &[probe]).unwrap_err().to_string();
+        assert!(err.contains("u:/bin/prog:work is a probe"), "{err}");
+        assert!(err.contains("--by arg0"), "{err}");
     }
 
     #[test]

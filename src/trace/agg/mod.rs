@@ -71,7 +71,8 @@ pub struct AggregationArgs {
     /// Count, min, avg, max, p50, p90, p99 of a numeric field.
     #[arg(long = "stats", value_name = "FIELD")]
     pub stats: Option<String>,
-    /// Time from each START event to its END event (`sys:start..sys:end`), per thread or key.
+    /// Time from each START event to its END event (`sys:start..sys:end`), per thread or key;
+    /// or a function's entry to its return (`u:PATH:FUNC`), per thread.
     #[arg(long = "latency", value_name = "START..END")]
     pub latency: Option<String>,
     /// Pair latency events by these fields instead of by thread (e.g. dev,sector).
