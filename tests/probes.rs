@@ -367,11 +367,16 @@ fn stat_counts_probe_hits_as_bpftrace_does() {
 /// `kprof trace ARGS` over the call workload beside bpftrace's `script` on the same run: kprof's
 /// maps and bpftrace's, each as `bpftrace_maps` reads them, after checking kprof lost nothing.
 type Maps = (BTreeMap<String, u64>, BTreeMap<String, BTreeMap<u64, u64>>);
-fn trace_beside_bpftrace(trace_args: &[&str], script: &str, calls: u32) -> (Maps, Maps) {
+fn trace_beside_bpftrace(
+    trace_args: &[&str],
+    script: &str,
+    calls: u32,
+    allocate: bool,
+) -> (Maps, Maps) {
     let mut args: Vec<String> = vec!["trace".into(), "-m".into(), "1024".into()];
     args.extend(trace_args.iter().map(|a| a.to_string()));
     let _machine = shared();
-    let (out, traced, _) = same_run(&args, script, calls, false);
+    let (out, traced, _) = same_run(&args, script, calls, allocate);
     let stderr = String::from_utf8_lossy(&out.stderr);
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{stderr}");
@@ -392,13 +397,25 @@ fn trace_counts_and_histograms_probe_arguments_as_bpftrace_does() {
         prog.to_str().unwrap()
     );
     let ((counts, _), (bpf_counts, _)) =
-        trace_beside_bpftrace(&["--count", "-e", &work], &script, 3000);
+        trace_beside_bpftrace(&["--count", "-e", &work], &script, 3000, false);
     assert_eq!(counts[""], 3000, "the program's own count of work()");
     assert_eq!(bpf_counts["calls"], 3000);
     let ((_, hists), (_, bpf_hists)) =
-        trace_beside_bpftrace(&["--hist", "arg0", "-e", &work], &script, 3000);
+        trace_beside_bpftrace(&["--hist", "arg0", "-e", &work], &script, 3000, false);
     assert_eq!(hists[""].values().sum::<u64>(), 3000);
     assert_eq!(hists[""], bpf_hists[""]);
+    // libc's malloc by thread name: one per loop step, plus what stdio allocates, as bpftrace
+    // counts them.
+    let script = "uprobe:libc:malloc /pid == PID/ { @[comm] = count(); }";
+    let ((counts, _), (bpf_counts, _)) = trace_beside_bpftrace(
+        &["--count", "--by", "comm", "-e", "u:libc:malloc"],
+        script,
+        2000,
+        true,
+    );
+    assert_eq!(counts, bpf_counts);
+    assert_eq!(counts.len(), 1, "one thread name: {counts:?}");
+    assert!(counts.values().all(|&n| n >= 2000), "{counts:?}");
 }
 
 // See: issue #15 point 4, done means 1 (`kprof trace --latency u:PATH:FUNC` vs bpftrace's
@@ -416,8 +433,12 @@ fn trace_function_latency_agrees_with_bpftrace_on_the_same_run() {
            @ = hist(nsecs - @start[tid]); delete(@start[tid]); }}"
     );
     let calls = 3000;
-    let ((counts, hists), (_, bpf_hists)) =
-        trace_beside_bpftrace(&["--latency", &format!("u:{prog_s}:work")], &script, calls);
+    let ((counts, hists), (_, bpf_hists)) = trace_beside_bpftrace(
+        &["--latency", &format!("u:{prog_s}:work")],
+        &script,
+        calls,
+        false,
+    );
     assert_eq!(
         (counts["unmatched_starts"], counts["unmatched_ends"]),
         (0, 0)
@@ -434,6 +455,56 @@ fn trace_function_latency_agrees_with_bpftrace_on_the_same_run() {
         same * 100 >= u64::from(calls) * 95,
         "{same} of {calls} calls in the same bucket: kprof {ours:?}, bpftrace {theirs:?}"
     );
+}
+
+// See: issue #15 point 4 (`kprof trace -o` keeps probe events; `-i` aggregates them again).
+#[test]
+fn trace_reads_probe_events_back_from_its_file() {
+    if !kprof_can_record() {
+        return;
+    }
+    let prog = calls_binary();
+    let prog_s = prog.to_str().unwrap();
+    let dir = TempDir::new("probes-trace-file");
+    let data = dir.join("t.data");
+    let data_s = data.to_str().unwrap();
+    let _machine = shared();
+    let out = kprof()
+        .args(["trace", "-q", "-m", "1024", "-o", data_s, "-e"])
+        .arg(format!("u:{prog_s}:work,ur:{prog_s}:work"))
+        .args(["--", prog_s, "1500", "0"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(!stderr.contains("lost"), "a lossless trace: {stderr}");
+    let read = |args: &[&str]| -> String {
+        let out = kprof()
+            .args(["trace", "-i", data_s])
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let text = read(&["--count", "--by", "event"]);
+    // The program calls work() 1500 times; each call returns.
+    for event in [format!("u:{prog_s}:work"), format!("ur:{prog_s}:work")] {
+        assert!(
+            text.lines().any(|l| l == format!("@[{event}]: 1500")),
+            "{text}"
+        );
+    }
+    let (counts, hists) = bpftrace_maps(&read(&["--latency", &format!("u:{prog_s}:work")]));
+    assert_eq!(
+        (counts["unmatched_starts"], counts["unmatched_ends"]),
+        (0, 0)
+    );
+    assert_eq!(hists[""].values().sum::<u64>(), 1500);
 }
 
 /// The count of event `name` in `kprof stat -x ,` output.

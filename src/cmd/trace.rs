@@ -323,18 +323,25 @@ fn run_file(args: &TraceArgs, input: &Path) -> Result<()> {
     let bytes = mapped::open_input(input, false)?;
     let file = PerfFile::parse_with(&bytes, &ParseOptions::default())
         .with_context(|| input.display().to_string())?;
-    let fields: Vec<EventFields> = (0..file.attrs().len())
-        .filter_map(|i| file.tracepoint_format(i))
-        .map(capture::event_fields)
+    // Tracepoints by their formats; probes by their names (`u:PATH:FUNC`, the path resolved).
+    let fields: Vec<EventFields> = file
+        .attrs()
+        .iter()
+        .enumerate()
+        .filter_map(|(i, attr)| match file.tracepoint_format(i) {
+            Some(format) => Some(capture::event_fields(format)),
+            None => probes::probe_of(&attr.name, 0).map(|site| probes::event_fields(&site)),
+        })
         .collect();
     if fields.is_empty() {
         bail!(
-            "{}: no tracepoint events with their formats (record them with kprof trace -o or \
-             perf record -e SYSTEM:EVENT)",
+            "{}: no tracepoint events with their formats and no probes (record them with \
+             kprof trace -o or perf record -e SYSTEM:EVENT)",
             input.display()
         );
     }
-    let aggregation = agg::build_aggregation(&args.agg, &fields)?;
+    let agg_args = latency_of_probes(&args.agg, &ResolveContext::default())?;
+    let aggregation = agg::build_aggregation(&agg_args, &fields)?;
     let mut sink: Box<dyn TraceOutput> = match aggregation {
         Some(aggregation) => Box::new(AggregationOutput::new(aggregation, stdout, json, None)),
         None => Box::new(
