@@ -2,7 +2,8 @@
  * describes both copies in /tmp/perf-PID.map, the file perf and kprof read JIT symbols from.
  * The names are hostile on purpose (markup that must show as text in an SVG).
  *
- * Usage: jit [SECONDS]   x86_64 only (the loop is raw machine code).
+ * Usage: jit [SECONDS]   x86_64 only (the loop is raw machine code). SECONDS of CPU time, not
+ * wall time, so a recording holds the same number of samples however busy the machine is.
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -15,9 +16,9 @@
 /* mov rcx, rdi; 1: dec rcx; jnz 1b; ret */
 static const unsigned char loop_code[] = {0x48, 0x89, 0xf9, 0x48, 0xff, 0xc9, 0x75, 0xfb, 0xc3};
 
-static double now(void) {
+static double cpu_seconds(void) {
     struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
     return ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
@@ -40,11 +41,11 @@ int main(int argc, char **argv) {
     fclose(map);
     void (*first)(long) = (void (*)(long))mem;
     void (*second)(long) = (void (*)(long))(mem + 4096);
-    double end = now() + seconds;
+    double end = cpu_seconds() + seconds;
     do {
         first(2000000);
         second(1000000);
-    } while (now() < end);
+    } while (cpu_seconds() < end);
     printf("jit: done, map in %s\n", path);
     return 0;
 }
