@@ -4,7 +4,7 @@
 //! `kprof_ci_bench::process` on a thread named `kprof-ci-bench`; `hot_checksum` takes about
 //! half of each round. Built with `--features slow`, `validate_records` does five times the
 //! work: the deliberate regression. The crate is built once into `CARGO_TARGET_TMPDIR`, and
-//! each recording measures for one second.
+//! each recording measures two seconds of the benchmark thread's CPU time.
 //!
 //! Oracles: the known shape of the workload (which function is hot, which one was slowed
 //! down), `go tool pprof` reading the pprof export, speedscope's published JSON schema, the
@@ -82,9 +82,11 @@ fn bench_builds() -> &'static (PathBuf, PathBuf) {
     BUILDS.get_or_init(|| (build_bench(&[]), build_bench(&["slow"])))
 }
 
-/// Records `cmd` (run in `dir` when given) with `kprof record -F 1999 -g` into `file`: 2 s of
-/// benchmark at 1999 Hz give about 4000 samples, so a function's share varies between runs of
-/// the same build by about one point, well inside the 5-point gate.
+/// Records `cmd` (run in `dir` when given) with `kprof record -F 1999 -g` into `file`: the
+/// benchmark measures 2 s of its thread's CPU time, which cpu-clock samples at 1999 Hz about
+/// 4000 times however busy the machine is, so a function's share varies between runs of the
+/// same build by about one point (binomial, sqrt(0.5 * 0.5 / 4000) < 1%), well inside the
+/// 5-point gate. See: issue #10 done-means 6
 fn record(file: &Path, cmd: &[&Path], args: &[&str], dir: Option<&Path>) {
     let mut kprof = kprof();
     kprof
