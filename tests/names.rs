@@ -136,19 +136,26 @@ fn demangling_equals_cxxfilt_on_libstdcxx() {
 /// Compiles `examples/workloads/SOURCE` with `compiler`, `flags` after the source (so that
 /// libraries such as `-lm` link), once per test run and flag set; returns the binary.
 fn workload(compiler: &str, source: &str, flags: &[&str]) -> PathBuf {
+    // Built once: tests running at once ask for the same binary, and two compilers writing
+    // one output file (the temporary name is per process, not per test) leave a broken
+    // binary or nothing to rename. The lock is held while compiling. See: issue #10
+    // done-means 6
+    static BUILT: std::sync::Mutex<Vec<(String, PathBuf)>> = std::sync::Mutex::new(Vec::new());
+    let mut built = BUILT.lock().unwrap_or_else(|e| e.into_inner());
     let tag: String = flags
         .join("")
         .chars()
         .filter(|c| c.is_ascii_alphanumeric())
         .collect();
+    let stem = source.split('.').next().unwrap_or(source);
+    let key = format!("{stem}-{compiler}-{tag}");
+    if let Some((_, path)) = built.iter().find(|(k, _)| *k == key) {
+        return path.clone();
+    }
     let out_dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("workloads");
     std::fs::create_dir_all(&out_dir).unwrap();
-    let stem = source.split('.').next().unwrap_or(source);
-    let out = out_dir.join(format!("{stem}-{compiler}-{tag}"));
-    let building = out_dir.join(format!(
-        "{stem}-{compiler}-{tag}.building-{}",
-        std::process::id()
-    ));
+    let out = out_dir.join(&key);
+    let building = out_dir.join(format!("{key}.building-{}", std::process::id()));
     let _machine = shared();
     let status = Command::new(compiler)
         .arg(repo().join("examples/workloads").join(source))
@@ -159,6 +166,7 @@ fn workload(compiler: &str, source: &str, flags: &[&str]) -> PathBuf {
         .unwrap_or_else(|e| panic!("{compiler} runs: {e}"));
     assert!(status.success(), "compiling {source} with {flags:?}");
     std::fs::rename(&building, &out).unwrap();
+    built.push((key, out.clone()));
     out
 }
 
