@@ -56,37 +56,50 @@ impl BuildIdEntry {
     }
 }
 
-/// Everything the reader understood from the features.
+/// The feature sections of a recording (HEADER_FEATURE records in a pipe): what the reader
+/// understood from them, and what the [`writer`](crate::writer) writes.
+///
+/// The writer writes TRACING_DATA (when given), BUILD_ID, the host facts HOSTNAME to CMDLINE
+/// (absent ones as empty strings and zero counts, as perf prints them), EVENT_DESC from its
+/// attrs, and SAMPLE_TIME (when given). It derives `present` and `event_desc` itself and writes
+/// no CLOCKID or COMPRESSED section: those fields are the reader's.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Features {
     /// Feature bits present (file: `adds_features`; pipe: HEADER_FEATURE records seen).
     pub present: Vec<u32>,
-    /// HOSTNAME.
+    /// HOSTNAME: the node name (`uname -n`).
     pub hostname: Option<String>,
-    /// OSRELEASE.
+    /// OSRELEASE: the kernel release (`uname -r`).
     pub osrelease: Option<String>,
-    /// VERSION (of perf).
+    /// VERSION: the version of the recording tool.
     pub version: Option<String>,
-    /// ARCH.
+    /// ARCH: the machine (`uname -m`), e.g. `x86_64`.
     pub arch: Option<String>,
-    /// CPUDESC.
+    /// CPUDESC: the CPU model name.
     pub cpudesc: Option<String>,
-    /// CPUID.
+    /// CPUID: perf's cpuid string, e.g. `GenuineIntel,6,85,7`.
     pub cpuid: Option<String>,
-    /// NRCPUS as `(available, online)`.
+    /// NRCPUS as `(available, online)`: CPUs present and CPUs online.
     pub nrcpus: Option<(u32, u32)>,
     /// TOTAL_MEM in kB.
     pub total_mem: Option<u64>,
-    /// CMDLINE arguments.
+    /// CMDLINE arguments: the recorder's command line, program first.
     pub cmdline: Option<Vec<String>>,
     /// EVENT_DESC entries.
     pub event_desc: Vec<EventDesc>,
-    /// BUILD_ID entries.
+    /// BUILD_ID entries: build-ids of the files the recording touched.
     pub build_ids: Vec<BuildIdEntry>,
     /// CLOCKID resolution (ns).
     pub clockid_res_ns: Option<u64>,
     /// COMPRESSED: `(version, type, level, ratio, mmap_len)`.
     pub compressed: Option<(u32, u32, u32, u32, u32)>,
+    /// SAMPLE_TIME: times of the first and the last sample (perf clock, ns).
+    pub sample_time: Option<(u64, u64)>,
+    /// TRACING_DATA for the writer: the blob (`"\x17\x08\x44tracing"`, version, header_page,
+    /// event formats, ...), written as-is. Linux perf refuses files with tracepoint events
+    /// without it. The reader decodes the blob into
+    /// [`PerfFile::tracing_data`](crate::PerfFile::tracing_data) instead and leaves this `None`.
+    pub tracing_data: Option<Vec<u8>>,
 }
 
 fn string(c: &mut Cursor<'_>, what: &'static str) -> Result<String> {
@@ -168,6 +181,9 @@ impl Features {
             }
             f::TOTAL_MEM => self.total_mem = Some(c.u64("total_mem")?),
             f::CLOCKID => self.clockid_res_ns = Some(c.u64("clockid")?),
+            f::SAMPLE_TIME => {
+                self.sample_time = Some((c.u64("sample_time first")?, c.u64("sample_time last")?));
+            }
             f::CMDLINE => {
                 let nr = c.u32("cmdline nr")?;
                 // Each string needs at least 4 bytes: bound the count before allocating.

@@ -35,11 +35,11 @@ use std::io::{self, Seek, SeekFrom, Write};
 
 use crate::attr::EventAttr;
 use crate::endian::Endian;
-use crate::features::BuildIdEntry;
+use crate::features::{BuildIdEntry, Features};
 use crate::kinds::{
     FILE_HEADER_SIZE, PIPE_HEADER_SIZE, feature, misc, record as record_type, sample as sample_type,
 };
-use crate::sample::sample_id_size;
+use crate::sample::{SampleId, sample_id_size};
 
 /// `"PERFILE2"` read as a host-endian u64.
 const MAGIC: u64 = u64::from_le_bytes(*b"PERFILE2");
@@ -59,45 +59,6 @@ pub struct WriterAttr {
     pub ids: Vec<u64>,
     /// The event's name as the user spelled it (`cpu-clock`), shown by `perf report --header`.
     pub name: String,
-}
-
-/// Host description written as feature sections by [`Writer::finish`].
-///
-/// Empty strings and zero counts are still written (perf prints them as empty); the build-id
-/// section is written even when empty; `SAMPLE_TIME` only when both times are known;
-/// `TRACING_DATA` only when given.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct FeatureData {
-    /// `HOSTNAME`: the node name (`uname -n`).
-    pub hostname: String,
-    /// `OSRELEASE`: the kernel release (`uname -r`).
-    pub osrelease: String,
-    /// `VERSION`: the version of the recording tool.
-    pub version: String,
-    /// `ARCH`: the machine (`uname -m`), e.g. `x86_64`.
-    pub arch: String,
-    /// `CPUDESC`: the CPU model name.
-    pub cpudesc: String,
-    /// `CPUID`: perf's cpuid string, e.g. `GenuineIntel,6,85,7`.
-    pub cpuid: String,
-    /// `NRCPUS`: CPUs online.
-    pub nrcpus_online: u32,
-    /// `NRCPUS`: CPUs present (available).
-    pub nrcpus_available: u32,
-    /// `TOTAL_MEM`: memory in kB.
-    pub total_mem_kb: u64,
-    /// `CMDLINE`: the recorder's command line, program first.
-    pub cmdline: Vec<String>,
-    /// `BUILD_ID`: build-ids of the files the recording touched.
-    pub build_ids: Vec<BuildIdEntry>,
-    /// `SAMPLE_TIME`: time of the first sample (perf clock, ns).
-    pub first_sample_time: Option<u64>,
-    /// `SAMPLE_TIME`: time of the last sample (perf clock, ns).
-    pub last_sample_time: Option<u64>,
-    /// `TRACING_DATA`: the tracing-data blob (`"\x17\x08\x44tracing"`, version, header_page,
-    /// event formats, ...), written as-is. Linux perf refuses files with tracepoint events
-    /// without it. `None` writes no section.
-    pub tracing_data: Option<Vec<u8>>,
 }
 
 /// Which fields the `sample_id_all` trailer of non-sample records carries.
@@ -141,47 +102,33 @@ impl SampleIdLayout {
         sample_id_size(self.sample_type)
     }
 
-    /// Appends the trailer for `values` to `out`.
-    pub fn encode(&self, values: &SampleIdValues, out: &mut Vec<u8>) {
+    /// Appends the trailer for `values` to `out`: the reader's [`SampleId`], written back. Fields
+    /// the layout does not carry are ignored; fields it carries but `values` lacks are written as
+    /// 0 (perf writes 0 for the time of synthesized records).
+    pub fn encode(&self, values: &SampleId, out: &mut Vec<u8>) {
         let st = self.sample_type;
+        let id = values.id.unwrap_or(0);
         if st & sample_type::TID != 0 {
-            out.extend_from_slice(&values.pid.to_ne_bytes());
-            out.extend_from_slice(&values.tid.to_ne_bytes());
+            out.extend_from_slice(&values.pid.unwrap_or(0).to_ne_bytes());
+            out.extend_from_slice(&values.tid.unwrap_or(0).to_ne_bytes());
         }
         if st & sample_type::TIME != 0 {
-            out.extend_from_slice(&values.time.to_ne_bytes());
+            out.extend_from_slice(&values.time.unwrap_or(0).to_ne_bytes());
         }
         if st & sample_type::ID != 0 {
-            out.extend_from_slice(&values.id.to_ne_bytes());
+            out.extend_from_slice(&id.to_ne_bytes());
         }
         if st & sample_type::STREAM_ID != 0 {
-            out.extend_from_slice(&values.stream_id.to_ne_bytes());
+            out.extend_from_slice(&values.stream_id.unwrap_or(0).to_ne_bytes());
         }
         if st & sample_type::CPU != 0 {
-            out.extend_from_slice(&values.cpu.to_ne_bytes());
+            out.extend_from_slice(&values.cpu.unwrap_or(0).to_ne_bytes());
             out.extend_from_slice(&0u32.to_ne_bytes());
         }
         if st & sample_type::IDENTIFIER != 0 {
-            out.extend_from_slice(&values.id.to_ne_bytes());
+            out.extend_from_slice(&id.to_ne_bytes());
         }
     }
-}
-
-/// Values for the `sample_id_all` trailer; fields the layout does not carry are ignored.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct SampleIdValues {
-    /// Process id (TID).
-    pub pid: i32,
-    /// Thread id (TID).
-    pub tid: i32,
-    /// Timestamp (TIME); perf writes 0 for synthesized records.
-    pub time: u64,
-    /// Sample id (ID and IDENTIFIER): one of the attr's ids.
-    pub id: u64,
-    /// CPU number (CPU).
-    pub cpu: u32,
-    /// Stream id (STREAM_ID).
-    pub stream_id: u64,
 }
 
 /// Fields of an MMAP2 record (MMAP uses pid, tid, start, len, pgoff, filename and kernel).
@@ -257,7 +204,7 @@ pub fn encode_comm(
     tid: i32,
     name: &[u8],
     exec: bool,
-    sid: &SampleIdValues,
+    sid: &SampleId,
 ) -> Vec<u8> {
     let mut out = Vec::with_capacity(32 + layout.size());
     let start = begin_record(&mut out);
@@ -284,11 +231,7 @@ fn mmap_misc(fields: &MmapFields<'_>) -> u16 {
 }
 
 /// A `PERF_RECORD_MMAP2` (with device and inode, not the build-id variant).
-pub fn encode_mmap2(
-    layout: &SampleIdLayout,
-    fields: &MmapFields<'_>,
-    sid: &SampleIdValues,
-) -> Vec<u8> {
+pub fn encode_mmap2(layout: &SampleIdLayout, fields: &MmapFields<'_>, sid: &SampleId) -> Vec<u8> {
     let mut out = Vec::with_capacity(72 + fields.filename.len() + layout.size());
     let start = begin_record(&mut out);
     out.extend_from_slice(&fields.pid.to_ne_bytes());
@@ -309,11 +252,7 @@ pub fn encode_mmap2(
 }
 
 /// A `PERF_RECORD_MMAP` (no device/inode); perf uses it for the kernel and its modules.
-pub fn encode_mmap(
-    layout: &SampleIdLayout,
-    fields: &MmapFields<'_>,
-    sid: &SampleIdValues,
-) -> Vec<u8> {
+pub fn encode_mmap(layout: &SampleIdLayout, fields: &MmapFields<'_>, sid: &SampleId) -> Vec<u8> {
     let mut out = Vec::with_capacity(40 + fields.filename.len() + layout.size());
     let start = begin_record(&mut out);
     out.extend_from_slice(&fields.pid.to_ne_bytes());
@@ -333,7 +272,7 @@ fn encode_task(
     layout: &SampleIdLayout,
     ids: [i32; 4],
     time: u64,
-    sid: &SampleIdValues,
+    sid: &SampleId,
 ) -> Vec<u8> {
     let mut out = Vec::with_capacity(32 + layout.size());
     let start = begin_record(&mut out);
@@ -354,7 +293,7 @@ pub fn encode_fork(
     tid: i32,
     ptid: i32,
     time: u64,
-    sid: &SampleIdValues,
+    sid: &SampleId,
 ) -> Vec<u8> {
     encode_task(record_type::FORK, layout, [pid, ppid, tid, ptid], time, sid)
 }
@@ -367,13 +306,13 @@ pub fn encode_exit(
     tid: i32,
     ptid: i32,
     time: u64,
-    sid: &SampleIdValues,
+    sid: &SampleId,
 ) -> Vec<u8> {
     encode_task(record_type::EXIT, layout, [pid, ppid, tid, ptid], time, sid)
 }
 
 /// A `PERF_RECORD_LOST_SAMPLES`: `lost` samples were dropped (by the kernel or by kprof).
-pub fn encode_lost_samples(layout: &SampleIdLayout, lost: u64, sid: &SampleIdValues) -> Vec<u8> {
+pub fn encode_lost_samples(layout: &SampleIdLayout, lost: u64, sid: &SampleId) -> Vec<u8> {
     let mut out = Vec::with_capacity(16 + layout.size());
     let start = begin_record(&mut out);
     out.extend_from_slice(&lost.to_ne_bytes());
@@ -385,12 +324,7 @@ pub fn encode_lost_samples(layout: &SampleIdLayout, lost: u64, sid: &SampleIdVal
 /// A `PERF_RECORD_CGROUP`: the cgroup with `id` (what PERF_SAMPLE_CGROUP carries) is at `path`,
 /// relative to its hierarchy's root (`/` for the root itself), as perf synthesizes them for the
 /// cgroups that exist when recording starts.
-pub fn encode_cgroup(
-    layout: &SampleIdLayout,
-    id: u64,
-    path: &[u8],
-    sid: &SampleIdValues,
-) -> Vec<u8> {
+pub fn encode_cgroup(layout: &SampleIdLayout, id: u64, path: &[u8], sid: &SampleId) -> Vec<u8> {
     let mut out = Vec::with_capacity(24 + path.len() + layout.size());
     let start = begin_record(&mut out);
     out.extend_from_slice(&id.to_ne_bytes());
@@ -506,14 +440,14 @@ impl<W: Write + Seek> Writer<W> {
 
     /// Writes the feature sections after the data and rewrites the header with the data size and
     /// the feature bitmap; flushes and returns the sink.
-    pub fn finish(mut self, features: &FeatureData) -> io::Result<W> {
+    pub fn finish(mut self, features: &Features) -> io::Result<W> {
         self.write_features(features)?;
         Ok(self.sink)
     }
 
     /// What [`Writer::finish`] does, keeping the writer: when it fails (a full disk), the caller
     /// can [`Writer::cut_data`] and [`Writer::checkpoint`] to leave a file without features.
-    pub fn write_features(&mut self, features: &FeatureData) -> io::Result<()> {
+    pub fn write_features(&mut self, features: &Features) -> io::Result<()> {
         let bodies = feature_bodies(&self.attrs, features);
         let feat_offset = self.data_offset + self.data_size;
         let table_size = bodies.len() as u64 * 16;
@@ -656,7 +590,7 @@ impl<W: Write> PipeWriter<W> {
     /// Writes the pipe header, one HEADER_ATTR record per attr, the tracing data of `features`
     /// (if any) and its host facts. A feature too large for one record (64 KiB) is left out;
     /// an event with more ids than one HEADER_ATTR holds (about 8000) fails with `InvalidInput`.
-    pub fn new(mut sink: W, attrs: &[WriterAttr], features: &FeatureData) -> io::Result<Self> {
+    pub fn new(mut sink: W, attrs: &[WriterAttr], features: &Features) -> io::Result<Self> {
         let mut out = Vec::new();
         out.extend_from_slice(&MAGIC.to_ne_bytes());
         out.extend_from_slice(&PIPE_HEADER_SIZE.to_ne_bytes());
@@ -749,11 +683,11 @@ impl<W: Write> PipeWriter<W> {
     }
 }
 
-/// The feature bodies to write, in ascending bit order.
-fn feature_bodies(attrs: &[WriterAttr], f: &FeatureData) -> Vec<(u32, Vec<u8>)> {
-    let string = |s: &str| {
+/// The feature bodies to write, in ascending bit order (see [`Features`] for what is written).
+fn feature_bodies(attrs: &[WriterAttr], f: &Features) -> Vec<(u32, Vec<u8>)> {
+    let string = |s: &Option<String>| {
         let mut out = Vec::new();
-        push_feature_string(&mut out, s);
+        push_feature_string(&mut out, s.as_deref().unwrap_or_default());
         out
     };
     let mut bodies = Vec::new();
@@ -767,21 +701,24 @@ fn feature_bodies(attrs: &[WriterAttr], f: &FeatureData) -> Vec<(u32, Vec<u8>)> 
         (feature::VERSION, string(&f.version)),
         (feature::ARCH, string(&f.arch)),
     ]);
+    let (available, online) = f.nrcpus.unwrap_or_default();
     let mut nrcpus = Vec::with_capacity(8);
-    nrcpus.extend_from_slice(&f.nrcpus_available.to_ne_bytes());
-    nrcpus.extend_from_slice(&f.nrcpus_online.to_ne_bytes());
+    nrcpus.extend_from_slice(&available.to_ne_bytes());
+    nrcpus.extend_from_slice(&online.to_ne_bytes());
     bodies.push((feature::NRCPUS, nrcpus));
     bodies.push((feature::CPUDESC, string(&f.cpudesc)));
     bodies.push((feature::CPUID, string(&f.cpuid)));
-    bodies.push((feature::TOTAL_MEM, f.total_mem_kb.to_ne_bytes().to_vec()));
+    let total_mem = f.total_mem.unwrap_or_default();
+    bodies.push((feature::TOTAL_MEM, total_mem.to_ne_bytes().to_vec()));
+    let args = f.cmdline.as_deref().unwrap_or_default();
     let mut cmdline = Vec::new();
-    cmdline.extend_from_slice(&u32_len(f.cmdline.len()).to_ne_bytes());
-    for arg in &f.cmdline {
+    cmdline.extend_from_slice(&u32_len(args.len()).to_ne_bytes());
+    for arg in args {
         push_feature_string(&mut cmdline, arg);
     }
     bodies.push((feature::CMDLINE, cmdline));
     bodies.push((feature::EVENT_DESC, event_desc_section(attrs)));
-    if let (Some(first), Some(last)) = (f.first_sample_time, f.last_sample_time) {
+    if let Some((first, last)) = f.sample_time {
         let mut times = Vec::with_capacity(16);
         times.extend_from_slice(&first.to_ne_bytes());
         times.extend_from_slice(&last.to_ne_bytes());
@@ -953,13 +890,13 @@ mod tests {
                 | sample_type::IP,
         );
         assert_eq!(layout.size(), 48);
-        let values = SampleIdValues {
-            pid: 7,
-            tid: 8,
-            time: 9,
-            id: 10,
-            cpu: 11,
-            stream_id: 12,
+        let values = SampleId {
+            pid: Some(7),
+            tid: Some(8),
+            time: Some(9),
+            id: Some(10),
+            cpu: Some(11),
+            stream_id: Some(12),
         };
         let mut out = Vec::new();
         layout.encode(&values, &mut out);
@@ -991,10 +928,10 @@ mod tests {
     #[test]
     fn comm_is_padded_and_sized() {
         let layout = SampleIdLayout::new(sample_type::TID | sample_type::TIME);
-        let sid = SampleIdValues {
-            pid: 1,
-            tid: 2,
-            time: 3,
+        let sid = SampleId {
+            pid: Some(1),
+            tid: Some(2),
+            time: Some(3),
             ..Default::default()
         };
         for name in [&b""[..], b"abc", b"1234567", b"12345678", b"ksoftirqd/0"] {
@@ -1027,7 +964,7 @@ mod tests {
             filename: b"/usr/bin/true",
             kernel: false,
         };
-        let rec = encode_mmap2(&SampleIdLayout::none(), &fields, &SampleIdValues::default());
+        let rec = encode_mmap2(&SampleIdLayout::none(), &fields, &SampleId::default());
         assert_eq!(rec.len() % 8, 0);
         assert_eq!(usize::from(u16_at(&rec, 6)), rec.len());
         assert_eq!(u32_at(&rec, 0), record_type::MMAP2);
@@ -1043,7 +980,7 @@ mod tests {
         let data = encode_mmap2(
             &SampleIdLayout::none(),
             &MmapFields { prot: 1, ..fields },
-            &SampleIdValues::default(),
+            &SampleId::default(),
         );
         assert_eq!(u16_at(&data, 4), misc::CPUMODE_USER | misc::MMAP_DATA);
         let kernel = encode_mmap(
@@ -1052,7 +989,7 @@ mod tests {
                 kernel: true,
                 ..fields
             },
-            &SampleIdValues::default(),
+            &SampleId::default(),
         );
         assert_eq!(u32_at(&kernel, 0), record_type::MMAP);
         assert_eq!(u16_at(&kernel, 4), misc::CPUMODE_KERNEL);
@@ -1062,8 +999,8 @@ mod tests {
     #[test]
     fn small_records() {
         let layout = SampleIdLayout::new(sample_type::TIME);
-        let sid = SampleIdValues {
-            time: 77,
+        let sid = SampleId {
+            time: Some(77),
             ..Default::default()
         };
         let fork = encode_fork(&layout, 10, 1, 11, 1, 500, &sid);
@@ -1142,10 +1079,9 @@ mod tests {
         assert_eq!(data_offset as usize, early.len());
 
         writer.write_record(&encode_finished_round()).unwrap();
-        let features = FeatureData {
-            hostname: "h".into(),
-            first_sample_time: Some(1),
-            last_sample_time: Some(2),
+        let features = Features {
+            hostname: Some("h".into()),
+            sample_time: Some((1, 2)),
             ..Default::default()
         };
         let bytes = writer.finish(&features).unwrap().into_inner();
@@ -1219,7 +1155,7 @@ mod tests {
         let blob = b"\x17\x08\x44tracing0.6\0odd-length blob".to_vec();
         let write = |tracing_data: Option<Vec<u8>>| {
             let writer = Writer::new(Cursor::new(Vec::new()), attrs.clone()).unwrap();
-            let features = FeatureData {
+            let features = Features {
                 tracing_data,
                 ..Default::default()
             };
@@ -1248,13 +1184,13 @@ mod tests {
         use crate::{Note, PerfFile, Record};
         let st = ALL_BUT_CALLCHAIN | sample_type::CALLCHAIN;
         let layout = SampleIdLayout::new(st);
-        let sid = SampleIdValues {
-            pid: 10,
-            tid: 11,
-            time: 5,
-            id: TEST_ID,
-            cpu: 1,
-            stream_id: 0,
+        let sid = SampleId {
+            pid: Some(10),
+            tid: Some(11),
+            time: Some(5),
+            id: Some(TEST_ID),
+            cpu: Some(1),
+            stream_id: Some(0),
         };
         let attrs = vec![WriterAttr {
             attr: cpu_clock_attr(st, 120), // an older, shorter attr: stored as 128 bytes
@@ -1313,26 +1249,24 @@ mod tests {
         assert!(file.notes().contains(&Note::NotFinalized));
         assert_eq!(file.records().count(), records.len());
 
-        let features = FeatureData {
-            hostname: "host".into(),
-            osrelease: "6.1.0".into(),
-            version: "kprof 0.1.0".into(),
-            arch: "x86_64".into(),
-            cpudesc: "cpu".into(),
-            cpuid: "GenuineIntel,6,85,7".into(),
-            nrcpus_online: 3,
-            nrcpus_available: 4,
-            total_mem_kb: 1024,
-            cmdline: vec!["kprof".into(), "record".into()],
+        let features = Features {
+            hostname: Some("host".into()),
+            osrelease: Some("6.1.0".into()),
+            version: Some("kprof 0.1.0".into()),
+            arch: Some("x86_64".into()),
+            cpudesc: Some("cpu".into()),
+            cpuid: Some("GenuineIntel,6,85,7".into()),
+            nrcpus: Some((4, 3)),
+            total_mem: Some(1024),
+            cmdline: Some(vec!["kprof".into(), "record".into()]),
             build_ids: vec![BuildIdEntry::new(
                 -1,
                 false,
                 vec![0xab; 20],
                 "/usr/bin/app".into(),
             )],
-            first_sample_time: Some(6),
-            last_sample_time: Some(6),
-            tracing_data: None,
+            sample_time: Some((6, 6)),
+            ..Default::default()
         };
         let bytes = writer.finish(&features).unwrap().into_inner();
         let file = PerfFile::parse(&bytes).unwrap();
@@ -1368,6 +1302,16 @@ mod tests {
         assert_eq!(f.build_ids[0].build_id, vec![0xab; 20]);
         assert_eq!(f.build_ids[0].filename, "/usr/bin/app");
         assert_eq!(f.build_ids[0].pid, -1);
+        assert_eq!(f.sample_time, Some((6, 6)));
+        // One features type: what was written reads back, but for what the writer derives
+        // (the bits, EVENT_DESC, the build-id misc's BUILD_ID_SIZE; build-ids checked above).
+        let read_back = Features {
+            present: Vec::new(),
+            event_desc: Vec::new(),
+            build_ids: features.build_ids.clone(),
+            ..f.clone()
+        };
+        assert_eq!(read_back, features);
 
         let events: Vec<_> = file.records().map(|e| e.unwrap()).collect();
         assert_eq!(events.len(), records.len());
@@ -1573,10 +1517,10 @@ mod tests {
         let exe = exe.as_os_str().as_encoded_bytes().to_vec();
         let pid = std::process::id() as i32;
         let layout = SampleIdLayout::new(st);
-        let sid = SampleIdValues {
-            pid,
-            tid: pid,
-            id: TEST_ID,
+        let sid = SampleId {
+            pid: Some(pid as u32),
+            tid: Some(pid as u32),
+            id: Some(TEST_ID),
             ..Default::default()
         };
         let attrs = vec![WriterAttr {
@@ -1606,7 +1550,10 @@ mod tests {
                 kernel: true,
                 ..Default::default()
             };
-            let sid = SampleIdValues { pid: -1, ..sid };
+            let sid = SampleId {
+                pid: Some(u32::MAX), // -1: the kernel
+                ..sid
+            };
             writer
                 .write_record(&encode_mmap(&layout, &fields, &sid))
                 .unwrap();
@@ -1627,21 +1574,19 @@ mod tests {
             time += 1000;
         }
         writer.write_record(&encode_finished_round()).unwrap();
-        let features = FeatureData {
-            hostname: "kprof-test-host".into(),
-            osrelease: "6.0.0-kprof-test".into(),
-            version: "kprof 0.1.0".into(),
-            arch: "x86_64".into(),
-            cpudesc: "Test CPU".into(),
-            cpuid: "GenuineIntel,6,85,7".into(),
-            nrcpus_online: 2,
-            nrcpus_available: 4,
-            total_mem_kb: 123_456,
-            cmdline: vec!["kprof".into(), "record".into(), "--marker-arg".into()],
+        let features = Features {
+            hostname: Some("kprof-test-host".into()),
+            osrelease: Some("6.0.0-kprof-test".into()),
+            version: Some("kprof 0.1.0".into()),
+            arch: Some("x86_64".into()),
+            cpudesc: Some("Test CPU".into()),
+            cpuid: Some("GenuineIntel,6,85,7".into()),
+            nrcpus: Some((4, 2)),
+            total_mem: Some(123_456),
+            cmdline: Some(vec!["kprof".into(), "record".into(), "--marker-arg".into()]),
             build_ids: Vec::new(),
-            first_sample_time: Some(1_000_000),
-            last_sample_time: Some(time - 1000),
-            tracing_data: None,
+            sample_time: Some((1_000_000, time - 1000)),
+            ..Default::default()
         };
         let bytes = match ending {
             Ending::Finished | Ending::Killed => {

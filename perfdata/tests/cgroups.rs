@@ -54,9 +54,7 @@ fn cgroup_records_name_sample_ids() {
 
 #[test]
 fn written_cgroup_records_read_back() {
-    use kprof_perfdata::writer::{
-        SampleIdLayout, SampleIdValues, Writer, WriterAttr, encode_cgroup,
-    };
+    use kprof_perfdata::writer::{SampleIdLayout, Writer, WriterAttr, encode_cgroup};
     let sample_type = st::IP | st::TID | st::TIME | st::IDENTIFIER | st::CGROUP;
     let spec = AttrSpec {
         sample_type,
@@ -73,9 +71,9 @@ fn written_cgroup_records_read_back() {
         name: "cpu-clock".to_owned(),
     };
     let layout = SampleIdLayout::new(sample_type);
-    let sid = SampleIdValues {
-        id: 9,
-        ..SampleIdValues::default()
+    let sid = kprof_perfdata::SampleId {
+        id: Some(9),
+        ..kprof_perfdata::SampleId::default()
     };
     let mut writer = Writer::new(std::io::Cursor::new(Vec::new()), vec![attr]).unwrap();
     // Path lengths around the 8-byte padding boundary.
@@ -86,7 +84,7 @@ fn written_cgroup_records_read_back() {
             .unwrap();
     }
     let bytes = writer
-        .finish(&kprof_perfdata::writer::FeatureData::default())
+        .finish(&kprof_perfdata::Features::default())
         .unwrap()
         .into_inner();
     let file = PerfFile::parse(&bytes).unwrap();

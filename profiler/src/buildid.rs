@@ -8,7 +8,7 @@ use std::fs;
 use std::path::Path;
 
 use kprof_perfdata::BuildIdEntry;
-use kprof_perfdata::writer::FeatureData;
+use kprof_perfdata::Features;
 use object::{Object, read::ReadCache};
 
 /// Where the running kernel exposes its ELF notes.
@@ -120,7 +120,7 @@ pub fn collect_build_ids(
 ///
 /// `cmdline` is the recorder's command line, program first; `version` the recorder's version
 /// string (shown as "perf version"). Build-ids and sample times are left empty for the caller.
-pub fn host_features(cmdline: &[String], version: &str) -> FeatureData {
+pub fn host_features(cmdline: &[String], version: &str) -> Features {
     let read_trimmed = |path: &str| {
         fs::read_to_string(path)
             .map(|s| s.trim().to_string())
@@ -131,18 +131,17 @@ pub fn host_features(cmdline: &[String], version: &str) -> FeatureData {
     let online = cpu_list_count(&read_trimmed("/sys/devices/system/cpu/online"));
     let present = cpu_list_max(&read_trimmed("/sys/devices/system/cpu/present"))
         .map_or(online, |max| max.saturating_add(1));
-    FeatureData {
-        hostname: read_trimmed("/proc/sys/kernel/hostname"),
-        osrelease: read_trimmed("/proc/sys/kernel/osrelease"),
-        version: version.to_string(),
-        arch: std::env::consts::ARCH.to_string(),
-        cpudesc: cpu_description(&cpuinfo),
-        cpuid: cpu_id(&cpuinfo),
-        nrcpus_online: online,
-        nrcpus_available: present,
-        total_mem_kb: mem_total_kb(&meminfo),
-        cmdline: cmdline.to_vec(),
-        ..FeatureData::default()
+    Features {
+        hostname: Some(read_trimmed("/proc/sys/kernel/hostname")),
+        osrelease: Some(read_trimmed("/proc/sys/kernel/osrelease")),
+        version: Some(version.to_string()),
+        arch: Some(std::env::consts::ARCH.to_string()),
+        cpudesc: Some(cpu_description(&cpuinfo)),
+        cpuid: Some(cpu_id(&cpuinfo)),
+        nrcpus: Some((present, online)),
+        total_mem: Some(mem_total_kb(&meminfo)),
+        cmdline: Some(cmdline.to_vec()),
+        ..Features::default()
     }
 }
 
@@ -370,24 +369,33 @@ mod tests {
     #[test]
     fn host_features_match_uname() {
         let features = host_features(&["kprof".into(), "record".into()], "kprof 0.1.0");
-        assert_eq!(features.cmdline, ["kprof", "record"]);
-        assert_eq!(features.version, "kprof 0.1.0");
+        let text = |field: &Option<String>| field.clone().unwrap_or_default();
+        assert_eq!(
+            features.cmdline.as_deref(),
+            Some(&["kprof".to_string(), "record".to_string()][..])
+        );
+        assert_eq!(text(&features.version), "kprof 0.1.0");
         let Some(node) = tool_output("uname", &["-n"]) else {
             return;
         };
-        assert_eq!(features.hostname, node.trim());
+        assert_eq!(text(&features.hostname), node.trim());
         assert_eq!(
-            features.osrelease,
+            text(&features.osrelease),
             tool_output("uname", &["-r"]).unwrap().trim()
         );
-        assert_eq!(features.arch, tool_output("uname", &["-m"]).unwrap().trim());
+        assert_eq!(
+            text(&features.arch),
+            tool_output("uname", &["-m"]).unwrap().trim()
+        );
         let online = tool_output("getconf", &["_NPROCESSORS_ONLN"]).unwrap();
-        assert_eq!(features.nrcpus_online.to_string(), online.trim());
-        assert!(features.nrcpus_available >= features.nrcpus_online);
-        assert!(features.total_mem_kb > 0);
+        let (available, online_found) = features.nrcpus.unwrap();
+        assert_eq!(online_found.to_string(), online.trim());
+        assert!(available >= online_found);
+        assert!(features.total_mem.unwrap() > 0);
         if std::env::consts::ARCH == "x86_64" {
-            assert_eq!(features.cpuid.split(',').count(), 4, "{}", features.cpuid);
-            assert!(!features.cpudesc.is_empty());
+            let cpuid = text(&features.cpuid);
+            assert_eq!(cpuid.split(',').count(), 4, "{cpuid}");
+            assert!(!text(&features.cpudesc).is_empty());
         }
     }
 }

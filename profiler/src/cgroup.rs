@@ -13,7 +13,8 @@ use std::io;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
-use kprof_perfdata::writer::{SampleIdValues, encode_cgroup};
+use kprof_perfdata::SampleId;
+use kprof_perfdata::writer::encode_cgroup;
 
 use crate::error::{Error, Result};
 use crate::procfs::SynthesisContext;
@@ -168,9 +169,9 @@ pub fn synthesize_cgroups_under(
     if cfg!(not(target_pointer_width = "64")) {
         return Ok(0);
     }
-    let sid = SampleIdValues {
-        id: ctx.id,
-        ..SampleIdValues::default()
+    let sid = SampleId {
+        id: Some(ctx.id),
+        ..SampleId::default()
     };
     let root_id = std::fs::metadata(mount)?.ino();
     out(&encode_cgroup(&ctx.layout, root_id, b"/", &sid))?;

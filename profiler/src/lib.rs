@@ -506,8 +506,7 @@ pub fn record(options: &RecordOptions, notes: &mut dyn FnMut(&str)) -> Result<Re
             .mapped_files()
             .map(|(kernel, path)| (-1, kernel, path.to_owned())),
     );
-    features.first_sample_time = stats.first_sample_time;
-    features.last_sample_time = stats.last_sample_time;
+    features.sample_time = stats.first_sample_time.zip(stats.last_sample_time);
     let bytes = out.data_bytes();
     let failed_before = out.failure().is_some();
     let failure = out.finish(&features);

@@ -6,7 +6,8 @@
 use std::ffi::CString;
 use std::io;
 
-use kprof_perfdata::writer::{self, FeatureData, WriterAttr};
+use kprof_perfdata::Features;
+use kprof_perfdata::writer::{self, WriterAttr};
 
 use crate::error::{Error, Result};
 use crate::output::{Destination, Output};
@@ -33,7 +34,7 @@ pub struct TraceOptions {
 /// Takes the records of a live trace as the session drains them.
 pub trait TraceConsumer {
     /// Before any record: the stream's attrs and host facts (with the tracepoints' formats).
-    fn begin(&mut self, attrs: &[WriterAttr], features: &FeatureData) -> io::Result<()>;
+    fn begin(&mut self, attrs: &[WriterAttr], features: &Features) -> io::Result<()>;
     /// One record (side-band, sample, LOST, FINISHED_ROUND...). An error stops the trace.
     fn record(&mut self, raw: RawData<'_>) -> io::Result<()>;
     /// After each round of the session's loop (at least every 100 ms).
@@ -269,8 +270,7 @@ pub fn trace(
                 .mapped_files()
                 .map(|(kernel, path)| (-1, kernel, path.to_owned())),
         );
-        features.first_sample_time = stats.first_sample_time;
-        features.last_sample_time = stats.last_sample_time;
+        features.sample_time = stats.first_sample_time.zip(stats.last_sample_time);
         bytes = out.data_bytes();
         failure = out.finish(&features);
     }

@@ -27,8 +27,8 @@ use std::os::unix::fs::{FileExt, FileTypeExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use kprof_perfdata::BuildIdEntry;
-use kprof_perfdata::writer::{FeatureData, PipeWriter, Writer, WriterAttr};
+use kprof_perfdata::writer::{PipeWriter, Writer, WriterAttr};
+use kprof_perfdata::{BuildIdEntry, Features};
 
 use crate::error::{Error, Result};
 use crate::ring::RawData;
@@ -225,7 +225,7 @@ impl Destination {
     /// one and writes its header and attrs; for a stream, writes the pipe header, the attrs and
     /// the host facts of `features` (and its tracing data). Until [`Output::keep`], dropping
     /// the output removes the new file and puts the old one back.
-    pub fn open(self, attrs: Vec<WriterAttr>, features: &FeatureData) -> Result<Output> {
+    pub fn open(self, attrs: Vec<WriterAttr>, features: &Features) -> Result<Output> {
         match self.kind {
             DestinationKind::File => FileOutput::create(&self.path, attrs).map(Output::File),
             DestinationKind::Stream(file) => {
@@ -352,7 +352,7 @@ impl Output {
     /// Finishes the output with `features` (a file: feature sections and the final header; a
     /// stream: build-id records) and makes it durable. After a write error it still tries to
     /// add the features to what was kept. Returns the failure, if any write failed.
-    pub fn finish(self, features: &FeatureData) -> Option<OutputFailure> {
+    pub fn finish(self, features: &Features) -> Option<OutputFailure> {
         match self {
             Output::File(f) => f.finish(features),
             Output::Pipe(p) => p.finish(&features.build_ids),
@@ -544,7 +544,7 @@ impl FileOutput {
         (kept_bytes, kept_samples, true)
     }
 
-    fn finish(mut self, features: &FeatureData) -> Option<OutputFailure> {
+    fn finish(mut self, features: &Features) -> Option<OutputFailure> {
         self.kept = true;
         let mut writer = self.writer.take()?;
         let data_end = writer.data_offset() + writer.data_bytes();
@@ -878,9 +878,9 @@ mod tests {
             said.iter().any(|n| n.contains("waiting for a reader")),
             "{said:?}"
         );
-        let mut out = destination.open(attrs(), &FeatureData::default()).unwrap();
+        let mut out = destination.open(attrs(), &Features::default()).unwrap();
         out.write_record(&record(SAMPLE)).unwrap();
-        assert!(out.finish(&FeatureData::default()).is_none());
+        assert!(out.finish(&Features::default()).is_none());
         let bytes = reader.join().unwrap();
         assert_eq!(&bytes[..8], b"PERFILE2");
         assert_eq!(u64::from_ne_bytes(bytes[8..16].try_into().unwrap()), 16);
@@ -901,7 +901,7 @@ mod tests {
         let mut notes = |_: &str| {};
         let out = Destination::prepare(&path, &mut notes)
             .unwrap()
-            .open(attrs(), &FeatureData::default())
+            .open(attrs(), &Features::default())
             .unwrap();
         let old = dir.path().join("out.data.old");
         assert_eq!(std::fs::read_to_string(&old).unwrap(), "previous");
@@ -914,11 +914,11 @@ mod tests {
 
         let mut out = Destination::prepare(&path, &mut notes)
             .unwrap()
-            .open(attrs(), &FeatureData::default())
+            .open(attrs(), &Features::default())
             .unwrap();
         out.keep();
         out.write_record(&record(SAMPLE)).unwrap();
-        assert!(out.finish(&FeatureData::default()).is_none());
+        assert!(out.finish(&Features::default()).is_none());
         assert_eq!(std::fs::read_to_string(&old).unwrap(), "previous");
         assert_eq!(&std::fs::read(&path).unwrap()[..8], b"PERFILE2");
     }
@@ -933,7 +933,7 @@ mod tests {
         let mut notes = |_: &str| {};
         let err = Destination::prepare(&path, &mut notes)
             .unwrap()
-            .open(attrs(), &FeatureData::default())
+            .open(attrs(), &Features::default())
             .unwrap_err();
         assert!(err.with_causes().contains("cannot keep"), "{err}");
         assert_eq!(std::fs::read_to_string(&path).unwrap(), "previous");
@@ -947,7 +947,7 @@ mod tests {
         let mut notes = |_: &str| {};
         let mut out = Destination::prepare(&path, &mut notes)
             .unwrap()
-            .open(attrs(), &FeatureData::default())
+            .open(attrs(), &Features::default())
             .unwrap();
         out.keep();
         for _ in 0..3 {

@@ -10,8 +10,9 @@ use std::fs;
 use std::io::{self, BufRead, BufReader};
 use std::path::{Path, PathBuf};
 
+use kprof_perfdata::SampleId;
 use kprof_perfdata::writer::{
-    MmapFields, SampleIdLayout, SampleIdValues, encode_comm, encode_fork, encode_mmap, encode_mmap2,
+    MmapFields, SampleIdLayout, encode_comm, encode_fork, encode_mmap, encode_mmap2,
 };
 
 /// Where the synthesized records' `sample_id_all` trailer comes from.
@@ -21,6 +22,19 @@ pub struct SynthesisContext {
     pub layout: SampleIdLayout,
     /// The first attr's id, written into the trailer's ID/IDENTIFIER.
     pub id: u64,
+}
+
+impl SynthesisContext {
+    /// The trailer of a record synthesized for task `pid`/`tid` (`-1`/`0` for the kernel, as the
+    /// u32 the kernel writes): this context's id, time 0 as perf writes.
+    pub fn sample_id(&self, pid: i32, tid: i32) -> SampleId {
+        SampleId {
+            pid: Some(pid as u32),
+            tid: Some(tid as u32),
+            id: Some(self.id),
+            ..SampleId::default()
+        }
+    }
 }
 
 /// Knobs for [`synthesize_processes_with`].
@@ -236,12 +250,7 @@ fn synthesize_one(
             continue;
         };
         let parent = if tid == pid { leader.ppid } else { pid };
-        let sid = SampleIdValues {
-            pid,
-            tid,
-            id: ctx.id,
-            ..Default::default()
-        };
+        let sid = ctx.sample_id(pid, tid);
         out(&encode_fork(&ctx.layout, pid, parent, tid, parent, 0, &sid))?;
         out(&encode_comm(&ctx.layout, pid, tid, &name, false, &sid))?;
         stats.threads += 1;
@@ -347,12 +356,7 @@ fn synthesize_maps(
         stats.skipped += 1;
         return Ok(());
     };
-    let sid = SampleIdValues {
-        pid,
-        tid: pid,
-        id: ctx.id,
-        ..Default::default()
-    };
+    let sid = ctx.sample_id(pid, pid);
     let mut emitted = 0usize;
     for line in maps.split(|&b| b == b'\n') {
         let Some(map) = parse_maps_line(line) else {
@@ -425,12 +429,7 @@ pub fn synthesize_kernel_at(
     ctx: &SynthesisContext,
     out: &mut dyn FnMut(&[u8]) -> io::Result<()>,
 ) -> io::Result<()> {
-    let sid = SampleIdValues {
-        pid: -1,
-        tid: 0,
-        id: ctx.id,
-        ..Default::default()
-    };
+    let sid = ctx.sample_id(-1, 0);
     let kernel = MmapFields {
         pid: -1,
         tid: 0,
@@ -966,8 +965,7 @@ mod tests {
             (-1, true, KERNEL_MMAP_NAME.to_string()),
             (-1, false, exe.clone()),
         ]);
-        features.first_sample_time = Some(1000);
-        features.last_sample_time = Some(2000);
+        features.sample_time = Some((1000, 2000));
         let bytes = writer.finish(&features).unwrap().into_inner();
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("system.data");
@@ -994,11 +992,17 @@ mod tests {
         };
         let header = run(&["report", "--header-only", "-i", file]);
         assert!(
-            header.contains(&format!("hostname : {}", features.hostname)),
+            header.contains(&format!(
+                "hostname : {}",
+                features.hostname.as_deref().unwrap_or_default()
+            )),
             "{header}"
         );
         assert!(
-            header.contains(&format!("os release : {}", features.osrelease)),
+            header.contains(&format!(
+                "os release : {}",
+                features.osrelease.as_deref().unwrap_or_default()
+            )),
             "{header}"
         );
         assert!(header.contains("cmdline : kprof record -a"), "{header}");

@@ -9,8 +9,8 @@ use std::io;
 use std::time::{Duration, Instant};
 
 use kprof_perfdata::kinds::record as record_kind;
-use kprof_perfdata::writer::{self, SampleIdLayout, SampleIdValues};
-use kprof_perfdata::{CpuMode, Endian, Record, RecordParseInfo};
+use kprof_perfdata::writer::{self, SampleIdLayout};
+use kprof_perfdata::{CpuMode, Endian, Record, RecordParseInfo, SampleId};
 use perf_event_open_sys::bindings as b;
 
 use crate::error::{Error, Result};
@@ -811,13 +811,13 @@ impl<S: Syscalls> Session<S> {
                 if lost == 0 {
                     continue;
                 }
-                let sid = SampleIdValues {
-                    pid: fd.task,
-                    tid: fd.task,
-                    time: 0,
-                    id: fd.id,
-                    cpu: fd.cpu,
-                    stream_id: 0,
+                let sid = SampleId {
+                    pid: Some(fd.task as u32),
+                    tid: Some(fd.task as u32),
+                    time: Some(0),
+                    id: Some(fd.id),
+                    cpu: Some(fd.cpu),
+                    stream_id: Some(0),
                 };
                 let layout = self
                     .events

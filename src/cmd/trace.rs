@@ -405,7 +405,7 @@ impl TraceConsumer for IgnoreRecords {
     fn begin(
         &mut self,
         _: &[kprof_perfdata::writer::WriterAttr],
-        _: &kprof_perfdata::writer::FeatureData,
+        _: &kprof_perfdata::Features,
     ) -> io::Result<()> {
         Ok(())
     }

@@ -13,8 +13,9 @@ use std::io;
 use std::sync::Arc;
 
 use anyhow::{Result, bail};
+use kprof_perfdata::Features;
 use kprof_perfdata::tracepoint::{EventFormat, FieldKind, FieldValue, RawLayout};
-use kprof_perfdata::writer::{FeatureData, PipeWriter, WriterAttr};
+use kprof_perfdata::writer::{PipeWriter, WriterAttr};
 use kprof_perfdata::{PerfFile, Record};
 use kprof_profiler::RawData;
 use kprof_profiler::live::TraceConsumer;
@@ -289,7 +290,7 @@ impl<'o> LiveCapture<'o> {
 }
 
 impl TraceConsumer for LiveCapture<'_> {
-    fn begin(&mut self, attrs: &[WriterAttr], features: &FeatureData) -> io::Result<()> {
+    fn begin(&mut self, attrs: &[WriterAttr], features: &Features) -> io::Result<()> {
         let writer = PipeWriter::new(Vec::new(), attrs, features)?;
         self.preamble = writer.into_sink();
         self.buffer = self.preamble.clone();

@@ -72,20 +72,10 @@ impl AttrLayout {
         }
     }
 
-    /// Size of the `sample_id` trailer (`struct sample_id` in perf_event.h).
+    /// Size of the `sample_id` trailer (`struct sample_id` in perf_event.h), as perfdata's
+    /// writer lays it out.
     pub(super) fn sample_id_size(&self) -> usize {
-        [
-            st::TID,
-            st::TIME,
-            st::ID,
-            st::STREAM_ID,
-            st::CPU,
-            st::IDENTIFIER,
-        ]
-        .iter()
-        .filter(|&&bit| self.sample_type & bit != 0)
-        .count()
-            * 8
+        kprof_perfdata::writer::SampleIdLayout::new(self.sample_type).size()
     }
 }
 
