@@ -21,7 +21,8 @@
 //!
 //! [`PipeWriter`] writes the pipe format (`perf record -o -`) to any `Write`: a 16-byte header,
 //! the attrs and host facts as HEADER_ATTR / HEADER_FEATURE records, then the records, and the
-//! build-ids as HEADER_BUILD_ID records at the end.
+//! build-ids as HEADER_BUILD_ID records at the end. Both append records through
+//! [`RecordWriter`], the one record path of files and pipes.
 //!
 //! Everything is written in the host's byte order, the order the kernel uses for ring-buffer
 //! records. Attrs are always stored as 128 bytes with `size = 128` (`PERF_ATTR_SIZE_VER7`):
@@ -360,7 +361,7 @@ struct Section {
 }
 
 /// Writes one perf.data file: header and attrs at [`Writer::new`], records with
-/// [`Writer::write_record`], features and the final header at [`Writer::finish`].
+/// [`RecordWriter::write_record`], features and the final header at [`Writer::finish`].
 #[derive(Debug)]
 pub struct Writer<W: Write + Seek> {
     sink: W,
@@ -413,29 +414,6 @@ impl<W: Write + Seek> Writer<W> {
         }
         writer.sink.write_all(&prefix)?;
         Ok(writer)
-    }
-
-    /// Appends one complete record (header and body) to the data section, as-is.
-    ///
-    /// Fails with `InvalidInput` when the header's size is not the slice's length.
-    pub fn write_record(&mut self, record: &[u8]) -> io::Result<()> {
-        self.write_split(record, &[])
-    }
-
-    /// Appends one record that wrapped around the ring buffer: `first` then `second`.
-    ///
-    /// Fails with `InvalidInput` when the header's size is not the pieces' total length.
-    pub fn write_split(&mut self, first: &[u8], second: &[u8]) -> io::Result<()> {
-        let total = check_record(first, second)?;
-        self.sink.write_all(first)?;
-        self.sink.write_all(second)?;
-        self.data_size += total as u64;
-        Ok(())
-    }
-
-    /// Bytes of records written so far.
-    pub fn data_bytes(&self) -> u64 {
-        self.data_size
     }
 
     /// Writes the feature sections after the data and rewrites the header with the data size and
@@ -535,6 +513,60 @@ impl<W: Write + Seek> Writer<W> {
         }
         out
     }
+}
+
+/// The record path of a file ([`Writer`]) and a pipe ([`PipeWriter`]): records appended as-is
+/// after the header.
+pub trait RecordWriter {
+    /// Appends one record that wrapped around the ring buffer: `first` then `second`.
+    ///
+    /// Fails with `InvalidInput` when the header's size is not the pieces' total length.
+    fn write_split(&mut self, first: &[u8], second: &[u8]) -> io::Result<()>;
+
+    /// Appends one complete record (header and body), as-is.
+    ///
+    /// Fails with `InvalidInput` when the header's size is not the slice's length.
+    fn write_record(&mut self, record: &[u8]) -> io::Result<()> {
+        self.write_split(record, &[])
+    }
+
+    /// Bytes of records written so far (not counting a pipe's header records).
+    fn data_bytes(&self) -> u64;
+}
+
+impl<W: Write + Seek> RecordWriter for Writer<W> {
+    fn write_split(&mut self, first: &[u8], second: &[u8]) -> io::Result<()> {
+        append_record(&mut self.sink, &mut self.data_size, first, second)
+    }
+
+    fn data_bytes(&self) -> u64 {
+        self.data_size
+    }
+}
+
+impl<W: Write> RecordWriter for PipeWriter<W> {
+    fn write_split(&mut self, first: &[u8], second: &[u8]) -> io::Result<()> {
+        append_record(&mut self.sink, &mut self.data_size, first, second)
+    }
+
+    fn data_bytes(&self) -> u64 {
+        self.data_size
+    }
+}
+
+/// Checks a record given in two pieces against its header, appends it to `sink` and adds its
+/// size to `data_size`.
+fn append_record(
+    sink: &mut impl Write,
+    data_size: &mut u64,
+    first: &[u8],
+    second: &[u8],
+) -> io::Result<()> {
+    let total = check_record(first, second)?;
+    sink.write_all(first)?;
+    sink.write_all(second)?;
+    *data_size += total as u64;
+    Ok(())
 }
 
 /// The total size of a record given in two pieces, checked against its header.
@@ -639,26 +671,6 @@ impl<W: Write> PipeWriter<W> {
         }
         sink.write_all(&out)?;
         Ok(Self { sink, data_size: 0 })
-    }
-
-    /// Appends one complete record, as-is. Fails with `InvalidInput` when the header's size is
-    /// not the slice's length.
-    pub fn write_record(&mut self, record: &[u8]) -> io::Result<()> {
-        self.write_split(record, &[])
-    }
-
-    /// Appends one record that wrapped around the ring buffer: `first` then `second`.
-    pub fn write_split(&mut self, first: &[u8], second: &[u8]) -> io::Result<()> {
-        let total = check_record(first, second)?;
-        self.sink.write_all(first)?;
-        self.sink.write_all(second)?;
-        self.data_size += total as u64;
-        Ok(())
-    }
-
-    /// Bytes of records written so far (not counting the header records).
-    pub fn data_bytes(&self) -> u64 {
-        self.data_size
     }
 
     /// Writes a HEADER_BUILD_ID record per entry of `build_ids`, flushes and returns the sink.

@@ -54,7 +54,7 @@ fn cgroup_records_name_sample_ids() {
 
 #[test]
 fn written_cgroup_records_read_back() {
-    use kprof_perfdata::writer::{SampleIdLayout, Writer, WriterAttr, encode_cgroup};
+    use kprof_perfdata::writer::{RecordWriter, SampleIdLayout, Writer, WriterAttr, encode_cgroup};
     let sample_type = st::IP | st::TID | st::TIME | st::IDENTIFIER | st::CGROUP;
     let spec = AttrSpec {
         sample_type,

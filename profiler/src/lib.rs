@@ -62,6 +62,7 @@ pub mod output;
 pub mod perms;
 pub mod probe;
 pub mod procfs;
+mod recording;
 pub mod ring;
 pub(crate) mod session;
 pub(crate) mod sys;
@@ -73,16 +74,17 @@ use std::io;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use kprof_perfdata::writer::{self, WriterAttr};
+use kprof_perfdata::writer;
 
 pub use error::{Error, Result};
 pub use output::OutputFailure;
+pub use recording::{RecordSummary, WORKLOAD_GRACE};
 pub use ring::RawData;
 pub use session::CallGraph;
 pub use target::{EndedBy, Target};
 
 pub use session::StopReason;
-use session::{Plan, Sampling, Session, SystemCalls};
+use session::{Plan, Sampling, Session};
 pub use sys::ChildExit;
 
 /// Default sampling frequency (`-F`), as perf.
@@ -155,35 +157,6 @@ impl Default for RecordOptions {
             off_cpu: false,
         }
     }
-}
-
-/// What a recording produced.
-#[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct RecordSummary {
-    /// SAMPLE records written (after a write error: those kept).
-    pub samples: u64,
-    /// Samples the kernel dropped (LOST records plus per-event lost counts).
-    pub lost_samples: u64,
-    /// LOST records (ring overflow episodes).
-    pub lost_chunks: u64,
-    /// Bytes in the data section (after a write error: those kept).
-    pub bytes: u64,
-    /// The file written.
-    pub output: PathBuf,
-    /// The command's exit code (128 + signal when killed); `None` without a command.
-    pub exit_status: Option<i32>,
-    /// Names of the events actually recorded (after fallbacks).
-    pub events_used: Vec<String>,
-    /// True when recording stopped on a stop signal.
-    pub interrupted: bool,
-    /// Why recording stopped.
-    pub stopped_by: StopReason,
-    /// Set when writing the output failed: what was kept. The recording stopped there and the
-    /// workload was left to finish on its own.
-    pub output_failure: Option<OutputFailure>,
-    /// Set when the workload was still running when recording stopped and kprof ended it.
-    pub workload_ended_by_us: Option<EndedBy>,
 }
 
 /// Parses a CPU list such as `0-3,5`, sorted and without duplicates.
@@ -338,9 +311,6 @@ fn to_tasks(ids: &[u32]) -> Result<Vec<i32>> {
         .collect()
 }
 
-/// How long a workload gets to exit after SIGTERM before SIGKILL.
-pub const WORKLOAD_GRACE: Duration = Duration::from_secs(2);
-
 /// Records according to `options` until the command exits, a stop signal arrives, the duration
 /// passes or the output fails, and finishes the output. `notes` receives one-line notes
 /// (suppressed by `quiet`, except errors, which start with `error:`).
@@ -365,65 +335,23 @@ pub fn record(options: &RecordOptions, notes: &mut dyn FnMut(&str)) -> Result<Re
         notes(probe::NOT_INHERITED_NOTE);
     }
     let destination = output::Destination::prepare(&options.output, notes)?;
-    let mut syscalls = SystemCalls::new()?;
-    if let Some(name) = &options.cgroup {
-        syscalls = syscalls.in_cgroup(cgroup::open(name)?.dir);
-    }
-    let mut workload = match (&options.target, plan.system_wide) {
-        (Target::Command(argv), _) if !argv.is_empty() => {
-            Some(target::Workload::spawn(argv, destination.is_stdout())?)
-        }
-        _ => None,
-    };
-    if let Some(w) = &workload {
-        plan.workload = Some(w.pid());
-        if !plan.system_wide {
-            plan.tasks = vec![w.pid()];
-        }
-    }
-    let system_wide = plan.system_wide;
+    let syscalls = recording::system_calls(options.cgroup.as_deref())?;
+    let mut workload =
+        recording::spawn_workload(&options.target, &mut plan, destination.is_stdout())?;
     let record_cgroups = plan.record_cgroups;
-    let synthesize_pids: Option<Vec<u32>> = match &options.target {
-        _ if system_wide => None,
-        Target::Pids(p) | Target::Tids(p) => Some(p.clone()),
-        _ => Some(Vec::new()),
-    };
+    let synthesize_pids = recording::synthesized_pids(&options.target, plan.system_wide);
     // From here on a failure drops `workload`, which kills and reaps the child.
     let mut session = Session::open(syscalls, plan, notes)?;
     let out_err = |source| Error::Output {
         path: options.output.clone(),
         source,
     };
-    let attrs: Vec<WriterAttr> = session
-        .events()
-        .iter()
-        .map(|e| WriterAttr {
-            attr: e.attr_bytes.clone(),
-            ids: e.ids.clone(),
-            name: e.spec.name.clone(),
-        })
-        .collect();
-    let events_used: Vec<String> = session
-        .events()
-        .iter()
-        .map(|e| e.spec.name.clone())
-        .collect();
-    let mut features = buildid::host_features(
-        &std::env::args().collect::<Vec<_>>(),
-        &format!("kprof {}", env!("CARGO_PKG_VERSION")),
-    );
-    // Linux perf refuses tracepoint recordings without the event formats (a pipe needs them
-    // before the first sample).
-    let tracepoints: Vec<tracing::Tracepoint> = session
-        .events()
-        .iter()
-        .filter_map(|e| match &e.spec.kind {
-            events::EventKind::Tracepoint { system, name } => {
-                Some(tracing::Tracepoint::new(system, name))
-            }
-            _ => None,
-        })
-        .collect();
+    let recording::HeaderParts {
+        attrs,
+        events_used,
+        mut features,
+        tracepoints,
+    } = recording::header_parts(&session);
     if !tracepoints.is_empty() {
         match tracing::tracing_data(&tracepoints) {
             Ok(blob) => features.tracing_data = Some(blob),
@@ -491,45 +419,17 @@ pub fn record(options: &RecordOptions, notes: &mut dyn FnMut(&str)) -> Result<Re
             reason = session.run(&mut discard)?;
         }
     }
-    let exit = match workload.as_mut() {
-        Some(w) => {
-            if let Some(exit) = session.workload_exit() {
-                w.set_exited(exit);
-            }
-            w.terminate(WORKLOAD_GRACE).map(sys::ChildExit::code)
-        }
-        None => None,
-    };
-    // pid -1: perf's HOST_KERNEL_ID, used for every file on the host.
-    features.build_ids = buildid::collect_build_ids(
-        session
-            .mapped_files()
-            .map(|(kernel, path)| (-1, kernel, path.to_owned())),
-    );
-    features.sample_time = stats.first_sample_time.zip(stats.last_sample_time);
+    let exit = recording::end_workload(workload.as_mut(), &session);
+    recording::finish_features(&mut features, &session, &stats);
     let bytes = out.data_bytes();
     let failed_before = out.failure().is_some();
     let failure = out.finish(&features);
     if let (Some(failure), false) = (&failure, failed_before) {
         notes(&failure_note(&options.output, failure, false));
     }
-    Ok(RecordSummary {
-        samples: failure.as_ref().map_or(stats.samples, |f| f.kept_samples),
-        lost_samples: stats.lost_samples,
-        lost_chunks: stats.lost_chunks,
-        bytes: failure.as_ref().map_or(bytes, |f| f.kept_bytes),
-        output: options.output.clone(),
-        exit_status: exit,
-        events_used,
-        interrupted: matches!(reason, StopReason::Signal(_)),
-        stopped_by: if failure.is_some() {
-            StopReason::OutputFailed
-        } else {
-            reason
-        },
-        output_failure: failure,
-        workload_ended_by_us: workload.as_ref().and_then(target::Workload::ended_by_us),
-    })
+    let kept = failure.as_ref().map_or(bytes, |f| f.kept_bytes);
+    let output = recording::OutputEnd::new(options.output.clone(), kept, failure);
+    Ok(output.into_summary(&stats, reason, exit, workload.as_ref(), events_used))
 }
 
 /// The one error line about a failed output: the error, where, and what was kept.

@@ -11,10 +11,10 @@ use kprof_perfdata::writer::{self, WriterAttr};
 
 use crate::error::{Error, Result};
 use crate::output::{Destination, Output};
+use crate::recording::{self, RecordSummary};
 use crate::ring::RawData;
-use crate::session::{RecordSink, Session, StopReason, SystemCalls};
-use crate::target::{self, Target};
-use crate::{RecordOptions, RecordSummary, WORKLOAD_GRACE, buildid, cgroup, events, procfs};
+use crate::session::{RecordSink, Session, StopReason};
+use crate::{RecordOptions, procfs};
 use crate::{make_plan, tracing};
 
 /// What to trace. Build with `Default` and set fields.
@@ -103,29 +103,10 @@ pub fn trace(
     } else {
         None
     };
-    let mut syscalls = SystemCalls::new()?;
-    if let Some(name) = &record.cgroup {
-        syscalls = syscalls.in_cgroup(cgroup::open(name)?.dir);
-    }
+    let syscalls = recording::system_calls(record.cgroup.as_deref())?;
     let stdout_taken = destination.as_ref().is_some_and(Destination::is_stdout);
-    let mut workload = match (&record.target, plan.system_wide) {
-        (Target::Command(argv), _) if !argv.is_empty() => {
-            Some(target::Workload::spawn(argv, stdout_taken)?)
-        }
-        _ => None,
-    };
-    if let Some(w) = &workload {
-        plan.workload = Some(w.pid());
-        if !plan.system_wide {
-            plan.tasks = vec![w.pid()];
-        }
-    }
-    let system_wide = plan.system_wide;
-    let synthesize_pids: Option<Vec<u32>> = match &record.target {
-        _ if system_wide => None,
-        Target::Pids(p) | Target::Tids(p) => Some(p.clone()),
-        _ => Some(Vec::new()),
-    };
+    let mut workload = recording::spawn_workload(&record.target, &mut plan, stdout_taken)?;
+    let synthesize_pids = recording::synthesized_pids(&record.target, plan.system_wide);
     // From here on a failure drops `workload`, which kills and reaps the child.
     let mut session = Session::open(syscalls, plan, notes)?;
     for (index, filter) in &filters {
@@ -139,34 +120,12 @@ pub fn trace(
             other => other,
         })?;
     }
-    let attrs: Vec<WriterAttr> = session
-        .events()
-        .iter()
-        .map(|e| WriterAttr {
-            attr: e.attr_bytes.clone(),
-            ids: e.ids.clone(),
-            name: e.spec.name.clone(),
-        })
-        .collect();
-    let events_used: Vec<String> = session
-        .events()
-        .iter()
-        .map(|e| e.spec.name.clone())
-        .collect();
-    let mut features = buildid::host_features(
-        &std::env::args().collect::<Vec<_>>(),
-        &format!("kprof {}", env!("CARGO_PKG_VERSION")),
-    );
-    let tracepoints: Vec<tracing::Tracepoint> = session
-        .events()
-        .iter()
-        .filter_map(|e| match &e.spec.kind {
-            events::EventKind::Tracepoint { system, name } => {
-                Some(tracing::Tracepoint::new(system, name))
-            }
-            _ => None,
-        })
-        .collect();
+    let recording::HeaderParts {
+        attrs,
+        events_used,
+        mut features,
+        tracepoints,
+    } = recording::header_parts(&session);
     if !tracepoints.is_empty() {
         // Without the formats no field can be decoded: an error here, not a note.
         features.tracing_data = Some(tracing::tracing_data(&tracepoints)?);
@@ -253,42 +212,14 @@ pub fn trace(
         Err(_) if reason == StopReason::OutputFailed => session.finish(&mut discard)?,
         Err(e) => return Err(e),
     };
-    let exit = match workload.as_mut() {
-        Some(w) => {
-            if let Some(exit) = session.workload_exit() {
-                w.set_exited(exit);
-            }
-            w.terminate(WORKLOAD_GRACE).map(crate::sys::ChildExit::code)
-        }
-        None => None,
-    };
+    let exit = recording::end_workload(workload.as_mut(), &session);
     let mut failure = None;
     let mut bytes = stats.bytes;
     if let Some(out) = out {
-        features.build_ids = buildid::collect_build_ids(
-            session
-                .mapped_files()
-                .map(|(kernel, path)| (-1, kernel, path.to_owned())),
-        );
-        features.sample_time = stats.first_sample_time.zip(stats.last_sample_time);
+        recording::finish_features(&mut features, &session, &stats);
         bytes = out.data_bytes();
         failure = out.finish(&features);
     }
-    Ok(RecordSummary {
-        samples: failure.as_ref().map_or(stats.samples, |f| f.kept_samples),
-        lost_samples: stats.lost_samples,
-        lost_chunks: stats.lost_chunks,
-        bytes,
-        output: record.output.clone(),
-        exit_status: exit,
-        events_used,
-        interrupted: matches!(reason, StopReason::Signal(_)),
-        stopped_by: if failure.is_some() {
-            StopReason::OutputFailed
-        } else {
-            reason
-        },
-        output_failure: failure,
-        workload_ended_by_us: workload.as_ref().and_then(target::Workload::ended_by_us),
-    })
+    let output = recording::OutputEnd::new(record.output.clone(), bytes, failure);
+    Ok(output.into_summary(&stats, reason, exit, workload.as_ref(), events_used))
 }

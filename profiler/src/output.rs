@@ -27,7 +27,8 @@ use std::os::unix::fs::{FileExt, FileTypeExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use kprof_perfdata::writer::{PipeWriter, Writer, WriterAttr};
+use kprof_perfdata::kinds::record::SAMPLE;
+use kprof_perfdata::writer::{PipeWriter, RecordWriter, Writer, WriterAttr};
 use kprof_perfdata::{BuildIdEntry, Features};
 
 use crate::error::{Error, Result};
@@ -36,9 +37,6 @@ use crate::session::RecordSink;
 
 /// How often the file's header is rewritten to cover the records written so far.
 pub const CHECKPOINT_INTERVAL: Duration = Duration::from_secs(1);
-
-/// `perf_event_header.type` of a sample.
-const SAMPLE: u32 = 9;
 
 /// Where the recording will go, checked (and for streams, opened) before anything starts.
 #[derive(Debug)]
@@ -378,8 +376,24 @@ impl RecordSink for Output {
     }
 }
 
-fn is_sample(raw: &RawData<'_>) -> bool {
-    raw.record_type() == Some(SAMPLE)
+/// The record path of files and pipes alike: one ring record through `writer` (none: the
+/// output is finished), samples counted in `samples`.
+fn write_raw(
+    writer: Option<&mut impl RecordWriter>,
+    raw: &RawData<'_>,
+    samples: &mut u64,
+) -> io::Result<()> {
+    let Some(writer) = writer else {
+        return Ok(());
+    };
+    match *raw {
+        RawData::Single(record) => writer.write_record(record)?,
+        RawData::Split(first, second) => writer.write_split(first, second)?,
+    }
+    if raw.record_type() == Some(SAMPLE) {
+        *samples += 1;
+    }
+    Ok(())
 }
 
 /// The error a failed output hands the session once it has failed (the real one is kept).
@@ -450,22 +464,7 @@ impl FileOutput {
         if let Some(failure) = &self.failure {
             return Err(already_failed(failure));
         }
-        let Some(writer) = self.writer.as_mut() else {
-            return Ok(());
-        };
-        let written = match raw {
-            RawData::Single(record) => writer.write_record(record),
-            RawData::Split(first, second) => writer.write_split(first, second),
-        };
-        match written {
-            Ok(()) => {
-                if is_sample(&raw) {
-                    self.samples += 1;
-                }
-                Ok(())
-            }
-            Err(e) => Err(self.fail(e)),
-        }
+        write_raw(self.writer.as_mut(), &raw, &mut self.samples).map_err(|e| self.fail(e))
     }
 
     /// Flushes and syncs the records, then rewrites the header to cover them.
@@ -727,22 +726,7 @@ impl PipeOutput {
         if let Some(failure) = &self.failure {
             return Err(already_failed(failure));
         }
-        let Some(writer) = self.writer.as_mut() else {
-            return Ok(());
-        };
-        let written = match raw {
-            RawData::Single(record) => writer.write_record(record),
-            RawData::Split(first, second) => writer.write_split(first, second),
-        };
-        match written {
-            Ok(()) => {
-                if is_sample(&raw) {
-                    self.samples += 1;
-                }
-                Ok(())
-            }
-            Err(e) => Err(self.fail(e)),
-        }
+        write_raw(self.writer.as_mut(), &raw, &mut self.samples).map_err(|e| self.fail(e))
     }
 
     fn flush(&mut self) -> io::Result<()> {

@@ -2,7 +2,7 @@
 //! were already running when recording started, the way `perf record -a`/`-p` does from `/proc`.
 //!
 //! Everything here reads `/proc` and `/lib/modules` only; records go out through a callback, so
-//! the caller decides where they land (normally `kprof_perfdata::writer::Writer::write_record`).
+//! the caller decides where they land (normally `kprof_perfdata::writer::RecordWriter::write_record`).
 //! Processes and threads that vanish during the scan are skipped and counted, not reported as
 //! errors; only the callback's own errors, and an unreadable `/proc`, stop the scan.
 
@@ -550,6 +550,7 @@ fn module_paths() -> Vec<(String, String)> {
 mod tests {
     use super::*;
     use kprof_perfdata::kinds::{record as record_type, sample as sample_type};
+    use kprof_perfdata::writer::RecordWriter;
 
     fn u16_at(b: &[u8], o: usize) -> u16 {
         u16::from_ne_bytes(b[o..o + 2].try_into().unwrap())
