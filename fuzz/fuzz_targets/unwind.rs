@@ -105,7 +105,8 @@ fuzz_target!(|data: &[u8]| {
         .chunks_exact(8)
         .map(|w| u64::from_le_bytes(w.try_into().unwrap()))
         .collect();
-    let joined = join_with_fp_chain(cold, &callchain, MAX_FRAMES);
+    let user_chain = kprof_perfdata::kinds::context::user_entries(&callchain);
+    let joined = join_with_fp_chain(cold, user_chain, MAX_FRAMES);
     assert!(joined.frames.len() <= MAX_FRAMES);
     let fp = unwind_frame_pointers(arch, &regs, &stack, MAX_FRAMES);
     assert!(fp.frames.len() <= MAX_FRAMES);

@@ -148,6 +148,20 @@ pub mod context {
     pub const GUEST_USER: u64 = -2560i64 as u64;
     /// `PERF_CONTEXT_MAX`: the lowest marker value.
     pub const MAX: u64 = -4095i64 as u64;
+
+    /// The user-space entries of a raw callchain: those after its last [`USER`] marker, up to
+    /// the next marker. Empty when the callchain has no user part.
+    pub fn user_entries(callchain: &[u64]) -> &[u64] {
+        let Some(marker) = callchain.iter().rposition(|&entry| entry == USER) else {
+            return &[];
+        };
+        let rest = callchain.get(marker + 1..).unwrap_or(&[]);
+        let len = rest
+            .iter()
+            .position(|&entry| entry >= MAX)
+            .unwrap_or(rest.len());
+        rest.get(..len).unwrap_or(&[])
+    }
 }
 
 /// `branch_sample_type` bits kprof reads: what the BRANCH_STACK entries mean and its layout.
@@ -329,5 +343,25 @@ mod tests {
         assert_eq!(feature_name(3), "hostname");
         assert_eq!(feature_name(12), "event_desc");
         assert_eq!(feature_name(4000), "unknown");
+    }
+
+    #[test]
+    fn user_entries_are_those_after_the_user_marker() {
+        let kernel_ip = 0xffff_ffff_8100_0000;
+        let chain = [context::KERNEL, kernel_ip, context::USER, 0x10, 0x20];
+        assert_eq!(context::user_entries(&chain), [0x10, 0x20]);
+        // Up to the next marker; after the last user marker.
+        let guest = [
+            context::USER,
+            0x1,
+            context::USER,
+            0x10,
+            context::GUEST,
+            0x30,
+        ];
+        assert_eq!(context::user_entries(&guest), [0x10]);
+        // No user part.
+        assert!(context::user_entries(&chain[..2]).is_empty());
+        assert!(context::user_entries(&[context::USER]).is_empty());
     }
 }

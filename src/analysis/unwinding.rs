@@ -17,7 +17,7 @@ use std::marker::PhantomData;
 use std::sync::Arc;
 use std::sync::Mutex;
 
-use kprof_perfdata::kinds::sample as sample_bits;
+use kprof_perfdata::kinds::{context, sample as sample_bits};
 use kprof_perfdata::{PerfFile, Record, RecordRef, Regs, U64Slice};
 use kprof_symbolizer::unwind::{
     Arch, DwarfUnwinder, FrameAddress, ModuleRef, ModuleSource, StackBytes, UnwindCache, UnwindEnd,
@@ -526,7 +526,8 @@ impl StackUnwinder {
                 frames: std::mem::take(frames),
                 end,
             };
-            let joined = join_with_fp_chain(walked, &callchain, MAX_FRAMES);
+            let user_chain = context::user_entries(&callchain);
+            let joined = join_with_fp_chain(walked, user_chain, MAX_FRAMES);
             *frames = joined.frames;
             end = joined.end;
         }

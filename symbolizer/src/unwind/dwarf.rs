@@ -9,10 +9,9 @@ use gimli::{
 };
 
 use super::module::{CfiSection, ModuleUnwindInfo};
+use super::regs::UserRegs;
 use super::regs::{aarch64, x86_64};
-use super::{
-    Arch, FrameAddress, ModuleRef, ModuleSource, StackBytes, UnwindEnd, Unwound, UserRegs,
-};
+use super::types::{Arch, FrameAddress, ModuleRef, ModuleSource, StackBytes, UnwindEnd, Unwound};
 use crate::process::Avma;
 
 /// Both supported architectures are 64-bit.

@@ -1,12 +1,8 @@
 //! Frame-pointer walks over the copied stack, and joining a DWARF walk with the kernel's fp chain.
 
-use super::{Arch, FrameAddress, StackBytes, UnwindEnd, Unwound, UserRegs};
+use super::regs::UserRegs;
+use super::types::{Arch, FrameAddress, StackBytes, UnwindEnd, Unwound};
 use crate::process::Avma;
-
-/// `PERF_CONTEXT_USER` (`-512` as u64): marks the start of the user part of a callchain.
-const PERF_CONTEXT_USER: u64 = (-512i64) as u64;
-/// `PERF_CONTEXT_MAX` (`-4095` as u64): callchain entries at or above it are context markers.
-const PERF_CONTEXT_MAX: u64 = (-4095i64) as u64;
 
 /// Walks the frame-pointer chain inside `stack`, starting at the sampled pc and `rbp` / `x29`.
 ///
@@ -74,29 +70,26 @@ pub fn unwind_frame_pointers(
 /// Continues a DWARF walk that stopped at [`UnwindEnd::StackExhausted`] with the user part of
 /// the sample's `PERF_SAMPLE_CALLCHAIN` (the frame-pointer chain the kernel walked).
 ///
-/// `callchain` is the raw callchain (kernel part, context markers and user part); only entries
-/// after `PERF_CONTEXT_USER` are used. The deepest DWARF frame's address is searched in the user
-/// part; when found at position `j`, the entries after `j` are appended as return addresses (up to
-/// `max_frames` in total) and the end becomes [`UnwindEnd::JoinedFramePointerChain`] (or
-/// [`UnwindEnd::DepthLimit`]). Any other walk, or one whose last frame is not in the chain, is
-/// returned unchanged.
-pub fn join_with_fp_chain(unwound: Unwound, callchain: &[u64], max_frames: usize) -> Unwound {
+/// `user_chain` is that user part alone, leaf first: the caller takes it out of the raw
+/// callchain, whose context markers are perf's format, not this crate's (kprof uses
+/// `kprof_perfdata::kinds::context::user_entries`). The deepest DWARF frame's address is
+/// searched in it; when found at position `j`, the entries after `j` are appended as return
+/// addresses (up to `max_frames` in total, stopping at a 0) and the end becomes
+/// [`UnwindEnd::JoinedFramePointerChain`] (or [`UnwindEnd::DepthLimit`]). Any other walk, or
+/// one whose last frame is not in the chain, is returned unchanged.
+pub fn join_with_fp_chain(unwound: Unwound, user_chain: &[u64], max_frames: usize) -> Unwound {
     if unwound.end != UnwindEnd::StackExhausted {
         return unwound;
     }
     let Some(last) = unwound.frames.last().map(|frame| frame.address().0) else {
         return unwound;
     };
-    let user_part = user_callchain(callchain);
-    let Some(position) = user_part.iter().position(|&address| address == last) else {
+    let Some(position) = user_chain.iter().position(|&address| address == last) else {
         return unwound;
     };
     let mut joined = unwound;
     let mut end = UnwindEnd::JoinedFramePointerChain;
-    for &address in user_part.iter().skip(position + 1) {
-        if address >= PERF_CONTEXT_MAX {
-            break;
-        }
+    for &address in user_chain.iter().skip(position + 1) {
         if joined.frames.len() >= max_frames {
             end = UnwindEnd::DepthLimit;
             break;
@@ -110,23 +103,6 @@ pub fn join_with_fp_chain(unwound: Unwound, callchain: &[u64], max_frames: usize
     }
     joined.end = end;
     joined
-}
-
-/// The entries after the last `PERF_CONTEXT_USER` marker, up to the next marker. Empty when the
-/// callchain has no user part.
-fn user_callchain(callchain: &[u64]) -> &[u64] {
-    let Some(marker) = callchain
-        .iter()
-        .rposition(|&entry| entry == PERF_CONTEXT_USER)
-    else {
-        return &[];
-    };
-    let rest = callchain.get(marker + 1..).unwrap_or(&[]);
-    let len = rest
-        .iter()
-        .position(|&entry| entry >= PERF_CONTEXT_MAX)
-        .unwrap_or(rest.len());
-    rest.get(..len).unwrap_or(&[])
 }
 
 #[cfg(test)]
@@ -332,16 +308,9 @@ mod tests {
             ],
             end: UnwindEnd::StackExhausted,
         };
-        let kernel_ip = 0xffff_ffff_8100_0000;
         let callchain = [
-            (-128i64) as u64, // PERF_CONTEXT_KERNEL
-            kernel_ip,
-            PERF_CONTEXT_USER,
-            0x10,
-            0xdead, // garbage from an omitted frame pointer
-            0x30,
-            0x40,
-            0x50,
+            0x10, 0xdead, // garbage from an omitted frame pointer
+            0x30, 0x40, 0x50,
         ];
         let joined = join_with_fp_chain(dwarf.clone(), &callchain, 64);
         assert_eq!(joined.end, UnwindEnd::JoinedFramePointerChain);
@@ -355,7 +324,8 @@ mod tests {
         let limited = join_with_fp_chain(dwarf.clone(), &callchain, 4);
         assert_eq!(limited.frames.len(), 4);
         assert_eq!(limited.end, UnwindEnd::DepthLimit);
-        // The kernel address never matches the user frames; no user part → unchanged.
+        // No user part, or one without the last frame → unchanged.
+        assert_eq!(join_with_fp_chain(dwarf.clone(), &[], 64), dwarf);
         assert_eq!(
             join_with_fp_chain(dwarf.clone(), &callchain[..2], 64),
             dwarf

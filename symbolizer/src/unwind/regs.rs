@@ -1,6 +1,6 @@
 //! The user register set of one sample, in DWARF register numbering.
 
-use super::Arch;
+use super::types::Arch;
 
 /// Number of DWARF registers tracked: x86_64 0..=16 (16 = return address), aarch64 0..=32
 /// (31 = sp, 32 = pc).
