@@ -13,10 +13,10 @@ use std::io::Write;
 
 use serde::Serialize;
 
+use super::aggregation::{Aggregation, write_partial_note};
 use super::key::{Key, KeyPart, KeySpec};
 use super::maps::{KeyedMaps, MapJson, ValueSource};
 use super::reorder::Reorder;
-use super::{Aggregation, write_partial_note};
 use crate::trace::event::{Event, EventSink};
 
 /// Open starts deeper than this on one key drop their oldest (counted as unmatched starts).

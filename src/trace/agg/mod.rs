@@ -29,6 +29,7 @@
 //! "unfinished": {"exit_group": 1}, "syscalls": [ { "name", "calls", "errors", "timed",
 //! "total_ns", "min_ns", "avg_ns", "max_ns", "stddev_percent" } ] } ] }`.
 
+mod aggregation;
 pub mod hist;
 pub mod key;
 pub mod latency;
@@ -43,6 +44,8 @@ use anyhow::{Context as _, bail};
 use clap::Args;
 use serde::Serialize;
 
+pub use self::aggregation::Aggregation;
+use self::aggregation::write_partial_note;
 use self::hist::LinearHist;
 use self::key::KeySpec;
 use self::latency::Latency;
@@ -94,14 +97,6 @@ pub struct EventFields {
     pub name: String,
     /// Its format fields (no `common_*`), each with whether it is numeric.
     pub fields: Vec<(String, bool)>,
-}
-
-/// An event sink that accumulates and prints a summary.
-pub trait Aggregation: EventSink {
-    /// Prints the aggregation (bpftrace's text, or JSON).
-    fn print(&self, out: &mut dyn std::io::Write, json: bool) -> std::io::Result<()>;
-    /// Forgets everything seen (for `--interval`).
-    fn reset(&mut self);
 }
 
 /// Builds the aggregation `args` ask for, checked against `events`; `None` when none was asked.
@@ -410,17 +405,6 @@ fn suggestion(close: &[String]) -> String {
         let quoted: Vec<String> = close.iter().map(|c| format!("`{c}`")).collect();
         format!(" (did you mean {}?)", quoted.join(" or "))
     }
-}
-
-/// The note that opens a partial result (nothing when no event was lost).
-pub(crate) fn write_partial_note(out: &mut dyn Write, lost: u64) -> std::io::Result<()> {
-    if lost > 0 {
-        writeln!(
-            out,
-            "# partial: {lost} events lost (ring buffer full); the numbers below miss them"
-        )?;
-    }
-    Ok(())
 }
 
 /// The keyed maps of plain events (no pairing).

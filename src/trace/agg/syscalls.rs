@@ -14,8 +14,8 @@ use std::io::Write;
 
 use serde::Serialize;
 
+use super::aggregation::{Aggregation, write_partial_note};
 use super::reorder::Reorder;
-use super::{Aggregation, write_partial_note};
 use crate::trace::event::{Event, EventSink};
 
 /// An entry or exit, waiting in the ordering buffer.
