@@ -2,7 +2,9 @@
 """Lists import cycles between the modules of Rust crates (issue #12: "no import cycle between
 modules of any crate").
 
-    .ci/import-cycles.py perfdata profiler      # crate folders (each with src/); exit 1 on a cycle
+    .ci/import-cycles.py --strict               # every crate (root package, Cargo.toml members)
+                                                # exit 1 on a cycle
+    .ci/import-cycles.py perfdata profiler      # crate folders (each with src/)
 
 A module depends on another when its non-test code names a path in it (`use crate::a::X`,
 `crate::a::f()`, `use super::b`, grouped `use crate::{a::X, b}`); names re-exported by a parent
@@ -32,6 +34,20 @@ def module_files(src):
     return mods
 
 
+def matching_brace(text, start):
+    """The index of the `}` that closes the `{` at `start` (the end of the text if none)."""
+    depth, k = 0, start
+    while k < len(text):
+        if text[k] == "{":
+            depth += 1
+        elif text[k] == "}":
+            depth -= 1
+            if depth == 0:
+                break
+        k += 1
+    return k
+
+
 def strip_tests(text):
     """The text without `#[cfg(test)]` items (a module or function with its braces)."""
     out, i = [], 0
@@ -46,16 +62,7 @@ def strip_tests(text):
         if semi != -1 and (brace == -1 or semi < brace):
             i = semi + 1
             continue
-        depth, k = 0, brace
-        while k < len(text):
-            if text[k] == "{":
-                depth += 1
-            elif text[k] == "}":
-                depth -= 1
-                if depth == 0:
-                    break
-            k += 1
-        i = k + 1
+        i = matching_brace(text, brace) + 1
     out.append(text[i:])
     return "".join(out)
 
@@ -94,15 +101,7 @@ def paths_in(text, children=()):
         if segs and segs[-1] == "{":
             segs = segs[:-1]
             start = text.find("{", m.end() - 1)
-            depth, k = 0, start
-            while k < len(text):
-                if text[k] == "{":
-                    depth += 1
-                elif text[k] == "}":
-                    depth -= 1
-                    if depth == 0:
-                        break
-                k += 1
+            k = matching_brace(text, start)
             for part in split_group(text[start + 1:k]):
                 sub = re.sub(r"\s+as\s+\w+$", "", part)
                 sub = re.sub(r"\s", "", sub).split("::{")[0]
@@ -235,6 +234,14 @@ def check(crate):
 STRICT = False
 
 
+def workspace_crates():
+    """Every crate of the workspace in this folder: `.` (the root package) and its `members`."""
+    text = open("Cargo.toml", encoding="utf-8").read()
+    m = re.search(r"^members\s*=\s*\[([^\]]*)\]", text, flags=re.M)
+    members = re.findall(r'"([^"]+)"', m.group(1)) if m else []
+    return ["."] + members
+
+
 def main():
     global STRICT
     args = sys.argv[1:]
@@ -243,7 +250,7 @@ def main():
         # child's use of its parent's are both dependencies.
         STRICT = True
         args.remove("--strict")
-    crates = args or ["perfdata", "profiler"]
+    crates = args or workspace_crates()
     bad = [c for c in crates if check(c)]
     if not bad:
         print("no import cycles in", ", ".join(crates))
