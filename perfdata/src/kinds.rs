@@ -124,10 +124,22 @@ pub mod misc {
     pub const MMAP_DATA: u16 = 1 << 13;
     /// On COMM: the comm changed because of exec.
     pub const COMM_EXEC: u16 = 1 << 13;
+    /// On SWITCH / SWITCH_CPU_WIDE: a switch out of the task (else into it).
+    pub const SWITCH_OUT: u16 = 1 << 13;
     /// On MMAP2: the record carries a build-id instead of maj/min/ino.
     pub const MMAP_BUILD_ID: u16 = 1 << 14;
     /// On HEADER_BUILD_ID / the build-id feature: the `size` byte is valid.
     pub const BUILD_ID_SIZE: u16 = 1 << 15;
+}
+
+/// MMAP2's `prot` and `flags` fields: mmap(2)'s `PROT_*` and `MAP_*` bits.
+pub mod mmap {
+    #![allow(missing_docs)]
+    pub const PROT_READ: u32 = 1;
+    pub const PROT_WRITE: u32 = 2;
+    pub const PROT_EXEC: u32 = 4;
+    pub const MAP_SHARED: u32 = 1;
+    pub const MAP_PRIVATE: u32 = 2;
 }
 
 /// Context markers in a `PERF_SAMPLE_CALLCHAIN` (`PERF_CONTEXT_*`, `enum perf_callchain_context`):

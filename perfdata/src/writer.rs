@@ -38,7 +38,8 @@ use crate::attr::EventAttr;
 use crate::endian::Endian;
 use crate::features::{BuildIdEntry, Features};
 use crate::kinds::{
-    FILE_HEADER_SIZE, PIPE_HEADER_SIZE, feature, misc, record as record_type, sample as sample_type,
+    FILE_HEADER_SIZE, PIPE_HEADER_SIZE, feature, misc, mmap, record as record_type,
+    sample as sample_type,
 };
 use crate::sample::{SampleId, sample_id_size};
 
@@ -163,9 +164,6 @@ pub struct MmapFields<'a> {
     pub kernel: bool,
 }
 
-/// `PROT_EXEC` as used in MMAP2's prot field.
-const PROT_EXEC: u32 = 4;
-
 /// Starts a record: reserves its header, to be completed by [`end_record`].
 fn begin_record(out: &mut Vec<u8>) -> usize {
     let start = out.len();
@@ -225,7 +223,7 @@ fn mmap_misc(fields: &MmapFields<'_>) -> u16 {
     } else {
         misc::CPUMODE_USER
     };
-    if fields.prot & PROT_EXEC == 0 && !fields.kernel {
+    if fields.prot & mmap::PROT_EXEC == 0 && !fields.kernel {
         bits |= misc::MMAP_DATA;
     }
     bits

@@ -11,6 +11,7 @@ use std::io::{self, BufRead, BufReader};
 use std::path::{Path, PathBuf};
 
 use kprof_perfdata::SampleId;
+use kprof_perfdata::kinds::mmap::{MAP_PRIVATE, MAP_SHARED, PROT_EXEC, PROT_READ, PROT_WRITE};
 use kprof_perfdata::writer::{
     MmapFields, SampleIdLayout, encode_comm, encode_fork, encode_mmap, encode_mmap2,
 };
@@ -280,13 +281,6 @@ struct MapsLine<'a> {
     ino: u64,
     path: &'a [u8],
 }
-
-/// `PROT_READ`, `PROT_WRITE`, `PROT_EXEC`; `MAP_SHARED`, `MAP_PRIVATE`.
-const PROT_READ: u32 = 1;
-const PROT_WRITE: u32 = 2;
-const PROT_EXEC: u32 = 4;
-const MAP_SHARED: u32 = 1;
-const MAP_PRIVATE: u32 = 2;
 
 /// Parses `start-end perms offset maj:min inode [path]`; None for malformed lines.
 fn parse_maps_line(line: &[u8]) -> Option<MapsLine<'_>> {

@@ -11,12 +11,9 @@
 use rustc_hash::FxHashMap as HashMap;
 
 use anyhow::{Context, Result};
-use kprof_perfdata::kinds::record as rk;
+use kprof_perfdata::kinds::{misc, record as rk};
 use kprof_perfdata::tracepoint::{EventFormat, FieldValue, RawLayout};
 use kprof_perfdata::{PerfFile, Record};
-
-/// `PERF_RECORD_MISC_SWITCH_OUT`: the SWITCH record is a switch-out (perf_event.h).
-const MISC_SWITCH_OUT: u16 = 1 << 13;
 
 /// Why a thread was off the CPU: `prev_state` of its switch-out, as the kernel's
 /// `sched_switch` format prints it.
@@ -411,7 +408,7 @@ pub fn read(file: &PerfFile<'_>) -> Result<Timeline> {
             Record::LostSamples(lost) => lost_counted += lost.lost,
             _ if kind == rk::SWITCH || kind == rk::SWITCH_CPU_WIDE => {
                 has_switch_records = true;
-                if event.misc & MISC_SWITCH_OUT == 0 {
+                if event.misc & misc::SWITCH_OUT == 0 {
                     if let (Some(time), Some(tid)) = (event.time, event.sample_id.tid) {
                         events.push((SchedEvent::In { time, tid }, false));
                     }
