@@ -85,6 +85,9 @@ pub mod sample {
     pub const WEIGHT_STRUCT: u64 = 1 << 24;
     /// Every bit this crate can decode.
     pub const KNOWN: u64 = (1 << 25) - 1;
+    /// The fields of the `sample_id` trailer of non-sample records (`struct sample_id`), in
+    /// their order; each is 8 bytes (TID and CPU as two u32s).
+    pub const ID_TRAILER: [u64; 6] = [TID, TIME, ID, STREAM_ID, CPU, IDENTIFIER];
 }
 
 /// `perf_event_attr.read_format` bits (`PERF_FORMAT_*`).

@@ -538,17 +538,10 @@ pub struct SampleId {
 
 /// Size in bytes of the `sample_id` trailer for `sample_type`.
 pub(crate) fn sample_id_size(sample_type: u64) -> usize {
-    [
-        st::TID,
-        st::TIME,
-        st::ID,
-        st::STREAM_ID,
-        st::CPU,
-        st::IDENTIFIER,
-    ]
-    .iter()
-    .filter(|&&b| sample_type & b != 0)
-    .count()
+    st::ID_TRAILER
+        .iter()
+        .filter(|&&b| sample_type & b != 0)
+        .count()
         * 8
 }
 

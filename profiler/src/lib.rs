@@ -346,23 +346,15 @@ pub fn record(options: &RecordOptions, notes: &mut dyn FnMut(&str)) -> Result<Re
         path: options.output.clone(),
         source,
     };
-    let recording::HeaderParts {
-        attrs,
-        events_used,
-        mut features,
-        tracepoints,
-    } = recording::header_parts(&session);
-    if !tracepoints.is_empty() {
-        match tracing::tracing_data(&tracepoints) {
-            Ok(blob) => features.tracing_data = Some(blob),
-            Err(e) => notes(&format!(
-                "note: tracepoint formats not saved, perf will not read this file: {}",
-                e.with_causes()
-            )),
-        }
-    }
+    let mut header = recording::header_parts(&session, &mut |e| {
+        notes(&format!(
+            "note: tracepoint formats not saved, perf will not read this file: {}",
+            e.with_causes()
+        ));
+        Ok(())
+    })?;
     // Until `keep()`, dropping `out` removes a new file and puts the old one back.
-    let mut out = destination.open(attrs, &features)?;
+    let mut out = destination.open(header.attrs, &header.features)?;
     let ctx = procfs::SynthesisContext {
         layout: session.sample_id_layout(),
         id: session.first_id(),
@@ -420,16 +412,16 @@ pub fn record(options: &RecordOptions, notes: &mut dyn FnMut(&str)) -> Result<Re
         }
     }
     let exit = recording::end_workload(workload.as_mut(), &session);
-    recording::finish_features(&mut features, &session, &stats);
+    recording::finish_features(&mut header.features, &session, &stats);
     let bytes = out.data_bytes();
     let failed_before = out.failure().is_some();
-    let failure = out.finish(&features);
+    let failure = out.finish(&header.features);
     if let (Some(failure), false) = (&failure, failed_before) {
         notes(&failure_note(&options.output, failure, false));
     }
     let kept = failure.as_ref().map_or(bytes, |f| f.kept_bytes);
     let output = recording::OutputEnd::new(options.output.clone(), kept, failure);
-    Ok(output.into_summary(&stats, reason, exit, workload.as_ref(), events_used))
+    Ok(output.into_summary(&stats, reason, exit, workload.as_ref(), header.events_used))
 }
 
 /// The one error line about a failed output: the error, where, and what was kept.

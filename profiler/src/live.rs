@@ -10,12 +10,12 @@ use kprof_perfdata::Features;
 use kprof_perfdata::writer::{self, WriterAttr};
 
 use crate::error::{Error, Result};
+use crate::make_plan;
 use crate::output::{Destination, Output};
 use crate::recording::{self, RecordSummary};
 use crate::ring::RawData;
 use crate::session::{RecordSink, Session, StopReason};
 use crate::{RecordOptions, procfs};
-use crate::{make_plan, tracing};
 
 /// What to trace. Build with `Default` and set fields.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -120,23 +120,17 @@ pub fn trace(
             other => other,
         })?;
     }
-    let recording::HeaderParts {
-        attrs,
-        events_used,
-        mut features,
-        tracepoints,
-    } = recording::header_parts(&session);
-    if !tracepoints.is_empty() {
-        // Without the formats no field can be decoded: an error here, not a note.
-        features.tracing_data = Some(tracing::tracing_data(&tracepoints)?);
-    }
-    consumer.begin(&attrs, &features).map_err(Error::Io)?;
+    // Without the formats no field can be decoded: an error here, not a note.
+    let mut header = recording::header_parts(&session, &mut Err)?;
+    consumer
+        .begin(&header.attrs, &header.features)
+        .map_err(Error::Io)?;
     let out_err = |source| Error::Output {
         path: record.output.clone(),
         source,
     };
     let mut out = match destination {
-        Some(d) => Some(d.open(attrs, &features)?),
+        Some(d) => Some(d.open(header.attrs, &header.features)?),
         None => None,
     };
     let ctx = procfs::SynthesisContext {
@@ -216,10 +210,10 @@ pub fn trace(
     let mut failure = None;
     let mut bytes = stats.bytes;
     if let Some(out) = out {
-        recording::finish_features(&mut features, &session, &stats);
+        recording::finish_features(&mut header.features, &session, &stats);
         bytes = out.data_bytes();
-        failure = out.finish(&features);
+        failure = out.finish(&header.features);
     }
     let output = recording::OutputEnd::new(record.output.clone(), bytes, failure);
-    Ok(output.into_summary(&stats, reason, exit, workload.as_ref(), events_used))
+    Ok(output.into_summary(&stats, reason, exit, workload.as_ref(), header.events_used))
 }

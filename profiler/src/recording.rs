@@ -11,13 +11,13 @@ use kprof_perfdata::writer::WriterAttr;
 
 use crate::buildid;
 use crate::cgroup;
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::events::EventKind;
 use crate::output::OutputFailure;
 use crate::session::{Plan, Session, SessionStats, StopReason, Syscalls, SystemCalls};
 use crate::sys::ChildExit;
 use crate::target::{EndedBy, Target, Workload};
-use crate::tracing::Tracepoint;
+use crate::tracing::{self, Tracepoint};
 
 /// How long a workload gets to exit after SIGTERM before SIGKILL.
 pub const WORKLOAD_GRACE: Duration = Duration::from_secs(2);
@@ -89,24 +89,45 @@ pub(crate) fn synthesized_pids(target: &Target, system_wide: bool) -> Option<Vec
     }
 }
 
-/// The header of a session's output, before its tracepoint formats are read.
+/// The header of a session's output.
 pub(crate) struct HeaderParts {
     /// One per opened event: attr bytes, ids, name.
     pub attrs: Vec<WriterAttr>,
     /// The names of the events used (after any cycles → cpu-clock fallback).
     pub events_used: Vec<String>,
-    /// This host's facts and kprof's command line and version; build-ids and sample times
-    /// come at the end ([`finish_features`]), tracing data from [`HeaderParts::tracepoints`].
+    /// This host's facts, kprof's command line and version, and the formats of the
+    /// tracepoints among the events; build-ids and sample times come at the end
+    /// ([`finish_features`]).
     pub features: Features,
-    /// The tracepoints among the events, whose formats the output must carry: Linux perf
-    /// refuses tracepoint recordings without them (a pipe needs them before the first sample).
-    pub tracepoints: Vec<Tracepoint>,
 }
 
-/// The header of the output of `session`, whose events are open.
-pub(crate) fn header_parts<S: Syscalls>(session: &Session<S>) -> HeaderParts {
+/// The header of the output of `session`, whose events are open. Linux perf refuses
+/// tracepoint recordings without the tracepoints' formats (a pipe needs them before the first
+/// sample): when they cannot be read, `missing_formats` decides (a note and `Ok`, or the
+/// error).
+pub(crate) fn header_parts<S: Syscalls>(
+    session: &Session<S>,
+    missing_formats: &mut dyn FnMut(Error) -> Result<()>,
+) -> Result<HeaderParts> {
     let events = session.events();
-    HeaderParts {
+    let tracepoints: Vec<Tracepoint> = events
+        .iter()
+        .filter_map(|e| match &e.spec.kind {
+            EventKind::Tracepoint { system, name } => Some(Tracepoint::new(system, name)),
+            _ => None,
+        })
+        .collect();
+    let mut features = buildid::host_features(
+        &std::env::args().collect::<Vec<_>>(),
+        &format!("kprof {}", env!("CARGO_PKG_VERSION")),
+    );
+    if !tracepoints.is_empty() {
+        match tracing::tracing_data(&tracepoints) {
+            Ok(blob) => features.tracing_data = Some(blob),
+            Err(e) => missing_formats(e)?,
+        }
+    }
+    Ok(HeaderParts {
         attrs: events
             .iter()
             .map(|e| WriterAttr {
@@ -116,18 +137,8 @@ pub(crate) fn header_parts<S: Syscalls>(session: &Session<S>) -> HeaderParts {
             })
             .collect(),
         events_used: events.iter().map(|e| e.spec.name.clone()).collect(),
-        features: buildid::host_features(
-            &std::env::args().collect::<Vec<_>>(),
-            &format!("kprof {}", env!("CARGO_PKG_VERSION")),
-        ),
-        tracepoints: events
-            .iter()
-            .filter_map(|e| match &e.spec.kind {
-                EventKind::Tracepoint { system, name } => Some(Tracepoint::new(system, name)),
-                _ => None,
-            })
-            .collect(),
-    }
+        features,
+    })
 }
 
 /// Adds what is known once `session` finished with `stats`: the build-ids of the files it saw

@@ -265,14 +265,7 @@ pub(super) fn trailer_attr<'a>(
 /// Swaps the `sample_id` trailer (TID pid/tid u32, TIME, ID, STREAM_ID u64, CPU cpu/res u32,
 /// IDENTIFIER u64) at `pos`.
 fn swap_sample_id(s: &mut Swapper<'_>, mut pos: usize, sample_type: u64) -> Result<()> {
-    for bit in [
-        st::TID,
-        st::TIME,
-        st::ID,
-        st::STREAM_ID,
-        st::CPU,
-        st::IDENTIFIER,
-    ] {
+    for bit in st::ID_TRAILER {
         if sample_type & bit == 0 {
             continue;
         }
