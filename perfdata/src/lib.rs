@@ -6,7 +6,9 @@
 //! tracepoint event formats ([`tracepoint`]: the TRACING_DATA blob, tracefs `format` text, and
 //! a raw tracepoint record's fields and `print fmt` text).
 //! [`writer`] writes file-mode perf.data that Linux perf 6.1 reads (attrs, records, feature
-//! sections), with encoders for the records a recorder synthesizes.
+//! sections) and the pipe format, with encoders for the records a recorder synthesizes. Reader
+//! and writer share one type per concept: [`Features`] (the feature sections), [`BuildIdEntry`],
+//! [`SampleId`] (the `sample_id` trailer).
 //!
 //! Modules: [`kinds`] (record types, `sample_type` bits, misc and feature numbers, callchain
 //! context markers: each defined once, for the reader and the writer), `parse_info`

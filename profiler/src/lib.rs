@@ -5,8 +5,11 @@
 //! CPU), running the workload held before `exec` until the events are ready, draining the rings
 //! until the workload exits, a signal arrives or the duration passes, and writing everything
 //! (kernel records, synthesized side-band for running processes, lost-sample counts, host
-//! features, tracepoints' event formats) through [`kprof_perfdata::writer::Writer`]. The output
-//! can be read by Linux perf. Counting without sampling ([`counting`], for `kprof stat`), and
+//! features, tracepoints' event formats) through [`kprof_perfdata::writer::Writer`] (or its
+//! `PipeWriter`: one record path, `RecordWriter`). The output can be read by Linux perf.
+//! [`record`] and [`live::trace`] (records also handed to a consumer as they are drained) run
+//! the same session: what they share around it (the workload's start and end, the output's
+//! header and end features, the summary) is the crate-private `recording`. Counting without sampling ([`counting`], for `kprof stat`), and
 //! listing what the machine can count ([`catalog`], for `kprof list`), use the same event
 //! parsing and system calls.
 //!
@@ -25,8 +28,9 @@
 //! crate-private `session` reaches the kernel only through its `Syscalls` trait, so its loop
 //! (stop on workload exit, Ctrl-C, lost samples) is tested with a fake kernel; it reads the
 //! records of the rings with perfdata's [`kprof_perfdata::RecordParseInfo`] for the attrs it
-//! opened, the same decoder as the file reader's. A failed start never leaves the workload running: it is forked stopped and
-//! killed if setup fails. Where the output goes is decided by what is at its path ([`output`]):
+//! opened, the same decoder as the file reader's, and writes its synthesized records with the
+//! writer's encoders and perfdata's one `SampleId` type. A failed start never leaves the
+//! workload running: it is forked stopped and killed if setup fails. Where the output goes is decided by what is at its path ([`output`]):
 //! a regular file is replaced (the old one kept as `NAME.old`) and written in the file format
 //! with its header checkpointed every second, so SIGKILL loses at most the last second; a FIFO,
 //! a character device or `-` (standard output) gets the pipe format; nothing else is ever
