@@ -229,15 +229,20 @@ fn mmap_misc(fields: &MmapFields<'_>) -> u16 {
     bits
 }
 
-/// A `PERF_RECORD_MMAP2` (with device and inode, not the build-id variant).
-pub fn encode_mmap2(layout: &SampleIdLayout, fields: &MmapFields<'_>, sid: &SampleId) -> Vec<u8> {
-    let mut out = Vec::with_capacity(72 + fields.filename.len() + layout.size());
-    let start = begin_record(&mut out);
+/// The fields MMAP and MMAP2 start with: pid, tid, start, len, pgoff.
+fn push_mmap_head(out: &mut Vec<u8>, fields: &MmapFields<'_>) {
     out.extend_from_slice(&fields.pid.to_ne_bytes());
     out.extend_from_slice(&fields.tid.to_ne_bytes());
     out.extend_from_slice(&fields.start.to_ne_bytes());
     out.extend_from_slice(&fields.len.to_ne_bytes());
     out.extend_from_slice(&fields.pgoff.to_ne_bytes());
+}
+
+/// A `PERF_RECORD_MMAP2` (with device and inode, not the build-id variant).
+pub fn encode_mmap2(layout: &SampleIdLayout, fields: &MmapFields<'_>, sid: &SampleId) -> Vec<u8> {
+    let mut out = Vec::with_capacity(72 + fields.filename.len() + layout.size());
+    let start = begin_record(&mut out);
+    push_mmap_head(&mut out, fields);
     out.extend_from_slice(&fields.maj.to_ne_bytes());
     out.extend_from_slice(&fields.min.to_ne_bytes());
     out.extend_from_slice(&fields.ino.to_ne_bytes());
@@ -254,11 +259,7 @@ pub fn encode_mmap2(layout: &SampleIdLayout, fields: &MmapFields<'_>, sid: &Samp
 pub fn encode_mmap(layout: &SampleIdLayout, fields: &MmapFields<'_>, sid: &SampleId) -> Vec<u8> {
     let mut out = Vec::with_capacity(40 + fields.filename.len() + layout.size());
     let start = begin_record(&mut out);
-    out.extend_from_slice(&fields.pid.to_ne_bytes());
-    out.extend_from_slice(&fields.tid.to_ne_bytes());
-    out.extend_from_slice(&fields.start.to_ne_bytes());
-    out.extend_from_slice(&fields.len.to_ne_bytes());
-    out.extend_from_slice(&fields.pgoff.to_ne_bytes());
+    push_mmap_head(&mut out, fields);
     push_padded_str(&mut out, fields.filename, MAX_RECORD_STRING);
     layout.encode(sid, &mut out);
     end_record(&mut out, start, record_type::MMAP, mmap_misc(fields));

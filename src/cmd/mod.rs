@@ -313,6 +313,20 @@ impl Drop for Output {
     }
 }
 
+/// How `record` and `stat` end when the profiler fails: a command that could not be started
+/// exits 127 (as in a shell), after its message; any other failure is an error.
+pub(crate) fn profiler_failure(err: kprof_profiler::Error) -> Result<std::process::ExitCode> {
+    match err.exit_code() {
+        Some(code) => {
+            eprintln!("kprof: {:#}", anyhow::Error::from(err));
+            Ok(std::process::ExitCode::from(
+                u8::try_from(code).unwrap_or(1),
+            ))
+        }
+        None => Err(err.into()),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

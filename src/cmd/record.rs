@@ -64,14 +64,7 @@ pub fn run(args: &RecordArgs) -> Result<ExitCode> {
     let mut notes = |note: &str| eprintln!("kprof: {note}");
     let summary = match kprof_profiler::record(&options, &mut notes) {
         Ok(summary) => summary,
-        // A command that could not be started exits 127, as in a shell.
-        Err(err) => match err.exit_code() {
-            Some(code) => {
-                eprintln!("kprof: {:#}", anyhow::Error::from(err));
-                return Ok(ExitCode::from(u8::try_from(code).unwrap_or(1)));
-            }
-            None => return Err(err.into()),
-        },
+        Err(err) => return super::profiler_failure(err),
     };
     let program = args.target.program();
     if !quiet && summary.workload_ended_by_us == Some(EndedBy::Sigkill) {

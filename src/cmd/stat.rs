@@ -75,14 +75,7 @@ pub fn run(args: &StatArgs) -> Result<ExitCode> {
         };
         let summary = match counting::count(&options, &mut notes, &mut print_interval) {
             Ok(summary) => summary,
-            // A command that could not be started exits 127, as in a shell.
-            Err(err) => match err.exit_code() {
-                Some(code) => {
-                    eprintln!("kprof: {:#}", anyhow::Error::from(err));
-                    return Ok(ExitCode::from(u8::try_from(code).unwrap_or(1)));
-                }
-                None => return Err(err.into()),
-            },
+            Err(err) => return super::profiler_failure(err),
         };
         rows.resize_with(summary.counters.len(), RowStats::default);
         for (stats, result) in rows.iter_mut().zip(&summary.counters) {
