@@ -19,6 +19,7 @@ mod offcpu;
 mod oracle;
 mod peer;
 mod probes;
+mod probes_followed;
 mod record;
 mod robust;
 mod script_addresses;

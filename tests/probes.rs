@@ -619,7 +619,7 @@ fn usdt_hits_arguments_and_semaphore_match_the_program() {
 }
 
 /// Lines of a child's stdout, read on a thread.
-fn line_reader(child: &mut Child) -> mpsc::Receiver<String> {
+pub(crate) fn line_reader(child: &mut Child) -> mpsc::Receiver<String> {
     let stdout = child.stdout.take().unwrap();
     let (tx, rx) = mpsc::channel();
     std::thread::spawn(move || {
@@ -633,7 +633,7 @@ fn line_reader(child: &mut Child) -> mpsc::Receiver<String> {
     rx
 }
 
-fn wait_for_line(rx: &mpsc::Receiver<String>, wanted: &str) {
+pub(crate) fn wait_for_line(rx: &mpsc::Receiver<String>, wanted: &str) {
     loop {
         match rx.recv_timeout(Duration::from_secs(60)) {
             Ok(line) if line == wanted => return,
@@ -653,7 +653,7 @@ fn uprobe_events() -> Option<String> {
 }
 
 /// Kills the child on drop (a failed assertion must not leave the loop running).
-struct KillOnDrop(Child);
+pub(crate) struct KillOnDrop(pub(crate) Child);
 
 impl Drop for KillOnDrop {
     fn drop(&mut self) {
@@ -717,7 +717,7 @@ fn interrupted_or_killed_kprof_leaves_nothing_behind() {
 }
 
 /// `kill -SIGNAL PID` (the tests use no `unsafe`).
-fn send_signal(pid: u32, signal: i32) -> i32 {
+pub(crate) fn send_signal(pid: u32, signal: i32) -> i32 {
     let status = Command::new("kill")
         .arg(format!("-{signal}"))
         .arg(pid.to_string())

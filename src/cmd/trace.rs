@@ -254,22 +254,27 @@ fn run_live(args: &TraceArgs) -> Result<ExitCode> {
                 .with_addresses(traced.iter().filter_map(|t| t.format.as_ref())),
         ),
     };
-    let (summary, lost) = if args.call_graph {
+    let (summary, lost, decode_notes) = if args.call_graph {
         let mut ignore = IgnoreRecords;
         let summary = trace(&options, &mut notes, &mut ignore)?;
         let path = output_path.as_deref().unwrap_or(Path::new("-"));
         let decoder = decode_file(path, &mut *sink)?;
-        (summary, decoder.lost())
+        (summary, decoder.lost(), decoder.notes().to_vec())
     } else {
         let mut capture = LiveCapture::new(&mut *sink);
         let summary = trace(&options, &mut notes, &mut capture)?;
         if summary.stopped_by != StopReason::OutputFailed {
             capture.finish()?;
         }
-        let lost = capture.decoder().lost();
-        (summary, lost)
+        let decoder = capture.decoder();
+        (summary, decoder.lost(), decoder.notes().to_vec())
     };
     sink.finish()?;
+    if !quiet {
+        for note in decode_notes {
+            eprintln!("kprof: {note}");
+        }
+    }
     drop(temporary);
     if let Some(failure) = &summary.output_failure {
         bail!("writing {}: {}", summary.output.display(), failure.error);
@@ -352,6 +357,11 @@ fn run_file(args: &TraceArgs, input: &Path) -> Result<()> {
     // Read once: the input may be a pipe.
     let decoder = decode_parsed(&file, input, &mut *sink)?;
     sink.finish()?;
+    if !args.quiet {
+        for note in decoder.notes() {
+            eprintln!("kprof: {}: {note}", input.display());
+        }
+    }
     if decoder.lost() > 0 {
         eprintln!(
             "kprof: {}: {}",

@@ -122,9 +122,25 @@ pub struct Decoder {
     pub undecoded: u64,
     /// The probe events among the attrs (recognised on the first probe sample).
     probes: Option<crate::trace::probes::ProbeEvents>,
+    /// The processes are running now (a live trace): USDT globals are read from them.
+    live: bool,
 }
 
 impl Decoder {
+    /// A decoder of a live trace's records: the traced processes are running.
+    pub fn live() -> Decoder {
+        Decoder {
+            live: true,
+            ..Decoder::default()
+        }
+    }
+
+    /// Notes about how the probes' arguments are decoded (operands not read, globals read
+    /// late), once the first probe sample was seen.
+    pub fn notes(&self) -> &[String] {
+        self.probes.as_ref().map_or(&[], |p| p.notes.as_slice())
+    }
+
     /// Decodes every record of `file` (in time order) into `sink`.
     pub fn feed(
         &mut self,
@@ -151,6 +167,11 @@ impl Decoder {
                         self.comms.insert(fork.tid, parent);
                     }
                 }
+                Record::Exit(exit) if exit.pid == exit.tid => {
+                    if let Some(probes) = &mut self.probes {
+                        probes.process_exited(exit.pid);
+                    }
+                }
                 Record::Lost(lost) => self.lost_in_records += lost.lost,
                 Record::LostSamples(lost) => self.lost_in_counters += lost.lost,
                 Record::Sample(sample) => {
@@ -174,8 +195,9 @@ impl Decoder {
                         }
                         // A probe (u:, ur:, usdt:): its arguments from the sampled registers.
                         _ => {
+                            let live = self.live;
                             let probes = self.probes.get_or_insert_with(|| {
-                                crate::trace::probes::ProbeEvents::from_attrs(file.attrs())
+                                crate::trace::probes::ProbeEvents::from_attrs(file.attrs(), live)
                             });
                             let mut args = Vec::new();
                             let Some(attr) = file.attrs().get(sample.attr_index) else {
@@ -262,7 +284,7 @@ impl<'o> LiveCapture<'o> {
         LiveCapture {
             preamble: Vec::new(),
             buffer: Vec::new(),
-            decoder: Decoder::default(),
+            decoder: Decoder::live(),
             output,
         }
     }

@@ -9,6 +9,8 @@
 use std::borrow::Cow;
 
 use anyhow::{Context, Result};
+use kprof_profiler::probe::args::ReadGlobal;
+use kprof_profiler::probe::globals::ProcessGlobals;
 use kprof_profiler::probe::{
     self, ArgValue, Location, ProbeKind, ProbeSpec, ResolveContext, ResolvedProbe, SampledRegs,
     StackCopy,
@@ -71,11 +73,13 @@ pub fn event_fields(probe: &ResolvedProbe) -> EventFields {
 }
 
 /// Appends the arguments of one sample of `probe` to `out`: `regs` as the sample dumped them
-/// (the attr's mask, one value per set bit), `stack` the valid bytes of its user stack copy.
+/// (the attr's mask, one value per set bit), `stack` the valid bytes of its user stack copy,
+/// `globals` the reader of USDT `sym(%rip)` operands.
 pub fn push_fields(
     probe: &ResolvedProbe,
     regs: Option<(u64, &[u64])>,
     stack: Option<&[u8]>,
+    globals: &mut ReadGlobal<'_>,
     out: &mut Vec<(&'static str, Value<'static>)>,
 ) {
     let Some((mask, values)) = regs else {
@@ -87,7 +91,7 @@ pub fn push_fields(
         _ => None,
     };
     for (index, (name, value)) in probe
-        .arguments(&sampled, copy.as_ref())
+        .arguments_reading(&sampled, copy.as_ref(), globals)
         .into_iter()
         .enumerate()
     {
@@ -109,14 +113,16 @@ pub fn push_fields(
     }
 }
 
-/// The note for a probe whose USDT operands lie in memory kprof does not capture (a global,
-/// a far stack slot): those arguments appear as `argN_addr`, their address.
-pub fn unread_operands_note(probe: &ResolvedProbe) -> Option<String> {
-    let far: Vec<String> = probe
-        .usdt_args
-        .iter()
-        .zip(probe::args::ARG_NAMES)
-        .filter_map(|(arg, name)| match arg {
+/// The notes for a probe whose USDT operands lie in memory kprof does not capture (a global,
+/// a far stack slot). Globals (`sym(%rip)`) are read from the live process when `live`, at
+/// decode time rather than at the hit; otherwise, like the rest, they appear as `argN_addr`,
+/// their address.
+pub fn unread_operands_notes(probe: &ResolvedProbe, live: bool) -> Vec<String> {
+    let mut far = Vec::new();
+    let mut late = Vec::new();
+    for (arg, name) in probe.usdt_args.iter().zip(probe::args::ARG_NAMES) {
+        match arg {
+            Ok(a) if a.global.is_some() && live => late.push(format!("{name} ({})", a.text)),
             Ok(a)
                 if matches!(
                     a.operand,
@@ -126,20 +132,31 @@ pub fn unread_operands_note(probe: &ResolvedProbe) -> Option<String> {
                     } | probe::usdt::Operand::Memory { base: None, .. }
                 ) =>
             {
-                Some(format!("{name} ({})", a.text))
+                far.push(format!("{name} ({})", a.text));
             }
-            Err(why) => Some(format!("{name} ({why})")),
-            _ => None,
-        })
-        .collect();
-    (!far.is_empty()).then(|| {
-        format!(
+            Err(why) => far.push(format!("{name} ({why})")),
+            _ => {}
+        }
+    }
+    let mut notes = Vec::new();
+    if !late.is_empty() {
+        notes.push(format!(
+            "note: {}: {} read from the process's memory when kprof decodes the event, not at \
+             the hit (perf samples carry no globals): a variable that changes in between \
+             shows its later value, and one of an exited process its address (argN_addr)",
+            probe.name,
+            late.join(", ")
+        ));
+    }
+    if !far.is_empty() {
+        notes.push(format!(
             "note: {}: {} not read (memory outside the captured stack); shown as argN_addr, \
              the address",
             probe.name,
             far.join(", ")
-        )
-    })
+        ));
+    }
+    notes
 }
 
 /// `--latency u:PATH:FUNC` (one uprobe spec, no `..`): the names of the entry and return
@@ -177,13 +194,17 @@ pub struct ProbeEvents {
     by_attr: Vec<Option<ResolvedProbe>>,
     /// One note per probe whose arguments cannot be decoded (or only in part).
     pub notes: Vec<String>,
+    /// Reader of USDT globals from live processes; `None` for a recording (its processes may
+    /// be gone, their pids reused).
+    globals: Option<ProcessGlobals>,
 }
 
 impl ProbeEvents {
     /// Recognises the probe events among `attrs` by their names. A USDT probe with several
     /// sites whose operands differ gets no arguments (the file does not say which site an attr
     /// is), with a note, rather than another site's values.
-    pub fn from_attrs(attrs: &[kprof_perfdata::EventAttr]) -> ProbeEvents {
+    /// `live`: the processes are running now, and USDT globals are read from them.
+    pub fn from_attrs(attrs: &[kprof_perfdata::EventAttr], live: bool) -> ProbeEvents {
         let mut notes = Vec::new();
         let by_attr = attrs
             .iter()
@@ -207,14 +228,23 @@ impl ProbeEvents {
                     ));
                     return None;
                 }
-                if let Some(note) = unread_operands_note(&first) {
-                    notes.push(note);
-                }
+                notes.extend(unread_operands_notes(&first, live));
                 Some(first)
             })
             .collect();
         notes.dedup();
-        ProbeEvents { by_attr, notes }
+        ProbeEvents {
+            by_attr,
+            notes,
+            globals: live.then(ProcessGlobals::default),
+        }
+    }
+
+    /// Process `pid` exited: its globals can no longer be read, and its pid may be reused.
+    pub fn process_exited(&mut self, pid: u32) {
+        if let Some(globals) = &mut self.globals {
+            globals.forget(pid);
+        }
     }
 
     /// The probe of attr `index`, if it is one.
@@ -225,11 +255,11 @@ impl ProbeEvents {
     /// Appends the arguments of `sample` (a sample of attr `sample.attr_index`) to `out`;
     /// false when its event is not a probe.
     pub fn push_sample_fields(
-        &self,
+        &mut self,
         sample: &kprof_perfdata::Sample<'_>,
         out: &mut Vec<(&'static str, Value<'static>)>,
     ) -> bool {
-        let Some(probe) = self.probe(sample.attr_index) else {
+        let Some(Some(probe)) = self.by_attr.get(sample.attr_index) else {
             return false;
         };
         let values: Option<Vec<u64>> = sample.regs_user.map(|regs| {
@@ -241,7 +271,12 @@ impl ProbeEvents {
             .regs_user
             .zip(values.as_deref())
             .map(|(r, v)| (r.mask, v));
-        push_fields(probe, regs, sample.stack_user, out);
+        let pid = sample.pid;
+        let path = probe.path.as_path();
+        let mut read = |global: &probe::globals::GlobalOperand, size: u8| {
+            self.globals.as_mut()?.read(pid?, path, global, size)
+        };
+        push_fields(probe, regs, sample.stack_user, &mut read, out);
         true
     }
 }
@@ -299,7 +334,7 @@ mod tests {
                 ..Default::default()
             },
         ];
-        let events = ProbeEvents::from_attrs(&attrs);
+        let events = ProbeEvents::from_attrs(&attrs, false);
         assert!(events.probe(0).is_none());
         assert_eq!(
             events.probe(1).map(|p| p.name.as_str()),
@@ -316,10 +351,11 @@ mod tests {
         let mask = site.sample_regs();
         let values: Vec<u64> = (0..mask.count_ones()).map(u64::from).collect();
         let mut out = Vec::new();
-        push_fields(&site, Some((mask, &values)), None, &mut out);
+        let no_globals = &mut probe::args::no_globals;
+        push_fields(&site, Some((mask, &values)), None, no_globals, &mut out);
         assert_eq!(out, [("retval", Value::Unsigned(0))]);
         out.clear();
-        push_fields(&site, None, None, &mut out);
+        push_fields(&site, None, None, no_globals, &mut out);
         assert!(out.is_empty());
         assert_eq!(value_text(&Value::Signed(-3)), "-3");
     }

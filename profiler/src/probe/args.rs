@@ -1,8 +1,18 @@
 //! Probe arguments from a sample's user registers (and stack copy): `arg0`..`argN` and `retval`
 //! by the calling convention (x86_64 System V, aarch64 AAPCS64), and USDT operands.
 
+use super::globals::GlobalOperand;
 use super::regs::Register;
 use super::usdt::{Operand, UsdtArg};
+
+/// Reads the global of a `sym(%rip)` operand from the probed process: its `size` bytes as a
+/// word, `None` when unreadable (see [`super::globals`]).
+pub type ReadGlobal<'a> = dyn FnMut(&GlobalOperand, u8) -> Option<u64> + 'a;
+
+/// A [`ReadGlobal`] that reads nothing (a recording whose processes are gone).
+pub fn no_globals(_: &GlobalOperand, _: u8) -> Option<u64> {
+    None
+}
 
 /// The user registers of one sample, as `PERF_SAMPLE_REGS_USER` stores them: values in
 /// ascending register-number order for the bits of `mask`.
@@ -78,11 +88,12 @@ fn sized(raw: u64, size: u8, signed: bool) -> ArgValue {
     }
 }
 
-/// The value of USDT argument `arg` in a sample.
+/// The value of USDT argument `arg` in a sample; `sym(%rip)` operands through `globals`.
 pub fn usdt_value(
     arg: &UsdtArg,
     regs: &SampledRegs<'_>,
     stack: Option<&StackCopy<'_>>,
+    globals: &mut ReadGlobal<'_>,
 ) -> ArgValue {
     match &arg.operand {
         Operand::Immediate(v) => sized(*v as u64, arg.size, arg.signed),
@@ -96,8 +107,21 @@ pub fn usdt_value(
             displacement,
             symbol,
         } => {
-            // `sym(%rip)` is a global: its run-time address needs the load bias, which a
-            // sample does not carry, and its memory is not in the stack copy.
+            // `sym(%rip)` is a global: not in the stack copy; read from the process (its
+            // link-time address, moved by the file's load bias there) when it can be.
+            if symbol.is_some() {
+                return match &arg.global {
+                    Some(global) => match globals(global, arg.size) {
+                        Some(raw) => sized(raw, arg.size, arg.signed),
+                        None => ArgValue::Unread {
+                            address: global.vaddr,
+                        },
+                    },
+                    None => ArgValue::Unread {
+                        address: *displacement as u64,
+                    },
+                };
+            }
             let mut address = *displacement as u64;
             if let Some(b) = base {
                 let Some(v) = regs.get(*b) else {
@@ -110,9 +134,6 @@ pub fn usdt_value(
                     return ArgValue::Missing;
                 };
                 address = address.wrapping_add(v.wrapping_mul(u64::from(*scale)));
-            }
-            if symbol.is_some() {
-                return ArgValue::Unread { address };
             }
             let bytes = stack.and_then(|s| s.read(address, usize::from(arg.size)));
             match bytes {
@@ -193,8 +214,14 @@ mod tests {
             sp: 0x7000,
             bytes: &stack,
         };
-        let v =
-            |spec: &str| usdt_value(&parse_arg(spec, Arch::X86_64).unwrap(), &regs, Some(&copy));
+        let v = |spec: &str| {
+            usdt_value(
+                &parse_arg(spec, Arch::X86_64).unwrap(),
+                &regs,
+                Some(&copy),
+                &mut no_globals,
+            )
+        };
         assert_eq!(v("-4@%edi"), ArgValue::Signed(-2));
         assert_eq!(v("4@%edi"), ArgValue::Unsigned(0xffff_fffe));
         assert_eq!(v("8@-16(%rbp)"), ArgValue::Unsigned(42));
@@ -207,7 +234,29 @@ mod tests {
             &parse_arg("8@-16(%rbp)", Arch::X86_64).unwrap(),
             &regs,
             None,
+            &mut no_globals,
         );
         assert_eq!(none, ArgValue::Unread { address: 0x7000 });
+        // See: issue #15 (sym(%rip) operands read the global, not its address).
+        let mut global = parse_arg("-4@answer(%rip)", Arch::X86_64).unwrap();
+        global.global = Some(GlobalOperand {
+            vaddr: 0x4020,
+            first_load_offset: 0,
+            first_load_vaddr: 0,
+        });
+        let mut asked = Vec::new();
+        let mut memory = |g: &GlobalOperand, size: u8| {
+            asked.push((g.vaddr, size));
+            Some(0xffff_fff9)
+        };
+        assert_eq!(
+            usdt_value(&global, &regs, None, &mut memory),
+            ArgValue::Signed(-7)
+        );
+        assert_eq!(asked, [(0x4020, 4)]);
+        assert_eq!(
+            usdt_value(&global, &regs, None, &mut no_globals),
+            ArgValue::Unread { address: 0x4020 }
+        );
     }
 }

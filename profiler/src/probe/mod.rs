@@ -7,6 +7,7 @@ pub mod args;
 pub mod attr;
 pub mod elf;
 mod error;
+pub mod globals;
 pub mod ldcache;
 pub mod regs;
 mod resolved;
@@ -259,7 +260,19 @@ pub fn resolve(
                     };
                     let args = usdt::split_args(&note.arg_text)
                         .into_iter()
-                        .map(|text| usdt::parse_arg(&text, arch))
+                        .map(|text| {
+                            let mut arg = usdt::parse_arg(&text, arch)?;
+                            if let usdt::Operand::Memory {
+                                symbol: Some(symbol),
+                                displacement,
+                                ..
+                            } = &arg.operand
+                            {
+                                arg.global =
+                                    globals::GlobalOperand::find(&image, symbol, *displacement);
+                            }
+                            Ok(arg)
+                        })
                         .collect();
                     Ok(ResolvedProbe {
                         ref_ctr_offset,

@@ -68,12 +68,22 @@ impl ResolvedProbe {
         regs: &SampledRegs<'_>,
         stack: Option<&StackCopy<'_>>,
     ) -> Vec<(&'static str, ArgValue)> {
+        self.arguments_reading(regs, stack, &mut args::no_globals)
+    }
+
+    /// [`Self::arguments`], with USDT `sym(%rip)` operands read through `globals`.
+    pub fn arguments_reading(
+        &self,
+        regs: &SampledRegs<'_>,
+        stack: Option<&StackCopy<'_>>,
+        globals: &mut args::ReadGlobal<'_>,
+    ) -> Vec<(&'static str, ArgValue)> {
         let mut out = Vec::new();
         match self.kind {
             ProbeKind::Usdt => {
                 for (name, arg) in args::ARG_NAMES.iter().zip(&self.usdt_args) {
                     if let Ok(arg) = arg {
-                        out.push((*name, args::usdt_value(arg, regs, stack)));
+                        out.push((*name, args::usdt_value(arg, regs, stack, globals)));
                     }
                 }
             }
@@ -92,5 +102,12 @@ impl ResolvedProbe {
         }
         out.retain(|(_, v)| *v != ArgValue::Missing);
         out
+    }
+
+    /// True when some USDT argument is a global (`sym(%rip)`), read from the process.
+    pub fn reads_globals(&self) -> bool {
+        self.usdt_args
+            .iter()
+            .any(|a| a.as_ref().is_ok_and(|a| a.global.is_some()))
     }
 }

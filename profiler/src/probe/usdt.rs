@@ -132,6 +132,9 @@ pub struct UsdtArg {
     pub operand: Operand,
     /// The spec as written.
     pub text: String,
+    /// For a `sym(%rip)` operand: where the global lies in the file (filled in when the probe
+    /// is resolved against its file; `None` until then, or when the symbol is not there).
+    pub global: Option<super::globals::GlobalOperand>,
 }
 
 /// Splits the argument string into specs: separated by spaces, except inside the brackets of
@@ -190,6 +193,7 @@ pub fn parse_arg(spec: &str, arch: Arch) -> Result<UsdtArg, String> {
         signed,
         operand,
         text: spec.to_owned(),
+        global: None,
     })
 }
 
