@@ -16,13 +16,13 @@ use linux_perf_data::{PerfFileReader, PerfFileRecord};
 use crate::common::*;
 
 /// The call-heavy C workload (`work(x)` and malloc), built once.
-fn calls_binary() -> PathBuf {
+pub(crate) fn calls_binary() -> PathBuf {
     c_workload("probe_calls", &["-O2", "-g"])
 }
 
 /// The USDT workload: `probe_usdt.c` (plain probe) with `probe_usdt_guarded.c` (the probe
 /// behind a semaphore), compiled with `cc` into `dir`.
-fn usdt_binary(dir: &TempDir) -> PathBuf {
+pub(crate) fn usdt_binary(dir: &TempDir) -> PathBuf {
     let out = dir.join("probe_usdt");
     let src = repo().join("examples/workloads");
     let _machine = shared();
@@ -144,7 +144,9 @@ fn histogram(values: impl Iterator<Item = u64>) -> BTreeMap<u64, u64> {
 
 /// bpftrace's printed maps: `@name: N` counts and `@name:` histograms (lower bound → count;
 /// `[1K, 2K)` bounds read with K = 1024 as bpftrace prints them).
-fn bpftrace_maps(text: &str) -> (BTreeMap<String, u64>, BTreeMap<String, BTreeMap<u64, u64>>) {
+pub(crate) fn bpftrace_maps(
+    text: &str,
+) -> (BTreeMap<String, u64>, BTreeMap<String, BTreeMap<u64, u64>>) {
     let mut counts = BTreeMap::new();
     let mut hists: BTreeMap<String, BTreeMap<u64, u64>> = BTreeMap::new();
     let mut current: Option<String> = None;
@@ -196,7 +198,7 @@ fn bpftrace_maps(text: &str) -> (BTreeMap<String, u64>, BTreeMap<String, BTreeMa
 /// bpftrace (`-p PID`, `PID` in `script` replaced by it) at once: the workload waits until bpftrace's BEGIN says its probes are
 /// attached (kprof's are enabled at the workload's exec), then runs. Returns kprof's output,
 /// bpftrace's output and the workload's pid.
-fn same_run(
+pub(crate) fn same_run(
     kprof_args: &[String],
     script: &str,
     calls: u32,

@@ -12,6 +12,7 @@ const TRACE_EXAMPLES: &str = "\
 EXAMPLES:
   kprof trace -e syscalls:sys_enter_openat -- ls /tmp       one line per event, its fields decoded
   kprof trace -e syscalls:sys_enter_write --filter 'count > 4096' -p 1234   big writes only
+  kprof trace -e u:libc:malloc --filter 'arg0 >= 4096' --hist arg0 -- ./prog   big mallocs
   kprof trace -e 'block:*' -a --json -- sleep 5     every block tracepoint, one JSON object per line
   kprof trace -e sched:sched_switch -C 0 --interval 1s --count --by comm
   kprof trace -o io.data -g -e syscalls:sys_enter_write -- ./prog    keep events as perf.data
@@ -20,7 +21,8 @@ EXAMPLES:
 
 Events are tracepoints (`kprof list 'syscalls:*'` shows them with their fields); globs (`*`, `?`)
 expand from tracefs. Filters use the kernel's syntax (FIELD OP VALUE with ==, !=, <, <=, >, >=,
-&, ~, joined by && and ||) and are checked against the event's fields first. Ctrl-C ends the
+&, ~, joined by && and ||) and are checked against the event's fields first; the kernel
+applies them to tracepoints, kprof itself to probes' arguments and to events read with -i. Ctrl-C ends the
 trace and prints what was gathered. kprof adds nothing to tracefs (no set_event, no filter
 files): events are opened with perf_event_open, filters set on their file descriptors.";
 
@@ -36,8 +38,9 @@ pub struct TraceArgs {
     #[command(flatten)]
     /// Whom to trace.
     pub target: TargetArgs,
-    /// Kernel tracepoint filter set on every traced event, e.g. `count > 4096 && fd == 3` or
-    /// `comm == "dd"`: events it rejects never reach kprof.
+    /// Filter on every traced event, e.g. `count > 4096 && fd == 3` or `comm == "dd"`: set in
+    /// the kernel for tracepoints (events it rejects never reach kprof); evaluated by kprof on
+    /// the arguments of probes (`arg0 > 100`) and on the events of a file (`-i`).
     #[arg(long = "filter", value_name = "EXPR")]
     pub filter: Option<String>,
     /// Record call stacks (frame pointers) with the events, symbolized once the trace ends.
@@ -50,7 +53,7 @@ pub struct TraceArgs {
     /// Read the events from a perf.data file (kprof's or `perf record -e TRACEPOINT`'s)
     /// instead of tracing.
     #[arg(short = 'i', long = "input", value_name = "FILE",
-          conflicts_with_all = ["output", "filter", "events", "call_graph", "interval"])]
+          conflicts_with_all = ["output", "events", "call_graph", "interval"])]
     pub input: Option<PathBuf>,
     /// Print the aggregation every interval (`1s`, `500ms`), then start it afresh.
     #[arg(long = "interval", value_name = "DURATION", value_parser = parse_interval)]

@@ -159,17 +159,18 @@ fn latency_of_probes(
     Ok(out)
 }
 
-/// Checks `--filter` against every traced event.
-fn check_filter(filter: &str, traced: &[Traced]) -> Result<()> {
+/// Checks `--filter` against every traced event: the kernel's checks for a tracepoint (the
+/// kernel filters it), a compiled filter for each probe (filtered in user space), returned
+/// with the probe's name.
+fn check_filter(filter: &str, traced: &[Traced]) -> Result<Vec<(String, filter::Filter)>> {
+    let mut user_space = Vec::new();
     for event in traced {
-        let Some(format) = &event.format else {
-            bail!(
-                "--filter is the kernel's tracepoint filter; {} is a probe, which it cannot \
-                 filter (aggregate by an argument instead: --by arg0)",
-                event.name
-            );
+        let checked = match &event.format {
+            Some(format) => filter::check(filter, format),
+            None => filter::compile_for_probe(filter, &event.fields)
+                .map(|compiled| user_space.push((event.name.clone(), compiled))),
         };
-        if let Err(e) = filter::check(filter, format) {
+        if let Err(e) = checked {
             let of = if traced.len() > 1 {
                 format!(" (for {})", event.name)
             } else {
@@ -178,7 +179,7 @@ fn check_filter(filter: &str, traced: &[Traced]) -> Result<()> {
             bail!("--filter '{filter}'{of}: {e}");
         }
     }
-    Ok(())
+    Ok(user_space)
 }
 
 fn run_live(args: &TraceArgs) -> Result<ExitCode> {
@@ -192,9 +193,10 @@ fn run_live(args: &TraceArgs) -> Result<ExitCode> {
     let context = resolved.target.probe_context();
     let agg_args = latency_of_probes(&args.agg, &context)?;
     let traced = traced_events(args, &agg_args, &context)?;
-    if let Some(filter) = &args.filter {
-        check_filter(filter, &traced)?;
-    }
+    let user_filters = match &args.filter {
+        Some(filter) => check_filter(filter, &traced)?,
+        None => Vec::new(),
+    };
     let fields: Vec<EventFields> = traced.iter().map(|t| t.fields.clone()).collect();
     let aggregation = agg::build_aggregation(&agg_args, &fields)?;
     if aggregation.is_none() && args.interval.is_some() {
@@ -232,10 +234,16 @@ fn run_live(args: &TraceArgs) -> Result<ExitCode> {
         options.write_output = true;
     }
     options.record = record;
+    // The kernel filters tracepoints; probes are filtered in user space.
     options.filters = args
         .filter
         .iter()
-        .flat_map(|f| traced.iter().map(|t| (t.name.clone(), f.clone())))
+        .flat_map(|f| {
+            traced
+                .iter()
+                .filter(|t| t.format.is_some())
+                .map(|t| (t.name.clone(), f.clone()))
+        })
         .collect();
 
     let quiet = args.quiet;
@@ -254,14 +262,15 @@ fn run_live(args: &TraceArgs) -> Result<ExitCode> {
                 .with_addresses(traced.iter().filter_map(|t| t.format.as_ref())),
         ),
     };
+    let mut filtered = filter::FilteredOutput::new(&mut *sink, user_filters);
     let (summary, lost, decode_notes) = if args.call_graph {
         let mut ignore = IgnoreRecords;
         let summary = trace(&options, &mut notes, &mut ignore)?;
         let path = output_path.as_deref().unwrap_or(Path::new("-"));
-        let decoder = decode_file(path, &mut *sink)?;
+        let decoder = decode_file(path, &mut filtered)?;
         (summary, decoder.lost(), decoder.notes().to_vec())
     } else {
-        let mut capture = LiveCapture::new(&mut *sink);
+        let mut capture = LiveCapture::new(&mut filtered);
         let summary = trace(&options, &mut notes, &mut capture)?;
         if summary.stopped_by != StopReason::OutputFailed {
             capture.finish()?;
@@ -269,7 +278,8 @@ fn run_live(args: &TraceArgs) -> Result<ExitCode> {
         let decoder = capture.decoder();
         (summary, decoder.lost(), decoder.notes().to_vec())
     };
-    sink.finish()?;
+    filtered.finish()?;
+    drop(filtered);
     if !quiet {
         for note in decode_notes {
             eprintln!("kprof: {note}");
@@ -345,6 +355,23 @@ fn run_file(args: &TraceArgs, input: &Path) -> Result<()> {
             input.display()
         );
     }
+    // A filter on a file is evaluated in user space, for every event (as the kernel would have
+    // for each traced event).
+    let mut user_filters = Vec::new();
+    if let Some(text) = &args.filter {
+        for (i, attr) in file.attrs().iter().enumerate() {
+            let compiled = match file.tracepoint_format(i) {
+                Some(format) => filter::compile_for_format(text, format),
+                None => match probes::probe_of(&attr.name, 0) {
+                    Some(site) => filter::compile_for_probe(text, &probes::event_fields(&site)),
+                    None => continue,
+                },
+            };
+            let compiled = compiled
+                .map_err(|e| anyhow::anyhow!("--filter '{text}' (for {}): {e}", attr.name))?;
+            user_filters.push((attr.name.clone(), compiled));
+        }
+    }
     let agg_args = latency_of_probes(&args.agg, &ResolveContext::default())?;
     let aggregation = agg::build_aggregation(&agg_args, &fields)?;
     let mut sink: Box<dyn TraceOutput> = match aggregation {
@@ -355,8 +382,10 @@ fn run_file(args: &TraceArgs, input: &Path) -> Result<()> {
         ),
     };
     // Read once: the input may be a pipe.
-    let decoder = decode_parsed(&file, input, &mut *sink)?;
-    sink.finish()?;
+    let mut filtered = filter::FilteredOutput::new(&mut *sink, user_filters);
+    let decoder = decode_parsed(&file, input, &mut filtered)?;
+    filtered.finish()?;
+    drop(filtered);
     if !args.quiet {
         for note in decoder.notes() {
             eprintln!("kprof: {}: {note}", input.display());
@@ -603,9 +632,9 @@ mod tests {
         );
     }
 
-    // See: issue #15 point 4 (--filter is the kernel's tracepoint filter, not a probe's).
+    // See: issue #15 (a --filter on a probe is evaluated in user space on its arguments).
     #[test]
-    fn a_filter_on_a_probe_is_refused_with_what_to_do_instead() {
+    fn a_filter_on_a_probe_is_compiled_for_user_space() {
         let probe = Traced {
             name: "u:/bin/prog:work".to_owned(),
             format: None,
@@ -614,9 +643,12 @@ mod tests {
                 fields: vec![("arg0".to_owned(), true)],
             },
         };
-        let err = check_filter("arg0 > 3", &[probe]).unwrap_err().to_string();
-        assert!(err.contains("u:/bin/prog:work is a probe"), "{err}");
-        assert!(err.contains("--by arg0"), "{err}");
+        let compiled = check_filter("arg0 > 3", std::slice::from_ref(&probe)).unwrap();
+        assert_eq!(compiled.len(), 1);
+        assert_eq!(compiled[0].0, "u:/bin/prog:work");
+        let err = check_filter("count > 3", &[probe]).unwrap_err().to_string();
+        assert!(err.contains("unknown field \"count\""), "{err}");
+        assert!(err.contains("arg0"), "{err}");
     }
 
     #[test]

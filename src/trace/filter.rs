@@ -8,8 +8,16 @@
 //! event's format, a `common_*` field, or `CPU`/`COMM` (also `cpu`/`comm`). Numbers are
 //! decimal, octal (`0` prefix) or hex (`0x`); strings are quoted (`"dd"`, `'dd'`) or one
 //! unquoted word. Hand-written: it only has to find the first mistake and its column.
+//!
+//! The same parser compiles a filter into a [`Filter`] evaluated in user space, for events the
+//! kernel cannot filter: probes (`u:`, `ur:`, `usdt:`; their fields are their arguments) and
+//! events read back from a file.
 
 use kprof_perfdata::tracepoint::{EventFormat, FieldKind};
+
+use crate::trace::agg::EventFields;
+use crate::trace::capture::TraceOutput;
+use crate::trace::event::{Event, EventSink, Value};
 
 /// A mistake in a filter: what, at which column (1-based, in characters), and what would be
 /// right.
@@ -35,7 +43,7 @@ impl std::fmt::Display for FilterError {
 
 /// How a field may be compared.
 #[derive(Clone, Copy, PartialEq, Eq)]
-enum FieldType {
+pub(crate) enum FieldType {
     Number,
     Text,
     /// Arrays of other things: the kernel cannot filter on them.
@@ -57,6 +65,23 @@ enum Token {
 /// Checks `filter` against `format`; the error names the column and, for an unknown field,
 /// the event's fields.
 pub fn check(filter: &str, format: &EventFormat) -> Result<(), FilterError> {
+    compile_for_format(filter, format).map(drop)
+}
+
+/// Compiles `filter` for a tracepoint of `format`, for evaluation in user space (events read
+/// from a file); checked as [`check`] does.
+pub fn compile_for_format(filter: &str, format: &EventFormat) -> Result<Filter, FilterError> {
+    compile(filter, &FormatFields(format))
+}
+
+/// Compiles `filter` for a probe event with `fields` (its arguments, all numbers), evaluated in
+/// user space. Besides the arguments a filter may name `comm`/`COMM` (a string), and
+/// `cpu`/`CPU`, `pid`, `tid` and `common_pid` (numbers).
+pub fn compile_for_probe(filter: &str, fields: &EventFields) -> Result<Filter, FilterError> {
+    compile(filter, &ProbeFields(fields))
+}
+
+fn compile(filter: &str, fields: &dyn FieldTypes) -> Result<Filter, FilterError> {
     let tokens = tokenize(filter)?;
     if tokens.is_empty() {
         return Err(FilterError {
@@ -68,10 +93,10 @@ pub fn check(filter: &str, format: &EventFormat) -> Result<(), FilterError> {
     let mut parser = Parser {
         tokens: &tokens,
         at: 0,
-        format,
+        fields,
         end: filter.chars().count() + 1,
     };
-    parser.expression()?;
+    let compiled = parser.expression()?;
     if let Some((column, token)) = parser.peek() {
         return Err(FilterError {
             message: format!("unexpected {}", describe(token)),
@@ -79,7 +104,197 @@ pub fn check(filter: &str, format: &EventFormat) -> Result<(), FilterError> {
             hint: None,
         });
     }
-    Ok(())
+    Ok(compiled)
+}
+
+/// What a filter may name, and how each name compares.
+trait FieldTypes {
+    /// How `name` compares; `None` when the event has no such field.
+    fn field_type(&self, name: &str) -> Option<FieldType>;
+    /// The hint for an unknown field: the event's fields.
+    fn hint(&self) -> String;
+}
+
+struct FormatFields<'f>(&'f EventFormat);
+
+impl FieldTypes for FormatFields<'_> {
+    fn field_type(&self, name: &str) -> Option<FieldType> {
+        let format = self.0;
+        match name {
+            "CPU" | "cpu" if format.field(name).is_none() => return Some(FieldType::Number),
+            "COMM" | "comm" if format.field(name).is_none() => return Some(FieldType::Text),
+            _ => {}
+        }
+        let field = format.field(name)?;
+        Some(match field.kind {
+            FieldKind::Scalar => FieldType::Number,
+            _ if field.is_string() => FieldType::Text,
+            _ => FieldType::Other,
+        })
+    }
+
+    fn hint(&self) -> String {
+        format!("fields of {}: {}", self.0.full_name(), field_list(self.0))
+    }
+}
+
+struct ProbeFields<'f>(&'f EventFields);
+
+impl FieldTypes for ProbeFields<'_> {
+    fn field_type(&self, name: &str) -> Option<FieldType> {
+        if let Some((_, numeric)) = self.0.fields.iter().find(|(n, _)| n == name) {
+            return Some(if *numeric {
+                FieldType::Number
+            } else {
+                FieldType::Text
+            });
+        }
+        match name {
+            "comm" | "COMM" => Some(FieldType::Text),
+            "cpu" | "CPU" | "pid" | "tid" | "common_pid" => Some(FieldType::Number),
+            _ => None,
+        }
+    }
+
+    fn hint(&self) -> String {
+        let names: Vec<&str> = self.0.fields.iter().map(|(n, _)| n.as_str()).collect();
+        format!(
+            "fields of {}: {} (and comm, cpu, pid, tid)",
+            self.0.name,
+            names.join(", ")
+        )
+    }
+}
+
+/// A compiled filter, evaluated on each event in user space with the kernel's rules: numbers
+/// compare by value (`&` is true when the bitwise and is not zero), strings exactly or as a
+/// glob (`~`, with `*` and `?`). A field the event lacks (an argument not decoded) fails its
+/// predicate.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Filter {
+    /// Both hold.
+    And(Box<Filter>, Box<Filter>),
+    /// Either holds.
+    Or(Box<Filter>, Box<Filter>),
+    /// It does not hold.
+    Not(Box<Filter>),
+    /// `FIELD OP NUMBER`.
+    Number {
+        /// The field.
+        field: String,
+        /// `==`, `!=`, `<`, `<=`, `>`, `>=` or `&`.
+        op: &'static str,
+        /// The number.
+        value: i128,
+    },
+    /// `FIELD OP STRING`.
+    Text {
+        /// The field.
+        field: String,
+        /// `==`, `!=` or `~`.
+        op: &'static str,
+        /// The string (a glob for `~`).
+        value: String,
+    },
+}
+
+impl Filter {
+    /// Whether `event` passes.
+    pub fn matches(&self, event: &Event<'_>) -> bool {
+        match self {
+            Filter::And(a, b) => a.matches(event) && b.matches(event),
+            Filter::Or(a, b) => a.matches(event) || b.matches(event),
+            Filter::Not(a) => !a.matches(event),
+            Filter::Number { field, op, value } => {
+                let Some(actual) = field_value(event, field).and_then(|v| v.as_i128()) else {
+                    return false;
+                };
+                match *op {
+                    "==" => actual == *value,
+                    "!=" => actual != *value,
+                    "<" => actual < *value,
+                    "<=" => actual <= *value,
+                    ">" => actual > *value,
+                    ">=" => actual >= *value,
+                    _ => actual & *value != 0,
+                }
+            }
+            Filter::Text { field, op, value } => {
+                let Some(Value::Str(actual)) = field_value(event, field) else {
+                    return false;
+                };
+                match *op {
+                    "==" => actual == value.as_str(),
+                    "!=" => actual != value.as_str(),
+                    _ => kprof_profiler::tracefs_names::glob_match(
+                        value.as_bytes(),
+                        actual.as_bytes(),
+                    ),
+                }
+            }
+        }
+    }
+}
+
+/// Events passed on to `inner` only when their event's filter (if it has one) holds: the
+/// user-space half of `--filter`.
+pub struct FilteredOutput<'o> {
+    inner: &'o mut dyn TraceOutput,
+    /// Compiled filters by event name.
+    filters: Vec<(String, Filter)>,
+    /// Events the filters rejected.
+    pub rejected: u64,
+}
+
+impl<'o> FilteredOutput<'o> {
+    /// Filters events named in `filters` before `inner` sees them.
+    pub fn new(inner: &'o mut dyn TraceOutput, filters: Vec<(String, Filter)>) -> Self {
+        FilteredOutput {
+            inner,
+            filters,
+            rejected: 0,
+        }
+    }
+}
+
+impl EventSink for FilteredOutput<'_> {
+    fn event(&mut self, event: &Event<'_>) {
+        let filter = self.filters.iter().find(|(name, _)| name == event.name);
+        if filter.is_none_or(|(_, f)| f.matches(event)) {
+            self.inner.event(event);
+        } else {
+            self.rejected += 1;
+        }
+    }
+    fn lost(&mut self, count: u64) {
+        self.inner.lost(count);
+    }
+}
+
+impl TraceOutput for FilteredOutput<'_> {
+    fn tick(&mut self) -> std::io::Result<()> {
+        self.inner.tick()
+    }
+    fn finish(&mut self) -> std::io::Result<()> {
+        self.inner.finish()
+    }
+    fn lost_note(&self, lost: u64) -> String {
+        self.inner.lost_note(lost)
+    }
+}
+
+/// A field by a filter's name for it (`COMM`, `CPU` and `common_pid` as the kernel names them).
+fn field_value<'a>(event: &Event<'a>, name: &str) -> Option<Value<'a>> {
+    let own = event.fields.iter().find(|(n, _)| *n == name);
+    if let Some((_, value)) = own {
+        return Some(value.clone());
+    }
+    match name {
+        "COMM" => event.get("comm"),
+        "CPU" => event.get("cpu"),
+        "common_pid" => event.get("pid"),
+        other => event.get(other),
+    }
 }
 
 /// The event's own fields, comma-separated, for messages.
@@ -190,7 +405,7 @@ fn describe(token: &Token) -> String {
 struct Parser<'t> {
     tokens: &'t [(usize, Token)],
     at: usize,
-    format: &'t EventFormat,
+    fields: &'t dyn FieldTypes,
     /// The column just past the end, for "missing ..." at the end.
     end: usize,
 }
@@ -211,37 +426,37 @@ impl Parser<'_> {
     }
 
     /// or := and ('||' and)*
-    fn expression(&mut self) -> Result<(), FilterError> {
-        self.conjunction()?;
+    fn expression(&mut self) -> Result<Filter, FilterError> {
+        let mut left = self.conjunction()?;
         while matches!(self.peek(), Some((_, Token::Or))) {
             self.at += 1;
-            self.conjunction()?;
+            left = Filter::Or(Box::new(left), Box::new(self.conjunction()?));
         }
-        Ok(())
+        Ok(left)
     }
 
     /// and := unary ('&&' unary)*
-    fn conjunction(&mut self) -> Result<(), FilterError> {
-        self.unary()?;
+    fn conjunction(&mut self) -> Result<Filter, FilterError> {
+        let mut left = self.unary()?;
         while matches!(self.peek(), Some((_, Token::And))) {
             self.at += 1;
-            self.unary()?;
+            left = Filter::And(Box::new(left), Box::new(self.unary()?));
         }
-        Ok(())
+        Ok(left)
     }
 
     /// unary := '!' unary | '(' or ')' | predicate
-    fn unary(&mut self) -> Result<(), FilterError> {
+    fn unary(&mut self) -> Result<Filter, FilterError> {
         match self.peek() {
             Some((_, Token::Not)) => {
                 self.at += 1;
-                self.unary()
+                Ok(Filter::Not(Box::new(self.unary()?)))
             }
             Some((open, Token::Open)) => {
                 self.at += 1;
-                self.expression()?;
+                let inner = self.expression()?;
                 match self.bump() {
-                    Some((_, Token::Close)) => Ok(()),
+                    Some((_, Token::Close)) => Ok(inner),
                     _ => Err(FilterError {
                         message: "( is not closed".to_owned(),
                         column: open,
@@ -253,7 +468,7 @@ impl Parser<'_> {
         }
     }
 
-    fn predicate(&mut self) -> Result<(), FilterError> {
+    fn predicate(&mut self) -> Result<Filter, FilterError> {
         let column = self.column();
         let name = match self.bump() {
             Some((_, Token::Word(w))) => w,
@@ -272,15 +487,11 @@ impl Parser<'_> {
                 });
             }
         };
-        let Some(kind) = self.field_type(&name) else {
+        let Some(kind) = self.fields.field_type(&name) else {
             return Err(FilterError {
                 message: format!("unknown field \"{name}\""),
                 column,
-                hint: Some(format!(
-                    "fields of {}: {}",
-                    self.format.full_name(),
-                    field_list(self.format)
-                )),
+                hint: Some(self.fields.hint()),
             });
         };
         let op_column = self.column();
@@ -319,15 +530,20 @@ impl Parser<'_> {
                         hint: None,
                     });
                 }
-                if value.1 || parse_number(&value.0).is_none() {
-                    return Err(FilterError {
+                match parse_number(&value.0) {
+                    Some(number) if !value.1 => Ok(Filter::Number {
+                        field: name,
+                        op,
+                        value: number,
+                    }),
+                    _ => Err(FilterError {
                         message: format!(
                             "\"{name}\" is a number: compare it with a number, not \"{}\"",
                             value.0
                         ),
                         column: value_column,
                         hint: None,
-                    });
+                    }),
                 }
             }
             FieldType::Text => {
@@ -338,30 +554,18 @@ impl Parser<'_> {
                         hint: None,
                     });
                 }
+                Ok(Filter::Text {
+                    field: name,
+                    op,
+                    value: value.0,
+                })
             }
-            FieldType::Other => {
-                return Err(FilterError {
-                    message: format!("\"{name}\" is an array: the kernel cannot filter on it"),
-                    column,
-                    hint: None,
-                });
-            }
+            FieldType::Other => Err(FilterError {
+                message: format!("\"{name}\" is an array: the kernel cannot filter on it"),
+                column,
+                hint: None,
+            }),
         }
-        Ok(())
-    }
-
-    fn field_type(&self, name: &str) -> Option<FieldType> {
-        match name {
-            "CPU" | "cpu" if self.format.field(name).is_none() => return Some(FieldType::Number),
-            "COMM" | "comm" if self.format.field(name).is_none() => return Some(FieldType::Text),
-            _ => {}
-        }
-        let field = self.format.field(name)?;
-        Some(match field.kind {
-            FieldKind::Scalar => FieldType::Number,
-            _ if field.is_string() => FieldType::Text,
-            _ => FieldType::Other,
-        })
     }
 }
 
@@ -449,5 +653,76 @@ mod tests {
         assert_eq!(error("comm == \"dd").column, 9);
         assert_eq!(error("count 4").column, 7);
         assert_eq!(error("").column, 1);
+    }
+
+    fn probe_event<'a>(fields: &'a [(&'a str, Value<'a>)]) -> Event<'a> {
+        Event {
+            name: "u:/bin/prog:work",
+            time_ns: 0,
+            cpu: 3,
+            pid: 10,
+            tid: 11,
+            comm: "prog",
+            cgroup: None,
+            fields,
+            stack: None,
+        }
+    }
+
+    // See: issue #15 (a user-space --filter on probe arguments).
+    #[test]
+    fn probe_filters_evaluate_with_the_kernel_rules() {
+        let fields = EventFields {
+            name: "u:/bin/prog:work".to_owned(),
+            fields: vec![("arg0".to_owned(), true), ("arg1".to_owned(), true)],
+        };
+        let values = [("arg0", Value::Unsigned(300)), ("arg1", Value::Signed(-5))];
+        let event = probe_event(&values);
+        let holds = |filter: &str| compile_for_probe(filter, &fields).unwrap().matches(&event);
+        for yes in [
+            "arg0 > 100",
+            "arg0 >= 300 && arg1 < 0",
+            "arg0 == 0x12c",
+            "arg0 & 4",
+            "!(arg0 < 100)",
+            "arg0 == 1 || arg1 == -5",
+            "comm == prog",
+            "COMM ~ \"pr*\"",
+            "cpu == 3 && pid == 10 && tid == 11 && common_pid == 10",
+            "arg1 != 5",
+        ] {
+            assert!(holds(yes), "{yes}");
+        }
+        for no in [
+            "arg0 > 300",
+            "arg0 & 1",
+            "arg1 >= 0",
+            "comm != prog",
+            "comm ~ 'x*'",
+            "(arg0 > 100) && !(arg1 == -5)",
+        ] {
+            assert!(!holds(no), "{no}");
+        }
+        // An argument the sample lacks fails its predicate.
+        let missing = probe_event(&values[..1]);
+        let filter = compile_for_probe("arg1 < 0", &fields).unwrap();
+        assert!(!filter.matches(&missing));
+        let e = compile_for_probe("arg7 > 1", &fields).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "unknown field \"arg7\" at column 1; fields of u:/bin/prog:work: arg0, arg1 \
+             (and comm, cpu, pid, tid)"
+        );
+        assert!(compile_for_probe("arg0 ~ 'a*'", &fields).is_err());
+        assert!(compile_for_probe("comm > 1", &fields).is_err());
+    }
+
+    #[test]
+    fn tracepoint_filters_compile_for_events_read_from_files() {
+        let filter = compile_for_format("count > 4096 && fd == 3", &read_format()).unwrap();
+        let values = [("fd", Value::Unsigned(3)), ("count", Value::Unsigned(8192))];
+        assert!(filter.matches(&probe_event(&values)));
+        let small = [("fd", Value::Unsigned(3)), ("count", Value::Unsigned(10))];
+        assert!(!filter.matches(&probe_event(&small)));
     }
 }
