@@ -510,7 +510,7 @@ fn trace_reads_probe_events_back_from_its_file() {
 }
 
 /// The count of event `name` in `kprof stat -x ,` output.
-fn counted(stderr: &str, name: &str) -> u64 {
+pub(crate) fn counted(stderr: &str, name: &str) -> u64 {
     stderr
         .lines()
         .find(|l| l.split(',').nth(2) == Some(name))

@@ -8,8 +8,8 @@ use std::time::Duration;
 
 use crate::common::*;
 use crate::probes::{
-    KillOnDrop, bpftrace_maps, calls_binary, line_reader, same_run, send_signal, usdt_binary,
-    wait_for_line,
+    KillOnDrop, bpftrace_maps, calls_binary, counted, line_reader, same_run, send_signal,
+    usdt_binary, wait_for_line,
 };
 
 // See: issue #15 (USDT `sym(%rip)` operands give the global's value, not its address).
@@ -167,4 +167,104 @@ fn a_filter_on_usdt_arguments_keeps_what_the_program_passed() {
         stderr.contains("unknown field \"count\"") && stderr.contains("arg0, arg1, arg2, arg3"),
         "{stderr}"
     );
+}
+
+/// A count printed as `KEY=N` by a workload.
+fn printed(stdout: &str, key: &str) -> u64 {
+    stdout
+        .split_whitespace()
+        .find_map(|w| w.strip_prefix(key))
+        .unwrap_or_else(|| panic!("no {key} in {stdout}"))
+        .parse()
+        .unwrap()
+}
+
+/// `@: N`, the total of `kprof trace --count`.
+fn traced_total(stdout: &str) -> u64 {
+    stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("@: "))
+        .unwrap_or_else(|| panic!("no count in {stdout}"))
+        .trim()
+        .parse()
+        .unwrap()
+}
+
+// See: issue #15 (probes across threads and forked children). The kernel cannot inherit
+// uprobe events (at fork it re-reads the attr's path pointer in the forking process: EFAULT,
+// and the fork would fail), so a probe on a command follows its first thread only, and says
+// so; probing system-wide (-a) follows every thread and child, exactly, as bpftrace does, and
+// `--filter 'comm == ...'` keeps the command's own hits in kprof trace.
+#[test]
+fn probes_follow_threads_and_children_system_wide_as_bpftrace_does() {
+    if !kprof_can_record() {
+        return;
+    }
+    let prog = c_workload("probe_threads", &["-O2", "-g", "-pthread"]);
+    let prog_s = prog.to_str().unwrap();
+    let spec = format!("u:{prog_s}:work");
+    let run = ["4", "3", "1500"];
+    let _machine = shared();
+    let alone = Command::new(&prog).args(run).output().unwrap();
+    let alone = String::from_utf8_lossy(&alone.stdout);
+    let (total, main_thread) = (printed(&alone, "calls="), printed(&alone, "main="));
+    assert_eq!((total, main_thread), (8 * 1500, 1500));
+
+    // Without -a: the first thread only, with the note that says why and what to do.
+    let out = kprof()
+        .args(["trace", "-e", &spec, "--count", "--", prog_s])
+        .args(run)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("first thread only") && stderr.contains("-a"),
+        "{stderr}"
+    );
+    assert_eq!(
+        traced_total(&String::from_utf8_lossy(&out.stdout)),
+        main_thread
+    );
+
+    // System-wide: every thread and child, in kprof stat and kprof trace.
+    let out = kprof()
+        .args(["stat", "-a", "-x", ",", "-e", &spec, "--", prog_s])
+        .args(run)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert_eq!(counted(&stderr, &spec), total, "{stderr}");
+    let name = prog.file_name().unwrap().to_str().unwrap();
+    let out = kprof()
+        .args(["trace", "-a", "-e", &spec, "--count", "--filter"])
+        .arg(format!("comm == \"{}\"", &name[..name.len().min(15)]))
+        .args(["--", prog_s])
+        .args(run)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(traced_total(&String::from_utf8_lossy(&out.stdout)), total);
+
+    // bpftrace attaches system-wide too, and counts the same.
+    if !tool("bpftrace") {
+        return;
+    }
+    let out = Command::new("bpftrace")
+        .args([
+            "-e",
+            &format!("uprobe:{prog_s}:work {{ @ = count(); }}"),
+            "-c",
+        ])
+        .arg(format!("{prog_s} {}", run.join(" ")))
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}");
+    assert_eq!(traced_total(&text), total, "{text}");
 }

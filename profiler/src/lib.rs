@@ -315,6 +315,20 @@ fn to_tasks(ids: &[u32]) -> Result<Vec<i32>> {
         .collect()
 }
 
+/// Says that probes on a command watch its first thread only (see
+/// [`probe::NOT_INHERITED_NOTE`]), when they do.
+pub(crate) fn note_probes_not_inherited(plan: &Plan, target: &Target, notes: &mut dyn FnMut(&str)) {
+    if !plan.system_wide
+        && matches!(target, Target::Command(_))
+        && plan
+            .events
+            .iter()
+            .any(|e| events::probe_site(&e.kind).is_some())
+    {
+        notes(probe::NOT_INHERITED_NOTE);
+    }
+}
+
 /// Records according to `options` until the command exits, a stop signal arrives, the duration
 /// passes or the output fails, and finishes the output. `notes` receives one-line notes
 /// (suppressed by `quiet`, except errors, which start with `error:`).
@@ -329,15 +343,7 @@ pub fn record(options: &RecordOptions, notes: &mut dyn FnMut(&str)) -> Result<Re
     // Everything that can be checked without side effects first (frequency limit, events, CPUs),
     // then the output path (a FIFO is opened now, before anything runs).
     let mut plan = make_plan(options)?;
-    if !plan.system_wide
-        && matches!(options.target, Target::Command(_))
-        && plan
-            .events
-            .iter()
-            .any(|e| events::probe_site(&e.kind).is_some())
-    {
-        notes(probe::NOT_INHERITED_NOTE);
-    }
+    note_probes_not_inherited(&plan, &options.target, notes);
     let destination = output::Destination::prepare(&options.output, notes)?;
     let syscalls = recording::system_calls(options.cgroup.as_deref())?;
     let mut workload =

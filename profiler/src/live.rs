@@ -86,6 +86,7 @@ pub fn trace(
         .write_output
         .then(|| std::thread::spawn(procfs::kernel_text));
     let mut plan = make_plan(record)?;
+    crate::note_probes_not_inherited(&plan, &record.target, notes);
     let mut filters = Vec::new();
     for (event, filter) in &options.filters {
         let Some(index) = plan.events.iter().position(|e| &e.name == event) else {

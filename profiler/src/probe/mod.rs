@@ -32,12 +32,19 @@ pub struct Probe {
     pub resolved: Option<ResolvedProbe>,
 }
 
-/// The note printed when probes watch a command: the uprobe PMU's events cannot be inherited
-/// (at fork the kernel re-reads the attr's path pointer in the forking process, where it is not
-/// valid, and the fork fails), so only the command's own process and thread are probed.
-pub const NOT_INHERITED_NOTE: &str = "note: probes watch the command's first thread only \
-     (uprobe events cannot be inherited); threads and processes it starts are not probed \
-     (use -a to probe every process)";
+/// The note printed when probes watch a command. The kernel cannot inherit uprobe PMU events:
+/// at fork, `inherit_event` (kernel/events/core.c) allocates the child's event from the
+/// parent's attr and initialises it again through the PMU (`perf_uprobe_event_init` →
+/// `perf_uprobe_init`, kernel/trace/trace_event_perf.c), which reads the path from the user
+/// pointer in `config1` with `strndup_user` — in the forking process, the target, where kprof's
+/// pointer means nothing after exec: EFAULT, and `copy_process` fails the fork. So a probe on a
+/// command watches its first thread only; system-wide probes (`-a`, one event per CPU, as
+/// bpftrace attaches them) see every thread and child.
+pub const NOT_INHERITED_NOTE: &str = "note: probes watch the command's first thread only: the \
+     kernel cannot inherit uprobe events into the threads and processes it starts (at fork it \
+     re-reads the probe's path from kprof's pointer in the forking process, and the fork would \
+     fail); to see them all, probe system-wide with -a, as bpftrace does (kprof trace: add \
+     --filter 'comm == \"NAME\"' to keep the command's own)";
 
 /// What a spec without a path, or with a library name, is resolved against.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
