@@ -86,6 +86,8 @@ fn a_filter_on_uprobe_arguments_agrees_with_bpftrace() {
     let predicate = "arg0 > 1000 && arg0 < 100000";
     let args: Vec<String> = [
         "trace",
+        "-m",
+        "1024",
         "-e",
         &format!("u:{prog_s}:work"),
         "--filter",
@@ -102,6 +104,7 @@ fn a_filter_on_uprobe_arguments_agrees_with_bpftrace() {
     let (out, traced, _) = same_run(&args, &script, 4000, false);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{stderr}");
+    assert!(!stderr.contains("lost"), "{stderr}");
     let (_, kprof_hists) = bpftrace_maps(&String::from_utf8_lossy(&out.stdout));
     let (counts, hists) = bpftrace_maps(&traced);
     let passed = counts["passed"];
@@ -212,7 +215,7 @@ fn probes_follow_threads_and_children_system_wide_as_bpftrace_does() {
 
     // Without -a: the first thread only, with the note that says why and what to do.
     let out = kprof()
-        .args(["trace", "-e", &spec, "--count", "--", prog_s])
+        .args(["trace", "-m", "1024", "-e", &spec, "--count", "--", prog_s])
         .args(run)
         .output()
         .unwrap();
@@ -237,19 +240,24 @@ fn probes_follow_threads_and_children_system_wide_as_bpftrace_does() {
     assert!(out.status.success(), "{stderr}");
     assert_eq!(counted(&stderr, &spec), total, "{stderr}");
     let name = prog.file_name().unwrap().to_str().unwrap();
+    // Rings big enough for every hit on a busy machine (a loss would be reported).
     let out = kprof()
-        .args(["trace", "-a", "-e", &spec, "--count", "--filter"])
+        .args([
+            "trace", "-a", "-m", "1024", "-e", &spec, "--count", "--filter",
+        ])
         .arg(format!("comm == \"{}\"", &name[..name.len().min(15)]))
         .args(["--", prog_s])
         .args(run)
         .output()
         .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(!stderr.contains("lost"), "{stderr}");
+    assert_eq!(
+        traced_total(&String::from_utf8_lossy(&out.stdout)),
+        total,
+        "{stderr}"
     );
-    assert_eq!(traced_total(&String::from_utf8_lossy(&out.stdout)), total);
 
     // bpftrace attaches system-wide too, and counts the same.
     if !tool("bpftrace") {

@@ -151,7 +151,7 @@ pub fn unread_operands_notes(probe: &ResolvedProbe, live: bool) -> Vec<String> {
     if !far.is_empty() {
         notes.push(format!(
             "note: {}: {} not read (memory outside the captured stack); shown as argN_addr, \
-             the address",
+             the address (a global's as linked in the file)",
             probe.name,
             far.join(", ")
         ));
