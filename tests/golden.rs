@@ -64,6 +64,20 @@ impl Format {
 /// kprof's output of `format` for the peer recording `fixture`, with no local binary or
 /// build-id cache to symbolize from; `threads` sets the rayon pool size when given.
 fn output_of(fixture: &str, format: Format, threads: Option<usize>) -> String {
+    output_with(fixture, format, threads, None)
+}
+
+/// [`output_of`] with the default pool, the records replayed in shards of `records` records.
+fn output_of_sharded(fixture: &str, format: Format, records: usize) -> String {
+    output_with(fixture, format, None, Some(records))
+}
+
+fn output_with(
+    fixture: &str,
+    format: Format,
+    threads: Option<usize>,
+    shard_records: Option<usize>,
+) -> String {
     let input = repo()
         .join("tests/fixtures/peer")
         .join(format!("{fixture}.data"));
@@ -77,6 +91,9 @@ fn output_of(fixture: &str, format: Format, threads: Option<usize>) -> String {
         .env("HOME", nothing.path());
     if let Some(threads) = threads {
         cmd.env("RAYON_NUM_THREADS", threads.to_string());
+    }
+    if let Some(records) = shard_records {
+        cmd.env("KPROF_SHARD_RECORDS", records.to_string());
     }
     let out = cmd.output().expect("kprof runs");
     assert!(
@@ -136,6 +153,14 @@ fn compare(path: &Path, actual: &str) {
 /// Checks one fixture's golden of one format.
 fn check(fixture: &str, format: Format) {
     let actual = output_of(fixture, format, None);
+    // The same bytes when the replay runs in shards of a few records, merged (big files
+    // always are): see `src/analysis/shard.rs`. See: issue #13 point 4
+    assert_eq!(
+        output_of_sharded(fixture, format, 3),
+        actual,
+        "{fixture}: {:?} replayed in shards of 3 records and in one",
+        format.args()
+    );
     match format {
         Format::Folded => {
             // The same bytes whatever the number of threads.

@@ -3,7 +3,8 @@
 //! recorded bytes, or the unwound addresses), and each distinct location once. Symbolizing
 //! then costs one lookup per distinct location, not per frame of every sample.
 
-use rustc_hash::{FxHashMap as HashMap, FxHashSet};
+use rustc_hash::FxHashMap as HashMap;
+use std::collections::hash_map::Entry;
 
 use kprof_symbolizer::{AddressSpaces, Avma, Location, ModuleId, ModuleOffset};
 
@@ -108,10 +109,9 @@ pub struct ChainTable<'f> {
     /// Unwound chains by where they can be equal, then by their leaf-first addresses:
     /// unwound stacks repeat as much as recorded ones, once walked.
     walked: HashMap<WalkedChainKey, HashMap<Box<[StackAddress]>, ChainId>>,
-    /// Distinct chains whose user part is a frame-pointer chain.
-    frame_pointer_chains: FxHashSet<ChainId>,
-    /// Distinct chains whose callchain was corrupt.
-    broken_chains: FxHashSet<ChainId>,
+    /// Per distinct chain: whether its callchain was corrupt, or its user part is a
+    /// frame-pointer chain.
+    shapes: Vec<ChainShape>,
     /// Scratch: the addresses of the chain being added.
     addresses: Vec<StackAddress>,
 }
@@ -128,10 +128,16 @@ impl<'f> ChainTable<'f> {
             chain_ranges: Vec::new(),
             recorded: HashMap::default(),
             walked: HashMap::default(),
-            frame_pointer_chains: FxHashSet::default(),
-            broken_chains: FxHashSet::default(),
+            shapes: Vec::new(),
             addresses: Vec::new(),
         }
+    }
+
+    /// Makes room for the chains and locations of `samples` more samples, so that the tables
+    /// are not rehashed (rehashing a recorded chain's key reads all its bytes again).
+    pub fn reserve(&mut self, samples: usize) {
+        self.recorded.reserve(samples);
+        self.location_ids.reserve(samples);
     }
 
     /// The chain of a recorded stack (`input`, identified by `key`), located in `spaces` the
@@ -142,15 +148,20 @@ impl<'f> ChainTable<'f> {
         key: RecordedChainKey<'f>,
         input: &ChainInput<'_>,
     ) -> ChainId {
-        if let Some(&id) = self.recorded.get(&key) {
-            return id;
+        // One hash of the key, found or not: it holds the whole callchain.
+        let next = ChainId(self.chain_ranges.len() as u32);
+        match self.recorded.entry(key) {
+            Entry::Occupied(known) => return *known.get(),
+            Entry::Vacant(new) => {
+                new.insert(next);
+            }
         }
         let mut addresses = std::mem::take(&mut self.addresses);
         addresses.clear();
         let shape = chain_addresses(input, None, self.call_site_lookup, &mut addresses);
         let id = self.add(spaces, key.space.pid, &addresses, shape);
+        debug_assert_eq!(id, next);
         self.addresses = addresses;
-        self.recorded.insert(key, id);
         id
     }
 
@@ -196,11 +207,7 @@ impl<'f> ChainTable<'f> {
         let id = ChainId(self.chain_ranges.len() as u32);
         self.chain_ranges
             .push((start, self.chain_locations.len() as u32 - start));
-        if shape.broken {
-            self.broken_chains.insert(id);
-        } else if shape.fp_user_frames {
-            self.frame_pointer_chains.insert(id);
-        }
+        self.shapes.push(shape);
         id
     }
 
@@ -226,9 +233,54 @@ impl<'f> ChainTable<'f> {
             })
     }
 
+    /// Appends the chains of `other` (a table of later samples, made with the same options)
+    /// after this table's, in their order, its locations found or added here in their order;
+    /// returns how far `other`'s [`ChainId`]s move. Chains are not merged: equal chains of two
+    /// tables stay two ids with the same locations, and bring no new location.
+    pub fn append(&mut self, other: ChainTable<'f>) -> u32 {
+        let moved: Vec<LocationId> = other
+            .locations
+            .iter()
+            .map(|&(location, shown_delta)| {
+                let next = LocationId(self.locations.len() as u32);
+                *self
+                    .location_ids
+                    .entry(LocationKey::new(location, shown_delta))
+                    .or_insert_with(|| {
+                        self.locations.push((location, shown_delta));
+                        next
+                    })
+            })
+            .collect();
+        let offset = self.chain_ranges.len() as u32;
+        self.chain_locations.reserve(other.chain_locations.len());
+        self.chain_ranges.reserve(other.chain_ranges.len());
+        for &(start, len) in &other.chain_ranges {
+            let new_start = self.chain_locations.len() as u32;
+            let locations = other
+                .chain_locations
+                .get(start as usize..(start + len) as usize)
+                .unwrap_or(&[]);
+            self.chain_locations.extend(
+                locations
+                    .iter()
+                    .map(|id| moved.get(id.0 as usize).copied().unwrap_or(*id)),
+            );
+            self.chain_ranges
+                .push((new_start, self.chain_locations.len() as u32 - new_start));
+        }
+        self.shapes.extend(other.shapes);
+        offset
+    }
+
     /// Every distinct location, by [`LocationId`], with the distance to its shown address.
     pub fn locations(&self) -> &[(Location, u64)] {
         &self.locations
+    }
+
+    /// How many distinct chains there are.
+    pub fn chain_count(&self) -> usize {
+        self.chain_ranges.len()
     }
 
     /// Every distinct chain, in the order first seen.
@@ -249,12 +301,19 @@ impl<'f> ChainTable<'f> {
 
     /// True when chain `id` came from a corrupt callchain (only the sampled ip is kept).
     pub fn is_broken(&self, id: ChainId) -> bool {
-        self.broken_chains.contains(&id)
+        self.shapes.get(id.0 as usize).is_some_and(|s| s.broken)
+    }
+
+    /// True when the user part of chain `id` is a frame-pointer chain (and it is not broken).
+    pub fn is_frame_pointer(&self, id: ChainId) -> bool {
+        self.shapes
+            .get(id.0 as usize)
+            .is_some_and(|s| s.fp_user_frames && !s.broken)
     }
 
     /// The chains whose user part is a frame-pointer chain.
     pub fn frame_pointer_chains(&self) -> impl Iterator<Item = ChainId> + '_ {
-        self.frame_pointer_chains.iter().copied()
+        self.chain_ids().filter(|&id| self.is_frame_pointer(id))
     }
 }
 

@@ -7,6 +7,7 @@
 //! |---|---|
 //! | [`replay`] | side-band records (MMAP/COMM/FORK/EXIT) in time order into address spaces, each record to its named handler; samples kept with their thread, weight and chain |
 //! | [`chains`] | one sample's stack as leaf-first addresses: callchain markers, DWARF-unwound user part, LBR call stacks |
+//! | [`shard`] | the replay in shards of records on every core, from address-space snapshots, merged in time order |
 //! | [`chain_table`] | distinct chains and locations, by named keys: identical stacks of one address space are located once |
 //! | [`unwinding`] | the DWARF unwinding queue: samples walked in batches on the thread pool while the replay reads on |
 //! | [`symbolize`] | each distinct location symbolized once, in parallel; frames and stacks interned into the [`Profile`] |
@@ -24,6 +25,7 @@ pub mod kernel;
 pub mod options;
 pub mod quality;
 pub mod replay;
+pub mod shard;
 pub mod symbolize;
 pub mod unwinding;
 
@@ -92,14 +94,19 @@ fn analyze_with(
     let queue = unwinder
         .as_ref()
         .map(|unwinder| UnwindQueue::new(unwinder, file, symbolizer));
-    // At most one sample per record.
-    let replay = Replay::new(file, options, queue, records.len());
-    // The replay runs here; unwinding batches on the pool meanwhile; kernel symbols, which
-    // take a while to load, on a thread of their own.
+    // The replay runs here, in shards on the pool when nothing is to be unwound, else with
+    // unwinding batches on the pool meanwhile; kernel symbols, which take a while to load, on
+    // a thread of their own.
     let mut replayed = std::thread::scope(|threads| {
         threads.spawn(|| {
             symbolizer.preload_kernel_symbols();
         });
+        if queue.is_none() && shard::pays(records.len()) {
+            let per_shard = shard::shard_records(records.len());
+            return shard::replay_sharded(file, options, records, per_shard, done_below);
+        }
+        // At most one sample per record.
+        let replay = Replay::new(file, options, queue, records.len());
         rayon::in_place_scope(|pool| replay.run(records, unwinder.as_ref(), pool, done_below))
     })?;
     let unwind_report = unwinder

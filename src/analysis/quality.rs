@@ -25,13 +25,25 @@ pub struct FramePointerReport {
 impl FramePointerReport {
     /// Counts one frame-pointer user stack: its outermost function (when known), and the
     /// module of its outermost frame in a known module.
+    #[cfg(test)]
     pub(super) fn add(&mut self, outermost_function: Option<&str>, known_module: Option<&str>) {
-        self.user_stacks += 1;
+        self.add_many(outermost_function, known_module, 1);
+    }
+
+    /// Counts `stacks` frame-pointer user stacks that end alike: at their outermost function
+    /// (when known), with their outermost frame in a known module in `known_module`.
+    pub(super) fn add_many(
+        &mut self,
+        outermost_function: Option<&str>,
+        known_module: Option<&str>,
+        stacks: u64,
+    ) {
+        self.user_stacks += stacks;
         match outermost_function {
-            Some(function) if is_entry_point(function) => self.complete += 1,
+            Some(function) if is_entry_point(function) => self.complete += stacks,
             _ => {
                 let module = known_module.unwrap_or("[unknown]");
-                *self.ended_early_in.entry(module.to_string()).or_insert(0) += 1;
+                *self.ended_early_in.entry(module.to_string()).or_insert(0) += stacks;
             }
         }
     }

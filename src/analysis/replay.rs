@@ -121,6 +121,17 @@ impl<'f> Spaces<'f> {
         }
     }
 
+    /// A copy of these address spaces as they are now, to replay on from apart.
+    pub fn snapshot(&self) -> Self {
+        Spaces {
+            spaces: Arc::new(AddressSpaces::clone(&self.spaces)),
+            generations: self.generations.clone(),
+            kernel_generation: self.kernel_generation,
+            execs_under_way: self.execs_under_way.clone(),
+            build_ids: self.build_ids.clone(),
+        }
+    }
+
     /// The address spaces as they are now.
     pub fn get(&self) -> &Arc<AddressSpaces> {
         &self.spaces
@@ -261,6 +272,21 @@ impl Threads {
         id
     }
 
+    /// Interns `threads` (another replay's, by its [`ThreadId`]s) by (pid, tid, name) in their
+    /// order; returns each one's id here.
+    pub fn absorb(&mut self, threads: Vec<Thread>) -> Vec<ThreadId> {
+        threads
+            .into_iter()
+            .map(|thread| {
+                let key = (thread.pid, thread.tid, Arc::from(thread.name.as_str()));
+                *self.ids.entry(key).or_insert_with(|| {
+                    self.threads.push(thread);
+                    (self.threads.len() - 1) as ThreadId
+                })
+            })
+            .collect()
+    }
+
     /// The interned threads, by [`ThreadId`].
     pub fn into_vec(self) -> Vec<Thread> {
         self.threads
@@ -311,6 +337,9 @@ pub struct Replay<'o, 'f> {
     lost: Lost,
     /// Cgroup names (PERF_RECORD_CGROUP).
     cgroups: CgroupNames,
+    /// Only the address spaces are replayed: samples are counted and may end an exec, nothing
+    /// more (the pass that makes the shards' snapshots, see [`super::shard`]).
+    side_band_only: bool,
 }
 
 impl<'o, 'f> Replay<'o, 'f> {
@@ -342,7 +371,93 @@ impl<'o, 'f> Replay<'o, 'f> {
             records: HashMap::default(),
             lost: Lost::default(),
             cgroups: CgroupNames::new(),
+            side_band_only: false,
         }
+    }
+
+    /// This replay, keeping no samples: only the address spaces, threads' names, record
+    /// counts, losses and cgroups follow the records.
+    pub fn side_band_only(mut self) -> Self {
+        self.side_band_only = true;
+        self
+    }
+
+    /// A replay that goes on from where this one is (its address spaces as they are now, a
+    /// snapshot) with no sample, thread or chain yet; `samples` as in [`Replay::new`].
+    pub fn snapshot(&self, samples: usize) -> Self {
+        let mut replay = Replay::new(self.file, self.options, None, samples);
+        replay.spaces = self.spaces.snapshot();
+        replay.chains.reserve(samples);
+        replay
+    }
+
+    /// Replays the next `limit` records of `records` at most, unwinding on `pool`, telling
+    /// `done_below` from time to time a file offset below which no record is read any more;
+    /// returns how many it replayed.
+    pub fn run_some<'s>(
+        &mut self,
+        records: &mut kprof_perfdata::SortedRecords<'f>,
+        limit: usize,
+        unwinder: Option<&StackUnwinder>,
+        pool: &rayon::Scope<'s>,
+        done_below: &dyn Fn(u64),
+    ) -> Result<usize>
+    where
+        'o: 's,
+        'f: 's,
+    {
+        let file = self.file;
+        let mut until_window_moves = 0usize;
+        let mut replayed = 0;
+        while replayed < limit {
+            let Some(record) = records.next_ref() else {
+                break;
+            };
+            replayed += 1;
+            let record = record?;
+            prefetch_records(records);
+            if until_window_moves == 0 {
+                until_window_moves = WINDOW_EVERY_RECORDS;
+                let pending = self.unwinds.as_ref().map_or(u64::MAX, |q| q.floor());
+                done_below(records.unread_floor().min(pending));
+            }
+            until_window_moves -= 1;
+            if self.side_band_only {
+                if let Some(head) = file.sample_head(&record) {
+                    *self.records.entry(record_kind::SAMPLE).or_insert(0) += 1;
+                    self.on_sample_mode(head.pid, head.cpumode, pool)?;
+                    continue;
+                }
+            }
+            let unwound = unwinder.and_then(|unwinder| {
+                let head = file.sample_head(&record)?;
+                unwinder.unwinds(head.attr_index).then_some(head)
+            });
+            match unwound {
+                Some(head) => self.on_sample_to_unwind(&head, record, pool)?,
+                None => self.on_record(&file.decode(&record)?, pool)?,
+            }
+        }
+        Ok(replayed)
+    }
+
+    /// Settles the unwinding queue and hands over what was replayed.
+    pub fn finish<'s>(mut self, pool: &rayon::Scope<'s>) -> Result<Replayed<'f>>
+    where
+        'o: 's,
+        'f: 's,
+    {
+        self.settle_unwinds(pool)?;
+        Ok(Replayed {
+            spaces: self.spaces.spaces,
+            samples: self.samples,
+            chains: self.chains,
+            threads: self.threads.into_vec(),
+            traces: self.traces,
+            records: self.records,
+            lost: self.lost,
+            cgroups: self.cgroups,
+        })
     }
 
     /// Replays every record of `records` (the file's, in time order), unwinding on `pool`,
@@ -359,37 +474,8 @@ impl<'o, 'f> Replay<'o, 'f> {
         'o: 's,
         'f: 's,
     {
-        let file = self.file;
-        let mut until_window_moves = 0usize;
-        while let Some(record) = records.next_ref() {
-            let record = record?;
-            prefetch_records(&records);
-            if until_window_moves == 0 {
-                until_window_moves = WINDOW_EVERY_RECORDS;
-                let pending = self.unwinds.as_ref().map_or(u64::MAX, |q| q.floor());
-                done_below(records.unread_floor().min(pending));
-            }
-            until_window_moves -= 1;
-            let unwound = unwinder.and_then(|unwinder| {
-                let head = file.sample_head(&record)?;
-                unwinder.unwinds(head.attr_index).then_some(head)
-            });
-            match unwound {
-                Some(head) => self.on_sample_to_unwind(&head, record, pool)?,
-                None => self.on_record(&file.decode(&record)?, pool)?,
-            }
-        }
-        self.settle_unwinds(pool)?;
-        Ok(Replayed {
-            spaces: self.spaces.spaces,
-            samples: self.samples,
-            chains: self.chains,
-            threads: self.threads.into_vec(),
-            traces: self.traces,
-            records: self.records,
-            lost: self.lost,
-            cgroups: self.cgroups,
-        })
+        self.run_some(&mut records, usize::MAX, unwinder, pool, done_below)?;
+        self.finish(pool)
     }
 
     /// One decoded record, to its handler.
@@ -518,6 +604,9 @@ impl<'o, 'f> Replay<'o, 'f> {
         'f: 's,
     {
         self.on_sample_mode(sample.pid, sample.cpumode, pool)?;
+        if self.side_band_only {
+            return Ok(());
+        }
         let pid = sample.pid.unwrap_or(0);
         let tid = sample.tid.unwrap_or(pid);
         if !self.wanted(pid, tid) {
@@ -747,7 +836,7 @@ fn prefetch_records(events: &kprof_perfdata::SortedRecords<'_>) {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use kprof_perfdata::Endian;
     use kprof_perfdata::kinds::{attr_flag, misc, record as rk, sample as st};
@@ -759,7 +848,7 @@ mod tests {
     /// A `perf record -c 1000 -g` file of pid 7 (`app`, then exec'd as `app2`) with a sample of
     /// pid 8, side-band records carrying their time (sample_id_all), and lost samples told
     /// twice.
-    fn recording() -> Vec<u8> {
+    pub(crate) fn recording() -> Vec<u8> {
         let e = Endian::Little;
         let mut r = RecordBuilder::new(e);
         let mut time = 0;

@@ -9,7 +9,7 @@ use kprof_perfdata::PerfFile;
 use kprof_symbolizer::{AddressSpaces, Location, ModuleKind, Symbolizer};
 use rayon::prelude::*;
 
-use super::chain_table::{ChainId, ChainTable};
+use super::chain_table::{ChainId, ChainTable, LocationId};
 use super::quality::FramePointerReport;
 use super::replay::Replayed;
 use crate::profile::{Event, Frame, FrameId, FrameKind, Meta, Profile, Sample, StackId, StackNode};
@@ -48,6 +48,7 @@ pub fn build_profile(
         .collect();
     let chain_stacks = chain_stacks(&chains, &location_frames, &mut interner);
     let fp_ends = frame_pointer_ends(&chains, &location_frames, &interner);
+    let interner = interner;
 
     let mut events: Vec<Event> = file
         .attrs()
@@ -58,32 +59,46 @@ pub fn build_profile(
             total_period: 0,
         })
         .collect();
-    let mut frame_pointers = FramePointerReport::default();
-    let frame = |id: Option<FrameId>| id.and_then(|f| interner.frames.get(f as usize));
-    let mut samples = Vec::with_capacity(pending.len());
+    // Frame-pointer stacks counted by where they end (few places), not one by one.
+    let mut fp_stacks: HashMap<FramePointerEnd, u64> = HashMap::default();
     for pending in &pending {
-        let chain = pending.chain;
-        if let Some(&(end, known)) = chain.and_then(|chain| fp_ends.get(&chain)) {
-            frame_pointers.add(
-                frame(end).map(|f| &*f.function),
-                frame(known).map(|f| &*f.module),
-            );
+        if let Some(&Some(end)) = pending
+            .chain
+            .and_then(|chain| fp_ends.get(chain.0 as usize))
+        {
+            *fp_stacks.entry(end).or_insert(0) += 1;
         }
         if let Some(info) = events.get_mut(pending.event as usize) {
             info.sample_count += 1;
             info.total_period += pending.period;
         }
-        samples.push(Sample {
-            thread: pending.thread,
-            event: pending.event,
-            time: pending.time,
-            period: pending.period,
-            stack: chain.and_then(|chain| chain_stacks.get(chain.0 as usize).copied().flatten()),
-            cpu: pending.cpu,
-            broken_callchain: chain.is_some_and(|chain| chains.is_broken(chain)),
-            cgroup: pending.cgroup,
-        });
     }
+    let mut frame_pointers = FramePointerReport::default();
+    let frame = |id: Option<FrameId>| id.and_then(|f| interner.frames.get(f as usize));
+    for ((end, known), stacks) in fp_stacks {
+        frame_pointers.add_many(
+            frame(end).map(|f| &*f.function),
+            frame(known).map(|f| &*f.module),
+            stacks,
+        );
+    }
+    let samples: Vec<Sample> = pending
+        .par_iter()
+        .map(|pending| {
+            let chain = pending.chain;
+            Sample {
+                thread: pending.thread,
+                event: pending.event,
+                time: pending.time,
+                period: pending.period,
+                stack: chain
+                    .and_then(|chain| chain_stacks.get(chain.0 as usize).copied().flatten()),
+                cpu: pending.cpu,
+                broken_callchain: chain.is_some_and(|chain| chains.is_broken(chain)),
+                cgroup: pending.cgroup,
+            }
+        })
+        .collect();
 
     let features = file.features();
     let meta = Meta {
@@ -107,42 +122,62 @@ pub fn build_profile(
 }
 
 /// One stack per distinct chain, root first: the chain is leaf first and each location's
-/// frames are innermost first.
+/// frames are innermost first. Chains that differ only in their leaf (most do) share their
+/// callers' stack, interned once.
 fn chain_stacks(
     chains: &ChainTable<'_>,
     location_frames: &[Vec<FrameId>],
     interner: &mut Interner,
 ) -> Vec<Option<StackId>> {
+    let mut push = |stack: Option<StackId>, locations: &[LocationId]| {
+        let mut stack = stack;
+        for location in locations.iter().rev() {
+            if let Some(frames) = location_frames.get(location.0 as usize) {
+                for &frame in frames.iter().rev() {
+                    stack = Some(interner.stack(stack, frame));
+                }
+            }
+        }
+        stack
+    };
+    let mut callers_stacks: HashMap<&[LocationId], Option<StackId>> = HashMap::default();
     chains
         .chain_ids()
         .map(|chain| {
-            let mut stack: Option<StackId> = None;
-            for location in chains.chain(chain).iter().rev() {
-                if let Some(frames) = location_frames.get(location.0 as usize) {
-                    for &frame in frames.iter().rev() {
-                        stack = Some(interner.stack(stack, frame));
-                    }
+            let (leaf, callers) = chains.chain(chain).split_first()?;
+            let callers_stack = match callers_stacks.get(callers) {
+                Some(&stack) => stack,
+                None => {
+                    let stack = push(None, callers);
+                    callers_stacks.insert(callers, stack);
+                    stack
                 }
-            }
-            stack
+            };
+            push(callers_stack, std::slice::from_ref(leaf))
         })
         .collect()
 }
 
-/// Where each frame-pointer chain ended: its outermost frame, and the outermost frame in a
-/// known module (a chain that breaks runs into garbage addresses; the code before them is
-/// what has no frame pointer).
+/// Where a frame-pointer chain ended: its outermost frame, and the outermost frame in a known
+/// module (a chain that breaks runs into garbage addresses; the code before them is what has
+/// no frame pointer).
+type FramePointerEnd = (Option<FrameId>, Option<FrameId>);
+
+/// Per chain, where it ended when it is a frame-pointer chain.
 fn frame_pointer_ends(
     chains: &ChainTable<'_>,
     location_frames: &[Vec<FrameId>],
     interner: &Interner,
-) -> HashMap<ChainId, (Option<FrameId>, Option<FrameId>)> {
-    let outermost = |location: &super::chain_table::LocationId| {
-        location_frames.get(location.0 as usize)?.last().copied()
-    };
-    chains
-        .frame_pointer_chains()
+) -> Vec<Option<FramePointerEnd>> {
+    let outermost =
+        |location: &LocationId| location_frames.get(location.0 as usize)?.last().copied();
+    (0..chains.chain_count() as u32)
+        .into_par_iter()
         .map(|chain| {
+            let chain = ChainId(chain);
+            if !chains.is_frame_pointer(chain) {
+                return None;
+            }
             let locations = chains.chain(chain);
             let end = locations.last().and_then(outermost);
             let known = locations.iter().rev().filter_map(outermost).find(|&f| {
@@ -151,7 +186,7 @@ fn frame_pointer_ends(
                     .get(f as usize)
                     .is_some_and(|frame| frame.kind != FrameKind::Unknown)
             });
-            (chain, (end, known))
+            Some((end, known))
         })
         .collect()
 }

@@ -2,11 +2,16 @@
 //! and `report` draw and rank. A sample weighs its period or one ([`Weight`]); its root frame
 //! is named by its thread ([`RootBy`]).
 
+use rayon::prelude::*;
 use rustc_hash::FxHashMap as HashMap;
 
 use kprof_flamegraph::{Folder, FrameKind as FoldKind};
 
 use super::{FrameKind, Profile, Sample, StackId, ThreadId};
+
+/// Samples summed by one task of [`weights_by`], at least: enough to outweigh merging its
+/// sums.
+const SAMPLES_PER_TASK: usize = 64 * 1024;
 
 /// What one sample weighs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -53,27 +58,40 @@ fn fold_kind(kind: FrameKind, inlined: bool) -> FoldKind {
 /// Most samples share their stack with others, so outputs work on these instead of samples.
 pub fn stack_weights(
     profile: &Profile,
-    keep: impl Fn(&Sample) -> bool,
+    keep: impl Fn(&Sample) -> bool + Sync,
     weight: Weight,
 ) -> Vec<((ThreadId, Option<StackId>), u64)> {
     weights_by(profile, keep, weight, |s| (s.thread, s.stack))
 }
 
 /// The summed weight of the samples `keep` accepts, per `key` of a sample, in key order.
-pub fn weights_by<K: Copy + Ord + std::hash::Hash>(
+/// Summed in parallel, chunk by chunk: sums do not depend on the order they are added in.
+pub fn weights_by<K: Copy + Ord + std::hash::Hash + Send>(
     profile: &Profile,
-    keep: impl Fn(&Sample) -> bool,
+    keep: impl Fn(&Sample) -> bool + Sync,
     weight: Weight,
-    key: impl Fn(&Sample) -> K,
+    key: impl Fn(&Sample) -> K + Sync,
 ) -> Vec<(K, u64)> {
-    let mut weights: HashMap<K, u64> = HashMap::default();
-    for sample in profile.samples.iter().filter(|s| keep(s)) {
-        let weight = match weight {
-            Weight::Period => sample.period,
-            Weight::Samples => 1,
-        };
-        *weights.entry(key(sample)).or_insert(0) += weight;
-    }
+    let weights = profile
+        .samples
+        .par_iter()
+        .with_min_len(SAMPLES_PER_TASK)
+        .filter(|s| keep(s))
+        .fold(HashMap::<K, u64>::default, |mut weights, sample| {
+            let weight = match weight {
+                Weight::Period => sample.period,
+                Weight::Samples => 1,
+            };
+            *weights.entry(key(sample)).or_insert(0) += weight;
+            weights
+        })
+        .reduce(HashMap::default, |a, b| {
+            let (mut into, from) = if a.len() >= b.len() { (a, b) } else { (b, a) };
+            for (key, weight) in from {
+                *into.entry(key).or_insert(0) += weight;
+            }
+            into
+        });
     let mut entries: Vec<_> = weights.into_iter().collect();
     entries.sort_unstable_by_key(|&(key, _)| key);
     entries

@@ -1,0 +1,240 @@
+//! The replay in shards of consecutive records, replayed in parallel: one pass over the file
+//! follows only the side-band records (and the samples that end an exec), and snapshots the
+//! address spaces where each shard starts; each shard then replays its records from its
+//! snapshot on the thread pool (decoding, chain dedup, locating), and the shards merge in time
+//! order into what one replay makes: the same threads, locations and chains, first seen in the
+//! same order (see [`ChainTable::append`]), so the profile is the same to the byte.
+//!
+//! Samples that need DWARF unwinding go through the one replay (see [`super::unwinding`]).
+
+use std::sync::mpsc;
+
+use anyhow::{Result, anyhow};
+use kprof_perfdata::{PerfFile, SortedRecords};
+
+use super::chain_table::{ChainId, ChainTable};
+use super::options::AnalysisOptions;
+use super::replay::{PendingSample, Replay, Replayed, Threads};
+
+/// Shards per worker thread: enough for the threads to stay busy to the end, few enough that
+/// the snapshots (each one copy of the address spaces) cost little.
+const SHARDS_PER_THREAD: usize = 6;
+/// Records per shard, at least.
+const MIN_SHARD_RECORDS: usize = 16 * 1024;
+/// Records per shard, at most: the file's pages below the oldest shard still replaying are
+/// dropped, so this bounds what is held of the file.
+const MAX_SHARD_RECORDS: usize = 128 * 1024;
+
+/// Set to a number, shards of that many records whatever the file's size and the pool's: for
+/// tests that compare the sharded replay with the one replay on small files.
+const FORCED_SHARD_RECORDS_VAR: &str = "KPROF_SHARD_RECORDS";
+
+fn forced_shard_records() -> Option<usize> {
+    std::env::var(FORCED_SHARD_RECORDS_VAR)
+        .ok()?
+        .parse()
+        .ok()
+        .filter(|&records| records > 0)
+}
+
+/// True when replaying `records` records in shards pays: a thread pool to run them, of which
+/// the caller is not one (it waits for the shards), and enough records for two shards.
+pub fn pays(records: usize) -> bool {
+    if rayon::current_thread_index().is_some() {
+        return false;
+    }
+    forced_shard_records().is_some()
+        || (rayon::current_num_threads() > 1 && records >= 2 * MIN_SHARD_RECORDS)
+}
+
+/// How many records each shard replays, for `records` records on the current pool.
+pub fn shard_records(records: usize) -> usize {
+    forced_shard_records().unwrap_or_else(|| {
+        (records / (rayon::current_num_threads() * SHARDS_PER_THREAD))
+            .clamp(MIN_SHARD_RECORDS, MAX_SHARD_RECORDS)
+    })
+}
+
+/// Replays `records` (the file's, in time order, none to unwind) in shards of `per_shard`
+/// records on the current thread pool; tells `done_below` from time to time a file offset
+/// below which no record is read any more. Must not run on a thread of the pool: it waits for
+/// the shards.
+pub fn replay_sharded<'f>(
+    file: &'f PerfFile<'f>,
+    options: &AnalysisOptions,
+    records: SortedRecords<'f>,
+    per_shard: usize,
+    done_below: &dyn Fn(u64),
+) -> Result<Replayed<'f>> {
+    let per_shard = per_shard.max(1);
+    let in_flight = rayon::current_num_threads() + 2;
+    // At most one sample per record.
+    let mut merged = Merged::new(options, records.len());
+    let mut side_band = Replay::new(file, options, None, 0).side_band_only();
+    let (sender, receiver) = mpsc::channel::<(usize, Result<Replayed<'f>>)>();
+    let mut finished: Vec<Option<Result<Replayed<'f>>>> = Vec::new();
+    let mut floors: Vec<u64> = Vec::new();
+    let side_band_result = rayon::in_place_scope(|pool| -> Result<Replayed<'f>> {
+        let mut cursor = records;
+        let mut side_band_error = None;
+        loop {
+            let start = cursor.clone();
+            let floor = cursor.unread_floor();
+            let mut shard = side_band.snapshot(per_shard);
+            let before = cursor.len();
+            let outcome = side_band.run_some(&mut cursor, per_shard, None, pool, &|_| {});
+            // The shard replays the records the side-band pass read, the failing one
+            // included: it fails there too, unless a sample before it failed first.
+            let taken = before - cursor.len();
+            if taken == 0 {
+                break;
+            }
+            let index = floors.len();
+            floors.push(floor);
+            finished.push(None);
+            let sender = sender.clone();
+            pool.spawn(move |pool| {
+                let mut start = start;
+                let result = shard
+                    .run_some(&mut start, taken, None, pool, &|_| {})
+                    .and_then(|_| shard.finish(pool));
+                // The receiver waits for every shard; it is gone only if it failed.
+                let _ = sender.send((index, result));
+            });
+            if let Err(error) = outcome {
+                side_band_error = Some(error);
+                break;
+            }
+            // Hold at most `in_flight` shards of the file at once.
+            while floors.len() - merged.shards >= in_flight {
+                merged.wait_and_merge(&receiver, &mut finished, &floors, done_below)?;
+            }
+        }
+        while merged.shards < floors.len() {
+            merged.wait_and_merge(&receiver, &mut finished, &floors, done_below)?;
+        }
+        match side_band_error {
+            Some(error) => Err(error),
+            None => side_band.finish(pool),
+        }
+    });
+    let side_band = side_band_result?;
+    Ok(Replayed {
+        spaces: side_band.spaces,
+        samples: merged.samples,
+        chains: merged.chains,
+        threads: merged.threads.into_vec(),
+        traces: merged.traces,
+        records: side_band.records,
+        lost: side_band.lost,
+        cgroups: side_band.cgroups,
+    })
+}
+
+/// The shards replayed so far, merged in time order.
+struct Merged<'f> {
+    /// How many shards are merged.
+    shards: usize,
+    chains: ChainTable<'f>,
+    threads: Threads,
+    samples: Vec<PendingSample>,
+    traces: Vec<Option<Box<str>>>,
+}
+
+impl<'f> Merged<'f> {
+    fn new(options: &AnalysisOptions, samples: usize) -> Self {
+        Merged {
+            shards: 0,
+            chains: ChainTable::new(options.inline || options.lines, options.sample_addresses),
+            threads: Threads::default(),
+            samples: Vec::with_capacity(samples),
+            traces: Vec::new(),
+        }
+    }
+
+    /// Waits for one more shard to finish, then merges every finished shard that comes next
+    /// in time order, telling `done_below` where the oldest unmerged shard starts.
+    fn wait_and_merge(
+        &mut self,
+        receiver: &mpsc::Receiver<(usize, Result<Replayed<'f>>)>,
+        finished: &mut [Option<Result<Replayed<'f>>>],
+        floors: &[u64],
+        done_below: &dyn Fn(u64),
+    ) -> Result<()> {
+        let (index, result) = receiver
+            .recv()
+            .map_err(|_| anyhow!("internal error: a replay shard vanished"))?;
+        if let Some(slot) = finished.get_mut(index) {
+            *slot = Some(result);
+        }
+        while let Some(result) = finished.get_mut(self.shards).and_then(Option::take) {
+            self.merge(result?);
+            self.shards += 1;
+            done_below(floors.get(self.shards).copied().unwrap_or(u64::MAX));
+        }
+        Ok(())
+    }
+
+    /// Appends a shard's samples, chains and threads, which come after all merged so far.
+    fn merge(&mut self, shard: Replayed<'f>) {
+        let chain_offset = self.chains.append(shard.chains);
+        let threads = self.threads.absorb(shard.threads);
+        self.samples.extend(shard.samples.into_iter().map(|sample| {
+            PendingSample {
+                thread: threads
+                    .get(sample.thread as usize)
+                    .copied()
+                    .unwrap_or(sample.thread),
+                chain: sample.chain.map(|chain| ChainId(chain.0 + chain_offset)),
+                ..sample
+            }
+        }));
+        self.traces.extend(shard.traces);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    // See: issue #13 (byte-identical output whatever the shards)
+    #[test]
+    fn shards_of_any_size_merge_into_the_one_replay() {
+        let bytes = super::super::replay::tests::recording();
+        let file = PerfFile::parse(&bytes).unwrap();
+        let options = AnalysisOptions {
+            trace_fields: true,
+            ..AnalysisOptions::default()
+        };
+        let one = {
+            let records = file.sorted_records().unwrap();
+            let replay = Replay::new(&file, &options, None, records.len());
+            rayon::in_place_scope(|pool| replay.run(records, None, pool, &|_| {})).unwrap()
+        };
+        for per_shard in 1..=4 {
+            let records = file.sorted_records().unwrap();
+            let sharded = replay_sharded(&file, &options, records, per_shard, &|_| {}).unwrap();
+            assert_eq!(sharded.threads, one.threads, "{per_shard}");
+            assert_eq!(sharded.traces, one.traces);
+            assert_eq!(sharded.records, one.records);
+            assert_eq!(sharded.lost.samples(), one.lost.samples());
+            assert_eq!(sharded.chains.locations(), one.chains.locations());
+            let chains = |r: &Replayed<'_>| -> Vec<_> {
+                r.samples
+                    .iter()
+                    .map(|s| {
+                        let chain = s.chain.unwrap();
+                        (
+                            s.thread,
+                            s.time,
+                            s.period,
+                            r.chains.chain(chain).to_vec(),
+                            r.chains.is_broken(chain),
+                        )
+                    })
+                    .collect()
+            };
+            assert_eq!(chains(&sharded), chains(&one), "{per_shard}");
+        }
+    }
+}
