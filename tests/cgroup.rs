@@ -332,3 +332,86 @@ fn all_cgroups_with_a_missing_cgroup_names_its_path() {
     );
     assert!(!dir.join("kprof.data").exists());
 }
+
+/// One write-storm run per test cgroup, both at once: (cgroup path, writes), and the
+/// workload's command name.
+// See: issue #14 point 3 (trace --count --by cgroup)
+#[test]
+fn trace_counts_by_cgroup_what_each_cgroups_workload_did() {
+    if !crate::trace::can_trace() {
+        return;
+    }
+    let mount = kprof_profiler::cgroup::perf_event_mount_here();
+    let pair = mount.as_deref().and_then(|mount| {
+        let a = TestCgroup::new(mount, "trace-a")?;
+        let b = TestCgroup::new(mount, "trace-b")?;
+        Some((a, b))
+    });
+    if !available(
+        "a writable cgroup hierarchy with perf_event",
+        pair.is_some(),
+        "KPROF_REQUIRE_PERF",
+    ) {
+        return;
+    }
+    let (a, b) = pair.unwrap();
+    // `storm N` makes exactly N one-byte writes.
+    let storm = c_workload("storm", &["-O1"]);
+    let comm: String = storm
+        .file_name()
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .chars()
+        .take(15)
+        .collect();
+    let storm = storm.to_str().unwrap();
+    let expected = [(a.path.clone(), 300u64), (b.path.clone(), 700u64)];
+    let dir = TempDir::new("cg-trace");
+    let script = dir.join("containers.sh");
+    std::fs::write(
+        &script,
+        format!(
+            "{} &\n{} &\nwait\n",
+            a.run_inside(&format!("{storm} {}", expected[0].1)),
+            b.run_inside(&format!("{storm} {}", expected[1].1)),
+        ),
+    )
+    .unwrap();
+    let json = {
+        let _machine = shared();
+        kprof_ok(&[
+            "trace",
+            "-q",
+            "--json",
+            "--count",
+            "--by",
+            "cgroup,comm",
+            "-e",
+            "syscalls:sys_enter_write",
+            "--",
+            "sh",
+            script.to_str().unwrap(),
+        ])
+    };
+    let value: serde_json::Value = serde_json::from_str(json.trim()).unwrap();
+    assert_eq!(value["lost"], 0, "{json}");
+    // The workload's writes, per cgroup: exactly what it did in each (the shells' own writes,
+    // `echo $$ > cgroup.procs`, are under the shell's name).
+    let mut counted: Vec<(String, u64)> = value["maps"][0]["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["key"][1] == comm.as_str())
+        .map(|e| {
+            (
+                e["key"][0].as_str().unwrap_or("(none)").to_owned(),
+                e["value"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    counted.sort();
+    let mut expected = expected.to_vec();
+    expected.sort();
+    assert_eq!(counted, expected, "{json}");
+}

@@ -26,5 +26,6 @@ mod script_addresses;
 mod section_cache;
 mod stat;
 mod trace;
+mod trace_live;
 mod trace_stats;
 mod tracepoints;

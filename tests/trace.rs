@@ -19,7 +19,7 @@ fn writer() -> PathBuf {
 }
 
 /// kprof can open tracepoints here (root, tracefs mounted).
-fn can_trace() -> bool {
+pub(crate) fn can_trace() -> bool {
     kprof_can_record()
         && available(
             "tracefs with syscalls tracepoints",

@@ -15,7 +15,7 @@ use crate::output::{Destination, Output};
 use crate::recording::{self, RecordSummary};
 use crate::ring::RawData;
 use crate::session::{RecordSink, Session, StopReason};
-use crate::{RecordOptions, procfs};
+use crate::{RecordOptions, cgroup, procfs};
 
 /// What to trace. Build with `Default` and set fields.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -161,6 +161,14 @@ pub fn trace(
                     .map_err(out_err)?;
             }
             Some(_) => {}
+        }
+        // The names of the cgroups that exist now; the kernel names those created later.
+        if record.all_cgroups || record.cgroup.is_some() {
+            if let Err(e) = cgroup::synthesize_cgroups(&ctx, &mut synth_out) {
+                notes(&format!(
+                    "note: cgroups that exist already will have no names: {e}"
+                ));
+            }
         }
         synth_out(&writer::encode_finished_init()).map_err(out_err)?;
     }

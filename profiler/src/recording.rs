@@ -28,7 +28,9 @@ pub const WORKLOAD_GRACE: Duration = Duration::from_secs(2);
 pub struct RecordSummary {
     /// SAMPLE records written (after a write error: those kept).
     pub samples: u64,
-    /// Samples the kernel dropped (LOST records plus per-event lost counts).
+    /// Samples the kernel dropped: exact when every event samples every hit (tracepoints and
+    /// probes: the kernel's count of hits minus the samples received), otherwise the larger of
+    /// the LOST records' and the per-event lost counts (see `SessionStats::lost_samples`).
     pub lost_samples: u64,
     /// LOST records (ring overflow episodes).
     pub lost_chunks: u64,

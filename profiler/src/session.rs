@@ -4,7 +4,7 @@
 //!
 //! The kernel is reached only through [`Syscalls`], so the loop's logic is tested with a fake.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 use std::io;
 use std::time::{Duration, Instant};
 
@@ -42,14 +42,26 @@ pub trait Syscalls {
         let _ = (event, filter);
         Err(io::ErrorKind::Unsupported.into())
     }
-    /// The event's lost-sample count (`read()` with `PERF_FORMAT_ID | PERF_FORMAT_LOST`).
-    fn read_lost(&mut self, event: &Self::Event) -> io::Result<u64>;
+    /// The event's counts (`read()` with `PERF_FORMAT_ID`, plus `PERF_FORMAT_LOST` when
+    /// `with_lost`).
+    fn read_counts(&mut self, event: &Self::Event, with_lost: bool) -> io::Result<EventCounts>;
     /// Waits until one of `watched` has data or hangs up, a signal arrives, or `timeout` passes.
     fn wait(&mut self, watched: &[&Self::Event], timeout: Duration) -> io::Result<Wakeup>;
     /// Non-blocking `waitpid`.
     fn child_status(&mut self, pid: i32) -> io::Result<Option<ChildExit>>;
     /// `kill(pid, sig)`.
     fn kill(&mut self, pid: i32, sig: i32) -> io::Result<()>;
+}
+
+/// What `read()` of one event's fd says.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct EventCounts {
+    /// The counter: how many times the event fired while enabled (with `inherit`, its child
+    /// tasks' included).
+    pub value: u64,
+    /// Records of this event the kernel could not write (`PERF_FORMAT_LOST`): its samples and
+    /// the side-band records (COMM, MMAP, EXIT...) it carried. `None` before Linux 6.0.
+    pub lost: Option<u64>,
 }
 
 /// What [`Syscalls::wait`] saw.
@@ -127,16 +139,21 @@ impl Syscalls for SystemCalls {
     fn set_filter(&mut self, event: &PerfEventFd, filter: &std::ffi::CStr) -> io::Result<()> {
         sys::set_filter(event, filter)
     }
-    fn read_lost(&mut self, event: &PerfEventFd) -> io::Result<u64> {
-        // read_format ID | LOST: { value, id, lost }.
+    fn read_counts(&mut self, event: &PerfEventFd, with_lost: bool) -> io::Result<EventCounts> {
+        // read_format ID [| LOST]: { value, id[, lost] }.
         let mut buf = [0u8; 24];
         let n = event.read_values(&mut buf)?;
-        let lost = buf
-            .get(16..24)
-            .filter(|_| n >= 24)
-            .and_then(|s| s.try_into().ok());
-        lost.map(u64::from_ne_bytes)
-            .ok_or_else(|| io::Error::new(io::ErrorKind::UnexpectedEof, "short counter read"))
+        let word = |at: usize| {
+            buf.get(at..at + 8)
+                .filter(|_| n >= at + 8)
+                .and_then(|s| s.try_into().ok())
+                .map(u64::from_ne_bytes)
+                .ok_or_else(|| io::Error::new(io::ErrorKind::UnexpectedEof, "short counter read"))
+        };
+        Ok(EventCounts {
+            value: word(0)?,
+            lost: if with_lost { Some(word(16)?) } else { None },
+        })
     }
     fn wait(&mut self, watched: &[&PerfEventFd], timeout: Duration) -> io::Result<Wakeup> {
         use std::os::fd::AsFd;
@@ -289,6 +306,9 @@ pub struct OpenedEvent {
     pub attr_bytes: Vec<u8>,
     /// Ids of every fd opened for it.
     pub ids: Vec<u64>,
+    /// True when it samples every hit (a tracepoint or probe with sample period 1): then the
+    /// counter minus the samples received is exactly the samples lost.
+    pub samples_every_hit: bool,
 }
 
 struct OpenFd<E> {
@@ -327,14 +347,19 @@ pub struct SessionStats {
     pub samples: u64,
     /// PERF_RECORD_LOST records from the kernel (ring overflow episodes).
     pub lost_chunks: u64,
-    /// Samples lost. The kernel counts each drop twice, in the ring's LOST records and in the
-    /// event's `PERF_FORMAT_LOST` counter (written as LOST_SAMPLES at the end), so this is the
-    /// larger of the two sums, not their total.
+    /// Samples lost. When every event samples every hit (tracepoints, probes), exactly: per fd,
+    /// the kernel's count of hits minus the samples received. Otherwise an upper bound: the
+    /// kernel counts each dropped record twice, in the ring's LOST records and in the event's
+    /// `PERF_FORMAT_LOST` counter, and both include side-band records (COMM, MMAP, EXIT...)
+    /// besides samples, so this is the larger of the two sums, not their total.
     pub lost_samples: u64,
     /// Sum of the LOST records' counts.
     pub lost_in_records: u64,
     /// Sum of the per-event `PERF_FORMAT_LOST` counts read at the end.
     pub lost_in_counters: u64,
+    /// True when `lost_samples` is exact: every event samples every hit, so each fd's lost
+    /// samples are its counter minus the samples received from it.
+    pub lost_samples_exact: bool,
     /// Bytes of records written.
     pub bytes: u64,
     /// Rings found with a malformed record header (skipped to head).
@@ -388,6 +413,17 @@ pub struct Session<S: Syscalls> {
     alive: Vec<bool>,
     /// When [`Session::run`] was first called: the duration counts from there.
     started: Option<Instant>,
+    /// Samples received per sample id, kept when some event samples every hit.
+    received: Option<HashMap<u64, Received>>,
+}
+
+/// The samples received from one fd (one sample id).
+#[derive(Debug, Default, Clone, Copy)]
+struct Received {
+    samples: u64,
+    /// True once a sample's period was not 1: a tracepoint that adds a weight to its counter
+    /// (`__perf_count()`, the `sched:sched_stat_*` family), whose counter is no count of hits.
+    weighted: bool,
 }
 
 impl<S: Syscalls> std::fmt::Debug for Session<S> {
@@ -601,10 +637,16 @@ impl<S: Syscalls> Session<S> {
                     spec.name
                 )));
             }
+            let samples_every_hit = matches!(
+                spec.kind,
+                events::EventKind::Tracepoint { .. } | events::EventKind::Probe(_)
+            ) && !attr.freq
+                && attr.period_or_freq == 1;
             events.push(OpenedEvent {
                 attr_bytes: sys::encode_attr(&attr.to_kernel_for_file()),
                 spec,
                 ids,
+                samples_every_hit,
             });
         }
         // One ring per CPU: the first fd opened on each CPU owns it; the others write into it.
@@ -640,6 +682,10 @@ impl<S: Syscalls> Session<S> {
         }
         let fds_len = fds.len();
         let records = parse_info(&events);
+        let received = events
+            .iter()
+            .any(|e| e.samples_every_hit)
+            .then(HashMap::new);
         Ok(Session {
             sys,
             events,
@@ -654,6 +700,7 @@ impl<S: Syscalls> Session<S> {
             workload_exit: None,
             alive: vec![true; fds_len],
             started: None,
+            received,
         })
     }
 
@@ -794,44 +841,76 @@ impl<S: Syscalls> Session<S> {
         Ok(reason)
     }
 
-    /// Disables the events, drains the rings fully, writes LOST_SAMPLES for every fd whose
-    /// kernel lost count is non-zero, and returns the counts.
+    /// Disables the events, drains the rings fully, writes LOST_SAMPLES for every fd that lost
+    /// samples, and returns the counts.
+    ///
+    /// Where every event samples every hit, each fd's count is exact: its counter (read after
+    /// the last sample was drained) minus the samples received from it, and every fd gets a
+    /// LOST_SAMPLES, zeros included, once the rings reported a loss, so that a reader of the
+    /// file prefers these counts to the LOST records (which count lost side-band records too).
+    /// Otherwise the count is the kernel's `PERF_FORMAT_LOST`.
     pub fn finish(&mut self, sink: &mut dyn RecordSink) -> Result<SessionStats> {
         for fd in &self.fds {
             // A task that exited has nothing left to disable; keep draining regardless.
             let _ = self.sys.disable(&fd.event);
         }
         self.drain_all(sink)?;
-        if self.lost_format {
-            let layout = self.sample_id_layout();
-            for fd in &self.fds {
-                let Ok(lost) = self.sys.read_lost(&fd.event) else {
-                    continue;
-                };
-                if lost == 0 {
-                    continue;
+        let layout = self.sample_id_layout();
+        let mut exact = self.received.is_some();
+        let mut per_fd: Vec<(usize, u64)> = Vec::new();
+        let mut exact_total = 0u64;
+        for (i, fd) in self.fds.iter().enumerate() {
+            let event = self.events.iter().find(|e| e.ids.contains(&fd.id));
+            let counts = self.sys.read_counts(&fd.event, self.lost_format).ok();
+            let counter_lost = counts.and_then(|c| c.lost).unwrap_or(0);
+            self.stats.lost_in_counters += counter_lost;
+            let exact_lost = match (event, counts, &self.received) {
+                (Some(event), Some(counts), Some(received)) if event.samples_every_hit => {
+                    exact_lost(event, counts, received, fd.id)
                 }
-                let sid = SampleId {
-                    pid: Some(fd.task as u32),
-                    tid: Some(fd.task as u32),
-                    time: Some(0),
-                    id: Some(fd.id),
-                    cpu: Some(fd.cpu),
-                    stream_id: Some(0),
-                };
-                let layout = self
-                    .events
-                    .iter()
-                    .find(|e| e.ids.contains(&fd.id))
-                    .map(|e| SampleIdLayout::from_attr(&e.attr_bytes))
-                    .unwrap_or(layout);
-                let record = writer::encode_lost_samples(&layout, lost, &sid);
-                sink.record(RawData::Single(&record)).map_err(Error::Io)?;
-                self.stats.bytes += record.len() as u64;
-                self.stats.lost_in_counters += lost;
+                _ => None,
+            };
+            match exact_lost {
+                Some(lost) => {
+                    exact_total += lost;
+                    per_fd.push((i, lost));
+                }
+                None => {
+                    exact = false;
+                    per_fd.push((i, counter_lost));
+                }
             }
         }
-        self.stats.lost_samples = self.stats.lost_in_records.max(self.stats.lost_in_counters);
+        let zeros_too = exact && self.stats.lost_in_records > 0;
+        for (i, lost) in per_fd {
+            let Some(fd) = self.fds.get(i) else { continue };
+            if lost == 0 && !zeros_too {
+                continue;
+            }
+            let sid = SampleId {
+                pid: Some(fd.task as u32),
+                tid: Some(fd.task as u32),
+                time: Some(0),
+                id: Some(fd.id),
+                cpu: Some(fd.cpu),
+                stream_id: Some(0),
+            };
+            let layout = self
+                .events
+                .iter()
+                .find(|e| e.ids.contains(&fd.id))
+                .map(|e| SampleIdLayout::from_attr(&e.attr_bytes))
+                .unwrap_or(layout);
+            let record = writer::encode_lost_samples(&layout, lost, &sid);
+            sink.record(RawData::Single(&record)).map_err(Error::Io)?;
+            self.stats.bytes += record.len() as u64;
+        }
+        self.stats.lost_samples_exact = exact;
+        self.stats.lost_samples = if exact {
+            exact_total
+        } else {
+            self.stats.lost_in_records.max(self.stats.lost_in_counters)
+        };
         Ok(self.stats)
     }
 
@@ -861,8 +940,9 @@ impl<S: Syscalls> Session<S> {
             };
             let mut inspected = Vec::new();
             let (records, wrapped) = (&self.records, &mut self.wrapped);
+            let sample_ids = self.received.is_some();
             let drained = ring::drain(&mut slot.ring, &mut |raw| {
-                inspected.push(classify(records, raw, wrapped));
+                inspected.push(classify(records, raw, wrapped, sample_ids));
                 sink.record(raw)
             })
             .map_err(Error::Io)?;
@@ -884,14 +964,24 @@ impl<S: Syscalls> Session<S> {
     }
 
     fn inspect(&mut self, raw: RawData<'_>) {
-        let seen = classify(&self.records, raw, &mut self.wrapped);
+        let seen = classify(
+            &self.records,
+            raw,
+            &mut self.wrapped,
+            self.received.is_some(),
+        );
         self.account(seen);
     }
 
     fn account(&mut self, seen: Seen) {
         match seen {
-            Seen::Sample { time } => {
+            Seen::Sample { time, id_period } => {
                 self.stats.samples += 1;
+                if let (Some(received), Some((id, period))) = (&mut self.received, id_period) {
+                    let entry = received.entry(id).or_default();
+                    entry.samples += 1;
+                    entry.weighted |= period != 1;
+                }
                 if let Some(t) = time {
                     self.stats.first_sample_time.get_or_insert(t);
                     self.stats.last_sample_time = Some(t);
@@ -911,11 +1001,42 @@ impl<S: Syscalls> Session<S> {
     }
 }
 
+/// The samples an fd of `event` lost, exactly: its counter minus the samples received with its
+/// id. `None` when the counter is no count of hits: the event is weighted (a received sample's
+/// period was not 1), or nothing of it was received to tell (then a weighted counter cannot be
+/// told from a count), or the counter is below what was received.
+fn exact_lost(
+    event: &OpenedEvent,
+    counts: EventCounts,
+    received: &HashMap<u64, Received>,
+    id: u64,
+) -> Option<u64> {
+    let of_event: Vec<&Received> = event.ids.iter().filter_map(|i| received.get(i)).collect();
+    if of_event.iter().any(|r| r.weighted) {
+        return None;
+    }
+    let mine = received.get(&id).map_or(0, |r| r.samples);
+    if counts.value == mine {
+        return Some(0);
+    }
+    if of_event.iter().all(|r| r.samples == 0) {
+        return None;
+    }
+    counts.value.checked_sub(mine)
+}
+
 /// What the session needs to know about a record.
 enum Seen {
-    Sample { time: Option<u64> },
+    Sample {
+        time: Option<u64>,
+        /// `(id, period)`, decoded only when [`Session::received`] is kept.
+        id_period: Option<(u64, u64)>,
+    },
     Lost(u64),
-    Mapping { kernel: bool, path: String },
+    Mapping {
+        kernel: bool,
+        path: String,
+    },
     Other,
 }
 
@@ -937,7 +1058,12 @@ fn parse_info(events: &[OpenedEvent]) -> RecordParseInfo {
 
 /// What the session needs of a record: a sample's time, a LOST record's count, the file an
 /// MMAP/MMAP2 names. A record that wraps the ring's end is copied into `wrapped` first.
-fn classify(records: &RecordParseInfo, raw: RawData<'_>, wrapped: &mut Vec<u8>) -> Seen {
+fn classify(
+    records: &RecordParseInfo,
+    raw: RawData<'_>,
+    wrapped: &mut Vec<u8>,
+    sample_ids: bool,
+) -> Seen {
     let bytes = match raw {
         RawData::Single(bytes) => bytes,
         RawData::Split(first, second) => {
@@ -948,9 +1074,18 @@ fn classify(records: &RecordParseInfo, raw: RawData<'_>, wrapped: &mut Vec<u8>) 
         }
     };
     if raw.record_type() == Some(record_kind::SAMPLE) {
+        if sample_ids {
+            if let Ok(Record::Sample(sample)) = records.decode(bytes, 0).map(|e| e.record) {
+                return Seen::Sample {
+                    time: sample.time,
+                    id_period: sample.id.map(|id| (id, sample.period.unwrap_or(1))),
+                };
+            }
+        }
         // Only its time: decoding the whole sample would cost more for nothing.
         return Seen::Sample {
             time: records.record_time(bytes),
+            id_period: None,
         };
     }
     match records.decode(bytes, 0).map(|event| event.record) {
@@ -1046,6 +1181,8 @@ mod tests {
         disabled: usize,
         killed: Vec<(i32, i32)>,
         lost_counter: u64,
+        /// What every fd's counter reads.
+        hits: u64,
         child: Option<ChildExit>,
         /// Records written into the ring when the events are disabled (still in flight).
         on_disable: Vec<(usize, Vec<u8>)>,
@@ -1113,8 +1250,12 @@ mod tests {
             }
             Ok(())
         }
-        fn read_lost(&mut self, _: &(i32, i32)) -> io::Result<u64> {
-            Ok(self.0.borrow().lost_counter)
+        fn read_counts(&mut self, _: &(i32, i32), with_lost: bool) -> io::Result<EventCounts> {
+            let s = self.0.borrow();
+            Ok(EventCounts {
+                value: s.hits,
+                lost: with_lost.then_some(s.lost_counter),
+            })
         }
         fn wait(&mut self, watched: &[&(i32, i32)], _t: Duration) -> io::Result<Wakeup> {
             let mut s = self.0.borrow_mut();
@@ -1600,5 +1741,47 @@ mod tests {
         assert!(CallGraph::parse("dwarf,0").is_err());
         assert!(CallGraph::parse("lbr").is_err());
         assert_eq!(CallGraph::parse("fp").unwrap(), CallGraph::Fp);
+    }
+
+    // See: issue #14 point 3 (under an event storm the lost count is exact)
+    #[test]
+    fn an_event_sampling_every_hit_loses_its_counter_minus_what_was_received() {
+        let event = OpenedEvent {
+            spec: parse_event("page-faults").unwrap(),
+            attr_bytes: Vec::new(),
+            ids: vec![1, 2],
+            samples_every_hit: true,
+        };
+        let counts = |value| EventCounts {
+            value,
+            lost: Some(value),
+        };
+        let received = |of_1: Received, of_2: Received| HashMap::from([(1, of_1), (2, of_2)]);
+        let plain = |samples| Received {
+            samples,
+            weighted: false,
+        };
+        // 1000 hits on fd 1, 40 received: 960 lost, whatever the LOST records said.
+        let got = received(plain(40), plain(7));
+        assert_eq!(exact_lost(&event, counts(1000), &got, 1), Some(960));
+        assert_eq!(exact_lost(&event, counts(7), &got, 2), Some(0));
+        // An fd that received nothing while the event's others did: all its hits were lost.
+        let none_on_2 = HashMap::from([(1, plain(40))]);
+        assert_eq!(exact_lost(&event, counts(5), &none_on_2, 2), Some(5));
+        // Nothing received at all: the counter could be a weight, not hits; unless it is 0.
+        let nothing = HashMap::new();
+        assert_eq!(exact_lost(&event, counts(5), &nothing, 1), None);
+        assert_eq!(exact_lost(&event, counts(0), &nothing, 1), Some(0));
+        // A weighted tracepoint (a sample's period was not 1): its counter is no count of hits.
+        let weighted = received(
+            plain(3),
+            Received {
+                samples: 2,
+                weighted: true,
+            },
+        );
+        assert_eq!(exact_lost(&event, counts(1000), &weighted, 1), None);
+        // A counter below what was received is no count of hits either.
+        assert_eq!(exact_lost(&event, counts(30), &got, 1), None);
     }
 }

@@ -15,6 +15,8 @@ EXAMPLES:
   kprof trace -e u:libc:malloc --filter 'arg0 >= 4096' --hist arg0 -- ./prog   big mallocs
   kprof trace -e 'block:*' -a --json -- sleep 5     every block tracepoint, one JSON object per line
   kprof trace -e sched:sched_switch -C 0 --interval 1s --count --by comm
+  kprof trace -a -e syscalls:sys_enter_write --count --by cgroup    writes per container
+  kprof trace -e syscalls:sys_enter_write --count --by stack -- ./prog   writes per call stack
   kprof trace -o io.data -g -e syscalls:sys_enter_write -- ./prog    keep events as perf.data
   kprof trace -i io.data --hist count               re-analyse later (perf script -i io.data too)
   kprof flame -i io.data --weight count > bytes.svg  who writes the bytes
@@ -23,7 +25,8 @@ Events are tracepoints (`kprof list 'syscalls:*'` shows them with their fields);
 expand from tracefs. Filters use the kernel's syntax (FIELD OP VALUE with ==, !=, <, <=, >, >=,
 &, ~, joined by && and ||) and are checked against the event's fields first; the kernel
 applies them to tracepoints, kprof itself to probes' arguments and to events read with -i. Ctrl-C ends the
-trace and prints what was gathered. kprof adds nothing to tracefs (no set_event, no filter
+trace and prints what was gathered. Events lost to a full ring buffer are counted exactly (each
+event's kernel counter minus the events received) and printed. kprof adds nothing to tracefs (no set_event, no filter
 files): events are opened with perf_event_open, filters set on their file descriptors.";
 
 /// `kprof trace`.

@@ -184,8 +184,13 @@ fn check_filter(filter: &str, traced: &[Traced]) -> Result<Vec<(String, filter::
 
 fn run_live(args: &TraceArgs) -> Result<ExitCode> {
     let resolved = args.target.to_target("trace")?;
-    if args.call_graph && args.interval.is_some() {
-        bail!("--interval cannot be combined with -g: stacks are symbolized once the trace ends");
+    // `--by stack` needs stacks: it implies -g, as bpftrace's `@[kstack, ustack]` needs no flag.
+    let call_graph = args.call_graph || by_stack(&args.agg);
+    if call_graph && args.interval.is_some() {
+        bail!(
+            "--interval cannot be combined with -g or --by stack: stacks are symbolized once \
+             the trace ends"
+        );
     }
     if args.output.as_deref() == Some(Path::new("-")) {
         bail!("-o -: kprof trace prints its events on standard output; give -o a file or a FIFO");
@@ -205,11 +210,14 @@ fn run_live(args: &TraceArgs) -> Result<ExitCode> {
 
     let mut record = RecordOptions::default();
     record.events = traced.iter().map(|t| t.name.clone()).collect();
-    record.call_graph = args.call_graph.then_some(CallGraph::Fp);
+    record.call_graph = call_graph.then_some(CallGraph::Fp);
     record.target = resolved.target;
     record.system_wide = resolved.system_wide;
     record.cpus = resolved.cpus;
     record.cgroup = resolved.cgroup;
+    // `--by cgroup`: samples carry their cgroup (PERF_SAMPLE_CGROUP), named by
+    // PERF_RECORD_CGROUP records, as `record --all-cgroups`.
+    record.all_cgroups = agg_args.by.iter().any(|key| key.trim() == "cgroup");
     record.mmap_pages = args.mmap_pages;
     record.quiet = args.quiet;
     if let Some(secs) = args.duration {
@@ -220,7 +228,7 @@ fn run_live(args: &TraceArgs) -> Result<ExitCode> {
     }
     // With -g the stacks are symbolized from a file once the trace ends: -o FILE, or a
     // temporary file removed afterwards.
-    let temporary = match (&args.output, args.call_graph) {
+    let temporary = match (&args.output, call_graph) {
         (None, true) => Some(TempFile::new()?),
         _ => None,
     };
@@ -263,7 +271,7 @@ fn run_live(args: &TraceArgs) -> Result<ExitCode> {
         ),
     };
     let mut filtered = filter::FilteredOutput::new(&mut *sink, user_filters);
-    let (summary, lost, decode_notes) = if args.call_graph {
+    let (summary, lost, decode_notes) = if call_graph {
         let mut ignore = IgnoreRecords;
         let summary = trace(&options, &mut notes, &mut ignore)?;
         let path = output_path.as_deref().unwrap_or(Path::new("-"));
@@ -321,6 +329,11 @@ fn run_live(args: &TraceArgs) -> Result<ExitCode> {
     })
 }
 
+/// True when an aggregation is keyed by the call stack.
+fn by_stack(agg_args: &AggregationArgs) -> bool {
+    agg_args.by.iter().any(|key| key.trim() == "stack")
+}
+
 /// Runs the profiler's live trace; its errors stay downcastable (`run` turns a failed exec into 127).
 fn trace(
     options: &TraceOptions,
@@ -373,6 +386,16 @@ fn run_file(args: &TraceArgs, input: &Path) -> Result<()> {
         }
     }
     let agg_args = latency_of_probes(&args.agg, &ResolveContext::default())?;
+    let callchains = file
+        .attrs()
+        .iter()
+        .any(|a| a.sample_type & kprof_perfdata::kinds::sample::CALLCHAIN != 0);
+    if by_stack(&agg_args) && !callchains {
+        bail!(
+            "--by stack: {} has no call stacks (trace with -g, or record with perf record -g)",
+            input.display()
+        );
+    }
     let aggregation = agg::build_aggregation(&agg_args, &fields)?;
     let mut sink: Box<dyn TraceOutput> = match aggregation {
         Some(aggregation) => Box::new(AggregationOutput::new(aggregation, stdout, json, None)),
@@ -517,6 +540,9 @@ impl<W: Write> TraceOutput for AggregationOutput<W> {
 
     fn finish(&mut self) -> io::Result<()> {
         self.print()
+    }
+    fn prints_while_tracing(&self) -> bool {
+        self.interval.is_some()
     }
     fn lost_note(&self, lost: u64) -> String {
         format!(

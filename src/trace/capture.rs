@@ -14,6 +14,7 @@ use std::sync::Arc;
 
 use anyhow::{Result, bail};
 use kprof_perfdata::Features;
+use kprof_perfdata::cgroups::CgroupNames;
 use kprof_perfdata::tracepoint::{EventFormat, FieldKind, FieldValue, RawLayout};
 use kprof_perfdata::writer::{PipeWriter, WriterAttr};
 use kprof_perfdata::{PerfFile, Record};
@@ -47,6 +48,13 @@ pub trait TraceOutput: EventSink {
     /// At the end: flushes, and prints what is printed last (an aggregation).
     fn finish(&mut self) -> io::Result<()> {
         self.tick()
+    }
+
+    /// True when it prints results that count lost events while tracing (`--interval`), so
+    /// that it hears of losses as the LOST records come; otherwise it hears once, at the end,
+    /// the exact count.
+    fn prints_while_tracing(&self) -> bool {
+        false
     }
 
     /// The words for `lost` events lost while tracing.
@@ -110,10 +118,16 @@ impl<'p> Stacks<'p> {
 pub struct Decoder {
     /// Thread names by tid.
     comms: HashMap<u32, String>,
+    /// Cgroup paths by id (PERF_RECORD_CGROUP), for samples that carry their cgroup.
+    cgroups: CgroupNames,
     /// Samples lost by LOST records so far (ring overflows).
     lost_in_records: u64,
-    /// Samples lost by LOST_SAMPLES records (the kernel's per-event counters).
+    /// Samples lost by LOST_SAMPLES records (per event and CPU, written at the end).
     lost_in_counters: u64,
+    /// True once a LOST_SAMPLES record was read.
+    counted: bool,
+    /// Lost counts go to sinks only at [`Decoder::settle_lost`], not after each batch.
+    settle_at_end: bool,
     /// Lost counts already passed to sinks.
     lost_reported: u64,
     /// Events decoded.
@@ -172,8 +186,14 @@ impl Decoder {
                         probes.process_exited(exit.pid);
                     }
                 }
+                Record::Cgroup(_) => {
+                    self.cgroups.observe(&record.record);
+                }
                 Record::Lost(lost) => self.lost_in_records += lost.lost,
-                Record::LostSamples(lost) => self.lost_in_counters += lost.lost,
+                Record::LostSamples(lost) => {
+                    self.counted = true;
+                    self.lost_in_counters += lost.lost;
+                }
                 Record::Sample(sample) => {
                     let pid = sample.pid.unwrap_or(0);
                     let tid = sample.tid.unwrap_or(pid);
@@ -230,7 +250,9 @@ impl Decoder {
                         pid: pid as i32,
                         tid: tid as i32,
                         comm,
-                        cgroup: None,
+                        // A sample of a recording with cgroups: its path, or `[unknown
+                        // cgroup]` when no record named its id.
+                        cgroup: sample.cgroup.map(|id| self.cgroups.label(Some(id))),
                         fields: &fields,
                         stack: stack.as_deref(),
                     });
@@ -238,14 +260,35 @@ impl Decoder {
                 _ => {}
             }
         }
-        self.report_lost(sink);
+        if !self.settle_at_end {
+            self.report_lost(sink);
+        }
         Ok(())
     }
 
-    /// Samples lost so far: the kernel counts each drop both in LOST records and in the
-    /// per-event counters (LOST_SAMPLES), so the larger of the two, never their sum.
+    /// Samples lost so far. The LOST_SAMPLES records (per event and CPU, written when the
+    /// recording ends) when there are any: kprof writes exact counts there for tracepoints
+    /// and probes (each fd's hits minus the samples received), perf the kernel's per-event
+    /// lost counts. Before them, or in a file without them, the LOST records' sum, which counts
+    /// lost side-band records (COMM, MMAP, EXIT...) too.
     pub fn lost(&self) -> u64 {
-        self.lost_in_records.max(self.lost_in_counters)
+        if self.counted {
+            self.lost_in_counters
+        } else {
+            self.lost_in_records
+        }
+    }
+
+    /// Passes lost counts to sinks only when [`Decoder::settle_lost`] is called (at the end,
+    /// when the exact count is known), not after every batch: for sinks that print once.
+    pub fn settle_lost_at_end(&mut self) {
+        self.settle_at_end = true;
+    }
+
+    /// Passes what was lost and not yet reported to `sink`. A count that went down (the exact
+    /// count at the end is below the LOST records' sum reported meanwhile) reports nothing.
+    pub fn settle_lost(&mut self, sink: &mut dyn EventSink) {
+        self.report_lost(sink);
     }
 
     fn report_lost(&mut self, sink: &mut dyn EventSink) {
@@ -279,12 +322,17 @@ pub struct LiveCapture<'o> {
 }
 
 impl<'o> LiveCapture<'o> {
-    /// A capture that hands events to `output`.
+    /// A capture that hands events to `output`. An output that prints nothing before the end
+    /// hears of lost events once, at [`LiveCapture::finish`], with the exact count.
     pub fn new(output: &'o mut dyn TraceOutput) -> Self {
+        let mut decoder = Decoder::live();
+        if !output.prints_while_tracing() {
+            decoder.settle_lost_at_end();
+        }
         LiveCapture {
             preamble: Vec::new(),
             buffer: Vec::new(),
-            decoder: Decoder::live(),
+            decoder,
             output,
         }
     }
@@ -294,9 +342,12 @@ impl<'o> LiveCapture<'o> {
         &self.decoder
     }
 
-    /// Decodes what is left after the last tick (the final drain, LOST_SAMPLES).
+    /// Decodes what is left after the last tick (the final drain, LOST_SAMPLES), and tells
+    /// the output what was lost.
     pub fn finish(&mut self) -> io::Result<()> {
-        self.flush()
+        self.flush()?;
+        self.decoder.settle_lost(&mut *self.output);
+        Ok(())
     }
 
     fn flush(&mut self) -> io::Result<()> {

@@ -278,6 +278,9 @@ impl TraceOutput for FilteredOutput<'_> {
     fn finish(&mut self) -> std::io::Result<()> {
         self.inner.finish()
     }
+    fn prints_while_tracing(&self) -> bool {
+        self.inner.prints_while_tracing()
+    }
     fn lost_note(&self, lost: u64) -> String {
         self.inner.lost_note(lost)
     }

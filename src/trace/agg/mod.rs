@@ -59,7 +59,8 @@ pub struct AggregationArgs {
     /// Count events (per `--by` key).
     #[arg(long = "count")]
     pub count: bool,
-    /// Group by these keys (comma list): comm, pid, tid, cpu, cgroup, event, any field, stack.
+    /// Group by these keys (comma list): comm, pid, tid, cpu, cgroup (the task's cgroup path),
+    /// event, any field, stack (records stacks, as -g).
     #[arg(long = "by", value_name = "KEYS", value_delimiter = ',')]
     pub by: Vec<String>,
     /// Sum a numeric field (per `--by` key).
