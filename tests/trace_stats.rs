@@ -333,9 +333,14 @@ fn block_issue_count_and_bytes_equal_bpftrace() {
     assert!(bytes >= 64 * 4096, "{bytes}");
 }
 
-/// `--latency` of reads that block for known times (a pipe whose writer sleeps 3, 12 and 40 ms):
-/// the same bucket as bpftrace's `hist(nsecs - @start[tid])` for ≥ 95% of the reads, the same
-/// number of reads, and every blocking read in a bucket at or above its sleep.
+/// `--latency` of reads that block for known times (a pipe whose writer sleeps 3, 6, 12 and 40
+/// ms): the same bucket as bpftrace's `hist(nsecs - @start[tid])` for ≥ 95% of the reads, the
+/// same number of reads, and every blocking read in a bucket at or above its sleep.
+///
+/// The two tools time each read microseconds apart, so a read may change bucket only when it
+/// lasts within microseconds of a power of two: the loader's few reads of a microsecond or two
+/// can, the blocking ones (far from an edge) next to never. The 40 reads of 6 ms (in [4M, 8M))
+/// make the 95% allow three such reads, not one. See: issue #10 done-means 6.
 #[test]
 fn read_latency_matches_bpftrace() {
     if !bpftrace_runs() || !common::kprof_can_record() {
@@ -352,7 +357,7 @@ fn read_latency_matches_bpftrace() {
          tracepoint:syscalls:sys_exit_read /comm == $COMM && @start[tid]/ { \
            @ = hist(nsecs - @start[tid]); delete(@start[tid]); } END { clear(@start); }",
         &workload,
-        &["piped", "3:10,12:10,40:5"],
+        &["piped", "3:10,6:40,12:10,40:5"],
     );
     let ours_rows = hist_rows(&bpftrace_maps(&ours)["@"]);
     let theirs_rows = hist_rows(&bpftrace_maps(&theirs)["@"]);
@@ -377,12 +382,13 @@ fn read_latency_matches_bpftrace() {
         "only {same} of {} reads in the same bucket:\nkprof {ours}\nbpftrace {theirs}",
         total(&ours_rows)
     );
-    // Truth: 25 reads blocked ≥ 3 ms ([2M, 4M) or above), 15 of them ≥ 12 ms, 5 ≥ 40 ms.
+    // Truth: 65 reads blocked ≥ 3 ms ([2M, 4M) or above), 55 of them ≥ 6 ms, 15 ≥ 12 ms, 5 ≥ 40 ms.
     let at_least = |rows: &[(String, u64)], from: &str| {
         let start = rows.iter().position(|r| r.0 == from).unwrap_or(rows.len());
         rows[start..].iter().map(|r| r.1).sum::<u64>()
     };
-    assert!(at_least(&ours_rows, "[2M, 4M)") >= 25, "{ours}");
+    assert!(at_least(&ours_rows, "[2M, 4M)") >= 65, "{ours}");
+    assert!(at_least(&ours_rows, "[4M, 8M)") >= 55, "{ours}");
     assert!(at_least(&ours_rows, "[8M, 16M)") >= 15, "{ours}");
     assert!(at_least(&ours_rows, "[32M, 64M)") >= 5, "{ours}");
     assert!(ours.contains("@unmatched_ends: 0"), "{ours}");
