@@ -281,3 +281,40 @@ pub fn prefetch(bytes: &[u8], lines: usize) {
     #[cfg(not(target_arch = "x86_64"))]
     let _ = (bytes, lines);
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The byte at `offset` of the test file: its offset's low bytes mixed, so a page read
+    /// from the wrong place shows.
+    fn expected(offset: usize) -> u8 {
+        (offset ^ (offset >> 12) ^ (offset >> 20)) as u8
+    }
+
+    // See: issue #13 point 3 (the window moves on a thread of its own)
+    #[test]
+    fn a_moving_window_keeps_every_byte_readable_and_unchanged() {
+        let path =
+            std::env::temp_dir().join(format!("kprof-window-test-{}.data", std::process::id()));
+        let len = 2 * WINDOW_AHEAD + 12_345;
+        let content: Vec<u8> = (0..len).map(expected).collect();
+        std::fs::write(&path, &content).unwrap();
+        let bytes = open_input(&path, false).unwrap();
+        std::fs::remove_file(&path).unwrap();
+        assert!(matches!(&bytes, InputBytes::Mapped(_, window)
+            if window.lock().unwrap().mover.is_some()));
+        for pass in 0..2 {
+            // Forward in uneven steps, looking behind (released) and ahead (populated).
+            for offset in (0..len).step_by(WINDOW_STEP / 3 + 7) {
+                bytes.advance(offset as u64);
+                for probe in [offset, offset.saturating_sub(WINDOW_STEP * 2), len - 1] {
+                    assert_eq!(bytes[probe], expected(probe), "pass {pass}, byte {probe}");
+                }
+            }
+            bytes.advance(u64::MAX);
+            assert_eq!(&bytes[..], &content[..], "pass {pass}: the whole file");
+            bytes.rewind();
+        }
+    }
+}
