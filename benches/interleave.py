@@ -1,13 +1,17 @@
 #!/usr/bin/env python3
 """Median wall-clock seconds of shell commands run alternately: A B A B ...
 
-    benches/interleave.py RUNS 'command A' 'command B' ...
+    benches/interleave.py [--cpu] RUNS 'command A' 'command B' ...
 
-Prints one median per command, in order. Alternating (rather than all runs of A, then all of
-B, as hyperfine does) keeps slow drifts of a shared machine (other tenants, CPU frequency)
-from favouring one command. One untimed warm-up run each comes first; output goes to
-/dev/null, as with hyperfine. Commands with a `|` run under `sh -c`, others directly.
+Prints one median per command, in order; with `--cpu`, each line is the median wall time and
+the median CPU time (user + system of the command and all its processes, the sum of their
+run times: what `perf stat -e task-clock` counts), in seconds. Alternating (rather than all
+runs of A, then all of B, as hyperfine does) keeps slow drifts of a shared machine (other
+tenants, CPU frequency) from favouring one command; CPU time is also what a busy machine
+changes least. One untimed warm-up run each comes first; output goes to /dev/null, as with
+hyperfine. Commands with a `|` run under `sh -c`, others directly.
 """
+import os
 import shlex
 import statistics
 import subprocess
@@ -15,28 +19,45 @@ import sys
 import time
 
 
+def cpu_of_children():
+    usage = os.times()
+    return usage.children_user + usage.children_system
+
+
 def run(command):
+    """Wall and CPU seconds of one run."""
     # A pipeline needs a shell; a plain command runs without one, so a shell's start-up
     # (about a millisecond) is not added to it.
     pipeline = "|" in command
     args = command if pipeline else shlex.split(command)
+    cpu = cpu_of_children()
     start = time.perf_counter()
     subprocess.run(args, shell=pipeline, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                    check=True)
-    return time.perf_counter() - start
+    return time.perf_counter() - start, cpu_of_children() - cpu
 
 
 def main():
-    runs = int(sys.argv[1])
-    commands = sys.argv[2:]
+    args = sys.argv[1:]
+    with_cpu = args[0] == "--cpu"
+    if with_cpu:
+        args = args[1:]
+    runs = int(args[0])
+    commands = args[1:]
     for command in commands:
         run(command)
-    times = [[] for _ in commands]
+    walls = [[] for _ in commands]
+    cpus = [[] for _ in commands]
     for _ in range(runs):
         for i, command in enumerate(commands):
-            times[i].append(run(command))
-    for samples in times:
-        print("%.4f" % statistics.median(samples))
+            wall, cpu = run(command)
+            walls[i].append(wall)
+            cpus[i].append(cpu)
+    for wall, cpu in zip(walls, cpus):
+        if with_cpu:
+            print("%.4f %.4f" % (statistics.median(wall), statistics.median(cpu)))
+        else:
+            print("%.4f" % statistics.median(wall))
 
 
 if __name__ == "__main__":
