@@ -396,9 +396,13 @@ fn write_raw(
     Ok(())
 }
 
-/// The error a failed output hands the session once it has failed (the real one is kept).
-fn already_failed(failure: &OutputFailure) -> io::Error {
-    io::Error::other(failure.error.clone())
+/// Refuses to go on writing an output that failed: the error it hands the session from then on
+/// (the real one is kept in `failure`).
+fn not_failed(failure: Option<&OutputFailure>) -> io::Result<()> {
+    match failure {
+        Some(failure) => Err(io::Error::other(failure.error.clone())),
+        None => Ok(()),
+    }
 }
 
 /// A file being recorded: buffered writes that a failure discards (so nothing half-written is
@@ -461,17 +465,13 @@ impl FileOutput {
     }
 
     fn record(&mut self, raw: RawData<'_>) -> io::Result<()> {
-        if let Some(failure) = &self.failure {
-            return Err(already_failed(failure));
-        }
+        not_failed(self.failure.as_ref())?;
         write_raw(self.writer.as_mut(), &raw, &mut self.samples).map_err(|e| self.fail(e))
     }
 
     /// Flushes and syncs the records, then rewrites the header to cover them.
     fn checkpoint(&mut self) -> io::Result<()> {
-        if let Some(failure) = &self.failure {
-            return Err(already_failed(failure));
-        }
+        not_failed(self.failure.as_ref())?;
         self.last_checkpoint = Instant::now();
         let Some(writer) = self.writer.as_mut() else {
             return Ok(());
@@ -723,16 +723,12 @@ pub struct PipeOutput {
 
 impl PipeOutput {
     fn record(&mut self, raw: RawData<'_>) -> io::Result<()> {
-        if let Some(failure) = &self.failure {
-            return Err(already_failed(failure));
-        }
+        not_failed(self.failure.as_ref())?;
         write_raw(self.writer.as_mut(), &raw, &mut self.samples).map_err(|e| self.fail(e))
     }
 
     fn flush(&mut self) -> io::Result<()> {
-        if let Some(failure) = &self.failure {
-            return Err(already_failed(failure));
-        }
+        not_failed(self.failure.as_ref())?;
         let Some(writer) = self.writer.as_mut() else {
             return Ok(());
         };
