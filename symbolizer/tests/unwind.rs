@@ -15,7 +15,7 @@ use gimli::{Register, X86_64};
 use kprof_symbolizer::Avma;
 use kprof_symbolizer::unwind::{
     Arch, DwarfUnwinder, FrameAddress, ModuleRef, ModuleSource, StackBytes, UnwindCache, UnwindEnd,
-    UserRegs, unwind_frame_pointers,
+    Unwound, UserRegs, unwind_frame_pointers,
 };
 use support::{
     EM_AARCH64, EM_X86_64, ExeSymbols, SyntheticModule, SyntheticSection, XorShift,
@@ -24,6 +24,53 @@ use support::{
 };
 
 const MAX_FRAMES: usize = 256;
+
+/// The C workload's recording (see `record_workload`), `None` where it cannot be made.
+fn recorded_workload() -> Option<&'static support::Recording> {
+    record_workload(build_workload()?)
+}
+
+/// The C workload's executable bytes and its symbols, `None` where it cannot be built.
+fn workload_exe() -> Option<(Vec<u8>, ExeSymbols)> {
+    let workload = build_workload()?;
+    let file = std::fs::read(&workload.exe).unwrap();
+    Some((file, ExeSymbols::load(&workload.exe)))
+}
+
+/// `unwinder`'s walk from `regs` over `stack` (copied from `regs`' stack pointer), at most
+/// `max_frames` frames, with a fresh step cache: each walk of these tests stands alone.
+fn walk(
+    unwinder: &DwarfUnwinder,
+    modules: &dyn ModuleSource,
+    regs: &UserRegs,
+    stack: &[u8],
+    max_frames: usize,
+) -> Unwound {
+    walk_with(
+        unwinder,
+        modules,
+        regs,
+        stack,
+        max_frames,
+        &mut UnwindCache::new(),
+    )
+}
+
+/// [`walk`] through a worker's `cache`.
+fn walk_with(
+    unwinder: &DwarfUnwinder,
+    modules: &dyn ModuleSource,
+    regs: &UserRegs,
+    stack: &[u8],
+    max_frames: usize,
+    cache: &mut UnwindCache,
+) -> Unwound {
+    let stack = StackBytes {
+        start: regs.sp(),
+        bytes: stack,
+    };
+    unwinder.unwind(regs.arch(), regs, &stack, modules, max_frames, cache)
+}
 
 /// ≥99% of the workload's samples unwind (DWARF only, no frame pointers in the binary) to
 /// `main`, and every sample whose leaf is in `c` shows `c → b → a → main` (or the qsort path).
@@ -71,18 +118,7 @@ fn check_recording_reaches_main(workload: &'static support::Workload) {
     let mut failures = Vec::new();
     for sample in &samples {
         let modules = recording.modules_of(sample.pid);
-        let stack = StackBytes {
-            start: sample.regs.sp(),
-            bytes: &sample.stack,
-        };
-        let unwound = unwinder.unwind(
-            Arch::X86_64,
-            &sample.regs,
-            &stack,
-            &modules,
-            MAX_FRAMES,
-            &mut UnwindCache::new(),
-        );
+        let unwound = walk(&unwinder, &modules, &sample.regs, &sample.stack, MAX_FRAMES);
         assert!(unwound.frames.len() <= MAX_FRAMES);
         let names: Vec<&str> = unwound
             .frames
@@ -147,25 +183,18 @@ fn check_recording_reaches_main(workload: &'static support::Workload) {
 /// The same stacks unwound from many threads give the same frames as one thread.
 #[test]
 fn unwinding_is_deterministic_across_threads() {
-    let Some(workload) = build_workload() else {
-        return;
-    };
-    let Some(recording) = record_workload(workload) else {
+    let Some(recording) = recorded_workload() else {
         return;
     };
     let unwinder = DwarfUnwinder::new();
     let samples = recording.workload_samples();
     let unwind_one = |sample: &support::Sample, cache: &mut UnwindCache| {
         let modules = recording.modules_of(sample.pid);
-        let stack = StackBytes {
-            start: sample.regs.sp(),
-            bytes: &sample.stack,
-        };
-        unwinder.unwind(
-            Arch::X86_64,
-            &sample.regs,
-            &stack,
+        walk_with(
+            &unwinder,
             &modules,
+            &sample.regs,
+            &sample.stack,
             MAX_FRAMES,
             cache,
         )
@@ -213,10 +242,7 @@ impl ModuleSource for KeyedModules<'_> {
 /// without it, on a real recording with signal frames, PLT stubs and libc without symbols.
 #[test]
 fn step_cache_gives_the_same_walks() {
-    let Some(workload) = build_workload() else {
-        return;
-    };
-    let Some(recording) = record_workload(workload) else {
+    let Some(recording) = recorded_workload() else {
         return;
     };
     let samples = recording.workload_samples();
@@ -224,34 +250,25 @@ fn step_cache_gives_the_same_walks() {
         samples
             .iter()
             .map(|sample| {
-                let modules = recording.modules_of(sample.pid);
-                let stack = StackBytes {
-                    start: sample.regs.sp(),
-                    bytes: &sample.stack,
-                };
-                if keyed {
-                    let modules = KeyedModules {
-                        modules,
+                let plain = recording.modules_of(sample.pid);
+                let keyed_modules;
+                let modules: &dyn ModuleSource = if keyed {
+                    keyed_modules = KeyedModules {
+                        modules: plain,
                         space: u64::from(sample.pid),
                     };
-                    unwinder.unwind(
-                        Arch::X86_64,
-                        &sample.regs,
-                        &stack,
-                        &modules,
-                        MAX_FRAMES,
-                        cache,
-                    )
+                    &keyed_modules
                 } else {
-                    unwinder.unwind(
-                        Arch::X86_64,
-                        &sample.regs,
-                        &stack,
-                        &modules,
-                        MAX_FRAMES,
-                        cache,
-                    )
-                }
+                    &plain
+                };
+                walk_with(
+                    unwinder,
+                    modules,
+                    &sample.regs,
+                    &sample.stack,
+                    MAX_FRAMES,
+                    cache,
+                )
             })
             .collect()
     };
@@ -271,12 +288,10 @@ fn step_cache_gives_the_same_walks() {
 /// A module whose `.eh_frame` is replaced by random bytes: every walk ends, bounded, no panic.
 #[test]
 fn random_bytes_as_eh_frame_never_panic() {
-    let Some(workload) = build_workload() else {
+    let Some((original, symbols)) = workload_exe() else {
         return;
     };
-    let original = std::fs::read(&workload.exe).unwrap();
     let range = support::section_file_range(&original, ".eh_frame").unwrap();
-    let symbols = ExeSymbols::load(&workload.exe);
     let c_start = symbols.address_of("c").unwrap();
     let mut rng = XorShift::new(0x5eed);
     for round in 0..40 {
@@ -296,18 +311,7 @@ fn random_bytes_as_eh_frame_never_panic() {
             let sp = 0x7ffd_0000_0000;
             let pc = modules.start + c_start + rng.next() % 64;
             let regs = UserRegs::new(Arch::X86_64, pc, sp).with_dwarf_register(6, rng.next());
-            let stack = StackBytes {
-                start: sp,
-                bytes: &bytes,
-            };
-            let unwound = unwinder.unwind(
-                Arch::X86_64,
-                &regs,
-                &stack,
-                &modules,
-                64,
-                &mut UnwindCache::new(),
-            );
+            let unwound = walk(&unwinder, &modules, &regs, &bytes, 64);
             assert!(!unwound.frames.is_empty() && unwound.frames.len() <= 64);
         }
     }
@@ -316,11 +320,9 @@ fn random_bytes_as_eh_frame_never_panic() {
 /// Garbage stacks with the real CFI: bounded, never panics, and the leaf is always reported.
 #[test]
 fn garbage_stacks_with_real_cfi_are_bounded() {
-    let Some(workload) = build_workload() else {
+    let Some((file, symbols)) = workload_exe() else {
         return;
     };
-    let file = std::fs::read(&workload.exe).unwrap();
-    let symbols = ExeSymbols::load(&workload.exe);
     let modules = SyntheticModule {
         key: 1,
         start: 0x5555_0000_0000,
@@ -355,14 +357,7 @@ fn garbage_stacks_with_real_cfi_are_bounded() {
         let pc = modules.start + functions[i as usize % functions.len()] + rng.next() % 30;
         let regs = UserRegs::new(Arch::X86_64, pc, sp).with_dwarf_register(6, words[0]);
         let max = 1 + (i as usize % 40);
-        let unwound = unwinder.unwind(
-            Arch::X86_64,
-            &regs,
-            &stack,
-            &modules,
-            max,
-            &mut UnwindCache::new(),
-        );
+        let unwound = walk(&unwinder, &modules, &regs, &bytes, max);
         assert!(unwound.frames.len() <= max);
         assert_eq!(
             unwound.frames[0],
@@ -381,11 +376,9 @@ fn garbage_stacks_with_real_cfi_are_bounded() {
 /// and the walk stops as a loop instead of going down the stack.
 #[test]
 fn cfa_below_sp_stops_as_loop() {
-    let Some(workload) = build_workload() else {
+    let Some((file, symbols)) = workload_exe() else {
         return;
     };
-    let file = std::fs::read(&workload.exe).unwrap();
-    let symbols = ExeSymbols::load(&workload.exe);
     let (start, size) = symbols.range_of("with_frame_pointer").unwrap();
     let modules = SyntheticModule {
         key: 7,
@@ -394,22 +387,11 @@ fn cfa_below_sp_stops_as_loop() {
     };
     let sp = 0x7ffd_0000_1000u64;
     let bytes = vec![0u8; 512];
-    let stack = StackBytes {
-        start: sp,
-        bytes: &bytes,
-    };
     let unwinder = DwarfUnwinder::new();
     // Somewhere past the prologue (push rbp; mov rbp, rsp) but before the epilogue.
     let pc = modules.start + start + size / 2;
     let regs = UserRegs::new(Arch::X86_64, pc, sp).with_dwarf_register(6, sp - 64);
-    let unwound = unwinder.unwind(
-        Arch::X86_64,
-        &regs,
-        &stack,
-        &modules,
-        64,
-        &mut UnwindCache::new(),
-    );
+    let unwound = walk(&unwinder, &modules, &regs, &bytes, 64);
     assert_eq!(unwound.end, UnwindEnd::Loop, "{unwound:?}");
     assert_eq!(unwound.frames.len(), 1);
 }
@@ -418,12 +400,10 @@ fn cfa_below_sp_stops_as_loop() {
 /// `rsp + 8 + ((rip & 15) >= 11) * 8`): the caller is found before and after the stub's push.
 #[test]
 fn plt_stub_cfa_expression() {
-    let Some(workload) = build_workload() else {
+    let Some((file, symbols)) = workload_exe() else {
         return;
     };
-    let file = std::fs::read(&workload.exe).unwrap();
     let plt = support::section_file_range(&file, ".plt").unwrap();
-    let symbols = ExeSymbols::load(&workload.exe);
     let caller = symbols.address_of("qsort_path").unwrap() + 12;
     // PIE: the whole file at 0x5555_0000_0000, svma = file offset for .plt (see readelf -S).
     let base = 0x5555_0000_0000u64;
@@ -453,19 +433,8 @@ fn plt_stub_cfa_expression() {
             (entry + 6, vec![base + caller, 0]),
         ] {
             let bytes = stack_bytes(&words);
-            let stack = StackBytes {
-                start: sp,
-                bytes: &bytes,
-            };
             let regs = UserRegs::new(Arch::X86_64, pc, sp);
-            let unwound = unwinder.unwind(
-                Arch::X86_64,
-                &regs,
-                &stack,
-                &modules,
-                2,
-                &mut UnwindCache::new(),
-            );
+            let unwound = walk(&unwinder, &modules, &regs, &bytes, 2);
             assert_eq!(
                 unwound.frames,
                 [
@@ -479,19 +448,8 @@ fn plt_stub_cfa_expression() {
         if key == 1 {
             let pc = entry + 11;
             let bytes = stack_bytes(&[7, base + caller, 0]);
-            let stack = StackBytes {
-                start: sp,
-                bytes: &bytes,
-            };
             let regs = UserRegs::new(Arch::X86_64, pc, sp);
-            let unwound = unwinder.unwind(
-                Arch::X86_64,
-                &regs,
-                &stack,
-                &modules,
-                2,
-                &mut UnwindCache::new(),
-            );
+            let unwound = walk(&unwinder, &modules, &regs, &bytes, 2);
             assert_eq!(
                 unwound.frames[1],
                 FrameAddress::ReturnAddress(Avma(base + caller))
@@ -501,18 +459,7 @@ fn plt_stub_cfa_expression() {
             let text_pc = base + symbols.address_of("b").unwrap() + 4;
             let regs = UserRegs::new(Arch::X86_64, text_pc, sp);
             let bytes = stack_bytes(&[0; 4]);
-            let stack = StackBytes {
-                start: sp,
-                bytes: &bytes,
-            };
-            let unwound = unwinder.unwind(
-                Arch::X86_64,
-                &regs,
-                &stack,
-                &modules,
-                8,
-                &mut UnwindCache::new(),
-            );
+            let unwound = walk(&unwinder, &modules, &regs, &bytes, 8);
             assert_eq!(
                 unwound.end,
                 UnwindEnd::NoUnwindInfo {
@@ -615,22 +562,11 @@ fn aarch64_leaf_lr_saved_lr_and_root() {
     );
     let signed = (function(2) + 0x30) | 0x002a_0000_0000_0000;
     let bytes = stack_bytes(&[SP + 0x100, signed, 0, 0]);
-    let stack = StackBytes {
-        start: SP,
-        bytes: &bytes,
-    };
     let regs = UserRegs::new(Arch::Aarch64, function(0) + 0x10, SP)
         .with_dwarf_register(30, function(1) + 0x20)
         .with_dwarf_register(29, SP + 0x40);
     let unwinder = DwarfUnwinder::new();
-    let unwound = unwinder.unwind(
-        Arch::Aarch64,
-        &regs,
-        &stack,
-        &modules,
-        16,
-        &mut UnwindCache::new(),
-    );
+    let unwound = walk(&unwinder, &modules, &regs, &bytes, 16);
     assert_eq!(
         unwound.frames,
         [
@@ -644,14 +580,7 @@ fn aarch64_leaf_lr_saved_lr_and_root() {
     // A leaf whose lr points back into itself: sp never moves → loop, not a hang.
     let regs = UserRegs::new(Arch::Aarch64, function(0) + 0x10, SP)
         .with_dwarf_register(30, function(0) + 0x40);
-    let unwound = unwinder.unwind(
-        Arch::Aarch64,
-        &regs,
-        &stack,
-        &modules,
-        1000,
-        &mut UnwindCache::new(),
-    );
+    let unwound = walk(&unwinder, &modules, &regs, &bytes, 1000);
     assert_eq!(unwound.end, UnwindEnd::Loop);
     assert!(unwound.frames.len() <= 3);
 }
@@ -683,19 +612,8 @@ fn x86_64_cfa_rules_and_endings() {
         );
         let unwinder = DwarfUnwinder::new();
         let bytes = stack_bytes(&[0x1234, function(1) + 5, 0]);
-        let stack = StackBytes {
-            start: SP,
-            bytes: &bytes,
-        };
         let regs = UserRegs::new(Arch::X86_64, function(0) + 3, SP);
-        let unwound = unwinder.unwind(
-            Arch::X86_64,
-            &regs,
-            &stack,
-            &modules,
-            16,
-            &mut UnwindCache::new(),
-        );
+        let unwound = walk(&unwinder, &modules, &regs, &bytes, 16);
         assert_eq!(
             unwound.frames,
             [
@@ -707,30 +625,12 @@ fn x86_64_cfa_rules_and_endings() {
         assert_eq!(unwound.end, UnwindEnd::ReachedRoot);
 
         let regs = UserRegs::new(Arch::X86_64, function(2) + 3, SP);
-        let unwound = unwinder.unwind(
-            Arch::X86_64,
-            &regs,
-            &stack,
-            &modules,
-            16,
-            &mut UnwindCache::new(),
-        );
+        let unwound = walk(&unwinder, &modules, &regs, &bytes, 16);
         assert_eq!(unwound.end, UnwindEnd::Loop);
 
         // Only 8 bytes copied: the return address at CFA - 8 = SP + 8 is outside.
-        let short = StackBytes {
-            start: SP,
-            bytes: &bytes[..8],
-        };
         let regs = UserRegs::new(Arch::X86_64, function(0) + 3, SP);
-        let unwound = unwinder.unwind(
-            Arch::X86_64,
-            &regs,
-            &short,
-            &modules,
-            16,
-            &mut UnwindCache::new(),
-        );
+        let unwound = walk(&unwinder, &modules, &regs, &bytes[..8], 16);
         assert_eq!(unwound.end, UnwindEnd::StackExhausted);
         assert_eq!(unwound.frames.len(), 1);
     }
@@ -785,16 +685,11 @@ fn synthetic_random_eh_frame_is_bounded() {
             })
             .collect();
         let bytes = stack_bytes(&words);
-        let stack = StackBytes {
-            start: SP,
-            bytes: &bytes,
-        };
         let regs = UserRegs::new(arch, function(rng.next() % 16), SP)
             .with_dwarf_register(6, words[1])
             .with_dwarf_register(29, words[2])
             .with_dwarf_register(30, words[3]);
-        let unwound =
-            DwarfUnwinder::new().unwind(arch, &regs, &stack, &modules, 32, &mut UnwindCache::new());
+        let unwound = walk(&DwarfUnwinder::new(), &modules, &regs, &bytes, 32);
         assert!(!unwound.frames.is_empty() && unwound.frames.len() <= 32);
     }
 }
@@ -834,20 +729,9 @@ fn vdso_image_is_unwound_like_a_module() {
     let sp = 0x7ffd_0000_1000u64;
     let caller = 0x5555_0000_1234u64;
     let bytes = stack_bytes(&[caller, 0]);
-    let stack = StackBytes {
-        start: sp,
-        bytes: &bytes,
-    };
     let pc = start + entry;
     let regs = UserRegs::new(Arch::X86_64, pc, sp);
-    let unwound = DwarfUnwinder::new().unwind(
-        Arch::X86_64,
-        &regs,
-        &stack,
-        &modules,
-        2,
-        &mut UnwindCache::new(),
-    );
+    let unwound = walk(&DwarfUnwinder::new(), &modules, &regs, &bytes, 2);
     assert_eq!(
         unwound.frames,
         [
@@ -877,19 +761,8 @@ fn garbage_return_slot_ends_the_walk_without_a_frame() {
     for garbage in [2, 0x1234, 0x7fff_dead_beef, SP + 0x40, BASE + 0x10_0000] {
         // Function 0's CFI: the return address is at CFA - 8 = SP.
         let bytes = stack_bytes(&[garbage, function(1) + 5, 0, 0]);
-        let stack = StackBytes {
-            start: SP,
-            bytes: &bytes,
-        };
         let regs = UserRegs::new(Arch::X86_64, leaf, SP);
-        let unwound = unwinder.unwind(
-            Arch::X86_64,
-            &regs,
-            &stack,
-            &modules,
-            16,
-            &mut UnwindCache::new(),
-        );
+        let unwound = walk(&unwinder, &modules, &regs, &bytes, 16);
         assert_eq!(
             unwound.frames,
             [FrameAddress::InstructionPointer(Avma(leaf))],
@@ -901,19 +774,8 @@ fn garbage_return_slot_ends_the_walk_without_a_frame() {
         // A leaf without CFI: its frame record [saved rbp, return address] at SP + 16.
         let no_cfi = BASE + TEXT + 0x800;
         let bytes = stack_bytes(&[0, 0, SP + 0x100, garbage]);
-        let stack = StackBytes {
-            start: SP,
-            bytes: &bytes,
-        };
         let regs = UserRegs::new(Arch::X86_64, no_cfi, SP).with_dwarf_register(6, SP + 16);
-        let unwound = unwinder.unwind(
-            Arch::X86_64,
-            &regs,
-            &stack,
-            &modules,
-            16,
-            &mut UnwindCache::new(),
-        );
+        let unwound = walk(&unwinder, &modules, &regs, &bytes, 16);
         assert_eq!(
             unwound.frames,
             [FrameAddress::InstructionPointer(Avma(no_cfi))],
@@ -923,19 +785,8 @@ fn garbage_return_slot_ends_the_walk_without_a_frame() {
     }
     // A real return address is kept, and the walk goes on to the root.
     let bytes = stack_bytes(&[function(1) + 5, 0]);
-    let stack = StackBytes {
-        start: SP,
-        bytes: &bytes,
-    };
     let regs = UserRegs::new(Arch::X86_64, leaf, SP);
-    let unwound = unwinder.unwind(
-        Arch::X86_64,
-        &regs,
-        &stack,
-        &modules,
-        16,
-        &mut UnwindCache::new(),
-    );
+    let unwound = walk(&unwinder, &modules, &regs, &bytes, 16);
     assert_eq!(
         unwound.frames,
         [
@@ -963,47 +814,22 @@ fn walks_end_at_the_entry_point() {
         // A fresh unwinder per module: it caches modules by key.
         let unwinder = DwarfUnwinder::new();
         let bytes = stack_bytes(&[caller, argc, 0, 0]);
-        let stack = StackBytes {
-            start: SP,
-            bytes: &bytes,
-        };
         let regs = UserRegs::new(Arch::X86_64, leaf, SP);
         let expected = [
             FrameAddress::InstructionPointer(Avma(leaf)),
             FrameAddress::ReturnAddress(Avma(caller)),
         ];
-        let unwound = unwinder.unwind(
-            Arch::X86_64,
-            &regs,
-            &stack,
-            &with_entry(module(), entry),
-            16,
-            &mut UnwindCache::new(),
-        );
+        let unwound = walk(&unwinder, &with_entry(module(), entry), &regs, &bytes, 16);
         assert_eq!(unwound.frames, expected, "entry {entry:#x}");
         assert_eq!(unwound.end, UnwindEnd::ReachedEntryPoint);
         assert!(!unwound.end.is_truncated());
         // The same module without an entry point: argc would be the next return address.
-        let unwound = DwarfUnwinder::new().unwind(
-            Arch::X86_64,
-            &regs,
-            &stack,
-            &module(),
-            16,
-            &mut UnwindCache::new(),
-        );
+        let unwound = walk(&DwarfUnwinder::new(), &module(), &regs, &bytes, 16);
         assert_eq!(unwound.frames, expected);
         assert_ne!(unwound.end, UnwindEnd::ReachedEntryPoint);
         // A sample in the entry code itself.
         let regs = UserRegs::new(Arch::X86_64, BASE + entry, SP);
-        let unwound = unwinder.unwind(
-            Arch::X86_64,
-            &regs,
-            &stack,
-            &with_entry(module(), entry),
-            16,
-            &mut UnwindCache::new(),
-        );
+        let unwound = walk(&unwinder, &with_entry(module(), entry), &regs, &bytes, 16);
         assert_eq!(
             unwound.frames,
             [FrameAddress::InstructionPointer(Avma(BASE + entry))]

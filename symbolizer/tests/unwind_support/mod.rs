@@ -311,20 +311,18 @@ impl Recording {
             }
             let record = data.get(offset..offset + size)?;
             match kind {
-                1 => recording.mappings.push(Mapping {
-                    pid: u32_at(record, 8)?,
-                    start: u64_at(record, 16)?,
-                    len: u64_at(record, 24)?,
-                    pgoff: u64_at(record, 32)?,
-                    path: c_string(record.get(40..)?),
-                }),
-                10 => recording.mappings.push(Mapping {
-                    pid: u32_at(record, 8)?,
-                    start: u64_at(record, 16)?,
-                    len: u64_at(record, 24)?,
-                    pgoff: u64_at(record, 32)?,
-                    path: c_string(record.get(72..)?),
-                }),
+                // MMAP's file name follows pgoff; MMAP2's, 32 bytes later (device, inode,
+                // generation, prot and flags).
+                1 | 10 => {
+                    let path_at = if kind == 1 { 40 } else { 72 };
+                    recording.mappings.push(Mapping {
+                        pid: u32_at(record, 8)?,
+                        start: u64_at(record, 16)?,
+                        len: u64_at(record, 24)?,
+                        pgoff: u64_at(record, 32)?,
+                        path: c_string(record.get(path_at..)?),
+                    });
+                }
                 9 => {
                     if let Some(sample) = parse_sample(record, &attrs) {
                         recording.samples.push(sample);
