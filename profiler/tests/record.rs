@@ -5,8 +5,9 @@
 #![allow(clippy::unwrap_used)]
 
 use std::ffi::OsString;
+use std::path::Path;
 use std::process::Command;
-use std::sync::Mutex;
+use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
 use kprof_profiler::events::parse_event;
@@ -22,22 +23,58 @@ fn argv(args: &[&str]) -> Vec<OsString> {
     args.iter().map(OsString::from).collect()
 }
 
+/// A recording test's scratch directory, holding the recording lock while it lives.
+struct Scratch {
+    dir: tempfile::TempDir,
+    _serial: MutexGuard<'static, ()>,
+}
+
+impl Scratch {
+    fn path(&self) -> &Path {
+        self.dir.path()
+    }
+}
+
+/// What a test needs of the machine: `perf_event_open` alone, or `perf` as the oracle too.
+#[derive(PartialEq)]
+enum Needs {
+    Kernel,
+    KernelAndPerf,
+}
+
+/// A scratch directory and options that sample cpu-clock into `output` there; `None`
+/// (skipped, or failed under `KPROF_REQUIRE_PERF=1`) where `needs` is not met.
+fn setup(needs: Needs, output: &str) -> Option<(Scratch, RecordOptions)> {
+    if !perf_event_open_works() || (needs == Needs::KernelAndPerf && !perf_tool_works()) {
+        return None;
+    }
+    Some(setup_unchecked(output))
+}
+
+/// [`setup`] for a test that fails before anything is opened.
+fn setup_unchecked(output: &str) -> (Scratch, RecordOptions) {
+    let serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let dir = tempfile::tempdir().unwrap();
+    let mut options = RecordOptions::default();
+    options.events = vec!["cpu-clock".into()];
+    options.output = dir.path().join(output);
+    let scratch = Scratch {
+        dir,
+        _serial: serial,
+    };
+    (scratch, options)
+}
+
 const LOOP: &str = "i=0; while [ $i -lt 300000 ]; do i=$((i+1)); done";
 
 #[test]
 fn shell_loop_with_callchains_reads_back_in_perf() {
-    if !perf_event_open_works() || !perf_tool_works() {
+    let Some((_dir, mut options)) = setup(Needs::KernelAndPerf, "loop.data") else {
         return;
-    }
-    let _guard = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    let dir = tempfile::tempdir().unwrap();
-    let output = dir.path().join("loop.data");
-    let mut options = RecordOptions::default();
-    options.events = vec!["cpu-clock".into()];
+    };
     options.frequency = Some(999);
     options.call_graph = Some(CallGraph::Fp);
     options.target = Target::Command(argv(&["sh", "-c", LOOP]));
-    options.output = output.clone();
     let mut notes = Vec::new();
     let summary = record(&options, &mut |n| notes.push(n.to_owned())).unwrap();
     assert_eq!(summary.exit_status, Some(0));
@@ -45,17 +82,17 @@ fn shell_loop_with_callchains_reads_back_in_perf() {
     assert!(summary.samples > 10, "only {} samples", summary.samples);
     assert!(summary.bytes > 0);
 
-    let report = perf(&["report", "--stdio"], &output);
+    let report = perf(&["report", "--stdio"], &options.output);
     assert!(
         report.contains("sh"),
         "the workload's comm is in the report:\n{report}"
     );
     // One line per sample: comm, tid and time only (no callchain lines).
-    let script = perf(&["script", "-F", "comm,tid,time"], &output);
+    let script = perf(&["script", "-F", "comm,tid,time"], &options.output);
     let lines = script.lines().filter(|l| !l.trim().is_empty()).count() as u64;
     assert_eq!(lines, summary.samples, "perf script sample count");
     // Callchains were recorded: the full script has indented frame lines.
-    let full = perf(&["script"], &output);
+    let full = perf(&["script"], &options.output);
     assert!(
         full.lines()
             .any(|l| l.starts_with('\t') || l.starts_with("        ")),
@@ -65,15 +102,10 @@ fn shell_loop_with_callchains_reads_back_in_perf() {
 
 #[test]
 fn exit_status_of_the_command_is_propagated() {
-    if !perf_event_open_works() {
+    let Some((dir, mut options)) = setup(Needs::Kernel, "exit.data") else {
         return;
-    }
-    let _guard = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    let dir = tempfile::tempdir().unwrap();
-    let mut options = RecordOptions::default();
-    options.events = vec!["cpu-clock".into()];
+    };
     options.target = Target::Command(argv(&["sh", "-c", "exit 3"]));
-    options.output = dir.path().join("exit.data");
     let summary = record(&options, &mut |_| {}).unwrap();
     assert_eq!(summary.exit_status, Some(3));
     assert!(options.output.exists());
@@ -89,14 +121,12 @@ fn exit_status_of_the_command_is_propagated() {
 
 #[test]
 fn cycles_falls_back_to_cpu_clock_without_a_pmu() {
-    if !perf_event_open_works() || !perf_tool_works() {
+    let Some((_dir, mut options)) = setup(Needs::KernelAndPerf, "cycles.data") else {
         return;
-    }
-    let _guard = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    let dir = tempfile::tempdir().unwrap();
-    let mut options = RecordOptions::default();
+    };
+    // The default event (cycles), not setup's cpu-clock.
+    options.events = RecordOptions::default().events;
     options.target = Target::Command(argv(&["sh", "-c", LOOP]));
-    options.output = dir.path().join("cycles.data");
     let mut notes = Vec::new();
     let summary = record(&options, &mut |n| notes.push(n.to_owned())).unwrap();
     match summary.events_used.as_slice() {
@@ -119,16 +149,11 @@ fn cycles_falls_back_to_cpu_clock_without_a_pmu() {
 
 #[test]
 fn system_wide_duration_finishes_the_file() {
-    if !perf_event_open_works() || !perf_tool_works() {
+    let Some((_dir, mut options)) = setup(Needs::KernelAndPerf, "all.data") else {
         return;
-    }
-    let _guard = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    let dir = tempfile::tempdir().unwrap();
-    let mut options = RecordOptions::default();
-    options.events = vec!["cpu-clock".into()];
+    };
     options.target = Target::SystemWide;
     options.duration = Some(Duration::from_millis(300));
-    options.output = dir.path().join("all.data");
     let summary = record(&options, &mut |_| {}).unwrap();
     assert_eq!(summary.exit_status, None);
     perf(&["report", "--stdio"], &options.output);
@@ -136,12 +161,9 @@ fn system_wide_duration_finishes_the_file() {
 
 #[test]
 fn unknown_event_is_an_error_with_suggestions() {
-    let _guard = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    let dir = tempfile::tempdir().unwrap();
-    let mut options = RecordOptions::default();
+    let (_dir, mut options) = setup_unchecked("x.data");
     options.events = vec!["cpu-clokc".into()];
     options.target = Target::Command(argv(&["true"]));
-    options.output = dir.path().join("x.data");
     let err = record(&options, &mut |_| {}).unwrap_err();
     assert!(matches!(err, Error::UnknownEvent { .. }), "{err:?}");
     assert!(err.to_string().contains("did you mean: cpu-clock"), "{err}");
@@ -154,17 +176,12 @@ fn unknown_event_is_an_error_with_suggestions() {
 
 #[test]
 fn exec_failure_exits_127() {
-    if !perf_event_open_works() {
+    let Some((dir, mut options)) = setup(Needs::Kernel, "x.data") else {
         return;
-    }
-    let _guard = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    let dir = tempfile::tempdir().unwrap();
+    };
     let not_executable = dir.path().join("plain-file");
     std::fs::write(&not_executable, "not a program").unwrap();
-    let mut options = RecordOptions::default();
-    options.events = vec!["cpu-clock".into()];
     options.target = Target::Command(vec![not_executable.into_os_string()]);
-    options.output = dir.path().join("x.data");
     let err = record(&options, &mut |_| {}).unwrap_err();
     assert_eq!(err.exit_code(), Some(127));
     assert!(err.to_string().starts_with("failed to exec:"), "{err}");
@@ -178,16 +195,11 @@ fn exec_failure_exits_127() {
 
 #[test]
 fn sigint_stops_a_system_wide_recording_and_finishes_the_file() {
-    if !perf_event_open_works() || !perf_tool_works() {
+    let Some((_dir, mut options)) = setup(Needs::KernelAndPerf, "int.data") else {
         return;
-    }
-    let _guard = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    let dir = tempfile::tempdir().unwrap();
-    let mut options = RecordOptions::default();
-    options.events = vec!["cpu-clock".into()];
+    };
     options.target = Target::SystemWide;
     options.cpus = Some(vec![0]);
-    options.output = dir.path().join("int.data");
     let me = std::process::id().to_string();
     let killer = std::thread::spawn(move || {
         std::thread::sleep(Duration::from_millis(400));
@@ -203,17 +215,12 @@ fn sigint_stops_a_system_wide_recording_and_finishes_the_file() {
 
 #[test]
 fn attaching_to_a_running_process() {
-    if !perf_event_open_works() || !perf_tool_works() {
+    let Some((_dir, mut options)) = setup(Needs::KernelAndPerf, "attach.data") else {
         return;
-    }
-    let _guard = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    let dir = tempfile::tempdir().unwrap();
+    };
     let mut child = Command::new("sh").args(["-c", LOOP]).spawn().unwrap();
-    let mut options = RecordOptions::default();
-    options.events = vec!["cpu-clock".into()];
     options.target = Target::Pids(vec![child.id()]);
     options.duration = Some(Duration::from_millis(300));
-    options.output = dir.path().join("attach.data");
     let summary = record(&options, &mut |_| {});
     child.kill().ok();
     child.wait().unwrap();
@@ -236,19 +243,14 @@ fn attaching_to_a_running_process() {
 
 #[test]
 fn overflowing_ring_is_accounted_as_lost() {
-    if !perf_event_open_works() || !perf_tool_works() {
+    let Some((_dir, mut options)) = setup(Needs::KernelAndPerf, "lost.data") else {
         return;
-    }
-    let _guard = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    let dir = tempfile::tempdir().unwrap();
-    let mut options = RecordOptions::default();
-    options.events = vec!["cpu-clock".into()];
+    };
     // A 64 KiB stack copy never fits a one-page ring: every sample is lost.
     options.call_graph = Some(CallGraph::Dwarf { stack_size: 65528 });
     options.mmap_pages = Some(1);
     options.frequency = Some(2000);
     options.target = Target::Command(argv(&["sh", "-c", LOOP]));
-    options.output = dir.path().join("lost.data");
     let summary = record(&options, &mut |_| {}).unwrap();
     assert_eq!(summary.samples, 0);
     assert!(summary.lost_chunks > 0, "{summary:?}");
@@ -275,21 +277,16 @@ fn overflowing_ring_is_accounted_as_lost() {
 
 #[test]
 fn attached_process_exiting_ends_the_recording() {
-    if !perf_event_open_works() {
+    let Some((_dir, mut options)) = setup(Needs::Kernel, "gone.data") else {
         return;
-    }
-    let _guard = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    let dir = tempfile::tempdir().unwrap();
+    };
     let mut child = Command::new("sh")
         .args(["-c", "sleep 0.3"])
         .spawn()
         .unwrap();
-    let mut options = RecordOptions::default();
-    options.events = vec!["cpu-clock".into()];
     options.target = Target::Pids(vec![child.id()]);
     // A safety net only: the recording must end when the process does.
     options.duration = Some(Duration::from_secs(20));
-    options.output = dir.path().join("gone.data");
     let reaper = std::thread::spawn(move || child.wait().unwrap());
     let started = std::time::Instant::now();
     let summary = record(&options, &mut |_| {}).unwrap();
@@ -300,17 +297,12 @@ fn attached_process_exiting_ends_the_recording() {
 
 #[test]
 fn dwarf_call_graphs_read_back_in_perf() {
-    if !perf_event_open_works() || !perf_tool_works() {
+    let Some((_dir, mut options)) = setup(Needs::KernelAndPerf, "dwarf.data") else {
         return;
-    }
-    let _guard = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    let dir = tempfile::tempdir().unwrap();
-    let mut options = RecordOptions::default();
-    options.events = vec!["cpu-clock".into()];
+    };
     options.frequency = Some(499);
     options.call_graph = Some(CallGraph::parse("dwarf,4096").unwrap());
     options.target = Target::Command(argv(&["sh", "-c", LOOP]));
-    options.output = dir.path().join("dwarf.data");
     let summary = record(&options, &mut |_| {}).unwrap();
     assert!(summary.samples > 0);
     let header = perf(&["report", "--header-only"], &options.output);
@@ -327,18 +319,14 @@ fn dwarf_call_graphs_read_back_in_perf() {
 
 #[test]
 fn failed_start_never_runs_the_command() {
-    if !perf_event_open_works() {
+    let Some((dir, mut options)) = setup(Needs::Kernel, "x.data") else {
         return;
-    }
-    let _guard = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    let dir = tempfile::tempdir().unwrap();
+    };
     let marker = dir.path().join("ran");
     let script = format!("touch {}", marker.display());
-    let mut options = RecordOptions::default();
     // A hardware event other than cycles: without a PMU, opening it fails after the fork.
     options.events = vec!["cpu-clock".into(), "branch-misses".into()];
     options.target = Target::Command(argv(&["sh", "-c", &script]));
-    options.output = dir.path().join("x.data");
     match record(&options, &mut |_| {}) {
         Err(err) => {
             assert!(matches!(err, Error::EventUnavailable { .. }), "{err:?}");
