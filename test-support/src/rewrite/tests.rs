@@ -24,6 +24,13 @@ fn trailer(b: &mut RecordBuilder, time: u64) {
     b.u32(10).u32(11).u64(time).u64(7).u32(1).u32(0);
 }
 
+/// A [`SAMPLE_TYPE`] sample's fields before its period: the ip, then (in the order of the
+/// trailer) pid/tid, time 103, id, cpu/res.
+fn sample_up_to_period(b: &mut RecordBuilder, ip: u64) {
+    b.u64(ip);
+    trailer(b, 103);
+}
+
 /// The same records in `endian`.
 fn records(endian: Endian) -> Vec<u8> {
     let mut r = RecordBuilder::new(endian);
@@ -47,14 +54,8 @@ fn records(endian: Endian) -> Vec<u8> {
         trailer(b, 102);
     });
     r.record(rk::SAMPLE, 2, |b| {
-        b.u64(0x40_1234)
-            .u32(10)
-            .u32(11)
-            .u64(103)
-            .u64(7)
-            .u32(1)
-            .u32(0)
-            .u64(1_001_000);
+        sample_up_to_period(b, 0x40_1234);
+        b.u64(1_001_000);
         b.u64(3).u64(u64::MAX - 511).u64(0x40_1234).u64(0x40_1000);
     });
     r.record(rk::FINISHED_ROUND, 0, |_| {});
@@ -227,16 +228,8 @@ fn unknown_record_types_cannot_be_swapped() {
 fn sample_size_mismatch_is_an_error() {
     let mut r = RecordBuilder::new(Endian::Little);
     r.record(rk::SAMPLE, 2, |b| {
-        b.u64(1)
-            .u32(10)
-            .u32(11)
-            .u64(103)
-            .u64(7)
-            .u32(1)
-            .u32(0)
-            .u64(1)
-            .u64(0)
-            .u64(99);
+        sample_up_to_period(b, 1);
+        b.u64(1).u64(0).u64(99);
     });
     let le = file(Endian::Little, &r.into_bytes());
     assert!(matches!(
