@@ -68,7 +68,12 @@ struct Containers {
     _dir: TempDir,
 }
 
+/// The two cgroups of a test tagged `tag`, for a test that records with kprof and with perf;
+/// `None` (the test skips) where either cannot record or no cgroup can be made.
 fn containers_or_skip(tag: &str) -> Option<Containers> {
+    if !kprof_can_record() || !perf_can_record() {
+        return None;
+    }
     let mount = std::fs::read_to_string("/proc/self/mounts")
         .ok()
         .and_then(|m| kprof_profiler::cgroup::perf_event_mount(&m));
@@ -86,14 +91,7 @@ fn containers_or_skip(tag: &str) -> Option<Containers> {
     }
     let (a, b) = pair?;
     let work = c_workload("counts", &["-O2"]);
-    let comm: String = work
-        .file_name()
-        .unwrap()
-        .to_str()
-        .unwrap()
-        .chars()
-        .take(15)
-        .collect();
+    let comm = comm_of(&work);
     let work = work.to_str().unwrap();
     let dir = TempDir::new(&format!("cg-{tag}"));
     let script = dir.join("containers.sh");
@@ -207,9 +205,6 @@ fn percent(shares: &BTreeMap<String, String>, path: &str) -> f64 {
 // See: issue #14 point 3 (report --sort cgroup, flame --per-cgroup, script)
 #[test]
 fn all_cgroups_shares_match_perf_report_on_both_recorders_files() {
-    if !kprof_can_record() || !perf_can_record() {
-        return;
-    }
     let Some(c) = containers_or_skip("all") else {
         return;
     };
@@ -284,14 +279,10 @@ fn all_cgroups_shares_match_perf_report_on_both_recorders_files() {
 // See: issue #14 point 3 (-G records one container, and names it)
 #[test]
 fn a_cgroup_recording_holds_only_that_cgroups_workload() {
-    if !kprof_can_record() || !perf_can_record() {
-        return;
-    }
     let Some(c) = containers_or_skip("one") else {
         return;
     };
-    let dir = TempDir::new("cg-one");
-    let file = dir.join("kprof.data");
+    let (_dir, file) = TempDir::with_file("cg-one", "kprof.data");
     record_containers(&file, &["-G", &c.a.path], &c.script);
     let stacks = per_cgroup_roots(&file);
     assert!(!stacks.is_empty());

@@ -40,6 +40,12 @@ impl TempDir {
         std::fs::create_dir_all(&dir).expect("create temp dir");
         TempDir(dir)
     }
+    /// A fresh directory tagged `tag` and the path of the file `name` in it.
+    pub fn with_file(tag: &str, name: &str) -> (TempDir, PathBuf) {
+        let dir = TempDir::new(tag);
+        let file = dir.join(name);
+        (dir, file)
+    }
     pub fn path(&self) -> &Path {
         &self.0
     }
@@ -77,8 +83,7 @@ pub fn available(what: &str, ok: bool, require_var: &str) -> bool {
 pub fn perf_can_record() -> bool {
     static OK: OnceLock<bool> = OnceLock::new();
     let ok = *OK.get_or_init(|| {
-        let dir = TempDir::new("probe");
-        let file = dir.join("probe.data");
+        let (_dir, file) = TempDir::with_file("probe", "probe.data");
         Command::new("perf")
             .args(["record", "-q", "--no-bpf-event", "-e", "cpu-clock", "-o"])
             .arg(&file)
@@ -131,6 +136,19 @@ pub fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
+/// The kernel's command name (comm) of a process running `binary`: its file name, cut to the
+/// 15 bytes the kernel keeps.
+pub fn comm_of(binary: &Path) -> String {
+    binary
+        .file_name()
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .chars()
+        .take(15)
+        .collect()
+}
+
 /// Compiles `examples/workloads/NAME.c` with `flags` into a binary (once per test run) and
 /// returns its path.
 pub fn c_workload(name: &str, flags: &[&str]) -> PathBuf {
@@ -139,17 +157,56 @@ pub fn c_workload(name: &str, flags: &[&str]) -> PathBuf {
 
 /// [`c_workload`] linked with `libs` (`-lsqlite3`), which follow the source on the command line.
 pub fn c_workload_linked(name: &str, flags: &[&str], libs: &[&str]) -> PathBuf {
+    let key = format!("{name}-{}", build_tag(flags.iter().chain(libs)));
+    build_once(key, &format!("{name}.c"), |src, out| {
+        let mut cc = Command::new("cc");
+        cc.args(flags).arg(src).args(libs).arg("-o").arg(out);
+        cc
+    })
+}
+
+/// Compiles the one-file Rust program `examples/workloads/NAME.rs` with `rustc FLAGS` (once per
+/// test run) and returns its path: a release build as `rustc` makes it, without cargo.
+pub fn rustc_workload(name: &str, flags: &[&str]) -> PathBuf {
+    let key = format!("{name}-rs-{}", build_tag(flags));
+    build_once(key, &format!("{name}.rs"), |src, out| {
+        // The rustc of the toolchain that runs these tests sits beside its cargo.
+        let toolchain_rustc = Path::new(env!("CARGO")).with_file_name("rustc");
+        let rustc = if toolchain_rustc.exists() {
+            toolchain_rustc
+        } else {
+            PathBuf::from("rustc")
+        };
+        let mut rustc = Command::new(rustc);
+        rustc
+            .args(["--edition", "2024"])
+            .args(flags)
+            .arg(src)
+            .arg("-o")
+            .arg(out);
+        rustc
+    })
+}
+
+/// The letters and digits of a build's flags, to name its output.
+fn build_tag<'a>(flags: impl IntoIterator<Item = &'a &'a str>) -> String {
+    flags
+        .into_iter()
+        .flat_map(|flag| flag.chars())
+        .filter(|c| c.is_ascii_alphanumeric())
+        .collect()
+}
+
+/// Builds `examples/workloads/SOURCE` as `key` in the workloads directory, once per test run
+/// (an earlier build of the same key is returned): `compiler(source, output)` is the command.
+/// The output appears under its name only when complete.
+fn build_once(
+    key: String,
+    source: &str,
+    compiler: impl FnOnce(&Path, &Path) -> Command,
+) -> PathBuf {
     static BUILT: std::sync::Mutex<Vec<(String, PathBuf)>> = std::sync::Mutex::new(Vec::new());
     let mut built = BUILT.lock().unwrap_or_else(|e| e.into_inner());
-    let tag: String = flags
-        .iter()
-        .chain(libs)
-        .copied()
-        .collect::<String>()
-        .chars()
-        .filter(|c| c.is_ascii_alphanumeric())
-        .collect();
-    let key = format!("{name}-{tag}");
     if let Some((_, path)) = built.iter().find(|(k, _)| *k == key) {
         return path.clone();
     }
@@ -159,57 +216,8 @@ pub fn c_workload_linked(name: &str, flags: &[&str], libs: &[&str]) -> PathBuf {
     // A compiler is a busy process: not while a system-wide recording runs.
     let _machine = shared();
     let lock = out_dir.join(format!("{key}.building-{}", std::process::id()));
-    let src = repo().join(format!("examples/workloads/{name}.c"));
-    let status = Command::new("cc")
-        .args(flags)
-        .arg(&src)
-        .args(libs)
-        .arg("-o")
-        .arg(&lock)
-        .status()
-        .expect("cc runs");
-    assert!(status.success(), "compiling {}", src.display());
-    std::fs::rename(&lock, &out).unwrap();
-    built.push((key, out.clone()));
-    out
-}
-
-/// Compiles the one-file Rust program `examples/workloads/NAME.rs` with `rustc FLAGS` (once per
-/// test run) and returns its path: a release build as `rustc` makes it, without cargo.
-pub fn rustc_workload(name: &str, flags: &[&str]) -> PathBuf {
-    static BUILT: std::sync::Mutex<Vec<(String, PathBuf)>> = std::sync::Mutex::new(Vec::new());
-    let mut built = BUILT.lock().unwrap_or_else(|e| e.into_inner());
-    let tag: String = flags
-        .concat()
-        .chars()
-        .filter(|c| c.is_ascii_alphanumeric())
-        .collect();
-    let key = format!("{name}-rs-{tag}");
-    if let Some((_, path)) = built.iter().find(|(k, _)| *k == key) {
-        return path.clone();
-    }
-    let out_dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("workloads");
-    std::fs::create_dir_all(&out_dir).unwrap();
-    let out = out_dir.join(&key);
-    // rustc is a busy process: not while a system-wide recording runs.
-    let _machine = shared();
-    let lock = out_dir.join(format!("{key}.building-{}", std::process::id()));
-    let src = repo().join(format!("examples/workloads/{name}.rs"));
-    // The rustc of the toolchain that runs these tests sits beside its cargo.
-    let toolchain_rustc = Path::new(env!("CARGO")).with_file_name("rustc");
-    let rustc = if toolchain_rustc.exists() {
-        toolchain_rustc
-    } else {
-        PathBuf::from("rustc")
-    };
-    let status = Command::new(rustc)
-        .args(["--edition", "2024"])
-        .args(flags)
-        .arg(&src)
-        .arg("-o")
-        .arg(&lock)
-        .status()
-        .expect("rustc runs");
+    let src = repo().join("examples/workloads").join(source);
+    let status = compiler(&src, &lock).status().expect("the compiler runs");
     assert!(status.success(), "compiling {}", src.display());
     std::fs::rename(&lock, &out).unwrap();
     built.push((key, out.clone()));
@@ -342,6 +350,12 @@ pub fn hot_to_record(recorder: Recorder, frame_pointers: FramePointers) -> Optio
     can_record.then(|| hot(frame_pointers))
 }
 
+/// [`hot`] with frame pointers, for a test that records with kprof and checks with perf; `None`
+/// (the test skips) unless both can record here.
+pub fn hot_for_kprof_and_perf() -> Option<PathBuf> {
+    (kprof_can_record() && perf_can_record()).then(|| hot(FramePointers::Kept))
+}
+
 /// A recording a test made: its private directory (removed on drop), the perf.data in it and
 /// the program recorded. The one fixture behind "compile a workload, record it, read it back".
 pub struct Recording {
@@ -356,8 +370,7 @@ pub struct Recording {
 impl Recording {
     /// `cmd` recorded by `kprof record ARGS` into `NAME` in a fresh directory tagged `tag`.
     pub fn by_kprof(tag: &str, name: &str, args: &[&str], cmd: &[&str]) -> Recording {
-        let dir = TempDir::new(tag);
-        let file = dir.join(name);
+        let (dir, file) = TempDir::with_file(tag, name);
         kprof_record(&file, args, cmd);
         Recording::new(dir, file, cmd)
     }
@@ -387,8 +400,7 @@ impl Recording {
 
     /// `cmd` recorded by `perf record ARGS` into `NAME` in a fresh directory tagged `tag`.
     pub fn by_perf(tag: &str, name: &str, args: &[&str], cmd: &[&str]) -> Recording {
-        let dir = TempDir::new(tag);
-        let file = dir.join(name);
+        let (dir, file) = TempDir::with_file(tag, name);
         perf_record(&file, args, cmd);
         Recording::new(dir, file, cmd)
     }
@@ -465,6 +477,18 @@ pub fn symbol_report_json(file: &Path, args: &[&str]) -> serde_json::Value {
     ];
     all.extend_from_slice(args);
     serde_json::from_str(&kprof_ok(&all)).expect("report json")
+}
+
+/// `perf script -i FILE --force -F FIELDS` (see [`perf`]).
+pub fn perf_script(file: &Path, fields: &str) -> String {
+    perf(&[
+        "script",
+        "-i",
+        file.to_str().unwrap(),
+        "--force",
+        "-F",
+        fields,
+    ])
 }
 
 /// Runs `perf ARGS` and returns stdout; panics on failure.

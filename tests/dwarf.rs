@@ -102,17 +102,6 @@ fn check_known_tree(stacks: &HashMap<String, u64>) {
     }
 }
 
-fn comm_of(binary: &Path) -> String {
-    binary
-        .file_name()
-        .unwrap()
-        .to_str()
-        .unwrap()
-        .chars()
-        .take(15)
-        .collect()
-}
-
 #[test]
 fn kprof_dwarf_recording_of_code_without_frame_pointers_reaches_main() {
     let Some(hot) = hot_to_record(Recorder::Kprof, FramePointers::Omitted) else {
@@ -167,14 +156,7 @@ fn perf_dwarf_recording_unwinds_at_least_as_completely_as_perf() {
     assert_nothing_beyond_the_entry_point(&file, &comm);
 
     // perf's own unwinding of the same file, collapsed by inferno.
-    let script = perf(&[
-        "script",
-        "-i",
-        file.to_str().unwrap(),
-        "--force",
-        "-F",
-        "comm,tid,time,event,ip,sym,dso",
-    ]);
+    let script = perf_script(&file, "comm,tid,time,event,ip,sym,dso");
     let mut theirs = HashMap::new();
     for line in inferno_collapse(&script, None).lines() {
         let (stack, count) = line.rsplit_once(' ').unwrap();
@@ -292,8 +274,7 @@ fn dwarf_stacks_of_process_start_up_end_at_ld_so_entry() {
     let Some(hot) = hot_to_record(Recorder::Perf, FramePointers::Omitted) else {
         return;
     };
-    let dir = TempDir::new("dwarf-startup");
-    let file = dir.join("startup.data");
+    let (_dir, file) = TempDir::with_file("dwarf-startup", "startup.data");
     // Many short runs at a 100 us period (not a frequency, which the kernel may cap): most of
     // each run is the dynamic loader's work.
     let runs = format!("for i in $(seq 40); do {} 0; done", hot.display());

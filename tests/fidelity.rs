@@ -214,8 +214,7 @@ fn mixed_event_fixed_period_recording_weighs_like_perf() {
     let Some(hot) = hot_to_record(Recorder::Perf, FramePointers::Kept) else {
         return;
     };
-    let dir = TempDir::new("fixed-period-mixed");
-    let file = dir.join("mixed.data");
+    let (_dir, file) = TempDir::with_file("fixed-period-mixed", "mixed.data");
     // cpu-clock by frequency (samples carry PERIOD), page faults every 5th (they do not):
     // each exec'd child faults its libraries in.
     perf_record(

@@ -411,14 +411,7 @@ fn record_and_check(tag: &str, perf_args: &[&str], cmd: &[&str], events: &[&str]
 
 /// [`compare_folded`] on its own, panicking on a difference (for other test modules).
 pub(crate) fn check_folded(file: &Path, event: &str) {
-    let script = perf(&[
-        "script",
-        "-i",
-        file.to_str().unwrap(),
-        "--force",
-        "-F",
-        "comm,tid,time,period,event,ip,sym,dso",
-    ]);
+    let script = perf_script(file, "comm,tid,time,period,event,ip,sym,dso");
     let stubs = PltStubs::for_unnamed_frames(&script);
     let script = stubs.name_script_frames(&script);
     if let Err(failure) = compare_folded(file, event, &script) {
@@ -429,14 +422,7 @@ pub(crate) fn check_folded(file: &Path, event: &str) {
 /// Runs every comparison on `file`: the report of each event, the folded stacks of `events`;
 /// a failure reports every comparison that failed.
 fn check(file: &Path, events: &[&str]) {
-    let script = perf(&[
-        "script",
-        "-i",
-        file.to_str().unwrap(),
-        "--force",
-        "-F",
-        "comm,tid,time,period,event,ip,sym,dso",
-    ]);
+    let script = perf_script(file, "comm,tid,time,period,event,ip,sym,dso");
     let stubs = PltStubs::for_unnamed_frames(&script);
     let mut failures: Vec<String> = compare_reports(file, &stubs).err().into_iter().collect();
     let script = stubs.name_script_frames(&script);
@@ -459,18 +445,18 @@ fn c_workload_fp_callchains() {
     record_hot_and_check("oracle-c", &["-F", "999", "-g"], "1", &["cpu-clock"]);
 }
 
-#[test]
-fn rust_workload_fp_callchains() {
+/// [`record_and_check`] of `busy SECONDS` ([`rust_workload`]), when perf can record here.
+fn record_busy_and_check(tag: &str, perf_args: &[&str], seconds: &str, events: &[&str]) {
     if !perf_can_record() {
         return;
     }
     let busy = rust_workload();
-    record_and_check(
-        "oracle-rust",
-        &["-F", "999", "-g"],
-        &[busy.to_str().unwrap(), "1"],
-        &["cpu-clock"],
-    );
+    record_and_check(tag, perf_args, &[busy.to_str().unwrap(), seconds], events);
+}
+
+#[test]
+fn rust_workload_fp_callchains() {
+    record_busy_and_check("oracle-rust", &["-F", "999", "-g"], "1", &["cpu-clock"]);
 }
 
 #[test]
@@ -485,14 +471,10 @@ fn system_wide() {
 
 #[test]
 fn two_software_events() {
-    if !perf_can_record() {
-        return;
-    }
-    let busy = rust_workload();
-    record_and_check(
+    record_busy_and_check(
         "oracle-two",
         &["-e", "cpu-clock,page-faults", "-g"],
-        &[busy.to_str().unwrap(), "0.5"],
+        "0.5",
         &["cpu-clock", "page-faults"],
     );
 }
@@ -529,8 +511,7 @@ fn pipe_mode_file_and_stdin() {
     let Some(hot) = hot_to_record(Recorder::Perf, FramePointers::Kept) else {
         return;
     };
-    let dir = TempDir::new("oracle-pipe");
-    let file = dir.join("pipe.data");
+    let (_dir, file) = TempDir::with_file("oracle-pipe", "pipe.data");
     succeeded(std::process::Command::new("sh").arg("-c").arg(format!(
         "perf record --no-bpf-event -F 999 -g -o - -- {} 0.5 > {}",
         hot.display(),
@@ -858,8 +839,7 @@ fn frames_inside_execve_are_named_from_the_replaced_image() {
         flags: attr_flag::SAMPLE_ID_ALL | attr_flag::MMAP | attr_flag::COMM,
         ..AttrSpec::default()
     };
-    let dir = TempDir::new("execve");
-    let file = dir.join("execve.data");
+    let (_dir, file) = TempDir::with_file("execve", "execve.data");
     std::fs::write(
         &file,
         FileBuilder::new(Endian::Little)

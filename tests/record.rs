@@ -164,8 +164,7 @@ fn cycles_falls_back_system_wide_and_sees_running_processes() {
         .spawn()
         .unwrap();
     std::thread::sleep(Duration::from_millis(300));
-    let dir = TempDir::new("rec-sys");
-    let file = dir.join("sys.data");
+    let (_dir, file) = TempDir::with_file("rec-sys", "sys.data");
     // The recording lasts until the background process has run 0.5 s of CPU time in it (its
     // run time in /proc/PID/schedstat, in ns), not for a fixed wall time: at kprof's default
     // 4000 Hz that is about 2000 samples of it however busy the machine is, 60% in `heavy`.
@@ -204,15 +203,7 @@ fn cycles_falls_back_system_wide_and_sees_running_processes() {
             "file records the event used: {header}"
         );
     }
-    // The kernel keeps 15 characters of a command name.
-    let name: String = hot
-        .file_name()
-        .unwrap()
-        .to_str()
-        .unwrap()
-        .chars()
-        .take(15)
-        .collect();
+    let name = comm_of(&hot);
     let folded = kprof_ok(&["flame", "--folded", "-i", file.to_str().unwrap()]);
     let ours: Vec<&str> = folded
         .lines()
@@ -237,8 +228,7 @@ fn exit_status_is_the_commands() {
     if !kprof_can_record() {
         return;
     }
-    let dir = TempDir::new("rec-exit");
-    let file = dir.join("exit.data");
+    let (_dir, file) = TempDir::with_file("rec-exit", "exit.data");
     let out = run_kprof(&[
         "record",
         "-q",
@@ -305,10 +295,9 @@ fn children_that_fork_and_exec_are_followed() {
 
 #[test]
 fn sigint_at_random_moments_leaves_a_readable_file() {
-    if !kprof_can_record() || !perf_can_record() {
+    let Some(hot) = hot_for_kprof_and_perf() else {
         return;
-    }
-    let hot = hot(FramePointers::Kept);
+    };
     let dir = TempDir::new("rec-sigint");
     for (i, delay_ms) in [60u64, 250, 430, 710].into_iter().enumerate() {
         let file = dir.join(&format!("int-{i}.data"));
@@ -416,13 +405,11 @@ fn unprivileged_user_gets_the_permission_message() {
 
 #[test]
 fn high_rate_system_wide_loses_nothing_or_reports_the_loss_exactly() {
-    if !kprof_can_record() || !perf_can_record() {
+    let Some(hot) = hot_for_kprof_and_perf() else {
         return;
-    }
-    let hot = hot(FramePointers::Kept);
+    };
     let _alone = exclusive();
-    let dir = TempDir::new("rec-loss");
-    let file = dir.join("loss.data");
+    let (_dir, file) = TempDir::with_file("rec-loss", "loss.data");
     let script = format!("{0} 10 & {0} 10; wait", hot.display());
     let out = kprof()
         .args([

@@ -12,9 +12,9 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use crate::common::{
-    FramePointers, Recording, TempDir, available, c_workload, hot, kprof, kprof_can_record,
-    kprof_ok, kprof_record, perf_can_record, run_kprof, shared, spawn_hot_recording, succeeded,
-    symbol_report_json, tool,
+    FramePointers, Recording, TempDir, available, c_workload, hot, hot_for_kprof_and_perf, kprof,
+    kprof_can_record, kprof_ok, kprof_record, perf_can_record, run_kprof, shared,
+    spawn_hot_recording, succeeded, symbol_report_json, tool,
 };
 
 /// A small tmpfs mounted for one test, unmounted on drop.
@@ -170,10 +170,9 @@ fn moments(seed: u64, count: usize, lo: u64, hi: u64) -> Vec<u64> {
 // See: issue #11 point 1
 #[test]
 fn record_onto_devices_fifos_and_links_touches_only_regular_files() {
-    if !kprof_can_record() || !perf_can_record() {
+    let Some(hot) = hot_for_kprof_and_perf() else {
         return;
-    }
-    let hot = hot(FramePointers::Kept);
+    };
     let dir = TempDir::new("rob-kinds");
     let device = dir.join("null");
     let made = Command::new("mknod")
@@ -307,10 +306,9 @@ fn record_refuses_links_to_files_directories_and_terminals() {
 // See: issue #11 point 2
 #[test]
 fn every_stop_signal_finishes_the_file() {
-    if !kprof_can_record() || !perf_can_record() {
+    let Some(hot) = hot_for_kprof_and_perf() else {
         return;
-    }
-    let hot = hot(FramePointers::Kept);
+    };
     let dir = TempDir::new("rob-signals");
     // Two moments for each signal the issue names, one for the others.
     let signals = [
@@ -350,10 +348,9 @@ fn every_stop_signal_finishes_the_file() {
 // See: issue #11 point 2
 #[test]
 fn sigkill_leaves_a_file_readable_up_to_the_last_second() {
-    if !kprof_can_record() || !perf_can_record() {
+    let Some(hot) = hot_for_kprof_and_perf() else {
         return;
-    }
-    let hot = hot(FramePointers::Kept);
+    };
     let dir = TempDir::new("rob-sigkill");
     for (k, ms) in moments(7, 3, 1100, 3300).into_iter().enumerate() {
         let _machine = shared();
@@ -446,10 +443,9 @@ fn a_full_disk_keeps_what_was_written_and_the_workload_runs_on() {
 // See: issue #11 point 4
 #[test]
 fn dash_streams_pipe_format_to_flame_and_perf() {
-    if !kprof_can_record() || !perf_can_record() {
+    let Some(hot) = hot_for_kprof_and_perf() else {
         return;
-    }
-    let hot = hot(FramePointers::Kept);
+    };
     let dir = TempDir::new("rob-stdout");
     let script = format!("echo workload-output; {} 0.3", hot.display());
     let record = || {
@@ -737,8 +733,7 @@ fn a_thread_id_of_minus_one_prints_as_minus_one() {
         .attr(spec, &[7])
         .records(&records.into_bytes())
         .build_file();
-    let dir = TempDir::new("rob-tid");
-    let file = dir.join("minus-one.data");
+    let (_dir, file) = TempDir::with_file("rob-tid", "minus-one.data");
     std::fs::write(&file, bytes).unwrap();
     let file = file.to_str().unwrap();
     for args in [
@@ -779,8 +774,7 @@ fn an_expected_stop_is_not_a_failure_and_a_killed_workload_is_named() {
     if !kprof_can_record() {
         return;
     }
-    let dir = TempDir::new("rob-exit");
-    let file = dir.join("d.data");
+    let (_dir, file) = TempDir::with_file("rob-exit", "d.data");
     let file = file.to_str().unwrap();
     let _machine = shared();
     let out = run_kprof(&[
@@ -839,8 +833,7 @@ fn report_on_a_file_without_samples_fails_and_says_so() {
     if !kprof_can_record() {
         return;
     }
-    let dir = TempDir::new("rob-empty");
-    let file = dir.join("empty.data");
+    let (_dir, file) = TempDir::with_file("rob-empty", "empty.data");
     let file = file.to_str().unwrap();
     // One sample per second of CPU time: `true` never gets one.
     kprof_ok(&[

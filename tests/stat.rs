@@ -25,8 +25,7 @@ struct StatRun {
 
 /// Runs `TOOL stat ARGS -o FILE -- CMD` (`TOOL` is `kprof` or `perf`).
 fn stat(tool: &str, args: &[&str], cmd: &[&str]) -> StatRun {
-    let dir = TempDir::new("stat");
-    let file = dir.join("stat.out");
+    let (_dir, file) = TempDir::with_file("stat", "stat.out");
     let mut command = match tool {
         "kprof" => kprof(),
         _ => Command::new("perf"),
@@ -704,8 +703,7 @@ fn record_in_a_cgroup_samples_only_its_tasks() {
     };
     let work = counts_workload();
     let inside = cgroup.enter_then(&[work.to_str().unwrap(), "spin", "400"]);
-    let dir = TempDir::new("cgrec");
-    let file = dir.join("cg.data");
+    let (_dir, file) = TempDir::with_file("cgrec", "cg.data");
     // Something busy outside the cgroup, which a plain -a recording would see.
     let mut outside = Command::new(&work)
         .args(["spin", "3000"])
@@ -853,8 +851,7 @@ fn system_wide_counting_stops_on_ctrl_c_and_prints() {
     if !kprof_can_record() {
         return;
     }
-    let dir = TempDir::new("sigint");
-    let file = dir.join("out");
+    let (_dir, file) = TempDir::with_file("sigint", "out");
     let _machine = exclusive();
     let child = kprof()
         .args([

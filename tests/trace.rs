@@ -18,6 +18,18 @@ fn writer() -> PathBuf {
     c_workload("trace_writer", &["-O1", "-g", "-fno-omit-frame-pointer"])
 }
 
+/// `kprof trace -q -o FILE ARGS -- WRITER` ([`writer`]), FILE being `name` in a fresh directory
+/// tagged `tag`: the directory, the file and kprof's output.
+fn trace_the_writer(tag: &str, name: &str, args: &[&str]) -> (TempDir, PathBuf, String) {
+    let (dir, file) = TempDir::with_file(tag, name);
+    let writer = writer();
+    let mut all = vec!["trace", "-q", "-o", file.to_str().unwrap()];
+    all.extend_from_slice(args);
+    all.extend(["--", writer.to_str().unwrap()]);
+    let out = kprof_ok(&all);
+    (dir, file, out)
+}
+
 /// kprof can open tracepoints here (root, tracefs mounted).
 pub(crate) fn can_trace() -> bool {
     kprof_can_record()
@@ -98,14 +110,7 @@ fn kprof_lines(text: &str) -> Vec<EventLine> {
 
 /// `perf script` lines of syscall-entry tracepoints (`fd: 0x00000003, buf: ..., count: ...`).
 fn perf_lines(file: &Path) -> Vec<EventLine> {
-    let text = perf(&[
-        "script",
-        "-i",
-        file.to_str().unwrap(),
-        "--force",
-        "-F",
-        "comm,tid,cpu,time,event,trace",
-    ]);
+    let text = perf_script(file, "comm,tid,cpu,time,event,trace");
     text.lines()
         .filter_map(|l| {
             let (comm, tid, cpu, time, event, trace) = split_line(l.trim_start())?;
@@ -161,19 +166,8 @@ fn lines_equal_perf_script_of_the_same_file_and_counts_are_exact() {
         return;
     }
     let _machine = shared();
-    let dir = TempDir::new("trace-lines");
-    let file = dir.join("w.data");
-    let writer = writer();
-    let live = kprof_ok(&[
-        "trace",
-        "-q",
-        "-o",
-        file.to_str().unwrap(),
-        "-e",
-        "syscalls:sys_enter_write",
-        "--",
-        writer.to_str().unwrap(),
-    ]);
+    let (_dir, file, live) =
+        trace_the_writer("trace-lines", "w.data", &["-e", "syscalls:sys_enter_write"]);
     let mut kprof = kprof_lines(&live);
     assert_eq!(write_sizes(&kprof), expected_sizes(0), "{live}");
     assert!(kprof.iter().all(|l| l.comm.starts_with("trace_writer")));
@@ -195,21 +189,16 @@ fn a_filter_keeps_rejected_events_out_of_the_rings() {
         return;
     }
     let _machine = shared();
-    let dir = TempDir::new("trace-filter");
-    let file = dir.join("f.data");
-    let writer = writer();
-    let text = kprof_ok(&[
-        "trace",
-        "-q",
-        "-o",
-        file.to_str().unwrap(),
-        "-e",
-        "syscalls:sys_enter_write",
-        "--filter",
-        "count > 4096 && fd == 3",
-        "--",
-        writer.to_str().unwrap(),
-    ]);
+    let (_dir, file, text) = trace_the_writer(
+        "trace-filter",
+        "f.data",
+        &[
+            "-e",
+            "syscalls:sys_enter_write",
+            "--filter",
+            "count > 4096 && fd == 3",
+        ],
+    );
     let lines = kprof_lines(&text);
     assert!(
         lines
@@ -302,19 +291,8 @@ fn globs_expand_to_the_tracepoints_tracefs_has() {
         .collect();
     expected.sort();
     assert!(expected.contains(&"syscalls:sys_enter_write".to_owned()));
-    let dir = TempDir::new("trace-glob");
-    let file = dir.join("g.data");
-    let writer = writer();
-    let text = kprof_ok(&[
-        "trace",
-        "-q",
-        "-o",
-        file.to_str().unwrap(),
-        "-e",
-        "syscalls:sys_enter_writ*",
-        "--",
-        writer.to_str().unwrap(),
-    ]);
+    let (dir, file, text) =
+        trace_the_writer("trace-glob", "g.data", &["-e", "syscalls:sys_enter_writ*"]);
     assert_eq!(write_sizes(&kprof_lines(&text)), expected_sizes(0));
     // The file's events (perf's own reading of it) are the glob's tracepoints.
     if perf_can_record() {
@@ -411,20 +389,11 @@ fn stacks_name_the_writer_and_flame_weighs_by_bytes() {
         return;
     }
     let _machine = shared();
-    let dir = TempDir::new("trace-stacks");
-    let file = dir.join("s.data");
-    let writer = writer();
-    let text = kprof_ok(&[
-        "trace",
-        "-q",
-        "-g",
-        "-o",
-        file.to_str().unwrap(),
-        "-e",
-        "syscalls:sys_enter_write",
-        "--",
-        writer.to_str().unwrap(),
-    ]);
+    let (_dir, file, text) = trace_the_writer(
+        "trace-stacks",
+        "s.data",
+        &["-g", "-e", "syscalls:sys_enter_write"],
+    );
     // Each event is followed by its stack, leaf first; the workload's writes come from
     // write_series (emit_bytes calls write, whose frame keeps no frame pointer).
     let events: Vec<&str> = text

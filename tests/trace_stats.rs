@@ -116,15 +116,7 @@ fn maps_print_as_bpftrace_prints_them() {
     let shifted: Vec<i128> = sizes.iter().map(|v| v - 2).collect();
     let field = || ValueSource::Field("count".into());
     let comm = || vec![KeySpec::Comm];
-    // The kernel's comm: the executable's name, cut to 15 bytes.
-    let comm_name: String = workload
-        .file_name()
-        .unwrap()
-        .to_str()
-        .unwrap()
-        .chars()
-        .take(15)
-        .collect();
+    let comm_name = common::comm_of(&workload);
     let key = || vec![KeyPart::Str(comm_name.clone())];
     let ours = BTreeMap::from([
         (

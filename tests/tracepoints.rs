@@ -40,14 +40,7 @@ fn split_after_time(line: &str, has_period: bool) -> Option<(&str, String, Strin
 
 /// `perf script -F tid,time,event,trace` lines.
 fn perf_lines(file: &Path) -> Vec<Line> {
-    let text = perf(&[
-        "script",
-        "-i",
-        file.to_str().unwrap(),
-        "--force",
-        "-F",
-        "tid,time,event,trace",
-    ]);
+    let text = perf_script(file, "tid,time,event,trace");
     let mut lines: Vec<Line> = text
         .lines()
         .filter_map(|l| {
@@ -246,8 +239,7 @@ fn kprof_recorded_tracepoints_print_as_perf_script_prints_them() {
     if !kprof_can_record() || !perf_can_record() {
         return;
     }
-    let dir = TempDir::new("kprof-tracepoints");
-    let file = dir.join("tp.data");
+    let (_dir, file) = TempDir::with_file("kprof-tracepoints", "tp.data");
     let events = ["sched:sched_switch", "syscalls:sys_enter_read"];
     let _shared = shared();
     succeeded(
