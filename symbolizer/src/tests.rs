@@ -256,6 +256,12 @@ fn svma_to_offset(svma: u64, loads: &[Load]) -> u64 {
     svma - vaddr + off
 }
 
+/// The file offset of `outer_fn` in `binary` (by [`oracle`]).
+fn outer_fn_offset(binary: &Path) -> Option<u64> {
+    let ((svma, _), loads) = oracle(binary)?;
+    Some(svma_to_offset(svma, &loads))
+}
+
 /// An address space with `binary` mapped whole at 0x10000 (so module offset = file offset).
 fn map_file(binary: &Path, build_id: Option<&[u8]>) -> AddressSpaces {
     let len = std::fs::metadata(binary).unwrap().len();
@@ -375,10 +381,9 @@ fn c_program_inlined_frames_match_binutils_addr2line() {
 #[test]
 fn c_program_stripped_and_build_id_mismatch() {
     let Some(c) = compile("stripped") else { return };
-    let Some(((svma, _), loads)) = oracle(&c.dir.join("prog_pie")) else {
+    let Some(offset) = outer_fn_offset(&c.dir.join("prog_pie")) else {
         return;
     };
-    let offset = svma_to_offset(svma, &loads);
     let stripped = c.dir.join("prog_stripped");
     let spaces = map_file(&stripped, None);
     let symbolizer = Symbolizer::new(SymbolizerOptions::default());
@@ -417,10 +422,9 @@ fn separate_debug_files_by_debuglink_and_build_id() {
         return;
     };
     let pie = c.dir.join("prog_pie");
-    let Some(((svma, _), loads)) = oracle(&pie) else {
+    let Some(offset) = outer_fn_offset(&pie) else {
         return;
     };
-    let offset = svma_to_offset(svma, &loads);
     let in_dir =
         |args: &[&str]| run(Command::new(args[0]).args(&args[1..]).current_dir(&c.dir)).is_some();
     // gdb's layout: debug file beside the binary, found through .gnu_debuglink.
@@ -491,10 +495,9 @@ fn separate_debug_files_by_debuglink_and_build_id() {
 #[test]
 fn symfs_prefix() {
     let Some(c) = compile("symfs") else { return };
-    let Some(((svma, _), loads)) = oracle(&c.dir.join("prog_nopie")) else {
+    let Some(offset) = outer_fn_offset(&c.dir.join("prog_nopie")) else {
         return;
     };
-    let offset = svma_to_offset(svma, &loads);
     let symbolizer = Symbolizer::new(SymbolizerOptions {
         symfs: Some(c.dir.clone()),
         ..SymbolizerOptions::default()
