@@ -6,7 +6,9 @@
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use kprof_perfdata::{PerfFile, Record};
+use kprof_perfdata::kinds::record as rk;
+use kprof_perfdata::{Endian, PerfFile, Record};
+use kprof_test_support::{AttrSpec, FileBuilder, RecordBuilder};
 
 /// Tiny xorshift64 so the sweep is deterministic without a `rand` dependency.
 struct XorShift(u64);
@@ -148,4 +150,29 @@ fn sweep_actually_decodes_records() {
     assert!(records >= 10);
     // Every record is decoded once in file order and once in time order.
     assert!(exercise(&bytes) >= 2 * records as usize);
+}
+
+/// LOST and LOST_SAMPLES counts whose sum does not fit in 64 bits (a corrupt file) saturate the
+/// totals of `stats` instead of overflowing.
+// See: issue #12 done-means 5 (found by the perf_file fuzz target)
+#[test]
+fn lost_counts_that_overflow_saturate() {
+    let mut r = RecordBuilder::new(Endian::Little);
+    for _ in 0..2 {
+        r.record(rk::LOST, 0, |b| {
+            b.u64(7).u64(u64::MAX - 1);
+        });
+        r.record(rk::LOST_SAMPLES, 0, |b| {
+            b.u64(u64::MAX - 1);
+        });
+    }
+    let bytes = FileBuilder::new(Endian::Little)
+        .attr(AttrSpec::default(), &[7])
+        .records(&r.into_bytes())
+        .build_file();
+    let stats = PerfFile::parse(&bytes).unwrap().stats();
+    assert!(stats.error.is_none(), "{:?}", stats.error);
+    assert_eq!(stats.lost_records, 2);
+    assert_eq!(stats.lost_events, u64::MAX);
+    assert_eq!(stats.lost_samples, u64::MAX);
 }

@@ -71,9 +71,9 @@ pub struct RecordStats {
     pub unknown_kinds: BTreeMap<u32, u64>,
     /// LOST records.
     pub lost_records: u64,
-    /// Sum of LOST `lost` counts (records the kernel dropped).
+    /// Sum of LOST `lost` counts (records the kernel dropped), at most `u64::MAX`.
     pub lost_events: u64,
-    /// Sum of LOST_SAMPLES counts.
+    /// Sum of LOST_SAMPLES counts, at most `u64::MAX`.
     pub lost_samples: u64,
     /// The error that stopped the pass, if any.
     pub error: Option<Error>,
@@ -248,11 +248,15 @@ impl<'a> PerfFile<'a> {
             }
             match event.record {
                 Record::Sample(_) => stats.samples += 1,
+                // Saturating: a corrupt count must not wrap the total (nor panic).
+                // See: issue #12 done-means 5 (found by the perf_file fuzz target)
                 Record::Lost(l) => {
                     stats.lost_records += 1;
-                    stats.lost_events += l.lost;
+                    stats.lost_events = stats.lost_events.saturating_add(l.lost);
                 }
-                Record::LostSamples(l) => stats.lost_samples += l.lost,
+                Record::LostSamples(l) => {
+                    stats.lost_samples = stats.lost_samples.saturating_add(l.lost);
+                }
                 _ => {}
             }
         }
