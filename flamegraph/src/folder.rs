@@ -408,17 +408,25 @@ impl Folder {
             })
             .collect();
         texts.sort_unstable();
-        let mut rank_of: FxHashMap<FrameId, u32> = FxHashMap::default();
-        rank_of.reserve(texts.len());
+        // Indexed by frame id (name index and kind bits): every stack frame is looked up.
+        let mut rank_of: Vec<u32> = vec![u32::MAX; self.names.len() << KIND_BITS];
         let mut rank_texts: Vec<String> = Vec::new();
         for (text, id) in texts {
             if rank_texts.last() != Some(&text) {
                 rank_texts.push(text);
             }
             let rank = u32::try_from(rank_texts.len() - 1).unwrap_or(u32::MAX);
-            rank_of.insert(id, rank);
+            if let Some(slot) = usize::try_from(id).ok().and_then(|i| rank_of.get_mut(i)) {
+                *slot = rank;
+            }
         }
-        let rank = |id: &FrameId| rank_of.get(id).copied().unwrap_or(u32::MAX);
+        let rank = |id: &FrameId| {
+            usize::try_from(*id)
+                .ok()
+                .and_then(|i| rank_of.get(i))
+                .copied()
+                .unwrap_or(u32::MAX)
+        };
 
         let mut ranks: Vec<u32> = Vec::new();
         let mut entries: Vec<(std::ops::Range<usize>, u64)> = Vec::with_capacity(self.len());
