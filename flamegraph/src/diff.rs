@@ -31,11 +31,12 @@
 //! (to NEW's total when comparing shares, to NEW's number of runs when comparing time),
 //! rendered in NEW's shape, red where a stack grew and blue where it shrank.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::fmt;
 use std::io::{self, BufWriter, Write};
 
 use inferno::flamegraph as inferno_fg;
+use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
 
 use crate::error::Result;
 use crate::folder::{Folder, FrameKind};
@@ -215,7 +216,7 @@ struct NameWeights {
 
 /// Per function name, its weights in one run.
 fn function_weights(folder: &Folder) -> HashMap<&str, NameWeights> {
-    let mut weights: HashMap<usize, NameWeights> = HashMap::new();
+    let mut weights: HashMap<usize, NameWeights> = HashMap::default();
     let mut seen: Vec<usize> = Vec::new();
     for (stack, weight) in folder.raw_stacks() {
         // Self time goes to the innermost frame that is not inlined (the leaf when all are).
@@ -265,8 +266,8 @@ struct Side {
     /// Per name, (self, total) weight in each of those runs.
     weights: BTreeMap<String, Vec<(u64, u64)>>,
     /// Names seen below a root, and names seen not inlined.
-    below_root: std::collections::HashSet<String>,
-    not_inlined: std::collections::HashSet<String>,
+    below_root: HashSet<String>,
+    not_inlined: HashSet<String>,
 }
 
 impl Side {

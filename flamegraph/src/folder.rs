@@ -1,9 +1,10 @@
 //! [`Folder`]: accumulates weighted stacks and writes them as folded text.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::io::{self, BufRead, BufWriter, Write};
 
 use indexmap::IndexSet;
+use rustc_hash::{FxBuildHasher, FxHashMap};
 
 use crate::error::{Error, Result};
 use crate::sanitize;
@@ -78,6 +79,10 @@ const KIND_MASK: u64 = (1 << KIND_BITS) - 1;
 /// A frame packed as `name_index << KIND_BITS | kind`.
 type FrameId = u64;
 
+/// A frame name interned in one [`Folder`] by [`Folder::intern_name`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct NameId(u64);
+
 /// Accumulates weighted stacks (root first) and sums the weights of identical stacks.
 ///
 /// Names are interned, so a `Folder` costs one copy of each distinct name plus one small
@@ -88,8 +93,8 @@ type FrameId = u64;
 /// Names are stored raw; sanitisation ([`crate::sanitize`]) happens when writing.
 #[derive(Debug, Clone, Default)]
 pub struct Folder {
-    names: IndexSet<Box<str>>,
-    stacks: HashMap<Box<[FrameId]>, u64>,
+    names: IndexSet<Box<str>, FxBuildHasher>,
+    stacks: FxHashMap<Box<[FrameId]>, u64>,
     total: u64,
     scratch: Vec<FrameId>,
 }
@@ -167,6 +172,37 @@ impl Folder {
         for (name, kind) in stack_root_first {
             scratch.push(Self::pack(self.intern(name), *kind));
         }
+        if scratch.is_empty() {
+            scratch.push(Self::pack(
+                self.intern(sanitize::UNKNOWN_NAME),
+                FrameKind::Unknown,
+            ));
+        }
+        self.scratch = scratch;
+        self.add_scratch(weight);
+    }
+
+    /// The id of `name` in this folder, for [`add_interned`](Folder::add_interned): a caller
+    /// whose names repeat across stacks (the same function in many stacks) interns each once
+    /// instead of once per frame.
+    pub fn intern_name(&mut self, name: &str) -> NameId {
+        NameId(self.intern(name))
+    }
+
+    /// Adds one stack (root first) of names from [`intern_name`](Folder::intern_name) of this
+    /// folder, each with a [`FrameKind`], with `weight`. Same result as
+    /// [`add_with_kinds`](Folder::add_with_kinds) with the names the ids stand for.
+    pub fn add_interned(&mut self, stack_root_first: &[(NameId, FrameKind)], weight: u64) {
+        if weight == 0 {
+            return;
+        }
+        let mut scratch = std::mem::take(&mut self.scratch);
+        scratch.clear();
+        scratch.extend(
+            stack_root_first
+                .iter()
+                .map(|(name, kind)| Self::pack(name.0, *kind)),
+        );
         if scratch.is_empty() {
             scratch.push(Self::pack(
                 self.intern(sanitize::UNKNOWN_NAME),
@@ -301,27 +337,143 @@ impl Folder {
         lines
     }
 
-    /// The distinct (sanitised, annotated) frame names with their kinds, for kind colouring.
-    pub(crate) fn annotated_names(&self) -> BTreeMap<String, FrameKind> {
-        let names = self.sanitized_names();
-        let mut out = BTreeMap::new();
+    /// Per interned name index, the kinds its frames have, one bit per [`FrameKind::to_bits`].
+    fn kinds_per_name(&self) -> Vec<u8> {
+        let mut kinds = vec![0u8; self.names.len()];
         for stack in self.stacks.keys() {
             for id in stack.iter() {
                 let (index, kind) = Self::unpack(*id);
-                let mut name = names
-                    .get(index)
-                    .cloned()
-                    .unwrap_or_else(|| sanitize::UNKNOWN_NAME.to_owned());
-                if let Some(suffix) = kind.annotation() {
-                    name.push_str(suffix);
+                if let Some(bits) = kinds.get_mut(index) {
+                    *bits |= 1 << kind.to_bits();
                 }
-                // User beats Unknown when both share an unannotated name: min() by kind order.
-                out.entry(name)
-                    .and_modify(|k: &mut FrameKind| *k = (*k).min(kind))
-                    .or_insert(kind);
             }
         }
+        kinds
+    }
+
+    /// Every frame (name index and kind) that occurs in some stack, in no particular order.
+    fn frames_in_use(&self) -> impl Iterator<Item = (usize, FrameKind)> + '_ {
+        self.kinds_per_name()
+            .into_iter()
+            .enumerate()
+            .flat_map(|(index, bits)| {
+                FrameKind::ALL
+                    .into_iter()
+                    .filter(move |kind| bits & (1 << kind.to_bits()) != 0)
+                    .map(move |kind| (index, kind))
+            })
+    }
+
+    /// The folded-text form of a frame: its sanitised name, with its kind annotation when
+    /// `annotate`.
+    fn frame_text(&self, index: usize, kind: FrameKind, annotate: bool) -> String {
+        let clean = sanitize::frame_name(self.name(index));
+        let suffix = kind.annotation().filter(|_| annotate).unwrap_or("");
+        let mut text = String::with_capacity(clean.len() + suffix.len());
+        text.push_str(&clean);
+        text.push_str(suffix);
+        text
+    }
+
+    /// The distinct (sanitised, annotated) frame names with their kinds, for kind colouring.
+    pub(crate) fn annotated_names(&self) -> FxHashMap<String, FrameKind> {
+        let mut out: FxHashMap<String, FrameKind> = FxHashMap::default();
+        for (index, kind) in self.frames_in_use() {
+            // User beats Unknown when both share an unannotated name: min() by kind order.
+            out.entry(self.frame_text(index, kind, true))
+                .and_modify(|k| *k = (*k).min(kind))
+                .or_insert(kind);
+        }
         out
+    }
+
+    /// Like [`folded_lines`](Self::folded_lines), but sorted frame by frame (the order
+    /// [`crate::svg`] hands stacks to inferno in: `;` before every name character).
+    ///
+    /// That order is the lexicographic order of the stacks as sequences of frame texts, so the
+    /// distinct frame texts are sorted once and each stack is sorted as a sequence of their
+    /// ranks, without building or comparing its text; the text is built once, in order.
+    pub(crate) fn frame_ordered_lines(
+        &self,
+        annotate: bool,
+        leaf_first: bool,
+    ) -> Vec<(String, u64)> {
+        // Frame ids whose texts are equal (a kind without annotation, names that sanitise
+        // alike) get equal ranks.
+        let mut texts: Vec<(String, FrameId)> = self
+            .frames_in_use()
+            .map(|(index, kind)| {
+                let id = Self::pack(u64::try_from(index).unwrap_or(u64::MAX >> KIND_BITS), kind);
+                (self.frame_text(index, kind, annotate), id)
+            })
+            .collect();
+        texts.sort_unstable();
+        // Indexed by frame id (name index and kind bits): every stack frame is looked up.
+        let mut rank_of: Vec<u32> = vec![u32::MAX; self.names.len() << KIND_BITS];
+        let mut rank_texts: Vec<String> = Vec::new();
+        for (text, id) in texts {
+            if rank_texts.last() != Some(&text) {
+                rank_texts.push(text);
+            }
+            let rank = u32::try_from(rank_texts.len() - 1).unwrap_or(u32::MAX);
+            if let Some(slot) = usize::try_from(id).ok().and_then(|i| rank_of.get_mut(i)) {
+                *slot = rank;
+            }
+        }
+        let rank = |id: &FrameId| {
+            usize::try_from(*id)
+                .ok()
+                .and_then(|i| rank_of.get(i))
+                .copied()
+                .unwrap_or(u32::MAX)
+        };
+
+        let mut ranks: Vec<u32> = Vec::new();
+        let mut entries: Vec<(std::ops::Range<usize>, u64)> = Vec::with_capacity(self.len());
+        for (stack, weight) in &self.stacks {
+            let start = ranks.len();
+            if leaf_first {
+                ranks.extend(stack.iter().rev().map(rank));
+            } else {
+                ranks.extend(stack.iter().map(rank));
+            }
+            entries.push((start..ranks.len(), *weight));
+        }
+        let seq = |range: &std::ops::Range<usize>| ranks.get(range.clone()).unwrap_or_default();
+        entries.sort_unstable_by(|a, b| seq(&a.0).cmp(seq(&b.0)));
+        // Stacks that differ only in kinds or in names that sanitise alike become one line.
+        entries.dedup_by(|later, kept| {
+            if seq(&later.0) == seq(&kept.0) {
+                kept.1 = kept.1.saturating_add(later.1);
+                true
+            } else {
+                false
+            }
+        });
+        entries
+            .iter()
+            .map(|(range, weight)| {
+                let frames = seq(range);
+                let mut line = String::with_capacity(
+                    frames
+                        .iter()
+                        .map(|&r| rank_texts.get(r as usize).map_or(0, String::len) + 1)
+                        .sum::<usize>()
+                        + 21,
+                );
+                for (i, &r) in frames.iter().enumerate() {
+                    if i > 0 {
+                        line.push(';');
+                    }
+                    line.push_str(
+                        rank_texts
+                            .get(r as usize)
+                            .map_or(sanitize::UNKNOWN_NAME, String::as_str),
+                    );
+                }
+                (line, *weight)
+            })
+            .collect()
     }
 
     /// Raw stacks as ((interned name index, kind) root first, weight), for the diff module.
@@ -475,6 +627,31 @@ mod tests {
     }
 
     #[test]
+    fn interned_names_equal_adding_names() {
+        let mut by_name = Folder::new();
+        by_name.add_with_kinds(&[("main", FrameKind::User), ("sys", FrameKind::Kernel)], 2);
+        by_name.add_with_kinds(&[("main", FrameKind::User), ("a;b", FrameKind::User)], 3);
+        by_name.add_with_kinds(&[], 4);
+        let mut by_id = Folder::new();
+        let [main, sys, ab] = ["main", "sys", "a;b"].map(|name| by_id.intern_name(name));
+        by_id.add_interned(&[(main, FrameKind::User), (sys, FrameKind::Kernel)], 2);
+        by_id.add_interned(&[(main, FrameKind::User), (ab, FrameKind::User)], 3);
+        by_id.add_interned(&[], 4);
+        by_id.add_interned(&[(main, FrameKind::User)], 0);
+        let annotated = |f: &Folder| {
+            let mut out = Vec::new();
+            f.write_folded_annotated(&mut out).unwrap();
+            String::from_utf8(out).unwrap()
+        };
+        assert_eq!(annotated(&by_id), annotated(&by_name));
+        assert_eq!(
+            annotated(&by_id),
+            "[unknown] 4\nmain;a:b 3\nmain;sys_[k] 2\n"
+        );
+        assert_eq!(by_id.total(), 9);
+    }
+
+    #[test]
     fn weights_saturate_instead_of_overflowing() {
         let mut f = Folder::new();
         f.add(&["a"], u64::MAX);
@@ -540,6 +717,44 @@ mod tests {
             reversed.add(&names, *weight);
         }
         assert_eq!(one, folded(&reversed).into_bytes());
+    }
+
+    #[test]
+    fn frame_ordered_lines_equal_folded_lines_sorted_by_frame_order() {
+        // Names whose bytewise and frame-by-frame orders differ, that sanitise alike, that are
+        // prefixes of others, and every kind.
+        let names = [
+            "foo", "foo.cold", "foo;bar", "foo:bar", "a b", "Z", "", "fo", "foo_[k]", "\u{1b}",
+        ];
+        let mut state = 0x2545_f491_4f6c_dd1d_u64;
+        let mut next = move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        let mut f = Folder::new();
+        for _ in 0..3000 {
+            let depth = (next() % 6) as usize;
+            let stack: Vec<(&str, FrameKind)> = (0..depth)
+                .map(|_| {
+                    let name = names[(next() % names.len() as u64) as usize];
+                    (name, FrameKind::ALL[(next() % 6) as usize])
+                })
+                .collect();
+            f.add_with_kinds(&stack, 1 + next() % 1000);
+        }
+        for annotate in [false, true] {
+            for leaf_first in [false, true] {
+                let mut expected = f.folded_lines(annotate, leaf_first);
+                expected.sort_by(|a, b| crate::svg::frame_order(&a.0, &b.0));
+                assert_eq!(
+                    f.frame_ordered_lines(annotate, leaf_first),
+                    expected,
+                    "annotate={annotate} leaf_first={leaf_first}"
+                );
+            }
+        }
     }
 
     #[test]

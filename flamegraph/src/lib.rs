@@ -49,5 +49,5 @@ mod svg;
 mod test_xml;
 
 pub use error::{Error, Result};
-pub use folder::{Folder, FrameKind};
+pub use folder::{Folder, FrameKind, NameId};
 pub use svg::{DEFAULT_WIDTH, MIN_IMAGE_WIDTH, Palette, SvgOptions, kind_color, render_svg};

@@ -12,6 +12,7 @@ use std::cmp::Ordering;
 use std::io::{self, BufWriter, Write};
 
 use indexmap::IndexSet;
+use rustc_hash::FxBuildHasher;
 
 use crate::sanitize;
 
@@ -61,11 +62,15 @@ pub struct ReportRow {
 
 type Key = Box<[Box<str>]>;
 
+/// A key (tuple of column values) interned in one [`Report`] by [`Report::intern`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct KeyId(usize);
+
 /// Accumulates samples and produces [`ReportRow`]s and a `perf report --stdio`-like text.
 #[derive(Debug, Clone, Default)]
 pub struct Report {
     options: ReportOptions,
-    keys: IndexSet<Key>,
+    keys: IndexSet<Key, FxBuildHasher>,
     self_weight: Vec<u64>,
     children_weight: Vec<u64>,
     total: u64,
@@ -95,14 +100,29 @@ impl Report {
         &self.options
     }
 
-    fn intern<S: AsRef<str>>(&mut self, columns: &[S]) -> usize {
+    /// The id of the key made of `columns` (e.g. `[comm, dso, sym]`), for
+    /// [`add_interned`](Report::add_interned): a caller whose frames repeat (the same function
+    /// in many stacks) turns each distinct frame into its key once.
+    pub fn intern<S: AsRef<str>>(&mut self, columns: &[S]) -> KeyId {
         let key: Key = columns.iter().map(|c| c.as_ref().into()).collect();
         let (index, inserted) = self.keys.insert_full(key);
         if inserted {
             self.self_weight.push(0);
             self.children_weight.push(0);
         }
-        index
+        KeyId(index)
+    }
+
+    /// Adds one sample: `weight` and its stack, leaf first, as keys from
+    /// [`intern`](Report::intern) of this report. Same result as [`add`](Report::add) with the
+    /// columns the keys were made of.
+    pub fn add_interned(&mut self, weight: u64, stack_leaf_first: &[KeyId]) {
+        let mut scratch = std::mem::take(&mut self.scratch);
+        scratch.clear();
+        scratch.extend(stack_leaf_first.iter().map(|key| key.0));
+        let leaf = scratch.first().copied();
+        self.scratch = scratch;
+        self.add_indexes(leaf, weight);
     }
 
     fn add_indexes(&mut self, leaf: Option<usize>, weight: u64) {
@@ -129,7 +149,7 @@ impl Report {
         let mut scratch = std::mem::take(&mut self.scratch);
         scratch.clear();
         for frame in stack_leaf_first {
-            scratch.push(self.intern(frame.as_ref()));
+            scratch.push(self.intern(frame.as_ref()).0);
         }
         let leaf = scratch.first().copied();
         self.scratch = scratch;
@@ -371,6 +391,21 @@ mod tests {
         b.merge(a);
         assert_eq!(b.rows(), whole.rows());
         assert_eq!(b.total(), 12);
+    }
+
+    #[test]
+    fn interned_keys_equal_adding_columns() {
+        for children in [true, false] {
+            let whole = sample_report(single_column(children, 0.0));
+            let mut interned = Report::new(single_column(children, 0.0));
+            let [main, b, c] = [["main"], ["b"], ["c"]].map(|key| interned.intern(&key));
+            interned.add_interned(6, &[c, b, main]);
+            interned.add_interned(3, &[b, main]);
+            interned.add_interned(1, &[main]);
+            interned.add_interned(2, &[c, c, main]);
+            assert_eq!(interned.rows(), whole.rows());
+            assert_eq!(interned.total(), 12);
+        }
     }
 
     #[test]

@@ -18,7 +18,7 @@
 //! `run_inferno`). Colours are deterministic: equal input gives byte-identical SVGs.
 
 use std::cmp::Ordering;
-use std::fmt;
+use std::fmt::{self, Write as _};
 use std::io::{BufWriter, Write};
 use std::str::FromStr;
 
@@ -319,15 +319,19 @@ pub(crate) fn run_inferno(
     Ok(())
 }
 
-/// Lines `stack count` in [`frame_order`], with counts divided so their sum fits [`MAX_RENDER_TOTAL`]; the divisor
-/// is returned for inferno's `factor`.
-pub(crate) fn scaled_lines(mut lines: Vec<(String, u64)>) -> (Vec<String>, u64) {
-    lines.sort_by(|a, b| frame_order(&a.0, &b.0));
+/// Lines `stack count` from `lines` (already in [`frame_order`], each stack once), with counts
+/// divided so their sum fits [`MAX_RENDER_TOTAL`]; the divisor is returned for inferno's
+/// `factor`.
+pub(crate) fn scaled_lines(lines: Vec<(String, u64)>) -> (Vec<String>, u64) {
     let sum: u128 = lines.iter().map(|(_, w)| u128::from(*w)).sum();
     let divisor = u64::try_from(sum.div_ceil(MAX_RENDER_TOTAL).max(1)).unwrap_or(u64::MAX);
     let out = lines
-        .iter()
-        .map(|(stack, weight)| format!("{stack} {}", weight / divisor))
+        .into_iter()
+        .map(|(mut stack, weight)| {
+            // Writing to a String cannot fail.
+            let _ = write!(stack, " {}", weight / divisor);
+            stack
+        })
         .collect();
     (out, divisor)
 }
@@ -400,7 +404,7 @@ pub fn render_svg(folder: &Folder, opts: &SvgOptions, w: impl Write) -> Result<(
     let annotate = opts.colors.reads_kind_annotations();
     let mut palette_map = (opts.colors == Palette::Kind).then(|| kind_palette_map(folder));
     let mut options = inferno_options(opts, palette_map.as_mut())?;
-    let (lines, divisor) = scaled_lines(folder.folded_lines(annotate, opts.inverted));
+    let (lines, divisor) = scaled_lines(folder.frame_ordered_lines(annotate, opts.inverted));
     options.factor = divisor as f64;
     run_inferno(&mut options, lines, w)
 }

@@ -1122,3 +1122,41 @@ fn user_records_decode() {
         ref other => panic!("{other:?}"),
     }
 }
+
+// See: issue #13 (time order split into pieces that threads read in parallel)
+#[test]
+fn pieces_of_time_order_yield_together_what_the_whole_yields() {
+    // Times run backwards in places, as records from several CPUs do.
+    let times: Vec<u64> = (0..3000u64).map(|i| (i * 7919) % 3001).collect();
+    let bytes = timed_samples_file(&times);
+    let file = PerfFile::parse(&bytes).unwrap();
+    let whole: Vec<_> = file.sorted_records().unwrap().map(Result::unwrap).collect();
+    let n = file.record_count();
+    assert_eq!(n, times.len());
+    for pieces in [1, 2, 3, 7, 64] {
+        let mut joined = Vec::new();
+        for p in 0..pieces {
+            let range = n * p / pieces..n * (p + 1) / pieces;
+            let mut piece = file.sorted_records_in(range.clone()).unwrap();
+            assert_eq!(piece.len(), range.len());
+            let offsets: Vec<u64> = whole[range].iter().map(|e| e.offset).collect();
+            for (seen, _) in offsets.iter().enumerate() {
+                let lowest_to_come = offsets[seen..].iter().min().copied().unwrap();
+                assert!(piece.unread_floor() <= lowest_to_come);
+                joined.push(piece.next().unwrap().unwrap());
+            }
+            assert!(piece.next().is_none());
+        }
+        assert_eq!(joined, whole, "{pieces} pieces");
+    }
+    let sorted_times: Vec<u64> = (0..n).map(|i| file.sorted_time(i).unwrap()).collect();
+    let event_times: Vec<u64> = whole.iter().map(|e| e.time.unwrap()).collect();
+    assert_eq!(sorted_times, event_times);
+    assert!(sorted_times.is_sorted());
+    assert_eq!(file.sorted_time(n), None);
+    assert_eq!(
+        file.sorted_records_in(10..usize::MAX).unwrap().len(),
+        n - 10
+    );
+    assert_eq!(file.sorted_records_in(n + 5..n + 9).unwrap().len(), 0);
+}

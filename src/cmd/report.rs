@@ -4,13 +4,14 @@
 use std::io::Write;
 
 use anyhow::{Result, bail};
-use kprof_flamegraph::report::{Report, ReportOptions};
+use kprof_flamegraph::report::{KeyId, Report, ReportOptions};
+use rustc_hash::FxHashMap;
 use serde::Serialize;
 
 use crate::analysis::quality::{FramePointerReport, Unresolved, UnwindReport};
 use crate::cli::{ReportArgs, ReportFormat, SortKey};
 use crate::profile::fold::weights_by;
-use crate::profile::{FrameKind, Profile};
+use crate::profile::{FrameId, FrameKind, Profile, ThreadId};
 
 /// One JSON row: shares plus one field per sort key.
 #[derive(Serialize)]
@@ -95,22 +96,31 @@ fn build(profile: &Profile, event: u16, args: &ReportArgs) -> Report {
         args.filter.count.into(),
         |s| (s.thread, s.stack, s.cgroup.filter(|_| by_cgroup)),
     );
-    let mut stack: Vec<Vec<String>> = Vec::new();
-    for ((thread, leaf, cgroup), weight) in entries {
-        let thread = &profile.threads[thread as usize];
+    // Each distinct frame (with its thread or cgroup, when a column shows them) becomes its
+    // row key once: stacks share most of their frames.
+    let by_thread = args
+        .sort
+        .iter()
+        .any(|k| matches!(k, SortKey::Comm | SortKey::Pid | SortKey::Tid));
+    let mut keys: FxHashMap<(ThreadId, FrameId, Option<u64>), KeyId> = FxHashMap::default();
+    let mut stack: Vec<KeyId> = Vec::new();
+    for ((thread_id, leaf, cgroup), weight) in entries {
+        let thread = &profile.threads[thread_id as usize];
         stack.clear();
         for frame_id in profile.frames_leaf_first(leaf) {
             let frame = &profile.frames[frame_id as usize];
             if frame.inlined {
                 continue; // like perf report, rows are real (ELF) symbols
             }
-            let marker = if frame.kind == FrameKind::Kernel {
-                "[k]"
-            } else {
-                "[.]"
-            };
-            stack.push(
-                args.sort
+            let memo = (if by_thread { thread_id } else { 0 }, frame_id, cgroup);
+            let key = *keys.entry(memo).or_insert_with(|| {
+                let marker = if frame.kind == FrameKind::Kernel {
+                    "[k]"
+                } else {
+                    "[.]"
+                };
+                let columns: Vec<String> = args
+                    .sort
                     .iter()
                     .map(|key| match key {
                         SortKey::Comm => thread.name.clone(),
@@ -122,10 +132,12 @@ fn build(profile: &Profile, event: u16, args: &ReportArgs) -> Report {
                         SortKey::Sym => format!("{marker} {}", frame.function),
                         SortKey::Cgroup => profile.cgroups.label(cgroup).to_string(),
                     })
-                    .collect(),
-            );
+                    .collect();
+                report.intern(&columns)
+            });
+            stack.push(key);
         }
-        report.add(weight, &stack);
+        report.add_interned(weight, &stack);
     }
     report
 }

@@ -20,7 +20,6 @@
 //! marked symbolicated so the Profiler never looks these addresses up: in this file, frame
 //! addresses are function indices, not code addresses.
 
-use std::collections::HashMap;
 use std::collections::hash_map::Entry;
 use std::io::{self, Write};
 use std::sync::Arc;
@@ -32,6 +31,7 @@ use fxprof_processed_profile::{
     ReferenceTimestamp, SamplingInterval, StackHandle, Symbol, SymbolTable, ThreadHandle,
     Timestamp,
 };
+use rustc_hash::FxHashMap as HashMap;
 
 use crate::profile::{Frame, FrameId, FrameKind, Profile, Sample, StackId, ThreadId};
 
@@ -116,10 +116,10 @@ impl<'p> Converter<'p> {
             clock_interval,
             categories,
             targets: Vec::new(),
-            processes: HashMap::new(),
-            threads: HashMap::new(),
-            frames: HashMap::new(),
-            stacks: HashMap::new(),
+            processes: HashMap::default(),
+            threads: HashMap::default(),
+            frames: HashMap::default(),
+            stacks: HashMap::default(),
         };
         converter.add_libraries();
         converter
@@ -128,8 +128,8 @@ impl<'p> Converter<'p> {
     /// Adds one library per module, with a symbol per distinct function name.
     fn add_libraries(&mut self) {
         let mut modules: Vec<(Arc<str>, Vec<Arc<str>>)> = Vec::new();
-        let mut module_index: HashMap<Arc<str>, usize> = HashMap::new();
-        let mut function_index: HashMap<(usize, Arc<str>), u32> = HashMap::new();
+        let mut module_index: HashMap<Arc<str>, usize> = HashMap::default();
+        let mut function_index: HashMap<(usize, Arc<str>), u32> = HashMap::default();
         let mut placed: Vec<Option<(usize, u32)>> = Vec::with_capacity(self.profile.frames.len());
         for frame in &self.profile.frames {
             if frame.kind == FrameKind::Unknown || frame.module.is_empty() {

@@ -13,13 +13,13 @@
 //! - functions: one per (name, source file); kprof keeps only demangled names, so `system_name`
 //!   repeats the name.
 
-use std::collections::HashMap;
 use std::collections::hash_map::Entry;
 use std::io::{self, Write};
 use std::sync::Arc;
 
 use flate2::Compression;
 use flate2::write::GzEncoder;
+use rustc_hash::FxHashMap as HashMap;
 
 use crate::profile::{FrameId, FrameKind, Profile, StackId, ThreadId};
 
@@ -161,7 +161,7 @@ impl Strings {
     fn new() -> Self {
         let mut strings = Strings {
             table: Vec::new(),
-            index: HashMap::new(),
+            index: HashMap::default(),
         };
         strings.intern("");
         strings
@@ -235,14 +235,14 @@ impl<'p> Builder<'p> {
             profile,
             strings: Strings::new(),
             mappings: Vec::new(),
-            mapping_ids: HashMap::new(),
+            mapping_ids: HashMap::default(),
             locations: Vec::new(),
-            location_ids: HashMap::new(),
+            location_ids: HashMap::default(),
             functions: Vec::new(),
-            function_ids: HashMap::new(),
-            stack_locations: HashMap::new(),
+            function_ids: HashMap::default(),
+            stack_locations: HashMap::default(),
             samples: Vec::new(),
-            sample_index: HashMap::new(),
+            sample_index: HashMap::default(),
         }
     }
 

@@ -7,9 +7,10 @@
 //! sampled profile's total weight from `endValue - startValue`, so `startValue` is 0 and
 //! `endValue` the sum of the weights.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::io::{self, Write};
 
+use rustc_hash::FxHashMap as HashMap;
 use serde::Serialize;
 
 use crate::profile::{FrameId, Profile, StackId, ThreadId};
@@ -74,10 +75,10 @@ impl<'p> RootFirstStacks<'p> {
     fn new(profile: &'p Profile) -> Self {
         // Frames that differ only in their address or kind look the same in speedscope.
         type FrameKey<'p> = (&'p str, Option<&'p str>, Option<u32>);
-        let mut index: HashMap<FrameKey<'p>, usize> = HashMap::new();
-        let mut frame_index: HashMap<FrameId, usize> = HashMap::new();
+        let mut index: HashMap<FrameKey<'p>, usize> = HashMap::default();
+        let mut frame_index: HashMap<FrameId, usize> = HashMap::default();
         let mut frames = Vec::new();
-        let mut stacks = HashMap::new();
+        let mut stacks = HashMap::default();
         for stack in profile.samples.iter().filter_map(|s| s.stack) {
             if stacks.contains_key(&stack) {
                 continue;

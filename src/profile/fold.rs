@@ -5,7 +5,7 @@
 use rayon::prelude::*;
 use rustc_hash::FxHashMap as HashMap;
 
-use kprof_flamegraph::{Folder, FrameKind as FoldKind};
+use kprof_flamegraph::{Folder, FrameKind as FoldKind, NameId};
 
 use super::{FrameKind, Profile, Sample, StackId, ThreadId};
 
@@ -108,55 +108,63 @@ pub fn fold(profile: &Profile, event: Option<u16>, weight: Weight, naming: Namin
         weight,
         |s| (s.thread, s.stack, s.cgroup.filter(|_| by_cgroup)),
     );
-    let names: Vec<String> = profile
-        .frames
-        .iter()
-        .map(|f| {
-            let function = &f.function;
-            match (&f.file, f.line, naming.lines) {
-                (Some(file), Some(line), true) => {
-                    let base = file.rsplit('/').next().unwrap_or(file);
-                    format!("{function} ({base}:{line})")
-                }
-                _ => function.to_string(),
-            }
-        })
-        .collect();
-    let roots: Vec<String> = profile
-        .threads
-        .iter()
-        .map(|t| {
-            let comm = t.name.replace(' ', "_");
-            match naming.root {
-                RootBy::Comm | RootBy::Cgroup => comm,
-                RootBy::Process => format!("{comm}-{}", t.pid_signed()),
-                RootBy::Thread => format!("{comm}-{}/{}", t.pid_signed(), t.tid_signed()),
-            }
-        })
-        .collect();
     let mut folder = Folder::new();
-    let mut stack: Vec<(&str, FoldKind)> = Vec::new();
+    // Each frame, root and cgroup is named and interned once, on its first use: frames recur
+    // in many stacks.
+    let mut frame_names: Vec<Option<NameId>> = vec![None; profile.frames.len()];
+    let mut root_names: Vec<Option<NameId>> = vec![None; profile.threads.len()];
+    let mut cgroup_names: HashMap<Option<u64>, NameId> = HashMap::default();
+    let mut stack: Vec<(NameId, FoldKind)> = Vec::new();
     for ((thread, leaf, cgroup), weight) in weights {
         stack.clear();
         for frame_id in profile.frames_leaf_first(leaf) {
             let frame = &profile.frames[frame_id as usize];
-            stack.push((
-                names[frame_id as usize].as_str(),
-                fold_kind(frame.kind, frame.inlined),
-            ));
+            let slot = &mut frame_names[frame_id as usize];
+            let name = *slot.get_or_insert_with(|| {
+                folder.intern_name(&frame_name(&frame.function, frame, naming.lines))
+            });
+            stack.push((name, fold_kind(frame.kind, frame.inlined)));
         }
         // A sample whose stack resolved to nothing still counts, under its root alone.
-        let root = roots
-            .get(thread as usize)
-            .map_or("[unknown]", String::as_str);
+        let root = match root_names.get_mut(thread as usize) {
+            Some(slot) => *slot.get_or_insert_with(|| {
+                let t = &profile.threads[thread as usize];
+                folder.intern_name(&root_name(t, naming.root))
+            }),
+            None => folder.intern_name("[unknown]"),
+        };
         stack.push((root, FoldKind::User));
         if by_cgroup {
-            stack.push((profile.cgroups.label(cgroup), FoldKind::User));
+            let name = *cgroup_names
+                .entry(cgroup)
+                .or_insert_with(|| folder.intern_name(profile.cgroups.label(cgroup)));
+            stack.push((name, FoldKind::User));
         }
         stack.reverse();
-        folder.add_with_kinds(&stack, weight);
+        folder.add_interned(&stack, weight);
     }
     folder
+}
+
+/// A frame's name in folded stacks: its function, with ` (file:line)` when `lines`.
+fn frame_name(function: &str, frame: &super::Frame, lines: bool) -> String {
+    match (&frame.file, frame.line, lines) {
+        (Some(file), Some(line), true) => {
+            let base = file.rsplit('/').next().unwrap_or(file);
+            format!("{function} ({base}:{line})")
+        }
+        _ => function.to_string(),
+    }
+}
+
+/// The root frame's name for a thread.
+fn root_name(thread: &super::Thread, root: RootBy) -> String {
+    let comm = thread.name.replace(' ', "_");
+    match root {
+        RootBy::Comm | RootBy::Cgroup => comm,
+        RootBy::Process => format!("{comm}-{}", thread.pid_signed()),
+        RootBy::Thread => format!("{comm}-{}/{}", thread.pid_signed(), thread.tid_signed()),
+    }
 }
 
 #[cfg(test)]

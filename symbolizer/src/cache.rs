@@ -1,13 +1,13 @@
 //! Per-module symbolization state: loaded lazily once (even under parallel callers) and
 //! counted for the report.
 
-use std::collections::HashMap;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, RwLock};
 
+use rustc_hash::FxHashMap as HashMap;
+
 use crate::debuginfo::DebugInfo;
 use crate::elf::{ElfImage, SymbolTable};
-use crate::int_hash::BuildIntHasher;
 use crate::mapped::SharedBytes;
 use crate::perfmap::PerfMap;
 use crate::process::{Module, ModuleKind};
@@ -132,7 +132,7 @@ type Chunk = Box<[OnceLock<Arc<ModuleEntry>>]>;
 /// lock or a hash; a chunk is allocated on the first key that falls in it.
 pub(crate) struct ModuleCache {
     dense: Box<[OnceLock<Chunk>]>,
-    sparse: RwLock<HashMap<u64, Arc<ModuleEntry>, BuildIntHasher>>,
+    sparse: RwLock<HashMap<u64, Arc<ModuleEntry>>>,
 }
 
 impl std::fmt::Debug for ModuleCache {

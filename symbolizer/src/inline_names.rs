@@ -11,10 +11,10 @@
 //!
 //! Hand-written: no crate formats DWARF types in the demangler's spelling.
 
-use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use gimli::{AttributeValue, DebuggingInformationEntry, DwTag, UnitOffset, UnitRef};
+use rustc_hash::FxHashMap as HashMap;
 
 use crate::demangle::{demangle, demangle_with_params};
 use crate::units::Reader;

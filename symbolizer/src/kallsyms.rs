@@ -6,8 +6,9 @@
 //! them all would cost more to build (memory to fault in) than the lookups it saves. A file in
 //! any other order gets that full table, sorted.
 
-use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
+
+use rustc_hash::FxHashMap as HashMap;
 
 use crate::mapped::SharedBytes;
 

@@ -71,7 +71,6 @@ pub mod demangle;
 mod elf;
 pub mod error;
 mod inline_names;
-mod int_hash;
 pub mod kallsyms;
 mod mapped;
 pub mod perfmap;

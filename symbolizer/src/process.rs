@@ -1,9 +1,9 @@
 //! Address spaces: replays MMAP/COMM/FORK/EXIT side-band records into per-process mapping tables.
 
-use std::collections::HashMap;
 use std::sync::Arc;
-
 use std::sync::atomic::{AtomicU64, Ordering};
+
+use rustc_hash::FxHashMap as HashMap;
 
 /// An actual virtual memory address in the recorded process (or in the kernel).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -211,7 +211,7 @@ static NEXT_CACHE_KEY: AtomicU64 = AtomicU64::new(1);
 pub struct AddressSpaces {
     modules: Vec<Module>,
     interned: HashMap<InternKey, ModuleId>,
-    processes: HashMap<u32, Process, crate::int_hash::BuildIntHasher>,
+    processes: HashMap<u32, Process>,
     kernel: MapSet,
     /// The `[kernel.kallsyms]` module, which also takes kernel addresses no mapping covers
     /// (BPF programs, trampolines): kallsyms knows those too.
@@ -336,7 +336,7 @@ impl AddressSpaces {
         let mut child = Process {
             maps: parent.map(|p| p.maps.clone()).unwrap_or_default(),
             name: parent_thread_name.clone(),
-            threads: HashMap::new(),
+            threads: HashMap::default(),
             exec_pending: false,
             replaced: None,
         };

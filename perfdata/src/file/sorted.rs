@@ -1,6 +1,8 @@
 //! Time order: the record times read again when the header pass could not (a pipe, compressed
 //! records, attrs that came late), and [`SortedRecords`], which walks the sorted index.
 
+use std::ops::Range;
+
 use super::perf_file::PerfFile;
 use super::scan::RecordRef;
 use crate::error::Result;
@@ -33,13 +35,39 @@ impl<'a> PerfFile<'a> {
     /// iterator advances. A malformed record header is an error here; decoding errors come
     /// from the iterator.
     pub fn sorted_records(&self) -> Result<SortedRecords<'_>> {
+        self.sorted_records_in(0..self.record_index.len())
+    }
+
+    /// The number of records [`sorted_records`](Self::sorted_records) yields.
+    pub fn record_count(&self) -> usize {
+        self.record_index.len()
+    }
+
+    /// The time [`sorted_records`](Self::sorted_records) orders its `index`th record by (its
+    /// own, or that of the record before it in file order), or `None` past the end. Times do
+    /// not decrease with `index`: a caller splitting time order can cut where the time moves.
+    pub fn sorted_time(&self, index: usize) -> Option<u64> {
+        self.record_index.get(index).map(|&(time, _)| time)
+    }
+
+    /// The records at positions `range` of time order (what
+    /// [`sorted_records`](Self::sorted_records) yields there; a range past the end is cut
+    /// short): for callers that split the stream into consecutive pieces and read them on
+    /// several threads. Each piece is split, decoded and reports its
+    /// [`unread_floor`](SortedRecords::unread_floor) on its own; the pieces of a split yield
+    /// together exactly what `sorted_records` yields. Errors as `sorted_records`.
+    pub fn sorted_records_in(&self, range: Range<usize>) -> Result<SortedRecords<'_>> {
         let (data, base) = self.stream();
         if let Some(pos) = self.bad_record_at {
             RawRecord::split(data, pos, base, self.info.endian())?;
         }
-        // Per block of the index: the lowest position of any record in it or after it.
-        let mut floors: Vec<usize> = self
+        let end = range.end.min(self.record_index.len());
+        let index = self
             .record_index
+            .get(range.start.min(end)..end)
+            .unwrap_or(&[]);
+        // Per block of the index: the lowest position of any record in it or after it.
+        let mut floors: Vec<usize> = index
             .chunks(FLOOR_BLOCK)
             .map(|block| {
                 block
@@ -58,7 +86,8 @@ impl<'a> PerfFile<'a> {
             file: self,
             data,
             base,
-            index: self.record_index.iter(),
+            length: index.len(),
+            index: index.iter(),
             floors,
         })
     }
@@ -71,6 +100,8 @@ pub struct SortedRecords<'p> {
     data: &'p [u8],
     base: u64,
     index: std::slice::Iter<'p, (u64, usize)>,
+    /// Records in the piece of time order this iterates ([`PerfFile::sorted_records_in`]).
+    length: usize,
     /// See [`SortedRecords::unread_floor`].
     floors: Vec<usize>,
 }
@@ -82,7 +113,7 @@ impl<'p> SortedRecords<'p> {
     /// An offset below which no record that the iterator has yet to return starts (time order
     /// visits the file roughly front to back: a caller can drop what lies below from memory).
     pub fn unread_floor(&self) -> u64 {
-        let read = self.file.record_index.len() - self.index.len();
+        let read = self.length - self.index.len();
         let floor = self.floors.get(read / FLOOR_BLOCK).copied();
         self.base + floor.map_or(self.data.len(), |f| f.min(self.data.len())) as u64
     }
