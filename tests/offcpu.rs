@@ -250,12 +250,23 @@ fn check_against_the_program(run: &Run, label: &str) {
         .iter()
         .map(|w| (w["tid"] as u32, w["lifetime"]))
         .chain(run.measured.others.iter().copied());
+    // A sample the ring lost takes its period of on-CPU time with it (at the default 4000 Hz, a
+    // quarter of a millisecond each): the file counts them, so a thread may come short by that.
+    let header = kprof_ok(&["report", "--header-only", "-i", run.data.to_str().unwrap()]);
+    let lost: i64 = header
+        .lines()
+        .find_map(|l| l.strip_prefix("# lost samples : "))
+        .map(|n| n.trim().parse().unwrap())
+        .expect("report --header-only tells the lost samples");
+    let lost_ns = lost * 250_000;
     for (tid, life) in lives {
         let total = totals.get(&tid).copied().unwrap_or(0);
         let off_by = (total - life) as f64 * 100.0 / life as f64;
+        let short_by_lost = (total + lost_ns - life) as f64 * 100.0 / life as f64;
         assert!(
-            off_by.abs() < 2.0,
-            "{label}: thread {tid}: wall total {total} ns, lifetime {life} ns ({off_by:+.2}%)"
+            off_by < 2.0 && short_by_lost > -2.0,
+            "{label}: thread {tid}: wall total {total} ns, lifetime {life} ns ({off_by:+.2}%; \
+             {lost} samples lost)"
         );
     }
     // The pipe read is woken by the writer function, for as long as the program measured.
@@ -396,7 +407,9 @@ fn offcpu_dwarf_stacks_match_the_program() {
     if !common::kprof_can_record() {
         return;
     }
-    let run = record(COMM_DWARF, &["--call-graph", "dwarf"], false);
+    // Each sample and switch carries an 8 KiB stack copy: rings of 16 MiB, so that a busy
+    // machine's late reader loses little (what it loses is allowed for, see below).
+    let run = record(COMM_DWARF, &["--call-graph", "dwarf", "-m", "4096"], false);
     check_against_the_program(&run, "dwarf");
     let data = run.data.to_str().unwrap();
     // Exports carry blocked time in nanoseconds.
