@@ -127,7 +127,16 @@ impl Folder {
         self.names.get_index(index).map_or("", |name| name)
     }
 
-    fn add_scratch(&mut self, weight: u64) {
+    /// Adds the stack in `scratch` (the folder's reused buffer, taken out to fill it) with
+    /// `weight`, an empty one as [`sanitize::UNKNOWN_NAME`], and keeps the buffer.
+    fn add_scratch(&mut self, mut scratch: Vec<FrameId>, weight: u64) {
+        if scratch.is_empty() {
+            scratch.push(Self::pack(
+                self.intern(sanitize::UNKNOWN_NAME),
+                FrameKind::Unknown,
+            ));
+        }
+        self.scratch = scratch;
         self.total = self.total.saturating_add(weight);
         if let Some(sum) = self.stacks.get_mut(self.scratch.as_slice()) {
             *sum = sum.saturating_add(weight);
@@ -149,14 +158,7 @@ impl Folder {
         for name in stack_root_first {
             scratch.push(Self::pack(self.intern(name), FrameKind::Unknown));
         }
-        if scratch.is_empty() {
-            scratch.push(Self::pack(
-                self.intern(sanitize::UNKNOWN_NAME),
-                FrameKind::Unknown,
-            ));
-        }
-        self.scratch = scratch;
-        self.add_scratch(weight);
+        self.add_scratch(scratch, weight);
     }
 
     /// Adds one stack (root first) whose frames carry a [`FrameKind`], with `weight`.
@@ -172,14 +174,7 @@ impl Folder {
         for (name, kind) in stack_root_first {
             scratch.push(Self::pack(self.intern(name), *kind));
         }
-        if scratch.is_empty() {
-            scratch.push(Self::pack(
-                self.intern(sanitize::UNKNOWN_NAME),
-                FrameKind::Unknown,
-            ));
-        }
-        self.scratch = scratch;
-        self.add_scratch(weight);
+        self.add_scratch(scratch, weight);
     }
 
     /// The id of `name` in this folder, for [`add_interned`](Folder::add_interned): a caller
@@ -203,14 +198,7 @@ impl Folder {
                 .iter()
                 .map(|(name, kind)| Self::pack(name.0, *kind)),
         );
-        if scratch.is_empty() {
-            scratch.push(Self::pack(
-                self.intern(sanitize::UNKNOWN_NAME),
-                FrameKind::Unknown,
-            ));
-        }
-        self.scratch = scratch;
-        self.add_scratch(weight);
+        self.add_scratch(scratch, weight);
     }
 
     /// Adds every stack of `other` to `self` (for rayon's `fold`/`reduce`).
@@ -230,8 +218,7 @@ impl Folder {
                 let name_index = remap.get(index).copied().unwrap_or_default();
                 scratch.push(Self::pack(name_index, kind));
             }
-            self.scratch = scratch;
-            self.add_scratch(weight);
+            self.add_scratch(scratch, weight);
         }
     }
 

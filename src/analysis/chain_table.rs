@@ -223,6 +223,11 @@ impl<'f> ChainTable<'f> {
         } else {
             0
         };
+        self.intern_location(location, shown_delta)
+    }
+
+    /// The id of `location` (shown `shown_delta` away), added at the end when new.
+    fn intern_location(&mut self, location: Location, shown_delta: u64) -> LocationId {
         let next = LocationId(self.locations.len() as u32);
         *self
             .location_ids
@@ -241,16 +246,7 @@ impl<'f> ChainTable<'f> {
         let moved: Vec<LocationId> = other
             .locations
             .iter()
-            .map(|&(location, shown_delta)| {
-                let next = LocationId(self.locations.len() as u32);
-                *self
-                    .location_ids
-                    .entry(LocationKey::new(location, shown_delta))
-                    .or_insert_with(|| {
-                        self.locations.push((location, shown_delta));
-                        next
-                    })
-            })
+            .map(|&(location, shown_delta)| self.intern_location(location, shown_delta))
             .collect();
         let offset = self.chain_ranges.len() as u32;
         self.chain_locations.reserve(other.chain_locations.len());
