@@ -256,6 +256,33 @@ pub fn rust_workload() -> PathBuf {
 /// reentrant).
 static MACHINE: std::sync::RwLock<()> = std::sync::RwLock::new(());
 
+/// Stops a tracer (bpftrace) that prints its maps on SIGINT: SIGINT, again every two seconds
+/// until it exits, and its exit status. bpftrace 0.17 can miss a SIGINT that comes just after
+/// its BEGIN probe ran: on a busy machine one such run polled on for 20 minutes, and a second
+/// SIGINT stopped it at once.
+pub fn interrupt_until_exit(tracer: &mut std::process::Child) -> std::process::ExitStatus {
+    use std::time::{Duration, Instant};
+    let give_up = Instant::now() + Duration::from_secs(600);
+    loop {
+        let sent = Command::new("kill")
+            .args(["-INT", &tracer.id().to_string()])
+            .status()
+            .unwrap();
+        let resend = Instant::now() + Duration::from_secs(2);
+        while Instant::now() < resend {
+            if let Some(status) = tracer.try_wait().unwrap() {
+                return status;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        assert!(
+            sent.success() && Instant::now() < give_up,
+            "the tracer (pid {}) does not stop on SIGINT",
+            tracer.id()
+        );
+    }
+}
+
 /// Holds the machine for a system-wide recording.
 pub fn exclusive() -> std::sync::RwLockWriteGuard<'static, ()> {
     MACHINE.write().unwrap_or_else(|e| e.into_inner())

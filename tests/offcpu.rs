@@ -122,7 +122,7 @@ fn record(comm: &str, call_graph: &[&str], with_bpftrace: bool) -> Run {
     let exe = dir.join(comm);
     std::fs::copy(&bin, &exe).unwrap();
     let data = dir.join("off.data");
-    let mut tracer = with_bpftrace.then(|| spawn_bpftrace(comm));
+    let tracer = with_bpftrace.then(|| spawn_bpftrace(comm));
     let mut child = kprof()
         .args(["record", "--off-cpu", "-q"])
         .args(call_graph)
@@ -142,16 +142,14 @@ fn record(comm: &str, call_graph: &[&str], with_bpftrace: bool) -> Run {
     lines_until(&mut stdout, "ready", &mut seen);
     // The workload lingers (blocked on its standard input) while bpftrace prints its maps, so
     // that bpftrace can name the workload's user frames.
-    let bpftrace = tracer.as_mut().map(|(tracer, out)| {
-        let status = Command::new("kill")
-            .args(["-INT", &tracer.id().to_string()])
-            .status()
-            .unwrap();
-        assert!(status.success());
-        let mut text = String::new();
-        out.read_to_string(&mut text).unwrap();
-        tracer.wait().unwrap();
-        text
+    let bpftrace = tracer.map(|(mut tracer, mut out)| {
+        let printed = std::thread::spawn(move || {
+            let mut text = String::new();
+            out.read_to_string(&mut text).unwrap();
+            text
+        });
+        common::interrupt_until_exit(&mut tracer);
+        printed.join().unwrap()
     });
     drop(child.stdin.take());
     stdout.read_to_string(&mut seen).unwrap();

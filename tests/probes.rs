@@ -253,8 +253,7 @@ pub(crate) fn same_run(
     let mut stderr = String::new();
     std::io::Read::read_to_string(kprof_run.0.stderr.as_mut().unwrap(), &mut stderr).unwrap();
     // The workload has exited: every hit is in. bpftrace prints its maps on SIGINT.
-    let _ = send_signal(bpftrace.0.id(), libc::SIGINT);
-    let _ = bpftrace.0.wait();
+    interrupt_until_exit(&mut bpftrace.0);
     let mut traced = String::new();
     while let Ok(line) = bpftrace_lines.recv_timeout(Duration::from_secs(5)) {
         traced.push_str(&line);
