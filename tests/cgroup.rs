@@ -222,12 +222,15 @@ fn all_cgroups_shares_match_perf_report_on_both_recorders_files() {
         let perf = perf_shares(file);
         assert_eq!(kprof, perf, "{}", file.display());
         // Both workloads were seen in their own cgroup, in proportion to the CPU time they
-        // burnt (a millisecond per sample: ± a few samples of start-up and exec).
+        // burnt. Within 30%: a system-wide cpu-clock timer on a loaded machine fires in step
+        // with the scheduler's tick, so its samples weigh what runs at the tick, not each
+        // millisecond run (perf's own recording gave 2.4 for 2 with the load at 16). Swapped
+        // or merged cgroups give 0.5, 0 or no ratio at all.
         let (a, b) = (percent(&kprof, &c.a.path), percent(&kprof, &c.b.path));
         let ratio = b / a;
         let expected = f64::from(SPIN_B_MS) / f64::from(SPIN_A_MS);
         assert!(
-            (ratio - expected).abs() < 0.15 * expected,
+            (ratio - expected).abs() < 0.3 * expected,
             "{}: {} {a}% vs {} {b}%",
             file.display(),
             c.a.path,
@@ -291,9 +294,11 @@ fn a_cgroup_recording_holds_only_that_cgroups_workload() {
         "{stacks:?}"
     );
     let samples: u64 = stacks.iter().map(|(_, _, w)| w).sum::<u64>() / 1_000_000;
-    // One sample per millisecond of the workload's CPU time, and nothing of the other one.
+    // One sample per millisecond of the workload's CPU time, and nothing of the other one
+    // (within 30%: the timer fires in step with the scheduler's tick on a loaded machine, see
+    // `all_cgroups_shares_match_perf_report_on_both_recorders_files`).
     assert!(
-        (samples as f64 - f64::from(SPIN_A_MS)).abs() < 0.15 * f64::from(SPIN_A_MS),
+        (samples as f64 - f64::from(SPIN_A_MS)).abs() < 0.3 * f64::from(SPIN_A_MS),
         "{samples} samples for {SPIN_A_MS} ms"
     );
     let expected: BTreeMap<String, String> = [(c.a.path.clone(), "100.00".to_owned())].into();

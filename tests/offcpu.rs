@@ -28,8 +28,14 @@ const OWN_FUNCTIONS: [&str; 10] = [
 
 /// The names the workload runs under (one per test, as tests run at once): its command name,
 /// which bpftrace filters on.
-const COMM_FP: &str = "offcpu-fp";
 const COMM_DWARF: &str = "offcpu-dwarf";
+
+/// The frame-pointer test's command name, which bpftrace counts system-wide: with this test
+/// process's pid in it, so that another test suite running at the same time (CI, a second
+/// checkout) is not counted too.
+fn comm_fp() -> String {
+    format!("offcpu-{}", std::process::id())
+}
 
 /// One thread as the workload measured it: `key=value` fields (ns).
 type Fields = BTreeMap<String, i64>;
@@ -357,7 +363,8 @@ fn offcpu_frame_pointers_match_the_program_and_bpftrace() {
         return;
     }
     let with_bpftrace = common::tool("bpftrace");
-    let run = record(COMM_FP, &["-g"], with_bpftrace);
+    let comm_fp = comm_fp();
+    let run = record(&comm_fp, &["-g"], with_bpftrace);
     check_against_the_program(&run, "fp");
     // The file stays readable by perf, with the switched-out state.
     if common::perf_can_record() {
@@ -369,10 +376,10 @@ fn offcpu_frame_pointers_match_the_program_and_bpftrace() {
         return;
     };
     // See: issue #16 done-means 2
-    let theirs = bpftrace_by_key(text, &run.dir.join(COMM_FP));
+    let theirs = bpftrace_by_key(text, &run.dir.join(&comm_fp));
     let mut ours: BTreeMap<String, i64> = BTreeMap::new();
     for (stack, weight) in folded(&run.data, &["--off-cpu", "--no-inline"]) {
-        if stack[0] != COMM_FP {
+        if stack[0] != comm_fp {
             continue;
         }
         *ours.entry(own_key(stack.into_iter().rev())).or_insert(0) += weight as i64;
@@ -403,7 +410,7 @@ fn offcpu_frame_pointers_match_the_program_and_bpftrace() {
         &run.data,
         &["--off-cpu", "--no-inline", "--count", "samples"],
     ) {
-        if stack[0] == COMM_FP {
+        if stack[0] == comm_fp {
             *intervals
                 .entry(own_key(stack.into_iter().rev()))
                 .or_insert(0) += count as i64;
