@@ -573,22 +573,9 @@ impl Diff {
     /// *and* by more than the run-to-run spread and the sampling noise, largest growth first.
     /// Roots and names that are only inlined frames are left out.
     pub fn regressions(&self, threshold_pct_points: f64) -> Vec<&FunctionChange> {
-        let mut found: Vec<&FunctionChange> = self
-            .changes
-            .iter()
-            .filter(|c| {
-                c.gateable()
-                    && c.self_delta() > threshold_pct_points
-                    && c.self_delta() > c.self_spread
-                    && c.self_delta() > c.self_noise
-            })
-            .collect();
-        found.sort_by(|a, b| {
-            b.self_delta()
-                .total_cmp(&a.self_delta())
-                .then_with(|| a.name.cmp(&b.name))
-        });
-        found
+        self.moved_beyond_noise(threshold_pct_points, |c| {
+            (c.self_delta(), c.self_spread, c.self_noise)
+        })
     }
 
     /// Functions whose total (inclusive) value grew by more than `threshold_pct_points`
@@ -597,43 +584,41 @@ impl Diff {
     /// CI gate that also catches a function whose callees got slower. Roots and names that
     /// are only inlined frames are left out.
     pub fn total_regressions(&self, threshold_pct_points: f64) -> Vec<&FunctionChange> {
-        let mut found: Vec<&FunctionChange> = self
-            .changes
-            .iter()
-            .filter(|c| {
-                c.gateable()
-                    && c.total_delta() > threshold_pct_points
-                    && c.total_delta() > c.total_spread
-                    && c.total_delta() > c.total_noise
-            })
-            .collect();
-        found.sort_by(|a, b| {
-            b.total_delta()
-                .total_cmp(&a.total_delta())
-                .then_with(|| a.name.cmp(&b.name))
-        });
-        found
+        self.moved_beyond_noise(threshold_pct_points, |c| {
+            (c.total_delta(), c.total_spread, c.total_noise)
+        })
     }
 
     /// Functions whose self value shrank by more than `threshold_pct_points` and by more than
     /// the spread and the sampling noise, largest drop first.
     pub fn improvements(&self, threshold_pct_points: f64) -> Vec<&FunctionChange> {
-        let mut found: Vec<&FunctionChange> = self
+        self.moved_beyond_noise(threshold_pct_points, |c| {
+            (-c.self_delta(), c.self_spread, c.self_noise)
+        })
+    }
+
+    /// The gateable changes whose `movement` (the move, in percentage points, with its
+    /// run-to-run spread and sampling noise) is larger than `threshold_pct_points`, the
+    /// spread and the noise: largest move first, ties by name.
+    fn moved_beyond_noise(
+        &self,
+        threshold_pct_points: f64,
+        movement: impl Fn(&FunctionChange) -> (f64, f64, f64),
+    ) -> Vec<&FunctionChange> {
+        let mut found: Vec<(f64, &FunctionChange)> = self
             .changes
             .iter()
-            .filter(|c| {
-                c.gateable()
-                    && -c.self_delta() > threshold_pct_points
-                    && -c.self_delta() > c.self_spread
-                    && -c.self_delta() > c.self_noise
+            .filter(|c| c.gateable())
+            .filter_map(|c| {
+                let (moved, spread, noise) = movement(c);
+                (moved > threshold_pct_points && moved > spread && moved > noise)
+                    .then_some((moved, c))
             })
             .collect();
-        found.sort_by(|a, b| {
-            a.self_delta()
-                .total_cmp(&b.self_delta())
-                .then_with(|| a.name.cmp(&b.name))
+        found.sort_by(|(a_moved, a), (b_moved, b)| {
+            b_moved.total_cmp(a_moved).then_with(|| a.name.cmp(&b.name))
         });
-        found
+        found.into_iter().map(|(_, change)| change).collect()
     }
 
     /// BASE's runs merged.
@@ -831,18 +816,8 @@ mod tests {
         assert!(close(main.base_total, 100.0) && close(main.new_total, 100.0));
         assert!(close(main.base_self, 0.0));
         assert_eq!(diff.changes().len(), 4);
-        let regressions: Vec<&str> = diff
-            .regressions(5.0)
-            .iter()
-            .map(|c| c.name.as_str())
-            .collect();
-        assert_eq!(regressions, ["idle"]);
-        let improvements: Vec<&str> = diff
-            .improvements(5.0)
-            .iter()
-            .map(|c| c.name.as_str())
-            .collect();
-        assert_eq!(improvements, ["work"]);
+        assert_eq!(names(&diff.regressions(5.0)), ["idle"]);
+        assert_eq!(names(&diff.improvements(5.0)), ["work"]);
         assert!(diff.regressions(10.5).is_empty());
     }
 
@@ -954,21 +929,14 @@ mod tests {
     #[test]
     fn a_shrinking_function_never_leads_one_that_grew() {
         // `a` shrinks by 10 points; `b` grows by 3 and seven others by 1 each.
-        let mut base = vec![(vec!["p", "a"], 20), (vec!["p", "b"], 10)];
-        let mut new = vec![(vec!["p", "a"], 10), (vec!["p", "b"], 13)];
-        let others: Vec<String> = (1..=7).map(|i| format!("c{i}")).collect();
-        for name in &others {
-            base.push((vec!["p", name.as_str()], 10));
-            new.push((vec!["p", name.as_str()], 11));
+        let mut base = folder(&[(&["p", "a"], 20), (&["p", "b"], 10)]);
+        let mut new = folder(&[(&["p", "a"], 10), (&["p", "b"], 13)]);
+        for i in 1..=7 {
+            let name = format!("c{i}");
+            base.add(&["p", &name], 10);
+            new.add(&["p", &name], 11);
         }
-        let to_folder = |stacks: &[(Vec<&str>, u64)]| {
-            let mut f = Folder::new();
-            for (stack, weight) in stacks {
-                f.add(stack, *weight);
-            }
-            f
-        };
-        let diff = Diff::new(&to_folder(&base), &to_folder(&new));
+        let diff = Diff::new(&base, &new);
         let order: Vec<&str> = diff.changes().iter().map(|c| c.name.as_str()).collect();
         assert_eq!(order[0], "b");
         let a = order.iter().position(|n| *n == "a").unwrap();
@@ -1084,12 +1052,7 @@ mod tests {
             folder(&[(&["main", "hot"], 21), (&["main", "cold"], 79)]),
         ];
         let diff = Diff::from_runs(&quiet_base, &new);
-        let names: Vec<&str> = diff
-            .regressions(1.0)
-            .iter()
-            .map(|c| c.name.as_str())
-            .collect();
-        assert_eq!(names, ["hot"]);
+        assert_eq!(names(&diff.regressions(1.0)), ["hot"]);
     }
 
     #[test]
@@ -1104,14 +1067,19 @@ mod tests {
         );
     }
 
+    /// The differential flame graph of `base` against `new`, with the default options.
+    fn diff_svg(base: &Folder, new: &Folder) -> String {
+        let mut out = Vec::new();
+        Diff::new(base, new)
+            .render_svg(&SvgOptions::default(), &mut out)
+            .unwrap();
+        String::from_utf8(out).unwrap()
+    }
+
     #[test]
     fn differential_svg_is_valid_and_red_for_growth_blue_for_shrink() {
         let (base, new) = base_and_new();
-        let mut out = Vec::new();
-        Diff::new(&base, &new)
-            .render_svg(&SvgOptions::default(), &mut out)
-            .unwrap();
-        let svg = String::from_utf8(out).unwrap();
+        let svg = diff_svg(&base, &new);
         let doc = test_xml::parse(&svg);
         assert_eq!(doc.script_elements, 1);
         let fill = |name: &str| doc.frames.iter().find(|f| f.name == name).unwrap().fill;
@@ -1160,11 +1128,7 @@ mod tests {
             base.add(&["main", name], 1 + i as u64);
             new.add(&["main", name], 10 - i as u64);
         }
-        let mut out = Vec::new();
-        Diff::new(&base, &new)
-            .render_svg(&SvgOptions::default(), &mut out)
-            .unwrap();
-        let svg = String::from_utf8(out).unwrap();
+        let svg = diff_svg(&base, &new);
         let doc = test_xml::parse(&svg);
         assert_eq!(doc.script_elements, 1);
         for name in names {
@@ -1180,11 +1144,7 @@ mod tests {
     #[test]
     fn differential_svg_of_empty_new_is_valid() {
         let (base, _) = base_and_new();
-        let mut out = Vec::new();
-        Diff::new(&base, &Folder::new())
-            .render_svg(&SvgOptions::default(), &mut out)
-            .unwrap();
-        let doc = test_xml::parse(&String::from_utf8(out).unwrap());
+        let doc = test_xml::parse(&diff_svg(&base, &Folder::new()));
         assert!(doc.title.ends_with("(no samples)"));
     }
 

@@ -1191,6 +1191,18 @@ mod tests {
     #[derive(Clone, Default)]
     struct Fake(Rc<RefCell<FakeState>>);
 
+    impl Fake {
+        /// A machine without a hardware PMU, as in a VM: opening a hardware event fails.
+        fn without_pmu() -> Fake {
+            let fake = Fake::default();
+            fake.0
+                .borrow_mut()
+                .unsupported_types
+                .push(b::PERF_TYPE_HARDWARE);
+            fake
+        }
+    }
+
     struct FakeRing(Rc<RefCell<VecRing>>);
     impl RingMemory for FakeRing {
         fn data_size(&self) -> usize {
@@ -1682,11 +1694,7 @@ mod tests {
 
     #[test]
     fn cycles_falls_back_to_cpu_clock_with_one_note() {
-        let fake = Fake::default();
-        fake.0
-            .borrow_mut()
-            .unsupported_types
-            .push(b::PERF_TYPE_HARDWARE);
+        let fake = Fake::without_pmu();
         let mut p = plan(None);
         p.events = vec![parse_event("cycles").unwrap()];
         let mut notes = Vec::new();
@@ -1707,11 +1715,7 @@ mod tests {
 
     #[test]
     fn other_hardware_events_fail_clearly() {
-        let fake = Fake::default();
-        fake.0
-            .borrow_mut()
-            .unsupported_types
-            .push(b::PERF_TYPE_HARDWARE);
+        let fake = Fake::without_pmu();
         let mut p = plan(None);
         p.events = vec![
             parse_event("cpu-clock").unwrap(),

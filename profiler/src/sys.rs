@@ -423,18 +423,6 @@ pub const STOP_SIGNALS: [libc::c_int; 7] = [
     libc::SIGALRM,
 ];
 
-/// Signals the self-pipe catches: the stop signals and SIGCHLD.
-pub const CAUGHT_SIGNALS: [libc::c_int; 8] = [
-    libc::SIGINT,
-    libc::SIGTERM,
-    libc::SIGHUP,
-    libc::SIGQUIT,
-    libc::SIGUSR1,
-    libc::SIGUSR2,
-    libc::SIGALRM,
-    libc::SIGCHLD,
-];
-
 impl SignalPipe {
     /// Installs the handlers.
     pub fn install() -> io::Result<Self> {
@@ -452,7 +440,8 @@ impl SignalPipe {
             _write: write,
             previous: Vec::new(),
         };
-        for sig in CAUGHT_SIGNALS {
+        // The self-pipe catches the stop signals and SIGCHLD.
+        for sig in STOP_SIGNALS.into_iter().chain([libc::SIGCHLD]) {
             // SAFETY: a zeroed sigaction is a valid "no flags, empty mask" value that we then fill.
             let mut action: libc::sigaction = unsafe { std::mem::zeroed() };
             action.sa_sigaction = on_signal as extern "C" fn(libc::c_int) as libc::sighandler_t;

@@ -8,13 +8,8 @@ use crate::export::{ExportFormat, export};
 /// Runs `kprof export`.
 pub fn run(args: &ExportArgs) -> Result<()> {
     let mut profile = if args.offcpu.active() {
-        let path = args
-            .input
-            .input
-            .clone()
-            .unwrap_or_else(crate::mapped::default_input);
         crate::cmd::offcpu::profile_for(
-            &path,
+            &args.input.path(),
             args.input.force,
             &args.symbols,
             &args.filter,

@@ -43,6 +43,13 @@ pub struct Loaded {
     pub header: crate::header::Header,
 }
 
+impl InputArgs {
+    /// The file to read: `-i`, or the default (kprof.data, else perf.data).
+    pub fn path(&self) -> PathBuf {
+        self.input.clone().unwrap_or_else(mapped::default_input)
+    }
+}
+
 impl SymbolArgs {
     /// The analysis options these flags ask for.
     pub fn to_options(&self, filter: &FilterArgs) -> AnalysisOptions {
@@ -65,8 +72,7 @@ impl SymbolArgs {
 
 /// Opens, parses and analyzes one input.
 pub fn load(input: &InputArgs, options: &AnalysisOptions) -> Result<Loaded> {
-    let path = input.input.clone().unwrap_or_else(mapped::default_input);
-    load_path(&path, input.force, options)
+    load_path(&input.path(), input.force, options)
 }
 
 /// Opens, parses and analyzes the file at `path` (`-` for standard input).

@@ -11,7 +11,7 @@ use anyhow::{Result, bail};
 use kprof_perfdata::PerfFile;
 
 use crate::analysis::Analysis;
-use crate::cli::{CountMode, FilterArgs, FlameArgs, ReportArgs, SymbolArgs};
+use crate::cli::{CountMode, FilterArgs, FlameArgs, InputArgs, ReportArgs, SymbolArgs};
 use crate::cmd::{self, Loaded};
 use crate::export::is_clock_event;
 use crate::offcpu::model::{self, OnCpu, View};
@@ -76,6 +76,11 @@ fn on_cpu_event(file: &PerfFile<'_>, analysis: &Analysis, event: Option<&str>) -
     })
 }
 
+/// Loads the input `-i` names (or the default) and reads its scheduler timeline.
+fn load(input: &InputArgs, symbols: &SymbolArgs, filter: &FilterArgs) -> Result<OffCpuInput> {
+    load_path(&input.path(), input.force, symbols, filter)
+}
+
 /// Loads `path` and reads its scheduler timeline.
 pub fn load_path(
     path: &Path,
@@ -105,12 +110,7 @@ pub fn load_path(
 
 /// Runs `kprof flame --off-cpu`, `--wakers` or `--wall`.
 pub fn flame(args: &FlameArgs) -> Result<()> {
-    let path = args
-        .input
-        .input
-        .clone()
-        .unwrap_or_else(crate::mapped::default_input);
-    let input = load_path(&path, args.input.force, &args.symbols, &args.filter)?;
+    let input = load(&args.input, &args.symbols, &args.filter)?;
     let view = if args.offcpu.wall {
         View::Wall
     } else if args.offcpu.wakers {
@@ -166,12 +166,7 @@ pub fn report(args: &ReportArgs) -> Result<()> {
     if args.format != crate::cli::ReportFormat::Text {
         bail!("report --off-cpu prints text only");
     }
-    let path = args
-        .input
-        .input
-        .clone()
-        .unwrap_or_else(crate::mapped::default_input);
-    let input = load_path(&path, args.input.force, &args.symbols, &args.filter)?;
+    let input = load(&args.input, &args.symbols, &args.filter)?;
     let mut out = cmd::output(args.output.as_deref())?;
     writeln!(out, "# off-CPU: {}", input.timeline.quality_note())?;
     if args.offcpu.runq {

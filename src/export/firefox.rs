@@ -327,13 +327,7 @@ mod tests {
     use serde_json::Value;
 
     use super::*;
-    use crate::export::test_support::sample_profile;
-
-    fn export_json(profile: &Profile) -> Value {
-        let mut out = Vec::new();
-        write(profile, &mut out).unwrap();
-        serde_json::from_slice(&out).unwrap()
-    }
+    use crate::export::test_support::{sample_profile, written_json};
 
     /// One decoded sample: leaf function, its category and library path, time (ms), weight.
     #[derive(Debug)]
@@ -406,7 +400,7 @@ mod tests {
     #[test]
     fn threads_keep_their_samples_leaves_and_times() {
         let profile = sample_profile();
-        let json = export_json(&profile);
+        let json = written_json(write, &profile);
         let decoded = decode(&json, &profile);
         let start = profile.samples.iter().map(|s| s.time).min().unwrap();
         let mut expected: BTreeMap<(String, String, String), Vec<_>> = BTreeMap::new();
@@ -441,7 +435,7 @@ mod tests {
     #[test]
     fn weights_add_up_to_periods() {
         let profile = sample_profile();
-        let json = export_json(&profile);
+        let json = written_json(write, &profile);
         let interval_ns = json["meta"]["interval"].as_f64().unwrap() * 1e6;
         let decoded = decode(&json, &profile);
         for (index, event) in profile.events.iter().enumerate() {
@@ -469,7 +463,7 @@ mod tests {
     #[test]
     fn frames_carry_categories_and_libraries() {
         let profile = sample_profile();
-        let decoded = decode(&export_json(&profile), &profile);
+        let decoded = decode(&written_json(write, &profile), &profile);
         let mut seen = BTreeMap::new();
         for row in decoded.values().flatten() {
             if let Some(leaf) = &row.leaf {
@@ -505,7 +499,7 @@ mod tests {
     #[test]
     fn inlined_frames_stay_in_the_stack() {
         let profile = sample_profile();
-        let json = export_json(&profile);
+        let json = written_json(write, &profile);
         let main = json["threads"]
             .as_array()
             .unwrap()

@@ -196,13 +196,7 @@ mod tests {
     use serde_json::Value;
 
     use super::*;
-    use crate::export::test_support::{self, sample_profile};
-
-    fn export_json(profile: &Profile) -> Value {
-        let mut out = Vec::new();
-        write(profile, &mut out).unwrap();
-        serde_json::from_slice(&out).unwrap()
-    }
+    use crate::export::test_support::{self, sample_profile, written_json};
 
     fn schema_path() -> std::path::PathBuf {
         std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -212,7 +206,7 @@ mod tests {
     #[test]
     fn one_profile_per_thread_and_event_with_model_stacks_and_weights() {
         let profile = sample_profile();
-        let json = export_json(&profile);
+        let json = written_json(write, &profile);
         assert_eq!(json["$schema"], SCHEMA_URL);
         let frames = json["shared"]["frames"].as_array().unwrap();
         let name_of = |i: &Value| {
@@ -279,7 +273,7 @@ mod tests {
 
     #[test]
     fn frames_carry_source_lines_or_modules() {
-        let json = export_json(&sample_profile());
+        let json = written_json(write, &sample_profile());
         let frames = json["shared"]["frames"].as_array().unwrap();
         let find = |name: &str| frames.iter().find(|f| f["name"] == name).unwrap();
         assert_eq!(find("helper")["file"], "src/util.h");
@@ -324,10 +318,13 @@ mod tests {
                 String::from_utf8_lossy(&output.stderr).into_owned(),
             )
         };
-        let mut json = export_json(&sample_profile());
+        let mut json = written_json(write, &sample_profile());
         let (ok, stderr) = validate(&json, "valid.speedscope.json");
         assert!(ok, "schema validation failed: {stderr}");
-        let (ok, _) = validate(&export_json(&Profile::default()), "empty.speedscope.json");
+        let (ok, _) = validate(
+            &written_json(write, &Profile::default()),
+            "empty.speedscope.json",
+        );
         assert!(ok, "an empty profile must be valid too");
         json["profiles"][0]["unit"] = Value::from("furlongs");
         let (ok, stderr) = validate(&json, "broken.speedscope.json");

@@ -1,6 +1,7 @@
 //! Hand-built profiles and oracle helpers shared by the exporters' tests.
 
 use std::collections::BTreeMap;
+use std::io::{self, Write};
 use std::sync::Arc;
 
 use crate::profile::{
@@ -246,6 +247,16 @@ pub fn flat_periods(profile: &Profile, event: u16) -> (BTreeMap<String, u64>, u6
         }
     }
     (flat, total)
+}
+
+/// `profile` as an exporter's `write` writes it, parsed back as JSON.
+pub fn written_json(
+    write: fn(&Profile, &mut dyn Write) -> io::Result<()>,
+    profile: &Profile,
+) -> serde_json::Value {
+    let mut out = Vec::new();
+    write(profile, &mut out).unwrap();
+    serde_json::from_slice(&out).unwrap()
 }
 
 /// Whether a test that needs an external tool must fail instead of skipping.

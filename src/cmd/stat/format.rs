@@ -156,6 +156,23 @@ pub enum Metric {
     },
 }
 
+impl Metric {
+    /// The value as perf prints it (`width.precision`, then the suffix) and its unit; `None`
+    /// when there is no value to print.
+    fn printed(&self) -> Option<(String, &str)> {
+        match self {
+            Metric::Value {
+                value,
+                width,
+                precision,
+                suffix,
+                unit,
+            } => Some((format!("{value:>width$.precision$}{suffix}"), unit)),
+            Metric::None | Metric::Missing(_) => None,
+        }
+    }
+}
+
 /// True when `spec` counts the event `name` (any spelling or modifiers).
 fn is_event(spec: &EventSpec, name: &str) -> bool {
     events::parse_event(name).is_ok_and(|e| e.kind == spec.kind)
@@ -339,20 +356,13 @@ impl Printer {
                     row.unit(),
                     row.name
                 ));
-                match metric {
-                    Metric::Value {
-                        value,
-                        width,
-                        precision,
-                        suffix,
-                        unit,
-                    } => {
-                        let number = format!("{value:>width$.precision$}{suffix}");
+                match metric.printed() {
+                    Some((number, unit)) => {
                         let used = 3 + number.len();
                         let pad = METRIC_LEN.saturating_sub(used + 1);
                         line.push_str(&format!(" # {number} {unit:<pad$}"));
                     }
-                    Metric::None | Metric::Missing(_) => {
+                    None => {
                         line.push_str(&" ".repeat(METRIC_LEN));
                     }
                 }
@@ -390,16 +400,9 @@ impl Printer {
         }
         fields.push(row.running.to_string());
         fields.push(format!("{:.2}", row.running_percent()));
-        match metric {
-            Metric::Value {
-                value,
-                width,
-                precision,
-                suffix,
-                unit,
-            } => {
+        match metric.printed() {
+            Some((printed, unit)) => {
                 // perf keeps the number's digits and dots only ("  12.34%" → "12.34").
-                let printed = format!("{value:>width$.precision$}{suffix}");
                 let number: String = printed
                     .trim_start()
                     .chars()
@@ -408,7 +411,7 @@ impl Printer {
                 fields.push(number);
                 fields.push(unit.trim_start().to_owned());
             }
-            Metric::None | Metric::Missing(_) => {
+            None => {
                 fields.push(String::new());
                 fields.push(String::new());
             }

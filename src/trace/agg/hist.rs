@@ -104,16 +104,7 @@ impl Log2Hist {
 
     /// The buckets from the first to the last non-empty one, with their bounds.
     pub fn buckets(&self) -> Vec<Bucket> {
-        shown_range(&self.counts)
-            .map(|i| {
-                let (min, max) = Self::bounds(i);
-                Bucket {
-                    min,
-                    max,
-                    count: self.counts[i],
-                }
-            })
-            .collect()
+        shown_buckets(&self.counts, Self::bounds)
     }
 
     /// The lines bpftrace prints for this histogram (empty when it holds nothing).
@@ -241,23 +232,16 @@ impl LinearHist {
     /// The buckets from the first to the last non-empty one, with their bounds.
     pub fn buckets(&self) -> Vec<Bucket> {
         let last = self.counts.len() - 1;
-        shown_range(&self.counts)
-            .map(|i| {
-                let (min, max) = if i == 0 {
-                    (None, Some(i128::from(self.min) - 1))
-                } else if i == last {
-                    (Some(i128::from(self.max)), None)
-                } else {
-                    let low = i128::from(self.min) + (i as i128 - 1) * i128::from(self.step);
-                    (Some(low), Some(low + i128::from(self.step) - 1))
-                };
-                Bucket {
-                    min,
-                    max,
-                    count: self.counts[i],
-                }
-            })
-            .collect()
+        shown_buckets(&self.counts, |i| {
+            if i == 0 {
+                (None, Some(i128::from(self.min) - 1))
+            } else if i == last {
+                (Some(i128::from(self.max)), None)
+            } else {
+                let low = i128::from(self.min) + (i as i128 - 1) * i128::from(self.step);
+                (Some(low), Some(low + i128::from(self.step) - 1))
+            }
+        })
     }
 
     /// The lines bpftrace prints for this histogram (empty when it holds nothing).
@@ -289,6 +273,23 @@ fn shown_range(counts: &[u64]) -> std::ops::Range<usize> {
         (Some(first), Some(last)) => first..last + 1,
         _ => 0..0,
     }
+}
+
+/// The buckets from the first to the last non-empty one, with the inclusive `bounds` of each.
+fn shown_buckets(
+    counts: &[u64],
+    bounds: impl Fn(usize) -> (Option<i128>, Option<i128>),
+) -> Vec<Bucket> {
+    shown_range(counts)
+        .map(|i| {
+            let (min, max) = bounds(i);
+            Bucket {
+                min,
+                max,
+                count: counts[i],
+            }
+        })
+        .collect()
 }
 
 /// bpftrace's rows: label in 16 columns, count in 8, and the bar scaled to the fullest bucket.
