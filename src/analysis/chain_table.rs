@@ -64,18 +64,22 @@ struct RecordedEntry {
     key: u32,
 }
 
-impl RecordedEntry {
-    /// The hash of `key`, folded to 32 bits.
-    fn hash_of(key: &RecordedChainKey<'_>) -> u32 {
-        let hash = FxBuildHasher.hash_one(key);
-        (hash ^ (hash >> 32)) as u32
-    }
+/// A distinct location in the table of locations: its key's hash folded to 32 bits, and its id.
+#[derive(Clone, Copy)]
+struct LocationEntry {
+    hash: u32,
+    id: LocationId,
+}
 
-    /// The table's hash of a folded hash: all of its bits mixed into the top ones, which the
-    /// table compares first.
-    fn spread(hash: u32) -> u64 {
-        u64::from(hash).wrapping_mul(0x9e37_79b9_7f4a_7c15)
-    }
+/// A 64-bit hash folded to the 32 bits the tables keep.
+fn fold_hash(hash: u64) -> u32 {
+    (hash ^ (hash >> 32)) as u32
+}
+
+/// The tables' hash of a folded hash: all of its bits mixed into the top ones, which the
+/// table compares first.
+fn spread_hash(hash: u32) -> u64 {
+    u64::from(hash).wrapping_mul(0x9e37_79b9_7f4a_7c15)
 }
 
 /// Where unwound stacks can be the same: one address space state and one chain shape.
@@ -202,7 +206,8 @@ pub struct ChainTable<'f> {
     /// Distinct locations, each with the distance (wrapping) from it to the address shown
     /// for it: 0 unless samples keep their addresses.
     locations: Vec<(Location, u64)>,
-    location_ids: HashMap<LocationKey, LocationId>,
+    /// The distinct locations by the hash of their key (see [`RecordedEntry`] for why so small).
+    location_ids: HashTable<LocationEntry>,
     /// Leaf-first locations of every distinct chain, flattened.
     chain_locations: Vec<LocationId>,
     /// Per distinct chain: where its locations start in `chain_locations`, and how many.
@@ -230,7 +235,7 @@ impl<'f> ChainTable<'f> {
             call_site_lookup,
             sample_addresses,
             locations: Vec::new(),
-            location_ids: HashMap::default(),
+            location_ids: HashTable::new(),
             chain_locations: Vec::new(),
             chain_ranges: Vec::new(),
             recorded: HashTable::new(),
@@ -246,8 +251,9 @@ impl<'f> ChainTable<'f> {
     /// are not rehashed (rehashing a recorded chain's key reads all its bytes again).
     pub fn reserve(&mut self, samples: usize) {
         self.recorded
-            .reserve(samples, |entry| RecordedEntry::spread(entry.hash));
-        self.location_ids.reserve(samples);
+            .reserve(samples, |entry| spread_hash(entry.hash));
+        self.location_ids
+            .reserve(samples, |entry| spread_hash(entry.hash));
     }
 
     /// The chain of a recorded stack (`input`, identified by `key`), located in `spaces` the
@@ -259,11 +265,11 @@ impl<'f> ChainTable<'f> {
         input: &ChainInput<'_>,
     ) -> ChainId {
         // One hash of the key, found or not: it holds the whole callchain.
-        let hash = RecordedEntry::hash_of(&key);
+        let hash = fold_hash(FxBuildHasher.hash_one(key));
         let keys = &self.recorded_keys;
         let known = self
             .recorded
-            .find(RecordedEntry::spread(hash), |entry| {
+            .find(spread_hash(hash), |entry| {
                 entry.hash == hash
                     && keys
                         .get(entry.key as usize)
@@ -275,12 +281,12 @@ impl<'f> ChainTable<'f> {
         }
         let next = ChainId(self.chain_ranges.len() as u32);
         self.recorded.insert_unique(
-            RecordedEntry::spread(hash),
+            spread_hash(hash),
             RecordedEntry {
                 hash,
                 key: self.recorded_keys.len() as u32,
             },
-            |entry| RecordedEntry::spread(entry.hash),
+            |entry| spread_hash(entry.hash),
         );
         self.recorded_keys.push((key, next));
         let mut addresses = std::mem::take(&mut self.addresses);
@@ -363,14 +369,25 @@ impl<'f> ChainTable<'f> {
 
     /// The id of `location` (shown `shown_delta` away), added at the end when new.
     fn intern_location(&mut self, location: Location, shown_delta: u64) -> LocationId {
-        let next = LocationId(self.locations.len() as u32);
-        *self
-            .location_ids
-            .entry(LocationKey::new(location, shown_delta))
-            .or_insert_with(|| {
-                self.locations.push((location, shown_delta));
-                next
-            })
+        let key = LocationKey::new(location, shown_delta);
+        let hash = fold_hash(FxBuildHasher.hash_one(key));
+        let locations = &self.locations;
+        let known = self.location_ids.find(spread_hash(hash), |entry| {
+            entry.hash == hash
+                && locations
+                    .get(entry.id.0 as usize)
+                    .is_some_and(|&(known, delta)| LocationKey::new(known, delta) == key)
+        });
+        if let Some(entry) = known {
+            return entry.id;
+        }
+        let id = LocationId(self.locations.len() as u32);
+        self.locations.push((location, shown_delta));
+        self.location_ids
+            .insert_unique(spread_hash(hash), LocationEntry { hash, id }, |entry| {
+                spread_hash(entry.hash)
+            });
+        id
     }
 
     /// Appends the chains of `other` (a table of later samples, made with the same options)
