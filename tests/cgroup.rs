@@ -353,14 +353,7 @@ fn trace_counts_by_cgroup_what_each_cgroups_workload_did() {
     let (a, b) = pair.unwrap();
     // `storm N` makes exactly N one-byte writes.
     let storm = c_workload("storm", &["-O1"]);
-    let comm: String = storm
-        .file_name()
-        .unwrap()
-        .to_str()
-        .unwrap()
-        .chars()
-        .take(15)
-        .collect();
+    let comm = comm_of(&storm);
     let storm = storm.to_str().unwrap();
     let expected = [(a.path.clone(), 300u64), (b.path.clone(), 700u64)];
     let dir = TempDir::new("cg-trace");
@@ -374,22 +367,7 @@ fn trace_counts_by_cgroup_what_each_cgroups_workload_did() {
         ),
     )
     .unwrap();
-    let json = {
-        let _machine = shared();
-        kprof_ok(&[
-            "trace",
-            "-q",
-            "--json",
-            "--count",
-            "--by",
-            "cgroup,comm",
-            "-e",
-            "syscalls:sys_enter_write",
-            "--",
-            "sh",
-            script.to_str().unwrap(),
-        ])
-    };
+    let json = crate::trace::write_counts_json("cgroup,comm", &["sh", script.to_str().unwrap()]);
     let value: serde_json::Value = serde_json::from_str(json.trim()).unwrap();
     assert_eq!(value["lost"], 0, "{json}");
     // The workload's writes, per cgroup: exactly what it did in each (the shells' own writes,

@@ -323,15 +323,7 @@ pub fn kprof_record(file: &Path, args: &[&str], cmd: &[&str]) -> String {
     let system_wide = args.contains(&"-a");
     let _exclusive = system_wide.then(exclusive);
     let _shared = (!system_wide).then(shared);
-    let out = kprof()
-        .args(["record", "-q"])
-        .args(args)
-        .arg("-o")
-        .arg(file)
-        .arg("--")
-        .args(cmd)
-        .output()
-        .expect("kprof runs");
+    let out = kprof_record_output(file, &[&["-q"], args].concat(), cmd);
     assert!(
         out.status.success(),
         "kprof record {args:?} -- {cmd:?} failed with {}: {}",
@@ -339,6 +331,20 @@ pub fn kprof_record(file: &Path, args: &[&str], cmd: &[&str]) -> String {
         String::from_utf8_lossy(&out.stderr)
     );
     String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Runs `kprof record ARGS -o FILE -- CMD` and returns its output, whatever its status (the
+/// caller checks it and holds the machine as it needs, see [`shared`]).
+pub fn kprof_record_output(file: &Path, args: &[&str], cmd: &[&str]) -> Output {
+    kprof()
+        .arg("record")
+        .args(args)
+        .arg("-o")
+        .arg(file)
+        .arg("--")
+        .args(cmd)
+        .output()
+        .expect("kprof runs")
 }
 
 /// Whether a compiled workload keeps frame pointers (`-fno-omit-frame-pointer`).
@@ -476,18 +482,7 @@ pub fn spawn_hot_recording(hot: &Path, file: &Path) -> std::process::Child {
         .unwrap()
 }
 
-/// Runs `cmd` and insists on success (the failure shows its standard error); returns its
-/// output.
-pub fn succeeded(cmd: &mut Command) -> Output {
-    let out = cmd.output().expect("the command runs");
-    assert!(
-        out.status.success(),
-        "{cmd:?} failed with {}: {}",
-        out.status,
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out
-}
+pub use kprof_test_support::command::{stdout_of, succeeded};
 
 /// `kprof report --no-children --sort sym --format json -i FILE ARGS`, parsed: the self share of
 /// each symbol, as most oracles compare it.
@@ -518,15 +513,40 @@ pub fn perf_script(file: &Path, fields: &str) -> String {
     ])
 }
 
+/// `perf report -i FILE --no-children --sort sym --stdio -g none ARGS` of the first event, read
+/// as `[.] name` / `[k] name` → percent (rows of one key summed).
+pub fn perf_symbol_percents(file: &Path, args: &[&str]) -> std::collections::HashMap<String, f64> {
+    let mut all = vec![
+        "report",
+        "-i",
+        file.to_str().unwrap(),
+        "--no-children",
+        "--sort",
+        "sym",
+        "--stdio",
+        "-g",
+        "none",
+    ];
+    all.extend_from_slice(args);
+    let mut rows = std::collections::HashMap::new();
+    for line in perf(&all).lines() {
+        let line = line.trim_start();
+        if line.starts_with('#') {
+            continue;
+        }
+        let Some((percent, sym)) = line.split_once("%  ") else {
+            continue;
+        };
+        if let Ok(percent) = percent.trim().parse::<f64>() {
+            *rows.entry(sym.trim().to_string()).or_insert(0.0) += percent;
+        }
+    }
+    rows
+}
+
 /// Runs `perf ARGS` and returns stdout; panics on failure.
 pub fn perf(args: &[&str]) -> String {
-    let out = Command::new("perf").args(args).output().expect("perf runs");
-    assert!(
-        out.status.success(),
-        "perf {args:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
+    stdout_of(Command::new("perf").args(args))
 }
 
 /// The reference folded stacks: `perf script` text collapsed by inferno's `collapse-perf`

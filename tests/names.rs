@@ -229,37 +229,12 @@ fn sfinae_names_in_namespace_std_demangle() {
     );
 }
 
-/// perf's `--sort sym` percentages of the first event: symbol → percent.
-fn perf_symbol_percents(file: &Path) -> HashMap<String, f64> {
-    let text = perf(&[
-        "report",
-        "-i",
-        file.to_str().unwrap(),
-        "--no-children",
-        "--sort",
-        "sym",
-        "--stdio",
-        "-g",
-        "none",
-        "--percent-limit",
-        "0",
-    ]);
-    let mut rows = HashMap::new();
-    for line in text.lines() {
-        let line = line.trim_start();
-        if line.starts_with('#') {
-            continue;
-        }
-        let Some((percent, sym)) = line.split_once("%  ") else {
-            continue;
-        };
-        let (Ok(percent), Some(name)) = (percent.trim().parse::<f64>(), sym.strip_prefix("[.] "))
-        else {
-            continue;
-        };
-        *rows.entry(name.trim_end().to_string()).or_insert(0.0) += percent;
-    }
-    rows
+/// perf's `--sort sym` percentages of the first event's user-space symbols: name → percent.
+fn perf_user_symbol_percents(file: &Path) -> HashMap<String, f64> {
+    perf_symbol_percents(file, &["--percent-limit", "0"])
+        .into_iter()
+        .filter_map(|(sym, percent)| Some((sym.strip_prefix("[.] ")?.to_owned(), percent)))
+        .collect()
 }
 
 /// kprof's `--sort sym` percentages of user-space symbols.
@@ -284,7 +259,7 @@ fn check_names_against_perf(tag: &str, cmd: &[&str], expected: &[&[&str]]) {
     let Recording {
         dir: _dir, file, ..
     } = Recording::by_perf(tag, "perf.data", &["-e", "cpu-clock", "-F", "2000"], cmd);
-    let perf_rows = perf_symbol_percents(&file);
+    let perf_rows = perf_user_symbol_percents(&file);
     let kprof_rows = kprof_symbol_percents(&file);
     for (name, &percent) in &perf_rows {
         if percent < 2.0 {
@@ -378,17 +353,9 @@ const BASE: u64 = 0x7f00_0000_0000;
 impl<'a> Mapped<'a> {
     fn new(file: &'a Path) -> Self {
         let mut spaces = AddressSpaces::new();
-        spaces.mmap(
-            1,
-            MappingInfo {
-                start: Avma(BASE),
-                len: std::fs::metadata(file).unwrap().len(),
-                pgoff: 0,
-                path: file.to_str().unwrap().as_bytes(),
-                build_id: None,
-                kernel: false,
-            },
-        );
+        let len = std::fs::metadata(file).unwrap().len();
+        let path = file.to_str().unwrap().as_bytes();
+        spaces.mmap(1, MappingInfo::user(Avma(BASE), len, 0, path));
         Mapped {
             file,
             sections: section_headers(file),
@@ -532,15 +499,10 @@ fn inlined_frames_are_named_as_their_out_of_line_copies() {
     // `fill` calls std::generate_n with a lambda; at -O2 both are inlined into it and GCC
     // gives neither a linkage name. The oracle is the name each has where it is not inlined.
     let out_of_line = workload("g++", "names.cpp", &["-O0", "-std=c++17"]);
-    let mut wanted: Vec<String> = cxxfilt(&mangled_names(&out_of_line, false))
-        .into_iter()
-        .filter(|n| {
-            n.contains("fill(std::vector")
-                && (n.contains("generate_n<") || n.contains("operator()"))
-        })
-        .collect();
-    wanted.sort();
-    wanted.dedup();
+    let wanted = kprof_test_support::workloads::inlined_into_fill(cxxfilt(&mangled_names(
+        &out_of_line,
+        false,
+    )));
     assert_eq!(wanted.len(), 2, "{wanted:?}");
 
     let inlined = workload("g++", "names.cpp", &["-O2", "-g", "-std=c++17"]);

@@ -20,6 +20,12 @@ pub(crate) fn calls_binary() -> PathBuf {
     c_workload("probe_calls", &["-O2", "-g"])
 }
 
+/// The call workload, when kprof can probe it and bpftrace is here to compare with; `None`
+/// (the test skips) otherwise.
+pub(crate) fn calls_binary_beside_bpftrace() -> Option<PathBuf> {
+    (kprof_can_record() && tool("bpftrace")).then(calls_binary)
+}
+
 /// The USDT workload: `probe_usdt.c` (plain probe) with `probe_usdt_guarded.c` (the probe
 /// behind a semaphore), compiled with `cc` into `dir`.
 pub(crate) fn usdt_binary(dir: &TempDir) -> PathBuf {
@@ -36,6 +42,17 @@ pub(crate) fn usdt_binary(dir: &TempDir) -> PathBuf {
         .expect("cc runs");
     assert!(status.success(), "compiling the USDT workload");
     out
+}
+
+/// A fresh directory tagged `tag` with the USDT workload ([`usdt_binary`]) built in it, when
+/// kprof can probe it; `None` (the test skips) otherwise.
+pub(crate) fn usdt_fixture(tag: &str) -> Option<(TempDir, PathBuf)> {
+    if !kprof_can_record() {
+        return None;
+    }
+    let dir = TempDir::new(tag);
+    let prog = usdt_binary(&dir);
+    Some((dir, prog))
 }
 
 fn resolve_one(spec: &str) -> ResolvedProbe {
@@ -205,7 +222,7 @@ pub(crate) fn same_run(
     allocate: bool,
 ) -> (std::process::Output, String, u32) {
     let prog = calls_binary();
-    let mut kprof_run = KillOnDrop(
+    let (mut kprof_run, kprof_lines) = spawn_reading_lines(
         kprof()
             .args(kprof_args)
             .arg("--")
@@ -215,12 +232,8 @@ pub(crate) fn same_run(
                 u8::from(allocate).to_string(),
                 "wait".to_owned(),
             ])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap(),
+            .stderr(Stdio::piped()),
     );
-    let kprof_lines = line_reader(&mut kprof_run.0);
     let pid: u32 = loop {
         let line = kprof_lines
             .recv_timeout(Duration::from_secs(60))
@@ -229,19 +242,15 @@ pub(crate) fn same_run(
             break pid.parse().unwrap();
         }
     };
-    let mut bpftrace = KillOnDrop(
+    let (mut bpftrace, bpftrace_lines) = spawn_reading_lines(
         Command::new("bpftrace")
             .args(["-p", &pid.to_string(), "-e"])
             .arg(format!(
                 "BEGIN {{ printf(\"ready\\n\"); }} {}",
                 script.replace("PID", &pid.to_string())
             ))
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
+            .stderr(Stdio::null()),
     );
-    let bpftrace_lines = line_reader(&mut bpftrace.0);
     wait_for_line(&bpftrace_lines, "ready");
     assert_eq!(send_signal(pid, libc::SIGUSR1), 0);
     let mut rest = String::new();
@@ -270,10 +279,9 @@ pub(crate) fn same_run(
 // See: issue #15, done means 1.
 #[test]
 fn uprobe_counts_and_histograms_equal_bpftrace_on_the_same_run() {
-    if !kprof_can_record() || !tool("bpftrace") {
+    let Some(prog) = calls_binary_beside_bpftrace() else {
         return;
-    }
-    let prog = calls_binary();
+    };
     let prog_s = prog.to_str().unwrap();
     let work = resolve_one(&format!("u:{prog_s}:work"));
     let work_ret = resolve_one(&format!("ur:{prog_s}:work"));
@@ -333,10 +341,9 @@ fn uprobe_counts_and_histograms_equal_bpftrace_on_the_same_run() {
 // See: issue #15, done means 1 (counting: `kprof stat -e u:...`).
 #[test]
 fn stat_counts_probe_hits_as_bpftrace_does() {
-    if !kprof_can_record() || !tool("bpftrace") {
+    let Some(prog) = calls_binary_beside_bpftrace() else {
         return;
-    }
-    let prog = calls_binary();
+    };
     let prog_s = prog.to_str().unwrap();
     let script = format!(
         "uprobe:{prog_s}:work /pid == PID/ {{ @calls = count(); }} \
@@ -388,10 +395,9 @@ fn trace_beside_bpftrace(
 // See: issue #15 point 4, done means 1 (`kprof trace --count` and `--hist arg0` of a uprobe).
 #[test]
 fn trace_counts_and_histograms_probe_arguments_as_bpftrace_does() {
-    if !kprof_can_record() || !tool("bpftrace") {
+    let Some(prog) = calls_binary_beside_bpftrace() else {
         return;
-    }
-    let prog = calls_binary();
+    };
     let work = format!("u:{}:work", prog.to_str().unwrap());
     let script = format!(
         "uprobe:{}:work /pid == PID/ {{ @ = hist(arg0); @calls = count(); }}",
@@ -423,10 +429,9 @@ fn trace_counts_and_histograms_probe_arguments_as_bpftrace_does() {
 // uprobe/uretprobe `hist(nsecs - @start[tid])`).
 #[test]
 fn trace_function_latency_agrees_with_bpftrace_on_the_same_run() {
-    if !kprof_can_record() || !tool("bpftrace") {
+    let Some(prog) = calls_binary_beside_bpftrace() else {
         return;
-    }
-    let prog = calls_binary();
+    };
     let prog_s = prog.to_str().unwrap();
     let script = format!(
         "uprobe:{prog_s}:work /pid == PID/ {{ @start[tid] = nsecs; }} \
@@ -479,19 +484,8 @@ fn trace_reads_probe_events_back_from_its_file() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{stderr}");
     assert!(!stderr.contains("lost"), "a lossless trace: {stderr}");
-    let read = |args: &[&str]| -> String {
-        let out = kprof()
-            .args(["trace", "-i", data_s])
-            .args(args)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    };
+    let read =
+        |args: &[&str]| -> String { stdout_of(kprof().args(["trace", "-i", data_s]).args(args)) };
     let text = read(&["--count", "--by", "event"]);
     // The program calls work() 1500 times; each call returns.
     for event in [format!("u:{prog_s}:work"), format!("ur:{prog_s}:work")] {
@@ -521,27 +515,27 @@ pub(crate) fn counted(stderr: &str, name: &str) -> u64 {
         .unwrap()
 }
 
+/// A count printed as `KEY=N` by a workload.
+pub(crate) fn printed(stdout: &str, key: &str) -> u64 {
+    stdout
+        .split_whitespace()
+        .find_map(|w| w.strip_prefix(key))
+        .unwrap_or_else(|| panic!("no {key} in {stdout}"))
+        .parse()
+        .unwrap()
+}
+
 /// `plain=N guarded=M` from the USDT workload.
 fn usdt_counts(stdout: &str) -> (u64, u64) {
-    let field = |key: &str| -> u64 {
-        stdout
-            .split_whitespace()
-            .find_map(|w| w.strip_prefix(key))
-            .unwrap_or_else(|| panic!("no {key} in {stdout}"))
-            .parse()
-            .unwrap()
-    };
-    (field("plain="), field("guarded="))
+    (printed(stdout, "plain="), printed(stdout, "guarded="))
 }
 
 // See: issue #15, done means 2.
 #[test]
 fn usdt_hits_arguments_and_semaphore_match_the_program() {
-    if !kprof_can_record() {
+    let Some((dir, prog)) = usdt_fixture("probes-usdt") else {
         return;
-    }
-    let dir = TempDir::new("probes-usdt");
-    let prog = usdt_binary(&dir);
+    };
     let prog_s = prog.to_str().unwrap();
     // Alone, nobody sets the semaphore: the guarded probe never runs.
     let alone = Command::new(&prog).arg("200").output().unwrap();
@@ -619,6 +613,14 @@ fn usdt_hits_arguments_and_semaphore_match_the_program() {
     }
 }
 
+/// Starts `command` with its stdout piped, killed when dropped: the child and its stdout lines
+/// ([`line_reader`]).
+pub(crate) fn spawn_reading_lines(command: &mut Command) -> (KillOnDrop, mpsc::Receiver<String>) {
+    let mut child = KillOnDrop(command.stdout(Stdio::piped()).spawn().unwrap());
+    let lines = line_reader(&mut child.0);
+    (child, lines)
+}
+
 /// Lines of a child's stdout, read on a thread.
 pub(crate) fn line_reader(child: &mut Child) -> mpsc::Receiver<String> {
     let stdout = child.stdout.take().unwrap();
@@ -666,22 +668,13 @@ impl Drop for KillOnDrop {
 // See: issue #15, done means 3.
 #[test]
 fn interrupted_or_killed_kprof_leaves_nothing_behind() {
-    if !kprof_can_record() {
+    let Some((dir, prog)) = usdt_fixture("probes-behind") else {
         return;
-    }
-    let dir = TempDir::new("probes-behind");
-    let prog = usdt_binary(&dir);
+    };
     let spec = format!("usdt:{}:demo:guarded", prog.display());
     let before = uprobe_events();
     let _machine = shared();
-    let mut target = KillOnDrop(
-        Command::new(&prog)
-            .arg("loop")
-            .stdout(Stdio::piped())
-            .spawn()
-            .unwrap(),
-    );
-    let lines = line_reader(&mut target.0);
+    let (mut target, lines) = spawn_reading_lines(Command::new(&prog).arg("loop"));
     wait_for_line(&lines, "semaphore=0");
     let pid = target.0.id();
     for (signal, name) in [

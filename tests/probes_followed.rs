@@ -8,8 +8,8 @@ use std::time::Duration;
 
 use crate::common::*;
 use crate::probes::{
-    KillOnDrop, bpftrace_maps, calls_binary, counted, line_reader, same_run, send_signal,
-    usdt_binary, wait_for_line,
+    bpftrace_maps, calls_binary_beside_bpftrace, counted, printed, same_run, send_signal,
+    spawn_reading_lines, usdt_fixture, wait_for_line,
 };
 
 // See: issue #15 (USDT `sym(%rip)` operands give the global's value, not its address).
@@ -30,26 +30,18 @@ fn usdt_global_operands_read_the_live_process() {
     );
     let _machine = shared();
     let value: i64 = 1_234_567_890_123;
-    let mut target = KillOnDrop(
+    let (mut target, target_lines) = spawn_reading_lines(
         Command::new(&prog)
             .arg(value.to_string())
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .spawn()
-            .unwrap(),
+            .stdin(Stdio::piped()),
     );
-    let target_lines = line_reader(&mut target.0);
     wait_for_line(&target_lines, "ready");
-    let mut tracer = KillOnDrop(
+    let (mut tracer, events) = spawn_reading_lines(
         kprof()
             .args(["trace", "--json", "-e", &spec, "-p"])
             .arg(target.0.id().to_string())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap(),
+            .stderr(Stdio::piped()),
     );
-    let events = line_reader(&mut tracer.0);
     // One event decoded while the target runs, then the rest at the end of the trace; the
     // target lives until the tracer is done.
     let first = events
@@ -78,10 +70,9 @@ fn usdt_global_operands_read_the_live_process() {
 // the arguments that pass equals bpftrace's with the same predicate, on the same run.
 #[test]
 fn a_filter_on_uprobe_arguments_agrees_with_bpftrace() {
-    if !kprof_can_record() || !tool("bpftrace") {
+    let Some(prog) = calls_binary_beside_bpftrace() else {
         return;
-    }
-    let prog = calls_binary();
+    };
     let prog_s = prog.to_str().unwrap();
     let predicate = "arg0 > 1000 && arg0 < 100000";
     let args: Vec<String> = [
@@ -121,11 +112,9 @@ fn a_filter_on_uprobe_arguments_agrees_with_bpftrace() {
 // `arg0 >= 100 && arg2 < -600` holds for i in 201..300: 99 events.
 #[test]
 fn a_filter_on_usdt_arguments_keeps_what_the_program_passed() {
-    if !kprof_can_record() {
+    let Some((dir, prog)) = usdt_fixture("probes-filter") else {
         return;
-    }
-    let dir = TempDir::new("probes-filter");
-    let prog = usdt_binary(&dir);
+    };
     let spec = format!("usdt:{}:demo:plain", prog.display());
     let predicate = "arg0 >= 100 && arg2 < -600";
     let data = dir.join("plain.data");
@@ -170,16 +159,6 @@ fn a_filter_on_usdt_arguments_keeps_what_the_program_passed() {
         stderr.contains("unknown field \"count\"") && stderr.contains("arg0, arg1, arg2, arg3"),
         "{stderr}"
     );
-}
-
-/// A count printed as `KEY=N` by a workload.
-fn printed(stdout: &str, key: &str) -> u64 {
-    stdout
-        .split_whitespace()
-        .find_map(|w| w.strip_prefix(key))
-        .unwrap_or_else(|| panic!("no {key} in {stdout}"))
-        .parse()
-        .unwrap()
 }
 
 /// `@: N`, the total of `kprof trace --count`.

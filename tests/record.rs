@@ -10,36 +10,7 @@ use crate::common::*;
 
 /// `perf report --no-children --sort sym` of `file`: `[.] sym` → percent (first event).
 fn perf_top(file: &Path) -> HashMap<String, f64> {
-    let out = Command::new("perf")
-        .args([
-            "report",
-            "--no-children",
-            "--sort",
-            "sym",
-            "--stdio",
-            "-g",
-            "none",
-            "--force",
-            "-i",
-        ])
-        .arg(file)
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "perf report failed: {stderr}");
-    let mut rows = HashMap::new();
-    for line in String::from_utf8_lossy(&out.stdout).lines() {
-        let t = line.trim_start();
-        if t.starts_with('#') {
-            continue;
-        }
-        if let Some((pct, sym)) = t.split_once("%  ") {
-            if let Ok(p) = pct.trim().parse::<f64>() {
-                *rows.entry(sym.trim().to_string()).or_insert(0.0) += p;
-            }
-        }
-    }
-    rows
+    perf_symbol_percents(file, &["--force"])
 }
 
 fn kprof_top(file: &Path) -> HashMap<String, f64> {
@@ -173,22 +144,11 @@ fn cycles_falls_back_system_wide_and_sees_running_processes() {
         "ran() {{ cut -d' ' -f1 {schedstat}; }}; start=$(ran) && \
          while now=$(ran) && [ $((now - start)) -lt 500000000 ]; do sleep 0.05; done"
     );
-    let out = kprof()
-        .args([
-            "record",
-            "-e",
-            "cycles",
-            "-a",
-            "-g",
-            "-o",
-            file.to_str().unwrap(),
-            "--",
-            "sh",
-            "-c",
-            &until_it_ran,
-        ])
-        .output()
-        .unwrap();
+    let out = kprof_record_output(
+        &file,
+        &["-e", "cycles", "-a", "-g"],
+        &["sh", "-c", &until_it_ran],
+    );
     let _ = background.kill();
     let _ = background.wait();
     let stderr = String::from_utf8_lossy(&out.stderr);
@@ -229,16 +189,7 @@ fn exit_status_is_the_commands() {
         return;
     }
     let (_dir, file) = TempDir::with_file("rec-exit", "exit.data");
-    let out = run_kprof(&[
-        "record",
-        "-q",
-        "-o",
-        file.to_str().unwrap(),
-        "--",
-        "sh",
-        "-c",
-        "exit 3",
-    ]);
+    let out = kprof_record_output(&file, &["-q"], &["sh", "-c", "exit 3"]);
     assert_eq!(
         out.status.code(),
         Some(3),
@@ -247,14 +198,7 @@ fn exit_status_is_the_commands() {
     );
     // `sh -c 'exit 3'` may end before its first sample: the header is there either way.
     kprof_ok(&["report", "--header-only", "-i", file.to_str().unwrap()]);
-    let out = run_kprof(&[
-        "record",
-        "-q",
-        "-o",
-        file.to_str().unwrap(),
-        "--",
-        "/nonexistent/program",
-    ]);
+    let out = kprof_record_output(&file, &["-q"], &["/nonexistent/program"]);
     assert_eq!(out.status.code(), Some(127));
     assert!(String::from_utf8_lossy(&out.stderr).contains("failed to exec"));
 }
@@ -411,22 +355,7 @@ fn high_rate_system_wide_loses_nothing_or_reports_the_loss_exactly() {
     let _alone = exclusive();
     let (_dir, file) = TempDir::with_file("rec-loss", "loss.data");
     let script = format!("{0} 10 & {0} 10; wait", hot.display());
-    let out = kprof()
-        .args([
-            "record",
-            "-F",
-            "10000",
-            "-a",
-            "-g",
-            "-o",
-            file.to_str().unwrap(),
-            "--",
-            "sh",
-            "-c",
-            &script,
-        ])
-        .output()
-        .unwrap();
+    let out = kprof_record_output(&file, &["-F", "10000", "-a", "-g"], &["sh", "-c", &script]);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{stderr}");
     // The closing line: "kprof: wrote N samples, M lost ..." (or ", 0 lost").

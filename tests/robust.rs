@@ -13,8 +13,8 @@ use std::time::{Duration, Instant};
 
 use crate::common::{
     FramePointers, Recording, TempDir, available, c_workload, hot, hot_for_kprof_and_perf, kprof,
-    kprof_can_record, kprof_ok, kprof_record, perf_can_record, run_kprof, shared,
-    spawn_hot_recording, succeeded, symbol_report_json, tool,
+    kprof_can_record, kprof_ok, kprof_record, kprof_record_output, perf_can_record, run_kprof,
+    shared, spawn_hot_recording, succeeded, symbol_report_json, tool,
 };
 
 /// A small tmpfs mounted for one test, unmounted on drop.
@@ -399,19 +399,11 @@ fn a_full_disk_keeps_what_was_written_and_the_workload_runs_on() {
     let script = format!("{} 3; touch {}", hot.display(), marker.display());
     let _machine = shared();
     // DWARF stacks of 32 KiB a sample fill 2 MiB in 64 samples.
-    let out = run_kprof(&[
-        "record",
-        "-F",
-        "999",
-        "--call-graph",
-        "dwarf,32768",
-        "-o",
-        file.to_str().unwrap(),
-        "--",
-        "sh",
-        "-c",
-        &script,
-    ]);
+    let out = kprof_record_output(
+        &file,
+        &["-F", "999", "--call-graph", "dwarf,32768"],
+        &["sh", "-c", &script],
+    );
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{stderr}");
     assert!(marker.exists(), "the workload ran to its end: {stderr}");
@@ -775,50 +767,22 @@ fn an_expected_stop_is_not_a_failure_and_a_killed_workload_is_named() {
         return;
     }
     let (_dir, file) = TempDir::with_file("rob-exit", "d.data");
-    let file = file.to_str().unwrap();
     let _machine = shared();
-    let out = run_kprof(&[
-        "record",
-        "-q",
-        "--duration",
-        "0.3",
-        "-o",
-        file,
-        "--",
-        "sleep",
-        "5",
-    ]);
+    let out = kprof_record_output(&file, &["-q", "--duration", "0.3"], &["sleep", "5"]);
     assert_eq!(
         out.status.code(),
         Some(0),
         "--duration ended it: {}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let out = run_kprof(&[
-        "record",
-        "-q",
-        "--duration",
-        "5",
-        "-o",
-        file,
-        "--",
-        "sh",
-        "-c",
-        "exit 3",
-    ]);
+    let out = kprof_record_output(&file, &["-q", "--duration", "5"], &["sh", "-c", "exit 3"]);
     assert_eq!(out.status.code(), Some(3), "the command's own status");
     // A workload that ignores SIGTERM is killed after the grace period, and kprof says so.
-    let out = run_kprof(&[
-        "record",
-        "--duration",
-        "0.3",
-        "-o",
-        file,
-        "--",
-        "sh",
-        "-c",
-        "trap '' TERM INT; sleep 30",
-    ]);
+    let out = kprof_record_output(
+        &file,
+        &["--duration", "0.3"],
+        &["sh", "-c", "trap '' TERM INT; sleep 30"],
+    );
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(0), "{stderr}");
     assert!(

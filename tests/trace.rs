@@ -42,6 +42,25 @@ pub(crate) fn can_trace() -> bool {
         )
 }
 
+/// `kprof trace -q --json --count --by BY -e syscalls:sys_enter_write -- CMD`, one of the
+/// machine's shared runs (see [`shared`]): the JSON it prints.
+pub(crate) fn write_counts_json(by: &str, cmd: &[&str]) -> String {
+    let mut args = vec![
+        "trace",
+        "-q",
+        "--json",
+        "--count",
+        "--by",
+        by,
+        "-e",
+        "syscalls:sys_enter_write",
+        "--",
+    ];
+    args.extend_from_slice(cmd);
+    let _machine = shared();
+    kprof_ok(&args)
+}
+
 /// One event line, either tool's: thread, CPU, time, event and numeric fields by name.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 struct EventLine {
@@ -82,54 +101,50 @@ fn number(text: &str) -> Option<u64> {
     }
 }
 
+/// An event line whose trace part `fields` reads into numeric fields by name.
+fn event_line(line: &str, fields: impl Fn(&str) -> Vec<(String, u64)>) -> Option<EventLine> {
+    let (comm, tid, cpu, time, event, trace) = split_line(line)?;
+    Some(EventLine {
+        tid,
+        cpu,
+        time,
+        event,
+        comm,
+        fields: fields(trace),
+    })
+}
+
 /// `kprof trace` text lines (`field=value ...`), without stack lines.
 fn kprof_lines(text: &str) -> Vec<EventLine> {
+    let fields = |trace: &str| {
+        trace
+            .split_whitespace()
+            .filter_map(|kv| {
+                let (k, v) = kv.split_once('=')?;
+                Some((k.to_owned(), number(v)?))
+            })
+            .collect()
+    };
     text.lines()
         .filter(|l| !l.starts_with('\t') && !l.is_empty())
-        .map(|l| {
-            let (comm, tid, cpu, time, event, trace) =
-                split_line(l).unwrap_or_else(|| panic!("not an event line: {l}"));
-            let fields = trace
-                .split_whitespace()
-                .filter_map(|kv| {
-                    let (k, v) = kv.split_once('=')?;
-                    Some((k.to_owned(), number(v)?))
-                })
-                .collect();
-            EventLine {
-                tid,
-                cpu,
-                time,
-                event,
-                comm,
-                fields,
-            }
-        })
+        .map(|l| event_line(l, fields).unwrap_or_else(|| panic!("not an event line: {l}")))
         .collect()
 }
 
 /// `perf script` lines of syscall-entry tracepoints (`fd: 0x00000003, buf: ..., count: ...`).
 fn perf_lines(file: &Path) -> Vec<EventLine> {
+    let fields = |trace: &str| {
+        trace
+            .split(", ")
+            .filter_map(|kv| {
+                let (k, v) = kv.split_once(": ")?;
+                Some((k.trim().to_owned(), number(v.trim())?))
+            })
+            .collect()
+    };
     let text = perf_script(file, "comm,tid,cpu,time,event,trace");
     text.lines()
-        .filter_map(|l| {
-            let (comm, tid, cpu, time, event, trace) = split_line(l.trim_start())?;
-            let fields = trace
-                .split(", ")
-                .filter_map(|kv| {
-                    let (k, v) = kv.split_once(": ")?;
-                    Some((k.trim().to_owned(), number(v.trim())?))
-                })
-                .collect();
-            Some(EventLine {
-                tid,
-                cpu,
-                time,
-                event,
-                comm,
-                fields,
-            })
-        })
+        .filter_map(|l| event_line(l.trim_start(), fields))
         .collect()
 }
 

@@ -6,7 +6,7 @@
 use std::path::PathBuf;
 
 use crate::common::*;
-use crate::trace::can_trace;
+use crate::trace::{can_trace, write_counts_json};
 use crate::trace_stats::bpftrace_runs;
 
 /// The one-byte writes of one `storm` run: far more than a one-page ring holds.
@@ -185,21 +185,7 @@ fn counts_by_stack_follow_the_call_structure_and_bpftrace() {
     }
     let callers = c_workload("trace_callers", &["-O1", "-g", "-fno-omit-frame-pointer"]);
     let callers = callers.to_str().unwrap();
-    let json = {
-        let _machine = shared();
-        kprof_ok(&[
-            "trace",
-            "-q",
-            "--json",
-            "--count",
-            "--by",
-            "stack",
-            "-e",
-            "syscalls:sys_enter_write",
-            "--",
-            callers,
-        ])
-    };
+    let json = write_counts_json("stack", &[callers]);
     // `--by stack` records the stacks itself (no -g needed, as in bpftrace).
     let mut ours = stack_counts(&json);
     ours.sort_by_key(|(_, count)| *count);

@@ -831,6 +831,8 @@ mod tests {
     use std::path::PathBuf;
     use std::process::Command;
 
+    use kprof_test_support::command::{PERF_COMPLAINTS, stdout_without_complaints};
+
     const TEST_ID: u64 = 42;
     const ALL_BUT_CALLCHAIN: u64 = sample_type::IP
         | sample_type::TID
@@ -1413,22 +1415,9 @@ mod tests {
         None
     }
 
-    /// Runs perf and returns (stdout, stderr), asserting exit 0 and a clean stderr.
-    fn run_perf(perf: &PathBuf, args: &[&str]) -> (String, String) {
-        let out = Command::new(perf).args(args).output().unwrap();
-        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
-        assert!(out.status.success(), "perf {args:?} failed: {stderr}");
-        for bad in [
-            "Warning",
-            "WARNING",
-            "unsupported",
-            "not properly terminated",
-            "Error",
-        ] {
-            assert!(!stderr.contains(bad), "perf {args:?} complained: {stderr}");
-        }
-        (stdout, stderr)
+    /// Runs perf and returns its stdout, asserting exit 0 and a stderr free of complaints.
+    fn run_perf(perf: &PathBuf, args: &[&str]) -> String {
+        stdout_without_complaints(Command::new(perf).args(args), &PERF_COMPLAINTS)
     }
 
     #[inline(never)]
@@ -1638,7 +1627,7 @@ mod tests {
         write_test_file(ALL_BUT_CALLCHAIN, &path);
         let file = path.to_str().unwrap();
 
-        let (header, _) = run_perf(&perf, &["report", "--header-only", "-i", file]);
+        let header = run_perf(&perf, &["report", "--header-only", "-i", file]);
         for expected in [
             "hostname : kprof-test-host",
             "os release : 6.0.0-kprof-test",
@@ -1659,11 +1648,11 @@ mod tests {
             );
         }
 
-        let (report, _) = run_perf(&perf, &["report", "-i", file, "--stdio", "--header"]);
+        let report = run_perf(&perf, &["report", "-i", file, "--stdio", "--header"]);
         assert!(report.contains("# Samples: 5"), "{report}");
         assert!(report.contains("marker_alpha"), "{report}");
 
-        let (script, _) = run_perf(&perf, &["script", "-i", file, "-F", "comm,tid,ip,sym"]);
+        let script = run_perf(&perf, &["script", "-i", file, "-F", "comm,tid,ip,sym"]);
         let lines: Vec<&str> = script.lines().filter(|l| !l.trim().is_empty()).collect();
         assert_eq!(lines.len(), 5, "{script}");
         let pid = std::process::id().to_string();
@@ -1687,7 +1676,7 @@ mod tests {
         let path = temp_path("callchain");
         write_test_file(ALL_BUT_CALLCHAIN | sample_type::CALLCHAIN, &path);
         let file = path.to_str().unwrap();
-        let (script, _) = run_perf(&perf, &["script", "-i", file, "-F", "comm,tid,ip,sym"]);
+        let script = run_perf(&perf, &["script", "-i", file, "-F", "comm,tid,ip,sym"]);
         // perf prints each sample as a block of frames separated by blank lines.
         let blocks: Vec<Vec<&str>> = script
             .split("\n\n")
@@ -1707,7 +1696,7 @@ mod tests {
                 "{block:?}"
             );
         }
-        let (report, _) = run_perf(&perf, &["report", "-i", file, "--stdio"]);
+        let report = run_perf(&perf, &["report", "-i", file, "--stdio"]);
         assert!(report.contains("# Samples: 5"), "{report}");
         std::fs::remove_file(&path).unwrap();
     }
@@ -1721,7 +1710,7 @@ mod tests {
         let path = temp_path("killed");
         write_test_file_as(ALL_BUT_CALLCHAIN, &path, Ending::Killed);
         let file = path.to_str().unwrap();
-        let (report, _) = run_perf(&perf, &["report", "-i", file, "--stdio"]);
+        let report = run_perf(&perf, &["report", "-i", file, "--stdio"]);
         assert!(report.contains("# Samples: 5"), "{report}");
         assert!(report.contains("marker_alpha"), "{report}");
         let bytes = std::fs::read(&path).unwrap();
@@ -1746,9 +1735,9 @@ mod tests {
             Ending::Pipe,
         );
         let file = path.to_str().unwrap();
-        let (script, _) = run_perf(&perf, &["script", "-i", file, "-F", "comm,tid,ip,sym"]);
+        let script = run_perf(&perf, &["script", "-i", file, "-F", "comm,tid,ip,sym"]);
         assert_eq!(script.matches("marker_beta").count(), 2, "{script}");
-        let (header, _) = run_perf(&perf, &["report", "--header-only", "-i", file]);
+        let header = run_perf(&perf, &["report", "--header-only", "-i", file]);
         for expected in [
             "hostname : kprof-test-host",
             "cmdline : kprof record --marker-arg",

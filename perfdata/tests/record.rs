@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use kprof_perfdata::{PerfFile, Record};
+use kprof_test_support::command::stdout_of;
 
 const PERF: &str = "/usr/bin/perf";
 const BUSY: &str = "i=0; while [ $i -lt 150000 ]; do i=$((i+1)); done";
@@ -52,27 +53,21 @@ fn record(name: &str, args: &[&str], pipe: bool) -> Option<PathBuf> {
 
 /// `perf script` lines as (tid, "secs.usecs", event name).
 fn perf_script(path: &Path) -> Vec<(u32, String, String)> {
-    let out = Command::new(PERF)
-        .args(["script", "-G", "-F", "tid,time,event", "-i"])
-        .arg(path)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .filter(|l| !l.trim().is_empty())
-        .map(|l| {
-            let mut parts = l.split_whitespace();
-            let tid = parts.next().unwrap().parse().unwrap();
-            let time = parts.next().unwrap().trim_end_matches(':').to_string();
-            let event = parts.next().unwrap().trim_end_matches(':').to_string();
-            (tid, time, event)
-        })
-        .collect()
+    stdout_of(
+        Command::new(PERF)
+            .args(["script", "-G", "-F", "tid,time,event", "-i"])
+            .arg(path),
+    )
+    .lines()
+    .filter(|l| !l.trim().is_empty())
+    .map(|l| {
+        let mut parts = l.split_whitespace();
+        let tid = parts.next().unwrap().parse().unwrap();
+        let time = parts.next().unwrap().trim_end_matches(':').to_string();
+        let event = parts.next().unwrap().trim_end_matches(':').to_string();
+        (tid, time, event)
+    })
+    .collect()
 }
 
 fn ours(path: &Path) -> (Vec<(u32, String, String)>, bool, bool) {

@@ -545,6 +545,7 @@ mod tests {
     use super::*;
     use kprof_perfdata::kinds::{record as record_type, sample as sample_type};
     use kprof_perfdata::writer::RecordWriter;
+    use kprof_test_support::command::{PERF_COMPLAINTS, stdout_without_complaints};
 
     fn u16_at(b: &[u8], o: usize) -> u16 {
         u16::from_ne_bytes(b[o..o + 2].try_into().unwrap())
@@ -968,22 +969,10 @@ mod tests {
         let file = path.to_str().unwrap();
 
         let run = |args: &[&str]| {
-            let out = std::process::Command::new(&perf)
-                .args(args)
-                .output()
-                .unwrap();
-            let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
-            assert!(out.status.success(), "perf {args:?}: {stderr}");
-            for bad in [
-                "Warning",
-                "WARNING",
-                "unsupported",
-                "not properly terminated",
-                "Error",
-            ] {
-                assert!(!stderr.contains(bad), "perf {args:?} complained: {stderr}");
-            }
-            String::from_utf8_lossy(&out.stdout).into_owned()
+            stdout_without_complaints(
+                std::process::Command::new(&perf).args(args),
+                &PERF_COMPLAINTS,
+            )
         };
         let header = run(&["report", "--header-only", "-i", file]);
         assert!(

@@ -33,14 +33,7 @@ fn own_maps() -> (AddressSpaces, Option<(u64, u64)>) {
         }
         spaces.mmap(
             PID,
-            MappingInfo {
-                start: Avma(start),
-                len: end - start,
-                pgoff,
-                path: path.as_bytes(),
-                build_id: None,
-                kernel: false,
-            },
+            MappingInfo::user(Avma(start), end - start, pgoff, path.as_bytes()),
         );
     }
     (spaces, libc_text)

@@ -126,6 +126,21 @@ pub struct MappingInfo<'a> {
     pub kernel: bool,
 }
 
+impl<'a> MappingInfo<'a> {
+    /// A user-space mapping of `path` with no build-id (as `/proc/PID/maps` lists one): `len`
+    /// bytes at `start`, from file offset `pgoff`.
+    pub fn user(start: Avma, len: u64, pgoff: u64, path: &'a [u8]) -> MappingInfo<'a> {
+        MappingInfo {
+            start,
+            len,
+            pgoff,
+            path,
+            build_id: None,
+            kernel: false,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy)]
 struct Mapping {
     start: u64,
@@ -429,14 +444,7 @@ mod tests {
     fn map(a: &mut AddressSpaces, pid: u32, start: u64, len: u64, pgoff: u64, path: &str) {
         a.mmap(
             pid,
-            MappingInfo {
-                start: Avma(start),
-                len,
-                pgoff,
-                path: path.as_bytes(),
-                build_id: None,
-                kernel: false,
-            },
+            MappingInfo::user(Avma(start), len, pgoff, path.as_bytes()),
         );
     }
 

@@ -24,14 +24,7 @@ fn own_address_space() -> AddressSpaces {
         let path = fields.get(5).copied().unwrap_or("//anon");
         spaces.mmap(
             SELF_PID,
-            MappingInfo {
-                start: Avma(start),
-                len: end - start,
-                pgoff,
-                path: path.as_bytes(),
-                build_id: None,
-                kernel: false,
-            },
+            MappingInfo::user(Avma(start), end - start, pgoff, path.as_bytes()),
         );
     }
     spaces
@@ -174,11 +167,28 @@ int main(int argc, char **argv) {
 /// Lines of `square_mix`'s body in `C_SOURCE`.
 const INLINE_BODY_LINES: std::ops::RangeInclusive<u32> = 3..=5;
 
-struct Compiled {
+/// A private directory `kprof-sym-TAG-PID` under the system temp dir, removed on drop.
+struct Scratch {
     dir: PathBuf,
 }
 
-impl Drop for Compiled {
+impl Scratch {
+    fn new(tag: &str) -> Scratch {
+        let dir = std::env::temp_dir().join(format!("kprof-sym-{tag}-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        Scratch { dir }
+    }
+
+    /// A fresh scratch directory holding one file `name` with `contents`: both.
+    fn with_file(tag: &str, name: &str, contents: impl AsRef<[u8]>) -> (Scratch, PathBuf) {
+        let scratch = Scratch::new(tag);
+        let file = scratch.dir.join(name);
+        std::fs::write(&file, contents).unwrap();
+        (scratch, file)
+    }
+}
+
+impl Drop for Scratch {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.dir);
     }
@@ -193,12 +203,8 @@ fn run(cmd: &mut Command) -> Option<String> {
 
 /// Compiles `C_SOURCE` as `prog_pie`, `prog_nopie` and a stripped `prog_stripped`;
 /// `None` (test skipped) when no C toolchain is installed.
-fn compile(tag: &str) -> Option<Compiled> {
-    let dir = std::env::temp_dir().join(format!("kprof-sym-{tag}-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).ok()?;
-    let compiled = Compiled { dir };
-    let src = compiled.dir.join("prog.c");
-    std::fs::write(&src, C_SOURCE).ok()?;
+fn compile(tag: &str) -> Option<Scratch> {
+    let (compiled, src) = Scratch::with_file(tag, "prog.c", C_SOURCE);
     let cc = |flags: &[&str], out: &str| {
         run(Command::new("cc")
             .args(["-O2", "-g"])
@@ -235,6 +241,11 @@ fn oracle(binary: &Path) -> Option<((u64, u64), Vec<Load>)> {
             )
         })
     })?;
+    Some((sym, loads(binary)?))
+}
+
+/// `binary`'s LOAD segments by `readelf -lW`.
+fn loads(binary: &Path) -> Option<Vec<Load>> {
     let re = run(Command::new("readelf").arg("-lW").arg(binary))?;
     let loads = re
         .lines()
@@ -245,7 +256,7 @@ fn oracle(binary: &Path) -> Option<((u64, u64), Vec<Load>)> {
             (hex(f[1]), hex(f[2]), hex(f[4]))
         })
         .collect();
-    Some((sym, loads))
+    Some(loads)
 }
 
 fn svma_to_offset(svma: u64, loads: &[Load]) -> u64 {
@@ -262,19 +273,24 @@ fn outer_fn_offset(binary: &Path) -> Option<u64> {
     Some(svma_to_offset(svma, &loads))
 }
 
+/// [`compile`]d programs and the file offset of `outer_fn` in the one named `binary`; `None`
+/// (test skipped) without a C toolchain or binutils.
+fn compile_for_outer_fn(tag: &str, binary: &str) -> Option<(Scratch, u64)> {
+    let compiled = compile(tag)?;
+    let offset = outer_fn_offset(&compiled.dir.join(binary))?;
+    Some((compiled, offset))
+}
+
 /// An address space with `binary` mapped whole at 0x10000 (so module offset = file offset).
 fn map_file(binary: &Path, build_id: Option<&[u8]>) -> AddressSpaces {
     let len = std::fs::metadata(binary).unwrap().len();
     let mut spaces = AddressSpaces::new();
+    let path = binary.to_str().unwrap().as_bytes();
     spaces.mmap(
         1,
         MappingInfo {
-            start: Avma(0x10000),
-            len,
-            pgoff: 0,
-            path: binary.to_str().unwrap().as_bytes(),
             build_id,
-            kernel: false,
+            ..MappingInfo::user(Avma(0x10000), len, 0, path)
         },
     );
     spaces
@@ -380,8 +396,7 @@ fn c_program_inlined_frames_match_binutils_addr2line() {
 
 #[test]
 fn c_program_stripped_and_build_id_mismatch() {
-    let Some(c) = compile("stripped") else { return };
-    let Some(offset) = outer_fn_offset(&c.dir.join("prog_pie")) else {
+    let Some((c, offset)) = compile_for_outer_fn("stripped", "prog_pie") else {
         return;
     };
     let stripped = c.dir.join("prog_stripped");
@@ -418,13 +433,10 @@ fn c_program_stripped_and_build_id_mismatch() {
 
 #[test]
 fn separate_debug_files_by_debuglink_and_build_id() {
-    let Some(c) = compile("debugfile") else {
+    let Some((c, offset)) = compile_for_outer_fn("debugfile", "prog_pie") else {
         return;
     };
     let pie = c.dir.join("prog_pie");
-    let Some(offset) = outer_fn_offset(&pie) else {
-        return;
-    };
     let in_dir =
         |args: &[&str]| run(Command::new(args[0]).args(&args[1..]).current_dir(&c.dir)).is_some();
     // gdb's layout: debug file beside the binary, found through .gnu_debuglink.
@@ -494,8 +506,7 @@ fn separate_debug_files_by_debuglink_and_build_id() {
 
 #[test]
 fn symfs_prefix() {
-    let Some(c) = compile("symfs") else { return };
-    let Some(offset) = outer_fn_offset(&c.dir.join("prog_nopie")) else {
+    let Some((c, offset)) = compile_for_outer_fn("symfs", "prog_nopie") else {
         return;
     };
     let symbolizer = Symbolizer::new(SymbolizerOptions {
@@ -505,14 +516,7 @@ fn symfs_prefix() {
     let mut spaces = AddressSpaces::new();
     spaces.mmap(
         1,
-        MappingInfo {
-            start: Avma(0x10000),
-            len: 1 << 20,
-            pgoff: 0,
-            path: b"/prog_nopie",
-            build_id: None,
-            kernel: false,
-        },
+        MappingInfo::user(Avma(0x10000), 1 << 20, 0, b"/prog_nopie"),
     );
     let r = symbolize_file_offset(&symbolizer, &spaces, offset);
     assert_eq!(&*r.frames[0].function, "outer_fn");
@@ -574,14 +578,11 @@ fn garbage_text_never_panics() {
 
 #[test]
 fn garbage_and_missing_files_are_problems() {
-    let dir = std::env::temp_dir().join(format!("kprof-sym-garbage-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let junk = dir.join("libjunk.so");
-    std::fs::write(
-        &junk,
+    let (_scratch, junk) = Scratch::with_file(
+        "garbage",
+        "libjunk.so",
         b"\x7fELF\x02\x01\x01\x00not really an elf file at all",
-    )
-    .unwrap();
+    );
     let spaces = map_file(&junk, None);
     let symbolizer = Symbolizer::new(options(true, true));
     let r = symbolize_file_offset(&symbolizer, &spaces, 3);
@@ -591,7 +592,6 @@ fn garbage_and_missing_files_are_problems() {
         r.status
     );
     assert_eq!(&*r.frames[0].function, "libjunk.so+0x3");
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 // ---- kernel, vdso, JIT ----------------------------------------------------------------
@@ -658,14 +658,11 @@ fn kernel_schedule() {
 
 #[test]
 fn kallsyms_file_option_and_kptr_restrict() {
-    let dir = std::env::temp_dir().join(format!("kprof-sym-kallsyms-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let path = dir.join("kallsyms");
-    std::fs::write(
-        &path,
+    let (_scratch, path) = Scratch::with_file(
+        "kallsyms",
+        "kallsyms",
         "0000000000000000 T _stext\n0000000000000000 T schedule\n",
-    )
-    .unwrap();
+    );
     let spaces = kernel_space();
     let symbolizer = Symbolizer::new(SymbolizerOptions {
         kernel_matches: true,
@@ -689,7 +686,6 @@ fn kallsyms_file_option_and_kptr_restrict() {
             .to_string()
             .contains("kernel.kptr_restrict=0")
     );
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]
@@ -736,14 +732,7 @@ fn jit_perf_map() {
     for p in [pid, pid + 1] {
         spaces.mmap(
             p,
-            MappingInfo {
-                start: Avma(0x7f00_0000_0000),
-                len: 0x10000,
-                pgoff: 0,
-                path: b"//anon",
-                build_id: None,
-                kernel: false,
-            },
+            MappingInfo::user(Avma(0x7f00_0000_0000), 0x10000, 0, b"//anon"),
         );
     }
     let symbolizer = Symbolizer::new(SymbolizerOptions::default());
@@ -783,9 +772,7 @@ fn inlined_cxx_frames_are_named_as_their_out_of_line_copies() {
     // address of every function of the -O2 binary is symbolized; the oracle is the -O0
     // binary's symbols, demangled by c++filt.
     let source = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/workloads/names.cpp");
-    let dir = std::env::temp_dir().join(format!("kprof-sym-cxx-inline-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let compiled = Compiled { dir };
+    let compiled = Scratch::new("cxx-inline");
     let gxx = |flags: &[&str], out: &str| {
         run(Command::new("g++")
             .args(flags)
@@ -803,15 +790,7 @@ fn inlined_cxx_frames_are_named_as_their_out_of_line_copies() {
         eprintln!("skipping: binutils not available");
         return;
     };
-    let mut wanted: Vec<&String> = out_of_line
-        .iter()
-        .filter(|n| {
-            n.contains("fill(std::vector")
-                && (n.contains("generate_n<") || n.contains("operator()"))
-        })
-        .collect();
-    wanted.sort();
-    wanted.dedup();
+    let wanted = kprof_test_support::workloads::inlined_into_fill(&out_of_line);
     assert_eq!(wanted.len(), 2, "{wanted:?}");
 
     let bin = compiled.dir.join("inlined");
@@ -834,16 +813,7 @@ fn inlined_cxx_frames_are_named_as_their_out_of_line_copies() {
             })
         })
         .collect();
-    let re = run(Command::new("readelf").arg("-lW").arg(&bin)).unwrap();
-    let loads: Vec<Load> = re
-        .lines()
-        .filter(|l| l.trim_start().starts_with("LOAD"))
-        .map(|l| {
-            let f: Vec<&str> = l.split_whitespace().collect();
-            let hex = |s: &str| u64::from_str_radix(s.trim_start_matches("0x"), 16).unwrap();
-            (hex(f[1]), hex(f[2]), hex(f[4]))
-        })
-        .collect();
+    let loads = loads(&bin).unwrap();
     let spaces = map_file(&bin, None);
     let symbolizer = Symbolizer::new(options(false, true));
     let mut inlined = std::collections::BTreeSet::new();

@@ -98,12 +98,8 @@ fn symbols_match_perf_script() {
             spaces.mmap(
                 u32::try_from(pid).unwrap_or(u32::MAX),
                 MappingInfo {
-                    start: Avma(start),
-                    len,
-                    pgoff,
-                    path: path.as_bytes(),
-                    build_id: None,
                     kernel,
+                    ..MappingInfo::user(Avma(start), len, pgoff, path.as_bytes())
                 },
             );
             continue;

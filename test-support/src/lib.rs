@@ -3,9 +3,10 @@
 //!
 //! **Owns:** [`builders`], which write synthetic perf.data bytes (attrs, records, feature
 //! sections, file and pipe headers) in either byte order, exactly in the layouts the kernel and
-//! perf use; and [`rewrite`], which turns a real file-mode perf.data into the variants other perf
+//! perf use; [`rewrite`], which turns a real file-mode perf.data into the variants other perf
 //! versions and machines produce (a big-endian copy, attrs padded with fields of a future perf, a
-//! record of an unknown type).
+//! record of an unknown type); [`workloads`], facts about the test workloads that several
+//! crates' tests check; and [`command`], running the tools they compare with.
 //!
 //! **Won't do:** read perf.data (that is `kprof-perfdata`'s reader, which these tools feed): the
 //! layouts here come from the kernel and perf headers, not from the reader, so that a reader bug
@@ -26,6 +27,8 @@
 #![deny(missing_docs)]
 
 pub mod builders;
+pub mod command;
 pub mod rewrite;
+pub mod workloads;
 
 pub use builders::{AttrSpec, FileBuilder, RecordBuilder, feature_string};

@@ -8,6 +8,7 @@ use std::process::Command;
 
 use kprof_profiler::catalog::{self, Support};
 use kprof_profiler::events::parse_event;
+use kprof_test_support::command::stdout_without_complaints;
 
 /// `KPROF_REQUIRE_PERF=1`: what would skip fails instead.
 pub fn require_perf() -> bool {
@@ -40,24 +41,13 @@ pub fn perf_tool_works() -> bool {
 
 /// Runs `perf ARGS -i FILE`; asserts exit 0 and a stderr free of format complaints; returns stdout.
 pub fn perf(args: &[&str], file: &Path) -> String {
-    let out = Command::new("perf")
-        .args(args)
-        .arg("-i")
-        .arg(file)
-        .output()
-        .expect("perf runs");
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "perf {args:?} failed: {stderr}");
-    for complaint in [
-        "incompatible",
-        "Warning",
-        "broken",
-        "not properly terminated",
-    ] {
-        assert!(
-            !stderr.contains(complaint),
-            "perf {args:?} says {complaint:?}: {stderr}"
-        );
-    }
-    String::from_utf8_lossy(&out.stdout).into_owned()
+    stdout_without_complaints(
+        Command::new("perf").args(args).arg("-i").arg(file),
+        &[
+            "incompatible",
+            "Warning",
+            "broken",
+            "not properly terminated",
+        ],
+    )
 }
