@@ -116,20 +116,15 @@ fn containers_or_skip(tag: &str) -> Option<Containers> {
 /// `kprof record ARGS -e cpu-clock -c 1ms -o FILE -- sh SCRIPT`, alone on the machine.
 fn record_containers(file: &Path, args: &[&str], script: &Path) {
     let _machine = exclusive();
-    let out = kprof()
-        .args(["record", "-q", "-e", "cpu-clock", "-c", PERIOD_NS])
-        .args(args)
-        .arg("-o")
-        .arg(file)
-        .arg("--")
-        .arg("sh")
-        .arg(script)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "kprof record {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
+    succeeded(
+        kprof()
+            .args(["record", "-q", "-e", "cpu-clock", "-c", PERIOD_NS])
+            .args(args)
+            .arg("-o")
+            .arg(file)
+            .arg("--")
+            .arg("sh")
+            .arg(script),
     );
 }
 

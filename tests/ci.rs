@@ -52,16 +52,8 @@ fn cargo_bench(features: &[&str]) -> Command {
 fn build_bench(features: &[&str]) -> PathBuf {
     // rustc is a busy process: not while a system-wide recording runs.
     let _machine = shared();
-    let out = cargo_bench(features)
-        .args(["--no-run", "--message-format=json"])
-        .output()
-        .expect("cargo runs");
-    assert!(
-        out.status.success(),
-        "building the CI bench crate {features:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let stdout = String::from_utf8(out.stdout).unwrap();
+    // A failure shows the cargo command, with its features.
+    let stdout = stdout_of(cargo_bench(features).args(["--no-run", "--message-format=json"]));
     let executables: Vec<PathBuf> = stdout
         .lines()
         .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
@@ -99,13 +91,7 @@ fn record(file: &Path, cmd: &[&Path], args: &[&str], dir: Option<&Path>) {
     if let Some(dir) = dir {
         kprof.current_dir(dir);
     }
-    let out = kprof.output().expect("kprof runs");
-    assert!(
-        out.status.success(),
-        "kprof record {cmd:?} {args:?} failed with {}: {}",
-        out.status,
-        String::from_utf8_lossy(&out.stderr)
-    );
+    succeeded(&mut kprof);
 }
 
 /// Where the shared recordings go: under the target dir, not a `TempDir`, because a static is
@@ -429,12 +415,7 @@ fn pprof_export_reads_in_go_pprof_with_the_reports_shares() {
 
 /// Whether python3 with the `jsonschema` module is here (a tool, so KPROF_REQUIRE_TOOLS applies).
 fn python_jsonschema() -> bool {
-    let ok = Command::new("python3")
-        .args(["-c", "import jsonschema"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
+    let ok = quietly_succeeds(Command::new("python3").args(["-c", "import jsonschema"]));
     available(
         "python3 with the jsonschema module",
         ok,

@@ -66,6 +66,16 @@ fn required(var: &str) -> bool {
     std::env::var_os(var).is_some_and(|v| v == "1")
 }
 
+/// Whether `command` runs and exits 0 (its standard output and error discarded): a probe of
+/// what this machine can do.
+pub fn quietly_succeeds(command: &mut Command) -> bool {
+    command
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
 /// Whether a test needing `what` may run: true if available; false (with a message) to skip;
 /// panics when `KPROF_REQUIRE_PERF=1` (or `KPROF_REQUIRE_TOOLS=1` for tools) forbids skipping.
 pub fn available(what: &str, ok: bool, require_var: &str) -> bool {
@@ -84,14 +94,12 @@ pub fn perf_can_record() -> bool {
     static OK: OnceLock<bool> = OnceLock::new();
     let ok = *OK.get_or_init(|| {
         let (_dir, file) = TempDir::with_file("probe", "probe.data");
-        Command::new("perf")
-            .args(["record", "-q", "--no-bpf-event", "-e", "cpu-clock", "-o"])
-            .arg(&file)
-            .args(["--", "true"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status()
-            .is_ok_and(|s| s.success())
+        quietly_succeeds(
+            Command::new("perf")
+                .args(["record", "-q", "--no-bpf-event", "-e", "cpu-clock", "-o"])
+                .arg(&file)
+                .args(["--", "true"]),
+        )
     });
     available(
         "perf record (Linux perf with perf_event_open)",
@@ -123,11 +131,7 @@ pub fn kprof_can_record() -> bool {
 
 /// True when a command-line tool is on PATH.
 pub fn tool(name: &str) -> bool {
-    let ok = Command::new("sh")
-        .args(["-c", &format!("command -v {name}")])
-        .stdout(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
+    let ok = quietly_succeeds(Command::new("sh").args(["-c", &format!("command -v {name}")]));
     available(name, ok, "KPROF_REQUIRE_TOOLS")
 }
 
@@ -298,21 +302,16 @@ pub fn perf_record(file: &Path, args: &[&str], cmd: &[&str]) {
     let system_wide = args.contains(&"-a");
     let _exclusive = system_wide.then(exclusive);
     let _shared = (!system_wide).then(shared);
-    let out = Command::new("perf")
-        .arg("record")
-        .arg("--no-bpf-event")
-        .args(args)
-        .arg("-o")
-        .arg(file)
-        .arg("--")
-        .args(cmd)
-        .stdout(Stdio::null())
-        .output()
-        .expect("perf runs");
-    assert!(
-        out.status.success(),
-        "perf record {args:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
+    succeeded(
+        Command::new("perf")
+            .arg("record")
+            .arg("--no-bpf-event")
+            .args(args)
+            .arg("-o")
+            .arg(file)
+            .arg("--")
+            .args(cmd)
+            .stdout(Stdio::null()),
     );
 }
 
@@ -513,23 +512,29 @@ pub fn perf_script(file: &Path, fields: &str) -> String {
     ])
 }
 
-/// `perf report -i FILE --no-children --sort sym --stdio -g none ARGS` of the first event, read
-/// as `[.] name` / `[k] name` → percent (rows of one key summed).
-pub fn perf_symbol_percents(file: &Path, args: &[&str]) -> std::collections::HashMap<String, f64> {
+/// `perf report -i FILE --stdio -g none --sort SORT ARGS`: perf's table of every event, without
+/// call graphs.
+pub fn perf_report_table(file: &Path, sort: &str, args: &[&str]) -> String {
     let mut all = vec![
         "report",
         "-i",
         file.to_str().unwrap(),
-        "--no-children",
-        "--sort",
-        "sym",
         "--stdio",
         "-g",
         "none",
+        "--sort",
+        sort,
     ];
     all.extend_from_slice(args);
+    perf(&all)
+}
+
+/// `perf report -i FILE --no-children --sort sym --stdio -g none ARGS` of the first event, read
+/// as `[.] name` / `[k] name` → percent (rows of one key summed).
+pub fn perf_symbol_percents(file: &Path, args: &[&str]) -> std::collections::HashMap<String, f64> {
+    let args = [&["--no-children"], args].concat();
     let mut rows = std::collections::HashMap::new();
-    for line in perf(&all).lines() {
+    for line in perf_report_table(file, "sym", &args).lines() {
         let line = line.trim_start();
         if line.starts_with('#') {
             continue;

@@ -83,13 +83,22 @@ fn recording(dir: &TempDir) -> Vec<u8> {
     std::fs::read(file).unwrap()
 }
 
+/// A fresh directory tagged `tag` and the bytes of a [`recording`] made in it, when perf can
+/// record here; `None` (the test skips) otherwise.
+fn recording_in_fresh_dir(tag: &str) -> Option<(TempDir, Vec<u8>)> {
+    if !perf_can_record() {
+        return None;
+    }
+    let dir = TempDir::new(tag);
+    let bytes = recording(&dir);
+    Some((dir, bytes))
+}
+
 #[test]
 fn truncated_files_fail_cleanly_with_offsets() {
-    if !perf_can_record() {
+    let Some((dir, bytes)) = recording_in_fresh_dir("truncate") else {
         return;
-    }
-    let dir = TempDir::new("truncate");
-    let bytes = recording(&dir);
+    };
     let attr_size = u64::from_le_bytes(bytes[16..24].try_into().unwrap()) as usize;
     let mut cuts = vec![
         0,
@@ -121,11 +130,9 @@ fn truncated_files_fail_cleanly_with_offsets() {
 
 #[test]
 fn bit_flipped_and_zero_filled_files_never_crash() {
-    if !perf_can_record() {
+    let Some((dir, bytes)) = recording_in_fresh_dir("flip") else {
         return;
-    }
-    let dir = TempDir::new("flip");
-    let bytes = recording(&dir);
+    };
     let mut rng = Rng(0x6b70_726f_665f_7465);
     let mut errors = 0;
     for case in 0..150 {
@@ -188,11 +195,9 @@ fn unfinished_and_degenerate_headers() {
 
 #[test]
 fn not_finalized_file_is_salvaged_with_a_warning() {
-    if !perf_can_record() {
+    let Some((dir, mut bytes)) = recording_in_fresh_dir("unfinished") else {
         return;
-    }
-    let dir = TempDir::new("unfinished");
-    let mut bytes = recording(&dir);
+    };
     // data.size = 0 is what a SIGKILLed perf leaves.
     bytes[48..56].copy_from_slice(&0u64.to_le_bytes());
     let file = dir.join("unfinished.data");

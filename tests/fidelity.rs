@@ -76,20 +76,11 @@ fn header_counts_match_perf(file: &Path) {
 
 /// perf's per-symbol periods of `event`: `[.] name` / `[k] name` → period.
 fn perf_symbol_periods(file: &Path, event: &str) -> HashMap<String, u64> {
-    let text = perf(&[
-        "report",
-        "-i",
-        s(file),
-        "--stdio",
-        "--no-children",
-        "--sort",
+    let text = perf_report_table(
+        file,
         "sym",
-        "-F",
-        "period,sym",
-        "-g",
-        "none",
-        "--force",
-    ]);
+        &["--no-children", "-F", "period,sym", "--force"],
+    );
     let mut rows = HashMap::new();
     let mut in_event = false;
     for line in text.lines() {

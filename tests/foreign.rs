@@ -35,6 +35,14 @@ fn kernel_ips(path: &Path) -> BTreeSet<u64> {
     ips
 }
 
+/// The one line of `stderr` that mentions `about`, asserting there is exactly one (`what` names
+/// the case in the failure).
+fn the_one_note<'a>(stderr: &'a str, about: &str, what: &str) -> &'a str {
+    let notes: Vec<&str> = stderr.lines().filter(|l| l.contains(about)).collect();
+    assert_eq!(notes.len(), 1, "{what}: one note in {stderr}");
+    notes[0]
+}
+
 /// `kprof script` frame lines in `[kernel.kallsyms]`: (address, name).
 fn kernel_frames(script: &str) -> Vec<(u64, String)> {
     script
@@ -72,15 +80,10 @@ fn another_kernels_frames_stay_unresolved_with_one_note() {
             );
         }
         let stderr = String::from_utf8(out.stderr).unwrap();
-        let notes: Vec<&str> = stderr
-            .lines()
-            .filter(|l| l.contains("kernel addresses left unresolved"))
-            .collect();
-        assert_eq!(notes.len(), 1, "{name}: one note in {stderr}");
+        let note = the_one_note(&stderr, "kernel addresses left unresolved", name);
         assert!(
-            notes[0].contains("6.5.0-1024-aws") && notes[0].contains("--kallsyms FILE"),
-            "{}",
-            notes[0]
+            note.contains("6.5.0-1024-aws") && note.contains("--kallsyms FILE"),
+            "{note}"
         );
     }
 }
@@ -217,17 +220,12 @@ fn a_binary_with_another_build_id_is_not_used() {
     assert!(!names(&folded), "another build's names: {folded}");
     assert!(folded.contains("hot+0x"), "module+offset frames: {folded}");
     let stderr = String::from_utf8(out.stderr).unwrap();
-    let notes: Vec<&str> = stderr
-        .lines()
-        .filter(|l| l.contains("build-id mismatch"))
-        .collect();
-    assert_eq!(notes.len(), 1, "{stderr}");
+    let note = the_one_note(&stderr, "build-id mismatch", "another build");
     assert!(
-        notes[0].contains(program.to_str().unwrap())
-            && notes[0].contains("not used")
-            && notes[0].contains(&recorded)
-            && notes[0].contains(&other),
-        "{}",
-        notes[0]
+        note.contains(program.to_str().unwrap())
+            && note.contains("not used")
+            && note.contains(&recorded)
+            && note.contains(&other),
+        "{note}"
     );
 }

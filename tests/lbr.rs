@@ -107,20 +107,26 @@ fn perf_runs() -> bool {
     available("perf (Linux perf)", ok, "KPROF_REQUIRE_PERF")
 }
 
-/// perf's listing of the recording, with names and modules but no offsets.
-fn perf_samples() -> Vec<Listed> {
+/// `run(ARGS --symfs SYMFS -i RECORDING)`: the LBR recording read by perf or kprof (`run` is
+/// [`perf`] or [`kprof_ok`], `args` starts with the subcommand) against its binary.
+fn read_recording(run: fn(&[&str]) -> String, args: &[&str]) -> String {
     let (file, symfs) = (recording(), symfs());
-    let text = perf(&[
-        "script",
-        "--force",
+    let mut all = args.to_vec();
+    all.extend([
         "--symfs",
         symfs.to_str().unwrap(),
         "-i",
         file.to_str().unwrap(),
-        "-F",
-        "comm,tid,time,ip,sym,dso",
     ]);
-    parse_script(&text)
+    run(&all)
+}
+
+/// perf's listing of the recording, with names and modules but no offsets.
+fn perf_samples() -> Vec<Listed> {
+    parse_script(&read_recording(
+        perf,
+        &["script", "--force", "-F", "comm,tid,time,ip,sym,dso"],
+    ))
 }
 
 /// Per sample, whether its LBR call stack is empty (perf's `brstack` field).
@@ -141,16 +147,7 @@ fn empty_call_stacks() -> Vec<bool> {
 }
 
 fn kprof_samples() -> Vec<Listed> {
-    let (file, symfs) = (recording(), symfs());
-    let text = kprof_ok(&[
-        "script",
-        "--no-inline",
-        "--symfs",
-        symfs.to_str().unwrap(),
-        "-i",
-        file.to_str().unwrap(),
-    ]);
-    parse_script(&text)
+    parse_script(&read_recording(kprof_ok, &["script", "--no-inline"]))
 }
 
 /// The figures of the README's table row: (samples, samples reaching `main` in perf 6.1).
@@ -242,18 +239,10 @@ fn lbr_folded_stacks_match_perf() {
     assert!(expected.len() > 3, "{expected:#?}");
     // kprof's folded stacks: each sample counts for the longest perf user stack it starts
     // with (the frames after it are the kernel's).
-    let (file, symfs) = (recording(), symfs());
-    let folded = kprof_ok(&[
-        "flame",
-        "--folded",
-        "--no-inline",
-        "--count",
-        "samples",
-        "--symfs",
-        symfs.to_str().unwrap(),
-        "-i",
-        file.to_str().unwrap(),
-    ]);
+    let folded = read_recording(
+        kprof_ok,
+        &["flame", "--folded", "--no-inline", "--count", "samples"],
+    );
     let mut found: BTreeMap<String, u64> = BTreeMap::new();
     for line in folded.lines() {
         let (stack, count) = line.rsplit_once(' ').unwrap();

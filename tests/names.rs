@@ -20,6 +20,13 @@ use crate::common::*;
 const LIBSTDCXX: &str = "/usr/lib/x86_64-linux-gnu/libstdc++.so.6";
 const LIBSQLITE: &str = "/usr/lib/x86_64-linux-gnu/libsqlite3.so.0";
 
+/// Whether the command-line `tools` and the distribution library `file` are all here (each
+/// missing one skips, or fails under `KPROF_REQUIRE_TOOLS=1`).
+fn tools_and_file(tools: &[&str], file: &str) -> bool {
+    tools.iter().all(|name| tool(name))
+        && available(file, Path::new(file).exists(), "KPROF_REQUIRE_TOOLS")
+}
+
 /// Runs `program args`, returning stdout; panics on failure.
 fn output(program: &str, args: &[&str]) -> String {
     let out = Command::new(program)
@@ -113,14 +120,7 @@ fn report_differences(what: &str, total: usize, differences: &[(String, String, 
 // See: issue #10 point 8
 #[test]
 fn demangling_equals_cxxfilt_on_libstdcxx() {
-    if !tool("c++filt") || !tool("nm") {
-        return;
-    }
-    if !available(
-        LIBSTDCXX,
-        Path::new(LIBSTDCXX).exists(),
-        "KPROF_REQUIRE_TOOLS",
-    ) {
+    if !tools_and_file(&["c++filt", "nm"], LIBSTDCXX) {
         return;
     }
     let names = mangled_names(Path::new(LIBSTDCXX), true);
@@ -406,14 +406,7 @@ fn check_plt_names(file: &Path, want_sections: &[&str]) {
 // See: issue #10 point 6
 #[test]
 fn plt_stubs_of_a_stripped_distribution_library() {
-    if !tool("objdump") || !tool("readelf") {
-        return;
-    }
-    if !available(
-        LIBSQLITE,
-        Path::new(LIBSQLITE).exists(),
-        "KPROF_REQUIRE_TOOLS",
-    ) {
+    if !tools_and_file(&["objdump", "readelf"], LIBSQLITE) {
         return;
     }
     let sections = section_headers(Path::new(LIBSQLITE));

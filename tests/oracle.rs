@@ -24,22 +24,18 @@ use crate::common::*;
 /// [`PltStubs`]); summing the rows per symbol key gives `--sort sym`'s figures, since perf's
 /// symbol sort keeps symbols of different objects apart too.
 fn perf_report_rows(file: &Path, stubs: &PltStubs) -> Vec<(String, Vec<(String, f64)>)> {
-    let text = perf(&[
-        "report",
-        "-i",
-        file.to_str().unwrap(),
-        "--no-children",
-        "--sort",
+    let text = perf_report_table(
+        file,
         "dso,sym",
-        "--stdio",
-        "-g",
-        "none",
-        "--percent-limit",
-        "0",
-        "--force",
-        "--field-separator",
-        "\t",
-    ]);
+        &[
+            "--no-children",
+            "--percent-limit",
+            "0",
+            "--force",
+            "--field-separator",
+            "\t",
+        ],
+    );
     let mut events: Vec<(String, Vec<(String, f64)>)> = Vec::new();
     for line in text.lines() {
         if let Some(rest) = line.strip_prefix("# Samples: ") {
@@ -160,17 +156,7 @@ fn unnamed_frame(line: &str) -> Option<(u64, &str)> {
 /// perf report's event count (`Event count (approx.)`, the exact sum of periods) of every
 /// event, by the event's name as perf prints it.
 pub(crate) fn perf_event_counts(file: &Path) -> Vec<(String, u64)> {
-    let text = perf(&[
-        "report",
-        "-i",
-        file.to_str().unwrap(),
-        "--stdio",
-        "--sort",
-        "sym",
-        "-g",
-        "none",
-        "--force",
-    ]);
+    let text = perf_report_table(file, "sym", &["--force"]);
     let mut counts = Vec::new();
     let mut event = None;
     for line in text.lines() {

@@ -33,17 +33,13 @@ fn lines_are_the_same_with_and_without_the_section_cache() {
     );
     let cache = dir.join("cache");
     let flame = |cache_setting: &std::ffi::OsStr| {
-        let out = kprof()
-            .env("KPROF_SECTION_CACHE", cache_setting)
-            .args(["flame", "--lines", "--folded", "-i", data.to_str().unwrap()])
-            .output()
-            .expect("kprof runs");
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8(out.stdout).unwrap()
+        stdout_of(kprof().env("KPROF_SECTION_CACHE", cache_setting).args([
+            "flame",
+            "--lines",
+            "--folded",
+            "-i",
+            data.to_str().unwrap(),
+        ]))
     };
     let without = flame("off".as_ref());
     assert!(without.contains(".c:"), "no source lines: {without}");

@@ -30,12 +30,7 @@ pub fn bpftrace_runs() -> bool {
     if !common::tool("bpftrace") {
         return false;
     }
-    let ok = Command::new("bpftrace")
-        .args(["-e", "BEGIN { exit(); }"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
+    let ok = common::quietly_succeeds(Command::new("bpftrace").args(["-e", "BEGIN { exit(); }"]));
     common::available(
         "bpftrace attaching probes (root)",
         ok,
@@ -46,17 +41,11 @@ pub fn bpftrace_runs() -> bool {
 /// Runs `bpftrace -e PROGRAM -c CMD` and returns its standard output.
 fn bpftrace_with_command(program: &str, cmd: &str) -> String {
     let _machine = common::shared();
-    let out = Command::new("bpftrace")
-        .args(["-e", program, "-c", cmd])
-        .stdin(Stdio::null())
-        .output()
-        .expect("bpftrace runs");
-    assert!(
-        out.status.success(),
-        "bpftrace failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
+    common::stdout_of(
+        Command::new("bpftrace")
+            .args(["-e", program, "-c", cmd])
+            .stdin(Stdio::null()),
+    )
 }
 
 /// bpftrace's printed maps by name (`@`, `@c`...), each the text of its lines (histogram rows
@@ -175,6 +164,19 @@ fn named_workload(dir: &common::TempDir, tag: &str) -> String {
     path.to_str().unwrap().to_string()
 }
 
+/// A fresh directory tagged `trace-TAG` holding the workload [`named_workload`] `iosz-TAG`: both.
+fn workload_dir(tag: &str) -> (common::TempDir, String) {
+    let dir = common::TempDir::new(&format!("trace-{tag}"));
+    let workload = named_workload(&dir, tag);
+    (dir, workload)
+}
+
+/// [`workload_dir`], when bpftrace and kprof can both trace here; `None` (the test skips)
+/// otherwise.
+fn workload_beside_bpftrace(tag: &str) -> Option<(common::TempDir, String)> {
+    (bpftrace_runs() && common::kprof_can_record()).then(|| workload_dir(tag))
+}
+
 /// One run of the workload `comm` (`iosizes ARGS exit 77`) seen by bpftrace and kprof at once:
 /// bpftrace runs `probes` filtered to the comm (`$COMM` in them) and attaches first; then
 /// `kprof trace KPROF_ARGS -- WORKLOAD ARGS exit 77` runs. Returns (kprof's stdout,
@@ -249,11 +251,9 @@ fn hist_rows(text: &str) -> Vec<(String, u64)> {
 /// bpftrace's `hist(args->count)` of the same run, and the sizes asked for are all there.
 #[test]
 fn hist_of_read_sizes_equals_bpftrace() {
-    if !bpftrace_runs() || !common::kprof_can_record() {
+    let Some((_dir, workload)) = workload_beside_bpftrace("hist") else {
         return;
-    }
-    let dir = common::TempDir::new("trace-hist");
-    let workload = named_workload(&dir, "hist");
+    };
     let reads = "0:2,1:3,2:1,3:4,4:5,1023:6,1024:7,4096:9,65536:2";
     let (ours, theirs) = same_run(
         &["-e", "syscalls:sys_enter_read", "--hist", "count"],
@@ -283,11 +283,9 @@ fn hist_of_read_sizes_equals_bpftrace() {
 /// The file is written in the test's temp dir (this VM's virtio disk gives block events).
 #[test]
 fn block_issue_count_and_bytes_equal_bpftrace() {
-    if !bpftrace_runs() || !common::kprof_can_record() {
+    let Some((dir, workload)) = workload_beside_bpftrace("block") else {
         return;
-    }
-    let dir = common::TempDir::new("trace-block");
-    let workload = named_workload(&dir, "block");
+    };
     let spec = format!("{}:4096:64", dir.join("direct.bin").display());
     let (ours, theirs) = same_run(
         &[
@@ -335,11 +333,9 @@ fn block_issue_count_and_bytes_equal_bpftrace() {
 /// make the 95% allow three such reads, not one. See: issue #10 done-means 6.
 #[test]
 fn read_latency_matches_bpftrace() {
-    if !bpftrace_runs() || !common::kprof_can_record() {
+    let Some((_dir, workload)) = workload_beside_bpftrace("latency") else {
         return;
-    }
-    let dir = common::TempDir::new("trace-latency");
-    let workload = named_workload(&dir, "latency");
+    };
     let (ours, theirs) = same_run(
         &[
             "--latency",
@@ -405,8 +401,7 @@ fn syscall_summary_equals_perf_trace() {
     if !common::perf_can_record() || !common::kprof_can_record() {
         return;
     }
-    let dir = common::TempDir::new("trace-syscalls");
-    let workload = named_workload(&dir, "syscalls");
+    let (_dir, workload) = workload_dir("syscalls");
     let args = [
         "getppid", "100", "fails", "37", "reads", "1:50", "writes", "7:20",
     ];

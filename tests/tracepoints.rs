@@ -3,7 +3,7 @@
 //! names them, and each sample's fields rendered from its event's format.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 
 use crate::common::*;
 
@@ -97,19 +97,13 @@ fn record_both(dir: &TempDir, name: &str, args: &[&str], cmd: &[&str]) -> [PathB
     perf_record(&file, args, cmd);
     let pipe = dir.join(&format!("{name}.pipe.data"));
     let _shared = shared();
-    let out = Command::new("perf")
-        .args(["record", "--no-bpf-event"])
-        .args(args)
-        .args(["-o", "-", "--"])
-        .args(cmd)
-        .stdout(std::fs::File::create(&pipe).unwrap())
-        .stderr(Stdio::piped())
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "perf record -o - {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
+    succeeded(
+        Command::new("perf")
+            .args(["record", "--no-bpf-event"])
+            .args(args)
+            .args(["-o", "-", "--"])
+            .args(cmd)
+            .stdout(std::fs::File::create(&pipe).unwrap()),
     );
     [file, pipe]
 }

@@ -8,7 +8,7 @@ use kprof_perfdata::{
     CpuMode, Endian, Event, EventAttr, ForkExit, Lost, LostSamples, PerfFile, Record,
     RecordParseInfo, SampleId, Throttle,
 };
-use kprof_test_support::{AttrSpec, FileBuilder, RecordBuilder};
+use kprof_test_support::{AttrSpec, FileBuilder, RecordBuilder, SampleHeadValues};
 
 const BOTH: [Endian; 2] = [Endian::Little, Endian::Big];
 
@@ -187,6 +187,7 @@ fn each_side_band_record_type_decodes_with_its_trailer() {
 
 #[test]
 fn sample_layouts_follow_the_attrs_sample_type() {
+    const HEAD: SampleHeadValues = SampleHeadValues::RECOGNIZABLE;
     let layouts = [
         st::IP,
         st::IP | st::TID | st::TIME,
@@ -201,33 +202,7 @@ fn sample_layouts_follow_the_attrs_sample_type() {
                 RecordParseInfo::new(vec![attr(endian, &spec(sample_type, true), &[7])], endian);
             let has = |bit: u64| sample_type & bit != 0;
             let bytes = record(endian, rk::SAMPLE, 2, |b| {
-                if has(st::IDENTIFIER) {
-                    b.u64(7);
-                }
-                if has(st::IP) {
-                    b.u64(0x40_1000);
-                }
-                if has(st::TID) {
-                    b.u32(10).u32(11);
-                }
-                if has(st::TIME) {
-                    b.u64(1_000);
-                }
-                if has(st::ADDR) {
-                    b.u64(0xdead);
-                }
-                if has(st::ID) {
-                    b.u64(7);
-                }
-                if has(st::STREAM_ID) {
-                    b.u64(9);
-                }
-                if has(st::CPU) {
-                    b.u32(1).u32(0);
-                }
-                if has(st::PERIOD) {
-                    b.u64(250_000);
-                }
+                b.sample_head(sample_type, &HEAD);
                 if has(st::CALLCHAIN) {
                     b.u64(2).u64(0x40_1000).u64(0x40_2000);
                 }
@@ -237,23 +212,23 @@ fn sample_layouts_follow_the_attrs_sample_type() {
                 panic!("{sample_type:#x}: {event:?}")
             };
             let want = |bit: u64, v: u64| has(bit).then_some(v);
-            assert_eq!(s.ip, want(st::IP, 0x40_1000), "{sample_type:#x}");
-            assert_eq!(s.pid, want(st::TID, 10).map(|v| v as u32));
-            assert_eq!(s.tid, want(st::TID, 11).map(|v| v as u32));
+            assert_eq!(s.ip, want(st::IP, HEAD.ip), "{sample_type:#x}");
+            assert_eq!(s.pid, has(st::TID).then_some(HEAD.pid));
+            assert_eq!(s.tid, has(st::TID).then_some(HEAD.tid));
             assert_eq!(
                 (s.time, event.time),
-                (want(st::TIME, 1_000), want(st::TIME, 1_000))
+                (want(st::TIME, HEAD.time), want(st::TIME, HEAD.time))
             );
             assert_eq!(
                 info.record_time(&bytes),
-                want(st::TIME, 1_000),
+                want(st::TIME, HEAD.time),
                 "{sample_type:#x}"
             );
-            assert_eq!(s.addr, want(st::ADDR, 0xdead));
-            assert_eq!(s.id, want(st::ID | st::IDENTIFIER, 7));
-            assert_eq!(s.stream_id, want(st::STREAM_ID, 9));
-            assert_eq!(s.cpu, want(st::CPU, 1).map(|v| v as u32));
-            assert_eq!(s.period, want(st::PERIOD, 250_000));
+            assert_eq!(s.addr, want(st::ADDR, HEAD.addr));
+            assert_eq!(s.id, want(st::ID | st::IDENTIFIER, HEAD.id));
+            assert_eq!(s.stream_id, want(st::STREAM_ID, HEAD.stream_id));
+            assert_eq!(s.cpu, has(st::CPU).then_some(HEAD.cpu));
+            assert_eq!(s.period, want(st::PERIOD, HEAD.period));
             let chain: Option<Vec<u64>> = s.callchain.map(|c| c.iter().collect());
             assert_eq!(
                 chain,

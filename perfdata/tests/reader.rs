@@ -5,7 +5,7 @@ use kprof_perfdata::kinds::{
     attr_flag, feature, misc, read_format as rf, record as rk, sample as st,
 };
 use kprof_perfdata::{Endian, Error, Note, ParseOptions, PerfFile, Record, SCAN_REPORT_BYTES};
-use kprof_test_support::{AttrSpec, FileBuilder, RecordBuilder, feature_string};
+use kprof_test_support::{AttrSpec, FileBuilder, RecordBuilder, SampleHeadValues, feature_string};
 
 const ALL_BITS: [u64; 25] = [
     st::IP,
@@ -48,36 +48,11 @@ fn spec_for(sample_type: u64) -> AttrSpec {
     }
 }
 
-/// Writes a SAMPLE body for `t` in kernel field order with recognizable values.
+/// Writes a SAMPLE body for `t` in kernel field order with recognizable values (the head's are
+/// [`SampleHeadValues::RECOGNIZABLE`]).
 fn write_sample(b: &mut RecordBuilder, t: u64) {
     let has = |bit| t & bit != 0;
-    if has(st::IDENTIFIER) {
-        b.u64(7);
-    }
-    if has(st::IP) {
-        b.u64(0x1000);
-    }
-    if has(st::TID) {
-        b.u32(11).u32(12);
-    }
-    if has(st::TIME) {
-        b.u64(1000);
-    }
-    if has(st::ADDR) {
-        b.u64(0xa000);
-    }
-    if has(st::ID) {
-        b.u64(7);
-    }
-    if has(st::STREAM_ID) {
-        b.u64(8);
-    }
-    if has(st::CPU) {
-        b.u32(3).u32(0);
-    }
-    if has(st::PERIOD) {
-        b.u64(99);
-    }
+    b.sample_head(t, &SampleHeadValues::RECOGNIZABLE);
     if has(st::READ) {
         b.u64(500).u64(20).u64(19).u64(7).u64(1);
     }

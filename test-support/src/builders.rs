@@ -1,7 +1,7 @@
 //! Builders for synthetic perf.data bytes: attrs, records, feature sections, file and pipe
 //! headers, written exactly in the layouts the kernel and perf use, in either byte order.
 
-use kprof_perfdata::kinds::record as rk;
+use kprof_perfdata::kinds::{record as rk, sample as st};
 use kprof_perfdata::{ATTR_SIZE_KNOWN, Endian};
 
 /// The fields of a `perf_event_attr` to encode; `size` picks the layout version written.
@@ -164,6 +164,78 @@ impl RecordBuilder {
     pub fn into_bytes(self) -> Vec<u8> {
         self.buf
     }
+    /// Appends the fixed-size head of a SAMPLE body: the fields of `head` that `sample_type`
+    /// selects, in the kernel's order (`perf_output_sample`: IDENTIFIER, IP, TID, TIME, ADDR, ID,
+    /// STREAM_ID, CPU, PERIOD). The body's other fields (READ, CALLCHAIN, ...) follow.
+    pub fn sample_head(&mut self, sample_type: u64, head: &SampleHeadValues) -> &mut Self {
+        let has = |bit: u64| sample_type & bit != 0;
+        if has(st::IDENTIFIER) {
+            self.u64(head.id);
+        }
+        if has(st::IP) {
+            self.u64(head.ip);
+        }
+        if has(st::TID) {
+            self.u32(head.pid).u32(head.tid);
+        }
+        if has(st::TIME) {
+            self.u64(head.time);
+        }
+        if has(st::ADDR) {
+            self.u64(head.addr);
+        }
+        if has(st::ID) {
+            self.u64(head.id);
+        }
+        if has(st::STREAM_ID) {
+            self.u64(head.stream_id);
+        }
+        if has(st::CPU) {
+            self.u32(head.cpu).u32(0);
+        }
+        if has(st::PERIOD) {
+            self.u64(head.period);
+        }
+        self
+    }
+}
+
+/// The values [`RecordBuilder::sample_head`] writes, one per field of a SAMPLE body's head.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SampleHeadValues {
+    /// IDENTIFIER and ID: the event's id.
+    pub id: u64,
+    /// IP.
+    pub ip: u64,
+    /// TID: the process id.
+    pub pid: u32,
+    /// TID: the thread id.
+    pub tid: u32,
+    /// TIME.
+    pub time: u64,
+    /// ADDR.
+    pub addr: u64,
+    /// STREAM_ID.
+    pub stream_id: u64,
+    /// CPU (its reserved half is written as 0).
+    pub cpu: u32,
+    /// PERIOD.
+    pub period: u64,
+}
+
+impl SampleHeadValues {
+    /// Values that are told apart at a glance, each different from the others.
+    pub const RECOGNIZABLE: SampleHeadValues = SampleHeadValues {
+        id: 7,
+        ip: 0x1000,
+        pid: 11,
+        tid: 12,
+        time: 1000,
+        addr: 0xa000,
+        stream_id: 8,
+        cpu: 3,
+        period: 99,
+    };
 }
 
 /// Encodes a perf header string (u32 length, NUL-padded to 64 bytes like perf).

@@ -31,4 +31,4 @@ pub mod command;
 pub mod rewrite;
 pub mod workloads;
 
-pub use builders::{AttrSpec, FileBuilder, RecordBuilder, feature_string};
+pub use builders::{AttrSpec, FileBuilder, RecordBuilder, SampleHeadValues, feature_string};
