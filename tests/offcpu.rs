@@ -390,21 +390,31 @@ fn offcpu_frame_pointers_match_the_program_and_bpftrace() {
     let top: Vec<(&String, &i64)> = theirs
         .iter()
         .filter(|(key, ns)| {
-            **ns * 200 >= total
-                && !key.starts_with("compute_phase<")
-                && (key.contains("worker_main") || key.contains("writer_main"))
+            **ns * 200 >= total && (key.contains("worker_main") || key.contains("writer_main"))
         })
         .collect();
-    // Sleeping, reading the pipe, the writer's waits (and fsync). Not the preempted compute
-    // stack: there kprof's total runs up to 20% above bpftrace's (about 140 µs per interval
-    // over some 60 intervals, even on an idle machine), a disagreement not yet explained and
-    // noted on the issue; the program's own CPU accounting checks that state instead
-    // (`check_against_the_program`, state R within 2 points of the thread's life).
-    assert!(top.len() >= 3, "bpftrace's top stacks: {theirs:#?}");
-    // kprof ends a blocked interval at the thread's switch-in record, which the kernel writes
-    // after the context switch; bpftrace at the `sched_switch` tracepoint before it. So each of
-    // kprof's intervals is longer by that switch's latency (microseconds; tens under load),
-    // which adds up on stacks of many short intervals: allowed, 50 µs per interval, on top.
+    // Sleeping, reading the pipe, the writer's waits, fsync, and the preempted compute stack.
+    assert!(top.len() >= 4, "bpftrace's top stacks: {theirs:#?}");
+    // See: issue #10 (the preempted stack's time above bpftrace's)
+    assert!(
+        top.iter().any(|(key, _)| key.starts_with("compute_phase<")),
+        "bpftrace's top stacks lack the preempted compute_phase: {theirs:#?}"
+    );
+    // Both tools see the same switches, but each end of an interval may differ by some tens of
+    // microseconds, which adds up on stacks of many short intervals (thousands of preemptions
+    // of a fraction of a millisecond on a busy machine): allowed, 50 µs per interval, beside 5%.
+    // - kprof ends an interval at the `sched_switch` naming the thread `next_pid`, as bpftrace,
+    //   when it recorded that sample (the thread switched from is the workload's), else at the
+    //   thread's switch-in record, written after the context switch: 10-20 µs later here.
+    // - The kernel runs bpftrace's program on a tracepoint before taking kprof's sample of it,
+    //   so kprof's intervals start later by that program's cost (its stack walks, ~20 µs here).
+    // And bpftrace's script leaves a few switches unrecorded (0-3 of ~700 preemptions per
+    // thread in our runs, while kprof's count equals the kernel's, /proc/.../schedstat): each
+    // takes a whole interval out of its total, milliseconds for a thread waiting for a CPU,
+    // which is a share of the preempted stack's total that no margin derived from its
+    // interval counts covers (one of 60 intervals on a quiet machine is 12-23%). There kprof
+    // may be above bpftrace (by whole intervals) but not below it; its R time is checked both
+    // ways against the program's own clocks (`check_against_the_program`).
     let mut intervals: BTreeMap<String, i64> = BTreeMap::new();
     for (stack, count) in folded(
         &run.data,
@@ -416,20 +426,22 @@ fn offcpu_frame_pointers_match_the_program_and_bpftrace() {
                 .or_insert(0) += count as i64;
         }
     }
+    const PER_INTERVAL_NS: i64 = 50_000;
     for (key, ns) in top {
         let mine = ours.get(key).copied().unwrap_or(0);
-        let switch_latency = intervals.get(key).copied().unwrap_or(0) * 50_000;
+        let count = intervals.get(key).copied().unwrap_or(0);
+        let allowed = *ns / 20 + count * PER_INTERVAL_NS;
         let off_by = (mine - ns) as f64 * 100.0 / *ns as f64;
-        let beyond_latency = (mine - switch_latency - ns) as f64 * 100.0 / *ns as f64;
         eprintln!(
-            "stack {key}: kprof {mine} ns, bpftrace {ns} ns ({off_by:+.2}%; {} intervals)",
-            switch_latency / 50_000
+            "stack {key}: kprof {mine} ns, bpftrace {ns} ns ({off_by:+.2}%; {count} intervals, \
+             {:+.1} µs each)",
+            (mine - ns) as f64 / 1000.0 / count.max(1) as f64
         );
+        let above_allowed = !key.starts_with("compute_phase<") && mine - ns > allowed;
         assert!(
-            off_by > -5.0 && beyond_latency < 5.0,
-            "stack {key}: kprof {mine} ns, bpftrace {ns} ns ({off_by:+.2}%; {} intervals)\n\
-             kprof: {ours:#?}\nbpftrace: {theirs:#?}",
-            switch_latency / 50_000
+            ns - mine <= allowed && !above_allowed,
+            "stack {key}: kprof {mine} ns, bpftrace {ns} ns ({off_by:+.2}%; {count} intervals)\n\
+             kprof: {ours:#?}\nbpftrace: {theirs:#?}"
         );
     }
 }

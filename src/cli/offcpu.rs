@@ -17,7 +17,10 @@ pub struct OffCpuRecordArgs {
 #[derive(Debug, Args, Clone, Default)]
 pub struct OffCpuFlameArgs {
     /// Blocked time (ns) on the stacks that went off the CPU, under a frame per state:
-    /// `[S] sleeping`, `[D] uninterruptible (I/O)`, `[R] runnable, waiting for a CPU`.
+    /// `[S] sleeping`, `[D] uninterruptible (I/O)`, `[R] runnable, waiting for a CPU`. An
+    /// interval runs from the thread's sched_switch to the sched_switch that runs it again when
+    /// that was recorded (the thread before it is recorded too, or -a), else to its switch-in
+    /// record, written after the context switch (microseconds later).
     #[arg(long = "off-cpu", conflicts_with = "wall")]
     pub off_cpu: bool,
     /// Off-wake: each blocked stack with the stack of the thread that woke it on top (after `--`).
