@@ -421,6 +421,26 @@ impl<'f> ChainTable<'f> {
         offset
     }
 
+    /// Forgets which recorded stacks were seen: their keys point into the file, and finding a
+    /// stack again reads them, which keeps the pages of every stack's first sample in memory.
+    /// A stack seen again becomes a new chain over the same locations, as in a later shard
+    /// (see [`ChainTable::append`]): the profile is the same.
+    pub fn forget_recorded(&mut self) {
+        self.recorded.clear();
+        self.recorded_keys.clear();
+    }
+
+    /// Lets go of what finds chains and locations, once none is added any more (the chains
+    /// and locations stay).
+    pub fn finish_adding(&mut self) {
+        self.recorded = HashTable::new();
+        self.recorded_keys = Vec::new();
+        self.walked = HashMap::default();
+        self.location_ids = HashTable::new();
+        self.addresses = Vec::new();
+        self.frames = FrameCache::new();
+    }
+
     /// Every distinct location, by [`LocationId`], with the distance to its shown address.
     pub fn locations(&self) -> &[(Location, u64)] {
         &self.locations
@@ -596,6 +616,37 @@ mod tests {
             before
         );
         assert_eq!(table.locations().len(), 4);
+    }
+
+    // See: issue #13 point 1 (one replay forgets its recorded stacks as shards do)
+    #[test]
+    fn a_stack_seen_after_forgetting_is_a_new_chain_over_the_same_locations() {
+        let spaces = spaces();
+        let bytes: Vec<u8> = [PERF_CONTEXT_USER, 0x40_1000, 0x40_2000]
+            .iter()
+            .flat_map(|e| e.to_le_bytes())
+            .collect();
+        let input = ChainInput {
+            callchain: Some(U64Slice::new(&bytes, Endian::Little)),
+            ip: Some(0x40_1000),
+            cpumode: CpuMode::User,
+            call_stack: None,
+        };
+        let mut table = ChainTable::new(false, false);
+        let first = table.recorded(&spaces, key(space(0), &bytes), &input);
+        table.forget_recorded();
+        let again = table.recorded(&spaces, key(space(0), &bytes), &input);
+        assert_ne!(again, first);
+        assert_eq!(table.chain(again), table.chain(first));
+        assert_eq!(table.locations().len(), 2, "no location added twice");
+        // Found again until the next time it forgets.
+        assert_eq!(
+            table.recorded(&spaces, key(space(0), &bytes), &input),
+            again
+        );
+        table.finish_adding();
+        assert_eq!(table.chain(first), table.chain(again));
+        assert_eq!(table.chain_count(), 2);
     }
 
     #[test]

@@ -70,19 +70,55 @@ pub fn analyze_windowed(
     done_below: &dyn Fn(u64),
 ) -> Result<Analysis> {
     let symbolizer = Symbolizer::new(kernel::symbolizer_options(file, options));
-    let analysis = analyze_with(file, options, &symbolizer, done_below);
-    // Freeing every parsed symbol table and DWARF unit takes a while and nobody waits for it.
-    std::thread::spawn(move || drop(symbolizer));
-    analysis
+    analyze_with(file, options, symbolizer, done_below)
 }
 
-/// [`analyze`] with a prepared symbolizer.
+/// Lets go of `symbolizer`: freeing every parsed symbol table and DWARF unit takes a while and
+/// nobody waits for it; its memory then goes back to the system, for the profile to take.
+fn drop_in_background(symbolizer: Symbolizer) {
+    std::thread::spawn(move || {
+        drop(symbolizer);
+        crate::mapped::release_free_heap();
+    });
+}
+
+/// [`analyze`] with a prepared symbolizer, which goes as soon as every location is symbolized.
 fn analyze_with(
     file: &PerfFile<'_>,
     options: &AnalysisOptions,
-    symbolizer: &Symbolizer,
+    symbolizer: Symbolizer,
     done_below: &dyn Fn(u64),
 ) -> Result<Analysis> {
+    let outcome = replay_and_symbolize(file, options, &symbolizer, done_below);
+    let symbol_report = symbolizer.report();
+    // The symbol tables and mapped files go before the profile takes their room.
+    drop_in_background(symbolizer);
+    let (mut replayed, symbolized, unwind_report) = outcome?;
+    let records = std::mem::take(&mut replayed.records).into_iter().collect();
+    let traces = std::mem::take(&mut replayed.traces);
+    let (profile, frame_pointers) =
+        symbolize::build_profile(file, replayed, symbolized, options.sample_addresses);
+    Ok(Analysis {
+        profile,
+        symbol_report,
+        unwind_report,
+        records,
+        frame_pointers,
+        traces,
+    })
+}
+
+/// The replayed records of `file`, the frames of their locations, and how unwinding went.
+fn replay_and_symbolize<'f>(
+    file: &'f PerfFile<'f>,
+    options: &AnalysisOptions,
+    symbolizer: &Symbolizer,
+    done_below: &dyn Fn(u64),
+) -> Result<(
+    replay::Replayed<'f>,
+    Vec<Vec<crate::profile::Frame>>,
+    UnwindReport,
+)> {
     if let Some(field) = &options.weight_field {
         replay::check_weight_field(file, field)?;
     }
@@ -97,7 +133,7 @@ fn analyze_with(
     // The replay runs here, in shards on the pool when nothing is to be unwound, else with
     // unwinding batches on the pool meanwhile; kernel symbols, which take a while to load, on
     // a thread of their own.
-    let mut replayed = std::thread::scope(|threads| {
+    let replayed = std::thread::scope(|threads| {
         threads.spawn(|| {
             symbolizer.preload_kernel_symbols();
         });
@@ -109,22 +145,16 @@ fn analyze_with(
         let replay = Replay::new(file, options, queue, records.len());
         rayon::in_place_scope(|pool| replay.run(records, unwinder.as_ref(), pool, done_below))
     })?;
+    // No record is read any more; the shards' tables are gone: their memory is for the
+    // symbolizer to take.
+    done_below(u64::MAX);
+    crate::mapped::release_free_heap();
     let unwind_report = unwinder
         .as_ref()
         .map(|unwinder| unwinder.report(&replayed.spaces))
         .unwrap_or_default();
-    let records = std::mem::take(&mut replayed.records).into_iter().collect();
-    let traces = std::mem::take(&mut replayed.traces);
-    let (profile, frame_pointers) =
-        symbolize::build_profile(file, replayed, symbolizer, options.sample_addresses);
-    Ok(Analysis {
-        profile,
-        symbol_report: symbolizer.report(),
-        unwind_report,
-        records,
-        frame_pointers,
-        traces,
-    })
+    let symbolized = symbolize::symbolize_locations(&replayed, symbolizer);
+    Ok((replayed, symbolized, unwind_report))
 }
 
 /// Picks the event to show: by name, or the first one that has samples.

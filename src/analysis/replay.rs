@@ -24,6 +24,11 @@ use kprof_perfdata::cgroups::CgroupNames;
 
 /// Records replayed between two reports of how far the replay has got in the file.
 const WINDOW_EVERY_RECORDS: usize = 256;
+/// Records replayed between two times the chain table forgets its recorded stacks (see
+/// [`ChainTable::forget_recorded`]): as many as a shard replays at most. Finding a stack again
+/// reads its first sample, so the file's pages since the last time are held (a single replay
+/// held the whole file: issue #13 point 1).
+const FORGET_RECORDED_EVERY: usize = 128 * 1024;
 
 /// A sample waiting for its locations to be symbolized.
 pub struct PendingSample {
@@ -408,8 +413,17 @@ impl<'o, 'f> Replay<'o, 'f> {
     {
         let file = self.file;
         let mut until_window_moves = 0usize;
+        let mut until_forget = FORGET_RECORDED_EVERY;
+        // Finding a recorded stack again reads its first sample: none below this floor.
+        let mut recorded_floor = records.unread_floor();
         let mut replayed = 0;
         while replayed < limit {
+            if until_forget == 0 {
+                until_forget = FORGET_RECORDED_EVERY;
+                self.chains.forget_recorded();
+                recorded_floor = records.unread_floor();
+            }
+            until_forget -= 1;
             let Some(record) = records.next_ref() else {
                 break;
             };
@@ -419,7 +433,7 @@ impl<'o, 'f> Replay<'o, 'f> {
             if until_window_moves == 0 {
                 until_window_moves = WINDOW_EVERY_RECORDS;
                 let pending = self.unwinds.as_ref().map_or(u64::MAX, |q| q.floor());
-                done_below(records.unread_floor().min(pending));
+                done_below(records.unread_floor().min(pending).min(recorded_floor));
             }
             until_window_moves -= 1;
             if self.side_band_only {

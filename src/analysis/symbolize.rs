@@ -11,32 +11,44 @@ use rayon::prelude::*;
 
 use super::chain_table::{ChainId, ChainTable, LocationId};
 use super::quality::FramePointerReport;
-use super::replay::Replayed;
+use super::replay::{PendingSample, Replayed};
 use crate::profile::{Event, Frame, FrameId, FrameKind, Meta, Profile, Sample, StackId, StackNode};
 
-/// The profile of a replayed file, and how far its frame-pointer stacks reached.
+/// The frames (innermost first) of every distinct location of `replayed`, by [`LocationId`]:
+/// each symbolized once, in parallel. What [`build_profile`] takes, so that the symbolizer
+/// (its symbol tables and mapped files) can go before the profile is built.
+pub fn symbolize_locations(replayed: &Replayed<'_>, symbolizer: &Symbolizer) -> Vec<Vec<Frame>> {
+    replayed
+        .chains
+        .locations()
+        .par_iter()
+        .map(|&(location, shown_delta)| {
+            frames_for(symbolizer, &replayed.spaces, location, shown_delta)
+        })
+        .collect()
+}
+
+/// The profile of a replayed file whose locations are `symbolized`
+/// ([`symbolize_locations`]), and how far its frame-pointer stacks reached.
 /// `sample_addresses` keeps frames that differ only in their address apart.
 pub fn build_profile(
     file: &PerfFile<'_>,
     replayed: Replayed<'_>,
-    symbolizer: &Symbolizer,
+    symbolized: Vec<Vec<Frame>>,
     sample_addresses: bool,
 ) -> (Profile, FramePointerReport) {
     let Replayed {
         spaces,
         samples: pending,
-        chains,
+        mut chains,
         threads,
         lost,
         cgroups,
         ..
     } = replayed;
-    // Symbolize every distinct location once, in parallel.
-    let symbolized: Vec<Vec<Frame>> = chains
-        .locations()
-        .par_iter()
-        .map(|&(location, shown_delta)| frames_for(symbolizer, &spaces, location, shown_delta))
-        .collect();
+    // Each phase frees what the next one no longer reads before it allocates (issue #13).
+    drop(spaces);
+    chains.finish_adding();
     // Intern frames and stacks.
     let mut interner = Interner {
         keep_offsets: sample_addresses,
@@ -49,6 +61,7 @@ pub fn build_profile(
     let chain_stacks = chain_stacks(&chains, &location_frames, &mut interner);
     let fp_ends = frame_pointer_ends(&chains, &location_frames, &interner);
     let interner = interner;
+    drop(location_frames);
 
     let mut events: Vec<Event> = file
         .attrs()
@@ -82,8 +95,18 @@ pub fn build_profile(
             stacks,
         );
     }
+    drop(fp_ends);
+    // In place: a sample takes the room of its pending one, so the samples are never held
+    // twice (issue #13 point 1).
+    const {
+        assert!(
+            size_of::<Sample>() == size_of::<PendingSample>()
+                && align_of::<Sample>() == align_of::<PendingSample>(),
+            "a Sample must fit where its PendingSample was (built in place)"
+        )
+    };
     let samples: Vec<Sample> = pending
-        .par_iter()
+        .into_iter()
         .map(|pending| {
             let chain = pending.chain;
             Sample {

@@ -102,12 +102,20 @@ pub fn fold(profile: &Profile, event: Option<u16>, weight: Weight, naming: Namin
     // Every sample counts, as in perf report: one with a corrupt callchain at its sampled
     // instruction (perf script prints no stack for it, and inferno would drop it).
     let by_cgroup = naming.root == RootBy::Cgroup;
-    let weights = weights_by(
-        profile,
-        |s| event.is_none_or(|e| e == s.event),
-        weight,
-        |s| (s.thread, s.stack, s.cgroup.filter(|_| by_cgroup)),
-    );
+    let keep = |s: &Sample| event.is_none_or(|e| e == s.event);
+    // Without cgroups, keys of (thread, stack) only: a third of the room (there are about as
+    // many keys as samples: issue #13 point 1), in the same order.
+    let (plain, by_cgroups) = if by_cgroup {
+        let keyed = weights_by(profile, keep, weight, |s| (s.thread, s.stack, s.cgroup));
+        (Vec::new(), keyed)
+    } else {
+        let keyed = weights_by(profile, keep, weight, |s| (s.thread, s.stack));
+        (keyed, Vec::new())
+    };
+    let weights = plain
+        .into_iter()
+        .map(|((thread, stack), weight)| ((thread, stack, None), weight))
+        .chain(by_cgroups);
     let mut folder = Folder::new();
     // Each frame, root and cgroup is named and interned once, on its first use: frames recur
     // in many stacks.
