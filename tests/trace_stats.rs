@@ -154,17 +154,19 @@ fn maps_print_as_bpftrace_prints_them() {
 /// The exit code that tells bpftrace the workload is done (`iosizes ... exit 77`).
 const DONE: i32 = 77;
 
-/// A copy of the iosizes workload under a name of its own (`iosz-TAG`), so that its comm tells
+/// A copy of the iosizes workload under a name of its own (`TAG-PID`), so that its comm tells
 /// its events apart from every other process, other tests' workloads included.
 fn named_workload(dir: &common::TempDir, tag: &str) -> String {
-    let name = format!("iosz-{tag}");
+    // bpftrace filters on the command name system-wide: this test process's pid in it keeps
+    // out the same test of another suite running at the same time.
+    let name = format!("{}-{}", &tag[..tag.len().min(7)], std::process::id());
     assert!(name.len() <= 15, "comm is cut to 15 bytes");
     let path = dir.join(&name);
     std::fs::copy(common::c_workload("iosizes", &["-O2"]), &path).unwrap();
     path.to_str().unwrap().to_string()
 }
 
-/// A fresh directory tagged `trace-TAG` holding the workload [`named_workload`] `iosz-TAG`: both.
+/// A fresh directory tagged `trace-TAG` holding the workload [`named_workload`] `TAG-PID`: both.
 fn workload_dir(tag: &str) -> (common::TempDir, String) {
     let dir = common::TempDir::new(&format!("trace-{tag}"));
     let workload = named_workload(&dir, tag);
