@@ -568,20 +568,30 @@ mod tests {
         assert!(!table.is_broken(first));
     }
 
+    /// A user callchain of two frames in `/bin/app`, as the kernel records it.
+    fn user_callchain() -> Vec<u8> {
+        [PERF_CONTEXT_USER, 0x40_1000, 0x40_2000]
+            .iter()
+            .flat_map(|e| e.to_le_bytes())
+            .collect()
+    }
+
+    /// The chain input of a user sample at the leaf of `callchain`.
+    fn user_input(callchain: &[u8]) -> ChainInput<'_> {
+        ChainInput {
+            callchain: Some(U64Slice::new(callchain, Endian::Little)),
+            ip: Some(0x40_1000),
+            cpumode: CpuMode::User,
+            call_stack: None,
+        }
+    }
+
     // See: issue #13 (the frame cache in front of locating and interning)
     #[test]
     fn a_frame_is_located_afresh_when_its_address_space_changes() {
         let mut spaces = spaces();
-        let bytes: Vec<u8> = [PERF_CONTEXT_USER, 0x40_1000, 0x40_2000]
-            .iter()
-            .flat_map(|e| e.to_le_bytes())
-            .collect();
-        let input = ChainInput {
-            callchain: Some(U64Slice::new(&bytes, Endian::Little)),
-            ip: Some(0x40_1000),
-            cpumode: CpuMode::User,
-            call_stack: None,
-        };
+        let bytes = user_callchain();
+        let input = user_input(&bytes);
         let mut table = ChainTable::new(false, false);
         let before = table.recorded(&spaces, key(space(0), &bytes), &input);
         // Another file mapped over the same addresses: the next generation's frames are in it.
@@ -622,16 +632,8 @@ mod tests {
     #[test]
     fn a_stack_seen_after_forgetting_is_a_new_chain_over_the_same_locations() {
         let spaces = spaces();
-        let bytes: Vec<u8> = [PERF_CONTEXT_USER, 0x40_1000, 0x40_2000]
-            .iter()
-            .flat_map(|e| e.to_le_bytes())
-            .collect();
-        let input = ChainInput {
-            callchain: Some(U64Slice::new(&bytes, Endian::Little)),
-            ip: Some(0x40_1000),
-            cpumode: CpuMode::User,
-            call_stack: None,
-        };
+        let bytes = user_callchain();
+        let input = user_input(&bytes);
         let mut table = ChainTable::new(false, false);
         let first = table.recorded(&spaces, key(space(0), &bytes), &input);
         table.forget_recorded();
