@@ -76,6 +76,24 @@ pub fn quietly_succeeds(command: &mut Command) -> bool {
         .is_ok_and(|s| s.success())
 }
 
+/// tracefs, mounted at /sys/kernel/tracing as kprof mounts it when nothing is there: a fresh
+/// machine may not mount it at boot, and a test that reads it before any kprof run would
+/// otherwise find it empty.
+pub fn tracefs() -> &'static Path {
+    static MOUNTED: OnceLock<()> = OnceLock::new();
+    let root = Path::new("/sys/kernel/tracing");
+    MOUNTED.get_or_init(|| {
+        if !root.join("events").is_dir() {
+            quietly_succeeds(
+                Command::new("mount")
+                    .args(["-t", "tracefs", "tracefs"])
+                    .arg(root),
+            );
+        }
+    });
+    root
+}
+
 /// Whether a test needing `what` may run: true if available; false (with a message) to skip;
 /// panics when `KPROF_REQUIRE_PERF=1` (or `KPROF_REQUIRE_TOOLS=1` for tools) forbids skipping.
 pub fn available(what: &str, ok: bool, require_var: &str) -> bool {

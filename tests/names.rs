@@ -299,9 +299,18 @@ fn glibc_aliases_are_named_as_perf_names_them() {
         &[binary.to_str().unwrap(), "400000"],
         // Whichever alias perf picks, kprof must pick it too.
         &[
+            // glibc picks memmove's variant by the CPU (IFUNC): any of them.
             &[
                 "__memmove_avx_unaligned_erms",
                 "__memcpy_avx_unaligned_erms",
+                "__memmove_avx_unaligned_erms_rtm",
+                "__memcpy_avx_unaligned_erms_rtm",
+                "__memmove_avx512_unaligned_erms",
+                "__memcpy_avx512_unaligned_erms",
+                "__memmove_evex_unaligned_erms",
+                "__memcpy_evex_unaligned_erms",
+                "__memmove_sse2_unaligned_erms",
+                "__memcpy_sse2_unaligned_erms",
             ],
             &["hypot@@GLIBC_2.35", "__hypot", "hypot"],
         ],

@@ -94,10 +94,7 @@ fn within(a: f64, b: f64, fraction: f64) -> bool {
 
 fn tracepoint_exists(name: &str) -> bool {
     let (system, event) = name.split_once(':').unwrap();
-    Path::new("/sys/kernel/tracing/events")
-        .join(system)
-        .join(event)
-        .exists()
+    tracefs().join("events").join(system).join(event).exists()
 }
 
 const KNOWN_WORK: [&str; 8] = [
@@ -567,7 +564,7 @@ fn no_permission_is_one_clear_message() {
         "{stderr}"
     );
     // A tracefs only root may read is said so, not "not mounted".
-    let events = Path::new("/sys/kernel/tracing/events");
+    let events = tracefs().join("events");
     let private =
         std::fs::metadata("/sys/kernel/tracing").is_ok_and(|m| m.permissions().mode() & 0o005 == 0);
     if events.is_dir() && private {
@@ -780,7 +777,7 @@ fn list_shows_events_and_tracepoint_fields() {
     }
     // The fields are the format file's own, after the common ones.
     let format =
-        std::fs::read_to_string("/sys/kernel/tracing/events/sched/sched_switch/format").unwrap();
+        std::fs::read_to_string(tracefs().join("events/sched/sched_switch/format")).unwrap();
     let expected: Vec<String> = format
         .lines()
         .filter_map(|l| l.trim().strip_prefix("field:"))

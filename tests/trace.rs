@@ -12,7 +12,6 @@ use crate::common::*;
 
 /// The writes of `trace_writer` (see examples/workloads/trace_writer.c): (size, how many).
 const SERIES: [(u64, usize); 3] = [(512, 100), (8192, 50), (65536, 10)];
-const TRACEFS: &str = "/sys/kernel/tracing";
 
 fn writer() -> PathBuf {
     c_workload("trace_writer", &["-O1", "-g", "-fno-omit-frame-pointer"])
@@ -35,7 +34,7 @@ pub(crate) fn can_trace() -> bool {
     kprof_can_record()
         && available(
             "tracefs with syscalls tracepoints",
-            Path::new(TRACEFS)
+            tracefs()
                 .join("events/syscalls/sys_enter_write/format")
                 .exists(),
             "KPROF_REQUIRE_PERF",
@@ -232,8 +231,7 @@ fn filter_mistakes_name_the_column_and_the_fields() {
         return;
     }
     let format =
-        std::fs::read_to_string(Path::new(TRACEFS).join("events/syscalls/sys_enter_read/format"))
-            .unwrap();
+        std::fs::read_to_string(tracefs().join("events/syscalls/sys_enter_read/format")).unwrap();
     // The oracle: the event's own fields from tracefs, in order.
     let fields: Vec<String> = format
         .lines()
@@ -298,7 +296,7 @@ fn globs_expand_to_the_tracepoints_tracefs_has() {
         return;
     }
     let _machine = shared();
-    let mut expected: Vec<String> = std::fs::read_dir(Path::new(TRACEFS).join("events/syscalls"))
+    let mut expected: Vec<String> = std::fs::read_dir(tracefs().join("events/syscalls"))
         .unwrap()
         .filter_map(|e| e.ok()?.file_name().into_string().ok())
         .filter(|n| n.starts_with("sys_enter_writ"))
@@ -460,11 +458,11 @@ fn tracefs_state() -> Vec<(String, String)> {
     let mut state: Vec<(String, String)> = files
         .into_iter()
         .map(|f| {
-            let text = std::fs::read_to_string(Path::new(TRACEFS).join(&f)).unwrap_or_default();
+            let text = std::fs::read_to_string(tracefs().join(&f)).unwrap_or_default();
             (f, text)
         })
         .collect();
-    let instances: Vec<String> = std::fs::read_dir(Path::new(TRACEFS).join("instances"))
+    let instances: Vec<String> = std::fs::read_dir(tracefs().join("instances"))
         .map(|d| {
             d.filter_map(|e| e.ok()?.file_name().into_string().ok())
                 .collect()

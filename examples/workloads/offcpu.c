@@ -2,17 +2,23 @@
 // every worker computes for COMPUTE_NS of CPU time (preempted on a busy machine: R), sleeps
 // SLEEP_STEPS x 5 ms (S), blocks PIPE_WAIT_NS on a pipe that its writer thread fills from
 // `pipe_writer_fn` (S, woken by the writer), and, where the file system takes O_DIRECT, writes
-// and fdatasyncs 4 KiB blocks for about FSYNC_BUDGET_NS (D). Each phase is measured by the
+// and fdatasyncs 1 MiB blocks for about FSYNC_BUDGET_NS (D). Each phase is measured by the
 // program itself (CLOCK_MONOTONIC wall time and CLOCK_THREAD_CPUTIME_ID CPU time): off-CPU
 // time of a phase = wall - CPU. Blocking calls are raw system calls inside the named
 // functions, so that frame-pointer stacks reach them without glibc's help.
 //
-// Usage: offcpu DIR [--linger]   (DIR: where the O_DIRECT file goes; --linger: after printing
-// the results and `ready`, wait for standard input to close before exiting, so that a tracer
-// can read the process's symbols.)
+// The fsync phase stops after FSYNC_MAX_CALLS calls even within its budget: on a fast disk it
+// would make thousands of intervals of some microseconds, each a switch record (8 KiB with a
+// DWARF stack copy) that a busy machine's late reader may lose.
+//
+// Usage: offcpu DIR [--linger] [--contend]   (DIR: where the O_DIRECT file goes; --linger:
+// after printing the results and `ready`, wait for standard input to close before exiting, so
+// that a tracer can read the process's symbols; --contend: the workers compute on one CPU,
+// together, so that each is preempted for about COMPUTE_NS whatever else the machine runs.)
 #define _GNU_SOURCE
 #include <fcntl.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -27,7 +33,8 @@
 #define SLEEP_STEP_NS 5000000LL
 #define PIPE_WAIT_NS 300000000LL
 #define FSYNC_BUDGET_NS 200000000LL
-#define BLOCK 4096
+#define FSYNC_MAX_CALLS 400
+#define BLOCK (1024 * 1024)
 
 #if defined(__x86_64__)
 static inline __attribute__((always_inline)) long raw3(long n, long a, long b, long c) {
@@ -80,6 +87,22 @@ static void end(struct phase *p) {
 }
 
 static volatile unsigned long sink;
+static int contend;
+
+// With --contend: puts the calling thread on the first CPU it may run on; 1 when it did, with
+// `saved` what it had.
+static int share_one_cpu(cpu_set_t *saved) {
+  cpu_set_t one;
+  CPU_ZERO(&one);
+  if (sched_getaffinity(0, sizeof *saved, saved) != 0) return 0;
+  for (int cpu = 0; cpu < CPU_SETSIZE; cpu++) {
+    if (CPU_ISSET(cpu, saved)) {
+      CPU_SET(cpu, &one);
+      return sched_setaffinity(0, sizeof one, &one) == 0;
+    }
+  }
+  return 0;
+}
 
 __attribute__((noinline)) void compute_phase(void) {
   long long start = now_ns(CLOCK_THREAD_CPUTIME_ID);
@@ -139,7 +162,9 @@ __attribute__((noinline)) void fsync_phase(struct worker *w) {
   }
   w->direct_io = 1;
   long long start = now_ns(CLOCK_MONOTONIC);
-  while (now_ns(CLOCK_MONOTONIC) - start < FSYNC_BUDGET_NS) fsync_direct(fd, block);
+  for (int calls = 0; calls < FSYNC_MAX_CALLS && now_ns(CLOCK_MONOTONIC) - start < FSYNC_BUDGET_NS;
+       calls++)
+    fsync_direct(fd, block);
   close(fd);
   unlink(path);
   free(block);
@@ -158,9 +183,12 @@ static void *worker_main(void *arg) {
   struct worker *w = arg;
   long long start = now_ns(CLOCK_MONOTONIC);
   w->tid = (pid_t)syscall(SYS_gettid);
+  cpu_set_t saved;
+  int pinned = contend && share_one_cpu(&saved);
   begin(&w->compute);
   compute_phase();
   end(&w->compute);
+  if (pinned) sched_setaffinity(0, sizeof saved, &saved);
   begin(&w->sleep);
   sleep_phase();
   end(&w->sleep);
@@ -177,7 +205,11 @@ static void *worker_main(void *arg) {
 int main(int argc, char **argv) {
   long long start = now_ns(CLOCK_MONOTONIC);
   const char *dir = argc > 1 ? argv[1] : ".";
-  int linger = argc > 2 && strcmp(argv[2], "--linger") == 0;
+  int linger = 0;
+  for (int i = 2; i < argc; i++) {
+    if (strcmp(argv[i], "--linger") == 0) linger = 1;
+    if (strcmp(argv[i], "--contend") == 0) contend = 1;
+  }
   struct worker workers[WORKERS];
   pthread_t threads[2 * WORKERS];
   memset(workers, 0, sizeof workers);
