@@ -396,8 +396,9 @@ fn syscall_row(table: &str, syscall: &str) -> Option<(u64, u64)> {
     })
 }
 
-/// `--syscalls` counts the calls and errors `perf trace -s` counts on an identical run, and
-/// the program's known calls: 100 getppid, 37 failing opens, 50 one-byte reads.
+/// `--syscalls` counts the calls and errors `perf trace -s` counts on an identical run (but
+/// for the events perf missed), and the program's known calls: 100 getppid, 37 failing opens,
+/// 50 one-byte reads.
 #[test]
 fn syscall_summary_equals_perf_trace() {
     if !common::perf_can_record() || !common::kprof_can_record() {
@@ -425,13 +426,37 @@ fn syscall_summary_equals_perf_trace() {
     let mut kprof_args = vec!["trace", "--syscalls", "--", &workload];
     kprof_args.extend_from_slice(&args);
     let ours = common::kprof_ok(&kprof_args);
+    // perf trace drops an event now and then on a busy machine, with no word of it; its
+    // summary counts the events it saw. A clean run sees two per call (entry and exit) of
+    // kprof's count; each call perf is short of costs it at least one of them.
+    let number_before = |text: &str, word: &str| -> i64 {
+        text.lines()
+            .find_map(|line| {
+                let (before, _) = line.split_once(word)?;
+                before.split_whitespace().last()?.parse().ok()
+            })
+            .unwrap_or_else(|| panic!("no `{word}` count in\n{text}"))
+    };
+    let perf_missed = 2 * number_before(&ours, " calls,") - number_before(&perf_text, " events,");
+    let mut perf_short = 0;
     for syscall in ["getppid", "openat", "read", "write", "close", "mmap"] {
-        assert_eq!(
-            syscall_row(&ours, syscall),
-            syscall_row(&perf_text, syscall),
+        let ((calls, errors), (perf_calls, perf_errors)) = (
+            syscall_row(&ours, syscall).unwrap_or_default(),
+            syscall_row(&perf_text, syscall).unwrap_or_default(),
+        );
+        assert!(
+            perf_calls <= calls
+                && perf_errors <= errors
+                && calls - perf_calls >= errors - perf_errors,
             "{syscall}: kprof\n{ours}\nperf trace -s\n{perf_text}"
         );
+        perf_short += (calls - perf_calls) as i64;
     }
+    assert!(
+        perf_short <= perf_missed.max(0),
+        "perf trace -s is {perf_short} calls short but missed {perf_missed} events: kprof\n{ours}\n\
+         perf trace -s\n{perf_text}"
+    );
     assert_eq!(syscall_row(&ours, "getppid"), Some((100, 0)));
     let (opens, failed) = syscall_row(&ours, "openat").unwrap();
     assert!(failed >= 37 && opens >= failed + 2, "{ours}");

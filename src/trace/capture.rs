@@ -159,9 +159,25 @@ impl Decoder {
     pub fn feed(
         &mut self,
         file: &PerfFile<'_>,
-        mut stacks: Option<&mut Stacks<'_>>,
+        stacks: Option<&mut Stacks<'_>>,
         sink: &mut dyn EventSink,
     ) -> Result<()> {
+        self.feed_until(file, u64::MAX, stacks, sink, &mut Vec::new())
+            .map(|_| ())
+    }
+
+    /// Decodes the records of `file` (in time order) that are no later than `until` into
+    /// `sink`; the bytes of later ones go to `held`, in time order, to be fed again. Returns
+    /// the newest record time of `file`.
+    fn feed_until(
+        &mut self,
+        file: &PerfFile<'_>,
+        until: u64,
+        mut stacks: Option<&mut Stacks<'_>>,
+        sink: &mut dyn EventSink,
+        held: &mut Vec<u8>,
+    ) -> Result<u64> {
+        let mut newest = 0;
         let layout = file
             .tracing_data()
             .map_or_else(RawLayout::native, |t| t.layout);
@@ -171,6 +187,14 @@ impl Decoder {
         let mut fields: Vec<(&str, Value<'_>)> = Vec::new();
         for record in file.sorted_records()? {
             let record = record?;
+            newest = newest.max(record.time.unwrap_or(0));
+            if record.time.is_some_and(|time| time > until) {
+                match file.record_bytes(record.offset) {
+                    Some(bytes) => held.extend_from_slice(bytes),
+                    None => bail!("internal error: no record at offset {}", record.offset),
+                }
+                continue;
+            }
             match record.record {
                 Record::Comm(comm) => {
                     let name = String::from_utf8_lossy(comm.name).into_owned();
@@ -263,7 +287,7 @@ impl Decoder {
         if !self.settle_at_end {
             self.report_lost(sink);
         }
-        Ok(())
+        Ok(newest)
     }
 
     /// Samples lost so far. The LOST_SAMPLES records (per event and CPU, written when the
@@ -311,12 +335,18 @@ fn to_value(value: FieldValue<'_>) -> Value<'_> {
 }
 
 /// The consumer of a live session: buffers each round's records and decodes them behind the
-/// stream's preamble.
+/// stream's preamble, in time order across rounds as perf orders its rounds: a round decodes
+/// only what is no later than the newest record of the round before. A record written on one
+/// CPU (a FORK, say) can reach a round after the samples of another CPU that follow it (the
+/// reader drained the first CPU's ring before the kernel wrote it); every record of the
+/// earlier round was written before this round began, so nothing after that time comes later.
 pub struct LiveCapture<'o> {
     /// Pipe header, attrs and tracing data: what makes the records a perf.data stream.
     preamble: Vec<u8>,
-    /// The preamble plus this round's records.
+    /// The preamble, the records held from earlier rounds, then this round's records.
     buffer: Vec<u8>,
+    /// The newest record time of the rounds read so far; 0 before the first.
+    newest: u64,
     decoder: Decoder,
     output: &'o mut dyn TraceOutput,
 }
@@ -332,6 +362,7 @@ impl<'o> LiveCapture<'o> {
         LiveCapture {
             preamble: Vec::new(),
             buffer: Vec::new(),
+            newest: 0,
             decoder,
             output,
         }
@@ -345,20 +376,26 @@ impl<'o> LiveCapture<'o> {
     /// Decodes what is left after the last tick (the final drain, LOST_SAMPLES), and tells
     /// the output what was lost.
     pub fn finish(&mut self) -> io::Result<()> {
-        self.flush()?;
+        self.flush(u64::MAX)?;
         self.decoder.settle_lost(&mut *self.output);
         Ok(())
     }
 
-    fn flush(&mut self) -> io::Result<()> {
-        if self.buffer.len() > self.preamble.len() {
+    /// Decodes the buffered records no later than `until`, keeping the later ones buffered;
+    /// returns the newest record time among those buffered before.
+    fn flush(&mut self, until: u64) -> io::Result<u64> {
+        if self.buffer.len() <= self.preamble.len() {
+            return Ok(0);
+        }
+        let mut kept = self.preamble.clone();
+        let newest = {
             let file = PerfFile::parse(&self.buffer).map_err(io::Error::other)?;
             self.decoder
-                .feed(&file, None, &mut *self.output)
-                .map_err(io::Error::other)?;
-            self.buffer.truncate(self.preamble.len());
-        }
-        Ok(())
+                .feed_until(&file, until, None, &mut *self.output, &mut kept)
+                .map_err(io::Error::other)?
+        };
+        self.buffer = kept;
+        Ok(newest)
     }
 }
 
@@ -382,7 +419,92 @@ impl TraceConsumer for LiveCapture<'_> {
     }
 
     fn tick(&mut self) -> io::Result<()> {
-        self.flush()?;
+        let newest = self.flush(self.newest)?;
+        self.newest = self.newest.max(newest);
         self.output.tick()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use kprof_perfdata::kinds::{attr_flag, record as rk, sample as st};
+    use kprof_perfdata::{Endian, Features};
+    use kprof_test_support::{AttrSpec, RecordBuilder, SampleHeadValues};
+
+    /// Counts the events it hears of.
+    #[derive(Default)]
+    struct Count(u64);
+
+    impl EventSink for Count {
+        fn event(&mut self, _: &Event<'_>) {
+            self.0 += 1;
+        }
+        fn lost(&mut self, _: u64) {}
+    }
+
+    impl TraceOutput for Count {}
+
+    const SAMPLE_TYPE: u64 = st::TID | st::TIME;
+
+    fn record(kind: u32, time: u64) -> Vec<u8> {
+        let mut r = RecordBuilder::new(Endian::Little);
+        match kind {
+            rk::SAMPLE => r.record(rk::SAMPLE, 0, |b| {
+                b.sample_head(
+                    SAMPLE_TYPE,
+                    &SampleHeadValues {
+                        time,
+                        ..SampleHeadValues::RECOGNIZABLE
+                    },
+                );
+            }),
+            // A FORK: pid, ppid, tid, ptid, time, then the sample_id trailer (TID, TIME).
+            _ => r.record(rk::FORK, 0, |b| {
+                b.u32(11).u32(11).u32(12).u32(11).u64(time);
+                b.u32(11).u32(12).u64(time);
+            }),
+        };
+        r.into_bytes()
+    }
+
+    // See: issue #10 (probes_followed: a thread's FORK in a later round than its samples)
+    #[test]
+    fn a_round_decodes_only_what_the_round_before_reached() {
+        let mut count = Count::default();
+        let mut capture = LiveCapture::new(&mut count);
+        let spec = AttrSpec {
+            sample_type: SAMPLE_TYPE,
+            flags: attr_flag::SAMPLE_ID_ALL,
+            ..AttrSpec::default()
+        };
+        let attrs = [WriterAttr {
+            attr: spec.to_bytes(Endian::Little),
+            ids: vec![],
+            name: "cpu-clock".into(),
+        }];
+        capture.begin(&attrs, &Features::default()).unwrap();
+        // Round 1 reads a sample at 100 from one CPU; the FORK at 50 that comes before it
+        // reaches round 2, from another CPU, with a sample at 300.
+        capture
+            .record(RawData::Single(&record(rk::SAMPLE, 100)))
+            .unwrap();
+        capture.tick().unwrap();
+        assert_eq!(
+            capture.decoder().undecoded,
+            0,
+            "nothing before 100 is known yet"
+        );
+        capture
+            .record(RawData::Single(&record(rk::FORK, 50)))
+            .unwrap();
+        capture
+            .record(RawData::Single(&record(rk::SAMPLE, 300)))
+            .unwrap();
+        capture.tick().unwrap();
+        // Up to 100 (round 1's newest): the FORK, then the sample at 100, in time order.
+        assert_eq!(capture.decoder().undecoded, 1);
+        capture.finish().unwrap();
+        assert_eq!(capture.decoder().undecoded, 2);
     }
 }

@@ -179,6 +179,18 @@ impl<'a> PerfFile<'a> {
         }
     }
 
+    /// The bytes of the record at `offset` (an [`Event::offset`](crate::Event::offset)), its
+    /// header included; `None` when no whole record starts there.
+    pub fn record_bytes(&self, offset: u64) -> Option<&[u8]> {
+        let (data, base) = self.stream();
+        let start = usize::try_from(offset.checked_sub(base)?).ok()?;
+        let size = match data.get(start + 6..start + 8)? {
+            &[a, b] => usize::from(self.endian().u16([a, b])),
+            _ => return None,
+        };
+        data.get(start..start.checked_add(size)?)
+    }
+
     /// The recorded tracepoints' formats (the TRACING_DATA feature section, or a pipe's
     /// HEADER_TRACING_DATA record), to name events and decode their raw data.
     pub fn tracing_data(&self) -> Option<&TracingData> {
