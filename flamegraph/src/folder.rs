@@ -2,6 +2,7 @@
 
 use std::collections::BTreeMap;
 use std::io::{self, BufRead, BufWriter, Write};
+use std::ops::Range;
 
 use indexmap::IndexSet;
 use rustc_hash::{FxBuildHasher, FxHashMap};
@@ -376,15 +377,25 @@ impl Folder {
 
     /// Like [`folded_lines`](Self::folded_lines), but sorted frame by frame (the order
     /// [`crate::svg`] hands stacks to inferno in: `;` before every name character).
-    ///
-    /// That order is the lexicographic order of the stacks as sequences of frame texts, so the
-    /// distinct frame texts are sorted once and each stack is sorted as a sequence of their
-    /// ranks, without building or comparing its text; the text is built once, in order.
+    #[cfg(test)]
     pub(crate) fn frame_ordered_lines(
         &self,
         annotate: bool,
         leaf_first: bool,
     ) -> Vec<(String, u64)> {
+        let ranked = self.frame_ordered_stacks(annotate, leaf_first);
+        (0..ranked.len())
+            .map(|i| (ranked.text(ranked.stack(i)), ranked.weight(i)))
+            .collect()
+    }
+
+    /// The stacks as sequences of frame-text ranks, sorted frame by frame, each once: the
+    /// stacks of [`frame_ordered_lines`](Self::frame_ordered_lines) before their text is built.
+    ///
+    /// That order is the lexicographic order of the stacks as sequences of frame texts, so the
+    /// distinct frame texts are sorted once and each stack is sorted as a sequence of their
+    /// ranks, without building or comparing its text.
+    pub(crate) fn frame_ordered_stacks(&self, annotate: bool, leaf_first: bool) -> RankedStacks {
         // Frame ids whose texts are equal (a kind without annotation, names that sanitise
         // alike) get equal ranks.
         let mut texts: Vec<(String, FrameId)> = self
@@ -416,7 +427,7 @@ impl Folder {
         };
 
         let mut ranks: Vec<u32> = Vec::new();
-        let mut entries: Vec<(std::ops::Range<usize>, u64)> = Vec::with_capacity(self.len());
+        let mut entries: Vec<(Range<usize>, u64)> = Vec::with_capacity(self.len());
         for (stack, weight) in &self.stacks {
             let start = ranks.len();
             if leaf_first {
@@ -426,7 +437,7 @@ impl Folder {
             }
             entries.push((start..ranks.len(), *weight));
         }
-        let seq = |range: &std::ops::Range<usize>| ranks.get(range.clone()).unwrap_or_default();
+        let seq = |range: &Range<usize>| ranks.get(range.clone()).unwrap_or_default();
         entries.sort_unstable_by(|a, b| seq(&a.0).cmp(seq(&b.0)));
         // Stacks that differ only in kinds or in names that sanitise alike become one line.
         entries.dedup_by(|later, kept| {
@@ -437,30 +448,11 @@ impl Folder {
                 false
             }
         });
-        entries
-            .iter()
-            .map(|(range, weight)| {
-                let frames = seq(range);
-                let mut line = String::with_capacity(
-                    frames
-                        .iter()
-                        .map(|&r| rank_texts.get(r as usize).map_or(0, String::len) + 1)
-                        .sum::<usize>()
-                        + 21,
-                );
-                for (i, &r) in frames.iter().enumerate() {
-                    if i > 0 {
-                        line.push(';');
-                    }
-                    line.push_str(
-                        rank_texts
-                            .get(r as usize)
-                            .map_or(sanitize::UNKNOWN_NAME, String::as_str),
-                    );
-                }
-                (line, *weight)
-            })
-            .collect()
+        RankedStacks {
+            texts: rank_texts,
+            ranks,
+            entries,
+        }
     }
 
     /// Raw stacks as ((interned name index, kind) root first, weight), for the diff module.
@@ -522,6 +514,55 @@ impl Folder {
             folder.add(&frames, count);
         }
         Ok(folder)
+    }
+}
+
+/// Distinct stacks as sequences of ranks of their frame texts (equal texts, equal ranks),
+/// sorted frame by frame, with their weights: see [`Folder::frame_ordered_stacks`].
+pub(crate) struct RankedStacks {
+    /// The distinct frame texts, sorted: a rank indexes them.
+    texts: Vec<String>,
+    /// Every stack's ranks, root first (leaf first when asked), one after another.
+    ranks: Vec<u32>,
+    /// Per stack, in order: where its ranks are and its weight.
+    entries: Vec<(Range<usize>, u64)>,
+}
+
+impl RankedStacks {
+    /// How many stacks.
+    pub(crate) fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// The ranks of stack `index`.
+    pub(crate) fn stack(&self, index: usize) -> &[u32] {
+        self.entries
+            .get(index)
+            .and_then(|(range, _)| self.ranks.get(range.clone()))
+            .unwrap_or_default()
+    }
+
+    /// The weight of stack `index`.
+    pub(crate) fn weight(&self, index: usize) -> u64 {
+        self.entries.get(index).map_or(0, |&(_, weight)| weight)
+    }
+
+    /// The folded text of `frames` (ranks): their texts joined by `;`.
+    pub(crate) fn text(&self, frames: &[u32]) -> String {
+        let text_of = |rank: u32| {
+            self.texts
+                .get(rank as usize)
+                .map_or(sanitize::UNKNOWN_NAME, String::as_str)
+        };
+        let mut line =
+            String::with_capacity(frames.iter().map(|&r| text_of(r).len() + 1).sum::<usize>() + 21);
+        for (i, &rank) in frames.iter().enumerate() {
+            if i > 0 {
+                line.push(';');
+            }
+            line.push_str(text_of(rank));
+        }
+        line
     }
 }
 

@@ -47,6 +47,7 @@ pub mod sanitize;
 mod svg;
 #[cfg(test)]
 mod test_xml;
+mod visible;
 
 pub use error::{Error, Result};
 pub use folder::{Folder, FrameKind, NameId};

@@ -18,7 +18,7 @@
 //! `run_inferno`). Colours are deterministic: equal input gives byte-identical SVGs.
 
 use std::cmp::Ordering;
-use std::fmt::{self, Write as _};
+use std::fmt;
 use std::io::{BufWriter, Write};
 use std::str::FromStr;
 
@@ -36,7 +36,7 @@ pub const MIN_IMAGE_WIDTH: usize = 100;
 /// The largest sample total handed to inferno: larger totals are scaled down (and the tooltip
 /// counts scaled back up with inferno's `factor`), which keeps inferno's `u64` sums and the
 /// viewer's JavaScript numbers exact.
-const MAX_RENDER_TOTAL: u128 = 1 << 52;
+pub(crate) const MAX_RENDER_TOTAL: u128 = 1 << 52;
 
 /// Colour scheme of the frames.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -319,23 +319,6 @@ pub(crate) fn run_inferno(
     Ok(())
 }
 
-/// Lines `stack count` from `lines` (already in [`frame_order`], each stack once), with counts
-/// divided so their sum fits [`MAX_RENDER_TOTAL`]; the divisor is returned for inferno's
-/// `factor`.
-pub(crate) fn scaled_lines(lines: Vec<(String, u64)>) -> (Vec<String>, u64) {
-    let sum: u128 = lines.iter().map(|(_, w)| u128::from(*w)).sum();
-    let divisor = u64::try_from(sum.div_ceil(MAX_RENDER_TOTAL).max(1)).unwrap_or(u64::MAX);
-    let out = lines
-        .into_iter()
-        .map(|(mut stack, weight)| {
-            // Writing to a String cannot fail.
-            let _ = write!(stack, " {}", weight / divisor);
-            stack
-        })
-        .collect();
-    (out, divisor)
-}
-
 /// FNV-1a of `name` as a shade in `[0, 1]`.
 fn name_shade(name: &str) -> f32 {
     let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
@@ -404,7 +387,8 @@ pub fn render_svg(folder: &Folder, opts: &SvgOptions, w: impl Write) -> Result<(
     let annotate = opts.colors.reads_kind_annotations();
     let mut palette_map = (opts.colors == Palette::Kind).then(|| kind_palette_map(folder));
     let mut options = inferno_options(opts, palette_map.as_mut())?;
-    let (lines, divisor) = scaled_lines(folder.frame_ordered_lines(annotate, opts.inverted));
+    let stacks = folder.frame_ordered_stacks(annotate, opts.inverted);
+    let (lines, divisor) = crate::visible::visible_lines(&stacks, options.min_width);
     options.factor = divisor as f64;
     run_inferno(&mut options, lines, w)
 }

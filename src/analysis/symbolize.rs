@@ -2,7 +2,9 @@
 //! parallel, then frames and stacks interned into the profile's prefix tree, and each sample
 //! given its stack.
 
-use rustc_hash::FxHashMap as HashMap;
+use hashbrown::HashTable;
+use rustc_hash::{FxBuildHasher, FxHashMap as HashMap};
+use std::hash::BuildHasher;
 use std::sync::Arc;
 
 use kprof_perfdata::PerfFile;
@@ -54,10 +56,15 @@ pub fn build_profile(
         keep_offsets: sample_addresses,
         ..Interner::default()
     };
-    let location_frames: Vec<Vec<FrameId>> = symbolized
-        .into_iter()
-        .map(|frames| frames.into_iter().map(|f| interner.frame(f)).collect())
-        .collect();
+    let mut location_frames = LocationFrames::with_capacity(symbolized.len());
+    for frames in &symbolized {
+        for frame in frames {
+            location_frames.frames.push(interner.frame(frame));
+        }
+        location_frames.end_location();
+    }
+    // Hundreds of thousands of small vectors: freed meanwhile, on a thread of their own.
+    std::thread::spawn(move || drop(symbolized));
     let chain_stacks = chain_stacks(&chains, &location_frames, &mut interner);
     let fp_ends = frame_pointer_ends(&chains, &location_frames, &interner);
     let interner = interner;
@@ -149,16 +156,14 @@ pub fn build_profile(
 /// callers' stack, interned once.
 fn chain_stacks(
     chains: &ChainTable<'_>,
-    location_frames: &[Vec<FrameId>],
+    location_frames: &LocationFrames,
     interner: &mut Interner,
 ) -> Vec<Option<StackId>> {
     let mut push = |stack: Option<StackId>, locations: &[LocationId]| {
         let mut stack = stack;
         for location in locations.iter().rev() {
-            if let Some(frames) = location_frames.get(location.0 as usize) {
-                for &frame in frames.iter().rev() {
-                    stack = Some(interner.stack(stack, frame));
-                }
+            for &frame in location_frames.of(*location).iter().rev() {
+                stack = Some(interner.stack(stack, frame));
             }
         }
         stack
@@ -189,11 +194,10 @@ type FramePointerEnd = (Option<FrameId>, Option<FrameId>);
 /// Per chain, where it ended when it is a frame-pointer chain.
 fn frame_pointer_ends(
     chains: &ChainTable<'_>,
-    location_frames: &[Vec<FrameId>],
+    location_frames: &LocationFrames,
     interner: &Interner,
 ) -> Vec<Option<FramePointerEnd>> {
-    let outermost =
-        |location: &LocationId| location_frames.get(location.0 as usize)?.last().copied();
+    let outermost = |location: &LocationId| location_frames.of(*location).last().copied();
     (0..chains.chain_count() as u32)
         .into_par_iter()
         .map(|chain| {
@@ -262,38 +266,106 @@ fn frames_for(
     }
 }
 
+/// The interned frames of every distinct location, innermost first, in one flat vector:
+/// chains read them once per location of every chain, and a vector per location put each
+/// location's frames behind a pointer of its own, a cache miss each (issue #13).
+struct LocationFrames {
+    /// Where each location's frames end in `frames`.
+    ends: Vec<u32>,
+    frames: Vec<FrameId>,
+}
+
+impl LocationFrames {
+    fn with_capacity(locations: usize) -> Self {
+        LocationFrames {
+            ends: Vec::with_capacity(locations),
+            frames: Vec::with_capacity(locations),
+        }
+    }
+
+    /// Ends the frames of the next location: those pushed since the last one ended.
+    fn end_location(&mut self) {
+        self.ends.push(self.frames.len() as u32);
+    }
+
+    /// The frames of `location`, innermost first.
+    fn of(&self, location: LocationId) -> &[FrameId] {
+        let index = location.0 as usize;
+        let start = match index.checked_sub(1) {
+            Some(before) => self.ends.get(before).copied().unwrap_or(0),
+            None => 0,
+        };
+        let end = self.ends.get(index).copied().unwrap_or(start);
+        self.frames
+            .get(start as usize..end as usize)
+            .unwrap_or_default()
+    }
+}
+
 /// Interns frames and stack nodes.
 #[derive(Default)]
 struct Interner {
     /// Frames differing only in their address stay apart.
     keep_offsets: bool,
     frames: Vec<Frame>,
-    frame_ids: HashMap<Frame, FrameId>,
+    /// The frames' ids, by [`Interner::frame_hash`].
+    frame_ids: HashTable<FrameId>,
     stacks: Vec<StackNode>,
     stack_ids: HashMap<StackNode, StackId>,
 }
 
 impl Interner {
-    fn frame(&mut self, frame: Frame) -> FrameId {
-        // Unless samples keep their addresses, frames differing only in the sampled offset are
-        // one frame.
-        let key = Frame {
-            module_offset: if self.keep_offsets {
-                frame.module_offset
-            } else {
-                0
-            },
-            ..frame
-        };
-        if let Some(&id) = self.frame_ids.get(&key) {
+    /// The hash of what makes two frames one: all but the address, unless addresses are kept.
+    fn frame_hash(keep_offsets: bool, frame: &Frame) -> u64 {
+        let offset = if keep_offsets { frame.module_offset } else { 0 };
+        FxBuildHasher.hash_one((
+            &*frame.function,
+            &*frame.module,
+            frame.file.as_deref(),
+            frame.line,
+            frame.kind,
+            frame.inlined,
+            offset,
+        ))
+    }
+
+    /// Whether `a` and `b` are one frame (see [`Interner::frame_hash`]).
+    fn same_frame(keep_offsets: bool, a: &Frame, b: &Frame) -> bool {
+        let same_text = |a: &Arc<str>, b: &Arc<str>| Arc::ptr_eq(a, b) || a == b;
+        same_text(&a.function, &b.function)
+            && same_text(&a.module, &b.module)
+            && match (&a.file, &b.file) {
+                (Some(a), Some(b)) => same_text(a, b),
+                (None, None) => true,
+                _ => false,
+            }
+            && a.line == b.line
+            && a.kind == b.kind
+            && a.inlined == b.inlined
+            && (!keep_offsets || a.module_offset == b.module_offset)
+    }
+
+    /// The id of `frame`; the first address seen for a frame is the one shown.
+    fn frame(&mut self, frame: &Frame) -> FrameId {
+        let keep = self.keep_offsets;
+        let hash = Self::frame_hash(keep, frame);
+        let frames = &self.frames;
+        let known = self.frame_ids.find(hash, |&id| {
+            frames
+                .get(id as usize)
+                .is_some_and(|known| Self::same_frame(keep, known, frame))
+        });
+        if let Some(&id) = known {
             return id;
         }
         let id = self.frames.len() as FrameId;
-        self.frames.push(Frame {
-            module_offset: frame.module_offset,
-            ..key.clone()
+        self.frames.push(frame.clone());
+        let frames = &self.frames;
+        self.frame_ids.insert_unique(hash, id, |&id| {
+            frames
+                .get(id as usize)
+                .map_or(0, |frame| Self::frame_hash(keep, frame))
         });
-        self.frame_ids.insert(key, id);
         id
     }
 
@@ -329,9 +401,9 @@ mod tests {
     #[test]
     fn frames_differing_only_in_their_address_are_one_unless_addresses_are_kept() {
         let mut merged = Interner::default();
-        let a = merged.frame(frame("f", 0x10));
-        assert_eq!(merged.frame(frame("f", 0x20)), a);
-        assert_ne!(merged.frame(frame("g", 0x10)), a);
+        let a = merged.frame(&frame("f", 0x10));
+        assert_eq!(merged.frame(&frame("f", 0x20)), a);
+        assert_ne!(merged.frame(&frame("g", 0x10)), a);
         // The first address seen is the one shown.
         assert_eq!(merged.frames[a as usize].module_offset, 0x10);
 
@@ -339,8 +411,8 @@ mod tests {
             keep_offsets: true,
             ..Interner::default()
         };
-        let a = kept.frame(frame("f", 0x10));
-        assert_ne!(kept.frame(frame("f", 0x20)), a);
+        let a = kept.frame(&frame("f", 0x10));
+        assert_ne!(kept.frame(&frame("f", 0x20)), a);
     }
 
     #[test]

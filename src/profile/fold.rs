@@ -102,56 +102,130 @@ pub fn fold(profile: &Profile, event: Option<u16>, weight: Weight, naming: Namin
     // Every sample counts, as in perf report: one with a corrupt callchain at its sampled
     // instruction (perf script prints no stack for it, and inferno would drop it).
     let by_cgroup = naming.root == RootBy::Cgroup;
-    let keep = |s: &Sample| event.is_none_or(|e| e == s.event);
-    // Without cgroups, keys of (thread, stack) only: a third of the room (there are about as
-    // many keys as samples: issue #13 point 1), in the same order.
-    let (plain, by_cgroups) = if by_cgroup {
-        let keyed = weights_by(profile, keep, weight, |s| (s.thread, s.stack, s.cgroup));
-        (Vec::new(), keyed)
-    } else {
-        let keyed = weights_by(profile, keep, weight, |s| (s.thread, s.stack));
-        (keyed, Vec::new())
-    };
-    let weights = plain
-        .into_iter()
-        .map(|((thread, stack), weight)| ((thread, stack, None), weight))
-        .chain(by_cgroups);
     let mut folder = Folder::new();
     // Each frame, root and cgroup is named and interned once, on its first use: frames recur
-    // in many stacks.
-    let mut frame_names: Vec<Option<NameId>> = vec![None; profile.frames.len()];
+    // in many stacks; each profile stack is folded once, and the weights of the samples whose
+    // stacks fold alike (they differ only in addresses, files or modules) are summed before
+    // the folder hashes a whole stack (issue #13 point 1).
+    let mut named = NamedStacks::new(profile, naming.lines);
     let mut root_names: Vec<Option<NameId>> = vec![None; profile.threads.len()];
     let mut cgroup_names: HashMap<Option<u64>, NameId> = HashMap::default();
-    let mut stack: Vec<(NameId, FoldKind)> = Vec::new();
-    for ((thread, leaf, cgroup), weight) in weights {
-        stack.clear();
-        for frame_id in profile.frames_leaf_first(leaf) {
-            let frame = &profile.frames[frame_id as usize];
-            let slot = &mut frame_names[frame_id as usize];
-            let name = *slot.get_or_insert_with(|| {
-                folder.intern_name(&frame_name(&frame.function, frame, naming.lines))
-            });
-            stack.push((name, fold_kind(frame.kind, frame.inlined)));
+    let mut folded: HashMap<(Option<NameId>, NameId, u32), u64> = HashMap::default();
+    for sample in &profile.samples {
+        if event.is_some_and(|e| e != sample.event) {
+            continue;
         }
+        let node = named.node(profile, &mut folder, sample.stack);
         // A sample whose stack resolved to nothing still counts, under its root alone.
-        let root = match root_names.get_mut(thread as usize) {
+        let root = match root_names.get_mut(sample.thread as usize) {
             Some(slot) => *slot.get_or_insert_with(|| {
-                let t = &profile.threads[thread as usize];
+                let t = &profile.threads[sample.thread as usize];
                 folder.intern_name(&root_name(t, naming.root))
             }),
             None => folder.intern_name("[unknown]"),
         };
+        let cgroup = by_cgroup.then(|| {
+            *cgroup_names
+                .entry(sample.cgroup)
+                .or_insert_with(|| folder.intern_name(profile.cgroups.label(sample.cgroup)))
+        });
+        let sum = folded.entry((cgroup, root, node)).or_insert(0);
+        *sum = sum.saturating_add(match weight {
+            Weight::Period => sample.period,
+            Weight::Samples => 1,
+        });
+    }
+    let mut stack: Vec<(NameId, FoldKind)> = Vec::new();
+    for ((cgroup, root, node), weight) in folded {
+        stack.clear();
+        named.push_leaf_first(node, &mut stack);
         stack.push((root, FoldKind::User));
-        if by_cgroup {
-            let name = *cgroup_names
-                .entry(cgroup)
-                .or_insert_with(|| folder.intern_name(profile.cgroups.label(cgroup)));
+        if let Some(name) = cgroup {
             stack.push((name, FoldKind::User));
         }
         stack.reverse();
         folder.add_interned(&stack, weight);
     }
     folder
+}
+
+/// No folded stack: the caller of an outermost frame, and a profile stack not folded yet.
+const NO_NODE: u32 = u32::MAX;
+
+/// Profile stacks folded into stacks of named frames, a prefix tree like the profile's:
+/// profile stacks whose frames have the same names and kinds are one node, and each profile
+/// stack is folded once however many samples and threads share it.
+struct NamedStacks {
+    /// Per node: its caller (or [`NO_NODE`]) and its frame.
+    nodes: Vec<(u32, NameId, FoldKind)>,
+    /// The nodes by caller and frame.
+    ids: HashMap<(u32, NameId, FoldKind), u32>,
+    /// Per profile stack, its node ([`NO_NODE`] until folded).
+    of_stack: Vec<u32>,
+    /// Per profile frame, its interned name once named.
+    frame_names: Vec<Option<NameId>>,
+    /// Names carry ` (file:line)`.
+    lines: bool,
+    /// Scratch: the profile stacks being folded, leaf first.
+    pending: Vec<StackId>,
+}
+
+impl NamedStacks {
+    fn new(profile: &Profile, lines: bool) -> Self {
+        NamedStacks {
+            nodes: Vec::new(),
+            ids: HashMap::default(),
+            of_stack: vec![NO_NODE; profile.stacks.len()],
+            frame_names: vec![None; profile.frames.len()],
+            lines,
+            pending: Vec::new(),
+        }
+    }
+
+    /// The node of profile stack `leaf` ([`NO_NODE`] for none), its frames named in `folder`.
+    fn node(&mut self, profile: &Profile, folder: &mut Folder, leaf: Option<StackId>) -> u32 {
+        // Up to the innermost caller folded already, then down from there.
+        let mut caller = NO_NODE;
+        let mut next = leaf;
+        while let Some(stack) = next {
+            match self.of_stack.get(stack as usize) {
+                Some(&NO_NODE) => self.pending.push(stack),
+                Some(&node) => {
+                    caller = node;
+                    break;
+                }
+                None => break,
+            }
+            next = profile.stacks.get(stack as usize).and_then(|n| n.parent);
+        }
+        while let Some(stack) = self.pending.pop() {
+            let Some(frame_id) = profile.stacks.get(stack as usize).map(|n| n.frame) else {
+                continue;
+            };
+            let frame = &profile.frames[frame_id as usize];
+            let lines = self.lines;
+            let name = *self.frame_names[frame_id as usize].get_or_insert_with(|| {
+                folder.intern_name(&frame_name(&frame.function, frame, lines))
+            });
+            let key = (caller, name, fold_kind(frame.kind, frame.inlined));
+            let nodes = &mut self.nodes;
+            caller = *self.ids.entry(key).or_insert_with(|| {
+                nodes.push(key);
+                (nodes.len() - 1) as u32
+            });
+            self.of_stack[stack as usize] = caller;
+        }
+        caller
+    }
+
+    /// Pushes the frames of `node` onto `stack`, leaf first.
+    fn push_leaf_first(&self, node: u32, stack: &mut Vec<(NameId, FoldKind)>) {
+        let mut next = node;
+        while let Some(&(caller, name, kind)) = self.nodes.get(next as usize) {
+            stack.push((name, kind));
+            next = caller;
+        }
+    }
 }
 
 /// A frame's name in folded stacks: its function, with ` (file:line)` when `lines`.

@@ -1,0 +1,186 @@
+//! The lines handed to inferno, cut where inferno draws nothing: a frame narrower than the
+//! minimum width is pruned, and so is every frame above it, which is narrower still. On a
+//! machine-wide profile most distinct stacks are a few samples wide, and inferno would parse
+//! and merge all their frames to drop them (issue #13 point 1); a stack cut below its first
+//! such frame, and merged with the equal stacks next to it, gives inferno the same frames to
+//! draw, in the same order, with the same widths.
+
+use crate::folder::RankedStacks;
+use crate::svg::MAX_RENDER_TOTAL;
+
+/// Lines `stack count` for inferno from `stacks` (in frame order, each once), cut where
+/// inferno prunes with `min_width_pct` (its `min_width`: percent of the total), with counts
+/// divided so their sum fits [`MAX_RENDER_TOTAL`]; the divisor is returned for inferno's
+/// `factor`.
+pub(crate) fn visible_lines(stacks: &RankedStacks, min_width_pct: f64) -> (Vec<String>, u64) {
+    let sum: u128 = (0..stacks.len())
+        .map(|i| u128::from(stacks.weight(i)))
+        .sum();
+    let divisor = u64::try_from(sum.div_ceil(MAX_RENDER_TOTAL).max(1)).unwrap_or(u64::MAX);
+    let counts: Vec<u64> = (0..stacks.len())
+        .map(|i| stacks.weight(i) / divisor)
+        .collect();
+    let kept = kept_frames(stacks, &counts, min_width_pct);
+    let mut lines = Vec::new();
+    let mut pending: Option<(&[u32], u64)> = None;
+    for (i, (&keep, &count)) in kept.iter().zip(&counts).enumerate() {
+        let stack = stacks.stack(i);
+        let frames = stack.get(..keep).unwrap_or(stack);
+        match &mut pending {
+            // Equal once cut: one line, as inferno merges them.
+            Some((last, sum)) if *last == frames => *sum = sum.saturating_add(count),
+            _ => {
+                if let Some((last, sum)) = pending.replace((frames, count)) {
+                    lines.push(format!("{} {sum}", stacks.text(last)));
+                }
+            }
+        }
+    }
+    if let Some((last, sum)) = pending {
+        lines.push(format!("{} {sum}", stacks.text(last)));
+    }
+    (lines, divisor)
+}
+
+/// Per stack, how many of its frames (from the first) inferno may draw: all but those from
+/// its first frame whose box (the run of adjacent stacks through it) is surely pruned; never
+/// none, as inferno ignores an empty stack and its count with it.
+fn kept_frames(stacks: &RankedStacks, counts: &[u64], min_width_pct: f64) -> Vec<usize> {
+    let mut kept: Vec<usize> = (0..stacks.len()).map(|i| stacks.stack(i).len()).collect();
+    let total = counts.iter().fold(0u64, |sum, &c| sum.saturating_add(c));
+    if total == 0 || min_width_pct.is_nan() || min_width_pct <= 0.0 {
+        return kept;
+    }
+    // inferno's own arithmetic: a box narrower than this many counts is pruned. Only boxes
+    // narrower than half of it are cut here, so that no rounding can tell the two apart.
+    let pruned_below = min_width_pct / (100.0 / total as f64);
+    let cut_below = pruned_below / 2.0;
+    // The open box at each depth: its first stack and its width so far.
+    let mut open: Vec<(usize, u64)> = Vec::new();
+    let mut previous: &[u32] = &[];
+    for i in 0..=stacks.len() {
+        let frames = if i < stacks.len() {
+            stacks.stack(i)
+        } else {
+            &[]
+        };
+        let shared = previous
+            .iter()
+            .zip(frames)
+            .take_while(|(a, b)| a == b)
+            .count();
+        while open.len() > shared {
+            let depth = open.len() - 1;
+            let Some((first, width)) = open.pop() else {
+                break;
+            };
+            if (width as f64) < cut_below {
+                for keep in kept.get_mut(first..i).unwrap_or_default() {
+                    *keep = (*keep).min(depth.max(1));
+                }
+            }
+        }
+        let Some(&count) = counts.get(i) else {
+            break;
+        };
+        while open.len() < frames.len() {
+            open.push((i, 0));
+        }
+        for (_, width) in &mut open {
+            *width = width.saturating_add(count);
+        }
+        previous = frames;
+    }
+    kept
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::svg::{SvgOptions, inferno_options, run_inferno};
+    use crate::{Folder, FrameKind};
+
+    const KINDS: [FrameKind; 4] = [
+        FrameKind::User,
+        FrameKind::Kernel,
+        FrameKind::Inlined,
+        FrameKind::Unknown,
+    ];
+
+    /// Many narrow stacks under a few wide ones, of several kinds.
+    fn folder() -> Folder {
+        let mut state = 0x2545_f491_4f6c_dd1d_u64;
+        let mut next = move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        let mut folder = Folder::new();
+        for _ in 0..4000 {
+            let depth = 1 + (next() % 9) as usize;
+            let names: Vec<String> = (0..depth)
+                .map(|d| format!("f{}", next() % (2 + 3 * d as u64)))
+                .collect();
+            let stack: Vec<(&str, FrameKind)> = names
+                .iter()
+                .map(|n| (n.as_str(), KINDS[(next() % 4) as usize]))
+                .collect();
+            let weight = if next() % 50 == 0 {
+                5000
+            } else {
+                1 + next() % 3
+            };
+            folder.add_with_kinds(&stack, weight);
+        }
+        folder
+    }
+
+    fn svg(lines: Vec<String>, divisor: u64, opts: &SvgOptions) -> Vec<u8> {
+        let mut options = inferno_options(opts, None).unwrap();
+        options.factor = divisor as f64;
+        let mut out = Vec::new();
+        run_inferno(&mut options, lines, &mut out).unwrap();
+        out
+    }
+
+    // See: issue #13 point 1 (byte-identical output)
+    #[test]
+    fn cut_lines_draw_the_same_svg_as_whole_ones() {
+        let folder = folder();
+        let mut cut_some = false;
+        for min_width in [0.0, 0.1, 1.0, 7.5] {
+            for (annotate, leaf_first) in [(false, false), (true, true)] {
+                let opts = SvgOptions {
+                    min_width,
+                    inverted: leaf_first,
+                    ..SvgOptions::default()
+                };
+                let stacks = folder.frame_ordered_stacks(annotate, leaf_first);
+                let (whole, divisor) = visible_lines(&stacks, 0.0);
+                let pct = inferno_options(&opts, None).unwrap().min_width;
+                let (cut, cut_divisor) = visible_lines(&stacks, pct);
+                assert_eq!(divisor, cut_divisor);
+                let length = |lines: &[String]| lines.iter().map(String::len).sum::<usize>();
+                cut_some |= length(&cut) < length(&whole) / 2;
+                assert_eq!(
+                    svg(whole, divisor, &opts),
+                    svg(cut, divisor, &opts),
+                    "min_width={min_width} annotate={annotate} leaf_first={leaf_first}"
+                );
+            }
+        }
+        assert!(cut_some, "no width cut the lines by half");
+    }
+
+    #[test]
+    fn no_stack_is_cut_to_nothing() {
+        let mut folder = Folder::new();
+        folder.add(&["wide"], 1_000_000);
+        folder.add(&["narrow", "a"], 1);
+        folder.add(&["narrow2", "b", "c"], 1);
+        let stacks = folder.frame_ordered_stacks(false, false);
+        let (lines, _) = visible_lines(&stacks, 1.0);
+        assert_eq!(lines, ["narrow 1", "narrow2 1", "wide 1000000"]);
+    }
+}
