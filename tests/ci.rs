@@ -301,9 +301,13 @@ fn diff_names_the_slowed_function_first_and_gates_on_regressions() {
     assert!(by_time.starts_with("Compared by time per run"), "{by_time}");
     assert_eq!(diff_top_functions(&by_time)[0], SLOWED, "{by_time}");
 
+    // A 10-point gate: the slowed function gains far more (five times the work), and two
+    // runs of one build can differ by more than sampling noise when other programs share the
+    // CPUs (on this 2-vCPU VM, a function's share moved 7 points between two runs while a
+    // memory-heavy program ran beside them).
     let gate = |base: &Path, new: &Path| -> Output {
         kprof()
-            .args(["diff", "--fail-on-regression", "5", s(base), s(new)])
+            .args(["diff", "--fail-on-regression", "10", s(base), s(new)])
             .output()
             .unwrap()
     };
@@ -312,7 +316,7 @@ fn diff_names_the_slowed_function_first_and_gates_on_regressions() {
     assert_eq!(
         regressed.status.code(),
         Some(1),
-        "a 5-point gate fails on the slow build: {stderr}"
+        "a 10-point gate fails on the slow build: {stderr}"
     );
     assert!(
         stderr.contains(SLOWED),

@@ -46,7 +46,7 @@ use crate::svg::{SvgOptions, frame_order, inferno_options, render_svg, run_infer
 /// Names longer than this many characters are cut (with `…`) in text and markdown summaries.
 pub const SUMMARY_NAME_CHARS: usize = 120;
 
-/// Largest count handed to inferno in a differential SVG (see `svg::MAX_RENDER_TOTAL`).
+/// Largest count handed to inferno in a differential SVG (see `visible::MAX_RENDER_TOTAL`).
 const MAX_DIFF_COUNT: u128 = 1 << 52;
 
 /// What a diff compares between BASE and NEW; see the [module docs](self).

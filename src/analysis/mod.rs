@@ -116,7 +116,7 @@ fn replay_and_symbolize<'f>(
     done_below: &dyn Fn(u64),
 ) -> Result<(
     replay::Replayed<'f>,
-    Vec<Vec<crate::profile::Frame>>,
+    symbolize::SymbolizedLocations,
     UnwindReport,
 )> {
     if let Some(field) = &options.weight_field {
@@ -153,7 +153,8 @@ fn replay_and_symbolize<'f>(
         .as_ref()
         .map(|unwinder| unwinder.report(&replayed.spaces))
         .unwrap_or_default();
-    let symbolized = symbolize::symbolize_locations(&replayed, symbolizer);
+    let symbolized =
+        symbolize::symbolize_locations(&replayed, symbolizer, options.sample_addresses);
     Ok((replayed, symbolized, unwind_report))
 }
 

@@ -8,7 +8,7 @@ use std::hash::BuildHasher;
 use std::sync::Arc;
 
 use kprof_perfdata::PerfFile;
-use kprof_symbolizer::{AddressSpaces, Location, ModuleKind, Symbolizer};
+use kprof_symbolizer::{AddressSpaces, Location, ModuleKind, SymFrame, Symbolizer};
 use rayon::prelude::*;
 
 use super::chain_table::{ChainId, ChainTable, LocationId};
@@ -16,18 +16,65 @@ use super::quality::FramePointerReport;
 use super::replay::{PendingSample, Replayed};
 use crate::profile::{Event, Frame, FrameId, FrameKind, Meta, Profile, Sample, StackId, StackNode};
 
-/// The frames (innermost first) of every distinct location of `replayed`, by [`LocationId`]:
-/// each symbolized once, in parallel. What [`build_profile`] takes, so that the symbolizer
-/// (its symbol tables and mapped files) can go before the profile is built.
-pub fn symbolize_locations(replayed: &Replayed<'_>, symbolizer: &Symbolizer) -> Vec<Vec<Frame>> {
-    replayed
+/// Locations per piece of [`symbolize_locations`]: enough for a piece to hold each of its
+/// distinct frames once where its locations repeat them hundreds of times.
+const LOCATIONS_PER_PIECE: usize = 32 * 1024;
+
+/// The frames of every distinct location of a replay, symbolized in pieces of consecutive
+/// locations: what [`build_profile`] takes, so that the symbolizer (its symbol tables and
+/// mapped files) can go before the profile is built.
+pub struct SymbolizedLocations {
+    pieces: Vec<FramePiece>,
+}
+
+/// The frames of consecutive locations.
+struct FramePiece {
+    /// The piece's distinct frames (see [`FrameSet`]), in the order first seen.
+    frames: Vec<Frame>,
+    /// Per location, its frames (innermost first) as indexes into `frames`.
+    locations: LocationFrames,
+}
+
+/// The frames (innermost first) of every distinct location of `replayed`, each symbolized
+/// once, in parallel; `sample_addresses` keeps frames that differ only in their address apart.
+/// Each piece keeps each of its distinct frames once, so the many copies of a frame (one per
+/// address in a function) are dropped on the pool, not one by one later (issue #13).
+pub fn symbolize_locations(
+    replayed: &Replayed<'_>,
+    symbolizer: &Symbolizer,
+    sample_addresses: bool,
+) -> SymbolizedLocations {
+    let pieces = replayed
         .chains
         .locations()
-        .par_iter()
-        .map(|&(location, shown_delta)| {
-            frames_for(symbolizer, &replayed.spaces, location, shown_delta)
+        .par_chunks(LOCATIONS_PER_PIECE)
+        .map(|locations| {
+            let mut frames = FrameSet::new(sample_addresses);
+            let names = FixedNames::default();
+            let mut located = LocationFrames::with_capacity(locations.len());
+            for &(location, shown_delta) in locations {
+                let (module, symbolized) =
+                    symbolize_location(symbolizer, &replayed.spaces, location, &names);
+                for frame in &symbolized {
+                    located.frames.push(frames.intern_view(FrameView {
+                        function: &frame.function,
+                        module: module.name,
+                        file: frame.file.as_ref(),
+                        line: frame.line,
+                        kind: module.kind,
+                        inlined: frame.inlined,
+                        module_offset: shown_address(location).wrapping_add(shown_delta),
+                    }));
+                }
+                located.end_location();
+            }
+            FramePiece {
+                frames: frames.frames,
+                locations: located,
+            }
         })
-        .collect()
+        .collect();
+    SymbolizedLocations { pieces }
 }
 
 /// The profile of a replayed file whose locations are `symbolized`
@@ -36,7 +83,7 @@ pub fn symbolize_locations(replayed: &Replayed<'_>, symbolizer: &Symbolizer) -> 
 pub fn build_profile(
     file: &PerfFile<'_>,
     replayed: Replayed<'_>,
-    symbolized: Vec<Vec<Frame>>,
+    symbolized: SymbolizedLocations,
     sample_addresses: bool,
 ) -> (Profile, FramePointerReport) {
     let Replayed {
@@ -53,18 +100,31 @@ pub fn build_profile(
     chains.finish_adding();
     // Intern frames and stacks.
     let mut interner = Interner {
-        keep_offsets: sample_addresses,
-        ..Interner::default()
+        frames: FrameSet::new(sample_addresses),
+        stacks: StackTable::default(),
     };
-    let mut location_frames = LocationFrames::with_capacity(symbolized.len());
-    for frames in &symbolized {
-        for frame in frames {
-            location_frames.frames.push(interner.frame(frame));
+    // The pieces' frames in order, each interned once: the first piece to have a frame
+    // gives it its id, as one pass over all locations would.
+    let locations = symbolized
+        .pieces
+        .iter()
+        .map(|p| p.locations.ends.len())
+        .sum();
+    let mut location_frames = LocationFrames::with_capacity(locations);
+    for piece in symbolized.pieces {
+        let ids: Vec<FrameId> = piece
+            .frames
+            .into_iter()
+            .map(|frame| interner.frames.intern(frame))
+            .collect();
+        for location in 0..piece.locations.ends.len() {
+            let frames = piece.locations.of(LocationId(location as u32));
+            location_frames
+                .frames
+                .extend(frames.iter().filter_map(|&f| ids.get(f as usize)));
+            location_frames.end_location();
         }
-        location_frames.end_location();
     }
-    // Hundreds of thousands of small vectors: freed meanwhile, on a thread of their own.
-    std::thread::spawn(move || drop(symbolized));
     let chain_stacks = chain_stacks(&chains, &location_frames, &mut interner);
     let fp_ends = frame_pointer_ends(&chains, &location_frames, &interner);
     let interner = interner;
@@ -94,7 +154,7 @@ pub fn build_profile(
         }
     }
     let mut frame_pointers = FramePointerReport::default();
-    let frame = |id: Option<FrameId>| id.and_then(|f| interner.frames.get(f as usize));
+    let frame = |id: Option<FrameId>| id.and_then(|f| interner.frames.frames.get(f as usize));
     for ((end, known), stacks) in fp_stacks {
         frame_pointers.add_many(
             frame(end).map(|f| &*f.function),
@@ -140,8 +200,8 @@ pub fn build_profile(
         lost_samples: lost.samples(),
     };
     let profile = Profile {
-        frames: interner.frames,
-        stacks: interner.stacks,
+        frames: interner.frames.frames,
+        stacks: interner.stacks.nodes,
         threads,
         events,
         samples,
@@ -151,28 +211,93 @@ pub fn build_profile(
     (profile, frame_pointers)
 }
 
-/// One stack per distinct chain, root first: the chain is leaf first and each location's
-/// frames are innermost first. Chains that differ only in their leaf (most do) share their
-/// callers' stack, interned once.
+/// Chains per piece of [`chain_stacks`], at least: enough to outweigh merging its stacks.
+const CHAINS_PER_PIECE: usize = 64 * 1024;
+
+/// One stack per distinct chain, root first (see [`piece_stacks`]). The chains are cut into
+/// pieces whose stacks are interned on the thread pool, each piece in a table of its own; the
+/// tables then merge in order, each one's stacks in the order it made them, which is the order
+/// one pass over all chains makes them: the ids are the same (issue #13).
 fn chain_stacks(
     chains: &ChainTable<'_>,
     location_frames: &LocationFrames,
     interner: &mut Interner,
 ) -> Vec<Option<StackId>> {
+    let count = chains.chain_count();
+    let pieces = rayon::current_num_threads().clamp(1, count.div_ceil(CHAINS_PER_PIECE).max(1));
+    chain_stacks_in_pieces(chains, location_frames, interner, count.div_ceil(pieces))
+}
+
+/// [`chain_stacks`] in pieces of `per_piece` chains.
+fn chain_stacks_in_pieces(
+    chains: &ChainTable<'_>,
+    location_frames: &LocationFrames,
+    interner: &mut Interner,
+    per_piece: usize,
+) -> Vec<Option<StackId>> {
+    let count = chains.chain_count();
+    let per_piece = per_piece.max(1);
+    let pieces: Vec<(StackTable, Vec<Option<StackId>>)> = (0..count.div_ceil(per_piece))
+        .into_par_iter()
+        .map(|piece| {
+            let start = piece * per_piece;
+            let mut table = StackTable::default();
+            let stacks = piece_stacks(
+                chains,
+                start..count.min(start + per_piece),
+                location_frames,
+                &mut table,
+            );
+            (table, stacks)
+        })
+        .collect();
+    let mut all = Vec::with_capacity(count);
+    for (table, stacks) in pieces {
+        if interner.stacks.nodes.is_empty() {
+            // The first table is the stacks so far as it is.
+            interner.stacks = table;
+            all.extend(stacks);
+            continue;
+        }
+        let mut merged: Vec<StackId> = Vec::with_capacity(table.nodes.len());
+        for node in &table.nodes {
+            // A node's parent came before it.
+            let parent = node
+                .parent
+                .and_then(|parent| merged.get(parent as usize).copied());
+            merged.push(interner.stacks.stack(parent, node.frame));
+        }
+        all.extend(
+            stacks
+                .into_iter()
+                .map(|stack| stack.and_then(|stack| merged.get(stack as usize).copied())),
+        );
+    }
+    all
+}
+
+/// The stacks of the chains `range`, root first, interned in `table`: each chain is leaf
+/// first and each location's frames are innermost first. Chains that differ only in their
+/// leaf (most do) share their callers' stack, interned once.
+fn piece_stacks(
+    chains: &ChainTable<'_>,
+    range: std::ops::Range<usize>,
+    location_frames: &LocationFrames,
+    table: &mut StackTable,
+) -> Vec<Option<StackId>> {
     let mut push = |stack: Option<StackId>, locations: &[LocationId]| {
         let mut stack = stack;
         for location in locations.iter().rev() {
             for &frame in location_frames.of(*location).iter().rev() {
-                stack = Some(interner.stack(stack, frame));
+                stack = Some(table.stack(stack, frame));
             }
         }
         stack
     };
     let mut callers_stacks: HashMap<&[LocationId], Option<StackId>> = HashMap::default();
-    chains
-        .chain_ids()
+    range
         .map(|chain| {
-            let (leaf, callers) = chains.chain(chain).split_first()?;
+            let (leaf, callers) = chains.chain(ChainId(chain as u32)).split_first()?;
             let callers_stack = match callers_stacks.get(callers) {
                 Some(&stack) => stack,
                 None => {
@@ -210,6 +335,7 @@ fn frame_pointer_ends(
             let known = locations.iter().rev().filter_map(outermost).find(|&f| {
                 interner
                     .frames
+                    .frames
                     .get(f as usize)
                     .is_some_and(|frame| frame.kind != FrameKind::Unknown)
             });
@@ -218,24 +344,58 @@ fn frame_pointer_ends(
         .collect()
 }
 
-/// The frames (innermost first) of one location, whose address is shown `shown_delta` after
-/// it (wrapping).
-fn frames_for(
-    symbolizer: &Symbolizer,
-    spaces: &AddressSpaces,
-    location: Location,
-    shown_delta: u64,
-) -> Vec<Frame> {
+/// The names every piece of [`symbolize_locations`] gives many frames, made once per piece:
+/// a frame keeps a copy only when it is new.
+struct FixedNames {
+    unknown: Arc<str>,
+    kernel: Arc<str>,
+}
+
+impl Default for FixedNames {
+    fn default() -> Self {
+        FixedNames {
+            unknown: Arc::from("[unknown]"),
+            kernel: Arc::from("[kernel.kallsyms]"),
+        }
+    }
+}
+
+/// The address a location's frames show (before the delta of a sample's own address): its
+/// offset in its module, or the address itself outside of any.
+fn shown_address(location: Location) -> u64 {
     match location {
-        Location::Unmapped(avma) => vec![Frame {
-            function: Arc::from("[unknown]"),
-            module: Arc::from("[unknown]"),
-            file: None,
-            line: None,
-            kind: FrameKind::Unknown,
-            inlined: false,
-            module_offset: avma.0.wrapping_add(shown_delta),
-        }],
+        Location::Module { offset, .. } => offset.0,
+        Location::Unmapped(address) => address.0,
+    }
+}
+
+/// The module of a location as its frames show it.
+struct ShownModule<'a> {
+    name: &'a Arc<str>,
+    kind: FrameKind,
+}
+
+/// The frames (innermost first, without their module and address) of one location, and the
+/// module they are shown in.
+fn symbolize_location<'a>(
+    symbolizer: &Symbolizer,
+    spaces: &'a AddressSpaces,
+    location: Location,
+    names: &'a FixedNames,
+) -> (ShownModule<'a>, Vec<SymFrame>) {
+    match location {
+        Location::Unmapped(_) => (
+            ShownModule {
+                name: &names.unknown,
+                kind: FrameKind::Unknown,
+            },
+            vec![SymFrame {
+                function: Arc::clone(&names.unknown),
+                file: None,
+                line: None,
+                inlined: false,
+            }],
+        ),
         Location::Module { module, offset } => {
             let module_info = spaces.module(module);
             let kind = match module_info.kind {
@@ -243,25 +403,13 @@ fn frames_for(
                 ModuleKind::Jit => FrameKind::Jit,
                 _ => FrameKind::User,
             };
-            let symbolized = symbolizer.symbolize(module_info, offset);
             // The kernel image is `[kernel.kallsyms]`, whatever its MMAP named it (`..._text`).
-            let module: Arc<str> = match module_info.kind {
-                ModuleKind::Kernel => Arc::from("[kernel.kallsyms]"),
-                _ => module_info.path.clone(),
+            let name = match module_info.kind {
+                ModuleKind::Kernel => &names.kernel,
+                _ => &module_info.path,
             };
-            symbolized
-                .frames
-                .into_iter()
-                .map(|f| Frame {
-                    function: f.function,
-                    module: module.clone(),
-                    file: f.file,
-                    line: f.line,
-                    kind,
-                    inlined: f.inlined,
-                    module_offset: offset.0.wrapping_add(shown_delta),
-                })
-                .collect()
+            let frames = symbolizer.symbolize(module_info, offset).frames;
+            (ShownModule { name, kind }, frames)
         }
     }
 }
@@ -303,25 +451,37 @@ impl LocationFrames {
 }
 
 /// Interns frames and stack nodes.
-#[derive(Default)]
 struct Interner {
+    frames: FrameSet,
+    stacks: StackTable,
+}
+
+/// Distinct frames, numbered in the order first seen: frames differing only in their
+/// address are one unless addresses are kept, and show the first address seen.
+struct FrameSet {
     /// Frames differing only in their address stay apart.
     keep_offsets: bool,
     frames: Vec<Frame>,
-    /// The frames' ids, by [`Interner::frame_hash`].
-    frame_ids: HashTable<FrameId>,
-    stacks: Vec<StackNode>,
-    stack_ids: HashMap<StackNode, StackId>,
+    /// The frames' ids, by [`FrameSet::hash`].
+    ids: HashTable<FrameId>,
 }
 
-impl Interner {
+impl FrameSet {
+    fn new(keep_offsets: bool) -> Self {
+        FrameSet {
+            keep_offsets,
+            frames: Vec::new(),
+            ids: HashTable::new(),
+        }
+    }
+
     /// The hash of what makes two frames one: all but the address, unless addresses are kept.
-    fn frame_hash(keep_offsets: bool, frame: &Frame) -> u64 {
+    fn hash(keep_offsets: bool, frame: &FrameView<'_>) -> u64 {
         let offset = if keep_offsets { frame.module_offset } else { 0 };
         FxBuildHasher.hash_one((
-            &*frame.function,
-            &*frame.module,
-            frame.file.as_deref(),
+            &**frame.function,
+            &**frame.module,
+            frame.file.map(|file| &**file),
             frame.line,
             frame.kind,
             frame.inlined,
@@ -329,12 +489,12 @@ impl Interner {
         ))
     }
 
-    /// Whether `a` and `b` are one frame (see [`Interner::frame_hash`]).
-    fn same_frame(keep_offsets: bool, a: &Frame, b: &Frame) -> bool {
+    /// Whether `a` and `b` are one frame (see [`FrameSet::hash`]).
+    fn same(keep_offsets: bool, a: &FrameView<'_>, b: &FrameView<'_>) -> bool {
         let same_text = |a: &Arc<str>, b: &Arc<str>| Arc::ptr_eq(a, b) || a == b;
-        same_text(&a.function, &b.function)
-            && same_text(&a.module, &b.module)
-            && match (&a.file, &b.file) {
+        same_text(a.function, b.function)
+            && same_text(a.module, b.module)
+            && match (a.file, b.file) {
                 (Some(a), Some(b)) => same_text(a, b),
                 (None, None) => true,
                 _ => false,
@@ -345,38 +505,100 @@ impl Interner {
             && (!keep_offsets || a.module_offset == b.module_offset)
     }
 
-    /// The id of `frame`; the first address seen for a frame is the one shown.
-    fn frame(&mut self, frame: &Frame) -> FrameId {
+    /// The id of `frame`, which is kept when it is new.
+    fn intern(&mut self, frame: Frame) -> FrameId {
+        let found = self.find(&FrameView::of(&frame));
+        found.unwrap_or_else(|hash| self.insert(hash, frame))
+    }
+
+    /// The id of the frame `view` shows, copied in when it is new.
+    fn intern_view(&mut self, view: FrameView<'_>) -> FrameId {
+        let found = self.find(&view);
+        found.unwrap_or_else(|hash| self.insert(hash, view.to_frame()))
+    }
+
+    /// The id of `view`'s frame, or its hash when it is new.
+    fn find(&self, view: &FrameView<'_>) -> Result<FrameId, u64> {
         let keep = self.keep_offsets;
-        let hash = Self::frame_hash(keep, frame);
+        let hash = Self::hash(keep, view);
         let frames = &self.frames;
-        let known = self.frame_ids.find(hash, |&id| {
+        let known = self.ids.find(hash, |&id| {
             frames
                 .get(id as usize)
-                .is_some_and(|known| Self::same_frame(keep, known, frame))
+                .is_some_and(|known| Self::same(keep, &FrameView::of(known), view))
         });
-        if let Some(&id) = known {
-            return id;
-        }
+        known.copied().ok_or(hash)
+    }
+
+    /// Adds `frame`, new, whose hash is `hash`.
+    fn insert(&mut self, hash: u64, frame: Frame) -> FrameId {
+        let keep = self.keep_offsets;
         let id = self.frames.len() as FrameId;
-        self.frames.push(frame.clone());
+        self.frames.push(frame);
         let frames = &self.frames;
-        self.frame_ids.insert_unique(hash, id, |&id| {
+        self.ids.insert_unique(hash, id, |&id| {
             frames
                 .get(id as usize)
-                .map_or(0, |frame| Self::frame_hash(keep, frame))
+                .map_or(0, |frame| Self::hash(keep, &FrameView::of(frame)))
         });
         id
     }
+}
 
+/// A frame by reference: what [`FrameSet`] compares, so that a frame it has already costs no
+/// copy of its names (each a shared count that every thread would touch).
+struct FrameView<'a> {
+    function: &'a Arc<str>,
+    module: &'a Arc<str>,
+    file: Option<&'a Arc<str>>,
+    line: Option<u32>,
+    kind: FrameKind,
+    inlined: bool,
+    module_offset: u64,
+}
+
+impl<'a> FrameView<'a> {
+    fn of(frame: &'a Frame) -> Self {
+        FrameView {
+            function: &frame.function,
+            module: &frame.module,
+            file: frame.file.as_ref(),
+            line: frame.line,
+            kind: frame.kind,
+            inlined: frame.inlined,
+            module_offset: frame.module_offset,
+        }
+    }
+
+    fn to_frame(&self) -> Frame {
+        Frame {
+            function: Arc::clone(self.function),
+            module: Arc::clone(self.module),
+            file: self.file.cloned(),
+            line: self.line,
+            kind: self.kind,
+            inlined: self.inlined,
+            module_offset: self.module_offset,
+        }
+    }
+}
+
+/// Stack nodes by their parent and frame, numbered in the order first seen.
+#[derive(Default)]
+struct StackTable {
+    nodes: Vec<StackNode>,
+    ids: HashMap<StackNode, StackId>,
+}
+
+impl StackTable {
     fn stack(&mut self, parent: Option<StackId>, frame: FrameId) -> StackId {
         let node = StackNode { parent, frame };
-        if let Some(&id) = self.stack_ids.get(&node) {
+        if let Some(&id) = self.ids.get(&node) {
             return id;
         }
-        let id = self.stacks.len() as StackId;
-        self.stacks.push(node);
-        self.stack_ids.insert(node, id);
+        let id = self.nodes.len() as StackId;
+        self.nodes.push(node);
+        self.ids.insert(node, id);
         id
     }
 }
@@ -400,29 +622,64 @@ mod tests {
     // See: issue #12 point 1
     #[test]
     fn frames_differing_only_in_their_address_are_one_unless_addresses_are_kept() {
-        let mut merged = Interner::default();
-        let a = merged.frame(&frame("f", 0x10));
-        assert_eq!(merged.frame(&frame("f", 0x20)), a);
-        assert_ne!(merged.frame(&frame("g", 0x10)), a);
+        let mut merged = FrameSet::new(false);
+        let a = merged.intern(frame("f", 0x10));
+        assert_eq!(merged.intern(frame("f", 0x20)), a);
+        assert_ne!(merged.intern(frame("g", 0x10)), a);
         // The first address seen is the one shown.
         assert_eq!(merged.frames[a as usize].module_offset, 0x10);
 
-        let mut kept = Interner {
-            keep_offsets: true,
-            ..Interner::default()
-        };
-        let a = kept.frame(&frame("f", 0x10));
-        assert_ne!(kept.frame(&frame("f", 0x20)), a);
+        let mut kept = FrameSet::new(true);
+        let a = kept.intern(frame("f", 0x10));
+        assert_ne!(kept.intern(frame("f", 0x20)), a);
     }
 
     #[test]
     fn stacks_are_a_prefix_tree() {
-        let mut interner = Interner::default();
-        let root = interner.stack(None, 0);
-        let child = interner.stack(Some(root), 1);
-        assert_eq!(interner.stack(None, 0), root);
-        assert_eq!(interner.stack(Some(root), 1), child);
-        assert_ne!(interner.stack(None, 1), child);
-        assert_eq!(interner.stacks[child as usize].parent, Some(root));
+        let mut stacks = StackTable::default();
+        let root = stacks.stack(None, 0);
+        let child = stacks.stack(Some(root), 1);
+        assert_eq!(stacks.stack(None, 0), root);
+        assert_eq!(stacks.stack(Some(root), 1), child);
+        assert_ne!(stacks.stack(None, 1), child);
+        assert_eq!(stacks.nodes[child as usize].parent, Some(root));
+    }
+
+    // See: issue #13 (byte-identical output whatever the pieces)
+    #[test]
+    fn stacks_interned_in_pieces_are_those_of_one_pass() {
+        let bytes = super::super::replay::tests::recording();
+        let file = PerfFile::parse(&bytes).unwrap();
+        let options = super::super::AnalysisOptions::default();
+        let records = file.sorted_records().unwrap();
+        let replay = super::super::replay::Replay::new(&file, &options, None, records.len());
+        let mut replayed =
+            rayon::in_place_scope(|pool| replay.run(records, None, pool, &|_| {})).unwrap();
+        replayed.chains.finish_adding();
+        let chains = &replayed.chains;
+        assert!(chains.chain_count() >= 3, "{}", chains.chain_count());
+        // Locations that share frames, some with two (an inlined one).
+        let mut location_frames = LocationFrames::with_capacity(chains.locations().len());
+        for location in 0..chains.locations().len() as u32 {
+            location_frames.frames.push(location % 3);
+            if location % 2 == 1 {
+                location_frames.frames.push(10 + location % 4);
+            }
+            location_frames.end_location();
+        }
+        let stacks = |per_piece: usize| {
+            let mut interner = Interner {
+                frames: FrameSet::new(false),
+                stacks: StackTable::default(),
+            };
+            let chain_stacks =
+                chain_stacks_in_pieces(chains, &location_frames, &mut interner, per_piece);
+            (chain_stacks, interner.stacks.nodes)
+        };
+        let one = stacks(usize::MAX);
+        assert!(one.1.len() > 3, "{:?}", one.1);
+        for per_piece in 1..=chains.chain_count() {
+            assert_eq!(stacks(per_piece), one, "{per_piece} chains per piece");
+        }
     }
 }

@@ -108,27 +108,32 @@ pub fn fold(profile: &Profile, event: Option<u16>, weight: Weight, naming: Namin
     // stacks fold alike (they differ only in addresses, files or modules) are summed before
     // the folder hashes a whole stack (issue #13 point 1).
     let mut named = NamedStacks::new(profile, naming.lines);
-    let mut root_names: Vec<Option<NameId>> = vec![None; profile.threads.len()];
-    let mut cgroup_names: HashMap<Option<u64>, NameId> = HashMap::default();
-    let mut folded: HashMap<(Option<NameId>, NameId, u32), u64> = HashMap::default();
+    // Roots and cgroups by a small index each, so that a sample's key is three integers.
+    let mut roots = Interned::default();
+    let mut root_of_thread: Vec<Option<u32>> = vec![None; profile.threads.len()];
+    let mut cgroups = Interned::default();
+    let mut cgroup_of: HashMap<Option<u64>, u32> = HashMap::default();
+    let mut folded: HashMap<(u32, u32, u32), u64> = HashMap::default();
     for sample in &profile.samples {
         if event.is_some_and(|e| e != sample.event) {
             continue;
         }
         let node = named.node(profile, &mut folder, sample.stack);
         // A sample whose stack resolved to nothing still counts, under its root alone.
-        let root = match root_names.get_mut(sample.thread as usize) {
+        let root = match root_of_thread.get_mut(sample.thread as usize) {
             Some(slot) => *slot.get_or_insert_with(|| {
                 let t = &profile.threads[sample.thread as usize];
-                folder.intern_name(&root_name(t, naming.root))
+                roots.index(folder.intern_name(&root_name(t, naming.root)))
             }),
-            None => folder.intern_name("[unknown]"),
+            None => roots.index(folder.intern_name("[unknown]")),
         };
-        let cgroup = by_cgroup.then(|| {
-            *cgroup_names
-                .entry(sample.cgroup)
-                .or_insert_with(|| folder.intern_name(profile.cgroups.label(sample.cgroup)))
-        });
+        let cgroup = if by_cgroup {
+            *cgroup_of.entry(sample.cgroup).or_insert_with(|| {
+                cgroups.index(folder.intern_name(profile.cgroups.label(sample.cgroup)))
+            })
+        } else {
+            NO_NODE
+        };
         let sum = folded.entry((cgroup, root, node)).or_insert(0);
         *sum = sum.saturating_add(match weight {
             Weight::Period => sample.period,
@@ -139,14 +144,33 @@ pub fn fold(profile: &Profile, event: Option<u16>, weight: Weight, naming: Namin
     for ((cgroup, root, node), weight) in folded {
         stack.clear();
         named.push_leaf_first(node, &mut stack);
-        stack.push((root, FoldKind::User));
-        if let Some(name) = cgroup {
-            stack.push((name, FoldKind::User));
-        }
+        stack.extend(roots.name(root).map(|name| (name, FoldKind::User)));
+        stack.extend(cgroups.name(cgroup).map(|name| (name, FoldKind::User)));
         stack.reverse();
         folder.add_interned(&stack, weight);
     }
     folder
+}
+
+/// Names by a dense index, in the order first seen.
+#[derive(Default)]
+struct Interned {
+    names: Vec<NameId>,
+    index: HashMap<NameId, u32>,
+}
+
+impl Interned {
+    fn index(&mut self, name: NameId) -> u32 {
+        let names = &mut self.names;
+        *self.index.entry(name).or_insert_with(|| {
+            names.push(name);
+            (names.len() - 1) as u32
+        })
+    }
+
+    fn name(&self, index: u32) -> Option<NameId> {
+        self.names.get(index as usize).copied()
+    }
 }
 
 /// No folded stack: the caller of an outermost frame, and a profile stack not folded yet.
