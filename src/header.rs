@@ -67,9 +67,21 @@ impl Header {
     pub fn new(file: &PerfFile<'_>, analysis: &Analysis) -> Header {
         let profile = &analysis.profile;
         let f = file.features();
-        let times = profile.samples.iter().map(|s| s.time).filter(|&t| t != 0);
-        let first = times.clone().min();
-        let last = times.max();
+        // One pass over the samples for both ends.
+        let (first, last) = profile
+            .samples
+            .iter()
+            .map(|s| s.time)
+            .filter(|&t| t != 0)
+            .fold(
+                (None, None),
+                |(first, last): (Option<u64>, Option<u64>), t| {
+                    (
+                        Some(first.map_or(t, |f| f.min(t))),
+                        Some(last.map_or(t, |l| l.max(t))),
+                    )
+                },
+            );
         Header {
             perf_version: f.version.clone(),
             hostname: f.hostname.clone(),

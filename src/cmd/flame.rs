@@ -75,5 +75,6 @@ pub fn run(args: &FlameArgs) -> Result<()> {
         kprof_flamegraph::render_svg(&folder, &opts, &mut out)?;
     }
     out.commit()?;
+    super::leave_to_exit((loaded, folder));
     Ok(())
 }

@@ -290,5 +290,6 @@ pub fn run(args: &ReportArgs) -> Result<()> {
         }
     }
     out.commit()?;
+    super::leave_to_exit(loaded);
     Ok(())
 }
