@@ -16,9 +16,14 @@ use super::quality::FramePointerReport;
 use super::replay::{PendingSample, Replayed};
 use crate::profile::{Event, Frame, FrameId, FrameKind, Meta, Profile, Sample, StackId, StackNode};
 
-/// Locations per piece of [`symbolize_locations`]: enough for a piece to hold each of its
-/// distinct frames once where its locations repeat them hundreds of times.
-const LOCATIONS_PER_PIECE: usize = 32 * 1024;
+/// Locations per piece of [`symbolize_locations`], at most: enough for a piece to hold each of
+/// its distinct frames once where its locations repeat them hundreds of times.
+const MAX_LOCATIONS_PER_PIECE: usize = 32 * 1024;
+/// Locations per piece, at least: a small recording's few locations (each one DWARF lookups
+/// with `--lines`) still spread over the pool.
+const MIN_LOCATIONS_PER_PIECE: usize = 64;
+/// Pieces per thread, when there are few locations: enough for the threads to stay busy.
+const PIECES_PER_THREAD: usize = 4;
 
 /// The frames of every distinct location of a replay, symbolized in pieces of consecutive
 /// locations: what [`build_profile`] takes, so that the symbolizer (its symbol tables and
@@ -44,10 +49,11 @@ pub fn symbolize_locations(
     symbolizer: &Symbolizer,
     sample_addresses: bool,
 ) -> SymbolizedLocations {
-    let pieces = replayed
-        .chains
-        .locations()
-        .par_chunks(LOCATIONS_PER_PIECE)
+    let locations = replayed.chains.locations();
+    let per_piece = (locations.len() / (rayon::current_num_threads() * PIECES_PER_THREAD))
+        .clamp(MIN_LOCATIONS_PER_PIECE, MAX_LOCATIONS_PER_PIECE);
+    let pieces = locations
+        .par_chunks(per_piece)
         .map(|locations| {
             let mut frames = FrameSet::new(sample_addresses);
             let names = FixedNames::default();
