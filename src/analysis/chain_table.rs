@@ -430,6 +430,12 @@ impl<'f> ChainTable<'f> {
         self.recorded_keys.clear();
     }
 
+    /// Whether some recorded stack, found again, would read the file (see
+    /// [`ChainTable::forget_recorded`]).
+    pub fn holds_recorded(&self) -> bool {
+        !self.recorded_keys.is_empty()
+    }
+
     /// Lets go of what finds chains and locations, once none is added any more (the chains
     /// and locations stay).
     pub fn finish_adding(&mut self) {

@@ -432,6 +432,11 @@ impl<'o, 'f> Replay<'o, 'f> {
             prefetch_records(records);
             if until_window_moves == 0 {
                 until_window_moves = WINDOW_EVERY_RECORDS;
+                if !self.chains.holds_recorded() {
+                    // No recorded stack points into the file (a DWARF recording's are walked):
+                    // the first one recorded from here on is at or above the records unread.
+                    recorded_floor = records.unread_floor();
+                }
                 let pending = self.unwinds.as_ref().map_or(u64::MAX, |q| q.floor());
                 done_below(records.unread_floor().min(pending).min(recorded_floor));
             }

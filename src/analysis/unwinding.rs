@@ -646,4 +646,59 @@ mod tests {
             "no walk without registers"
         );
     }
+
+    // See: issue #13 point 3 (peak memory under perf script's on DWARF recordings)
+    #[test]
+    fn the_replay_of_unwound_samples_lets_go_of_the_file_behind_it() {
+        let e = Endian::Little;
+        let mut r = RecordBuilder::new(e);
+        // Eight batches of walks: two stay in flight, the first ones are done with.
+        let samples = 8 * UNWIND_BATCH as u64;
+        for time in 1..=samples {
+            // perf ends a round of records every so often: what the time order waits for.
+            if time % 256 == 0 {
+                r.record(rk::FINISHED_ROUND, 0, |_| {});
+            }
+            r.record(rk::SAMPLE, 2, |b| {
+                b.u64(0x40_1000).u32(7).u32(7).u64(time);
+                // REGS_USER: abi 2 (64-bit), bp, sp and ip (x86-64's registers 6, 7, 8);
+                // STACK_USER: 64 bytes, all of them used.
+                b.u64(2).u64(0).u64(0x7fff_0000).u64(0x40_1000);
+                b.u64(64);
+                for _ in 0..8 {
+                    b.u64(0);
+                }
+                b.u64(64);
+            });
+        }
+        let spec = AttrSpec {
+            sample_type: st::IP | st::TID | st::TIME | st::REGS_USER | st::STACK_USER,
+            sample_regs_user: 0x1c0,
+            sample_stack_user: 64,
+            sample_period_or_freq: 1000,
+            ..AttrSpec::default()
+        };
+        let bytes = crate::analysis::test_file(spec, r);
+        let file = PerfFile::parse(&bytes).unwrap();
+        if StackUnwinder::for_file(&file, false).is_none() {
+            // No unwinder for this machine's architecture.
+            return;
+        }
+        let options = crate::analysis::AnalysisOptions {
+            dwarf: true,
+            ..crate::analysis::AnalysisOptions::default()
+        };
+        let floor = std::sync::atomic::AtomicU64::new(0);
+        let analysis = crate::analysis::analyze_windowed(&file, &options, &|below| {
+            if below != u64::MAX {
+                floor.fetch_max(below, std::sync::atomic::Ordering::Relaxed);
+            }
+        })
+        .unwrap();
+        assert_eq!(analysis.profile.samples.len(), samples as usize);
+        // Before its end, the replay said the first half of the file is read no more.
+        let floor = floor.into_inner();
+        let size = bytes.len() as u64;
+        assert!(floor > size / 2, "released below {floor} of {size} bytes");
+    }
 }
