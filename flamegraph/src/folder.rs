@@ -566,6 +566,19 @@ impl RankedStacks {
     }
 }
 
+/// A xorshift generator from `seed`, for tests that need many varied stacks, the same on every
+/// run.
+#[cfg(test)]
+pub(crate) fn test_random(seed: u64) -> impl FnMut() -> u64 {
+    let mut state = seed;
+    move || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -690,13 +703,7 @@ mod tests {
 
     /// Builds a deterministic pseudo-random set of stacks (xorshift; no `rand` dependency).
     fn synthetic_stacks(n: usize) -> Vec<(Vec<String>, u64)> {
-        let mut state = 0x9e37_79b9_7f4a_7c15_u64;
-        let mut next = move || {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            state
-        };
+        let mut next = test_random(0x9e37_79b9_7f4a_7c15);
         (0..n)
             .map(|_| {
                 let depth = 1 + (next() % 8) as usize;
@@ -754,13 +761,7 @@ mod tests {
         let names = [
             "foo", "foo.cold", "foo;bar", "foo:bar", "a b", "Z", "", "fo", "foo_[k]", "\u{1b}",
         ];
-        let mut state = 0x2545_f491_4f6c_dd1d_u64;
-        let mut next = move || {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            state
-        };
+        let mut next = test_random(0x2545_f491_4f6c_dd1d);
         let mut f = Folder::new();
         for _ in 0..3000 {
             let depth = (next() % 6) as usize;

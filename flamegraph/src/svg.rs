@@ -679,13 +679,7 @@ mod tests {
 
     /// Many narrow stacks under a few wide ones, of several kinds.
     fn narrow_and_wide_stacks() -> Folder {
-        let mut state = 0x2545_f491_4f6c_dd1d_u64;
-        let mut next = move || {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            state
-        };
+        let mut next = crate::folder::test_random(0x2545_f491_4f6c_dd1d);
         let mut folder = Folder::new();
         for _ in 0..4000 {
             let depth = 1 + (next() % 9) as usize;

@@ -587,14 +587,18 @@ mod tests {
             // REGS_USER: abi 0 (none); STACK_USER: size 0.
             b.u64(0).u64(0);
         });
-        let spec = AttrSpec {
+        crate::analysis::test_file(dwarf_attr(0xff, 8192), r)
+    }
+
+    /// A `--call-graph dwarf` attr copying `regs_user` and `stack_user` bytes of stack.
+    fn dwarf_attr(regs_user: u64, stack_user: u32) -> AttrSpec {
+        AttrSpec {
             sample_type: st::IP | st::TID | st::TIME | st::REGS_USER | st::STACK_USER,
-            sample_regs_user: 0xff,
-            sample_stack_user: 8192,
+            sample_regs_user: regs_user,
+            sample_stack_user: stack_user,
             sample_period_or_freq: 1000,
             ..AttrSpec::default()
-        };
-        crate::analysis::test_file(spec, r)
+        }
     }
 
     // See: issue #12 point 1
@@ -671,14 +675,7 @@ mod tests {
                 b.u64(64);
             });
         }
-        let spec = AttrSpec {
-            sample_type: st::IP | st::TID | st::TIME | st::REGS_USER | st::STACK_USER,
-            sample_regs_user: 0x1c0,
-            sample_stack_user: 64,
-            sample_period_or_freq: 1000,
-            ..AttrSpec::default()
-        };
-        let bytes = crate::analysis::test_file(spec, r);
+        let bytes = crate::analysis::test_file(dwarf_attr(0x1c0, 64), r);
         let file = PerfFile::parse(&bytes).unwrap();
         if StackUnwinder::for_file(&file, false).is_none() {
             // No unwinder for this machine's architecture.
