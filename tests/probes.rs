@@ -211,7 +211,7 @@ pub(crate) fn bpftrace_maps(
     (counts, hists)
 }
 
-/// One run of the call workload under kprof (`kprof ARGS -- probe_calls N ALLOCATE wait`) and
+/// One run of the call workload under kprof (`kprof ARGS -- probe_calls N ALLOCATE wait 0`) and
 /// bpftrace (`-p PID`, `PID` in `script` replaced by it) at once: the workload waits until bpftrace's BEGIN says its probes are
 /// attached (kprof's are enabled at the workload's exec), then runs. Returns kprof's output,
 /// bpftrace's output and the workload's pid.
@@ -220,6 +220,17 @@ pub(crate) fn same_run(
     script: &str,
     calls: u32,
     allocate: bool,
+) -> (std::process::Output, String, u32) {
+    same_run_spinning(kprof_args, script, calls, allocate, 0)
+}
+
+/// [`same_run`], each call of `work` taking `spin_ns` nanoseconds at least.
+fn same_run_spinning(
+    kprof_args: &[String],
+    script: &str,
+    calls: u32,
+    allocate: bool,
+    spin_ns: u32,
 ) -> (std::process::Output, String, u32) {
     let prog = calls_binary();
     let (mut kprof_run, kprof_lines) = spawn_reading_lines(
@@ -231,6 +242,7 @@ pub(crate) fn same_run(
                 calls.to_string(),
                 u8::from(allocate).to_string(),
                 "wait".to_owned(),
+                spin_ns.to_string(),
             ])
             .stderr(Stdio::piped()),
     );
@@ -381,10 +393,21 @@ fn trace_beside_bpftrace(
     calls: u32,
     allocate: bool,
 ) -> (Maps, Maps) {
+    trace_beside_bpftrace_spinning(trace_args, script, calls, allocate, 0)
+}
+
+/// [`trace_beside_bpftrace`], each call of `work` taking `spin_ns` nanoseconds at least.
+fn trace_beside_bpftrace_spinning(
+    trace_args: &[&str],
+    script: &str,
+    calls: u32,
+    allocate: bool,
+    spin_ns: u32,
+) -> (Maps, Maps) {
     let mut args: Vec<String> = vec!["trace".into(), "-m".into(), "1024".into()];
     args.extend(trace_args.iter().map(|a| a.to_string()));
     let _machine = shared();
-    let (out, traced, _) = same_run(&args, script, calls, allocate);
+    let (out, traced, _) = same_run_spinning(&args, script, calls, allocate, spin_ns);
     let stderr = String::from_utf8_lossy(&out.stderr);
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{stderr}");
@@ -439,11 +462,16 @@ fn trace_function_latency_agrees_with_bpftrace_on_the_same_run() {
            @ = hist(nsecs - @start[tid]); delete(@start[tid]); }}"
     );
     let calls = 3000;
-    let ((counts, hists), (_, bpf_hists)) = trace_beside_bpftrace(
+    // Each call spins for 17 us: with the two tools' probe handlers around it (4 to 8 us here),
+    // both time it near the middle of one log2 bucket (16 to 33 us). An empty `work` took
+    // only the handlers' time, 4 to 8 us, astride a bucket's edge: which side each tool saw
+    // depended on the load (76% in the same bucket on a busy run).
+    let ((counts, hists), (_, bpf_hists)) = trace_beside_bpftrace_spinning(
         &["--latency", &format!("u:{prog_s}:work")],
         &script,
         calls,
         false,
+        17_000,
     );
     assert_eq!(
         (counts["unmatched_starts"], counts["unmatched_ends"]),

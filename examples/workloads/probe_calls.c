@@ -1,7 +1,8 @@
 /* Probe tests and benches (issue #15): calls `work(x)` N times with arguments spread over many
  * log2 buckets and, unless the second argument is 0, mallocs (and frees) a size that varies with
  * each call. With a third argument `wait` it first prints `pid=N` and waits for SIGUSR1, so
- * tracers can attach to the same run before it starts. Prints a checksum at the end so the
+ * tracers can attach to the same run before it starts. A fourth argument makes each call of
+ * `work` spin for that many nanoseconds (latency tests). Prints a checksum at the end so the
  * calls cannot be optimized away, and the loop's own time (`loop_ns=`, for benches/probes.sh). */
 #include <signal.h>
 #include <stdio.h>
@@ -11,15 +12,28 @@
 #include <unistd.h>
 
 void *volatile sink;
+static long long spin_ns;
+
+static long long now_ns(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (long long)t.tv_sec * 1000000000LL + t.tv_nsec;
+}
 
 __attribute__((noinline)) long work(long x) {
     __asm__ volatile("" ::: "memory");
+    if (spin_ns > 0) {
+        long long until = now_ns() + spin_ns;
+        while (now_ns() < until)
+            ;
+    }
     return x * 3 + 1;
 }
 
 int main(int argc, char **argv) {
     long n = argc > 1 ? atol(argv[1]) : 1000;
     int allocate = argc > 2 ? atoi(argv[2]) : 1;
+    spin_ns = argc > 4 ? atoll(argv[4]) : 0;
     if (argc > 3 && strcmp(argv[3], "wait") == 0) {
         sigset_t go;
         int sig;
