@@ -132,7 +132,7 @@ pub fn fold(profile: &Profile, event: Option<u16>, weight: Weight, naming: Namin
                 cgroups.index(folder.intern_name(profile.cgroups.label(sample.cgroup)))
             })
         } else {
-            NO_NODE
+            NO_CGROUP
         };
         let sum = folded.entry((cgroup, root, node)).or_insert(0);
         *sum = sum.saturating_add(match weight {
@@ -172,6 +172,9 @@ impl Interned {
         self.names.get(index as usize).copied()
     }
 }
+
+/// No cgroup index: roots are not grouped by cgroup.
+const NO_CGROUP: u32 = u32::MAX;
 
 /// No folded stack: the caller of an outermost frame, and a profile stack not folded yet.
 const NO_NODE: u32 = u32::MAX;
