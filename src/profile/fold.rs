@@ -22,6 +22,16 @@ pub enum Weight {
     Samples,
 }
 
+impl Weight {
+    /// What `sample` weighs.
+    fn of(self, sample: &Sample) -> u64 {
+        match self {
+            Weight::Period => sample.period,
+            Weight::Samples => 1,
+        }
+    }
+}
+
 /// What names the root frame of each stack.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum RootBy {
@@ -78,10 +88,7 @@ pub fn weights_by<K: Copy + Ord + std::hash::Hash + Send>(
         .with_min_len(SAMPLES_PER_TASK)
         .filter(|s| keep(s))
         .fold(HashMap::<K, u64>::default, |mut weights, sample| {
-            let weight = match weight {
-                Weight::Period => sample.period,
-                Weight::Samples => 1,
-            };
+            let weight = weight.of(sample);
             *weights.entry(key(sample)).or_insert(0) += weight;
             weights
         })
@@ -135,10 +142,7 @@ pub fn fold(profile: &Profile, event: Option<u16>, weight: Weight, naming: Namin
             NO_CGROUP
         };
         let sum = folded.entry((cgroup, root, node)).or_insert(0);
-        *sum = sum.saturating_add(match weight {
-            Weight::Period => sample.period,
-            Weight::Samples => 1,
-        });
+        *sum = sum.saturating_add(weight.of(sample));
     }
     let mut stack: Vec<(NameId, FoldKind)> = Vec::new();
     for ((cgroup, root, node), weight) in folded {
