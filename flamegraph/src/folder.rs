@@ -5,6 +5,7 @@ use std::io::{self, BufRead, BufWriter, Write};
 use std::ops::Range;
 
 use indexmap::IndexSet;
+use rayon::slice::ParallelSliceMut;
 use rustc_hash::{FxBuildHasher, FxHashMap};
 
 use crate::error::{Error, Result};
@@ -363,18 +364,6 @@ impl Folder {
         text
     }
 
-    /// The distinct (sanitised, annotated) frame names with their kinds, for kind colouring.
-    pub(crate) fn annotated_names(&self) -> FxHashMap<String, FrameKind> {
-        let mut out: FxHashMap<String, FrameKind> = FxHashMap::default();
-        for (index, kind) in self.frames_in_use() {
-            // User beats Unknown when both share an unannotated name: min() by kind order.
-            out.entry(self.frame_text(index, kind, true))
-                .and_modify(|k| *k = (*k).min(kind))
-                .or_insert(kind);
-        }
-        out
-    }
-
     /// Like [`folded_lines`](Self::folded_lines), but sorted frame by frame (the order
     /// [`crate::svg`] hands stacks to inferno in: `;` before every name character).
     #[cfg(test)]
@@ -405,13 +394,22 @@ impl Folder {
                 (self.frame_text(index, kind, annotate), id)
             })
             .collect();
-        texts.sort_unstable();
+        texts.par_sort_unstable();
         // Indexed by frame id (name index and kind bits): every stack frame is looked up.
         let mut rank_of: Vec<u32> = vec![u32::MAX; self.names.len() << KIND_BITS];
         let mut rank_texts: Vec<String> = Vec::new();
+        let mut rank_kinds: Vec<FrameKind> = Vec::new();
         for (text, id) in texts {
-            if rank_texts.last() != Some(&text) {
+            let (_, kind) = Self::unpack(id);
+            if rank_texts.last() == Some(&text) {
+                // User beats Unknown when both share an unannotated text: the first by kind
+                // order.
+                if let Some(first) = rank_kinds.last_mut() {
+                    *first = (*first).min(kind);
+                }
+            } else {
                 rank_texts.push(text);
+                rank_kinds.push(kind);
             }
             let rank = u32::try_from(rank_texts.len() - 1).unwrap_or(u32::MAX);
             if let Some(slot) = usize::try_from(id).ok().and_then(|i| rank_of.get_mut(i)) {
@@ -438,7 +436,7 @@ impl Folder {
             entries.push((start..ranks.len(), *weight));
         }
         let seq = |range: &Range<usize>| ranks.get(range.clone()).unwrap_or_default();
-        entries.sort_unstable_by(|a, b| seq(&a.0).cmp(seq(&b.0)));
+        entries.par_sort_unstable_by(|a, b| seq(&a.0).cmp(seq(&b.0)));
         // Stacks that differ only in kinds or in names that sanitise alike become one line.
         entries.dedup_by(|later, kept| {
             if seq(&later.0) == seq(&kept.0) {
@@ -450,6 +448,7 @@ impl Folder {
         });
         RankedStacks {
             texts: rank_texts,
+            kinds: rank_kinds,
             ranks,
             entries,
         }
@@ -522,6 +521,8 @@ impl Folder {
 pub(crate) struct RankedStacks {
     /// The distinct frame texts, sorted: a rank indexes them.
     texts: Vec<String>,
+    /// Per rank, the first kind (in kind order) of the frames with its text.
+    kinds: Vec<FrameKind>,
     /// Every stack's ranks, root first (leaf first when asked), one after another.
     ranks: Vec<u32>,
     /// Per stack, in order: where its ranks are and its weight.
@@ -545,6 +546,14 @@ impl RankedStacks {
     /// The weight of stack `index`.
     pub(crate) fn weight(&self, index: usize) -> u64 {
         self.entries.get(index).map_or(0, |&(_, weight)| weight)
+    }
+
+    /// The text of the frames of `rank` and the first of their kinds (in kind order: user
+    /// before unknown when both have one unannotated text).
+    pub(crate) fn frame(&self, rank: u32) -> Option<(&str, FrameKind)> {
+        let text = self.texts.get(rank as usize)?;
+        let kind = self.kinds.get(rank as usize)?;
+        Some((text, *kind))
     }
 
     /// The folded text of `frames` (ranks): their texts joined by `;`.

@@ -26,7 +26,7 @@ use inferno::flamegraph::color::{BasicPalette, MultiPalette, PaletteMap, SearchC
 use inferno::flamegraph::{self as inferno_fg, Direction};
 
 use crate::error::{Error, Result};
-use crate::folder::{Folder, FrameKind};
+use crate::folder::{Folder, FrameKind, RankedStacks};
 use crate::sanitize;
 
 /// The image width used when [`SvgOptions::width`] is `None` (fluid width) for pixel maths.
@@ -340,12 +340,14 @@ pub fn kind_color(kind: FrameKind, name: &str) -> [u8; 3] {
     }
 }
 
-/// The palette map giving every annotated name of `folder` its kind colour.
-fn kind_palette_map(folder: &Folder) -> PaletteMap {
+/// The palette map giving each frame of `stacks` that inferno may draw (`ranks`) its kind
+/// colour, by its annotated text. Frames cut from the lines are never drawn, so never looked
+/// up: most frames of a big profile are.
+fn kind_palette_map(stacks: &RankedStacks, ranks: &[u32]) -> PaletteMap {
     let mut map = PaletteMap::default();
-    for (name, kind) in folder.annotated_names() {
-        let [r, g, b] = kind_color(kind, &name);
-        map.insert(name, inferno_fg::color::Color { r, g, b });
+    for (text, kind) in ranks.iter().filter_map(|&rank| stacks.frame(rank)) {
+        let [r, g, b] = kind_color(kind, text);
+        map.insert(text, inferno_fg::color::Color { r, g, b });
     }
     map
 }
@@ -380,13 +382,16 @@ pub fn render_svg(folder: &Folder, opts: &SvgOptions, w: impl Write) -> Result<(
     if folder.is_empty() {
         return write_empty_svg(opts, w);
     }
+    // The kind palette reads the annotations that kinds put on frame texts.
     let annotate = opts.colors.reads_kind_annotations();
-    let mut palette_map = (opts.colors == Palette::Kind).then(|| kind_palette_map(folder));
-    let mut options = inferno_options(opts, palette_map.as_mut())?;
     let stacks = folder.frame_ordered_stacks(annotate, opts.inverted);
-    let (lines, divisor) = crate::visible::visible_lines(&stacks, options.min_width);
-    options.factor = divisor as f64;
-    run_inferno(&mut options, lines, w)
+    let min_width = inferno_options(opts, None)?.min_width;
+    let visible = crate::visible::visible_lines(&stacks, min_width);
+    let mut palette_map =
+        (opts.colors == Palette::Kind).then(|| kind_palette_map(&stacks, &visible.ranks));
+    let mut options = inferno_options(opts, palette_map.as_mut())?;
+    options.factor = visible.divisor as f64;
+    run_inferno(&mut options, visible.lines, w)
 }
 
 #[cfg(test)]
@@ -700,8 +705,13 @@ mod tests {
         folder
     }
 
-    fn svg_of_lines(lines: Vec<String>, divisor: u64, opts: &SvgOptions) -> Vec<u8> {
-        let mut options = inferno_options(opts, None).unwrap();
+    fn svg_of_lines(
+        lines: Vec<String>,
+        divisor: u64,
+        opts: &SvgOptions,
+        palette_map: Option<&mut PaletteMap>,
+    ) -> Vec<u8> {
+        let mut options = inferno_options(opts, palette_map).unwrap();
         options.factor = divisor as f64;
         let mut out = Vec::new();
         run_inferno(&mut options, lines, &mut out).unwrap();
@@ -714,23 +724,34 @@ mod tests {
         let folder = narrow_and_wide_stacks();
         let mut cut_some = false;
         for min_width in [0.0, 0.1, 1.0, 7.5] {
-            for (annotate, leaf_first) in [(false, false), (true, true)] {
+            for (colors, leaf_first) in [
+                (Palette::Hot, false),
+                (Palette::Java, true),
+                (Palette::Kind, false),
+            ] {
                 let opts = SvgOptions {
                     min_width,
                     inverted: leaf_first,
+                    colors,
                     ..SvgOptions::default()
                 };
-                let stacks = folder.frame_ordered_stacks(annotate, leaf_first);
-                let (whole, divisor) = crate::visible::visible_lines(&stacks, 0.0);
+                let stacks =
+                    folder.frame_ordered_stacks(colors.reads_kind_annotations(), leaf_first);
+                let whole = crate::visible::visible_lines(&stacks, 0.0);
                 let pct = inferno_options(&opts, None).unwrap().min_width;
-                let (cut, cut_divisor) = crate::visible::visible_lines(&stacks, pct);
-                assert_eq!(divisor, cut_divisor);
+                let cut = crate::visible::visible_lines(&stacks, pct);
+                assert_eq!(whole.divisor, cut.divisor);
                 let length = |lines: &[String]| lines.iter().map(String::len).sum::<usize>();
-                cut_some |= length(&cut) < length(&whole) / 2;
+                cut_some |= length(&cut.lines) < length(&whole.lines) / 2;
+                // The whole lines with every frame's colour, the cut ones with the colours
+                // of what they keep.
+                let kind = colors == Palette::Kind;
+                let mut every_colour = kind.then(|| kind_palette_map(&stacks, &whole.ranks));
+                let mut kept_colours = kind.then(|| kind_palette_map(&stacks, &cut.ranks));
                 assert_eq!(
-                    svg_of_lines(whole, divisor, &opts),
-                    svg_of_lines(cut, divisor, &opts),
-                    "min_width={min_width} annotate={annotate} leaf_first={leaf_first}"
+                    svg_of_lines(whole.lines, whole.divisor, &opts, every_colour.as_mut()),
+                    svg_of_lines(cut.lines, cut.divisor, &opts, kept_colours.as_mut()),
+                    "min_width={min_width} colors={colors:?} leaf_first={leaf_first}"
                 );
             }
         }

@@ -12,11 +12,21 @@ use crate::folder::RankedStacks;
 /// viewer's JavaScript numbers exact.
 pub(crate) const MAX_RENDER_TOTAL: u128 = 1 << 52;
 
+/// What inferno is handed: lines `stack count`, and what else it needs to know of them.
+pub(crate) struct VisibleLines {
+    /// The lines, in frame order.
+    pub(crate) lines: Vec<String>,
+    /// What the counts were divided by, for inferno's `factor`.
+    pub(crate) divisor: u64,
+    /// The ranks of the frames in the lines, each once, in rank order: the only frames
+    /// inferno may draw, and so the only ones it looks a colour up for.
+    pub(crate) ranks: Vec<u32>,
+}
+
 /// Lines `stack count` for inferno from `stacks` (in frame order, each once), cut where
 /// inferno prunes with `min_width_pct` (its `min_width`: percent of the total), with counts
-/// divided so their sum fits [`MAX_RENDER_TOTAL`]; the divisor is returned for inferno's
-/// `factor`.
-pub(crate) fn visible_lines(stacks: &RankedStacks, min_width_pct: f64) -> (Vec<String>, u64) {
+/// divided so their sum fits [`MAX_RENDER_TOTAL`].
+pub(crate) fn visible_lines(stacks: &RankedStacks, min_width_pct: f64) -> VisibleLines {
     let sum: u128 = (0..stacks.len())
         .map(|i| u128::from(stacks.weight(i)))
         .sum();
@@ -26,10 +36,12 @@ pub(crate) fn visible_lines(stacks: &RankedStacks, min_width_pct: f64) -> (Vec<S
         .collect();
     let kept = kept_frames(stacks, &counts, min_width_pct);
     let mut lines = Vec::new();
+    let mut ranks = Vec::new();
     let mut pending: Option<(&[u32], u64)> = None;
     for (i, (&keep, &count)) in kept.iter().zip(&counts).enumerate() {
         let stack = stacks.stack(i);
         let frames = stack.get(..keep).unwrap_or(stack);
+        ranks.extend_from_slice(frames);
         match &mut pending {
             // Equal once cut: one line, as inferno merges them.
             Some((last, sum)) if *last == frames => *sum = sum.saturating_add(count),
@@ -43,7 +55,13 @@ pub(crate) fn visible_lines(stacks: &RankedStacks, min_width_pct: f64) -> (Vec<S
     if let Some((last, sum)) = pending {
         lines.push(format!("{} {sum}", stacks.text(last)));
     }
-    (lines, divisor)
+    ranks.sort_unstable();
+    ranks.dedup();
+    VisibleLines {
+        lines,
+        divisor,
+        ranks,
+    }
 }
 
 /// Per stack, how many of its frames (from the first) inferno may draw: all but those from
@@ -110,7 +128,14 @@ mod tests {
         folder.add(&["narrow", "a"], 1);
         folder.add(&["narrow2", "b", "c"], 1);
         let stacks = folder.frame_ordered_stacks(false, false);
-        let (lines, _) = visible_lines(&stacks, 1.0);
-        assert_eq!(lines, ["narrow 1", "narrow2 1", "wide 1000000"]);
+        let visible = visible_lines(&stacks, 1.0);
+        assert_eq!(visible.lines, ["narrow 1", "narrow2 1", "wide 1000000"]);
+        let drawn: Vec<&str> = visible
+            .ranks
+            .iter()
+            .filter_map(|&rank| stacks.frame(rank))
+            .map(|(text, _)| text)
+            .collect();
+        assert_eq!(drawn, ["narrow", "narrow2", "wide"]);
     }
 }
