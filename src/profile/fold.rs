@@ -4,6 +4,7 @@
 
 use rayon::prelude::*;
 use rustc_hash::FxHashMap as HashMap;
+use std::borrow::Cow;
 
 use kprof_flamegraph::{Folder, FrameKind as FoldKind, NameId};
 
@@ -88,14 +89,15 @@ pub fn weights_by<K: Copy + Ord + std::hash::Hash + Send>(
         .with_min_len(SAMPLES_PER_TASK)
         .filter(|s| keep(s))
         .fold(HashMap::<K, u64>::default, |mut weights, sample| {
-            let weight = weight.of(sample);
-            *weights.entry(key(sample)).or_insert(0) += weight;
+            let sum = weights.entry(key(sample)).or_insert(0);
+            *sum = sum.saturating_add(weight.of(sample));
             weights
         })
         .reduce(HashMap::default, |a, b| {
             let (mut into, from) = if a.len() >= b.len() { (a, b) } else { (b, a) };
             for (key, weight) in from {
-                *into.entry(key).or_insert(0) += weight;
+                let sum = into.entry(key).or_insert(0);
+                *sum = sum.saturating_add(weight);
             }
             into
         });
@@ -260,13 +262,13 @@ impl NamedStacks {
 }
 
 /// A frame's name in folded stacks: its function, with ` (file:line)` when `lines`.
-fn frame_name(function: &str, frame: &super::Frame, lines: bool) -> String {
+fn frame_name<'a>(function: &'a str, frame: &super::Frame, lines: bool) -> Cow<'a, str> {
     match (&frame.file, frame.line, lines) {
         (Some(file), Some(line), true) => {
             let base = file.rsplit('/').next().unwrap_or(file);
-            format!("{function} ({base}:{line})")
+            Cow::Owned(format!("{function} ({base}:{line})"))
         }
-        _ => function.to_string(),
+        _ => Cow::Borrowed(function),
     }
 }
 
@@ -420,5 +422,31 @@ mod tests {
             })
             .collect();
         assert_eq!(roots, [("/web", 2), ("[unknown cgroup]", 1)], "{folded}");
+    }
+
+    #[test]
+    fn sums_of_huge_periods_saturate_instead_of_overflowing() {
+        let sample = |period: u64, chunk: usize| Sample {
+            thread: 0,
+            event: 0,
+            time: chunk as u64,
+            period,
+            stack: None,
+            cpu: None,
+            broken_callchain: false,
+            cgroup: None,
+        };
+        // Enough samples for several of the summing tasks, each near the largest period.
+        let samples = (0..3 * SAMPLES_PER_TASK)
+            .map(|i| sample(u64::MAX / 2, i))
+            .collect();
+        let profile = Profile {
+            samples,
+            ..Profile::default()
+        };
+        let sums = stack_weights(&profile, |_| true, Weight::Period);
+        assert_eq!(sums, [((0, None), u64::MAX)]);
+        let counted = stack_weights(&profile, |_| true, Weight::Samples);
+        assert_eq!(counted, [((0, None), 3 * SAMPLES_PER_TASK as u64)]);
     }
 }
