@@ -34,8 +34,9 @@ pub struct SymbolizedLocations {
 
 /// The frames of consecutive locations.
 struct FramePiece {
-    /// The piece's distinct frames (see [`FrameSet`]), in the order first seen.
-    frames: Vec<Frame>,
+    /// The piece's distinct frames (see [`FrameSet`]), in the order first seen, with their
+    /// hashes.
+    frames: FrameSet,
     /// Per location, its frames (innermost first) as indexes into `frames`.
     locations: LocationFrames,
 }
@@ -75,7 +76,7 @@ pub fn symbolize_locations(
                 located.end_location();
             }
             FramePiece {
-                frames: frames.frames,
+                frames,
                 locations: located,
             }
         })
@@ -120,8 +121,8 @@ pub fn build_profile(
     for piece in symbolized.pieces {
         let ids: Vec<FrameId> = piece
             .frames
-            .into_iter()
-            .map(|frame| interner.frames.intern(frame))
+            .into_hashed()
+            .map(|(hash, frame)| interner.frames.intern_hashed(hash, frame))
             .collect();
         for location in 0..piece.locations.ends.len() {
             let frames = piece.locations.of(LocationId(location as u32));
@@ -136,29 +137,18 @@ pub fn build_profile(
     let interner = interner;
     drop(location_frames);
 
-    let mut events: Vec<Event> = file
-        .attrs()
+    let attrs = file.attrs();
+    let counts = SampleCounts::of(&pending, &fp_ends, attrs.len());
+    let events: Vec<Event> = attrs
         .iter()
-        .map(|attr| Event {
+        .zip(counts.per_event)
+        .map(|(attr, (sample_count, total_period))| Event {
             name: attr.name.clone(),
-            sample_count: 0,
-            total_period: 0,
+            sample_count,
+            total_period,
         })
         .collect();
-    // Frame-pointer stacks counted by where they end (few places), not one by one.
-    let mut fp_stacks: HashMap<FramePointerEnd, u64> = HashMap::default();
-    for pending in &pending {
-        if let Some(&Some(end)) = pending
-            .chain
-            .and_then(|chain| fp_ends.get(chain.0 as usize))
-        {
-            *fp_stacks.entry(end).or_insert(0) += 1;
-        }
-        if let Some(info) = events.get_mut(pending.event as usize) {
-            info.sample_count += 1;
-            info.total_period += pending.period;
-        }
-    }
+    let fp_stacks = counts.fp_stacks;
     let mut frame_pointers = FramePointerReport::default();
     let frame = |id: Option<FrameId>| id.and_then(|f| interner.frames.frames.get(f as usize));
     for ((end, known), stacks) in fp_stacks {
@@ -215,6 +205,58 @@ pub fn build_profile(
         cgroups,
     };
     (profile, frame_pointers)
+}
+
+/// Samples counted by one task of [`SampleCounts::of`], at least: enough to outweigh merging
+/// its counts.
+const SAMPLES_PER_TASK: usize = 64 * 1024;
+
+/// What the profile and the frame-pointer report count of the samples.
+struct SampleCounts {
+    /// Per event (attr index): its samples and the sum of their periods.
+    per_event: Vec<(u64, u64)>,
+    /// Frame-pointer stacks by where they end (few places), not one by one.
+    fp_stacks: HashMap<FramePointerEnd, u64>,
+}
+
+impl SampleCounts {
+    /// The counts of `samples` of `events` events, whose chains end at `fp_ends`; counted in
+    /// parallel, chunk by chunk (sums do not depend on the order they are added in).
+    fn of(
+        samples: &[PendingSample],
+        fp_ends: &[Option<FramePointerEnd>],
+        events: usize,
+    ) -> SampleCounts {
+        let empty = || SampleCounts {
+            per_event: vec![(0, 0); events],
+            fp_stacks: HashMap::default(),
+        };
+        samples
+            .par_iter()
+            .with_min_len(SAMPLES_PER_TASK)
+            .fold(empty, |mut counts, sample| {
+                if let Some(&Some(end)) =
+                    sample.chain.and_then(|chain| fp_ends.get(chain.0 as usize))
+                {
+                    *counts.fp_stacks.entry(end).or_insert(0) += 1;
+                }
+                if let Some((count, period)) = counts.per_event.get_mut(sample.event as usize) {
+                    *count += 1;
+                    *period = period.wrapping_add(sample.period);
+                }
+                counts
+            })
+            .reduce(empty, |mut into, from| {
+                for (sums, (count, period)) in into.per_event.iter_mut().zip(from.per_event) {
+                    sums.0 += count;
+                    sums.1 = sums.1.wrapping_add(period);
+                }
+                for (end, stacks) in from.fp_stacks {
+                    *into.fp_stacks.entry(end).or_insert(0) += stacks;
+                }
+                into
+            })
+    }
 }
 
 /// Chains per piece of [`chain_stacks`], at least: enough to outweigh merging its stacks.
@@ -468,6 +510,9 @@ struct FrameSet {
     /// Frames differing only in their address stay apart.
     keep_offsets: bool,
     frames: Vec<Frame>,
+    /// Per frame, its [`FrameSet::hash`]: a table that grows, and a set that takes in
+    /// another's frames, hash no name again.
+    hashes: Vec<u64>,
     /// The frames' ids, by [`FrameSet::hash`].
     ids: HashTable<FrameId>,
 }
@@ -477,8 +522,14 @@ impl FrameSet {
         FrameSet {
             keep_offsets,
             frames: Vec::new(),
+            hashes: Vec::new(),
             ids: HashTable::new(),
         }
+    }
+
+    /// The frames, in the order first seen, with their hashes.
+    fn into_hashed(self) -> impl Iterator<Item = (u64, Frame)> {
+        self.hashes.into_iter().zip(self.frames)
     }
 
     /// The hash of what makes two frames one: all but the address, unless addresses are kept.
@@ -512,9 +563,19 @@ impl FrameSet {
     }
 
     /// The id of `frame`, which is kept when it is new.
+    #[cfg(test)]
     fn intern(&mut self, frame: Frame) -> FrameId {
         let found = self.find(&FrameView::of(&frame));
         found.unwrap_or_else(|hash| self.insert(hash, frame))
+    }
+
+    /// The id of `frame`, whose [`FrameSet::hash`] is `hash` (from a set with the same
+    /// `keep_offsets`), which is kept when it is new.
+    fn intern_hashed(&mut self, hash: u64, frame: Frame) -> FrameId {
+        match self.find_hashed(hash, &FrameView::of(&frame)) {
+            Some(id) => id,
+            None => self.insert(hash, frame),
+        }
     }
 
     /// The id of the frame `view` shows, copied in when it is new.
@@ -525,27 +586,30 @@ impl FrameSet {
 
     /// The id of `view`'s frame, or its hash when it is new.
     fn find(&self, view: &FrameView<'_>) -> Result<FrameId, u64> {
+        let hash = Self::hash(self.keep_offsets, view);
+        self.find_hashed(hash, view).ok_or(hash)
+    }
+
+    /// The id of `view`'s frame, whose hash is `hash`, when it is known.
+    fn find_hashed(&self, hash: u64, view: &FrameView<'_>) -> Option<FrameId> {
         let keep = self.keep_offsets;
-        let hash = Self::hash(keep, view);
         let frames = &self.frames;
         let known = self.ids.find(hash, |&id| {
             frames
                 .get(id as usize)
                 .is_some_and(|known| Self::same(keep, &FrameView::of(known), view))
         });
-        known.copied().ok_or(hash)
+        known.copied()
     }
 
     /// Adds `frame`, new, whose hash is `hash`.
     fn insert(&mut self, hash: u64, frame: Frame) -> FrameId {
-        let keep = self.keep_offsets;
         let id = self.frames.len() as FrameId;
         self.frames.push(frame);
-        let frames = &self.frames;
+        self.hashes.push(hash);
+        let hashes = &self.hashes;
         self.ids.insert_unique(hash, id, |&id| {
-            frames
-                .get(id as usize)
-                .map_or(0, |frame| Self::hash(keep, &FrameView::of(frame)))
+            hashes.get(id as usize).copied().unwrap_or_default()
         });
         id
     }
