@@ -3,6 +3,7 @@
 use std::sync::{Arc, OnceLock};
 
 use object::{Object, ObjectSection, ObjectSegment, ObjectSymbol, SymbolKind};
+use rustc_hash::FxHashMap as HashMap;
 
 use crate::mapped::SharedBytes;
 use crate::plt::PltTable;
@@ -34,11 +35,15 @@ pub(crate) struct SymbolTable {
     starts: Vec<u64>,
     syms: Vec<Sym>,
     names: Vec<OnceLock<Arc<str>>>,
+    /// Aliases whose rank only their printed names decide, by the index of their address's
+    /// symbol: ranked when the symbol is first named (see [`SymbolTable::build`]).
+    unranked: HashMap<usize, Box<[Candidate]>>,
     /// Whether names are demangled.
     demangle_names: bool,
 }
 
 /// A function symbol of the file and what perf's choice among aliases looks at.
+#[derive(Debug)]
 struct Candidate {
     sym: Sym,
     zero_size: bool,
@@ -46,6 +51,14 @@ struct Candidate {
     not_global: bool,
     /// Position in the symbol table: the first of equals wins.
     order: usize,
+}
+
+impl Candidate {
+    /// What ranks aliases before their names do, best first: a sized symbol over a size-0
+    /// one, non-weak over weak, `STB_GLOBAL` over any other binding.
+    fn nameless_rank(&self) -> (bool, bool, bool) {
+        (self.zero_size, self.weak, self.not_global)
+    }
 }
 
 impl SymbolTable {
@@ -124,37 +137,45 @@ impl SymbolTable {
         candidates.sort_unstable_by_key(|c| (c.sym.start, c.order));
         let mut syms = Vec::with_capacity(candidates.len());
         let mut names = Vec::with_capacity(candidates.len());
-        for group in candidates.chunk_by(|a, b| a.sym.start == b.sym.start) {
-            let [only] = group else {
-                // Aliases: rank them on the names as printed, and keep the winner's.
-                let printed = |c: &Candidate| -> Arc<str> {
-                    let raw = bytes
-                        .get(c.sym.name_at..c.sym.name_at + c.sym.name_len as usize)
-                        .unwrap_or_default();
-                    crate::cap::symbol_name(raw, demangle_names)
-                };
-                let best = group
-                    .iter()
-                    .map(|c| (c, printed(c)))
-                    .min_by_key(|(c, name)| {
-                        let underscores = name.bytes().take_while(|&b| b == b'_').count();
-                        (
-                            c.zero_size,
-                            c.weak,
-                            c.not_global,
-                            underscores,
-                            std::cmp::Reverse(name.len()),
-                            c.order,
-                        )
-                    });
-                if let Some((c, name)) = best {
-                    syms.push(c.sym);
-                    names.push(OnceLock::from(name));
-                }
+        let mut unranked = HashMap::default();
+        let mut candidates = candidates.into_iter().peekable();
+        let mut group = Vec::new();
+        while let Some(first) = candidates.next() {
+            group.clear();
+            group.push(first);
+            while let Some(alias) = candidates.next_if(|c| c.sym.start == group[0].sym.start) {
+                group.push(alias);
+            }
+            // Aliases: the ranks that need no name first. Printed names (demangling, for the
+            // C1/C2 constructor twins of a C++ library, half of loading its table) rank the
+            // best of them when it is first named, unless their sizes differ: the size
+            // decides which addresses the symbol covers.
+            let Some(best) = group.iter().map(Candidate::nameless_rank).min() else {
                 continue;
             };
-            syms.push(only.sym);
-            names.push(OnceLock::new());
+            let mut tied: Vec<Candidate> = group
+                .drain(..)
+                .filter(|c| c.nameless_rank() == best)
+                .collect();
+            let Some(sym) = tied.first().map(|c| c.sym) else {
+                continue;
+            };
+            if tied.len() > 1 && tied.iter().all(|c| c.sym.size == sym.size) {
+                unranked.insert(syms.len(), tied.into_boxed_slice());
+                syms.push(sym);
+                names.push(OnceLock::new());
+                continue;
+            }
+            let winner = if tied.len() > 1 {
+                Self::rank_by_name(&bytes, demangle_names, &tied)
+                    .map(|(c, name)| (c.sym, OnceLock::from(name)))
+            } else {
+                tied.pop().map(|c| (c.sym, OnceLock::new()))
+            };
+            if let Some((sym, name)) = winner {
+                syms.push(sym);
+                names.push(name);
+            }
         }
         let starts = syms.iter().map(|s| s.start).collect();
         Self {
@@ -162,8 +183,31 @@ impl SymbolTable {
             starts,
             syms,
             names,
+            unranked,
             demangle_names,
         }
+    }
+
+    /// The best of aliases `tied` on what perf ranks them by once their other ranks are
+    /// equal: fewer leading underscores of the printed name, the longer printed name, the
+    /// first in table order; with its printed name.
+    fn rank_by_name<'c>(
+        bytes: &SharedBytes,
+        demangle_names: bool,
+        tied: &'c [Candidate],
+    ) -> Option<(&'c Candidate, Arc<str>)> {
+        let printed = |c: &Candidate| -> Arc<str> {
+            let raw = bytes
+                .get(c.sym.name_at..c.sym.name_at + c.sym.name_len as usize)
+                .unwrap_or_default();
+            crate::cap::symbol_name(raw, demangle_names)
+        };
+        tied.iter()
+            .map(|c| (c, printed(c)))
+            .min_by_key(|(c, name)| {
+                let underscores = name.bytes().take_while(|&b| b == b'_').count();
+                (underscores, std::cmp::Reverse(name.len()), c.order)
+            })
     }
 
     /// The index of the symbol containing `svma`: the one whose `[start, start+size)` covers
@@ -182,6 +226,13 @@ impl SymbolTable {
         let sym = self.syms.get(index)?;
         let cell = self.names.get(index)?;
         let name = cell.get_or_init(|| {
+            if let Some((_, name)) = self
+                .unranked
+                .get(&index)
+                .and_then(|tied| Self::rank_by_name(&self.bytes, self.demangle_names, tied))
+            {
+                return name;
+            }
             let raw = self
                 .bytes
                 .get(sym.name_at..sym.name_at + sym.name_len as usize)
