@@ -4,8 +4,10 @@
 //! then costs one lookup per distinct location, not per frame of every sample.
 
 use hashbrown::HashTable;
+use rayon::prelude::*;
 use rustc_hash::{FxBuildHasher, FxHashMap as HashMap};
 use std::hash::BuildHasher;
+use std::sync::Arc;
 
 use kprof_symbolizer::{AddressSpaces, Avma, Location, ModuleId, ModuleOffset};
 
@@ -197,6 +199,31 @@ impl FrameCache {
     }
 }
 
+/// A run of chains with consecutive ids: a table's own, or those another table brought
+/// (see [`ChainTable::append`]).
+struct ChainSegment {
+    /// The id of its first chain.
+    first: u32,
+    /// Leaf-first locations of its chains, flattened.
+    locations: Vec<LocationId>,
+    /// Per chain: where its locations start in `locations`, and how many.
+    ranges: Vec<(u32, u32)>,
+    /// Until [`ChainTable::settle`], for chains another table brought: the ids their
+    /// locations have here, by their ids in that table.
+    moved: Option<Arc<[LocationId]>>,
+}
+
+impl ChainSegment {
+    fn starting_at(first: u32) -> Self {
+        ChainSegment {
+            first,
+            locations: Vec::new(),
+            ranges: Vec::new(),
+            moved: None,
+        }
+    }
+}
+
 /// The distinct chains and locations of a profile.
 pub struct ChainTable<'f> {
     /// Look up callers at `ra - 1` (inline frames and lines need the call instruction).
@@ -208,10 +235,8 @@ pub struct ChainTable<'f> {
     locations: Vec<(Location, u64)>,
     /// The distinct locations by the hash of their key (see [`RecordedEntry`] for why so small).
     location_ids: HashTable<LocationEntry>,
-    /// Leaf-first locations of every distinct chain, flattened.
-    chain_locations: Vec<LocationId>,
-    /// Per distinct chain: where its locations start in `chain_locations`, and how many.
-    chain_ranges: Vec<(u32, u32)>,
+    /// Every distinct chain, in runs: the table's own, and each appended table's.
+    segments: Vec<ChainSegment>,
     /// Recorded chains, by the hash of their key.
     recorded: HashTable<RecordedEntry>,
     /// The key of every recorded chain, in the order first seen, with its chain.
@@ -236,8 +261,7 @@ impl<'f> ChainTable<'f> {
             sample_addresses,
             locations: Vec::new(),
             location_ids: HashTable::new(),
-            chain_locations: Vec::new(),
-            chain_ranges: Vec::new(),
+            segments: Vec::new(),
             recorded: HashTable::new(),
             recorded_keys: Vec::new(),
             walked: HashMap::default(),
@@ -279,7 +303,7 @@ impl<'f> ChainTable<'f> {
         if let Some(&(_, id)) = known {
             return id;
         }
-        let next = ChainId(self.chain_ranges.len() as u32);
+        let next = ChainId(self.chain_count() as u32);
         self.recorded.insert_unique(
             spread_hash(hash),
             RecordedEntry {
@@ -333,14 +357,23 @@ impl<'f> ChainTable<'f> {
         addresses: &[StackAddress],
         shape: ChainShape,
     ) -> ChainId {
-        let start = self.chain_locations.len() as u32;
+        let id = ChainId(self.chain_count() as u32);
+        // Taken out while the locations are found, then put back.
+        let mut segment = match self.segments.pop() {
+            Some(last) if last.moved.is_none() => last,
+            last => {
+                self.segments.extend(last);
+                ChainSegment::starting_at(id.0)
+            }
+        };
+        let start = segment.locations.len() as u32;
         for &address in addresses {
-            let id = self.location_id(spaces, space, address);
-            self.chain_locations.push(id);
+            let location = self.location_id(spaces, space, address);
+            segment.locations.push(location);
         }
-        let id = ChainId(self.chain_ranges.len() as u32);
-        self.chain_ranges
-            .push((start, self.chain_locations.len() as u32 - start));
+        let len = segment.locations.len() as u32 - start;
+        segment.ranges.push((start, len));
+        self.segments.push(segment);
         self.shapes.push(shape);
         id
     }
@@ -394,31 +427,38 @@ impl<'f> ChainTable<'f> {
     /// after this table's, in their order, its locations found or added here in their order;
     /// returns how far `other`'s [`ChainId`]s move. Chains are not merged: equal chains of two
     /// tables stay two ids with the same locations, and bring no new location.
-    pub fn append(&mut self, other: ChainTable<'f>) -> u32 {
-        let moved: Vec<LocationId> = other
+    ///
+    /// Only `other`'s locations are looked up here. Its chains are kept as they are, with the
+    /// ids their locations have here, and [`ChainTable::settle`] renumbers them on every core
+    /// later: copying them here (tens of millions of ids for a big recording) would run on
+    /// the one thread that merges shards.
+    pub fn append(&mut self, mut other: ChainTable<'f>) -> u32 {
+        other.settle();
+        let moved: Arc<[LocationId]> = other
             .locations
             .iter()
             .map(|&(location, shown_delta)| self.intern_location(location, shown_delta))
             .collect();
-        let offset = self.chain_ranges.len() as u32;
-        self.chain_locations.reserve(other.chain_locations.len());
-        self.chain_ranges.reserve(other.chain_ranges.len());
-        for &(start, len) in &other.chain_ranges {
-            let new_start = self.chain_locations.len() as u32;
-            let locations = other
-                .chain_locations
-                .get(start as usize..(start + len) as usize)
-                .unwrap_or(&[]);
-            self.chain_locations.extend(
-                locations
-                    .iter()
-                    .map(|id| moved.get(id.0 as usize).copied().unwrap_or(*id)),
-            );
-            self.chain_ranges
-                .push((new_start, self.chain_locations.len() as u32 - new_start));
+        let offset = self.chain_count() as u32;
+        for mut segment in other.segments {
+            segment.first += offset;
+            segment.moved = Some(Arc::clone(&moved));
+            self.segments.push(segment);
         }
         self.shapes.extend(other.shapes);
         offset
+    }
+
+    /// Renumbers the locations of the chains [`ChainTable::append`] brought, on the thread
+    /// pool: no chain can be read before.
+    pub fn settle(&mut self) {
+        self.segments.par_iter_mut().for_each(|segment| {
+            if let Some(moved) = segment.moved.take() {
+                for id in &mut segment.locations {
+                    *id = moved.get(id.0 as usize).copied().unwrap_or(*id);
+                }
+            }
+        });
     }
 
     /// Forgets which recorded stacks were seen: their keys point into the file, and finding a
@@ -454,20 +494,34 @@ impl<'f> ChainTable<'f> {
 
     /// How many distinct chains there are.
     pub fn chain_count(&self) -> usize {
-        self.chain_ranges.len()
+        self.segments
+            .last()
+            .map_or(0, |last| last.first as usize + last.ranges.len())
     }
 
     /// Every distinct chain, in the order first seen.
     pub fn chain_ids(&self) -> impl Iterator<Item = ChainId> + use<'_, 'f> {
-        (0..self.chain_ranges.len() as u32).map(ChainId)
+        (0..self.chain_count() as u32).map(ChainId)
     }
 
-    /// The leaf-first locations of chain `id`.
+    /// The leaf-first locations of chain `id` (of a settled table: see
+    /// [`ChainTable::settle`]).
     pub fn chain(&self, id: ChainId) -> &[LocationId] {
-        self.chain_ranges
-            .get(id.0 as usize)
+        let segment = self
+            .segments
+            .partition_point(|segment| segment.first <= id.0)
+            .checked_sub(1)
+            .and_then(|index| self.segments.get(index));
+        let Some(segment) = segment else {
+            return &[];
+        };
+        debug_assert!(segment.moved.is_none(), "a chain read before settle()");
+        segment
+            .ranges
+            .get((id.0 - segment.first) as usize)
             .and_then(|&(start, len)| {
-                self.chain_locations
+                segment
+                    .locations
                     .get(start as usize..(start + len) as usize)
             })
             .unwrap_or(&[])

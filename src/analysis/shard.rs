@@ -119,6 +119,7 @@ pub fn replay_sharded<'f>(
         }
     });
     let side_band = side_band_result?;
+    merged.chains.settle();
     Ok(Replayed {
         spaces: side_band.spaces,
         samples: merged.samples,
