@@ -272,12 +272,15 @@ impl<'f> ChainTable<'f> {
     }
 
     /// Makes room for the chains and locations of `samples` more samples, so that the tables
-    /// are not rehashed (rehashing a recorded chain's key reads all its bytes again).
+    /// are not rehashed (rehashing a recorded chain's key reads all its bytes again) and the
+    /// recorded keys (88 bytes each) and locations are not copied as they grow.
     pub fn reserve(&mut self, samples: usize) {
         self.recorded
             .reserve(samples, |entry| spread_hash(entry.hash));
+        self.recorded_keys.reserve(samples);
         self.location_ids
             .reserve(samples, |entry| spread_hash(entry.hash));
+        self.locations.reserve(samples);
     }
 
     /// The chain of a recorded stack (`input`, identified by `key`), located in `spaces` the
