@@ -1,6 +1,7 @@
 //! [`PerfFile`]: the parsed file (its parse info, features, notes, streams and record index),
 //! the order of the parse steps, and what it tells about itself.
 
+use rayon::slice::ParallelSliceMut;
 use std::collections::BTreeMap;
 
 use crate::attr::EventAttr;
@@ -166,7 +167,7 @@ impl<'a> PerfFile<'a> {
             file.fill_record_times();
         }
         if !file.record_index.is_sorted() {
-            file.record_index.sort_unstable();
+            file.record_index.par_sort_unstable();
         }
         Ok(file)
     }
