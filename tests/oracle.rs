@@ -70,13 +70,17 @@ fn perf_report_rows(file: &Path, stubs: &PltStubs) -> Vec<(String, Vec<(String, 
 ///
 /// perf 6.1 (the oracle here) names the entries of `.plt` (`malloc@plt`) but not those of
 /// `.plt.sec`, the PLT that `-z ibtplt` (CET) binaries call through: it prints their address
-/// (`[.] 0x1160`, `[unknown]` in `perf script`). objdump names each stub `func@plt`. The oracle
-/// takes objdump's name for exactly the frames perf left unnamed that fall in a PLT section, so
-/// a true name from kprof passes and a wrong one (the preceding `_init`, an address) still fails.
+/// (`[.] 0x1160`, `[unknown]` in `perf script`). Some `.plt` entries it names `@plt`, with no
+/// function (libc's `__tunable_get_val@plt`, met when a page fault lands in it while the loader
+/// starts libc). objdump names each stub `func@plt`. The oracle takes objdump's name for
+/// exactly the frames perf left unnamed that fall in a PLT section, so a true name from kprof
+/// passes and a wrong one (the preceding `_init`, an address) still fails.
 #[derive(Default)]
 struct PltStubs {
     /// Per module path, its stubs.
     modules: Vec<(PathBuf, Vec<StubAt>)>,
+    /// Per module file name, the stubs perf named `@plt` in the script, by objdump's names.
+    nameless: HashMap<String, Vec<String>>,
 }
 
 /// A stub's file offsets and name.
@@ -88,7 +92,7 @@ impl PltStubs {
         let mut paths: Vec<PathBuf> = script
             .lines()
             .filter_map(unnamed_frame)
-            .map(|(_, path)| PathBuf::from(path))
+            .map(|(_, path, _)| PathBuf::from(path))
             .filter(|path| path.is_absolute() && path.is_file())
             .collect();
         paths.sort();
@@ -109,7 +113,29 @@ impl PltStubs {
             })
             .filter(|(_, stubs)| !stubs.is_empty())
             .collect();
-        PltStubs { modules }
+        let mut stubs = PltStubs {
+            modules,
+            nameless: HashMap::new(),
+        };
+        for (offset, path, token) in script.lines().filter_map(unnamed_frame) {
+            let Some(file_name) = Path::new(path).file_name() else {
+                continue;
+            };
+            if token != "@plt" {
+                continue;
+            }
+            if let Some(name) = stubs.lookup(|p| p == Path::new(path), offset) {
+                let name = name.to_string();
+                let names = stubs
+                    .nameless
+                    .entry(file_name.to_string_lossy().into_owned())
+                    .or_default();
+                if !names.contains(&name) {
+                    names.push(name);
+                }
+            }
+        }
+        stubs
     }
 
     fn lookup(&self, module: impl Fn(&Path) -> bool, offset: u64) -> Option<&str> {
@@ -121,8 +147,15 @@ impl PltStubs {
             .map(|(_, name)| name.as_str())
     }
 
-    /// The stub name for perf's report row `name` (`0x1160`) of the object `dso` (a file name).
+    /// The stub name for perf's report row `name` (`0x1160`, or `@plt` when the script's
+    /// `@plt` frames of `dso` are all one stub) of the object `dso` (a file name).
     fn report_name(&self, dso: &str, name: &str) -> Option<&str> {
+        if name == "@plt" {
+            return match self.nameless.get(dso).map(Vec::as_slice) {
+                Some([only]) => Some(only.as_str()),
+                _ => None,
+            };
+        }
         let offset = u64::from_str_radix(name.strip_prefix("0x")?, 16).ok()?;
         self.lookup(|path| path.file_name().is_some_and(|f| f == dso), offset)
     }
@@ -131,9 +164,9 @@ impl PltStubs {
     fn name_script_frames(&self, script: &str) -> String {
         let mut out = String::with_capacity(script.len());
         for line in script.lines() {
-            let named = unnamed_frame(line).and_then(|(offset, path)| {
+            let named = unnamed_frame(line).and_then(|(offset, path, token)| {
                 self.lookup(|p| p == Path::new(path), offset)
-                    .map(|name| line.replacen("[unknown]", name, 1))
+                    .map(|name| line.replacen(token, name, 1))
             });
             out.push_str(named.as_deref().unwrap_or(line));
             out.push('\n');
@@ -142,15 +175,22 @@ impl PltStubs {
     }
 }
 
-/// A `perf script` frame line perf could not name, `\t    1160 [unknown] (/path/module)`:
-/// its module-relative address (a file offset) and module path.
-fn unnamed_frame(line: &str) -> Option<(u64, &str)> {
+/// A `perf script` frame line perf could not name, `\t    1160 [unknown] (/path/module)` or
+/// `\t    262c4 @plt (/path/module)`: its module-relative address (a file offset), module path
+/// and what perf printed for a name.
+fn unnamed_frame(line: &str) -> Option<(u64, &str, &'static str)> {
     if !line.starts_with(char::is_whitespace) {
         return None;
     }
     let (address, rest) = line.trim_start().split_once(' ')?;
-    let path = rest.strip_prefix("[unknown] (")?.strip_suffix(')')?;
-    Some((u64::from_str_radix(address, 16).ok()?, path))
+    let (token, path) = ["[unknown]", "@plt"].into_iter().find_map(|token| {
+        let path = rest
+            .strip_prefix(token)?
+            .strip_prefix(" (")?
+            .strip_suffix(')')?;
+        Some((token, path))
+    })?;
+    Some((u64::from_str_radix(address, 16).ok()?, path, token))
 }
 
 /// perf report's event count (`Event count (approx.)`, the exact sum of periods) of every
@@ -416,6 +456,46 @@ fn check(file: &Path, events: &[&str]) {
         failures.extend(compare_folded(file, event, &script).err());
     }
     assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+}
+
+// The oracle's own reading of perf's `@plt` frames (see [`PltStubs`]), on this machine's libc.
+#[test]
+fn perfs_nameless_plt_frames_take_objdumps_names() {
+    let libc = Path::new("/usr/lib/x86_64-linux-gnu/libc.so.6");
+    if !libc.is_file() {
+        return;
+    }
+    let sections = section_headers(libc);
+    let stubs = objdump_plt_stubs(libc);
+    // A frame inside a stub, as `perf script` prints it when it names the stub `@plt`.
+    let frame = |stub: &PltStub| {
+        let section = sections[&stub.section];
+        let offset = stub.address - section.address + section.offset + 4;
+        format!("\t    {offset:x} @plt ({})\n", libc.display())
+    };
+    let (Some(first), Some(last)) = (stubs.first(), stubs.last()) else {
+        panic!("libc has no PLT stub");
+    };
+    assert_ne!(first.name, last.name);
+    let script = format!(
+        "busy 7 1.0: 1 page-faults:\n{}\t    1234 main (/bin/busy)\n",
+        frame(last)
+    );
+    let oracle = PltStubs::for_unnamed_frames(&script);
+    assert_eq!(
+        oracle.name_script_frames(&script),
+        script.replacen(" @plt ", &format!(" {} ", last.name), 1)
+    );
+    assert_eq!(
+        oracle.report_name("libc.so.6", "@plt"),
+        Some(last.name.as_str())
+    );
+    // perf's report row `@plt` of two different stubs is not named after either.
+    let both = format!("{script}{}", frame(first));
+    assert_eq!(
+        PltStubs::for_unnamed_frames(&both).report_name("libc.so.6", "@plt"),
+        None
+    );
 }
 
 /// [`record_and_check`] of `hot SECONDS` (with frame pointers); skips where perf cannot record.
