@@ -433,7 +433,7 @@ impl<'f> ChainTable<'f> {
     ///
     /// Only `other`'s locations are looked up here. Its chains are kept as they are, with the
     /// ids their locations have here, and [`ChainTable::settle`] renumbers them on every core
-    /// later: copying them here (tens of millions of ids for a big recording) would run on
+    /// later: copying them here (millions of ids for a big recording) would run on
     /// the one thread that merges shards.
     pub fn append(&mut self, mut other: ChainTable<'f>) -> u32 {
         other.settle();
