@@ -213,7 +213,8 @@ const SAMPLES_PER_TASK: usize = 64 * 1024;
 
 /// What the profile and the frame-pointer report count of the samples.
 struct SampleCounts {
-    /// Per event (attr index): its samples and the sum of their periods.
+    /// Per event (attr index): its samples and the sum of their periods (saturating, as the
+    /// folded sums do).
     per_event: Vec<(u64, u64)>,
     /// Frame-pointer stacks by where they end (few places), not one by one.
     fp_stacks: HashMap<FramePointerEnd, u64>,
@@ -242,14 +243,14 @@ impl SampleCounts {
                 }
                 if let Some((count, period)) = counts.per_event.get_mut(sample.event as usize) {
                     *count += 1;
-                    *period = period.wrapping_add(sample.period);
+                    *period = period.saturating_add(sample.period);
                 }
                 counts
             })
             .reduce(empty, |mut into, from| {
                 for (sums, (count, period)) in into.per_event.iter_mut().zip(from.per_event) {
                     sums.0 += count;
-                    sums.1 = sums.1.wrapping_add(period);
+                    sums.1 = sums.1.saturating_add(period);
                 }
                 for (end, stacks) in from.fp_stacks {
                     *into.fp_stacks.entry(end).or_insert(0) += stacks;
@@ -751,5 +752,27 @@ mod tests {
         for per_piece in 1..=chains.chain_count() {
             assert_eq!(stacks(per_piece), one, "{per_piece} chains per piece");
         }
+    }
+
+    #[test]
+    fn event_totals_saturate_instead_of_overflowing() {
+        use kprof_perfdata::kinds::{record as rk, sample as st};
+        let mut records = kprof_test_support::RecordBuilder::new(kprof_perfdata::Endian::Little);
+        for _ in 0..3 {
+            records.record(rk::SAMPLE, 2, |b| {
+                b.u64(0x40_1000).u32(42).u32(42).u64(u64::MAX / 2);
+            });
+        }
+        let spec = kprof_test_support::AttrSpec {
+            sample_type: st::IP | st::TID | st::PERIOD,
+            ..kprof_test_support::AttrSpec::default()
+        };
+        let bytes = super::super::test_file(spec, records);
+        let file = PerfFile::parse(&bytes).unwrap();
+        let profile = super::super::analyze(&file, &super::super::AnalysisOptions::default())
+            .unwrap()
+            .profile;
+        assert_eq!(profile.events[0].sample_count, 3);
+        assert_eq!(profile.events[0].total_period, u64::MAX);
     }
 }
