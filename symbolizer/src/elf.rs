@@ -43,7 +43,7 @@ pub(crate) struct SymbolTable {
 }
 
 /// A function symbol of the file and what perf's choice among aliases looks at.
-#[derive(Debug)]
+#[derive(Debug, Clone, Copy)]
 struct Candidate {
     sym: Sym,
     zero_size: bool,
@@ -138,14 +138,7 @@ impl SymbolTable {
         let mut syms = Vec::with_capacity(candidates.len());
         let mut names = Vec::with_capacity(candidates.len());
         let mut unranked = HashMap::default();
-        let mut candidates = candidates.into_iter().peekable();
-        let mut group = Vec::new();
-        while let Some(first) = candidates.next() {
-            group.clear();
-            group.push(first);
-            while let Some(alias) = candidates.next_if(|c| c.sym.start == group[0].sym.start) {
-                group.push(alias);
-            }
+        for group in candidates.chunk_by(|a, b| a.sym.start == b.sym.start) {
             // Aliases: the ranks that need no name first. Printed names (demangling, for the
             // C1/C2 constructor twins of a C++ library, half of loading its table) rank the
             // best of them when it is first named, unless their sizes differ: the size
@@ -153,28 +146,27 @@ impl SymbolTable {
             let Some(best) = group.iter().map(Candidate::nameless_rank).min() else {
                 continue;
             };
-            let mut tied: Vec<Candidate> = group
-                .drain(..)
+            let tied: Box<[Candidate]> = group
+                .iter()
                 .filter(|c| c.nameless_rank() == best)
+                .copied()
                 .collect();
-            let Some(sym) = tied.first().map(|c| c.sym) else {
-                continue;
-            };
-            if tied.len() > 1 && tied.iter().all(|c| c.sym.size == sym.size) {
-                unranked.insert(syms.len(), tied.into_boxed_slice());
-                syms.push(sym);
-                names.push(OnceLock::new());
-                continue;
-            }
-            let winner = if tied.len() > 1 {
-                Self::rank_by_name(&bytes, demangle_names, &tied)
-                    .map(|(c, name)| (c.sym, OnceLock::from(name)))
-            } else {
-                tied.pop().map(|c| (c.sym, OnceLock::new()))
-            };
-            if let Some((sym, name)) = winner {
-                syms.push(sym);
-                names.push(name);
+            match &*tied {
+                [only] => {
+                    syms.push(only.sym);
+                    names.push(OnceLock::new());
+                }
+                [first, ..] if tied.iter().all(|c| c.sym.size == first.sym.size) => {
+                    syms.push(first.sym);
+                    names.push(OnceLock::new());
+                    unranked.insert(syms.len() - 1, tied);
+                }
+                _ => {
+                    if let Some((c, name)) = Self::rank_by_name(&bytes, demangle_names, &tied) {
+                        syms.push(c.sym);
+                        names.push(OnceLock::from(name));
+                    }
+                }
             }
         }
         let starts = syms.iter().map(|s| s.start).collect();
