@@ -3,16 +3,17 @@
 //! is named by its thread ([`RootBy`]).
 
 use rayon::prelude::*;
-use rustc_hash::FxHashMap as HashMap;
+use rustc_hash::{FxBuildHasher, FxHashMap as HashMap};
 use std::borrow::Cow;
+use std::hash::BuildHasher;
 
 use kprof_flamegraph::{Folder, FrameKind as FoldKind, NameId};
 
 use super::{FrameKind, Profile, Sample, StackId, ThreadId};
 
-/// Samples summed by one task of [`weights_by`], at least: enough to outweigh merging its
-/// sums.
-const SAMPLES_PER_TASK: usize = 64 * 1024;
+/// Samples per share of the key space that [`sums_by_share`] sums on a task of its own, at
+/// least: each task reads every sample, so a share must have enough of them to pay for that.
+const SAMPLES_PER_SHARE: usize = 64 * 1024;
 
 /// What one sample weighs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -76,78 +77,111 @@ pub fn stack_weights(
 }
 
 /// The summed weight of the samples `keep` accepts, per `key` of a sample, in key order.
-/// Summed in parallel, chunk by chunk: sums do not depend on the order they are added in.
-pub fn weights_by<K: Copy + Ord + std::hash::Hash + Send>(
+pub fn weights_by<K: Copy + Ord + std::hash::Hash + Send + Sync>(
     profile: &Profile,
     keep: impl Fn(&Sample) -> bool + Sync,
     weight: Weight,
     key: impl Fn(&Sample) -> K + Sync,
 ) -> Vec<(K, u64)> {
-    let weights = profile
-        .samples
-        .par_iter()
-        .with_min_len(SAMPLES_PER_TASK)
-        .filter(|s| keep(s))
-        .fold(HashMap::<K, u64>::default, |mut weights, sample| {
-            let sum = weights.entry(key(sample)).or_insert(0);
-            *sum = sum.saturating_add(weight.of(sample));
-            weights
-        })
-        .reduce(HashMap::default, |a, b| {
-            let (mut into, from) = if a.len() >= b.len() { (a, b) } else { (b, a) };
-            for (key, weight) in from {
-                let sum = into.entry(key).or_insert(0);
-                *sum = sum.saturating_add(weight);
-            }
-            into
-        });
-    let mut entries: Vec<_> = weights.into_iter().collect();
-    entries.sort_unstable_by_key(|&(key, _)| key);
+    let shares = sums_by_share(&profile.samples, |s| keep(s).then(|| key(s)), weight);
+    let mut entries: Vec<_> = shares.into_iter().flatten().collect();
+    entries.par_sort_unstable_by_key(|&(key, _)| key);
     entries
+}
+
+/// The summed weight of `samples` per key (`key` gives none for a sample that does not
+/// count), on the thread pool. Each task sums the keys of its own share of the key space
+/// over all samples, so no task's sums are merged into another's: a merge rehashes as many
+/// entries as it sums when most keys are distinct, as on machine-wide recordings (issue #13
+/// point 2). Sums do not depend on the order they are added in: they saturate.
+fn sums_by_share<K: Copy + Eq + std::hash::Hash + Send + Sync>(
+    samples: &[Sample],
+    key: impl Fn(&Sample) -> Option<K> + Sync,
+    weight: Weight,
+) -> Vec<HashMap<K, u64>> {
+    let shares = if samples.len() < 2 * SAMPLES_PER_SHARE {
+        1
+    } else {
+        rayon::current_num_threads().clamp(1, samples.len() / SAMPLES_PER_SHARE)
+    };
+    (0..shares)
+        .into_par_iter()
+        .map(|share| {
+            let mut sums = HashMap::<K, u64>::default();
+            for sample in samples {
+                let Some(key) = key(sample) else { continue };
+                if shares > 1 && share_of(FxBuildHasher.hash_one(key), shares) != share {
+                    continue;
+                }
+                let sum = sums.entry(key).or_insert(0);
+                *sum = sum.saturating_add(weight.of(sample));
+            }
+            sums
+        })
+        .collect()
+}
+
+/// Which of `shares` shares of the key space a key with hash `hash` is in: by bits the hash
+/// tables leave alone (they index by the low bits and tag by the top seven), so that every
+/// share's table still spreads its keys over all of its slots.
+fn share_of(hash: u64, shares: usize) -> usize {
+    let middle = (hash >> 32) & 0xff_ffff;
+    ((middle * shares as u64) >> 24) as usize
 }
 
 /// Folds the samples of `event` (all samples that pass the filters) into named stacks.
 pub fn fold(profile: &Profile, event: Option<u16>, weight: Weight, naming: Naming) -> Folder {
     // Every sample counts, as in perf report: one with a corrupt callchain at its sampled
     // instruction (perf script prints no stack for it, and inferno would drop it).
-    let by_cgroup = naming.root == RootBy::Cgroup;
     let mut folder = Folder::new();
-    // Each frame, root and cgroup is named and interned once, on its first use: frames recur
-    // in many stacks; each profile stack is folded once, and the weights of the samples whose
-    // stacks fold alike (they differ only in addresses, files or modules) are summed before
-    // the folder hashes a whole stack (issue #13 point 1).
+    // Each frame, root and cgroup is named and interned once: frames recur in many stacks;
+    // each profile stack is folded once, and the weights of the samples whose stacks fold
+    // alike (they differ only in addresses, files or modules) are summed on every core before
+    // the folder hashes a whole stack (issue #13 points 1 and 2).
     let mut named = NamedStacks::new(profile, naming.lines);
+    let node_of_stack: Vec<u32> = (0..profile.stacks.len())
+        .map(|stack| named.node(profile, &mut folder, Some(stack as StackId)))
+        .collect();
     // Roots and cgroups by a small index each, so that a sample's key is three integers.
     let mut roots = Interned::default();
-    let mut root_of_thread: Vec<Option<u32>> = vec![None; profile.threads.len()];
+    let root_of_thread: Vec<u32> = profile
+        .threads
+        .iter()
+        .map(|thread| roots.index(folder.intern_name(&root_name(thread, naming.root))))
+        .collect();
+    let unknown_root = roots.index(folder.intern_name("[unknown]"));
     let mut cgroups = Interned::default();
     let mut cgroup_of: HashMap<Option<u64>, u32> = HashMap::default();
-    let mut folded: HashMap<(u32, u32, u32), u64> = HashMap::default();
-    for sample in &profile.samples {
-        if event.is_some_and(|e| e != sample.event) {
-            continue;
-        }
-        let node = named.node(profile, &mut folder, sample.stack);
-        // A sample whose stack resolved to nothing still counts, under its root alone.
-        let root = match root_of_thread.get_mut(sample.thread as usize) {
-            Some(slot) => *slot.get_or_insert_with(|| {
-                let t = &profile.threads[sample.thread as usize];
-                roots.index(folder.intern_name(&root_name(t, naming.root)))
-            }),
-            None => roots.index(folder.intern_name("[unknown]")),
-        };
-        let cgroup = if by_cgroup {
-            *cgroup_of.entry(sample.cgroup).or_insert_with(|| {
+    let by_cgroup = naming.root == RootBy::Cgroup;
+    if by_cgroup {
+        for sample in &profile.samples {
+            cgroup_of.entry(sample.cgroup).or_insert_with(|| {
                 cgroups.index(folder.intern_name(profile.cgroups.label(sample.cgroup)))
-            })
-        } else {
-            NO_CGROUP
-        };
-        let sum = folded.entry((cgroup, root, node)).or_insert(0);
-        *sum = sum.saturating_add(weight.of(sample));
+            });
+        }
     }
+    let key = |sample: &Sample| {
+        if event.is_some_and(|e| e != sample.event) {
+            return None;
+        }
+        // A sample whose stack resolved to nothing still counts, under its root alone.
+        let node = sample
+            .stack
+            .and_then(|stack| node_of_stack.get(stack as usize).copied())
+            .unwrap_or(NO_NODE);
+        let root = root_of_thread
+            .get(sample.thread as usize)
+            .copied()
+            .unwrap_or(unknown_root);
+        let cgroup = match by_cgroup {
+            true => cgroup_of.get(&sample.cgroup).copied().unwrap_or(NO_CGROUP),
+            false => NO_CGROUP,
+        };
+        Some((cgroup, root, node))
+    };
+    let folded = sums_by_share(&profile.samples, key, weight);
     let mut stack: Vec<(NameId, FoldKind)> = Vec::new();
-    for ((cgroup, root, node), weight) in folded {
+    for ((cgroup, root, node), weight) in folded.into_iter().flatten() {
         stack.clear();
         named.push_leaf_first(node, &mut stack);
         stack.extend(roots.name(root).map(|name| (name, FoldKind::User)));
@@ -424,6 +458,55 @@ mod tests {
         assert_eq!(roots, [("/web", 2), ("[unknown cgroup]", 1)], "{folded}");
     }
 
+    // See: issue #13 point 2 (sums on every core, the same as one pass)
+    #[test]
+    fn shares_of_the_key_space_sum_what_one_pass_sums() {
+        let mut state = 0x2545_f491_4f6c_dd1d_u64;
+        let mut next = move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        let samples: Vec<Sample> = (0..3 * SAMPLES_PER_SHARE)
+            .map(|i| Sample {
+                thread: (next() % 50) as ThreadId,
+                event: (i % 2) as u16,
+                time: i as u64,
+                period: 1 + next() % 1000,
+                stack: Some((next() % 5000) as StackId),
+                cpu: None,
+                broken_callchain: false,
+                cgroup: None,
+            })
+            .collect();
+        let key = |s: &Sample| (s.event == 1).then_some((s.thread, s.stack));
+        let mut expected: HashMap<(ThreadId, Option<StackId>), u64> = HashMap::default();
+        for sample in &samples {
+            if let Some(key) = key(sample) {
+                *expected.entry(key).or_insert(0) += sample.period;
+            }
+        }
+        for threads in [1, 2, 3, 8] {
+            let pool = rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build()
+                .unwrap();
+            let shares = pool.install(|| sums_by_share(&samples, key, Weight::Period));
+            assert_eq!(shares.len(), threads.min(3), "{threads} threads");
+            let total: usize = shares.iter().map(HashMap::len).sum();
+            let summed: HashMap<_, u64> = shares.into_iter().flatten().collect();
+            // Each key in one share only, with the sum of one pass.
+            assert_eq!(total, summed.len(), "{threads} threads");
+            assert_eq!(summed, expected, "{threads} threads");
+        }
+        for shares in 1..=64 {
+            for hash in [0, u64::MAX, 0x0000_ffff_ffff_0000, 0xffff_0000_0000_ffff] {
+                assert!(share_of(hash, shares) < shares);
+            }
+        }
+    }
+
     #[test]
     fn sums_of_huge_periods_saturate_instead_of_overflowing() {
         let sample = |period: u64, chunk: usize| Sample {
@@ -437,7 +520,7 @@ mod tests {
             cgroup: None,
         };
         // Enough samples for several of the summing tasks, each near the largest period.
-        let samples = (0..3 * SAMPLES_PER_TASK)
+        let samples = (0..3 * SAMPLES_PER_SHARE)
             .map(|i| sample(u64::MAX / 2, i))
             .collect();
         let profile = Profile {
@@ -447,6 +530,6 @@ mod tests {
         let sums = stack_weights(&profile, |_| true, Weight::Period);
         assert_eq!(sums, [((0, None), u64::MAX)]);
         let counted = stack_weights(&profile, |_| true, Weight::Samples);
-        assert_eq!(counted, [((0, None), 3 * SAMPLES_PER_TASK as u64)]);
+        assert_eq!(counted, [((0, None), 3 * SAMPLES_PER_SHARE as u64)]);
     }
 }
