@@ -132,8 +132,10 @@ pub fn build_profile(
             location_frames.end_location();
         }
     }
-    let chain_stacks = chain_stacks(&chains, &location_frames, &mut interner);
-    let fp_ends = frame_pointer_ends(&chains, &location_frames, &interner);
+    let ChainStacks {
+        stacks: chain_stacks,
+        fp_ends,
+    } = chain_stacks(&chains, &location_frames, &mut interner);
     let interner = interner;
     drop(location_frames);
 
@@ -271,7 +273,7 @@ fn chain_stacks(
     chains: &ChainTable<'_>,
     location_frames: &LocationFrames,
     interner: &mut Interner,
-) -> Vec<Option<StackId>> {
+) -> ChainStacks {
     let count = chains.chain_count();
     let pieces = rayon::current_num_threads().clamp(1, count.div_ceil(CHAINS_PER_PIECE).max(1));
     chain_stacks_in_pieces(chains, location_frames, interner, count.div_ceil(pieces))
@@ -283,25 +285,31 @@ fn chain_stacks_in_pieces(
     location_frames: &LocationFrames,
     interner: &mut Interner,
     per_piece: usize,
-) -> Vec<Option<StackId>> {
+) -> ChainStacks {
     let count = chains.chain_count();
     let per_piece = per_piece.max(1);
-    let pieces: Vec<(StackTable, Vec<Option<StackId>>)> = (0..count.div_ceil(per_piece))
+    let frames = &interner.frames.frames;
+    let pieces: Vec<(StackTable, ChainStacks)> = (0..count.div_ceil(per_piece))
         .into_par_iter()
         .map(|piece| {
             let start = piece * per_piece;
             let mut table = StackTable::default();
-            let stacks = piece_stacks(
-                chains,
-                start..count.min(start + per_piece),
-                location_frames,
-                &mut table,
-            );
+            let range = start..count.min(start + per_piece);
+            let stacks = piece_stacks(chains, range, location_frames, frames, &mut table);
             (table, stacks)
         })
         .collect();
     let mut all = Vec::with_capacity(count);
-    for (table, stacks) in pieces {
+    let mut fp_ends = Vec::with_capacity(count);
+    for (
+        table,
+        ChainStacks {
+            stacks,
+            fp_ends: ends,
+        },
+    ) in pieces
+    {
+        fp_ends.extend(ends);
         if interner.stacks.nodes.is_empty() {
             // The first table is the stacks so far as it is.
             interner.stacks = table;
@@ -322,18 +330,30 @@ fn chain_stacks_in_pieces(
                 .map(|stack| stack.and_then(|stack| merged.get(stack as usize).copied())),
         );
     }
-    all
+    ChainStacks {
+        stacks: all,
+        fp_ends,
+    }
 }
 
-/// The stacks of the chains `range`, root first, interned in `table`: each chain is leaf
-/// first and each location's frames are innermost first. Chains that differ only in their
-/// leaf (most do) share their callers' stack, interned once.
+/// Per distinct chain, in order: its stack, and where it ended when it is a frame-pointer
+/// chain.
+struct ChainStacks {
+    stacks: Vec<Option<StackId>>,
+    fp_ends: Vec<Option<FramePointerEnd>>,
+}
+
+/// The stacks of the chains `range`, root first, interned in `table`, and where those that
+/// are frame-pointer chains ended: each chain is leaf first and each location's frames are
+/// innermost first. Chains that differ only in their leaf (most do) share their callers'
+/// stack and outermost frames, found once.
 fn piece_stacks(
     chains: &ChainTable<'_>,
     range: std::ops::Range<usize>,
     location_frames: &LocationFrames,
+    frames: &[Frame],
     table: &mut StackTable,
-) -> Vec<Option<StackId>> {
+) -> ChainStacks {
     let mut push = |stack: Option<StackId>, locations: &[LocationId]| {
         let mut stack = stack;
         for location in locations.iter().rev() {
@@ -343,55 +363,53 @@ fn piece_stacks(
         }
         stack
     };
-    let mut callers_stacks: HashMap<&[LocationId], Option<StackId>> = HashMap::default();
-    range
-        .map(|chain| {
-            let (leaf, callers) = chains.chain(ChainId(chain as u32)).split_first()?;
-            let callers_stack = match callers_stacks.get(callers) {
-                Some(&stack) => stack,
-                None => {
-                    let stack = push(None, callers);
-                    callers_stacks.insert(callers, stack);
-                    stack
-                }
-            };
-            push(callers_stack, std::slice::from_ref(leaf))
-        })
-        .collect()
+    let outermost = |location: &LocationId| location_frames.of(*location).last().copied();
+    let known = |frame: &FrameId| {
+        frames
+            .get(*frame as usize)
+            .is_some_and(|frame| frame.kind != FrameKind::Unknown)
+    };
+    let mut callers_stacks: HashMap<&[LocationId], (Option<StackId>, FramePointerEnd)> =
+        HashMap::default();
+    let mut stacks = Vec::with_capacity(range.len());
+    let mut ends = Vec::with_capacity(range.len());
+    for chain in range {
+        let chain = ChainId(chain as u32);
+        let Some((leaf, callers)) = chains.chain(chain).split_first() else {
+            stacks.push(None);
+            ends.push(chains.is_frame_pointer(chain).then_some((None, None)));
+            continue;
+        };
+        let (callers_stack, callers_end) = match callers_stacks.get(callers) {
+            Some(&found) => found,
+            None => {
+                let end = callers.last().and_then(outermost);
+                let known = callers.iter().rev().filter_map(outermost).find(known);
+                let found = (push(None, callers), (end, known));
+                callers_stacks.insert(callers, found);
+                found
+            }
+        };
+        stacks.push(push(callers_stack, std::slice::from_ref(leaf)));
+        ends.push(chains.is_frame_pointer(chain).then(|| {
+            let (end, known_end) = callers_end;
+            let leaf = outermost(leaf);
+            match callers.is_empty() {
+                true => (leaf, leaf.filter(known)),
+                false => (end, known_end.or(leaf.filter(known))),
+            }
+        }));
+    }
+    ChainStacks {
+        stacks,
+        fp_ends: ends,
+    }
 }
 
 /// Where a frame-pointer chain ended: its outermost frame, and the outermost frame in a known
 /// module (a chain that breaks runs into garbage addresses; the code before them is what has
 /// no frame pointer).
 type FramePointerEnd = (Option<FrameId>, Option<FrameId>);
-
-/// Per chain, where it ended when it is a frame-pointer chain.
-fn frame_pointer_ends(
-    chains: &ChainTable<'_>,
-    location_frames: &LocationFrames,
-    interner: &Interner,
-) -> Vec<Option<FramePointerEnd>> {
-    let outermost = |location: &LocationId| location_frames.of(*location).last().copied();
-    (0..chains.chain_count() as u32)
-        .into_par_iter()
-        .map(|chain| {
-            let chain = ChainId(chain);
-            if !chains.is_frame_pointer(chain) {
-                return None;
-            }
-            let locations = chains.chain(chain);
-            let end = locations.last().and_then(outermost);
-            let known = locations.iter().rev().filter_map(outermost).find(|&f| {
-                interner
-                    .frames
-                    .frames
-                    .get(f as usize)
-                    .is_some_and(|frame| frame.kind != FrameKind::Unknown)
-            });
-            Some((end, known))
-        })
-        .collect()
-}
 
 /// The names every piece of [`symbolize_locations`] gives many frames, made once per piece:
 /// a frame keeps a copy only when it is new.
@@ -743,12 +761,12 @@ mod tests {
                 frames: FrameSet::new(false),
                 stacks: StackTable::default(),
             };
-            let chain_stacks =
+            let ChainStacks { stacks, fp_ends } =
                 chain_stacks_in_pieces(chains, &location_frames, &mut interner, per_piece);
-            (chain_stacks, interner.stacks.nodes)
+            (stacks, fp_ends, interner.stacks.nodes)
         };
         let one = stacks(usize::MAX);
-        assert!(one.1.len() > 3, "{:?}", one.1);
+        assert!(one.2.len() > 3, "{:?}", one.2);
         for per_piece in 1..=chains.chain_count() {
             assert_eq!(stacks(per_piece), one, "{per_piece} chains per piece");
         }
