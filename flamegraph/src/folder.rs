@@ -5,7 +5,7 @@ use std::io::{self, BufRead, BufWriter, Write};
 use std::ops::Range;
 
 use indexmap::IndexSet;
-use rayon::slice::ParallelSliceMut;
+use rayon::prelude::*;
 use rustc_hash::{FxBuildHasher, FxHashMap};
 
 use crate::error::{Error, Result};
@@ -73,6 +73,9 @@ impl FrameKind {
         }
     }
 }
+
+/// Stacks per task, at least, where the thread pool ranks or scans a folder's stacks.
+const STACKS_PER_TASK: usize = 16 * 1024;
 
 /// Bits of a packed frame id that hold the [`FrameKind`].
 const KIND_BITS: u32 = 3;
@@ -326,23 +329,33 @@ impl Folder {
         lines
     }
 
-    /// Per interned name index, the kinds its frames have, one bit per [`FrameKind::to_bits`].
-    fn kinds_per_name(&self) -> Vec<u8> {
-        let mut kinds = vec![0u8; self.names.len()];
-        for stack in self.stacks.keys() {
-            for id in stack.iter() {
-                let (index, kind) = Self::unpack(*id);
-                if let Some(bits) = kinds.get_mut(index) {
-                    *bits |= 1 << kind.to_bits();
+    /// Per interned name index, the kinds its frames have in `stacks`, one bit per
+    /// [`FrameKind::to_bits`]; gathered on the thread pool.
+    fn kinds_per_name(&self, stacks: &[(&[FrameId], u64)]) -> Vec<u8> {
+        let none = || vec![0u8; self.names.len()];
+        stacks
+            .par_iter()
+            .with_min_len(STACKS_PER_TASK)
+            .fold(none, |mut kinds, (stack, _)| {
+                for id in stack.iter() {
+                    let (index, kind) = Self::unpack(*id);
+                    if let Some(bits) = kinds.get_mut(index) {
+                        *bits |= 1 << kind.to_bits();
+                    }
                 }
-            }
-        }
-        kinds
+                kinds
+            })
+            .reduce(none, |mut into, from| {
+                for (into, from) in into.iter_mut().zip(from) {
+                    *into |= from;
+                }
+                into
+            })
     }
 
-    /// Every frame (name index and kind) that occurs in some stack, in no particular order.
-    fn frames_in_use(&self) -> impl Iterator<Item = (usize, FrameKind)> + '_ {
-        self.kinds_per_name()
+    /// Every frame (name index and kind) that occurs in `stacks`, by name index.
+    fn frames_in_use(&self, stacks: &[(&[FrameId], u64)]) -> Vec<(usize, FrameKind)> {
+        self.kinds_per_name(stacks)
             .into_iter()
             .enumerate()
             .flat_map(|(index, bits)| {
@@ -351,6 +364,7 @@ impl Folder {
                     .filter(move |kind| bits & (1 << kind.to_bits()) != 0)
                     .map(move |kind| (index, kind))
             })
+            .collect()
     }
 
     /// The folded-text form of a frame: its sanitised name, with its kind annotation when
@@ -385,10 +399,16 @@ impl Folder {
     /// distinct frame texts are sorted once and each stack is sorted as a sequence of their
     /// ranks, without building or comparing its text.
     pub(crate) fn frame_ordered_stacks(&self, annotate: bool, leaf_first: bool) -> RankedStacks {
+        let stacks: Vec<(&[FrameId], u64)> = self
+            .stacks
+            .iter()
+            .map(|(stack, weight)| (&**stack, *weight))
+            .collect();
         // Frame ids whose texts are equal (a kind without annotation, names that sanitise
         // alike) get equal ranks.
         let mut texts: Vec<(String, FrameId)> = self
-            .frames_in_use()
+            .frames_in_use(&stacks)
+            .into_par_iter()
             .map(|(index, kind)| {
                 let id = Self::pack(u64::try_from(index).unwrap_or(u64::MAX >> KIND_BITS), kind);
                 (self.frame_text(index, kind, annotate), id)
@@ -424,16 +444,34 @@ impl Folder {
                 .unwrap_or(u32::MAX)
         };
 
-        let mut ranks: Vec<u32> = Vec::new();
-        let mut entries: Vec<(Range<usize>, u64)> = Vec::with_capacity(self.len());
-        for (stack, weight) in &self.stacks {
-            let start = ranks.len();
-            if leaf_first {
-                ranks.extend(stack.iter().rev().map(rank));
-            } else {
-                ranks.extend(stack.iter().map(rank));
-            }
-            entries.push((start..ranks.len(), *weight));
+        // Each run of stacks ranked on the pool, the runs then laid end to end.
+        let runs: Vec<(Vec<u32>, Vec<StackEntry>)> = stacks
+            .par_chunks(STACKS_PER_TASK)
+            .map(|run| {
+                let mut ranks: Vec<u32> = Vec::new();
+                let mut entries = Vec::with_capacity(run.len());
+                for (stack, weight) in run {
+                    let start = ranks.len();
+                    if leaf_first {
+                        ranks.extend(stack.iter().rev().map(rank));
+                    } else {
+                        ranks.extend(stack.iter().map(rank));
+                    }
+                    entries.push((start..ranks.len(), *weight));
+                }
+                (ranks, entries)
+            })
+            .collect();
+        let mut ranks: Vec<u32> = Vec::with_capacity(runs.iter().map(|(r, _)| r.len()).sum());
+        let mut entries: Vec<StackEntry> = Vec::with_capacity(stacks.len());
+        for (run_ranks, run_entries) in runs {
+            let offset = ranks.len();
+            ranks.extend(run_ranks);
+            entries.extend(
+                run_entries
+                    .into_iter()
+                    .map(|(range, weight)| (range.start + offset..range.end + offset, weight)),
+            );
         }
         let seq = |range: &Range<usize>| ranks.get(range.clone()).unwrap_or_default();
         entries.par_sort_unstable_by(|a, b| seq(&a.0).cmp(seq(&b.0)));
@@ -516,6 +554,9 @@ impl Folder {
     }
 }
 
+/// Where a stack's ranks are in [`RankedStacks::ranks`], and its weight.
+type StackEntry = (Range<usize>, u64);
+
 /// Distinct stacks as sequences of ranks of their frame texts (equal texts, equal ranks),
 /// sorted frame by frame, with their weights: see [`Folder::frame_ordered_stacks`].
 pub(crate) struct RankedStacks {
@@ -526,7 +567,7 @@ pub(crate) struct RankedStacks {
     /// Every stack's ranks, root first (leaf first when asked), one after another.
     ranks: Vec<u32>,
     /// Per stack, in order: where its ranks are and its weight.
-    entries: Vec<(Range<usize>, u64)>,
+    entries: Vec<StackEntry>,
 }
 
 impl RankedStacks {
@@ -772,7 +813,8 @@ mod tests {
         ];
         let mut next = test_random(0x2545_f491_4f6c_dd1d);
         let mut f = Folder::new();
-        for _ in 0..3000 {
+        // More distinct stacks than one task ranks: the tasks' runs are laid end to end.
+        for _ in 0..3 * STACKS_PER_TASK {
             let depth = (next() % 6) as usize;
             let stack: Vec<(&str, FrameKind)> = (0..depth)
                 .map(|_| {
@@ -782,6 +824,7 @@ mod tests {
                 .collect();
             f.add_with_kinds(&stack, 1 + next() % 1000);
         }
+        assert!(f.len() > STACKS_PER_TASK, "{}", f.len());
         for annotate in [false, true] {
             for leaf_first in [false, true] {
                 let mut expected = f.folded_lines(annotate, leaf_first);
