@@ -632,7 +632,6 @@ pub(crate) fn test_random(seed: u64) -> impl FnMut() -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use rayon::prelude::*;
 
     fn folded(folder: &Folder) -> String {
         let mut out = Vec::new();
