@@ -189,21 +189,39 @@ impl Folder {
         NameId(self.intern(name))
     }
 
-    /// Adds one stack (root first) of names from [`intern_name`](Folder::intern_name) of this
-    /// folder, each with a [`FrameKind`], with `weight`. Same result as
-    /// [`add_with_kinds`](Folder::add_with_kinds) with the names the ids stand for.
-    pub fn add_interned(&mut self, stack_root_first: &[(NameId, FrameKind)], weight: u64) {
-        if weight == 0 {
-            return;
+    /// Adds `count` stacks of names from [`intern_name`](Folder::intern_name) of this folder,
+    /// each name with a [`FrameKind`]: `stack(i, frames)` pushes the frames of stack `i`, root
+    /// first, onto the empty `frames` and returns its weight. The stacks are gathered on the
+    /// thread pool, then summed here. Same result as [`add_with_kinds`](Folder::add_with_kinds)
+    /// of each stack with the names the ids stand for, in any order.
+    pub fn add_interned(
+        &mut self,
+        count: usize,
+        stack: impl Fn(usize, &mut Vec<(NameId, FrameKind)>) -> u64 + Sync,
+    ) {
+        let packed: Vec<(Box<[FrameId]>, u64)> = (0..count)
+            .into_par_iter()
+            .with_min_len(STACKS_PER_TASK)
+            .map_init(Vec::new, |frames, i| {
+                frames.clear();
+                let weight = stack(i, frames);
+                let ids = frames.iter().map(|(name, kind)| Self::pack(name.0, *kind));
+                (ids.collect(), weight)
+            })
+            .collect();
+        self.stacks.reserve(packed.len());
+        for (stack, weight) in packed {
+            if weight == 0 {
+                continue;
+            }
+            if stack.is_empty() {
+                self.add_scratch(Vec::new(), weight);
+                continue;
+            }
+            self.total = self.total.saturating_add(weight);
+            let sum = self.stacks.entry(stack).or_insert(0);
+            *sum = sum.saturating_add(weight);
         }
-        let mut scratch = std::mem::take(&mut self.scratch);
-        scratch.clear();
-        scratch.extend(
-            stack_root_first
-                .iter()
-                .map(|(name, kind)| Self::pack(name.0, *kind)),
-        );
-        self.add_scratch(scratch, weight);
     }
 
     /// Adds every stack of `other` to `self` (for rayon's `fold`/`reduce`).
@@ -724,10 +742,17 @@ mod tests {
         by_name.add_with_kinds(&[], 4);
         let mut by_id = Folder::new();
         let [main, sys, ab] = ["main", "sys", "a;b"].map(|name| by_id.intern_name(name));
-        by_id.add_interned(&[(main, FrameKind::User), (sys, FrameKind::Kernel)], 2);
-        by_id.add_interned(&[(main, FrameKind::User), (ab, FrameKind::User)], 3);
-        by_id.add_interned(&[], 4);
-        by_id.add_interned(&[(main, FrameKind::User)], 0);
+        let stacks: [(&[(NameId, FrameKind)], u64); 5] = [
+            (&[(main, FrameKind::User), (sys, FrameKind::Kernel)], 2),
+            (&[(main, FrameKind::User), (ab, FrameKind::User)], 3),
+            (&[], 4),
+            (&[(main, FrameKind::User)], 0),
+            (&[(main, FrameKind::User), (ab, FrameKind::User)], 0),
+        ];
+        by_id.add_interned(stacks.len(), |i, frames| {
+            frames.extend_from_slice(stacks[i].0);
+            stacks[i].1
+        });
         let annotated = |f: &Folder| {
             let mut out = Vec::new();
             f.write_folded_annotated(&mut out).unwrap();

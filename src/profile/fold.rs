@@ -180,15 +180,17 @@ pub fn fold(profile: &Profile, event: Option<u16>, weight: Weight, naming: Namin
         Some((cgroup, root, node))
     };
     let folded = sums_by_share(&profile.samples, key, weight);
-    let mut stack: Vec<(NameId, FoldKind)> = Vec::new();
-    for ((cgroup, root, node), weight) in folded.into_iter().flatten() {
-        stack.clear();
-        named.push_leaf_first(node, &mut stack);
+    let folded: Vec<((u32, u32, u32), u64)> = folded.into_iter().flatten().collect();
+    folder.add_interned(folded.len(), |i, stack| {
+        let Some(&((cgroup, root, node), weight)) = folded.get(i) else {
+            return 0;
+        };
+        named.push_leaf_first(node, stack);
         stack.extend(roots.name(root).map(|name| (name, FoldKind::User)));
         stack.extend(cgroups.name(cgroup).map(|name| (name, FoldKind::User)));
         stack.reverse();
-        folder.add_interned(&stack, weight);
-    }
+        weight
+    });
     folder
 }
 
