@@ -295,25 +295,18 @@ fn chain_stacks_in_pieces(
             let start = piece * per_piece;
             let mut table = StackTable::default();
             let range = start..count.min(start + per_piece);
-            let stacks = piece_stacks(chains, range, location_frames, frames, &mut table);
-            (table, stacks)
+            let piece = piece_stacks(chains, range, location_frames, frames, &mut table);
+            (table, piece)
         })
         .collect();
     let mut all = Vec::with_capacity(count);
     let mut fp_ends = Vec::with_capacity(count);
-    for (
-        table,
-        ChainStacks {
-            stacks,
-            fp_ends: ends,
-        },
-    ) in pieces
-    {
-        fp_ends.extend(ends);
+    for (table, piece) in pieces {
+        fp_ends.extend(piece.fp_ends);
         if interner.stacks.nodes.is_empty() {
             // The first table is the stacks so far as it is.
             interner.stacks = table;
-            all.extend(stacks);
+            all.extend(piece.stacks);
             continue;
         }
         let mut merged: Vec<StackId> = Vec::with_capacity(table.nodes.len());
@@ -325,7 +318,8 @@ fn chain_stacks_in_pieces(
             merged.push(interner.stacks.stack(parent, node.frame));
         }
         all.extend(
-            stacks
+            piece
+                .stacks
                 .into_iter()
                 .map(|stack| stack.and_then(|stack| merged.get(stack as usize).copied())),
         );
@@ -372,12 +366,12 @@ fn piece_stacks(
     let mut callers_stacks: HashMap<&[LocationId], (Option<StackId>, FramePointerEnd)> =
         HashMap::default();
     let mut stacks = Vec::with_capacity(range.len());
-    let mut ends = Vec::with_capacity(range.len());
+    let mut fp_ends = Vec::with_capacity(range.len());
     for chain in range {
         let chain = ChainId(chain as u32);
         let Some((leaf, callers)) = chains.chain(chain).split_first() else {
             stacks.push(None);
-            ends.push(chains.is_frame_pointer(chain).then_some((None, None)));
+            fp_ends.push(chains.is_frame_pointer(chain).then_some((None, None)));
             continue;
         };
         let (callers_stack, callers_end) = match callers_stacks.get(callers) {
@@ -391,7 +385,7 @@ fn piece_stacks(
             }
         };
         stacks.push(push(callers_stack, std::slice::from_ref(leaf)));
-        ends.push(chains.is_frame_pointer(chain).then(|| {
+        fp_ends.push(chains.is_frame_pointer(chain).then(|| {
             let (end, known_end) = callers_end;
             let leaf = outermost(leaf);
             match callers.is_empty() {
@@ -400,10 +394,7 @@ fn piece_stacks(
             }
         }));
     }
-    ChainStacks {
-        stacks,
-        fp_ends: ends,
-    }
+    ChainStacks { stacks, fp_ends }
 }
 
 /// Where a frame-pointer chain ended: its outermost frame, and the outermost frame in a known
