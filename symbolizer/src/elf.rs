@@ -143,6 +143,12 @@ impl SymbolTable {
             // C1/C2 constructor twins of a C++ library, half of loading its table) rank the
             // best of them when it is first named, unless their sizes differ: the size
             // decides which addresses the symbol covers.
+            // Most symbols have no alias: no copy of the group for them.
+            if let [only] = group {
+                syms.push(only.sym);
+                names.push(OnceLock::new());
+                continue;
+            }
             let Some(best) = group.iter().map(Candidate::nameless_rank).min() else {
                 continue;
             };
