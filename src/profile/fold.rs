@@ -139,9 +139,9 @@ pub fn fold(profile: &Profile, event: Option<u16>, weight: Weight, naming: Namin
     // alike (they differ only in addresses, files or modules) are summed on every core before
     // the folder hashes a whole stack (issue #13 points 1 and 2).
     let mut named = NamedStacks::new(profile, naming.lines);
-    let node_of_stack: Vec<u32> = (0..profile.stacks.len())
-        .map(|stack| named.node(profile, &mut folder, Some(stack as StackId)))
-        .collect();
+    for stack in 0..profile.stacks.len() {
+        named.node(profile, &mut folder, Some(stack as StackId));
+    }
     // Roots and cgroups by a small index each, so that a sample's key is three integers.
     let mut roots = Interned::default();
     let root_of_thread: Vec<u32> = profile
@@ -165,10 +165,7 @@ pub fn fold(profile: &Profile, event: Option<u16>, weight: Weight, naming: Namin
             return None;
         }
         // A sample whose stack resolved to nothing still counts, under its root alone.
-        let node = sample
-            .stack
-            .and_then(|stack| node_of_stack.get(stack as usize).copied())
-            .unwrap_or(NO_NODE);
+        let node = named.folded(sample.stack);
         let root = root_of_thread
             .get(sample.thread as usize)
             .copied()
@@ -285,6 +282,12 @@ impl NamedStacks {
             self.of_stack[stack as usize] = caller;
         }
         caller
+    }
+
+    /// The node of profile stack `leaf`, once folded ([`NO_NODE`] for none or not yet).
+    fn folded(&self, leaf: Option<StackId>) -> u32 {
+        leaf.and_then(|stack| self.of_stack.get(stack as usize).copied())
+            .unwrap_or(NO_NODE)
     }
 
     /// Pushes the frames of `node` onto `stack`, leaf first.
