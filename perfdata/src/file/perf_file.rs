@@ -166,8 +166,12 @@ impl<'a> PerfFile<'a> {
         if !times_known {
             file.fill_record_times();
         }
+        // Each entry's offset is its own, so the order is one whatever the sort. Written in
+        // rounds of per-CPU runs, the index is mostly sorted runs, which a merge sort takes
+        // as they are: on a machine-wide recording it sorts in half the time of a quicksort
+        // (issue #13).
         if !file.record_index.is_sorted() {
-            file.record_index.par_sort_unstable();
+            file.record_index.par_sort();
         }
         Ok(file)
     }
