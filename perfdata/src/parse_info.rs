@@ -9,7 +9,7 @@ use crate::error::{Error, Result};
 use crate::kinds::{record as rk, sample as st};
 use crate::record::{Event, Record, has_sample_id_trailer, parse_other};
 use crate::sample::{
-    SampleHead, SampleId, parse_sample, parse_sample_head, parse_sample_id, sample_id_size,
+    CpuMode, SampleHead, SampleId, parse_sample, parse_sample_head, parse_sample_id, sample_id_size,
 };
 
 /// How samples and `sample_id` trailers name their attr.
@@ -221,6 +221,42 @@ impl RecordParseInfo {
         let attr_index = self.sample_attr(raw.body);
         let attr = self.attrs.get(attr_index)?;
         parse_sample_head(raw.body, offset, raw.misc, self.endian, attr, attr_index).ok()
+    }
+
+    /// The pid field and cpumode of a SAMPLE record, read where they lie; `None` where
+    /// [`RecordParseInfo::sample_head`] is `None` (other records, unknown `sample_type` bits,
+    /// leading fields that do not fit). The pid is `None` when the event records no TID.
+    pub(crate) fn sample_pid(&self, raw: &RawRecord<'_>) -> Option<(Option<u32>, CpuMode)> {
+        if raw.kind != rk::SAMPLE {
+            return None;
+        }
+        let t = self.attrs.get(self.sample_attr(raw.body))?.sample_type;
+        if t & !st::KNOWN != 0 {
+            return None;
+        }
+        // IDENTIFIER to PERIOD are eight bytes each (TID and CPU two u32s), in this order.
+        let fields_before = |mask: u64| (t & mask).count_ones() as usize * 8;
+        let leading = st::IDENTIFIER
+            | st::IP
+            | st::TID
+            | st::TIME
+            | st::ADDR
+            | st::ID
+            | st::STREAM_ID
+            | st::CPU
+            | st::PERIOD;
+        if raw.body.len() < fields_before(leading) {
+            return None;
+        }
+        let pid = match t & st::TID {
+            0 => None,
+            _ => {
+                let at = fields_before(st::IDENTIFIER | st::IP);
+                let bytes = raw.body.get(at..at + 4)?;
+                Some(self.endian.u32(bytes.try_into().ok()?))
+            }
+        };
+        Some((pid, CpuMode::from_misc(raw.misc)))
     }
 
     /// Decodes one split record that starts at `offset`.

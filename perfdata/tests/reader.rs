@@ -189,9 +189,45 @@ fn check_only_sample(bytes: &[u8], t: u64) {
             check_sample(&s, t);
             assert_eq!(s.cpumode, kprof_perfdata::CpuMode::User);
             assert_eq!(events[0].time, s.time);
+            // The pid read where it lies is the decoded one (issue #13: the side-band pass).
+            let record = file.sorted_records().unwrap().next_ref().unwrap().unwrap();
+            assert_eq!(
+                file.sample_pid(&record),
+                Some((s.pid, s.cpumode)),
+                "t={t:#x}"
+            );
         }
         ref other => panic!("not a sample: {other:?}"),
     }
+}
+
+// See: issue #13 (the side-band pass reads a sample's pid alone)
+#[test]
+fn a_sample_pid_is_read_only_where_its_head_is() {
+    let t = st::IDENTIFIER | st::IP | st::TID | st::TIME | st::CPU | st::PERIOD;
+    let mut r = RecordBuilder::new(Endian::Little);
+    // Its leading fields end past its body: no head, no pid.
+    r.record(rk::SAMPLE, 2, |b| {
+        b.u64(7).u64(0x1000).u32(11).u32(12).u64(1000).u32(3);
+    });
+    r.record(rk::COMM, 0, |b| {
+        b.u32(11).u32(12).bytes(b"app\0\0\0\0\0");
+        b.u32(11).u32(12).u64(2000).u32(3).u32(0).u64(7);
+    });
+    let bytes = FileBuilder::new(Endian::Little)
+        .attr(spec_for(t), &[7])
+        .records(&r.into_bytes())
+        .build_file();
+    let file = PerfFile::parse(&bytes).unwrap();
+    let mut records = file.sorted_records().unwrap();
+    let mut kinds = Vec::new();
+    while let Some(record) = records.next_ref() {
+        let record = record.unwrap();
+        kinds.push(record.kind());
+        assert_eq!(file.sample_head(&record), None);
+        assert_eq!(file.sample_pid(&record), None, "kind {}", record.kind());
+    }
+    assert_eq!(kinds, [rk::SAMPLE, rk::COMM]);
 }
 
 #[test]
@@ -238,6 +274,8 @@ fn unknown_sample_type_bit_is_an_error_naming_it() {
         matches!(err, Error::UnsupportedSampleType { bit: 30, .. }),
         "{err}"
     );
+    let record = file.sorted_records().unwrap().next_ref().unwrap().unwrap();
+    assert_eq!(file.sample_pid(&record), None);
     assert!(err.to_string().contains("bit 30"));
 }
 

@@ -417,6 +417,7 @@ impl<'o, 'f> Replay<'o, 'f> {
         // Finding a recorded stack again reads its first sample: none below this floor.
         let mut recorded_floor = records.unread_floor();
         let mut replayed = 0;
+        let mut side_band_samples = 0;
         while replayed < limit {
             if until_forget == 0 {
                 until_forget = FORGET_RECORDED_EVERY;
@@ -429,7 +430,7 @@ impl<'o, 'f> Replay<'o, 'f> {
             };
             replayed += 1;
             let record = record?;
-            prefetch_records(records);
+            prefetch_records(records, self.side_band_only);
             if until_window_moves == 0 {
                 until_window_moves = WINDOW_EVERY_RECORDS;
                 if !self.chains.holds_recorded() {
@@ -441,10 +442,12 @@ impl<'o, 'f> Replay<'o, 'f> {
                 done_below(records.unread_floor().min(pending).min(recorded_floor));
             }
             until_window_moves -= 1;
+            // The side-band pass reads every record of the file, and of a sample only what
+            // may end an exec (issue #13).
             if self.side_band_only {
-                if let Some(head) = file.sample_head(&record) {
-                    *self.records.entry(record_kind::SAMPLE).or_insert(0) += 1;
-                    self.on_sample_mode(head.pid, head.cpumode, pool)?;
+                if let Some((pid, cpumode)) = file.sample_pid(&record) {
+                    side_band_samples += 1;
+                    self.on_sample_mode(pid, cpumode, pool)?;
                     continue;
                 }
             }
@@ -456,6 +459,9 @@ impl<'o, 'f> Replay<'o, 'f> {
                 Some(head) => self.on_sample_to_unwind(&head, record, pool)?,
                 None => self.on_record(&file.decode(&record)?, pool)?,
             }
+        }
+        if side_band_samples > 0 {
+            *self.records.entry(record_kind::SAMPLE).or_insert(0) += side_band_samples;
         }
         Ok(replayed)
     }
@@ -842,7 +848,14 @@ fn no_walks_out<'q>(queue: &'q Option<UnwindQueue<'_, '_>>) -> Result<NoWalksOut
 
 /// Asks the CPU for the records a few places ahead: their first lines (header, ids, callchain,
 /// registers) early, and their last line (a copied stack's `dyn_size`) once the header is in.
-fn prefetch_records(events: &kprof_perfdata::SortedRecords<'_>) {
+/// A side-band pass reads only a record's first line.
+fn prefetch_records(events: &kprof_perfdata::SortedRecords<'_>, side_band_only: bool) {
+    if side_band_only {
+        if let Some(start) = events.upcoming_start(8) {
+            crate::mapped::prefetch(start, 1);
+        }
+        return;
+    }
     if let Some(start) = events.upcoming_start(8) {
         crate::mapped::prefetch(start, 4);
     }
