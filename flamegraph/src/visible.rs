@@ -41,11 +41,12 @@ pub(crate) fn visible_lines(stacks: &RankedStacks, min_width_pct: f64) -> Visibl
     for (i, (&keep, &count)) in kept.iter().zip(&counts).enumerate() {
         let stack = stacks.stack(i);
         let frames = stack.get(..keep).unwrap_or(stack);
-        ranks.extend_from_slice(frames);
         match &mut pending {
             // Equal once cut: one line, as inferno merges them.
             Some((last, sum)) if *last == frames => *sum = sum.saturating_add(count),
             _ => {
+                // A line's frames once, not once per stack merged into it.
+                ranks.extend_from_slice(frames);
                 if let Some((last, sum)) = pending.replace((frames, count)) {
                     lines.push(format!("{} {sum}", stacks.text(last)));
                 }
@@ -77,8 +78,10 @@ fn kept_frames(stacks: &RankedStacks, counts: &[u64], min_width_pct: f64) -> Vec
     // narrower than half of it are cut here, so that no rounding can tell the two apart.
     let pruned_below = min_width_pct / (100.0 / total as f64);
     let cut_below = pruned_below / 2.0;
-    // The open box at each depth: its first stack and its width so far.
+    // The open box at each depth: its first stack and the sum of the counts before it; its
+    // width is what the counts added since (one sum for all depths, not one per depth).
     let mut open: Vec<(usize, u64)> = Vec::new();
+    let mut sum_before = 0u64;
     let mut previous: &[u32] = &[];
     for i in 0..=stacks.len() {
         let frames = if i < stacks.len() {
@@ -93,9 +96,10 @@ fn kept_frames(stacks: &RankedStacks, counts: &[u64], min_width_pct: f64) -> Vec
             .count();
         while open.len() > shared {
             let depth = open.len() - 1;
-            let Some((first, width)) = open.pop() else {
+            let Some((first, before)) = open.pop() else {
                 break;
             };
+            let width = sum_before - before;
             if (width as f64) < cut_below {
                 for keep in kept.get_mut(first..i).unwrap_or_default() {
                     *keep = (*keep).min(depth.max(1));
@@ -106,11 +110,10 @@ fn kept_frames(stacks: &RankedStacks, counts: &[u64], min_width_pct: f64) -> Vec
             break;
         };
         while open.len() < frames.len() {
-            open.push((i, 0));
+            open.push((i, sum_before));
         }
-        for (_, width) in &mut open {
-            *width = width.saturating_add(count);
-        }
+        // The counts sum to at most `MAX_RENDER_TOTAL` (see `visible_lines`): no overflow.
+        sum_before = sum_before.saturating_add(count);
         previous = frames;
     }
     kept
