@@ -17,8 +17,11 @@ use super::replay::{PendingSample, Replayed};
 use crate::profile::{Event, Frame, FrameId, FrameKind, Meta, Profile, Sample, StackId, StackNode};
 
 /// Locations per piece of [`symbolize_locations`], at most: enough for a piece to hold each of
-/// its distinct frames once where its locations repeat them hundreds of times.
-const MAX_LOCATIONS_PER_PIECE: usize = 32 * 1024;
+/// its distinct frames once where its locations repeat them hundreds of times. Each piece's
+/// frames are interned again into the profile on one thread, so fewer, bigger pieces make
+/// fewer copies of the same frames (32k a piece took 28 to 39 ms there on a machine-wide
+/// recording of 726k locations, 128k 24 to 29 ms; issue #13).
+const MAX_LOCATIONS_PER_PIECE: usize = 128 * 1024;
 /// Locations per piece, at least: a small recording's few locations (each one DWARF lookups
 /// with `--lines`) still spread over the pool.
 const MIN_LOCATIONS_PER_PIECE: usize = 64;
