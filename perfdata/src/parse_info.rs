@@ -9,7 +9,8 @@ use crate::error::{Error, Result};
 use crate::kinds::{record as rk, sample as st};
 use crate::record::{Event, Record, has_sample_id_trailer, parse_other};
 use crate::sample::{
-    CpuMode, SampleHead, SampleId, parse_sample, parse_sample_head, parse_sample_id, sample_id_size,
+    CpuMode, LEADING_FIELDS, SampleHead, SampleId, parse_sample, parse_sample_head,
+    parse_sample_id, sample_id_size,
 };
 
 /// How samples and `sample_id` trailers name their attr.
@@ -234,18 +235,8 @@ impl RecordParseInfo {
         if t & !st::KNOWN != 0 {
             return None;
         }
-        // IDENTIFIER to PERIOD are eight bytes each (TID and CPU two u32s), in this order.
         let fields_before = |mask: u64| (t & mask).count_ones() as usize * 8;
-        let leading = st::IDENTIFIER
-            | st::IP
-            | st::TID
-            | st::TIME
-            | st::ADDR
-            | st::ID
-            | st::STREAM_ID
-            | st::CPU
-            | st::PERIOD;
-        if raw.body.len() < fields_before(leading) {
+        if raw.body.len() < fields_before(LEADING_FIELDS) {
             return None;
         }
         let pid = match t & st::TID {
