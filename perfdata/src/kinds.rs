@@ -85,6 +85,9 @@ pub mod sample {
     pub const WEIGHT_STRUCT: u64 = 1 << 24;
     /// Every bit this crate can decode.
     pub const KNOWN: u64 = (1 << 25) - 1;
+    /// The fixed-size fields a sample starts with, before READ, in their order; each is 8
+    /// bytes (TID and CPU as two u32s).
+    pub const LEADING: u64 = IDENTIFIER | IP | TID | TIME | ADDR | ID | STREAM_ID | CPU | PERIOD;
     /// The fields of the `sample_id` trailer of non-sample records (`struct sample_id`), in
     /// their order; each is 8 bytes (TID and CPU as two u32s).
     pub const ID_TRAILER: [u64; 6] = [TID, TIME, ID, STREAM_ID, CPU, IDENTIFIER];

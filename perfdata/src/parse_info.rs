@@ -9,8 +9,7 @@ use crate::error::{Error, Result};
 use crate::kinds::{record as rk, sample as st};
 use crate::record::{Event, Record, has_sample_id_trailer, parse_other};
 use crate::sample::{
-    CpuMode, LEADING_FIELDS, SampleHead, SampleId, parse_sample, parse_sample_head,
-    parse_sample_id, sample_id_size,
+    CpuMode, SampleHead, SampleId, parse_sample, parse_sample_head, parse_sample_id, sample_id_size,
 };
 
 /// How samples and `sample_id` trailers name their attr.
@@ -236,7 +235,7 @@ impl RecordParseInfo {
             return None;
         }
         let fields_before = |mask: u64| (t & mask).count_ones() as usize * 8;
-        if raw.body.len() < fields_before(LEADING_FIELDS) {
+        if raw.body.len() < fields_before(st::LEADING) {
             return None;
         }
         let pid = match t & st::TID {

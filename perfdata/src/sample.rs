@@ -210,18 +210,6 @@ pub struct Sample<'a> {
 }
 
 /// Fails with the lowest `sample_type` bit this crate does not know.
-/// The fixed-size fields a SAMPLE starts with (see [`SampleHead`]), in this order, each eight
-/// bytes (TID and CPU two u32s).
-pub(crate) const LEADING_FIELDS: u64 = st::IDENTIFIER
-    | st::IP
-    | st::TID
-    | st::TIME
-    | st::ADDR
-    | st::ID
-    | st::STREAM_ID
-    | st::CPU
-    | st::PERIOD;
-
 pub(crate) fn check_sample_type(sample_type: u64, offset: u64) -> Result<()> {
     let unknown = sample_type & !st::KNOWN;
     if unknown != 0 {
