@@ -156,7 +156,8 @@ pub fn build_profile(
     let fp_stacks = counts.fp_stacks;
     let mut frame_pointers = FramePointerReport::default();
     let frame = |id: Option<FrameId>| id.and_then(|f| interner.frames.frames.get(f as usize));
-    for ((end, known), stacks) in fp_stacks {
+    for (packed, stacks) in fp_stacks {
+        let (end, known) = unpack_end(packed);
         frame_pointers.add_many(
             frame(end).map(|f| &*f.function),
             frame(known).map(|f| &*f.module),
@@ -221,8 +222,22 @@ struct SampleCounts {
     /// Per event (attr index): its samples and the sum of their periods (saturating, as the
     /// folded sums do).
     per_event: Vec<(u64, u64)>,
-    /// Frame-pointer stacks by where they end (few places), not one by one.
-    fp_stacks: HashMap<FramePointerEnd, u64>,
+    /// Frame-pointer stacks by where they end (few places), not one by one; by the packed end
+    /// ([`pack_end`]), which one multiplication hashes: each sample counts here (issue #13).
+    fp_stacks: HashMap<u64, u64>,
+}
+
+/// A frame-pointer end as one number: each frame's id, or `u32::MAX` for none (frame ids
+/// index the profile's frames, which never number 2^32).
+fn pack_end((end, known): FramePointerEnd) -> u64 {
+    let id = |frame: Option<FrameId>| u64::from(frame.unwrap_or(u32::MAX));
+    id(end) << 32 | id(known)
+}
+
+/// The end [`pack_end`] packed.
+fn unpack_end(packed: u64) -> FramePointerEnd {
+    let id = |bits: u64| Some(bits as u32).filter(|&id| id != u32::MAX);
+    (id(packed >> 32), id(packed & u64::from(u32::MAX)))
 }
 
 impl SampleCounts {
@@ -244,7 +259,7 @@ impl SampleCounts {
                 if let Some(&Some(end)) =
                     sample.chain.and_then(|chain| fp_ends.get(chain.0 as usize))
                 {
-                    *counts.fp_stacks.entry(end).or_insert(0) += 1;
+                    *counts.fp_stacks.entry(pack_end(end)).or_insert(0) += 1;
                 }
                 if let Some((count, period)) = counts.per_event.get_mut(sample.event as usize) {
                     *count += 1;
@@ -715,6 +730,19 @@ mod tests {
         let mut kept = FrameSet::new(true);
         let a = kept.intern(frame("f", 0x10));
         assert_ne!(kept.intern(frame("f", 0x20)), a);
+    }
+
+    // See: issue #13 (frame-pointer ends counted by one packed number)
+    #[test]
+    fn frame_pointer_ends_unpack_as_packed() {
+        let ids = [None, Some(0), Some(1), Some(77_666), Some(u32::MAX - 1)];
+        let mut packed = std::collections::HashSet::new();
+        for end in ids {
+            for known in ids {
+                assert_eq!(unpack_end(pack_end((end, known))), (end, known));
+                assert!(packed.insert(pack_end((end, known))), "{end:?} {known:?}");
+            }
+        }
     }
 
     #[test]
