@@ -15,8 +15,7 @@ use crate::kinds::{feature, record as rk, record_type_name};
 use crate::notes::Note;
 use crate::parse_info::RawRecord;
 use crate::record::{Event, until_nul};
-use crate::sample::CpuMode;
-use crate::sample::SampleHead;
+use crate::sample::{CpuMode, SampleHead};
 
 /// What [`PerfFile::scan_stream`] learned.
 #[derive(Default)]
@@ -271,7 +270,8 @@ impl<'a> PerfFile<'a> {
     }
 
     /// The pid (`None` without TID) and cpumode of a SAMPLE record, `None` where
-    /// [`PerfFile::sample_head`] is: a tenth of the work, for passes that need no more.
+    /// [`PerfFile::sample_head`] is: two fields read where they lie, for passes that need no
+    /// more (a quarter of the instructions of the whole head).
     pub fn sample_pid(&self, record: &RecordRef<'_>) -> Option<(Option<u32>, CpuMode)> {
         self.info.sample_pid(&record.raw)
     }
