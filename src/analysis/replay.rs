@@ -850,14 +850,12 @@ fn no_walks_out<'q>(queue: &'q Option<UnwindQueue<'_, '_>>) -> Result<NoWalksOut
 /// registers) early, and their last line (a copied stack's `dyn_size`) once the header is in.
 /// A side-band pass reads only a record's first line.
 fn prefetch_records(events: &kprof_perfdata::SortedRecords<'_>, side_band_only: bool) {
-    if side_band_only {
-        if let Some(start) = events.upcoming_start(8) {
-            crate::mapped::prefetch(start, 1);
-        }
-        return;
-    }
+    let first_lines = if side_band_only { 1 } else { 4 };
     if let Some(start) = events.upcoming_start(8) {
-        crate::mapped::prefetch(start, 4);
+        crate::mapped::prefetch(start, first_lines);
+    }
+    if side_band_only {
+        return;
     }
     if let Some(record) = events.upcoming_record(4) {
         crate::mapped::prefetch(
