@@ -235,6 +235,9 @@ pub struct ChainTable<'f> {
     locations: Vec<(Location, u64)>,
     /// The distinct locations by the hash of their key (see [`RecordedEntry`] for why so small).
     location_ids: HashTable<LocationEntry>,
+    /// The one location of every address outside the mappings, unless samples keep their
+    /// addresses: see [`ChainTable::intern_location`].
+    unmapped: Option<LocationId>,
     /// Every distinct chain, in runs: the table's own, and each appended table's.
     segments: Vec<ChainSegment>,
     /// Recorded chains, by the hash of their key.
@@ -261,6 +264,7 @@ impl<'f> ChainTable<'f> {
             sample_addresses,
             locations: Vec::new(),
             location_ids: HashTable::new(),
+            unmapped: None,
             segments: Vec::new(),
             recorded: HashTable::new(),
             recorded_keys: Vec::new(),
@@ -404,7 +408,23 @@ impl<'f> ChainTable<'f> {
     }
 
     /// The id of `location` (shown `shown_delta` away), added at the end when new.
+    ///
+    /// Every address outside the mappings shows as the one frame `[unknown]`, unless samples
+    /// keep their addresses, so one location, the first such address seen, stands for them
+    /// all. On a machine-wide `-g` recording they are mostly what frame-pointer walks read
+    /// through code built without frame pointers, nearly all distinct: two thirds of the
+    /// distinct addresses of a build's recording, each otherwise stored, merged from its
+    /// shard, symbolized and walked through on its own (issue #13).
     fn intern_location(&mut self, location: Location, shown_delta: u64) -> LocationId {
+        if let (Location::Unmapped(_), false) = (location, self.sample_addresses) {
+            if let Some(id) = self.unmapped {
+                return id;
+            }
+            let id = LocationId(self.locations.len() as u32);
+            self.locations.push((location, shown_delta));
+            self.unmapped = Some(id);
+            return id;
+        }
         let key = LocationKey::new(location, shown_delta);
         let hash = fold_hash(FxBuildHasher.hash_one(key));
         let locations = &self.locations;
@@ -629,6 +649,52 @@ mod tests {
         ));
         assert_eq!(table.frame_pointer_chains().count(), 2);
         assert!(!table.is_broken(first));
+    }
+
+    // See: issue #13 (addresses outside the mappings, as frame-pointer walks through code
+    // without frame pointers read them, cost one location, not one each)
+    #[test]
+    fn addresses_outside_the_mappings_share_the_first_ones_location_unless_kept() {
+        let spaces = spaces();
+        let chain = |junk: u64| -> Vec<u8> {
+            [PERF_CONTEXT_USER, 0x40_1000, junk, 0x40_2000]
+                .iter()
+                .flat_map(|e| e.to_le_bytes())
+                .collect()
+        };
+        let (first, second) = (chain(0x9000_0000), chain(0x9100_0000));
+        let input = |bytes| ChainInput {
+            callchain: Some(U64Slice::new(bytes, Endian::Little)),
+            ip: Some(0x40_1000),
+            cpumode: CpuMode::User,
+            call_stack: None,
+        };
+        for keep_addresses in [false, true] {
+            let mut table = ChainTable::new(false, keep_addresses);
+            let a = table.recorded(&spaces, key(space(0), &first), &input(&first));
+            let b = table.recorded(&spaces, key(space(0), &second), &input(&second));
+            assert_ne!(a, b, "two recorded stacks stay two chains");
+            let unmapped: Vec<Location> = table
+                .locations()
+                .iter()
+                .map(|&(location, _)| location)
+                .filter(|location| matches!(location, Location::Unmapped(_)))
+                .collect();
+            if keep_addresses {
+                assert_eq!(
+                    unmapped,
+                    [
+                        Location::Unmapped(Avma(0x9000_0000)),
+                        Location::Unmapped(Avma(0x9100_0000))
+                    ]
+                );
+                assert_ne!(table.chain(a), table.chain(b));
+            } else {
+                assert_eq!(unmapped, [Location::Unmapped(Avma(0x9000_0000))]);
+                assert_eq!(table.chain(a), table.chain(b));
+            }
+            assert_eq!(table.locations().len(), 2 + unmapped.len());
+        }
     }
 
     /// A user callchain of two frames in `/bin/app`, as the kernel records it.
