@@ -4,6 +4,7 @@
 use std::fmt::Write as _;
 
 use kprof_perfdata::{Endian, PerfFile, RecordKind, feature_name};
+use rayon::prelude::*;
 use serde::Serialize;
 
 use crate::analysis::Analysis;
@@ -67,21 +68,25 @@ impl Header {
     pub fn new(file: &PerfFile<'_>, analysis: &Analysis) -> Header {
         let profile = &analysis.profile;
         let f = file.features();
-        // One pass over the samples for both ends.
+        // Both ends in one pass over the samples, on every core (a million samples are
+        // tens of megabytes).
         let (first, last) = profile
             .samples
-            .iter()
+            .par_iter()
             .map(|s| s.time)
             .filter(|&t| t != 0)
             .fold(
-                (None, None),
-                |(first, last): (Option<u64>, Option<u64>), t| {
-                    (
-                        Some(first.map_or(t, |f| f.min(t))),
-                        Some(last.map_or(t, |l| l.max(t))),
-                    )
-                },
+                || (u64::MAX, 0),
+                |(first, last), t| (first.min(t), last.max(t)),
+            )
+            .reduce(
+                || (u64::MAX, 0),
+                |(first, last), (f, l)| (first.min(f), last.max(l)),
             );
+        let (first, last) = match first <= last {
+            true => (Some(first), Some(last)),
+            false => (None, None),
+        };
         Header {
             perf_version: f.version.clone(),
             hostname: f.hostname.clone(),

@@ -54,6 +54,24 @@ pub fn symbolize_locations(
     sample_addresses: bool,
 ) -> SymbolizedLocations {
     let locations = replayed.chains.locations();
+    // Each module's tables first, modules side by side: the pieces below all start with the
+    // modules most samples hit, and all but one thread would wait for the one loading it.
+    let mut used = vec![false; replayed.spaces.modules().count()];
+    for (location, _) in locations {
+        if let Location::Module { module, .. } = location {
+            if let Some(used) = used.get_mut(module.0 as usize) {
+                *used = true;
+            }
+        }
+    }
+    replayed
+        .spaces
+        .modules()
+        .filter(|(id, _)| used.get(id.0 as usize).copied().unwrap_or(false))
+        .collect::<Vec<_>>()
+        .into_par_iter()
+        .with_max_len(1)
+        .for_each(|(_, module)| symbolizer.preload(module));
     let per_piece = (locations.len() / (rayon::current_num_threads() * PIECES_PER_THREAD))
         .clamp(MIN_LOCATIONS_PER_PIECE, MAX_LOCATIONS_PER_PIECE);
     let pieces = locations

@@ -238,9 +238,11 @@ struct NamedStacks {
 
 impl NamedStacks {
     fn new(profile: &Profile, lines: bool) -> Self {
+        // Folding merges few profile stacks (those whose frames differ only in what names
+        // leave out): about as many nodes as stacks, so the tables are sized once.
         NamedStacks {
-            nodes: Vec::new(),
-            ids: HashMap::default(),
+            nodes: Vec::with_capacity(profile.stacks.len()),
+            ids: HashMap::with_capacity_and_hasher(profile.stacks.len(), FxBuildHasher),
             of_stack: vec![NO_NODE; profile.stacks.len()],
             frame_names: vec![None; profile.frames.len()],
             lines,

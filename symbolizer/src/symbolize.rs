@@ -220,6 +220,17 @@ impl Symbolizer {
         result
     }
 
+    /// Reads and parses the ELF file of `module` and its symbol tables now, instead of on its
+    /// first address (nothing for other kinds of module). A caller that knows which modules it
+    /// will symbolize can load them side by side: threads that meet one module at once would
+    /// all wait for the one loading it.
+    pub fn preload(&self, module: &Module) {
+        if matches!(module.kind, ModuleKind::Elf | ModuleKind::Vdso) {
+            let entry = self.cache.entry(module);
+            entry.loaded.get_or_init(|| self.load_elf(&entry, module));
+        }
+    }
+
     /// Reads and parses kallsyms now instead of on the first kernel address.
     ///
     /// Reading `/proc/kallsyms` costs tens of milliseconds of kernel time; a caller that knows
