@@ -115,6 +115,28 @@ fn parallel_callers_agree() {
     assert_eq!(report.iter().map(|m| m.resolved).sum::<u64>(), 4);
 }
 
+// See: issue #13 (modules loaded side by side before symbolizing)
+#[test]
+fn preloading_changes_neither_frames_nor_the_report() {
+    let addr = libc::malloc as unsafe extern "C" fn(usize) -> *mut libc::c_void as usize as u64;
+    let spaces = own_address_space();
+    let (module, offset) = locate_self(&spaces, addr);
+    let symbolize = |preload: bool| {
+        let symbolizer = Symbolizer::new(options(false, true));
+        if preload {
+            symbolizer.preload(module);
+            assert!(symbolizer.report().iter().all(|m| m.resolved == 0));
+        }
+        (symbolizer.symbolize(module, offset), symbolizer.report())
+    };
+    let (loaded_later, report_later) = symbolize(false);
+    let (preloaded, report_preloaded) = symbolize(true);
+    assert_eq!(preloaded, loaded_later);
+    assert_eq!(&*preloaded.frames[0].function, "malloc");
+    assert_eq!(report_preloaded, report_later);
+    assert_eq!(report_preloaded.iter().map(|m| m.resolved).sum::<u64>(), 1);
+}
+
 #[test]
 fn libc_malloc() {
     let addr = libc::malloc as unsafe extern "C" fn(usize) -> *mut libc::c_void as usize as u64;
