@@ -1,12 +1,14 @@
 //! The distinct stacks of a profile before symbolization: each sample's chain of locations,
 //! stored once per distinct chain and found again by what makes two stacks identical (the
-//! recorded bytes, or the unwound addresses), and each distinct location once. Symbolizing
-//! then costs one lookup per distinct location, not per frame of every sample.
+//! recorded bytes, or the unwound addresses), and each distinct location once (every address
+//! outside the mappings as one, and once the replay is done, the addresses one symbol names
+//! as one). Symbolizing then costs one lookup per distinct location, not per frame of every
+//! sample.
 
 use hashbrown::HashTable;
 use rayon::prelude::*;
 use rustc_hash::{FxBuildHasher, FxHashMap as HashMap};
-use std::hash::BuildHasher;
+use std::hash::{BuildHasher, Hash};
 use std::sync::Arc;
 
 use kprof_symbolizer::{AddressSpaces, Avma, Location, ModuleId, ModuleOffset};
@@ -484,6 +486,45 @@ impl<'f> ChainTable<'f> {
         });
     }
 
+    /// Makes the locations that `keys` (one per location, in order) gives one key one
+    /// location, the first of them, and renumbers the chains on the pool; a key of `None`
+    /// keeps its location apart. Returns, per location kept, how many it stands for. For
+    /// locations known to show the same frames (one symbol names them), so that each is
+    /// symbolized once and the chains through them share their callers' stacks. The table
+    /// takes no more chains afterwards (see [`ChainTable::finish_adding`]).
+    pub fn merge_locations<K: Eq + Hash>(&mut self, keys: Vec<Option<K>>) -> Vec<u32> {
+        self.finish_adding();
+        self.settle();
+        let mut first: HashMap<K, LocationId> = HashMap::default();
+        let mut new_ids: Vec<LocationId> = Vec::with_capacity(self.locations.len());
+        let mut kept: Vec<(Location, u64)> = Vec::new();
+        let mut stands_for: Vec<u32> = Vec::new();
+        for (&location, key) in self.locations.iter().zip(keys) {
+            let next = LocationId(kept.len() as u32);
+            let id = match key {
+                Some(key) => *first.entry(key).or_insert(next),
+                None => next,
+            };
+            if id == next {
+                kept.push(location);
+                stands_for.push(0);
+            }
+            if let Some(count) = stands_for.get_mut(id.0 as usize) {
+                *count += 1;
+            }
+            new_ids.push(id);
+        }
+        if kept.len() < self.locations.len() {
+            self.locations = kept;
+            self.segments.par_iter_mut().for_each(|segment| {
+                for id in &mut segment.locations {
+                    *id = new_ids.get(id.0 as usize).copied().unwrap_or(*id);
+                }
+            });
+        }
+        stands_for
+    }
+
     /// Forgets which recorded stacks were seen: their keys point into the file, and finding a
     /// stack again reads them, which keeps the pages of every stack's first sample in memory.
     /// A stack seen again becomes a new chain over the same locations, as in a later shard
@@ -695,6 +736,51 @@ mod tests {
             }
             assert_eq!(table.locations().len(), 2 + unmapped.len());
         }
+    }
+
+    // See: issue #13 (locations one symbol names become one, chains renumbered)
+    #[test]
+    fn merged_locations_keep_the_first_and_renumber_the_chains() {
+        let spaces = spaces();
+        let bytes =
+            |entries: &[u64]| -> Vec<u8> { entries.iter().flat_map(|e| e.to_le_bytes()).collect() };
+        let first = bytes(&[PERF_CONTEXT_USER, 0x40_1000, 0x40_2000, 0x40_3000]);
+        let second = bytes(&[PERF_CONTEXT_USER, 0x40_1008, 0x40_2000]);
+        let input = |bytes| ChainInput {
+            callchain: Some(U64Slice::new(bytes, Endian::Little)),
+            ip: None,
+            cpumode: CpuMode::User,
+            call_stack: None,
+        };
+        let mut table = ChainTable::new(false, false);
+        let a = table.recorded(&spaces, key(space(0), &first), &input(&first));
+        let b = table.recorded(&spaces, key(space(0), &second), &input(&second));
+        let offsets = |table: &ChainTable<'_>, chain| -> Vec<u64> {
+            table
+                .chain(chain)
+                .iter()
+                .map(|id| match table.locations()[id.0 as usize].0 {
+                    Location::Module { offset, .. } => offset.0,
+                    Location::Unmapped(address) => address.0,
+                })
+                .collect()
+        };
+        assert_eq!(offsets(&table, b), [0x1008, 0x2000]);
+        // 0x1000 and 0x1008 one function, 0x3000 no key: four locations become three.
+        let keys = table
+            .locations()
+            .iter()
+            .map(|&(location, _)| match location {
+                Location::Module { offset, .. } if offset.0 < 0x3000 => Some(offset.0 & !0xfff),
+                _ => None,
+            })
+            .collect();
+        let stands_for = table.merge_locations(keys);
+        assert_eq!(stands_for, [2, 1, 1]);
+        assert_eq!(table.locations().len(), 3);
+        assert_eq!(offsets(&table, a), [0x1000, 0x2000, 0x3000]);
+        assert_eq!(offsets(&table, b), [0x1000, 0x2000]);
+        assert_eq!(table.chain(b), &table.chain(a)[..2]);
     }
 
     /// A user callchain of two frames in `/bin/app`, as the kernel records it.

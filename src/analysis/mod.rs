@@ -133,7 +133,7 @@ fn replay_and_symbolize<'f>(
     // The replay runs here, in shards on the pool when nothing is to be unwound, else with
     // unwinding batches on the pool meanwhile; kernel symbols, which take a while to load, on
     // a thread of their own.
-    let replayed = std::thread::scope(|threads| {
+    let mut replayed = std::thread::scope(|threads| {
         threads.spawn(|| {
             symbolizer.preload_kernel_symbols();
         });
@@ -153,6 +153,7 @@ fn replay_and_symbolize<'f>(
         .as_ref()
         .map(|unwinder| unwinder.report(&replayed.spaces))
         .unwrap_or_default();
+    symbolize::merge_locations_by_symbol(&mut replayed, symbolizer, options);
     let symbolized =
         symbolize::symbolize_locations(&replayed, symbolizer, options.sample_addresses);
     Ok((replayed, symbolized, unwind_report))

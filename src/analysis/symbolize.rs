@@ -8,10 +8,13 @@ use std::hash::BuildHasher;
 use std::sync::Arc;
 
 use kprof_perfdata::PerfFile;
-use kprof_symbolizer::{AddressSpaces, Location, ModuleKind, SymFrame, Symbolizer};
+use kprof_symbolizer::{
+    AddressSpaces, Location, ModuleId, ModuleKind, SymFrame, SymbolKey, Symbolizer,
+};
 use rayon::prelude::*;
 
 use super::chain_table::{ChainId, ChainTable, LocationId};
+use super::options::AnalysisOptions;
 use super::quality::FramePointerReport;
 use super::replay::{PendingSample, Replayed};
 use crate::profile::{Event, Frame, FrameId, FrameKind, Meta, Profile, Sample, StackId, StackNode};
@@ -54,24 +57,7 @@ pub fn symbolize_locations(
     sample_addresses: bool,
 ) -> SymbolizedLocations {
     let locations = replayed.chains.locations();
-    // Each module's tables first, modules side by side: the pieces below all start with the
-    // modules most samples hit, and all but one thread would wait for the one loading it.
-    let mut used = vec![false; replayed.spaces.modules().count()];
-    for (location, _) in locations {
-        if let Location::Module { module, .. } = location {
-            if let Some(used) = used.get_mut(module.0 as usize) {
-                *used = true;
-            }
-        }
-    }
-    replayed
-        .spaces
-        .modules()
-        .filter(|(id, _)| used.get(id.0 as usize).copied().unwrap_or(false))
-        .collect::<Vec<_>>()
-        .into_par_iter()
-        .with_max_len(1)
-        .for_each(|(_, module)| symbolizer.preload(module));
+    preload_modules(replayed, symbolizer);
     let per_piece = (locations.len() / (rayon::current_num_threads() * PIECES_PER_THREAD))
         .clamp(MIN_LOCATIONS_PER_PIECE, MAX_LOCATIONS_PER_PIECE);
     let pieces = locations
@@ -103,6 +89,76 @@ pub fn symbolize_locations(
         })
         .collect();
     SymbolizedLocations { pieces }
+}
+
+/// Loads the ELF file and symbol tables of every module that a location of `replayed` is in,
+/// the modules side by side: pieces of the locations all start with the modules most samples
+/// hit, and all threads but one would wait for the one loading each.
+fn preload_modules(replayed: &Replayed<'_>, symbolizer: &Symbolizer) {
+    let mut used = vec![false; replayed.spaces.modules().count()];
+    for (location, _) in replayed.chains.locations() {
+        if let Location::Module { module, .. } = location {
+            if let Some(used) = used.get_mut(module.0 as usize) {
+                *used = true;
+            }
+        }
+    }
+    replayed
+        .spaces
+        .modules()
+        .filter(|(id, _)| used.get(id.0 as usize).copied().unwrap_or(false))
+        .collect::<Vec<_>>()
+        .into_par_iter()
+        .with_max_len(1)
+        .for_each(|(_, module)| symbolizer.preload(module));
+}
+
+/// Locations per task of [`merge_locations_by_symbol`]'s lookups.
+const LOCATIONS_PER_KEY_TASK: usize = 4096;
+
+/// Gives the addresses of a module that one symbol alone names (see
+/// [`Symbolizer::symbol_key`]) one location, the first one seen, unless samples keep their
+/// addresses or frames carry lines. Their frames are the same: each is then symbolized once,
+/// not once per address (on a machine-wide recording of a build, 260k addresses of modules
+/// come down to 79k symbols), and chains through them share their callers' stacks. The report
+/// counts every address as symbolizing each would.
+pub fn merge_locations_by_symbol(
+    replayed: &mut Replayed<'_>,
+    symbolizer: &Symbolizer,
+    options: &AnalysisOptions,
+) {
+    if options.sample_addresses || options.lines {
+        return;
+    }
+    preload_modules(replayed, symbolizer);
+    let spaces = &replayed.spaces;
+    let keys: Vec<Option<(ModuleId, SymbolKey)>> = replayed
+        .chains
+        .locations()
+        .par_iter()
+        .with_min_len(LOCATIONS_PER_KEY_TASK)
+        .map(|&(location, _)| match location {
+            Location::Module { module, offset } => symbolizer
+                .symbol_key(spaces.module(module), offset)
+                .map(|key| (module, key)),
+            Location::Unmapped(_) => None,
+        })
+        .collect();
+    let stands_for = replayed.chains.merge_locations(keys);
+    let mut merged_away = vec![0u64; spaces.modules().count()];
+    for (&(location, _), &count) in replayed.chains.locations().iter().zip(&stands_for) {
+        if let (Location::Module { module, .. }, 2..) = (location, count) {
+            if let Some(merged) = merged_away.get_mut(module.0 as usize) {
+                *merged += u64::from(count - 1);
+            }
+        }
+    }
+    for (id, module) in spaces.modules() {
+        match merged_away.get(id.0 as usize) {
+            Some(&count) if count > 0 => symbolizer.count_resolved(module, count),
+            _ => {}
+        }
+    }
 }
 
 /// The profile of a replayed file whose locations are `symbolized`

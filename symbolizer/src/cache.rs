@@ -70,6 +70,11 @@ impl ModuleEntry {
         self.resolved.fetch_add(1, Ordering::Relaxed);
     }
 
+    /// Counts `addresses` resolved addresses.
+    pub(crate) fn count_resolved_many(&self, addresses: u64) {
+        self.resolved.fetch_add(addresses, Ordering::Relaxed);
+    }
+
     /// Counts an unresolved address.
     pub(crate) fn count_unresolved(&self) {
         self.unresolved.fetch_add(1, Ordering::Relaxed);

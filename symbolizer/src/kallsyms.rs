@@ -278,6 +278,24 @@ impl Kallsyms {
     /// The function containing `addr` (the nearest preceding symbol: kallsyms has no sizes;
     /// of several at one address, the last listed).
     pub fn lookup(&self, addr: u64) -> Option<Arc<str>> {
+        let sym = self.symbol_at(addr)?;
+        let mut names = self.names.lock().unwrap_or_else(|e| e.into_inner());
+        let name = names
+            .entry(sym.name_at)
+            .or_insert_with(|| crate::cap::symbol_name(self.name_bytes(sym.name_at), false));
+        Some(Arc::clone(name))
+    }
+
+    /// Which symbol [`lookup`](Self::lookup) names `addr` by, as a number that no other
+    /// symbol of this file has, without making its name (nor taking the lock that naming
+    /// takes).
+    pub fn symbol_key(&self, addr: u64) -> Option<u32> {
+        self.symbol_at(addr).map(|sym| sym.name_at)
+    }
+
+    /// The symbol containing `addr`: the nearest preceding one (kallsyms has no sizes; of
+    /// several at one address, the last listed).
+    fn symbol_at(&self, addr: u64) -> Option<KSym> {
         if self.all_zero {
             return None;
         }
@@ -297,11 +315,7 @@ impl Kallsyms {
                     .last()?
             }
         };
-        let mut names = self.names.lock().unwrap_or_else(|e| e.into_inner());
-        let name = names
-            .entry(sym.name_at)
-            .or_insert_with(|| crate::cap::symbol_name(self.name_bytes(sym.name_at), false));
-        Some(Arc::clone(name))
+        Some(sym)
     }
 
     fn name_bytes(&self, name_at: u32) -> &[u8] {

@@ -90,8 +90,8 @@ pub use process::{
     AddressSpaces, Avma, Location, MappingInfo, Module, ModuleId, ModuleKind, ModuleOffset,
 };
 pub use symbolize::{
-    ModuleReport, Problem, SECTION_CACHE_MAX_BYTES, Status, SymFrame, Symbolized, Symbolizer,
-    SymbolizerOptions,
+    ModuleReport, Problem, SECTION_CACHE_MAX_BYTES, Status, SymFrame, SymbolKey, Symbolized,
+    Symbolizer, SymbolizerOptions,
 };
 
 #[cfg(test)]

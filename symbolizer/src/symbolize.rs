@@ -16,6 +16,31 @@ use crate::process::{Module, ModuleKind, ModuleOffset};
 pub use crate::report::{ModuleReport, Problem, Status, SymFrame, Symbolized};
 use crate::section_cache::SectionCache;
 
+/// Which symbol names an address's frames (see [`Symbolizer::symbol_key`]): equal for two
+/// addresses of one module exactly when one symbol of one table covers both.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct SymbolKey {
+    table: SymbolTableKind,
+    /// The symbol: its index in its table, where its PLT stub starts, or where its kallsyms
+    /// name is.
+    symbol: u64,
+}
+
+impl SymbolKey {
+    fn new(table: SymbolTableKind, symbol: u64) -> Self {
+        SymbolKey { table, symbol }
+    }
+}
+
+/// The tables a [`SymbolKey`] comes from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+enum SymbolTableKind {
+    Plt,
+    DebugFile,
+    File,
+    Kallsyms,
+}
+
 /// Largest kallsyms file we read: 256 MiB.
 const MAX_KALLSYMS_SIZE: u64 = 256 << 20;
 
@@ -218,6 +243,56 @@ impl Symbolizer {
             }
         }
         result
+    }
+
+    /// The symbol whose name alone makes the frames that [`symbolize`](Self::symbolize) gives
+    /// `offset` of `module`, or `None` when they may depend on the address itself (no symbol
+    /// covers it, DWARF gives its inline frames or lines, a JIT map, no symbols at all). Two
+    /// offsets of one module with equal keys symbolize to the same frames, so a caller can
+    /// symbolize one and count the others with [`count_resolved`](Self::count_resolved).
+    /// Counts nothing itself.
+    pub fn symbol_key(&self, module: &Module, offset: ModuleOffset) -> Option<SymbolKey> {
+        if self.options.lines {
+            return None;
+        }
+        match module.kind {
+            ModuleKind::Elf | ModuleKind::Vdso => {
+                let entry = self.cache.entry(module);
+                let Loaded::Elf(elf) = entry.loaded.get_or_init(|| self.load_elf(&entry, module))
+                else {
+                    return None;
+                };
+                // As `symbolize_elf` decides, in its order: DWARF is read only for an address
+                // inside the segments, then the tables name it, a PLT stub first (each table
+                // names every index its lookup gives).
+                let svma = elf.image.svma_of_offset(offset.0)?;
+                if self.options.inline && self.dwarf(&entry, elf).is_some() {
+                    return None;
+                }
+                if let Some(stub) = elf.image.plt.lookup(svma.0) {
+                    return Some(SymbolKey::new(SymbolTableKind::Plt, stub.start));
+                }
+                if let Some(index) = elf.debug_symbols.as_ref().and_then(|t| t.lookup(svma)) {
+                    return Some(SymbolKey::new(SymbolTableKind::DebugFile, index as u64));
+                }
+                let index = elf.image.symbols.lookup(svma)?;
+                Some(SymbolKey::new(SymbolTableKind::File, index as u64))
+            }
+            ModuleKind::Kernel | ModuleKind::KernelModule => {
+                self.kernel_symbol_source()?;
+                let kallsyms = self.kallsyms().as_ref().ok()?;
+                let at = kallsyms.symbol_key(offset.0)?;
+                Some(SymbolKey::new(SymbolTableKind::Kallsyms, u64::from(at)))
+            }
+            ModuleKind::Jit | ModuleKind::Unknown => None,
+        }
+    }
+
+    /// Counts `addresses` more addresses of `module` as resolved in the
+    /// [`report`](Self::report): addresses a caller gave the frames of another with the same
+    /// [`symbol_key`](Self::symbol_key) instead of symbolizing each.
+    pub fn count_resolved(&self, module: &Module, addresses: u64) {
+        self.cache.entry(module).count_resolved_many(addresses);
     }
 
     /// Reads and parses the ELF file of `module` and its symbol tables now, instead of on its

@@ -137,6 +137,34 @@ fn preloading_changes_neither_frames_nor_the_report() {
     assert_eq!(report_preloaded.iter().map(|m| m.resolved).sum::<u64>(), 1);
 }
 
+// See: issue #13 (addresses one symbol names share a location)
+#[test]
+fn symbol_keys_are_equal_exactly_within_one_symbol() {
+    let malloc = libc::malloc as unsafe extern "C" fn(usize) -> *mut libc::c_void as usize as u64;
+    let free = libc::free as unsafe extern "C" fn(*mut libc::c_void) as usize as u64;
+    let spaces = own_address_space();
+    let (module, at_malloc) = locate_self(&spaces, malloc);
+    let (_, at_free) = locate_self(&spaces, free);
+    let inside_malloc = ModuleOffset(at_malloc.0 + 1);
+    let symbolizer = Symbolizer::new(options(false, true));
+    let key = |offset| symbolizer.symbol_key(module, offset);
+    assert!(key(at_malloc).is_some());
+    assert_eq!(key(at_malloc), key(inside_malloc));
+    assert_ne!(key(at_malloc), key(at_free));
+    // Equal keys, equal frames: what lets a caller symbolize one and count the other.
+    assert_eq!(
+        symbolizer.symbolize(module, at_malloc).frames,
+        symbolizer.symbolize(module, inside_malloc).frames
+    );
+    let resolved = |s: &Symbolizer| s.report().iter().map(|m| m.resolved).sum::<u64>();
+    assert_eq!(resolved(&symbolizer), 2, "keys count nothing");
+    symbolizer.count_resolved(module, 3);
+    assert_eq!(resolved(&symbolizer), 5);
+    // With lines, frames may differ within a function: no key.
+    let with_lines = Symbolizer::new(options(true, false));
+    assert_eq!(with_lines.symbol_key(module, at_malloc), None);
+}
+
 #[test]
 fn libc_malloc() {
     let addr = libc::malloc as unsafe extern "C" fn(usize) -> *mut libc::c_void as usize as u64;
