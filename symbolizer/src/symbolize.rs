@@ -7,7 +7,7 @@ use std::sync::{Arc, OnceLock};
 
 use crate::cache::{Loaded, LoadedElf, ModuleCache, ModuleEntry};
 use crate::debuginfo::{DebugInfo, find_debug_file};
-use crate::elf::{ElfImage, build_ids_match, hex};
+use crate::elf::{ElfImage, Svma, build_ids_match, hex};
 use crate::error::Error;
 use crate::kallsyms::Kallsyms;
 use crate::mapped::{MappedFile, SharedBytes, read_regular};
@@ -39,6 +39,35 @@ enum SymbolTableKind {
     DebugFile,
     File,
     Kallsyms,
+}
+
+/// The symbol that names `svma` of `elf`: a PLT stub (named `function@plt`, never after the
+/// symbol before it: a size-0 `_init` would otherwise reach over the whole PLT), else the
+/// separate debug file's `.symtab`, else the file's own symbols.
+fn elf_symbol(elf: &LoadedElf, svma: Svma) -> Option<SymbolKey> {
+    if let Some(stub) = elf.image.plt.lookup(svma.0) {
+        return Some(SymbolKey::new(SymbolTableKind::Plt, stub.start));
+    }
+    if let Some(index) = elf.debug_symbols.as_ref().and_then(|t| t.lookup(svma)) {
+        return Some(SymbolKey::new(SymbolTableKind::DebugFile, index as u64));
+    }
+    let index = elf.image.symbols.lookup(svma)?;
+    Some(SymbolKey::new(SymbolTableKind::File, index as u64))
+}
+
+/// The name of the symbol [`elf_symbol`] found (every index a table's lookup gives has one).
+fn elf_symbol_name(elf: &LoadedElf, key: SymbolKey) -> Option<Arc<str>> {
+    let index = usize::try_from(key.symbol).ok();
+    match key.table {
+        SymbolTableKind::Plt => elf
+            .image
+            .plt
+            .lookup(key.symbol)
+            .map(|e| Arc::clone(&e.name)),
+        SymbolTableKind::DebugFile => elf.debug_symbols.as_ref()?.name(index?),
+        SymbolTableKind::File => elf.image.symbols.name(index?),
+        SymbolTableKind::Kallsyms => None,
+    }
 }
 
 /// Largest kallsyms file we read: 256 MiB.
@@ -262,21 +291,13 @@ impl Symbolizer {
                 else {
                     return None;
                 };
-                // As `symbolize_elf` decides, in its order: DWARF is read only for an address
-                // inside the segments, then the tables name it, a PLT stub first (each table
-                // names every index its lookup gives).
+                // As `symbolize_elf` decides: DWARF is read only for an address inside the
+                // segments, and where it gives inline frames they follow the address.
                 let svma = elf.image.svma_of_offset(offset.0)?;
                 if self.options.inline && self.dwarf(&entry, elf).is_some() {
                     return None;
                 }
-                if let Some(stub) = elf.image.plt.lookup(svma.0) {
-                    return Some(SymbolKey::new(SymbolTableKind::Plt, stub.start));
-                }
-                if let Some(index) = elf.debug_symbols.as_ref().and_then(|t| t.lookup(svma)) {
-                    return Some(SymbolKey::new(SymbolTableKind::DebugFile, index as u64));
-                }
-                let index = elf.image.symbols.lookup(svma)?;
-                Some(SymbolKey::new(SymbolTableKind::File, index as u64))
+                elf_symbol(elf, svma)
             }
             ModuleKind::Kernel | ModuleKind::KernelModule => {
                 self.kernel_symbol_source()?;
@@ -555,18 +576,7 @@ impl Symbolizer {
             return unresolved(module, offset, Problem::OutsideSegments);
         };
         let demangle = self.options.demangle;
-        // A PLT stub is named `function@plt`, never after the symbol before it (a size-0
-        // `_init` would otherwise reach over the whole PLT).
-        let plt_name = elf.image.plt.lookup(svma.0).map(|e| Arc::clone(&e.name));
-        let symbol_name = plt_name
-            .or_else(|| {
-                let t = elf.debug_symbols.as_ref()?;
-                t.lookup(svma).and_then(|i| t.name(i))
-            })
-            .or_else(|| {
-                let t = &elf.image.symbols;
-                t.lookup(svma).and_then(|i| t.name(i))
-            });
+        let symbol_name = elf_symbol(elf, svma).and_then(|key| elf_symbol_name(elf, key));
         let wants_dwarf = self.options.lines || self.options.inline;
         let dwarf_frames = if wants_dwarf {
             self.dwarf(entry, elf)
