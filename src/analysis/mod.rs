@@ -153,6 +153,8 @@ fn replay_and_symbolize<'f>(
         .as_ref()
         .map(|unwinder| unwinder.report(&replayed.spaces))
         .unwrap_or_default();
+    // Once, before the symbol keys and the symbols, which both read the modules' tables.
+    symbolize::preload_modules(&replayed, symbolizer);
     symbolize::merge_locations_by_symbol(&mut replayed, symbolizer, options);
     let symbolized =
         symbolize::symbolize_locations(&replayed, symbolizer, options.sample_addresses);

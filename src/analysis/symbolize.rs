@@ -57,7 +57,6 @@ pub fn symbolize_locations(
     sample_addresses: bool,
 ) -> SymbolizedLocations {
     let locations = replayed.chains.locations();
-    preload_modules(replayed, symbolizer);
     let per_piece = (locations.len() / (rayon::current_num_threads() * PIECES_PER_THREAD))
         .clamp(MIN_LOCATIONS_PER_PIECE, MAX_LOCATIONS_PER_PIECE);
     let pieces = locations
@@ -94,7 +93,7 @@ pub fn symbolize_locations(
 /// Loads the ELF file and symbol tables of every module that a location of `replayed` is in,
 /// the modules side by side: pieces of the locations all start with the modules most samples
 /// hit, and all threads but one would wait for the one loading each.
-fn preload_modules(replayed: &Replayed<'_>, symbolizer: &Symbolizer) {
+pub fn preload_modules(replayed: &Replayed<'_>, symbolizer: &Symbolizer) {
     let mut used = vec![false; replayed.spaces.modules().count()];
     for (location, _) in replayed.chains.locations() {
         if let Location::Module { module, .. } = location {
@@ -130,7 +129,6 @@ pub fn merge_locations_by_symbol(
     if options.sample_addresses || options.lines {
         return;
     }
-    preload_modules(replayed, symbolizer);
     let spaces = &replayed.spaces;
     let keys: Vec<Option<(ModuleId, SymbolKey)>> = replayed
         .chains
