@@ -779,6 +779,58 @@ fn sorted_records_order_by_time_and_inherit() {
     );
 }
 
+// See: issue #13 (the side-band pass steps over samples unread)
+#[test]
+fn samples_are_skipped_in_time_order_and_nothing_else_is() {
+    let mut r = RecordBuilder::new(Endian::Little);
+    let sample = |r: &mut RecordBuilder, time: u64| {
+        r.record(rk::SAMPLE, 2, |b| {
+            b.u64(time).u64(time);
+        });
+    };
+    r.record(rk::COMM, 0, |b| {
+        b.u32(1).u32(1).cstr(b"a");
+    });
+    sample(&mut r, 30);
+    sample(&mut r, 10);
+    r.record(rk::FINISHED_ROUND, 0, |_| {}); // inherits 10
+    sample(&mut r, 20);
+    let bytes = FileBuilder::new(Endian::Little)
+        .attr(
+            AttrSpec {
+                sample_type: st::IP | st::TIME,
+                ..AttrSpec::default()
+            },
+            &[],
+        )
+        .records(&r.into_bytes())
+        .build_file();
+    let file = PerfFile::parse(&bytes).unwrap();
+    // Time order: COMM, sample 10, FINISHED_ROUND, sample 20, sample 30. Skipping where it
+    // can, a walk reads only the others, and skips each sample once.
+    let mut sorted = file.sorted_records().unwrap();
+    let mut walk = Vec::new();
+    loop {
+        if sorted.skip_sample() {
+            walk.push("skipped".to_string());
+            continue;
+        }
+        let Some(record) = sorted.next() else { break };
+        walk.push(format!("{}", record.unwrap().record.kind()));
+    }
+    let (comm, round) = (rk::COMM.to_string(), rk::FINISHED_ROUND.to_string());
+    assert_eq!(walk, [&comm, "skipped", &round, "skipped", "skipped"]);
+    assert!(!sorted.skip_sample(), "nothing is left to skip");
+    // Skipping is stepping: the records that follow are those a plain walk gives there.
+    let mut sorted = file.sorted_records().unwrap();
+    assert!(!sorted.skip_sample(), "a COMM is not skipped");
+    sorted.next();
+    assert!(sorted.skip_sample());
+    let next = sorted.next().unwrap().unwrap();
+    assert_eq!(next.record.kind(), rk::FINISHED_ROUND);
+    assert_eq!(sorted.len(), 2);
+}
+
 /// A file of `times.len()` IP|TID|TIME|CPU|PERIOD|CALLCHAIN samples with those times, in file
 /// order, with an attr of two ids (so samples are matched to it by id).
 fn timed_samples_file(times: &[u64]) -> Vec<u8> {

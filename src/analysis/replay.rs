@@ -165,6 +165,11 @@ impl<'f> Spaces<'f> {
         *self.generations.entry(pid).or_insert(0) += 1;
     }
 
+    /// True when some process has exec'd and run no user code since.
+    fn exec_under_way(&self) -> bool {
+        !self.execs_under_way.is_empty()
+    }
+
     /// True when a user-mode sample of `pid` ends an exec under way (see
     /// [`Spaces::exec_returned`]).
     fn ends_exec(&self, pid: u32, cpumode: CpuMode) -> bool {
@@ -220,6 +225,11 @@ impl<'f> Spaces<'f> {
     }
 
     fn exit(&mut self, f: &ForkExit, no_walks_out: NoWalksOut<'_>) {
+        // A process that exits before running its new image leaves no exec under way: its
+        // pid may name another process later.
+        if f.pid == f.tid {
+            self.execs_under_way.remove(&f.pid);
+        }
         self.change(no_walks_out).exit(f.pid, f.tid);
     }
 }
@@ -425,6 +435,13 @@ impl<'o, 'f> Replay<'o, 'f> {
                 recorded_floor = records.unread_floor();
             }
             until_forget -= 1;
+            // The side-band pass steps over samples unread while no exec is under way: only
+            // a sample that ends one changes the address spaces (issue #13).
+            if self.side_band_only && !self.spaces.exec_under_way() && records.skip_sample() {
+                replayed += 1;
+                side_band_samples += 1;
+                continue;
+            }
             let Some(record) = records.next_ref() else {
                 break;
             };

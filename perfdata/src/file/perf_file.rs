@@ -8,7 +8,7 @@ use crate::attr::EventAttr;
 use crate::endian::{Cursor, Endian};
 use crate::error::{Error, Result};
 use crate::features::Features;
-use crate::kinds::{FILE_HEADER_SIZE, PIPE_HEADER_SIZE, record_type_name};
+use crate::kinds::{FILE_HEADER_SIZE, PIPE_HEADER_SIZE, record as record_kind, record_type_name};
 use crate::notes::Note;
 use crate::parse_info::RecordParseInfo;
 use crate::record::Record;
@@ -54,11 +54,44 @@ pub struct PerfFile<'a> {
     /// `(time, position)` of each record of the (decompressed) stream, found by the one pass
     /// over record headers that parsing makes, then sorted: a record without a time has the
     /// time of the one before it in the stream. Time order needs no second pass.
-    pub(super) record_index: Vec<(u64, usize)>,
+    pub(super) record_index: Vec<IndexEntry>,
     /// Where that pass met a record header it could not split, if it did.
     pub(super) bad_record_at: Option<usize>,
     /// The event formats of the recorded tracepoints (TRACING_DATA), when the recording has them.
     pub(super) tracing: Option<TracingData>,
+}
+
+/// A record of the index: the time records are ordered by, and where the record starts in
+/// the stream, with whether it is a SAMPLE in the position's low bit. Sixteen bytes, as the
+/// time and position alone: the index of a big file has millions of entries. Entries order
+/// by time, then position, and no two have one position.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub(super) struct IndexEntry {
+    /// The record's time, or that of the record before it in the stream.
+    pub(super) time: u64,
+    /// The position, shifted left one bit over whether the record is a SAMPLE.
+    position_and_sample: usize,
+}
+
+impl IndexEntry {
+    /// The entry of a record of type `kind` at `pos` (a position in a slice, below
+    /// `isize::MAX`: the shift loses nothing).
+    pub(super) fn new(time: u64, pos: usize, kind: u32) -> Self {
+        IndexEntry {
+            time,
+            position_and_sample: pos << 1 | usize::from(kind == record_kind::SAMPLE),
+        }
+    }
+
+    /// Where the record starts in the stream.
+    pub(super) fn pos(self) -> usize {
+        self.position_and_sample >> 1
+    }
+
+    /// Whether the record is a SAMPLE.
+    pub(super) fn is_sample(self) -> bool {
+        self.position_and_sample & 1 == 1
+    }
 }
 
 /// Counts over all records.

@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 
 use super::header::record_feature_unknown;
-use super::perf_file::{ParseOptions, PerfFile, SCAN_REPORT_BYTES};
+use super::perf_file::{IndexEntry, ParseOptions, PerfFile, SCAN_REPORT_BYTES};
 use crate::attr::{ATTR_SIZE_VER0, EventAttr};
 use crate::compress::expand;
 use crate::endian::Cursor;
@@ -92,7 +92,8 @@ impl<'a> PerfFile<'a> {
                 }
             };
             last_time = self.info.quick_time(&raw).unwrap_or(last_time);
-            self.record_index.push((last_time, pos));
+            self.record_index
+                .push(IndexEntry::new(last_time, pos, raw.kind));
             touch_ahead(data, pos, raw.span);
             if (pos + raw.span) / SCAN_REPORT_BYTES != pos / SCAN_REPORT_BYTES {
                 scanned(self.data_base + pos as u64);
@@ -238,7 +239,7 @@ impl<'a> PerfFile<'a> {
             if record_type_name(raw.kind) == "UNKNOWN" {
                 *unknown.entry(raw.kind).or_default() += 1;
             }
-            starts.push((0, pos));
+            starts.push(IndexEntry::new(0, pos, raw.kind));
             pos += raw.span;
         }
         self.record_index = starts;

@@ -3,7 +3,7 @@
 
 use std::ops::Range;
 
-use super::perf_file::PerfFile;
+use super::perf_file::{IndexEntry, PerfFile};
 use super::scan::RecordRef;
 use crate::error::Result;
 use crate::parse_info::RawRecord;
@@ -15,17 +15,17 @@ impl<'a> PerfFile<'a> {
         let (data, base) = self.stream();
         let mut last = 0u64;
         let mut times = Vec::with_capacity(self.record_index.len());
-        for (i, &(_, pos)) in self.record_index.iter().enumerate() {
-            if let Some(&(_, ahead)) = self.record_index.get(i + 8) {
-                std::hint::black_box(data.get(ahead).copied());
+        for (i, entry) in self.record_index.iter().enumerate() {
+            if let Some(ahead) = self.record_index.get(i + 8) {
+                std::hint::black_box(data.get(ahead.pos()).copied());
             }
-            if let Ok(raw) = RawRecord::split(data, pos, base, self.info.endian()) {
+            if let Ok(raw) = RawRecord::split(data, entry.pos(), base, self.info.endian()) {
                 last = self.info.quick_time(&raw).unwrap_or(last);
             }
             times.push(last);
         }
         for (entry, time) in self.record_index.iter_mut().zip(times) {
-            entry.0 = time;
+            entry.time = time;
         }
     }
 
@@ -47,7 +47,7 @@ impl<'a> PerfFile<'a> {
     /// own, or that of the record before it in file order), or `None` past the end. Times do
     /// not decrease with `index`: a caller splitting time order can cut where the time moves.
     pub fn sorted_time(&self, index: usize) -> Option<u64> {
-        self.record_index.get(index).map(|&(time, _)| time)
+        self.record_index.get(index).map(|entry| entry.time)
     }
 
     /// The records at positions `range` of time order (what
@@ -72,7 +72,7 @@ impl<'a> PerfFile<'a> {
             .map(|block| {
                 block
                     .iter()
-                    .map(|&(_, pos)| pos)
+                    .map(|entry| entry.pos())
                     .min()
                     .unwrap_or(usize::MAX)
             })
@@ -99,7 +99,7 @@ pub struct SortedRecords<'p> {
     file: &'p PerfFile<'p>,
     data: &'p [u8],
     base: u64,
-    index: std::slice::Iter<'p, (u64, usize)>,
+    index: std::slice::Iter<'p, IndexEntry>,
     /// Records in the piece of time order this iterates ([`PerfFile::sorted_records_in`]).
     length: usize,
     /// See [`SortedRecords::unread_floor`].
@@ -121,13 +121,13 @@ impl<'p> SortedRecords<'p> {
     /// The stream from the start of the record `ahead` places after the next one, without
     /// reading it: for callers that ask the CPU to fetch records before they get to them.
     pub fn upcoming_start(&self, ahead: usize) -> Option<&'p [u8]> {
-        let &(_, pos) = self.index.as_slice().get(ahead)?;
+        let pos = self.index.as_slice().get(ahead)?.pos();
         self.data.get(pos..)
     }
 
     /// The whole record `ahead` places after the next one (reads its header).
     pub fn upcoming_record(&self, ahead: usize) -> Option<&'p [u8]> {
-        let &(_, pos) = self.index.as_slice().get(ahead)?;
+        let pos = self.index.as_slice().get(ahead)?.pos();
         let raw = RawRecord::split(self.data, pos, self.base, self.file.info.endian()).ok()?;
         self.data.get(pos..pos + raw.span)
     }
@@ -136,12 +136,30 @@ impl<'p> SortedRecords<'p> {
 impl<'p> SortedRecords<'p> {
     /// The next record in time order, split but not decoded.
     pub fn next_ref(&mut self) -> Option<Result<RecordRef<'p>>> {
-        let &(_, pos) = self.index.next()?;
+        let pos = self.index.next()?.pos();
         let offset = self.base + pos as u64;
         Some(
             RawRecord::split(self.data, pos, self.base, self.file.info.endian())
                 .map(|raw| RecordRef { offset, raw }),
         )
+    }
+}
+
+impl SortedRecords<'_> {
+    /// Steps over the next record, without reading it, when it is a SAMPLE (as its header said
+    /// when parsing indexed it); returns whether it did. For passes that follow only the
+    /// side-band records: on a machine-wide recording nine records in ten are samples, and
+    /// reading each one's header is a cache miss.
+    pub fn skip_sample(&mut self) -> bool {
+        let is_sample = self
+            .index
+            .as_slice()
+            .first()
+            .is_some_and(|entry| entry.is_sample());
+        if is_sample {
+            self.index.next();
+        }
+        is_sample
     }
 }
 
