@@ -99,7 +99,13 @@ pub struct NameId(u64);
 #[derive(Debug, Clone, Default)]
 pub struct Folder {
     names: IndexSet<Box<str>, FxBuildHasher>,
+    /// Stacks added one at a time, each once with its summed weight.
     stacks: FxHashMap<Box<[FrameId]>, u64>,
+    /// Stacks added in bulk ([`Folder::add_interned`]), not summed as they come: one may
+    /// repeat another or one of `stacks`, and every reader sums equal stacks (outputs sort
+    /// the stacks, then merge equal lines). Hashing a machine-wide profile's 150k stacks into
+    /// `stacks` would take one thread longer than gathering them takes all (issue #13).
+    gathered: Vec<(Box<[FrameId]>, u64)>,
     total: u64,
     scratch: Vec<FrameId>,
 }
@@ -209,7 +215,7 @@ impl Folder {
                 (ids.collect(), weight)
             })
             .collect();
-        self.stacks.reserve(packed.len());
+        self.gathered.reserve(packed.len());
         for (stack, weight) in packed {
             if weight == 0 {
                 continue;
@@ -219,21 +225,30 @@ impl Folder {
                 continue;
             }
             self.total = self.total.saturating_add(weight);
-            let sum = self.stacks.entry(stack).or_insert(0);
-            *sum = sum.saturating_add(weight);
+            self.gathered.push((stack, weight));
         }
+    }
+
+    /// Every stack added, with its weight; a stack may come more than once (see
+    /// [`Folder::gathered`]).
+    fn all_stacks(&self) -> impl Iterator<Item = (&[FrameId], u64)> + '_ {
+        let summed = self.stacks.iter();
+        let gathered = self.gathered.iter().map(|(stack, weight)| (stack, weight));
+        summed
+            .chain(gathered)
+            .map(|(stack, weight)| (&**stack, *weight))
     }
 
     /// Adds every stack of `other` to `self` (for rayon's `fold`/`reduce`).
     ///
     /// The outputs are identical whatever the order of merging.
     pub fn merge(&mut self, mut other: Folder) {
-        if self.stacks.is_empty() {
+        if self.is_empty() {
             std::mem::swap(self, &mut other);
             return;
         }
         let remap: Vec<u64> = other.names.iter().map(|name| self.intern(name)).collect();
-        for (stack, weight) in other.stacks {
+        for (stack, weight) in other.stacks.into_iter().chain(other.gathered) {
             let mut scratch = std::mem::take(&mut self.scratch);
             scratch.clear();
             for id in stack.iter() {
@@ -252,12 +267,17 @@ impl Folder {
 
     /// Whether no stack with a non-zero weight was added.
     pub fn is_empty(&self) -> bool {
-        self.stacks.is_empty()
+        self.stacks.is_empty() && self.gathered.is_empty()
     }
 
     /// The number of distinct stacks (names and kinds).
     pub fn len(&self) -> usize {
-        self.stacks.len()
+        if self.gathered.is_empty() {
+            return self.stacks.len();
+        }
+        let distinct: rustc_hash::FxHashSet<&[FrameId]> =
+            self.all_stacks().map(|(stack, _)| stack).collect();
+        distinct.len()
     }
 
     /// Every distinct stack of raw names (root first) with its summed weight, sorted by names.
@@ -265,13 +285,13 @@ impl Folder {
     /// Stacks that differ only in frame kinds are summed.
     pub fn stacks(&self) -> impl Iterator<Item = (Vec<&str>, u64)> + '_ {
         let mut sorted: BTreeMap<Vec<&str>, u64> = BTreeMap::new();
-        for (stack, weight) in &self.stacks {
+        for (stack, weight) in self.all_stacks() {
             let names = stack
                 .iter()
                 .map(|id| self.name(Self::unpack(*id).0))
                 .collect();
             let sum = sorted.entry(names).or_default();
-            *sum = sum.saturating_add(*weight);
+            *sum = sum.saturating_add(weight);
         }
         sorted.into_iter()
     }
@@ -279,8 +299,7 @@ impl Folder {
     /// Every distinct stack of raw names with kinds (root first) and its weight, sorted.
     pub fn stacks_with_kinds(&self) -> impl Iterator<Item = (Vec<(&str, FrameKind)>, u64)> + '_ {
         let mut sorted: Vec<(Vec<(&str, FrameKind)>, u64)> = self
-            .stacks
-            .iter()
+            .all_stacks()
             .map(|(stack, weight)| {
                 let frames = stack
                     .iter()
@@ -289,10 +308,18 @@ impl Folder {
                         (self.name(index), kind)
                     })
                     .collect();
-                (frames, *weight)
+                (frames, weight)
             })
             .collect();
         sorted.sort_unstable();
+        sorted.dedup_by(|later, kept| {
+            if later.0 == kept.0 {
+                kept.1 = kept.1.saturating_add(later.1);
+                true
+            } else {
+                false
+            }
+        });
         sorted.into_iter()
     }
 
@@ -322,8 +349,7 @@ impl Folder {
             }
         };
         let mut lines: Vec<(String, u64)> = self
-            .stacks
-            .iter()
+            .all_stacks()
             .map(|(stack, weight)| {
                 let mut line = String::new();
                 if leaf_first {
@@ -331,7 +357,7 @@ impl Folder {
                 } else {
                     stack.iter().for_each(|id| push_frame(&mut line, id));
                 }
-                (line, *weight)
+                (line, weight)
             })
             .collect();
         lines.sort_unstable_by(|a, b| a.0.cmp(&b.0));
@@ -417,11 +443,7 @@ impl Folder {
     /// distinct frame texts are sorted once and each stack is sorted as a sequence of their
     /// ranks, without building or comparing its text.
     pub(crate) fn frame_ordered_stacks(&self, annotate: bool, leaf_first: bool) -> RankedStacks {
-        let stacks: Vec<(&[FrameId], u64)> = self
-            .stacks
-            .iter()
-            .map(|(stack, weight)| (&**stack, *weight))
-            .collect();
+        let stacks: Vec<(&[FrameId], u64)> = self.all_stacks().collect();
         // Frame ids whose texts are equal (a kind without annotation, names that sanitise
         // alike) get equal ranks.
         let mut texts: Vec<(String, FrameId)> = self
@@ -510,11 +532,11 @@ impl Folder {
         }
     }
 
-    /// Raw stacks as ((interned name index, kind) root first, weight), for the diff module.
+    /// Raw stacks as ((interned name index, kind) root first, weight), for the diff module; a
+    /// stack may come more than once (see [`Folder::gathered`]).
     pub(crate) fn raw_stacks(&self) -> impl Iterator<Item = (Vec<(usize, FrameKind)>, u64)> + '_ {
-        self.stacks
-            .iter()
-            .map(|(stack, weight)| (stack.iter().map(|id| Self::unpack(*id)).collect(), *weight))
+        self.all_stacks()
+            .map(|(stack, weight)| (stack.iter().map(|id| Self::unpack(*id)).collect(), weight))
     }
 
     /// The raw name of an interned index.
@@ -764,6 +786,49 @@ mod tests {
             "[unknown] 4\nmain;a:b 3\nmain;sys_[k] 2\n"
         );
         assert_eq!(by_id.total(), 9);
+    }
+
+    // See: issue #13 (stacks added in bulk are summed where they are read)
+    #[test]
+    fn stacks_added_in_bulk_more_than_once_are_summed_in_every_output() {
+        let mut once = Folder::new();
+        once.add_with_kinds(&[("main", FrameKind::User), ("sys", FrameKind::Kernel)], 7);
+        once.add_with_kinds(&[("main", FrameKind::User), ("a;b", FrameKind::User)], 3);
+        let mut repeated = Folder::new();
+        repeated.add_with_kinds(&[("main", FrameKind::User), ("sys", FrameKind::Kernel)], 2);
+        let [main, sys, ab] = ["main", "sys", "a;b"].map(|name| repeated.intern_name(name));
+        let stacks: [(&[(NameId, FrameKind)], u64); 3] = [
+            (&[(main, FrameKind::User), (sys, FrameKind::Kernel)], 4),
+            (&[(main, FrameKind::User), (ab, FrameKind::User)], 3),
+            (&[(main, FrameKind::User), (sys, FrameKind::Kernel)], 1),
+        ];
+        repeated.add_interned(stacks.len(), |i, frames| {
+            frames.extend_from_slice(stacks[i].0);
+            stacks[i].1
+        });
+        let annotated = |f: &Folder| {
+            let mut out = Vec::new();
+            f.write_folded_annotated(&mut out).unwrap();
+            String::from_utf8(out).unwrap()
+        };
+        assert_eq!(annotated(&repeated), "main;a:b 3\nmain;sys_[k] 7\n");
+        assert_eq!(annotated(&repeated), annotated(&once));
+        assert_eq!(folded(&repeated), folded(&once));
+        assert_eq!(repeated.len(), 2);
+        assert_eq!(repeated.total(), 10);
+        assert!(repeated.stacks().eq(once.stacks()));
+        assert!(repeated.stacks_with_kinds().eq(once.stacks_with_kinds()));
+        let svg = |f: &Folder| {
+            let mut out = Vec::new();
+            crate::render_svg(f, &crate::SvgOptions::default(), &mut out).unwrap();
+            out
+        };
+        assert_eq!(svg(&repeated), svg(&once));
+        // Merged into another folder, they are summed there too.
+        let mut merged = Folder::new();
+        merged.add(&["other"], 1);
+        merged.merge(repeated);
+        assert_eq!(folded(&merged), "main;a:b 3\nmain;sys 7\nother 1\n");
     }
 
     #[test]

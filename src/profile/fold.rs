@@ -90,31 +90,56 @@ pub fn weights_by<K: Copy + Ord + std::hash::Hash + Send + Sync>(
 }
 
 /// The summed weight of `samples` per key (`key` gives none for a sample that does not
-/// count), on the thread pool. Each task sums the keys of its own share of the key space
-/// over all samples, so no task's sums are merged into another's: a merge rehashes as many
-/// entries as it sums when most keys are distinct, as on machine-wide recordings (issue #13
-/// point 2). Sums do not depend on the order they are added in: they saturate.
+/// count), on the thread pool: runs of samples are keyed and their keys dealt into shares of
+/// the key space, then each share is summed on a task of its own, so no task's sums are merged
+/// into another's (a merge rehashes as many entries as it sums when most keys are distinct, as
+/// on machine-wide recordings) and each sample is keyed once (issue #13 point 2). Sums do not
+/// depend on the order they are added in: they saturate.
 fn sums_by_share<K: Copy + Eq + std::hash::Hash + Send + Sync>(
     samples: &[Sample],
     key: impl Fn(&Sample) -> Option<K> + Sync,
     weight: Weight,
 ) -> Vec<HashMap<K, u64>> {
-    let shares = if samples.len() < 2 * SAMPLES_PER_SHARE {
-        1
-    } else {
-        rayon::current_num_threads().clamp(1, samples.len() / SAMPLES_PER_SHARE)
+    let add = |sums: &mut HashMap<K, u64>, key: K, weight: u64| {
+        let sum = sums.entry(key).or_insert(0);
+        *sum = sum.saturating_add(weight);
     };
+    let shares = match samples.len() / SAMPLES_PER_SHARE {
+        0 | 1 => 1,
+        most => rayon::current_num_threads().clamp(1, most),
+    };
+    if shares == 1 {
+        let mut sums = HashMap::<K, u64>::default();
+        for sample in samples {
+            if let Some(key) = key(sample) {
+                add(&mut sums, key, weight.of(sample));
+            }
+        }
+        return vec![sums];
+    }
+    // Per run of samples, per share: its keys and weights.
+    let dealt: Vec<Vec<Vec<(K, u64)>>> = samples
+        .par_chunks(SAMPLES_PER_SHARE)
+        .map(|run| {
+            let mut by_share: Vec<Vec<(K, u64)>> = vec![Vec::new(); shares];
+            for sample in run {
+                let Some(key) = key(sample) else { continue };
+                let share = share_of(FxBuildHasher.hash_one(key), shares);
+                if let Some(keys) = by_share.get_mut(share) {
+                    keys.push((key, weight.of(sample)));
+                }
+            }
+            by_share
+        })
+        .collect();
     (0..shares)
         .into_par_iter()
         .map(|share| {
             let mut sums = HashMap::<K, u64>::default();
-            for sample in samples {
-                let Some(key) = key(sample) else { continue };
-                if shares > 1 && share_of(FxBuildHasher.hash_one(key), shares) != share {
-                    continue;
+            for run in &dealt {
+                for &(key, weight) in run.get(share).into_iter().flatten() {
+                    add(&mut sums, key, weight);
                 }
-                let sum = sums.entry(key).or_insert(0);
-                *sum = sum.saturating_add(weight.of(sample));
             }
             sums
         })
