@@ -55,6 +55,16 @@ pub fn shard_records(records: usize) -> usize {
     })
 }
 
+/// The size of the next shard, with `left` records left for `threads` threads: `per_shard`,
+/// until the records left would give each thread fewer than two such shards; from there on,
+/// half of each thread's share of what is left, down to [`MIN_SHARD_RECORDS`] (or `per_shard`,
+/// when smaller). The last shards are small, so the threads run out of work together: with
+/// shards all alike, one thread could replay the last of them alone.
+fn tapered(per_shard: usize, left: usize, threads: usize) -> usize {
+    let share = left / (2 * threads.max(1));
+    per_shard.min(share.max(MIN_SHARD_RECORDS.min(per_shard)))
+}
+
 /// Replays `records` (the file's, in time order, none to unwind) in shards of `per_shard`
 /// records on the current thread pool; tells `done_below` from time to time a file offset
 /// below which no record is read any more. Must not run on a thread of the pool: it waits for
@@ -80,9 +90,10 @@ pub fn replay_sharded<'f>(
         loop {
             let start = cursor.clone();
             let floor = cursor.unread_floor();
-            let mut shard = side_band.snapshot(per_shard);
+            let size = tapered(per_shard, cursor.len(), rayon::current_num_threads());
+            let mut shard = side_band.snapshot(size);
             let before = cursor.len();
-            let outcome = side_band.run_some(&mut cursor, per_shard, None, pool, &|_| {});
+            let outcome = side_band.run_some(&mut cursor, size, None, pool, &|_| {});
             // The shard replays the records the side-band pass read, the failing one
             // included: it fails there too, unless a sample before it failed first.
             let taken = before - cursor.len();
@@ -197,6 +208,37 @@ impl<'f> Merged<'f> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    // See: issue #13 point 2 (the threads run out of work together)
+    #[test]
+    fn shards_taper_toward_the_end_and_cover_every_record() {
+        for (records, per_shard, threads) in [
+            (1_000_000, 83_333, 2),
+            (1_000_000, 128 * 1024, 16),
+            (40_000, 16 * 1024, 2),
+            (10, 3, 4),
+        ] {
+            let mut left = records;
+            let mut sizes = Vec::new();
+            while left > 0 {
+                let size = tapered(per_shard, left, threads).min(left);
+                assert!(size > 0, "{records} {per_shard} {threads}");
+                sizes.push(size);
+                left -= size;
+            }
+            assert!(sizes.iter().all(|&size| size <= per_shard), "{sizes:?}");
+            // Never smaller than the least shard, but for the very last.
+            let least = MIN_SHARD_RECORDS.min(per_shard);
+            let (_, before_last) = sizes.split_last().unwrap();
+            assert!(before_last.iter().all(|&size| size >= least), "{sizes:?}");
+            // Sizes only shrink, and the big files' last shards are smaller than the first.
+            assert!(sizes.is_sorted_by(|a, b| a >= b), "{sizes:?}");
+            if records >= 4 * threads * per_shard {
+                assert_eq!(sizes.first(), Some(&per_shard));
+                assert!(sizes.last() < Some(&per_shard), "{sizes:?}");
+            }
+        }
+    }
 
     // See: issue #13 (byte-identical output whatever the shards)
     #[test]
