@@ -9,7 +9,7 @@ use std::hash::BuildHasher;
 
 use kprof_flamegraph::{Folder, FrameKind as FoldKind, NameId};
 
-use super::{FrameKind, Profile, Sample, StackId, ThreadId};
+use super::{FrameId, FrameKind, Profile, Sample, StackId, StackNode, ThreadId};
 
 /// Samples per share of the key space that [`sums_by_share`] sums on a task of its own, at
 /// least: each task reads every sample, so a share must have enough of them to pay for that.
@@ -163,10 +163,7 @@ pub fn fold(profile: &Profile, event: Option<u16>, weight: Weight, naming: Namin
     // each profile stack is folded once, and the weights of the samples whose stacks fold
     // alike (they differ only in addresses, files or modules) are summed on every core before
     // the folder hashes a whole stack (issue #13 points 1 and 2).
-    let mut named = NamedStacks::new(profile, naming.lines);
-    for stack in 0..profile.stacks.len() {
-        named.node(profile, &mut folder, Some(stack as StackId));
-    }
+    let named = NamedStacks::new(profile, &mut folder, naming.lines);
     // Roots and cgroups by a small index each, so that a sample's key is three integers.
     let mut roots = Interned::default();
     let root_of_thread: Vec<u32> = profile
@@ -243,75 +240,156 @@ const NO_CGROUP: u32 = u32::MAX;
 /// No folded stack: the caller of an outermost frame, and a profile stack not folded yet.
 const NO_NODE: u32 = u32::MAX;
 
+/// A node of [`NamedStacks`]: its caller (or [`NO_NODE`]) and its frame's name and kind.
+type NamedNode = (u32, NameId, FoldKind);
+
+/// Profile stacks per share of [`NamedStacks`], at least.
+const STACKS_PER_SHARE: usize = 64 * 1024;
+
 /// Profile stacks folded into stacks of named frames, a prefix tree like the profile's:
 /// profile stacks whose frames have the same names and kinds are one node, and each profile
 /// stack is folded once however many samples and threads share it.
+///
+/// Folded on the thread pool: stacks whose two outermost frames differ in name or kind never
+/// fold together, so the profile stacks are dealt into shares by those two frames (a stack
+/// of one frame by that frame), and each share folds its own stacks on a task of its own,
+/// with its own copies of the outermost nodes its stacks pass through. Two stacks whose named
+/// frames are all alike are in one share and get one node (issue #13 point 2).
 struct NamedStacks {
-    /// Per node: its caller (or [`NO_NODE`]) and its frame.
-    nodes: Vec<(u32, NameId, FoldKind)>,
-    /// The nodes by caller and frame.
-    ids: HashMap<(u32, NameId, FoldKind), u32>,
-    /// Per profile stack, its node ([`NO_NODE`] until folded).
+    /// Per share, per node: its caller (or [`NO_NODE`]) and its frame. A node's id is its
+    /// index in its share's nodes shifted left by `share_bits`, over its share.
+    nodes: Vec<Vec<NamedNode>>,
+    /// Bits of a node id that hold its share.
+    share_bits: u32,
+    /// Per profile stack, its node.
     of_stack: Vec<u32>,
-    /// Per profile frame, its interned name once named.
-    frame_names: Vec<Option<NameId>>,
-    /// Names carry ` (file:line)`.
-    lines: bool,
-    /// Scratch: the profile stacks being folded, leaf first.
-    pending: Vec<StackId>,
+}
+
+/// Where pass one of [`NamedStacks::new`] placed a profile stack: its share, and its index
+/// among the stacks of that share.
+#[derive(Clone, Copy)]
+struct Placed {
+    share: u32,
+    index: u32,
 }
 
 impl NamedStacks {
-    fn new(profile: &Profile, lines: bool) -> Self {
-        // Folding merges few profile stacks (those whose frames differ only in what names
-        // leave out): about as many nodes as stacks, so the tables are sized once.
-        NamedStacks {
-            nodes: Vec::with_capacity(profile.stacks.len()),
-            ids: HashMap::with_capacity_and_hasher(profile.stacks.len(), FxBuildHasher),
-            of_stack: vec![NO_NODE; profile.stacks.len()],
-            frame_names: vec![None; profile.frames.len()],
-            lines,
-            pending: Vec::new(),
-        }
-    }
-
-    /// The node of profile stack `leaf` ([`NO_NODE`] for none), its frames named in `folder`.
-    fn node(&mut self, profile: &Profile, folder: &mut Folder, leaf: Option<StackId>) -> u32 {
-        // Up to the innermost caller folded already, then down from there.
-        let mut caller = NO_NODE;
-        let mut next = leaf;
-        while let Some(stack) = next {
-            match self.of_stack.get(stack as usize) {
-                Some(&NO_NODE) => self.pending.push(stack),
-                Some(&node) => {
-                    caller = node;
-                    break;
+    /// Folds every stack of `profile`, its frames named in `folder` (` (file:line)` appended
+    /// when `lines`).
+    fn new(profile: &Profile, folder: &mut Folder, lines: bool) -> Self {
+        let stacks = &profile.stacks;
+        let shares = match stacks.len() / STACKS_PER_SHARE {
+            0 | 1 => 1,
+            most => rayon::current_num_threads().clamp(1, most),
+        };
+        // Node ids carry their share in their low bits, and stay below `u32::MAX` (no node):
+        // one share where they could not.
+        let shares = match stacks.len() << shares.next_power_of_two().trailing_zeros() {
+            fits if fits < NO_NODE as usize => shares,
+            _ => 1,
+        };
+        let share_bits = shares.next_power_of_two().trailing_zeros();
+        // Pass one, in stack order: each frame named the first time a stack has it (the order
+        // the folder's names always had), and each stack placed. A parent comes before its
+        // children (see `Profile::stacks`); one that does not is taken for none.
+        let mut frame_keys: Vec<Option<(NameId, FoldKind)>> = vec![None; profile.frames.len()];
+        let mut placed: Vec<Placed> = Vec::with_capacity(stacks.len());
+        let mut counts = vec![0u32; shares];
+        for (id, node) in stacks.iter().enumerate() {
+            let key = Self::frame_key(profile, folder, &mut frame_keys, lines, node.frame);
+            let share = match Self::parent(stacks, id).map(|parent| (parent, stacks[parent].parent))
+            {
+                // Below two frames, a stack is where its caller is.
+                Some((parent, Some(_))) => placed[parent].share as usize,
+                Some((parent, None)) => {
+                    let outer = frame_keys[stacks[parent].frame as usize];
+                    share_of(FxBuildHasher.hash_one((outer, key)), shares)
                 }
-                None => break,
-            }
-            next = profile.stacks.get(stack as usize).and_then(|n| n.parent);
-        }
-        while let Some(stack) = self.pending.pop() {
-            let Some(frame_id) = profile.stacks.get(stack as usize).map(|n| n.frame) else {
-                continue;
+                None => share_of(
+                    FxBuildHasher.hash_one((None::<(NameId, FoldKind)>, key)),
+                    shares,
+                ),
             };
-            let frame = &profile.frames[frame_id as usize];
-            let lines = self.lines;
-            let name = *self.frame_names[frame_id as usize].get_or_insert_with(|| {
-                folder.intern_name(&frame_name(&frame.function, frame, lines))
+            placed.push(Placed {
+                share: share as u32,
+                index: counts[share],
             });
-            let key = (caller, name, fold_kind(frame.kind, frame.inlined));
-            let nodes = &mut self.nodes;
-            caller = *self.ids.entry(key).or_insert_with(|| {
-                nodes.push(key);
-                (nodes.len() - 1) as u32
-            });
-            self.of_stack[stack as usize] = caller;
+            counts[share] += 1;
         }
-        caller
+        let frame_keys = &frame_keys;
+        let placed_ref = &placed;
+        let folded: Vec<(Vec<NamedNode>, Vec<u32>)> = (0..shares)
+            .into_par_iter()
+            .map(|share| {
+                let to_id = |index: usize| (index << share_bits | share) as u32;
+                let mut nodes: Vec<NamedNode> = Vec::new();
+                let mut ids: HashMap<NamedNode, u32> =
+                    HashMap::with_capacity_and_hasher(counts[share] as usize, FxBuildHasher);
+                let mut intern = |key: NamedNode| {
+                    *ids.entry(key).or_insert_with(|| {
+                        nodes.push(key);
+                        to_id(nodes.len() - 1)
+                    })
+                };
+                // Pass one named the frame of every stack.
+                let key_of = |id: usize| frame_keys[stacks[id].frame as usize];
+                let mut of_index: Vec<u32> = Vec::with_capacity(counts[share] as usize);
+                for (id, place) in placed_ref.iter().enumerate() {
+                    if place.share as usize != share {
+                        continue;
+                    }
+                    let caller = match Self::parent(stacks, id) {
+                        None => NO_NODE,
+                        Some(parent) => match placed_ref[parent] {
+                            Placed {
+                                share: there,
+                                index,
+                            } if there as usize == share => of_index[index as usize],
+                            // An outermost stack of another share: this share's copy.
+                            _ => key_of(parent)
+                                .map_or(NO_NODE, |(name, kind)| intern((NO_NODE, name, kind))),
+                        },
+                    };
+                    let node =
+                        key_of(id).map_or(NO_NODE, |(name, kind)| intern((caller, name, kind)));
+                    of_index.push(node);
+                }
+                (nodes, of_index)
+            })
+            .collect();
+        let of_stack = placed
+            .par_iter()
+            .map(|place| folded[place.share as usize].1[place.index as usize])
+            .collect();
+        NamedStacks {
+            nodes: folded.into_iter().map(|(nodes, _)| nodes).collect(),
+            share_bits,
+            of_stack,
+        }
     }
 
-    /// The node of profile stack `leaf`, once folded ([`NO_NODE`] for none or not yet).
+    /// The caller of profile stack `id`, if it has one before it.
+    fn parent(stacks: &[StackNode], id: usize) -> Option<usize> {
+        let parent = stacks[id].parent? as usize;
+        (parent < id).then_some(parent)
+    }
+
+    /// The name and kind of `frame`, named in `folder` the first time.
+    fn frame_key(
+        profile: &Profile,
+        folder: &mut Folder,
+        frame_keys: &mut [Option<(NameId, FoldKind)>],
+        lines: bool,
+        frame: FrameId,
+    ) -> (NameId, FoldKind) {
+        *frame_keys[frame as usize].get_or_insert_with(|| {
+            let frame = &profile.frames[frame as usize];
+            let name = folder.intern_name(&frame_name(&frame.function, frame, lines));
+            (name, fold_kind(frame.kind, frame.inlined))
+        })
+    }
+
+    /// The node of profile stack `leaf` ([`NO_NODE`] for none).
     fn folded(&self, leaf: Option<StackId>) -> u32 {
         leaf.and_then(|stack| self.of_stack.get(stack as usize).copied())
             .unwrap_or(NO_NODE)
@@ -319,10 +397,15 @@ impl NamedStacks {
 
     /// Pushes the frames of `node` onto `stack`, leaf first.
     fn push_leaf_first(&self, node: u32, stack: &mut Vec<(NameId, FoldKind)>) {
-        let mut next = node;
-        while let Some(&(caller, name, kind)) = self.nodes.get(next as usize) {
+        let share_mask = (1 << self.share_bits) - 1;
+        let mut next = node as usize;
+        while let Some(&(caller, name, kind)) = self
+            .nodes
+            .get(next & share_mask)
+            .and_then(|nodes| nodes.get(next >> self.share_bits))
+        {
             stack.push((name, kind));
-            next = caller;
+            next = caller as usize;
         }
     }
 }
@@ -536,6 +619,97 @@ mod tests {
             for hash in [0, u64::MAX, 0x0000_ffff_ffff_0000, 0xffff_0000_0000_ffff] {
                 assert!(share_of(hash, shares) < shares);
             }
+        }
+    }
+
+    // See: issue #13 point 2 (stacks folded in shares, on every core, as in one pass)
+    #[test]
+    fn stacks_folded_in_shares_fold_as_one_pass_would() {
+        let mut state = 0x9e37_79b9_7f4a_7c15_u64;
+        let mut next = move |below: u64| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state % below
+        };
+        // Few names in several modules and kinds: many frames fold alike, at every depth.
+        let names = ["[unknown]", "_start", "main", "f", "g", "memcpy"];
+        let frames: Vec<super::super::Frame> = (0..60)
+            .map(|i| super::super::Frame {
+                function: names[i % names.len()].into(),
+                module: format!("/m{}", i / names.len()).into(),
+                file: None,
+                line: None,
+                kind: [FrameKind::User, FrameKind::Kernel][i / 30],
+                inlined: false,
+                module_offset: i as u64,
+            })
+            .collect();
+        // A prefix tree whose parents come before their children: about a tenth are roots.
+        let mut stacks = Vec::new();
+        for id in 0..3 * STACKS_PER_SHARE as u64 {
+            let parent = (id > 0 && next(10) > 0).then(|| next(id) as StackId);
+            let frame = next(frames.len() as u64) as super::super::FrameId;
+            stacks.push(StackNode { parent, frame });
+        }
+        let samples = (0..2 * STACKS_PER_SHARE as u64)
+            .map(|i| Sample {
+                thread: 0,
+                event: 0,
+                time: i,
+                period: 1 + next(100),
+                stack: Some(next(stacks.len() as u64) as StackId),
+                cpu: None,
+                broken_callchain: false,
+                cgroup: None,
+            })
+            .collect();
+        let profile = Profile {
+            frames,
+            stacks,
+            samples,
+            threads: vec![super::super::Thread {
+                pid: 1,
+                tid: 1,
+                name: "app".into(),
+                process_name: "app".into(),
+            }],
+            ..Profile::default()
+        };
+        // The stacks by name, summed: what folding must give.
+        let mut expected: std::collections::BTreeMap<String, u64> = Default::default();
+        for sample in &profile.samples {
+            let mut frames = Vec::new();
+            let mut next = sample.stack;
+            while let Some(id) = next {
+                let node = profile.stacks[id as usize];
+                frames.push(&*profile.frames[node.frame as usize].function);
+                next = node.parent;
+            }
+            frames.push("app");
+            frames.reverse();
+            *expected.entry(frames.join(";")).or_insert(0) += sample.period;
+        }
+        let expected: String = expected
+            .iter()
+            .map(|(stack, weight)| format!("{stack} {weight}\n"))
+            .collect();
+        let naming = Naming {
+            lines: false,
+            root: RootBy::Comm,
+        };
+        for threads in [1, 2, 3, 8] {
+            let pool = rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build()
+                .unwrap();
+            let folder = pool.install(|| fold(&profile, Some(0), Weight::Period, naming));
+            let mut folded = Vec::new();
+            folder.write_folded(&mut folded).unwrap();
+            assert!(
+                String::from_utf8(folded).unwrap() == expected,
+                "{threads} threads"
+            );
         }
     }
 
