@@ -312,14 +312,7 @@ impl Folder {
             })
             .collect();
         sorted.sort_unstable();
-        sorted.dedup_by(|later, kept| {
-            if later.0 == kept.0 {
-                kept.1 = kept.1.saturating_add(later.1);
-                true
-            } else {
-                false
-            }
-        });
+        sum_equal_neighbours(&mut sorted);
         sorted.into_iter()
     }
 
@@ -362,14 +355,7 @@ impl Folder {
             .collect();
         lines.sort_unstable_by(|a, b| a.0.cmp(&b.0));
         // Stacks that differ only in kinds or in names that sanitise alike become one line.
-        lines.dedup_by(|later, kept| {
-            if later.0 == kept.0 {
-                kept.1 = kept.1.saturating_add(later.1);
-                true
-            } else {
-                false
-            }
-        });
+        sum_equal_neighbours(&mut lines);
         lines
     }
 
@@ -597,6 +583,18 @@ impl Folder {
 /// Where a stack's ranks are in [`RankedStacks::ranks`], and its weight.
 type StackEntry = (Range<usize>, u64);
 
+/// Makes each run of equal keys in `sorted` one entry, with their weights summed (saturating).
+fn sum_equal_neighbours<K: PartialEq>(sorted: &mut Vec<(K, u64)>) {
+    sorted.dedup_by(|later, kept| {
+        if later.0 == kept.0 {
+            kept.1 = kept.1.saturating_add(later.1);
+            true
+        } else {
+            false
+        }
+    });
+}
+
 /// Distinct stacks as sequences of ranks of their frame texts (equal texts, equal ranks),
 /// sorted frame by frame, with their weights: see [`Folder::frame_ordered_stacks`].
 pub(crate) struct RankedStacks {
@@ -756,6 +754,31 @@ mod tests {
         assert_eq!(f.stacks().count(), 2);
     }
 
+    /// Adds `stacks` to `folder` with [`Folder::add_interned`], their names interned first.
+    fn add_interned_names(folder: &mut Folder, stacks: &[(&[(&str, FrameKind)], u64)]) {
+        let interned: Vec<(Vec<(NameId, FrameKind)>, u64)> = stacks
+            .iter()
+            .map(|(frames, weight)| {
+                let frames = frames
+                    .iter()
+                    .map(|&(name, kind)| (folder.intern_name(name), kind))
+                    .collect();
+                (frames, *weight)
+            })
+            .collect();
+        folder.add_interned(interned.len(), |i, frames| {
+            frames.extend_from_slice(&interned[i].0);
+            interned[i].1
+        });
+    }
+
+    /// The folded text of `folder`, frames annotated with their kinds.
+    fn annotated(folder: &Folder) -> String {
+        let mut out = Vec::new();
+        folder.write_folded_annotated(&mut out).unwrap();
+        String::from_utf8(out).unwrap()
+    }
+
     #[test]
     fn interned_names_equal_adding_names() {
         let mut by_name = Folder::new();
@@ -763,23 +786,16 @@ mod tests {
         by_name.add_with_kinds(&[("main", FrameKind::User), ("a;b", FrameKind::User)], 3);
         by_name.add_with_kinds(&[], 4);
         let mut by_id = Folder::new();
-        let [main, sys, ab] = ["main", "sys", "a;b"].map(|name| by_id.intern_name(name));
-        let stacks: [(&[(NameId, FrameKind)], u64); 5] = [
-            (&[(main, FrameKind::User), (sys, FrameKind::Kernel)], 2),
-            (&[(main, FrameKind::User), (ab, FrameKind::User)], 3),
-            (&[], 4),
-            (&[(main, FrameKind::User)], 0),
-            (&[(main, FrameKind::User), (ab, FrameKind::User)], 0),
-        ];
-        by_id.add_interned(stacks.len(), |i, frames| {
-            frames.extend_from_slice(stacks[i].0);
-            stacks[i].1
-        });
-        let annotated = |f: &Folder| {
-            let mut out = Vec::new();
-            f.write_folded_annotated(&mut out).unwrap();
-            String::from_utf8(out).unwrap()
-        };
+        add_interned_names(
+            &mut by_id,
+            &[
+                (&[("main", FrameKind::User), ("sys", FrameKind::Kernel)], 2),
+                (&[("main", FrameKind::User), ("a;b", FrameKind::User)], 3),
+                (&[], 4),
+                (&[("main", FrameKind::User)], 0),
+                (&[("main", FrameKind::User), ("a;b", FrameKind::User)], 0),
+            ],
+        );
         assert_eq!(annotated(&by_id), annotated(&by_name));
         assert_eq!(
             annotated(&by_id),
@@ -796,21 +812,14 @@ mod tests {
         once.add_with_kinds(&[("main", FrameKind::User), ("a;b", FrameKind::User)], 3);
         let mut repeated = Folder::new();
         repeated.add_with_kinds(&[("main", FrameKind::User), ("sys", FrameKind::Kernel)], 2);
-        let [main, sys, ab] = ["main", "sys", "a;b"].map(|name| repeated.intern_name(name));
-        let stacks: [(&[(NameId, FrameKind)], u64); 3] = [
-            (&[(main, FrameKind::User), (sys, FrameKind::Kernel)], 4),
-            (&[(main, FrameKind::User), (ab, FrameKind::User)], 3),
-            (&[(main, FrameKind::User), (sys, FrameKind::Kernel)], 1),
-        ];
-        repeated.add_interned(stacks.len(), |i, frames| {
-            frames.extend_from_slice(stacks[i].0);
-            stacks[i].1
-        });
-        let annotated = |f: &Folder| {
-            let mut out = Vec::new();
-            f.write_folded_annotated(&mut out).unwrap();
-            String::from_utf8(out).unwrap()
-        };
+        add_interned_names(
+            &mut repeated,
+            &[
+                (&[("main", FrameKind::User), ("sys", FrameKind::Kernel)], 4),
+                (&[("main", FrameKind::User), ("a;b", FrameKind::User)], 3),
+                (&[("main", FrameKind::User), ("sys", FrameKind::Kernel)], 1),
+            ],
+        );
         assert_eq!(annotated(&repeated), "main;a:b 3\nmain;sys_[k] 7\n");
         assert_eq!(annotated(&repeated), annotated(&once));
         assert_eq!(folded(&repeated), folded(&once));

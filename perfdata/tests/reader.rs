@@ -729,34 +729,38 @@ fn feature_with_huge_count_is_a_note_not_an_allocation() {
     );
 }
 
-#[test]
-fn sorted_records_order_by_time_and_inherit() {
-    let t = st::IP | st::TIME;
+/// A file of a COMM without time, samples at times 30 and 10, a FINISHED_ROUND (which
+/// inherits 10), and samples at 20 and 10, in that file order.
+fn comm_round_and_samples_file() -> Vec<u8> {
     let mut r = RecordBuilder::new(Endian::Little);
     let sample = |r: &mut RecordBuilder, time: u64| {
         r.record(rk::SAMPLE, 2, |b| {
             b.u64(time).u64(time);
         });
     };
-    // Synthesized records without time come first and stay first.
     r.record(rk::COMM, 0, |b| {
         b.u32(1).u32(1).cstr(b"a");
     });
     sample(&mut r, 30);
     sample(&mut r, 10);
-    r.record(rk::FINISHED_ROUND, 0, |_| {}); // inherits 10
+    r.record(rk::FINISHED_ROUND, 0, |_| {});
     sample(&mut r, 20);
     sample(&mut r, 10);
-    let bytes = FileBuilder::new(Endian::Little)
+    FileBuilder::new(Endian::Little)
         .attr(
             AttrSpec {
-                sample_type: t,
+                sample_type: st::IP | st::TIME,
                 ..AttrSpec::default()
             },
             &[],
         )
         .records(&r.into_bytes())
-        .build_file();
+        .build_file()
+}
+
+#[test]
+fn sorted_records_order_by_time_and_inherit() {
+    let bytes = comm_round_and_samples_file();
     let file = PerfFile::parse(&bytes).unwrap();
     let sorted = file.sorted_records().unwrap();
     assert_eq!(sorted.len(), 6);
@@ -766,6 +770,7 @@ fn sorted_records_order_by_time_and_inherit() {
             (e.record.kind(), e.time)
         })
         .collect();
+    // Synthesized records without time come first and stay first.
     assert_eq!(
         order,
         [
@@ -782,32 +787,10 @@ fn sorted_records_order_by_time_and_inherit() {
 // See: issue #13 (the side-band pass steps over samples unread)
 #[test]
 fn samples_are_skipped_in_time_order_and_nothing_else_is() {
-    let mut r = RecordBuilder::new(Endian::Little);
-    let sample = |r: &mut RecordBuilder, time: u64| {
-        r.record(rk::SAMPLE, 2, |b| {
-            b.u64(time).u64(time);
-        });
-    };
-    r.record(rk::COMM, 0, |b| {
-        b.u32(1).u32(1).cstr(b"a");
-    });
-    sample(&mut r, 30);
-    sample(&mut r, 10);
-    r.record(rk::FINISHED_ROUND, 0, |_| {}); // inherits 10
-    sample(&mut r, 20);
-    let bytes = FileBuilder::new(Endian::Little)
-        .attr(
-            AttrSpec {
-                sample_type: st::IP | st::TIME,
-                ..AttrSpec::default()
-            },
-            &[],
-        )
-        .records(&r.into_bytes())
-        .build_file();
+    let bytes = comm_round_and_samples_file();
     let file = PerfFile::parse(&bytes).unwrap();
-    // Time order: COMM, sample 10, FINISHED_ROUND, sample 20, sample 30. Skipping where it
-    // can, a walk reads only the others, and skips each sample once.
+    // Time order: COMM, sample, FINISHED_ROUND, three samples. Skipping where it can, a walk
+    // reads only the others, and skips each sample once.
     let mut sorted = file.sorted_records().unwrap();
     let mut walk = Vec::new();
     loop {
@@ -819,7 +802,10 @@ fn samples_are_skipped_in_time_order_and_nothing_else_is() {
         walk.push(format!("{}", record.unwrap().record.kind()));
     }
     let (comm, round) = (rk::COMM.to_string(), rk::FINISHED_ROUND.to_string());
-    assert_eq!(walk, [&comm, "skipped", &round, "skipped", "skipped"]);
+    assert_eq!(
+        walk,
+        [&comm, "skipped", &round, "skipped", "skipped", "skipped"]
+    );
     assert!(!sorted.skip_sample(), "nothing is left to skip");
     // Skipping is stepping: the records that follow are those a plain walk gives there.
     let mut sorted = file.sorted_records().unwrap();
@@ -828,7 +814,7 @@ fn samples_are_skipped_in_time_order_and_nothing_else_is() {
     assert!(sorted.skip_sample());
     let next = sorted.next().unwrap().unwrap();
     assert_eq!(next.record.kind(), rk::FINISHED_ROUND);
-    assert_eq!(sorted.len(), 2);
+    assert_eq!(sorted.len(), 3);
 }
 
 /// A file of `times.len()` IP|TID|TIME|CPU|PERIOD|CALLCHAIN samples with those times, in file
