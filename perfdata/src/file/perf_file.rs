@@ -51,9 +51,10 @@ pub struct PerfFile<'a> {
     /// File offset of `data[0]`.
     pub(super) data_base: u64,
     pub(super) decompressed: Option<Vec<u8>>,
-    /// `(time, position)` of each record of the (decompressed) stream, found by the one pass
-    /// over record headers that parsing makes, then sorted: a record without a time has the
-    /// time of the one before it in the stream. Time order needs no second pass.
+    /// The time and position of each record of the (decompressed) stream, and whether it is a
+    /// sample ([`IndexEntry`]), found by the one pass over record headers that parsing makes,
+    /// then sorted: a record without a time has the time of the one before it in the stream.
+    /// Time order needs no second pass.
     pub(super) record_index: Vec<IndexEntry>,
     /// Where that pass met a record header it could not split, if it did.
     pub(super) bad_record_at: Option<usize>,
