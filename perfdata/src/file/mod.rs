@@ -7,6 +7,7 @@
 //! hands them out in file order); `sorted` hands them out in time order.
 
 mod header;
+mod index_sort;
 mod perf_file;
 mod scan;
 mod sorted;
