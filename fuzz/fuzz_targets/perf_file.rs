@@ -9,9 +9,22 @@ fuzz_target!(|data: &[u8]| {
     // A modest decompression cap keeps each run fast and bounded.
     let mut options = ParseOptions::default();
     options.max_decompressed_bytes = 64 << 20;
+    // The pass over the records walks small inputs in pieces too, and must index them as one
+    // pass does.
+    options.scan_piece_bytes = 64;
     let Ok(file) = PerfFile::parse_with(data, &options) else {
         return;
     };
+    let mut one_pass = options.clone();
+    one_pass.scan_piece_bytes = usize::MAX;
+    if let Ok(alone) = PerfFile::parse_with(data, &one_pass) {
+        let times = |file: &PerfFile<'_>| -> Vec<Option<u64>> {
+            (0..file.record_count()).map(|i| file.sorted_time(i)).collect()
+        };
+        assert_eq!(times(&file), times(&alone), "pieces index as one pass does");
+    } else {
+        panic!("a file that parses in pieces parses in one pass");
+    }
     let mut sum = 0u64;
     for event in file.records() {
         let Ok(event) = event else { break };

@@ -26,12 +26,17 @@ pub struct ParseOptions {
     /// Hard cap on the decompressed record stream in bytes. Default: 4 GiB. Independently of this,
     /// the output may not exceed 16 MiB + 4096 × the compressed bytes seen.
     pub max_decompressed_bytes: u64,
+    /// The least bytes of records each thread of the pool walks in the pass over a file's
+    /// records: a file with twice as many or more is walked in pieces side by side (the index
+    /// is the same). Default: 8 MiB; `usize::MAX` walks every file in one.
+    pub scan_piece_bytes: usize,
 }
 
 impl Default for ParseOptions {
     fn default() -> Self {
         ParseOptions {
             max_decompressed_bytes: 4 << 30,
+            scan_piece_bytes: 8 << 20,
         }
     }
 }
@@ -181,7 +186,7 @@ impl<'a> PerfFile<'a> {
             file.info.relayout();
         }
         let attrs_in_header = file.info.attrs().len();
-        let scan = file.scan_stream(scanned)?;
+        let scan = file.scan_stream(scanned, options.scan_piece_bytes)?;
         let unknown = if scan.compressed {
             file.expand_compressed(options)?;
             file.scan_decompressed()

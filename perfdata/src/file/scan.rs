@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 
 use super::header::record_feature_unknown;
 use super::perf_file::{IndexEntry, ParseOptions, PerfFile, SCAN_REPORT_BYTES};
+use super::scan_ahead::{ScanAhead, piece_starts};
 use crate::attr::{ATTR_SIZE_VER0, EventAttr};
 use crate::compress::expand;
 use crate::endian::Cursor;
@@ -63,15 +64,54 @@ impl<'a> RecordRef<'a> {
 
 impl<'a> PerfFile<'a> {
     /// One pass over record headers: pipe-mode header records, event names, a partial tail,
-    /// unknown record types, and whether anything is compressed.
-    pub(super) fn scan_stream(&mut self, scanned: &mut dyn FnMut(u64)) -> Result<Scan> {
+    /// unknown record types, and whether anything is compressed. A file's stream of at least
+    /// two times `piece_bytes` is walked ahead in pieces on other threads meanwhile (see
+    /// [`super::scan_ahead`]); a pipe's attrs come in its stream, so it is walked in one.
+    pub(super) fn scan_stream(
+        &mut self,
+        scanned: &mut dyn FnMut(u64),
+        piece_bytes: usize,
+    ) -> Result<Scan> {
+        let starts = match self.pipe {
+            true => Vec::new(),
+            false => piece_starts(self.data.len(), rayon::current_num_threads(), piece_bytes),
+        };
+        if starts.is_empty() {
+            return self.scan_records(scanned, ScanAhead::none());
+        }
+        let info = self.info.clone();
+        let data = self.data;
+        std::thread::scope(|scope| {
+            let ahead = ScanAhead::start(scope, data, &info, &starts);
+            self.scan_records(scanned, ahead)
+        })
+    }
+
+    /// [`PerfFile::scan_stream`]'s pass, taking the index of the pieces walked `ahead` where
+    /// it meets them.
+    fn scan_records(
+        &mut self,
+        scanned: &mut dyn FnMut(u64),
+        mut ahead: ScanAhead<'_>,
+    ) -> Result<Scan> {
         let mut scan = Scan::default();
         let endian = self.info.endian();
         let data = self.data;
         let mut pos = 0usize;
         self.record_index = Vec::with_capacity(data.len() / 512);
         let mut last_time = 0;
+        let mut watch_from = ahead.watch_from();
         while pos < data.len() {
+            if pos >= watch_from {
+                let taken = ahead.take_at(pos);
+                watch_from = ahead.watch_from();
+                if let Some(taken) = taken {
+                    pos = taken.end;
+                    last_time = taken.append_to(&mut self.record_index, last_time);
+                    scanned(self.data_base + pos as u64);
+                    continue;
+                }
+            }
             let offset = self.data_base + pos as u64;
             let raw = match RawRecord::split(data, pos, self.data_base, endian) {
                 Ok(raw) => raw,
@@ -121,6 +161,9 @@ impl<'a> PerfFile<'a> {
                         .iter()
                         .collect();
                     self.info.attrs_mut().push(attr);
+                    // The pieces read times by the attrs as they were.
+                    ahead.abandon();
+                    watch_from = usize::MAX;
                 }
                 rk::HEADER_FEATURE => {
                     let mut c = Cursor::new(raw.body, body_offset, endian);
@@ -154,7 +197,11 @@ impl<'a> PerfFile<'a> {
                         }),
                     }
                 }
-                rk::EVENT_UPDATE => self.event_update(raw.body),
+                rk::EVENT_UPDATE => {
+                    self.event_update(raw.body);
+                    ahead.abandon();
+                    watch_from = usize::MAX;
+                }
                 rk::HEADER_TRACING_DATA => {
                     // The blob follows the record's fixed part (its `size` field).
                     let blob_at = pos + 8 + raw.body.len();
