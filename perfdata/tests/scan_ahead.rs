@@ -160,11 +160,19 @@ fn same_as_one_pass(bytes: &[u8], what: &str) {
     assert!(!alone.0.is_empty(), "{what}: no records");
     for threads in [2, 3, 4] {
         for piece_bytes in [64, 1000, 4096, bytes.len() / 3] {
-            assert_eq!(
-                parsed(bytes, piece_bytes, threads),
-                alone,
-                "{what}: pieces of {piece_bytes} bytes on {threads} threads"
-            );
+            let (records, notes) = parsed(bytes, piece_bytes, threads);
+            let context = format!("{what}: pieces of {piece_bytes} bytes on {threads} threads");
+            if let Some(at) =
+                (0..records.len().max(alone.0.len())).find(|&i| records.get(i) != alone.0.get(i))
+            {
+                panic!(
+                    "{context}: record {at} of {} in time order is {:?}, one pass has {:?}",
+                    alone.0.len(),
+                    records.get(at),
+                    alone.0.get(at)
+                );
+            }
+            assert_eq!(notes, alone.1, "{context}");
         }
     }
 }

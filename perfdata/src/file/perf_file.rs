@@ -26,9 +26,10 @@ pub struct ParseOptions {
     /// Hard cap on the decompressed record stream in bytes. Default: 4 GiB. Independently of this,
     /// the output may not exceed 16 MiB + 4096 × the compressed bytes seen.
     pub max_decompressed_bytes: u64,
-    /// The least bytes of records each thread of the pool walks in the pass over a file's
-    /// records: a file with twice as many or more is walked in pieces side by side (the index
-    /// is the same). Default: 8 MiB; `usize::MAX` walks every file in one.
+    /// The bytes of each piece of the pass over a file's records, when the pool has threads
+    /// to spare: a file of two pieces or more is walked in pieces, helper threads walking some
+    /// of them meanwhile (the index is the same). Default: 4 MiB; `usize::MAX` walks every
+    /// file in one.
     pub scan_piece_bytes: usize,
 }
 
@@ -36,7 +37,7 @@ impl Default for ParseOptions {
     fn default() -> Self {
         ParseOptions {
             max_decompressed_bytes: 4 << 30,
-            scan_piece_bytes: 8 << 20,
+            scan_piece_bytes: 4 << 20,
         }
     }
 }

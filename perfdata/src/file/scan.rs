@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use super::header::record_feature_unknown;
 use super::perf_file::{IndexEntry, ParseOptions, PerfFile, SCAN_REPORT_BYTES};
-use super::scan_ahead::{ScanAhead, piece_starts};
+use super::scan_ahead::{Deal, ScanAhead};
 use crate::attr::{ATTR_SIZE_VER0, EventAttr};
 use crate::compress::expand;
 use crate::endian::Cursor;
@@ -65,35 +65,32 @@ impl<'a> RecordRef<'a> {
 impl<'a> PerfFile<'a> {
     /// One pass over record headers: pipe-mode header records, event names, a partial tail,
     /// unknown record types, and whether anything is compressed. A file's stream of at least
-    /// two times `piece_bytes` is walked ahead in pieces on other threads meanwhile (see
-    /// [`super::scan_ahead`]); a pipe's attrs come in its stream, so it is walked in one.
+    /// two pieces of `piece_bytes` is walked in pieces, a few helper threads walking some of
+    /// them meanwhile (see [`super::scan_ahead`]); a pipe's attrs come in its stream, so the
+    /// pass walks it alone.
     pub(super) fn scan_stream(
         &mut self,
         scanned: &mut dyn FnMut(u64),
         piece_bytes: usize,
     ) -> Result<Scan> {
-        let starts = match self.pipe {
-            true => Vec::new(),
-            false => piece_starts(self.data.len(), rayon::current_num_threads(), piece_bytes),
+        let deal = match self.pipe {
+            true => None,
+            false => Deal::of(self.data.len(), rayon::current_num_threads(), piece_bytes),
         };
-        if starts.is_empty() {
+        let Some(deal) = deal else {
             return self.scan_records(scanned, ScanAhead::none());
-        }
+        };
         let info = self.info.clone();
         let data = self.data;
         std::thread::scope(|scope| {
-            let ahead = ScanAhead::start(scope, data, &info, &starts);
+            let ahead = ScanAhead::start(scope, data, &info, deal);
             self.scan_records(scanned, ahead)
         })
     }
 
     /// [`PerfFile::scan_stream`]'s pass, taking the index of the pieces walked `ahead` where
     /// it meets them.
-    fn scan_records(
-        &mut self,
-        scanned: &mut dyn FnMut(u64),
-        mut ahead: ScanAhead<'_>,
-    ) -> Result<Scan> {
+    fn scan_records(&mut self, scanned: &mut dyn FnMut(u64), mut ahead: ScanAhead) -> Result<Scan> {
         let mut scan = Scan::default();
         let endian = self.info.endian();
         let data = self.data;

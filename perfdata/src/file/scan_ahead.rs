@@ -1,15 +1,21 @@
 //! Scanning a big file's records ahead, in parallel with the one pass over them.
 //!
 //! Walking the record headers is a chain: each record's size says where the next starts. The
-//! pass splits the stream into pieces; each piece past the first is walked on a thread of its
-//! own from a guessed record start, and the pass, when it gets to the piece, takes the piece's
-//! index from the first record start that both walks reached on: from there on the two walks
-//! are one, so the index is the one the pass alone makes. A guess that never meets the pass
-//! (bytes that merely look like records, records out of alignment) costs the pass nothing but
-//! walking the piece itself, as it would anyway. Pieces walk only the records whose scan is
-//! their index entry alone; at any other record the piece stops and the pass goes on.
+//! pass cuts the stream into pieces of a few MiB and deals them out by turns: the pass walks
+//! one piece of each turn itself, and each of a few helper threads walks one, from a guessed
+//! record start. When the pass gets to a helper's piece, it takes the piece's index from the
+//! first record start both walks reached: from there on the two walks are one, so the index is
+//! the one the pass alone makes. A guess that never meets the pass (bytes that merely look
+//! like records, records out of alignment) costs the pass nothing but walking the piece
+//! itself, as it would anyway. Pieces walk only the records whose scan is their index entry
+//! alone; at any other record the piece stops and the pass goes on.
+//!
+//! A helper walks at most two pieces ahead of the pass (its results wait in a channel of one):
+//! the pages a walk reads stay mapped until the pass moves the input's window past them, so
+//! helpers far ahead would hold the file in memory (a DWARF recording's is a gigabyte).
 
-use std::thread::{Scope, ScopedJoinHandle};
+use std::sync::mpsc::{Receiver, sync_channel};
+use std::thread::Scope;
 
 use super::perf_file::IndexEntry;
 use crate::endian::Endian;
@@ -22,12 +28,37 @@ const GUESS_CHAIN: usize = 16;
 /// stream, say, has none to find.
 const GUESS_BYTES: usize = 64 * 1024;
 
-/// Where the pass's pieces start, past the first: `threads` pieces of at least `piece_bytes`
-/// bytes each (none when the stream is smaller than two), at multiples of 8 (records are
-/// 8-byte aligned).
-pub(super) fn piece_starts(len: usize, threads: usize, piece_bytes: usize) -> Vec<usize> {
-    let pieces = threads.min(len / piece_bytes.max(1)).max(1);
-    (1..pieces).map(|k| (len / pieces * k) & !7).collect()
+/// Helper threads at most: the pass takes their pieces' index and walks its own, so more
+/// helpers than this would wait on it.
+const MAX_HELPERS: usize = 3;
+
+/// How the pass deals out a stream: pieces of `piece_bytes` (a multiple of 8: records are
+/// 8-byte aligned), `turn` of them per turn, the first of each turn the pass's own.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) struct Deal {
+    pub(super) piece_bytes: usize,
+    pub(super) turn: usize,
+}
+
+impl Deal {
+    /// The deal of a stream of `len` bytes on `threads` threads with pieces of about
+    /// `piece_bytes`, or `None` when no helper would walk a piece (one thread, or fewer than
+    /// two pieces).
+    pub(super) fn of(len: usize, threads: usize, piece_bytes: usize) -> Option<Deal> {
+        let piece_bytes = piece_bytes.max(8) & !7;
+        let turn = threads.min(MAX_HELPERS + 1);
+        (turn > 1 && len / piece_bytes >= 2).then_some(Deal { piece_bytes, turn })
+    }
+
+    /// Where piece `k` starts.
+    fn start(&self, k: usize) -> usize {
+        k.saturating_mul(self.piece_bytes)
+    }
+
+    /// Whether a helper walks piece `k` (else the pass does).
+    fn helped(&self, k: usize) -> bool {
+        k % self.turn != 0
+    }
 }
 
 /// True for the records whose scan is their index entry alone (see `PerfFile::scan_stream`).
@@ -45,34 +76,41 @@ fn only_indexed(kind: u32) -> bool {
 }
 
 /// What one piece found: the index entries of its records, as the pass would make them but
-/// for the times of the records before its first timed one.
+/// for the times of untimed records (a record without a time carries the one before it,
+/// which the pass knows better: the piece's walk may have started inside a record).
 struct Piece {
-    /// Where the piece starts: the pass takes it from its first record start at or past it.
-    start: usize,
     entries: Vec<IndexEntry>,
-    /// The first entry with a time of its own; the entries before it carry no time yet.
-    first_timed: usize,
+    /// The entries whose records have no time of their own, in order.
+    untimed: Vec<usize>,
     /// Where the piece's walk stopped: the end of its last record.
     end: usize,
 }
 
 /// A piece's index, to be taken by the pass from `entries[from]` on.
 pub(super) struct Taken {
-    entries: Vec<IndexEntry>,
+    piece: Piece,
     from: usize,
-    first_timed: usize,
     /// Where the pass goes on.
     pub(super) end: usize,
 }
 
 impl Taken {
-    /// Appends the taken entries to `index`, the untimed first ones at `last_time` (the time
-    /// the pass's own walk carries); returns the time the pass carries on with.
+    /// Appends the taken entries to `index`, those before the first timed one at `last_time`
+    /// (the time the pass's own walk carries); returns the time the pass carries on with.
     pub(super) fn append_to(self, index: &mut Vec<IndexEntry>, last_time: u64) -> u64 {
-        let untimed = self.first_timed.saturating_sub(self.from);
+        let Piece {
+            entries, untimed, ..
+        } = self.piece;
+        let mut untimed = untimed
+            .into_iter()
+            .skip_while(|&i| i < self.from)
+            .peekable();
         let mut carried = last_time;
-        for (i, mut entry) in self.entries.into_iter().skip(self.from).enumerate() {
-            if i < untimed {
+        let mut timed_yet = false;
+        for (i, mut entry) in entries.into_iter().enumerate().skip(self.from) {
+            if untimed.next_if_eq(&i).is_none() {
+                timed_yet = true;
+            } else if !timed_yet {
                 entry.time = last_time;
             }
             carried = entry.time;
@@ -82,37 +120,49 @@ impl Taken {
     }
 }
 
-/// The pieces being walked, in stream order, and the pass's progress through them.
-pub(super) struct ScanAhead<'s> {
-    /// Each piece's start and walk, the next one first (reversed, so the next pops off).
-    pending: Vec<(usize, ScopedJoinHandle<'s, Piece>)>,
-    /// The piece the pass is in, once walked, with the first of its entries not behind the
-    /// pass.
+/// The helpers' pieces, and the pass's progress through them.
+pub(super) struct ScanAhead {
+    deal: Option<Deal>,
+    /// Per helper, its pieces in stream order.
+    helpers: Vec<Receiver<Piece>>,
+    /// The next helper's piece the pass gets to.
+    next: usize,
+    /// That piece, once walked, with the first of its entries not behind the pass.
     current: Option<(Piece, usize)>,
 }
 
-impl<'s> ScanAhead<'s> {
-    /// Starts walking the pieces of `data` that start at `starts` on threads of `scope`.
-    pub(super) fn start<'env>(
+impl ScanAhead {
+    /// Starts the helpers of `deal` over `data` on threads of `scope`.
+    pub(super) fn start<'s, 'env>(
         scope: &'s Scope<'s, 'env>,
         data: &'env [u8],
         info: &'env RecordParseInfo,
-        starts: &[usize],
+        deal: Deal,
     ) -> Self {
-        let mut pending: Vec<(usize, ScopedJoinHandle<'s, Piece>)> = starts
-            .iter()
-            .enumerate()
-            .map(|(k, &start)| {
-                let stop = starts.get(k + 1).copied().unwrap_or(data.len());
-                (
-                    start,
-                    scope.spawn(move || walk_piece(data, start, stop, info)),
-                )
+        let helpers = (1..deal.turn)
+            .map(|helper| {
+                let (pieces, receiver) = sync_channel(1);
+                scope.spawn(move || {
+                    let mut k = helper;
+                    while deal.start(k) < data.len() {
+                        let stop = deal.start(k + 1).min(data.len());
+                        // The pass has gone (it met a record that ends the pieces' use).
+                        if pieces
+                            .send(walk_piece(data, deal.start(k), stop, info))
+                            .is_err()
+                        {
+                            break;
+                        }
+                        k += deal.turn;
+                    }
+                });
+                receiver
             })
             .collect();
-        pending.reverse();
         ScanAhead {
-            pending,
+            deal: Some(deal),
+            helpers,
+            next: 1,
             current: None,
         }
     }
@@ -120,40 +170,63 @@ impl<'s> ScanAhead<'s> {
     /// No piece: for a stream walked by the pass alone.
     pub(super) fn none() -> Self {
         ScanAhead {
-            pending: Vec::new(),
+            deal: None,
+            helpers: Vec::new(),
+            next: 0,
             current: None,
         }
     }
 
     /// The position from which on the pass must ask [`ScanAhead::take_at`] at every record.
     pub(super) fn watch_from(&self) -> usize {
-        match (&self.current, self.pending.last()) {
-            (Some((piece, _)), _) => piece.start,
-            (None, Some((start, _))) => *start,
-            (None, None) => usize::MAX,
+        match self.deal {
+            Some(deal) => deal.start(self.next),
+            None => usize::MAX,
         }
     }
 
     /// Stops using the pieces: the pass met a record that changes how records are read.
     pub(super) fn abandon(&mut self) {
+        self.deal = None;
         self.current = None;
-        self.pending.clear();
+        self.helpers.clear();
+    }
+
+    /// Moves on to the helper's piece after the current one.
+    fn pass_piece(&mut self) {
+        self.current = None;
+        if let Some(deal) = self.deal {
+            self.next += 1;
+            while !deal.helped(self.next) {
+                self.next += 1;
+            }
+        }
     }
 
     /// With the pass at a record start `pos` (at or past [`ScanAhead::watch_from`]): the
     /// piece's index from `pos` on, when the piece's walk reached `pos` too.
     pub(super) fn take_at(&mut self, pos: usize) -> Option<Taken> {
         loop {
+            let deal = self.deal?;
             if self.current.is_none() {
-                let (_, walk) = self.pending.pop()?;
-                // A walk that panicked is a piece that found nothing.
-                let piece = walk.join().ok()?;
+                // A helper that ended (its thread panicked) has no more pieces.
+                let Some(piece) = self
+                    .helpers
+                    .get(self.next % deal.turn - 1)
+                    .and_then(|pieces| pieces.recv().ok())
+                else {
+                    self.abandon();
+                    return None;
+                };
                 self.current = Some((piece, 0));
             }
             let (piece, next) = self.current.as_mut()?;
             if pos >= piece.end {
                 // Past the piece without meeting it: the next one may meet the pass.
-                self.current = None;
+                self.pass_piece();
+                if pos < self.watch_from() {
+                    return None;
+                }
                 continue;
             }
             while piece.entries.get(*next).is_some_and(|e| e.pos() < pos) {
@@ -161,11 +234,11 @@ impl<'s> ScanAhead<'s> {
             }
             if piece.entries.get(*next).is_some_and(|e| e.pos() == pos) {
                 let (piece, from) = self.current.take()?;
+                self.pass_piece();
                 return Some(Taken {
-                    entries: piece.entries,
-                    from,
-                    first_timed: piece.first_timed,
                     end: piece.end,
+                    piece,
+                    from,
                 });
             }
             return None;
@@ -202,31 +275,29 @@ fn walk_piece(data: &[u8], from: usize, stop: usize, info: &RecordParseInfo) -> 
     let endian = info.endian();
     let Some(start) = guess_start(data, from, stop, endian) else {
         return Piece {
-            start: from,
             entries: Vec::new(),
-            first_timed: 0,
+            untimed: Vec::new(),
             end: from,
         };
     };
     let mut entries = Vec::with_capacity((stop - start) / 64);
-    let mut first_timed = None;
+    let mut untimed = Vec::new();
     let mut last_time = 0;
     let mut pos = start;
     while pos < stop {
         let Some(raw) = walkable(data, pos, endian) else {
             break;
         };
-        if let Some(time) = info.quick_time(&raw) {
-            last_time = time;
-            first_timed.get_or_insert(entries.len());
+        match info.quick_time(&raw) {
+            Some(time) => last_time = time,
+            None => untimed.push(entries.len()),
         }
         entries.push(IndexEntry::new(last_time, pos, raw.kind));
         pos += raw.span;
     }
     Piece {
-        start: from,
-        first_timed: first_timed.unwrap_or(entries.len()),
         entries,
+        untimed,
         end: pos,
     }
 }
@@ -255,58 +326,105 @@ mod tests {
     }
 
     #[test]
-    fn pieces_start_apart_at_multiples_of_eight() {
-        assert_eq!(piece_starts(1000, 1, 10), Vec::<usize>::new());
-        assert_eq!(piece_starts(1000, 4, 600), Vec::<usize>::new());
-        assert_eq!(piece_starts(1000, 4, 300), [328, 664]);
-        assert_eq!(piece_starts(1000, 4, 1), [248, 496, 744]);
-        assert_eq!(piece_starts(1000, 4, 0), [248, 496, 744]);
+    fn streams_of_two_pieces_or_more_are_dealt_to_helpers() {
+        assert_eq!(Deal::of(1000, 1, 10), None);
+        assert_eq!(Deal::of(1000, 4, 600), None);
+        assert_eq!(
+            Deal::of(1000, 4, 300),
+            Some(Deal {
+                piece_bytes: 296,
+                turn: 4
+            })
+        );
+        assert_eq!(Deal::of(1000, 64, 0).map(|deal| deal.turn), Some(4));
+        let deal = Deal::of(1000, 3, 100).unwrap();
+        let helped: Vec<bool> = (0..6).map(|k| deal.helped(k)).collect();
+        assert_eq!(helped, [false, true, true, false, true, true]);
+        assert_eq!(deal.start(2), 192);
     }
 
     // See: issue #13 (the pass takes a piece's index where the two walks meet)
     #[test]
-    fn the_pass_takes_each_piece_where_it_meets_it() {
+    fn the_pass_takes_each_helpers_piece_where_it_meets_it() {
         let (bytes, starts) = records(3_000);
         let info = RecordParseInfo::new(Vec::new(), Endian::Little);
-        let pieces = piece_starts(bytes.len(), 3, 64);
-        assert_eq!(pieces.len(), 2);
-        std::thread::scope(|scope| {
-            let mut ahead = ScanAhead::start(scope, &bytes, &info, &pieces);
-            let mut index = Vec::new();
-            let mut pos = 0;
-            let mut taken = 0;
-            while pos < bytes.len() {
-                if pos >= ahead.watch_from() {
-                    if let Some(piece) = ahead.take_at(pos) {
-                        pos = piece.end;
-                        piece.append_to(&mut index, 0);
-                        taken += 1;
-                        continue;
+        for threads in [2, 3, 4] {
+            let deal = Deal::of(bytes.len(), threads, 2_000).unwrap();
+            let helped = (0..bytes.len().div_ceil(deal.piece_bytes))
+                .filter(|&k| deal.helped(k))
+                .count();
+            std::thread::scope(|scope| {
+                let mut ahead = ScanAhead::start(scope, &bytes, &info, deal);
+                let mut index = Vec::new();
+                let mut pos = 0;
+                let mut taken = 0;
+                while pos < bytes.len() {
+                    if pos >= ahead.watch_from() {
+                        if let Some(piece) = ahead.take_at(pos) {
+                            pos = piece.end;
+                            piece.append_to(&mut index, 0);
+                            taken += 1;
+                            continue;
+                        }
                     }
+                    let raw = RawRecord::split(&bytes, pos, 0, Endian::Little).unwrap();
+                    index.push(IndexEntry::new(0, pos, raw.kind));
+                    pos += raw.span;
                 }
-                let raw = RawRecord::split(&bytes, pos, 0, Endian::Little).unwrap();
-                index.push(IndexEntry::new(0, pos, raw.kind));
-                pos += raw.span;
-            }
-            assert_eq!(taken, 2, "both pieces taken");
-            let positions: Vec<usize> = index.iter().map(|entry| entry.pos()).collect();
-            assert_eq!(positions, starts);
-            assert_eq!(
-                index.iter().filter(|entry| entry.is_sample()).count(),
-                1_500
-            );
-        });
+                assert_eq!(
+                    taken, helped,
+                    "every helper's piece taken, {threads} threads"
+                );
+                let positions: Vec<usize> = index.iter().map(|entry| entry.pos()).collect();
+                assert_eq!(positions, starts);
+                assert_eq!(
+                    index.iter().filter(|entry| entry.is_sample()).count(),
+                    1_500
+                );
+            });
+        }
+    }
+
+    // See: issue #13 (a walk that started inside a record carried a time the pass never saw)
+    #[test]
+    fn untimed_records_the_pass_takes_carry_the_passs_time_until_a_timed_one() {
+        // A walk from inside a record: a timed record that is not one (at 8), then the pass's
+        // records from 16 on: untimed, timed at 700, untimed.
+        let entry = |time, pos| IndexEntry::new(time, pos, rk::FINISHED_ROUND);
+        let piece = Piece {
+            entries: vec![
+                entry(500, 8),
+                entry(500, 16),
+                entry(700, 24),
+                entry(700, 32),
+            ],
+            untimed: vec![1, 3],
+            end: 40,
+        };
+        let mut index = vec![entry(100, 0)];
+        let carried = Taken {
+            piece,
+            from: 1,
+            end: 40,
+        }
+        .append_to(&mut index, 100);
+        let times: Vec<(u64, usize)> = index.iter().map(|e| (e.time, e.pos())).collect();
+        assert_eq!(times, [(100, 0), (100, 16), (700, 24), (700, 32)]);
+        assert_eq!(carried, 700);
     }
 
     #[test]
     fn a_piece_that_finds_no_records_is_passed_by() {
-        // Bytes that never read as a record: the piece finds no start.
+        // Bytes that never read as a record: the helper's piece finds no start.
         let bytes = vec![0xffu8; 4096];
         let info = RecordParseInfo::new(Vec::new(), Endian::Little);
+        let deal = Deal::of(bytes.len(), 2, 2048).unwrap();
         std::thread::scope(|scope| {
-            let mut ahead = ScanAhead::start(scope, &bytes, &info, &[2048]);
+            let mut ahead = ScanAhead::start(scope, &bytes, &info, deal);
             assert_eq!(ahead.watch_from(), 2048);
             assert!(ahead.take_at(2056).is_none());
+            assert_eq!(ahead.watch_from(), 6144, "on to the next helper's piece");
+            ahead.abandon();
             assert_eq!(ahead.watch_from(), usize::MAX);
         });
     }
