@@ -28,7 +28,7 @@ pub struct ParseOptions {
     pub max_decompressed_bytes: u64,
     /// The bytes of each piece of the pass over a file's records, when the pool has threads
     /// to spare: a file of two pieces or more is walked in pieces, helper threads walking some
-    /// of them meanwhile (the index is the same). Default: 4 MiB; `usize::MAX` walks every
+    /// of them meanwhile (the index is the same). Default: 2 MiB; `usize::MAX` walks every
     /// file in one.
     pub scan_piece_bytes: usize,
 }
@@ -37,7 +37,7 @@ impl Default for ParseOptions {
     fn default() -> Self {
         ParseOptions {
             max_decompressed_bytes: 4 << 30,
-            scan_piece_bytes: 4 << 20,
+            scan_piece_bytes: 2 << 20,
         }
     }
 }

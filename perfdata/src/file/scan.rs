@@ -83,8 +83,13 @@ impl<'a> PerfFile<'a> {
         let info = self.info.clone();
         let data = self.data;
         std::thread::scope(|scope| {
-            let ahead = ScanAhead::start(scope, data, &info, deal);
-            self.scan_records(scanned, ahead)
+            let (ahead, helpers) = ScanAhead::start(scope, data, &info, deal);
+            let scan = self.scan_records(scanned, ahead);
+            for helper in helpers {
+                // A helper that panicked walked pieces the pass then walked itself.
+                let _ = helper.join();
+            }
+            scan
         })
     }
 

@@ -15,7 +15,7 @@
 //! helpers far ahead would hold the file in memory (a DWARF recording's is a gigabyte).
 
 use std::sync::mpsc::{Receiver, sync_channel};
-use std::thread::Scope;
+use std::thread::{Scope, ScopedJoinHandle};
 
 use super::perf_file::IndexEntry;
 use crate::endian::Endian;
@@ -132,17 +132,21 @@ pub(super) struct ScanAhead {
 }
 
 impl ScanAhead {
-    /// Starts the helpers of `deal` over `data` on threads of `scope`.
+    /// Starts the helpers of `deal` over `data` on threads of `scope`; returns the pieces to
+    /// come and the helpers' threads. Join those once the pieces are gone (each helper ends
+    /// when its channel has no receiver): a scope only waits for its threads' closures, and a
+    /// thread still ending after it (its thread-local storage being freed) reads as a leak to
+    /// a leak checker.
     pub(super) fn start<'s, 'env>(
         scope: &'s Scope<'s, 'env>,
         data: &'env [u8],
         info: &'env RecordParseInfo,
         deal: Deal,
-    ) -> Self {
-        let helpers = (1..deal.turn)
+    ) -> (Self, Vec<ScopedJoinHandle<'s, ()>>) {
+        let (helpers, threads) = (1..deal.turn)
             .map(|helper| {
                 let (pieces, receiver) = sync_channel(1);
-                scope.spawn(move || {
+                let thread = scope.spawn(move || {
                     let mut k = helper;
                     while deal.start(k) < data.len() {
                         let stop = deal.start(k + 1).min(data.len());
@@ -156,15 +160,16 @@ impl ScanAhead {
                         k += deal.turn;
                     }
                 });
-                receiver
+                (receiver, thread)
             })
-            .collect();
-        ScanAhead {
+            .unzip();
+        let ahead = ScanAhead {
             deal: Some(deal),
             helpers,
             next: 1,
             current: None,
-        }
+        };
+        (ahead, threads)
     }
 
     /// No piece: for a stream walked by the pass alone.
@@ -354,7 +359,7 @@ mod tests {
                 .filter(|&k| deal.helped(k))
                 .count();
             std::thread::scope(|scope| {
-                let mut ahead = ScanAhead::start(scope, &bytes, &info, deal);
+                let (mut ahead, _threads) = ScanAhead::start(scope, &bytes, &info, deal);
                 let mut index = Vec::new();
                 let mut pos = 0;
                 let mut taken = 0;
@@ -420,7 +425,7 @@ mod tests {
         let info = RecordParseInfo::new(Vec::new(), Endian::Little);
         let deal = Deal::of(bytes.len(), 2, 2048).unwrap();
         std::thread::scope(|scope| {
-            let mut ahead = ScanAhead::start(scope, &bytes, &info, deal);
+            let (mut ahead, _threads) = ScanAhead::start(scope, &bytes, &info, deal);
             assert_eq!(ahead.watch_from(), 2048);
             assert!(ahead.take_at(2056).is_none());
             assert_eq!(ahead.watch_from(), 6144, "on to the next helper's piece");
