@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use super::header::record_feature_unknown;
 use super::perf_file::{IndexEntry, ParseOptions, PerfFile, SCAN_REPORT_BYTES};
-use super::scan_ahead::{Deal, ScanAhead};
+use super::scan_ahead::{Deal, ScanAhead, records_are_small};
 use crate::attr::{ATTR_SIZE_VER0, EventAttr};
 use crate::compress::expand;
 use crate::endian::Cursor;
@@ -65,9 +65,9 @@ impl<'a> RecordRef<'a> {
 impl<'a> PerfFile<'a> {
     /// One pass over record headers: pipe-mode header records, event names, a partial tail,
     /// unknown record types, and whether anything is compressed. A file's stream of at least
-    /// two pieces of `piece_bytes` is walked in pieces, a few helper threads walking some of
-    /// them meanwhile (see [`super::scan_ahead`]); a pipe's attrs come in its stream, so the
-    /// pass walks it alone.
+    /// two pieces of `piece_bytes`, of small records, is walked in pieces, a few helper threads
+    /// walking some of them meanwhile (see [`super::scan_ahead`]); a pipe's attrs come in its
+    /// stream, so the pass walks it alone.
     pub(super) fn scan_stream(
         &mut self,
         scanned: &mut dyn FnMut(u64),
@@ -75,7 +75,8 @@ impl<'a> PerfFile<'a> {
     ) -> Result<Scan> {
         let deal = match self.pipe {
             true => None,
-            false => Deal::of(self.data.len(), rayon::current_num_threads(), piece_bytes),
+            false => Deal::of(self.data.len(), rayon::current_num_threads(), piece_bytes)
+                .filter(|_| records_are_small(self.data, self.info.endian())),
         };
         let Some(deal) = deal else {
             return self.scan_records(scanned, ScanAhead::none());

@@ -32,6 +32,33 @@ const GUESS_BYTES: usize = 64 * 1024;
 /// helpers than this would wait on it.
 const MAX_HELPERS: usize = 3;
 
+/// Records walked in the middle of a stream to see how large its records are.
+const PROBE_RECORDS: usize = 256;
+/// Records larger than this on average are few enough that the pass walks them fast alone,
+/// and helpers would only add the cost of their threads: a DWARF recording's samples copy
+/// kilobytes of stack each, and on a 200 MB one the pieces made the whole analysis 10%
+/// slower.
+const SMALL_RECORD_BYTES: usize = 1024;
+
+/// Whether the records in the middle of `data` are small on average: the stream's records
+/// are many for its size, and walking them in pieces pays.
+pub(super) fn records_are_small(data: &[u8], endian: Endian) -> bool {
+    let middle = (data.len() / 2) & !7;
+    let Some(start) = guess_start(data, middle, data.len(), endian) else {
+        return false;
+    };
+    let mut pos = start;
+    let mut count = 0;
+    while count < PROBE_RECORDS {
+        let Some(raw) = walkable(data, pos, endian) else {
+            break;
+        };
+        pos += raw.span;
+        count += 1;
+    }
+    count > 0 && (pos - start) / count <= SMALL_RECORD_BYTES
+}
+
 /// How the pass deals out a stream: pieces of `piece_bytes` (a multiple of 8: records are
 /// 8-byte aligned), `turn` of them per turn, the first of each turn the pass's own.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -388,6 +415,22 @@ mod tests {
                 );
             });
         }
+    }
+
+    #[test]
+    fn streams_of_large_records_are_left_to_the_pass() {
+        let (small, _) = records(3_000);
+        assert!(records_are_small(&small, Endian::Little));
+        // Records of 4 KiB, as DWARF recordings' samples are.
+        let mut large = Vec::new();
+        for _ in 0..600 {
+            large.extend(rk::SAMPLE.to_le_bytes());
+            large.extend(0u16.to_le_bytes());
+            large.extend(4096u16.to_le_bytes());
+            large.resize(large.len() + 4088, 0);
+        }
+        assert!(!records_are_small(&large, Endian::Little));
+        assert!(!records_are_small(&[0xff; 4096], Endian::Little));
     }
 
     // See: issue #13 (a walk that started inside a record carried a time the pass never saw)
