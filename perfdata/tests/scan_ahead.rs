@@ -7,18 +7,7 @@ use std::path::PathBuf;
 
 use kprof_perfdata::kinds::{attr_flag, record as rk, sample as st};
 use kprof_perfdata::{Endian, ParseOptions, PerfFile};
-use kprof_test_support::{AttrSpec, FileBuilder, RecordBuilder};
-
-/// A deterministic stream of numbers (xorshift).
-fn numbers(seed: u64) -> impl FnMut() -> u64 {
-    let mut state = seed | 1;
-    move || {
-        state ^= state << 13;
-        state ^= state >> 7;
-        state ^= state << 17;
-        state
-    }
-}
+use kprof_test_support::{AttrSpec, FileBuilder, RecordBuilder, xorshift as numbers};
 
 const SAMPLE_TYPE: u64 =
     st::IDENTIFIER | st::IP | st::TID | st::TIME | st::CPU | st::PERIOD | st::CALLCHAIN;
@@ -131,9 +120,17 @@ fn records_file_with(records: usize, seed: u64, middle: Middle, not_finalized: b
     }
 }
 
-/// What the parse of `bytes` with pieces of `piece_bytes` on `threads` threads tells of its
-/// records: each in time order (offset and time), the notes, and the events' names.
-fn parsed(bytes: &[u8], piece_bytes: usize, threads: usize) -> (Vec<(u64, u64)>, String) {
+/// `read` of the parse of `bytes` with pieces of `piece_bytes`, on a pool of `threads`
+/// threads.
+fn parse_in_pool<T>(
+    bytes: &[u8],
+    piece_bytes: usize,
+    threads: usize,
+    read: impl FnOnce(PerfFile<'_>) -> T + Send,
+) -> T
+where
+    T: Send,
+{
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(threads)
         .build()
@@ -141,7 +138,14 @@ fn parsed(bytes: &[u8], piece_bytes: usize, threads: usize) -> (Vec<(u64, u64)>,
     pool.install(|| {
         let mut options = ParseOptions::default();
         options.scan_piece_bytes = piece_bytes;
-        let file = PerfFile::parse_with(bytes, &options).unwrap();
+        read(PerfFile::parse_with(bytes, &options).unwrap())
+    })
+}
+
+/// What the parse of `bytes` with pieces of `piece_bytes` on `threads` threads tells of its
+/// records: each in time order (offset and time), the notes, and the events' names.
+fn parsed(bytes: &[u8], piece_bytes: usize, threads: usize) -> (Vec<(u64, u64)>, String) {
+    parse_in_pool(bytes, piece_bytes, threads, |file| {
         let mut sorted = file.sorted_records().unwrap();
         let mut records = Vec::new();
         while let Some(record) = sorted.next_ref() {
@@ -220,14 +224,7 @@ fn a_cut_or_corrupt_stream_gives_the_pass_alones_notes_and_error() {
     };
     corrupt[start + 6..start + 8].copy_from_slice(&4u16.to_le_bytes());
     let error = |piece_bytes: usize, threads: usize| {
-        let pool = rayon::ThreadPoolBuilder::new()
-            .num_threads(threads)
-            .build()
-            .unwrap();
-        pool.install(|| {
-            let mut options = ParseOptions::default();
-            options.scan_piece_bytes = piece_bytes;
-            let file = PerfFile::parse_with(&corrupt, &options).unwrap();
+        parse_in_pool(&corrupt, piece_bytes, threads, |file| {
             file.sorted_records().map(|_| ()).map_err(|e| e.to_string())
         })
     };

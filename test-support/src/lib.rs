@@ -6,7 +6,8 @@
 //! perf use; [`rewrite`], which turns a real file-mode perf.data into the variants other perf
 //! versions and machines produce (a big-endian copy, attrs padded with fields of a future perf, a
 //! record of an unknown type); [`workloads`], facts about the test workloads that several
-//! crates' tests check; and [`command`], running the tools they compare with.
+//! crates' tests check; [`command`], running the tools they compare with; and [`xorshift`],
+//! numbers that tests can repeat.
 //!
 //! **Won't do:** read perf.data (that is `kprof-perfdata`'s reader, which these tools feed): the
 //! layouts here come from the kernel and perf headers, not from the reader, so that a reader bug
@@ -32,3 +33,15 @@ pub mod rewrite;
 pub mod workloads;
 
 pub use builders::{AttrSpec, FileBuilder, RecordBuilder, SampleHeadValues, feature_string};
+
+/// A deterministic stream of numbers from `seed` (xorshift64): varied inputs that a test gets
+/// alike on every run, without a `rand` dependency.
+pub fn xorshift(seed: u64) -> impl FnMut() -> u64 {
+    let mut state = seed | 1;
+    move || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state
+    }
+}

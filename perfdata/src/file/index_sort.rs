@@ -68,17 +68,7 @@ fn sort_in_blocks<T: Ord + Send>(entries: &mut [T], block: usize) {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    /// A deterministic stream of numbers (xorshift), for shuffles that tests can repeat.
-    fn numbers(seed: u64) -> impl FnMut() -> u64 {
-        let mut state = seed | 1;
-        move || {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            state
-        }
-    }
+    use kprof_test_support::xorshift as numbers;
 
     /// `len` distinct (time, position) entries as perf writes them: rounds of per-CPU runs
     /// whose times interleave, each run sorted, with `spread` the most a run's times reach
