@@ -109,7 +109,7 @@ impl<'a> PerfFile<'a> {
                 let taken = ahead.take_at(pos);
                 watch_from = ahead.watch_from();
                 if let Some(taken) = taken {
-                    pos = taken.end;
+                    pos = taken.end();
                     last_time = taken.append_to(&mut self.record_index, last_time);
                     scanned(self.data_base + pos as u64);
                     continue;

@@ -117,11 +117,14 @@ struct Piece {
 pub(super) struct Taken {
     piece: Piece,
     from: usize,
-    /// Where the pass goes on.
-    pub(super) end: usize,
 }
 
 impl Taken {
+    /// Where the pass goes on: the end of the piece's walk.
+    pub(super) fn end(&self) -> usize {
+        self.piece.end
+    }
+
     /// Appends the taken entries to `index`, those before the first timed one at `last_time`
     /// (the time the pass's own walk carries); returns the time the pass carries on with.
     pub(super) fn append_to(self, index: &mut Vec<IndexEntry>, last_time: u64) -> u64 {
@@ -267,11 +270,7 @@ impl ScanAhead {
             if piece.entries.get(*next).is_some_and(|e| e.pos() == pos) {
                 let (piece, from) = self.current.take()?;
                 self.pass_piece();
-                return Some(Taken {
-                    end: piece.end,
-                    piece,
-                    from,
-                });
+                return Some(Taken { piece, from });
             }
             return None;
         }
@@ -393,7 +392,7 @@ mod tests {
                 while pos < bytes.len() {
                     if pos >= ahead.watch_from() {
                         if let Some(piece) = ahead.take_at(pos) {
-                            pos = piece.end;
+                            pos = piece.end();
                             piece.append_to(&mut index, 0);
                             taken += 1;
                             continue;
@@ -450,12 +449,9 @@ mod tests {
             end: 40,
         };
         let mut index = vec![entry(100, 0)];
-        let carried = Taken {
-            piece,
-            from: 1,
-            end: 40,
-        }
-        .append_to(&mut index, 100);
+        let taken = Taken { piece, from: 1 };
+        assert_eq!(taken.end(), 40);
+        let carried = taken.append_to(&mut index, 100);
         let times: Vec<(u64, usize)> = index.iter().map(|e| (e.time, e.pos())).collect();
         assert_eq!(times, [(100, 0), (100, 16), (700, 24), (700, 32)]);
         assert_eq!(carried, 700);
