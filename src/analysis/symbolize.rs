@@ -180,11 +180,14 @@ pub fn build_profile(
     // Each phase frees what the next one no longer reads before it allocates (issue #13).
     drop(spaces);
     chains.finish_adding();
-    // Intern frames and stacks.
-    let mut interner = Interner {
-        frames: FrameSet::new(sample_addresses),
-        stacks: StackTable::default(),
-    };
+    // Intern frames and stacks. The frames' set is sized for every piece's frames at once:
+    // most are new, and a set that grew frame by frame would copy and rehash them as it went.
+    let frames = symbolized
+        .pieces
+        .iter()
+        .map(|p| p.frames.frames.len())
+        .sum();
+    let mut frame_set = FrameSet::with_capacity(sample_addresses, frames);
     // The pieces' frames in order, each interned once: the first piece to have a frame
     // gives it its id, as one pass over all locations would.
     let locations = symbolized
@@ -197,7 +200,7 @@ pub fn build_profile(
         let ids: Vec<FrameId> = piece
             .frames
             .into_hashed()
-            .map(|(hash, frame)| interner.frames.intern_hashed(hash, frame))
+            .map(|(hash, frame)| frame_set.intern_hashed(hash, frame))
             .collect();
         for location in 0..piece.locations.ends.len() {
             let frames = piece.locations.of(LocationId(location as u32));
@@ -207,15 +210,12 @@ pub fn build_profile(
             location_frames.end_location();
         }
     }
-    let ChainStacks {
-        stacks: chain_stacks,
-        fp_ends,
-    } = chain_stacks(&chains, &location_frames, &mut interner);
-    let interner = interner;
+    let frames = frame_set.frames;
+    let (stack_nodes, chain_stacks) = chain_stacks(&chains, &location_frames, &frames);
     drop(location_frames);
 
     let attrs = file.attrs();
-    let counts = SampleCounts::of(&pending, &fp_ends, attrs.len());
+    let counts = SampleCounts::of(&pending, &chain_stacks, attrs.len());
     let events: Vec<Event> = attrs
         .iter()
         .zip(counts.per_event)
@@ -227,7 +227,7 @@ pub fn build_profile(
         .collect();
     let fp_stacks = counts.fp_stacks;
     let mut frame_pointers = FramePointerReport::default();
-    let frame = |id: Option<FrameId>| id.and_then(|f| interner.frames.frames.get(f as usize));
+    let frame = |id: Option<FrameId>| id.and_then(|f| frames.get(f as usize));
     for (packed, stacks) in fp_stacks {
         let (end, known) = unpack_end(packed);
         frame_pointers.add_many(
@@ -236,7 +236,6 @@ pub fn build_profile(
             stacks,
         );
     }
-    drop(fp_ends);
     // In place: a sample takes the room of its pending one, so the samples are never held
     // twice (issue #13 point 1).
     const {
@@ -255,14 +254,14 @@ pub fn build_profile(
                 event: pending.event,
                 time: pending.time,
                 period: pending.period,
-                stack: chain
-                    .and_then(|chain| chain_stacks.get(chain.0 as usize).copied().flatten()),
+                stack: chain.and_then(|chain| chain_stacks.stack(chain)),
                 cpu: pending.cpu,
                 broken_callchain: chain.is_some_and(|chain| chains.is_broken(chain)),
                 cgroup: pending.cgroup,
             }
         })
         .collect();
+    drop(chain_stacks);
 
     let features = file.features();
     let meta = Meta {
@@ -274,8 +273,8 @@ pub fn build_profile(
         lost_samples: lost.samples(),
     };
     let profile = Profile {
-        frames: interner.frames.frames,
-        stacks: interner.stacks.nodes,
+        frames,
+        stacks: stack_nodes,
         threads,
         events,
         samples,
@@ -313,13 +312,9 @@ fn unpack_end(packed: u64) -> FramePointerEnd {
 }
 
 impl SampleCounts {
-    /// The counts of `samples` of `events` events, whose chains end at `fp_ends`; counted in
+    /// The counts of `samples` of `events` events, whose chains are `chains`; counted in
     /// parallel, chunk by chunk (sums do not depend on the order they are added in).
-    fn of(
-        samples: &[PendingSample],
-        fp_ends: &[Option<FramePointerEnd>],
-        events: usize,
-    ) -> SampleCounts {
+    fn of(samples: &[PendingSample], chains: &ChainStacks, events: usize) -> SampleCounts {
         let empty = || SampleCounts {
             per_event: vec![(0, 0); events],
             fp_stacks: HashMap::default(),
@@ -328,9 +323,7 @@ impl SampleCounts {
             .par_iter()
             .with_min_len(SAMPLES_PER_TASK)
             .fold(empty, |mut counts, sample| {
-                if let Some(&Some(end)) =
-                    sample.chain.and_then(|chain| fp_ends.get(chain.0 as usize))
-                {
+                if let Some(end) = sample.chain.and_then(|chain| chains.fp_end(chain)) {
                     *counts.fp_stacks.entry(pack_end(end)).or_insert(0) += 1;
                 }
                 if let Some((count, period)) = counts.per_event.get_mut(sample.event as usize) {
@@ -355,31 +348,31 @@ impl SampleCounts {
 /// Chains per piece of [`chain_stacks`], at least: enough to outweigh merging its stacks.
 const CHAINS_PER_PIECE: usize = 64 * 1024;
 
-/// One stack per distinct chain, root first (see [`piece_stacks`]). The chains are cut into
-/// pieces whose stacks are interned on the thread pool, each piece in a table of its own; the
-/// tables then merge in order, each one's stacks in the order it made them, which is the order
-/// one pass over all chains makes them: the ids are the same (issue #13).
+/// One stack per distinct chain, root first (see [`piece_stacks`]), and the stacks' nodes by
+/// [`StackId`]. The chains are cut into pieces whose stacks are interned on the thread pool,
+/// each piece in a table of its own; the tables then merge in order, each one's new stacks in
+/// the order it made them, which is the order one pass over all chains makes them: the ids
+/// are the same (issue #13).
 fn chain_stacks(
     chains: &ChainTable<'_>,
     location_frames: &LocationFrames,
-    interner: &mut Interner,
-) -> ChainStacks {
+    frames: &[Frame],
+) -> (Vec<StackNode>, ChainStacks) {
     let count = chains.chain_count();
     let pieces = rayon::current_num_threads().clamp(1, count.div_ceil(CHAINS_PER_PIECE).max(1));
-    chain_stacks_in_pieces(chains, location_frames, interner, count.div_ceil(pieces))
+    chain_stacks_in_pieces(chains, location_frames, frames, count.div_ceil(pieces))
 }
 
 /// [`chain_stacks`] in pieces of `per_piece` chains.
 fn chain_stacks_in_pieces(
     chains: &ChainTable<'_>,
     location_frames: &LocationFrames,
-    interner: &mut Interner,
+    frames: &[Frame],
     per_piece: usize,
-) -> ChainStacks {
+) -> (Vec<StackNode>, ChainStacks) {
     let count = chains.chain_count();
     let per_piece = per_piece.max(1);
-    let frames = &interner.frames.frames;
-    let pieces: Vec<(StackTable, ChainStacks)> = (0..count.div_ceil(per_piece))
+    let (tables, mut pieces): (Vec<StackTable>, Vec<PieceStacks>) = (0..count.div_ceil(per_piece))
         .into_par_iter()
         .map(|piece| {
             let start = piece * per_piece;
@@ -388,43 +381,69 @@ fn chain_stacks_in_pieces(
             let piece = piece_stacks(chains, range, location_frames, frames, &mut table);
             (table, piece)
         })
-        .collect();
-    let mut all = Vec::with_capacity(count);
-    let mut fp_ends = Vec::with_capacity(count);
-    for (table, piece) in pieces {
-        fp_ends.extend(piece.fp_ends);
-        if interner.stacks.nodes.is_empty() {
-            // The first table is the stacks so far as it is.
-            interner.stacks = table;
-            all.extend(piece.stacks);
-            continue;
-        }
-        let mut merged: Vec<StackId> = Vec::with_capacity(table.nodes.len());
-        for node in &table.nodes {
-            // A node's parent came before it.
-            let parent = node
-                .parent
-                .and_then(|parent| merged.get(parent as usize).copied());
-            merged.push(interner.stacks.stack(parent, node.frame));
-        }
-        all.extend(
-            piece
-                .stacks
-                .into_iter()
-                .map(|stack| stack.and_then(|stack| merged.get(stack as usize).copied())),
-        );
+        .unzip();
+    // The first table takes in the others in order; the last one's new stacks need no index.
+    let mut tables = tables.into_iter();
+    let mut whole = tables.next().unwrap_or_default();
+    let last = tables.next_back();
+    let mut later = pieces.iter_mut().skip(1);
+    for (table, piece) in tables.zip(later.by_ref()) {
+        piece.renumber(&whole.take_in(&table));
     }
-    ChainStacks {
-        stacks: all,
-        fp_ends,
+    let nodes = match (last, later.next()) {
+        (Some(table), Some(piece)) => {
+            let (nodes, ids) = whole.last_taken_in(&table);
+            piece.renumber(&ids);
+            nodes
+        }
+        _ => whole.nodes,
+    };
+    (nodes, ChainStacks { per_piece, pieces })
+}
+
+/// Per distinct chain: its stack, and where it ended when it is a frame-pointer chain. Kept
+/// in the pieces [`chain_stacks`] made them in: joining them would cost a copy and a page
+/// fault per 4 KiB, serially.
+struct ChainStacks {
+    per_piece: usize,
+    pieces: Vec<PieceStacks>,
+}
+
+impl ChainStacks {
+    /// The piece of `chain`, and where in it.
+    fn piece(&self, chain: ChainId) -> Option<(&PieceStacks, usize)> {
+        let chain = chain.0 as usize;
+        let piece = self.pieces.get(chain / self.per_piece)?;
+        Some((piece, chain % self.per_piece))
+    }
+
+    /// The stack of `chain` (`None` for an empty one).
+    fn stack(&self, chain: ChainId) -> Option<StackId> {
+        let (piece, at) = self.piece(chain)?;
+        piece.stacks.get(at).copied().flatten()
+    }
+
+    /// Where `chain` ended, when it is a frame-pointer chain.
+    fn fp_end(&self, chain: ChainId) -> Option<FramePointerEnd> {
+        let (piece, at) = self.piece(chain)?;
+        piece.fp_ends.get(at).copied().flatten()
     }
 }
 
-/// Per distinct chain, in order: its stack, and where it ended when it is a frame-pointer
-/// chain.
-struct ChainStacks {
+/// [`ChainStacks`] of one piece of chains, in order.
+struct PieceStacks {
     stacks: Vec<Option<StackId>>,
     fp_ends: Vec<Option<FramePointerEnd>>,
+}
+
+impl PieceStacks {
+    /// Gives the stacks the ids `ids` has for them (from [`StackTable::take_in`]).
+    fn renumber(&mut self, ids: &[StackId]) {
+        self.stacks
+            .par_iter_mut()
+            .with_min_len(CHAINS_PER_PIECE)
+            .for_each(|stack| *stack = stack.and_then(|stack| ids.get(stack as usize).copied()));
+    }
 }
 
 /// The stacks of the chains `range`, root first, interned in `table`, and where those that
@@ -437,7 +456,7 @@ fn piece_stacks(
     location_frames: &LocationFrames,
     frames: &[Frame],
     table: &mut StackTable,
-) -> ChainStacks {
+) -> PieceStacks {
     let mut push = |stack: Option<StackId>, locations: &[LocationId]| {
         let mut stack = stack;
         for location in locations.iter().rev() {
@@ -484,7 +503,7 @@ fn piece_stacks(
             }
         }));
     }
-    ChainStacks { stacks, fp_ends }
+    PieceStacks { stacks, fp_ends }
 }
 
 /// Where a frame-pointer chain ended: its outermost frame, and the outermost frame in a known
@@ -598,12 +617,6 @@ impl LocationFrames {
     }
 }
 
-/// Interns frames and stack nodes.
-struct Interner {
-    frames: FrameSet,
-    stacks: StackTable,
-}
-
 /// Distinct frames, numbered in the order first seen: frames differing only in their
 /// address are one unless addresses are kept, and show the first address seen.
 struct FrameSet {
@@ -624,6 +637,16 @@ impl FrameSet {
             frames: Vec::new(),
             hashes: Vec::new(),
             ids: HashTable::new(),
+        }
+    }
+
+    /// [`FrameSet::new`], with room for `frames` frames.
+    fn with_capacity(keep_offsets: bool, frames: usize) -> Self {
+        FrameSet {
+            keep_offsets,
+            frames: Vec::with_capacity(frames),
+            hashes: Vec::with_capacity(frames),
+            ids: HashTable::with_capacity(frames),
         }
     }
 
@@ -771,7 +794,143 @@ impl StackTable {
         self.ids.insert(node, id);
         id
     }
+
+    /// Interns `other`'s stacks, those new here in `other`'s order (as interning them one
+    /// by one would): per stack of `other`, its id here.
+    fn take_in(&mut self, other: &StackTable) -> Vec<StackId> {
+        self.add_new(other, true, STACKS_PER_TASK)
+    }
+
+    /// [`StackTable::take_in`] for the last table to come: the nodes, and `other`'s ids among
+    /// them. The new nodes are not indexed (nothing would look them up), which saves a hash
+    /// insert each.
+    fn last_taken_in(mut self, other: &StackTable) -> (Vec<StackNode>, Vec<StackId>) {
+        let ids = self.add_new(other, false, STACKS_PER_TASK);
+        (self.nodes, ids)
+    }
+
+    /// [`StackTable::take_in`], looking up in runs of `per_run` nodes; the new nodes are
+    /// indexed when `index_new` is set.
+    fn add_new(&mut self, other: &StackTable, index_new: bool, per_run: usize) -> Vec<StackId> {
+        let known = self.known(other, per_run);
+        let mut ids: Vec<StackId> = Vec::with_capacity(other.nodes.len());
+        for (node, known) in other.nodes.iter().zip(known) {
+            let id = known.unwrap_or_else(|| {
+                // A node's parent came before it.
+                let parent = node
+                    .parent
+                    .and_then(|parent| ids.get(parent as usize).copied());
+                let node = StackNode {
+                    parent,
+                    frame: node.frame,
+                };
+                let id = self.nodes.len() as StackId;
+                self.nodes.push(node);
+                if index_new {
+                    self.ids.insert(node, id);
+                }
+                id
+            });
+            ids.push(id);
+        }
+        ids
+    }
+
+    /// Per node of `other`, its id here if this table has its stack: looked up on the pool,
+    /// a task per run of `per_run` nodes in order. A parent in an earlier run is looked up
+    /// again, once per task (most parents are near their children, or are shared roots).
+    fn known(&self, other: &StackTable, per_run: usize) -> Vec<Option<StackId>> {
+        let per_run = per_run.max(1);
+        let runs: Vec<Vec<Option<StackId>>> = other
+            .nodes
+            .par_chunks(per_run)
+            .enumerate()
+            .map(|(run, nodes)| {
+                let first = run * per_run;
+                let mut known: Vec<Option<StackId>> = Vec::with_capacity(nodes.len());
+                let mut earlier: HashMap<StackId, Option<StackId>> = HashMap::default();
+                for node in nodes {
+                    let parent = match node.parent {
+                        None => Parent::Root,
+                        Some(parent) => match (parent as usize).checked_sub(first) {
+                            Some(at) => Parent::of(known.get(at).copied().flatten()),
+                            None => Parent::of(self.known_earlier(other, parent, &mut earlier)),
+                        },
+                    };
+                    known.push(self.known_child(parent, node.frame));
+                }
+                known
+            })
+            .collect();
+        runs.concat()
+    }
+
+    /// The id here of the node with `parent` and `frame`.
+    fn known_child(&self, parent: Parent, frame: FrameId) -> Option<StackId> {
+        let parent = match parent {
+            Parent::Root => None,
+            Parent::Here(id) => Some(id),
+            Parent::Missing => return None,
+        };
+        self.ids.get(&StackNode { parent, frame }).copied()
+    }
+
+    /// [`StackTable::known`] of `other`'s node `id`, from a run before the task's: found by
+    /// its callers down from the nearest one already found (in `earlier`), or from the root.
+    fn known_earlier(
+        &self,
+        other: &StackTable,
+        id: StackId,
+        earlier: &mut HashMap<StackId, Option<StackId>>,
+    ) -> Option<StackId> {
+        let mut unknown = Vec::new();
+        let mut parent = Parent::Root;
+        let mut next = Some(id);
+        while let Some(at) = next {
+            if let Some(&known) = earlier.get(&at) {
+                parent = Parent::of(known);
+                break;
+            }
+            unknown.push(at);
+            next = other.nodes.get(at as usize).and_then(|node| node.parent);
+        }
+        let mut known = match parent {
+            Parent::Here(id) => Some(id),
+            _ => None,
+        };
+        for at in unknown.into_iter().rev() {
+            known = other
+                .nodes
+                .get(at as usize)
+                .and_then(|node| self.known_child(parent, node.frame));
+            earlier.insert(at, known);
+            parent = Parent::of(known);
+        }
+        known
+    }
 }
+
+/// A node's parent, as [`StackTable::known`] looks it up in another table.
+#[derive(Clone, Copy)]
+enum Parent {
+    /// The node is a root.
+    Root,
+    /// The other table has the parent, with this id.
+    Here(StackId),
+    /// The other table does not have the parent (so not the node either).
+    Missing,
+}
+
+impl Parent {
+    /// The parent whose id in the other table is `known`, if it has it.
+    fn of(known: Option<StackId>) -> Parent {
+        known.map_or(Parent::Missing, Parent::Here)
+    }
+}
+
+/// Stack nodes per task of [`StackTable::known`]: enough to outweigh a task's lookups of
+/// parents in earlier runs.
+const STACKS_PER_TASK: usize = 8 * 1024;
 
 #[cfg(test)]
 mod tests {
@@ -851,18 +1010,70 @@ mod tests {
             location_frames.end_location();
         }
         let stacks = |per_piece: usize| {
-            let mut interner = Interner {
-                frames: FrameSet::new(false),
-                stacks: StackTable::default(),
-            };
-            let ChainStacks { stacks, fp_ends } =
-                chain_stacks_in_pieces(chains, &location_frames, &mut interner, per_piece);
-            (stacks, fp_ends, interner.stacks.nodes)
+            let (nodes, stacks) = chain_stacks_in_pieces(chains, &location_frames, &[], per_piece);
+            let ends: Vec<_> = chains
+                .chain_ids()
+                .map(|chain| (stacks.stack(chain), stacks.fp_end(chain)))
+                .collect();
+            (ends, nodes)
         };
         let one = stacks(usize::MAX);
-        assert!(one.2.len() > 3, "{:?}", one.2);
+        assert!(one.1.len() > 3, "{:?}", one.1);
         for per_piece in 1..=chains.chain_count() {
             assert_eq!(stacks(per_piece), one, "{per_piece} chains per piece");
+        }
+    }
+
+    /// A table of `count` random stacks over `frames` frames, most calling an earlier one.
+    fn random_stacks(seed: u64, count: usize, frames: u64) -> StackTable {
+        let mut next = kprof_test_support::xorshift(seed);
+        let mut table = StackTable::default();
+        for _ in 0..count {
+            let len = table.nodes.len() as u64;
+            let parent = match next() % 4 {
+                0 => None,
+                _ if len == 0 => None,
+                _ => Some((next() % len) as StackId),
+            };
+            table.stack(parent, (next() % frames) as FrameId);
+        }
+        table
+    }
+
+    #[test]
+    fn tables_taken_in_on_the_pool_give_the_ids_of_interning_one_by_one() {
+        for seed in 1..=6 {
+            let with = || random_stacks(seed, 300, 6);
+            let other = random_stacks(seed + 100, 200, 6);
+            // Interning `other`'s stacks one by one, each parent as it was interned.
+            let mut expected = with();
+            let mut expected_ids: Vec<StackId> = Vec::new();
+            for node in &other.nodes {
+                let parent = node.parent.map(|parent| expected_ids[parent as usize]);
+                expected_ids.push(expected.stack(parent, node.frame));
+            }
+            let shared = expected_ids
+                .iter()
+                .filter(|&&id| (id as usize) < 300)
+                .count();
+            assert!(shared > 20 && shared < 180, "seed {seed}: {shared} found");
+            for per_run in [1, 2, 3, 7, 50, 199, 200, 1000] {
+                for index_new in [false, true] {
+                    let mut table = with();
+                    let ids = table.add_new(&other, index_new, per_run);
+                    assert_eq!(ids, expected_ids, "seed {seed}, runs of {per_run}");
+                    assert_eq!(
+                        table.nodes, expected.nodes,
+                        "seed {seed}, runs of {per_run}"
+                    );
+                    if index_new {
+                        // A new stack is found again.
+                        for (id, node) in table.nodes.clone().into_iter().enumerate() {
+                            assert_eq!(table.stack(node.parent, node.frame), id as StackId);
+                        }
+                    }
+                }
+            }
         }
     }
 
