@@ -225,17 +225,17 @@ pub fn build_profile(
             total_period,
         })
         .collect();
-    let fp_stacks = counts.fp_stacks;
-    let mut frame_pointers = FramePointerReport::default();
+    let fp_stacks: Vec<(u64, u64)> = counts.fp_stacks.into_iter().collect();
     let frame = |id: Option<FrameId>| id.and_then(|f| frames.get(f as usize));
-    for (packed, stacks) in fp_stacks {
-        let (end, known) = unpack_end(packed);
-        frame_pointers.add_many(
-            frame(end).map(|f| &*f.function),
-            frame(known).map(|f| &*f.module),
-            stacks,
-        );
-    }
+    let frame_pointers =
+        FramePointerReport::of_ends(fp_stacks.par_iter().with_min_len(FP_ENDS_PER_TASK).map(
+            |&(packed, stacks)| {
+                let (end, known) = unpack_end(packed);
+                let function = frame(end).map(|f| &*f.function);
+                (function, frame(known).map(|f| &*f.module), stacks)
+            },
+        ));
+    drop(fp_stacks);
     // In place: a sample takes the room of its pending one, so the samples are never held
     // twice (issue #13 point 1).
     const {
@@ -283,6 +283,9 @@ pub fn build_profile(
     };
     (profile, frame_pointers)
 }
+
+/// Frame-pointer stack ends per task of [`FramePointerReport::of_ends`], at least.
+const FP_ENDS_PER_TASK: usize = 4096;
 
 /// Samples counted by one task of [`SampleCounts::of`], at least: enough to outweigh merging
 /// its counts.
