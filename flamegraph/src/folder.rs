@@ -84,7 +84,8 @@ const KIND_MASK: u64 = (1 << KIND_BITS) - 1;
 /// A frame packed as `name_index << KIND_BITS | kind`.
 type FrameId = u64;
 
-/// A frame name interned in one [`Folder`] by [`Folder::intern_name`].
+/// A frame name interned in one [`Folder`] by [`Folder::intern_name`] or
+/// [`Folder::intern_owned_name`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct NameId(u64);
 
@@ -121,6 +122,11 @@ impl Folder {
             Some(index) => index,
             None => self.names.insert_full(name.into()).0,
         };
+        Self::name_index(index)
+    }
+
+    /// The index of the name at `index` of the names, as ids hold it.
+    fn name_index(index: usize) -> u64 {
         // usize -> u64 never truncates on supported targets; saturate rather than panic.
         u64::try_from(index).unwrap_or(u64::MAX >> KIND_BITS)
     }
@@ -193,6 +199,17 @@ impl Folder {
     /// instead of once per frame.
     pub fn intern_name(&mut self, name: &str) -> NameId {
         NameId(self.intern(name))
+    }
+
+    /// [`intern_name`](Folder::intern_name) of a name already owned: a caller that makes its
+    /// names on the thread pool hands them over, and interning then only hashes each.
+    pub fn intern_owned_name(&mut self, name: Box<str>) -> NameId {
+        NameId(Self::name_index(self.names.insert_full(name).0))
+    }
+
+    /// Makes room for `additional` more names.
+    pub fn reserve_names(&mut self, additional: usize) {
+        self.names.reserve(additional);
     }
 
     /// Adds `count` stacks of names from [`intern_name`](Folder::intern_name) of this folder,
@@ -777,6 +794,22 @@ mod tests {
         let mut out = Vec::new();
         folder.write_folded_annotated(&mut out).unwrap();
         String::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn owned_names_are_interned_as_borrowed_ones() {
+        let mut borrowed = Folder::new();
+        let mut owned = Folder::new();
+        owned.reserve_names(2);
+        for name in ["main", "spin", "main", "sys", "spin"] {
+            assert_eq!(
+                owned.intern_owned_name(Box::from(name)),
+                borrowed.intern_name(name),
+                "{name}"
+            );
+        }
+        assert_eq!(owned.names.len(), 3);
+        assert_eq!(owned.intern_name("sys"), borrowed.intern_name("sys"));
     }
 
     #[test]

@@ -246,6 +246,9 @@ type NamedNode = (u32, NameId, FoldKind);
 /// Profile stacks per share of [`NamedStacks`], at least.
 const STACKS_PER_SHARE: usize = 64 * 1024;
 
+/// Frames named per task of [`NamedStacks::new`], at least.
+const FRAMES_PER_TASK: usize = 4096;
+
 /// Profile stacks folded into stacks of named frames, a prefix tree like the profile's:
 /// profile stacks whose frames have the same names and kinds are one node, and each profile
 /// stack is folded once however many samples and threads share it.
@@ -293,10 +296,19 @@ impl NamedStacks {
         // the folder's names always had), and each stack placed. A parent comes before its
         // children (see `Profile::stacks`); one that does not is taken for none.
         let mut frame_keys: Vec<Option<(NameId, FoldKind)>> = vec![None; profile.frames.len()];
+        // Every frame's name is made on the pool, so that naming one here only hashes it.
+        let mut names: Vec<Option<Box<str>>> = profile
+            .frames
+            .par_iter()
+            .with_min_len(FRAMES_PER_TASK)
+            .map(|frame| Some(Box::from(frame_name(&frame.function, frame, lines))))
+            .collect();
+        folder.reserve_names(names.len());
         let mut placed: Vec<Placed> = Vec::with_capacity(stacks.len());
         let mut counts = vec![0u32; shares];
         for (id, node) in stacks.iter().enumerate() {
-            let key = Self::frame_key(profile, folder, &mut frame_keys, lines, node.frame);
+            let names = (names.as_mut_slice(), lines);
+            let key = Self::frame_key(profile, folder, &mut frame_keys, names, node.frame);
             let share = match Self::parent(stacks, id).map(|parent| (parent, stacks[parent].parent))
             {
                 // Below two frames, a stack is where its caller is.
@@ -374,18 +386,24 @@ impl NamedStacks {
         (parent < id).then_some(parent)
     }
 
-    /// The name and kind of `frame`, named in `folder` the first time.
+    /// The name and kind of `frame`, named in `folder` the first time (its name taken from
+    /// `names`, made with `lines`).
     fn frame_key(
         profile: &Profile,
         folder: &mut Folder,
         frame_keys: &mut [Option<(NameId, FoldKind)>],
-        lines: bool,
-        frame: FrameId,
+        (names, lines): (&mut [Option<Box<str>>], bool),
+        id: FrameId,
     ) -> (NameId, FoldKind) {
-        *frame_keys[frame as usize].get_or_insert_with(|| {
-            let frame = &profile.frames[frame as usize];
-            let name = folder.intern_name(&frame_name(&frame.function, frame, lines));
-            (name, fold_kind(frame.kind, frame.inlined))
+        *frame_keys[id as usize].get_or_insert_with(|| {
+            let frame = &profile.frames[id as usize];
+            let name = names[id as usize]
+                .take()
+                .unwrap_or_else(|| frame_name(&frame.function, frame, lines).into());
+            (
+                folder.intern_owned_name(name),
+                fold_kind(frame.kind, frame.inlined),
+            )
         })
     }
 
