@@ -14,6 +14,7 @@
 //! | [`export`] | pprof, speedscope and Firefox Profiler writers |
 //! | [`header`] | `report --header`: the recording's facts |
 //! | [`mapped`] | the input file, mapped through a moving window |
+//! | `hash_shares` | work on many keys split by their hashes, and the first of equal keys |
 //! | [`progress`] | the progress line on a terminal |
 //! | [`trace`] | `kprof trace`: live tracepoint events |
 //!
@@ -23,6 +24,7 @@ pub mod analysis;
 pub mod cli;
 pub mod cmd;
 pub mod export;
+mod hash_shares;
 pub mod header;
 pub mod mapped;
 pub mod offcpu;
