@@ -169,13 +169,13 @@ PY
 
 # rows RUNS NAME CMD [NAME CMD ...]: one table row per command (wall and CPU medians of
 # alternating runs, peak RSS of one more run); the figures go to $work/last.rows, one line per
-# command: wall cpu peak_kb
+# command: wall cpu peak_kb; each round's wall times to $work/last.each, one line per round
 rows() {
   local runs=$1 times line i=0 wall cpu peak
   shift
   local names=() commands=()
   while [[ $# -gt 0 ]]; do names+=("$1") commands+=("$2"); shift 2; done
-  times=$(python3 benches/interleave.py --cpu "$runs" "${commands[@]}")
+  times=$(python3 benches/interleave.py --cpu --each "$work/last.each" "$runs" "${commands[@]}")
   : >"$work/last.rows"
   while read -r wall cpu; do
     peak=$(peak_kb "${commands[$i]}")
@@ -278,6 +278,14 @@ case_big() {
   echo "- Default threads ($(nproc) CPUs) against one: **$(ratio "${flame1[0]}" "${flame[0]}")×**" \
     "faster in wall time (target ≥ 1.7×: $(verdict "$(ratio "${flame1[0]}" "${flame[0]}")" 1.7 1))," \
     "for $(ratio "${flame[1]}" "${flame1[1]}")× the CPU time."
+  # The two kprof flame rows run back to back in each round: their ratio round by round sees
+  # the machine alike on both sides, where the medians may come from rounds of different load.
+  echo "- The same, round by round (the two runs back to back): $(python3 - "$work/last.each" <<'PY'
+import statistics, sys
+ratios = sorted(float(r[3]) / float(r[2]) for r in map(str.split, open(sys.argv[1])))
+print(f"median {statistics.median(ratios):.2f}×, from {ratios[0]:.2f}× to {ratios[-1]:.2f}× over {len(ratios)} rounds", end="")
+PY
+)."
 }
 
 # Issue #13 point 3: a 100k-sample DWARF recording of a multi-threaded Rust program.

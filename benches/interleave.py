@@ -1,9 +1,11 @@
 #!/usr/bin/env python3
 """Median wall-clock seconds of shell commands run alternately: A B A B ...
 
-    benches/interleave.py [--cpu] RUNS 'command A' 'command B' ...
+    benches/interleave.py [--cpu] [--each FILE] RUNS 'command A' 'command B' ...
 
-Prints one median per command, in order; with `--cpu`, each line is the median wall time and
+Prints one median per command, in order; with `--each FILE`, FILE gets one line per round, the
+wall times of that round's commands in order (for ratios of commands run back to back). With
+`--cpu`, each line is the median wall time and
 the median CPU time (user + system of the command and all its processes, the sum of their
 run times: what `perf stat -e task-clock` counts), in seconds. Alternating (rather than all
 runs of A, then all of B, as hyperfine does) keeps slow drifts of a shared machine (other
@@ -42,6 +44,10 @@ def main():
     with_cpu = args[0] == "--cpu"
     if with_cpu:
         args = args[1:]
+    each = None
+    if args[0] == "--each":
+        each = args[1]
+        args = args[2:]
     runs = int(args[0])
     commands = args[1:]
     for command in commands:
@@ -53,6 +59,10 @@ def main():
             wall, cpu = run(command)
             walls[i].append(wall)
             cpus[i].append(cpu)
+    if each:
+        with open(each, "w") as out:
+            for round_walls in zip(*walls):
+                out.write(" ".join("%.4f" % wall for wall in round_walls) + "\n")
     for wall, cpu in zip(walls, cpus):
         if with_cpu:
             print("%.4f %.4f" % (statistics.median(wall), statistics.median(cpu)))
