@@ -385,23 +385,13 @@ fn chain_stacks_in_pieces(
             (table, piece)
         })
         .unzip();
-    // The first table takes in the others in order; the last one's new stacks need no index.
+    // The first table takes in the others, in order.
     let mut tables = tables.into_iter();
     let mut whole = tables.next().unwrap_or_default();
-    let last = tables.next_back();
-    let mut later = pieces.iter_mut().skip(1);
-    for (table, piece) in tables.zip(later.by_ref()) {
+    for (table, piece) in tables.zip(pieces.iter_mut().skip(1)) {
         piece.renumber(&whole.take_in(&table));
     }
-    let nodes = match (last, later.next()) {
-        (Some(table), Some(piece)) => {
-            let (nodes, ids) = whole.last_taken_in(&table);
-            piece.renumber(&ids);
-            nodes
-        }
-        _ => whole.nodes,
-    };
-    (nodes, ChainStacks { per_piece, pieces })
+    (whole.nodes, ChainStacks { per_piece, pieces })
 }
 
 /// Per distinct chain: its stack, and where it ended when it is a frame-pointer chain. Kept
@@ -799,141 +789,20 @@ impl StackTable {
     }
 
     /// Interns `other`'s stacks, those new here in `other`'s order (as interning them one
-    /// by one would): per stack of `other`, its id here.
+    /// by one would): per stack of `other`, its id here. (Looking them up on the pool first
+    /// measured no faster: 7 to 9 ms of lookups for big.data's 108k, the time of this loop.)
     fn take_in(&mut self, other: &StackTable) -> Vec<StackId> {
-        self.add_new(other, true, STACKS_PER_TASK)
-    }
-
-    /// [`StackTable::take_in`] for the last table to come: the nodes, and `other`'s ids among
-    /// them. The new nodes are not indexed (nothing would look them up), which saves a hash
-    /// insert each.
-    fn last_taken_in(mut self, other: &StackTable) -> (Vec<StackNode>, Vec<StackId>) {
-        let ids = self.add_new(other, false, STACKS_PER_TASK);
-        (self.nodes, ids)
-    }
-
-    /// [`StackTable::take_in`], looking up in runs of `per_run` nodes; the new nodes are
-    /// indexed when `index_new` is set.
-    fn add_new(&mut self, other: &StackTable, index_new: bool, per_run: usize) -> Vec<StackId> {
-        let known = self.known(other, per_run);
         let mut ids: Vec<StackId> = Vec::with_capacity(other.nodes.len());
-        for (node, known) in other.nodes.iter().zip(known) {
-            let id = known.unwrap_or_else(|| {
-                // A node's parent came before it.
-                let parent = node
-                    .parent
-                    .and_then(|parent| ids.get(parent as usize).copied());
-                let node = StackNode {
-                    parent,
-                    frame: node.frame,
-                };
-                let id = self.nodes.len() as StackId;
-                self.nodes.push(node);
-                if index_new {
-                    self.ids.insert(node, id);
-                }
-                id
-            });
-            ids.push(id);
+        for node in &other.nodes {
+            // A node's parent came before it.
+            let parent = node
+                .parent
+                .and_then(|parent| ids.get(parent as usize).copied());
+            ids.push(self.stack(parent, node.frame));
         }
         ids
     }
-
-    /// Per node of `other`, its id here if this table has its stack: looked up on the pool,
-    /// a task per run of `per_run` nodes in order. A parent in an earlier run is looked up
-    /// again, once per task (most parents are near their children, or are shared roots).
-    fn known(&self, other: &StackTable, per_run: usize) -> Vec<Option<StackId>> {
-        let per_run = per_run.max(1);
-        let runs: Vec<Vec<Option<StackId>>> = other
-            .nodes
-            .par_chunks(per_run)
-            .enumerate()
-            .map(|(run, nodes)| {
-                let first = run * per_run;
-                let mut known: Vec<Option<StackId>> = Vec::with_capacity(nodes.len());
-                let mut earlier: HashMap<StackId, Option<StackId>> = HashMap::default();
-                for node in nodes {
-                    let parent = match node.parent {
-                        None => Parent::Root,
-                        Some(parent) => match (parent as usize).checked_sub(first) {
-                            Some(at) => Parent::of(known.get(at).copied().flatten()),
-                            None => Parent::of(self.known_earlier(other, parent, &mut earlier)),
-                        },
-                    };
-                    known.push(self.known_child(parent, node.frame));
-                }
-                known
-            })
-            .collect();
-        runs.concat()
-    }
-
-    /// The id here of the node with `parent` and `frame`.
-    fn known_child(&self, parent: Parent, frame: FrameId) -> Option<StackId> {
-        let parent = match parent {
-            Parent::Root => None,
-            Parent::Here(id) => Some(id),
-            Parent::Missing => return None,
-        };
-        self.ids.get(&StackNode { parent, frame }).copied()
-    }
-
-    /// [`StackTable::known`] of `other`'s node `id`, from a run before the task's: found by
-    /// its callers down from the nearest one already found (in `earlier`), or from the root.
-    fn known_earlier(
-        &self,
-        other: &StackTable,
-        id: StackId,
-        earlier: &mut HashMap<StackId, Option<StackId>>,
-    ) -> Option<StackId> {
-        let mut unknown = Vec::new();
-        let mut parent = Parent::Root;
-        let mut next = Some(id);
-        while let Some(at) = next {
-            if let Some(&known) = earlier.get(&at) {
-                parent = Parent::of(known);
-                break;
-            }
-            unknown.push(at);
-            next = other.nodes.get(at as usize).and_then(|node| node.parent);
-        }
-        let mut known = match parent {
-            Parent::Here(id) => Some(id),
-            _ => None,
-        };
-        for at in unknown.into_iter().rev() {
-            known = other
-                .nodes
-                .get(at as usize)
-                .and_then(|node| self.known_child(parent, node.frame));
-            earlier.insert(at, known);
-            parent = Parent::of(known);
-        }
-        known
-    }
 }
-
-/// A node's parent, as [`StackTable::known`] looks it up in another table.
-#[derive(Clone, Copy)]
-enum Parent {
-    /// The node is a root.
-    Root,
-    /// The other table has the parent, with this id.
-    Here(StackId),
-    /// The other table does not have the parent (so not the node either).
-    Missing,
-}
-
-impl Parent {
-    /// The parent whose id in the other table is `known`, if it has it.
-    fn of(known: Option<StackId>) -> Parent {
-        known.map_or(Parent::Missing, Parent::Here)
-    }
-}
-
-/// Stack nodes per task of [`StackTable::known`]: enough to outweigh a task's lookups of
-/// parents in earlier runs.
-const STACKS_PER_TASK: usize = 8 * 1024;
 
 #[cfg(test)]
 mod tests {
@@ -1024,59 +893,6 @@ mod tests {
         assert!(one.1.len() > 3, "{:?}", one.1);
         for per_piece in 1..=chains.chain_count() {
             assert_eq!(stacks(per_piece), one, "{per_piece} chains per piece");
-        }
-    }
-
-    /// A table of `count` random stacks over `frames` frames, most calling an earlier one.
-    fn random_stacks(seed: u64, count: usize, frames: u64) -> StackTable {
-        let mut next = kprof_test_support::xorshift(seed);
-        let mut table = StackTable::default();
-        for _ in 0..count {
-            let len = table.nodes.len() as u64;
-            let parent = match next() % 4 {
-                0 => None,
-                _ if len == 0 => None,
-                _ => Some((next() % len) as StackId),
-            };
-            table.stack(parent, (next() % frames) as FrameId);
-        }
-        table
-    }
-
-    #[test]
-    fn tables_taken_in_on_the_pool_give_the_ids_of_interning_one_by_one() {
-        for seed in 1..=6 {
-            let with = || random_stacks(seed, 300, 6);
-            let other = random_stacks(seed + 100, 200, 6);
-            // Interning `other`'s stacks one by one, each parent as it was interned.
-            let mut expected = with();
-            let mut expected_ids: Vec<StackId> = Vec::new();
-            for node in &other.nodes {
-                let parent = node.parent.map(|parent| expected_ids[parent as usize]);
-                expected_ids.push(expected.stack(parent, node.frame));
-            }
-            let shared = expected_ids
-                .iter()
-                .filter(|&&id| (id as usize) < 300)
-                .count();
-            assert!(shared > 20 && shared < 180, "seed {seed}: {shared} found");
-            for per_run in [1, 2, 3, 7, 50, 199, 200, 1000] {
-                for index_new in [false, true] {
-                    let mut table = with();
-                    let ids = table.add_new(&other, index_new, per_run);
-                    assert_eq!(ids, expected_ids, "seed {seed}, runs of {per_run}");
-                    assert_eq!(
-                        table.nodes, expected.nodes,
-                        "seed {seed}, runs of {per_run}"
-                    );
-                    if index_new {
-                        // A new stack is found again.
-                        for (id, node) in table.nodes.clone().into_iter().enumerate() {
-                            assert_eq!(table.stack(node.parent, node.frame), id as StackId);
-                        }
-                    }
-                }
-            }
         }
     }
 
