@@ -1,4 +1,6 @@
-//! Timing of folding and SVG rendering for large profiles (200,000 distinct stacks).
+//! Timing of folding and SVG rendering for large profiles (200,000 distinct stacks), and of
+//! rendering a real profile's folded stacks when `KPROF_BENCH_FOLDED` names a file of them,
+//! e.g. `kprof flame --folded -i target/bench-compare/big.data > big.folded` (issue #13).
 
 use std::hint::black_box;
 
@@ -36,6 +38,18 @@ fn bench_render(c: &mut Criterion) {
             black_box(out)
         })
     });
+    if let Ok(path) = std::env::var("KPROF_BENCH_FOLDED") {
+        let file = std::fs::File::open(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
+        let real = Folder::read_folded(std::io::BufReader::new(file))
+            .unwrap_or_else(|e| panic!("{path}: {e}"));
+        group.bench_function("svg_folded_file", |b| {
+            b.iter(|| {
+                let mut out = Vec::new();
+                render_svg(&real, &SvgOptions::default(), &mut out).ok();
+                black_box(out)
+            })
+        });
+    }
     group.finish();
 }
 

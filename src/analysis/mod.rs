@@ -146,9 +146,10 @@ fn replay_and_symbolize<'f>(
         rayon::in_place_scope(|pool| replay.run(records, unwinder.as_ref(), pool, done_below))
     })?;
     // No record is read any more; the shards' tables are gone: their memory is for the
-    // symbolizer to take.
+    // symbolizer to take, handed back on a thread of its own (a few milliseconds that nobody
+    // needs to wait for: what the symbolizer allocates meanwhile may reuse it).
     done_below(u64::MAX);
-    crate::mapped::release_free_heap();
+    std::thread::spawn(crate::mapped::release_free_heap);
     let unwind_report = unwinder
         .as_ref()
         .map(|unwinder| unwinder.report(&replayed.spaces))
