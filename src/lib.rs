@@ -42,6 +42,12 @@ use crate::cli::{Cli, Command};
 /// Parses the command line, runs the subcommand, prints any error as one line.
 pub fn run_cli() -> ExitCode {
     let cli = Cli::parse();
+    // rayon starts its pool on first use and panics where the system refuses its threads (a
+    // limit on processes); started here, a refusal is one line and a failure.
+    if let Err(err) = rayon::ThreadPoolBuilder::new().build_global() {
+        eprintln!("kprof: cannot start worker threads: {err} (a limit on processes?)");
+        return ExitCode::FAILURE;
+    }
     match run(&cli) {
         Ok(code) => code,
         Err(err) => {

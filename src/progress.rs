@@ -22,7 +22,8 @@ impl Progress {
             return Progress { done, thread: None };
         }
         let flag = done.clone();
-        let thread = std::thread::spawn(move || {
+        // No indicator where no thread can be made: the work goes on without it.
+        let thread = std::thread::Builder::new().spawn(move || {
             let start = Instant::now();
             let mut shown = false;
             let spinner = ['|', '/', '-', '\\'];
@@ -50,7 +51,7 @@ impl Progress {
         });
         Progress {
             done,
-            thread: Some(thread),
+            thread: thread.ok(),
         }
     }
 

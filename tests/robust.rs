@@ -818,3 +818,92 @@ fn report_on_a_file_without_samples_fails_and_says_so() {
     assert!(stderr.contains("no samples to report"), "{stderr}");
     kprof_ok(&["report", "--header-only", "-i", file]);
 }
+
+// A limit on processes (RLIMIT_NPROC counts threads): kprof runs, doing without the helper
+// threads it cannot have, or says in one line that it cannot start its worker threads; it
+// never panics, and what it prints when it runs is what it prints with no limit.
+#[test]
+fn a_limit_on_threads_gives_the_same_output_or_one_line_never_a_panic() {
+    use kprof_perfdata::Endian;
+    use kprof_perfdata::kinds::{record, sample};
+    use kprof_test_support::{AttrSpec, FileBuilder, RecordBuilder};
+    if !tool("setpriv") || !tool("prlimit") {
+        return;
+    }
+    let switches = Command::new("setpriv")
+        .args([
+            "--reuid",
+            "65534",
+            "--regid",
+            "65534",
+            "--clear-groups",
+            "true",
+        ])
+        .status()
+        .is_ok_and(|s| s.success());
+    if !available("switching users (root)", switches, "KPROF_REQUIRE_PERF") {
+        return;
+    }
+    // Over 4 MiB of small records, so that the walk over the record headers has helpers.
+    let spec = AttrSpec {
+        sample_type: sample::IP | sample::TID | sample::TIME,
+        ..AttrSpec::default()
+    };
+    let mut records = RecordBuilder::new(Endian::Little);
+    for i in 0..160_000u64 {
+        records.record(record::SAMPLE, 2, |b| {
+            b.u64(0x40_1000 + i % 64).u32(7).u32(7).u64(1_000 + i);
+        });
+    }
+    let bytes = FileBuilder::new(Endian::Little)
+        .attr(spec, &[7])
+        .records(&records.into_bytes())
+        .build_file();
+    assert!(bytes.len() > 4 << 20, "{}", bytes.len());
+    let dir = TempDir::new("rob-nproc");
+    std::fs::set_permissions(dir.path(), PermissionsExt::from_mode(0o755)).unwrap();
+    let file = dir.join("small-records.data");
+    std::fs::write(&file, bytes).unwrap();
+    std::fs::set_permissions(&file, PermissionsExt::from_mode(0o644)).unwrap();
+    let kprof_bin = dir.join("kprof");
+    std::fs::copy(env!("CARGO_BIN_EXE_kprof"), &kprof_bin).unwrap();
+    let run = |limit: Option<u32>| {
+        let mut cmd = Command::new("setpriv");
+        cmd.args(["--reuid", "65534", "--regid", "65534", "--clear-groups"]);
+        if let Some(limit) = limit {
+            cmd.arg("prlimit").arg(format!("--nproc={limit}"));
+        }
+        cmd.arg(&kprof_bin)
+            .args(["flame", "--folded", "-i"])
+            .arg(&file)
+            .stdin(Stdio::null())
+            .output()
+            .unwrap()
+    };
+    let unlimited = run(None);
+    assert!(
+        unlimited.status.success(),
+        "{}",
+        String::from_utf8_lossy(&unlimited.stderr)
+    );
+    assert!(!unlimited.stdout.is_empty());
+    for limit in 1..=8 {
+        let out = run(Some(limit));
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!stderr.contains("panicked"), "limit {limit}: {stderr}");
+        if out.status.success() {
+            assert!(out.stdout == unlimited.stdout, "limit {limit}: {stderr}");
+        } else {
+            assert_eq!(out.status.code(), Some(1), "limit {limit}: {stderr}");
+            assert_eq!(stderr.lines().count(), 1, "limit {limit}: {stderr}");
+            assert!(
+                stderr.starts_with("kprof: cannot start worker threads"),
+                "limit {limit}: {stderr}"
+            );
+        }
+        // The process alone is all one allows: no worker thread can start.
+        if limit == 1 {
+            assert!(!out.status.success(), "{stderr}");
+        }
+    }
+}

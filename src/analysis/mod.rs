@@ -76,7 +76,8 @@ pub fn analyze_windowed(
 /// Lets go of `symbolizer`: freeing every parsed symbol table and DWARF unit takes a while and
 /// nobody waits for it; its memory then goes back to the system, for the profile to take.
 fn drop_in_background(symbolizer: Symbolizer) {
-    std::thread::spawn(move || {
+    // Where no thread can be made, the symbolizer goes here, with the closure.
+    let _ = std::thread::Builder::new().spawn(move || {
         drop(symbolizer);
         crate::mapped::release_free_heap();
     });
@@ -134,7 +135,8 @@ fn replay_and_symbolize<'f>(
     // unwinding batches on the pool meanwhile; kernel symbols, which take a while to load, on
     // a thread of their own.
     let mut replayed = std::thread::scope(|threads| {
-        threads.spawn(|| {
+        // Where no thread can be made, kernel symbols load when the first is looked up.
+        let _ = std::thread::Builder::new().spawn_scoped(threads, || {
             symbolizer.preload_kernel_symbols();
         });
         if queue.is_none() && shard::pays(records.len()) {
@@ -149,7 +151,12 @@ fn replay_and_symbolize<'f>(
     // symbolizer to take, handed back on a thread of its own (a few milliseconds that nobody
     // needs to wait for: what the symbolizer allocates meanwhile may reuse it).
     done_below(u64::MAX);
-    std::thread::spawn(crate::mapped::release_free_heap);
+    if std::thread::Builder::new()
+        .spawn(crate::mapped::release_free_heap)
+        .is_err()
+    {
+        crate::mapped::release_free_heap();
+    }
     let unwind_report = unwinder
         .as_ref()
         .map(|unwinder| unwinder.report(&replayed.spaces))

@@ -163,7 +163,7 @@ pub(super) struct ScanAhead {
 
 impl ScanAhead {
     /// Starts the helpers of `deal` over `data` on threads of `scope`; returns the pieces to
-    /// come and the helpers' threads. Join those once the pieces are gone (each helper ends
+    /// come (none where a helper's thread cannot start) and the helpers' threads. Join those once the pieces are gone (each helper ends
     /// when its channel has no receiver): a scope only waits for its threads' closures, and a
     /// thread still ending after it (its thread-local storage being freed) reads as a leak to
     /// a leak checker.
@@ -173,26 +173,34 @@ impl ScanAhead {
         info: &'env RecordParseInfo,
         deal: Deal,
     ) -> (Self, Vec<ScopedJoinHandle<'s, ()>>) {
-        let (helpers, threads) = (1..deal.turn)
-            .map(|helper| {
-                let (pieces, receiver) = sync_channel(1);
-                let thread = scope.spawn(move || {
-                    let mut k = helper;
-                    while deal.start(k) < data.len() {
-                        let stop = deal.start(k + 1).min(data.len());
-                        // The pass has gone (it met a record that ends the pieces' use).
-                        if pieces
-                            .send(walk_piece(data, deal.start(k), stop, info))
-                            .is_err()
-                        {
-                            break;
-                        }
-                        k += deal.turn;
+        let (mut helpers, mut threads) = (Vec::new(), Vec::new());
+        for helper in 1..deal.turn {
+            let (pieces, receiver) = sync_channel(1);
+            let spawned = std::thread::Builder::new().spawn_scoped(scope, move || {
+                let mut k = helper;
+                while deal.start(k) < data.len() {
+                    let stop = deal.start(k + 1).min(data.len());
+                    // The pass has gone (it met a record that ends the pieces' use).
+                    if pieces
+                        .send(walk_piece(data, deal.start(k), stop, info))
+                        .is_err()
+                    {
+                        break;
                     }
-                });
-                (receiver, thread)
-            })
-            .unzip();
+                    k += deal.turn;
+                }
+            });
+            match spawned {
+                Ok(thread) => {
+                    helpers.push(receiver);
+                    threads.push(thread);
+                }
+                // Where no more threads can be made (a limit on processes), the pass walks the
+                // stream alone; the helpers already started end as their pieces lose their
+                // receiver.
+                Err(_) => return (Self::none(), threads),
+            }
+        }
         let ahead = ScanAhead {
             deal: Some(deal),
             helpers,
