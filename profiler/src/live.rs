@@ -84,7 +84,7 @@ pub fn trace(
     // See: issue #14 point 3 (start-up under 0.1 s).
     let kernel_text = options
         .write_output
-        .then(|| std::thread::spawn(procfs::kernel_text));
+        .then(|| std::thread::Builder::new().spawn(procfs::kernel_text));
     let mut plan = make_plan(record)?;
     crate::note_probes_not_inherited(&plan, &record.target, notes);
     let mut filters = Vec::new();
@@ -183,9 +183,13 @@ pub fn trace(
         out.keep();
     }
     if let Some(thread) = kernel_text {
-        let text = thread
-            .join()
-            .unwrap_or_else(|_| Err(io::Error::other("reading /proc/kallsyms panicked")));
+        let text = match thread {
+            Ok(thread) => thread
+                .join()
+                .unwrap_or_else(|_| Err(io::Error::other("reading /proc/kallsyms panicked"))),
+            // No thread could be made to read it beside the workload (a limit on processes).
+            Err(_) => procfs::kernel_text(),
+        };
         let mut kernel_out = |rec: &[u8]| -> io::Result<()> {
             session.note_record(rec);
             if let Some(out) = out.as_mut() {
