@@ -84,7 +84,6 @@ impl FramePointerReport {
     }
 }
 
-/// Where a complete user stack starts: process and thread entry points, or `main` itself.
 /// [`FramePointerReport`]'s counts while they are added, the modules by their names.
 #[derive(Default)]
 struct EndCounts<'a> {
@@ -125,6 +124,7 @@ impl<'a> EndCounts<'a> {
     }
 }
 
+/// Where a complete user stack starts: process and thread entry points, or `main` itself.
 fn is_entry_point(function: &str) -> bool {
     function == "main"
         || function.ends_with("::main")
