@@ -140,7 +140,7 @@ fn replay_and_symbolize<'f>(
             symbolizer.preload_kernel_symbols();
         });
         if queue.is_none() && shard::pays(records.len()) {
-            let per_shard = shard::shard_records(records.len());
+            let per_shard = shard::shard_records();
             return shard::replay_sharded(file, options, records, per_shard, done_below);
         }
         // At most one sample per record.

@@ -16,14 +16,16 @@ use super::chain_table::{ChainId, ChainTable};
 use super::options::AnalysisOptions;
 use super::replay::{PendingSample, Replay, Replayed, Threads};
 
-/// Shards per worker thread: enough for the threads to stay busy to the end, few enough that
-/// the snapshots (each one copy of the address spaces) cost little.
-const SHARDS_PER_THREAD: usize = 6;
-/// Records per shard, at least.
-const MIN_SHARD_RECORDS: usize = 16 * 1024;
-/// Records per shard, at most: the file's pages below the oldest shard still replaying are
-/// dropped, so this bounds what is held of the file.
-const MAX_SHARD_RECORDS: usize = 128 * 1024;
+/// Records per shard. Small, so that each shard's tables (its recorded stacks, chains and
+/// locations) stay in the CPU's cache while it replays: on a machine-wide recording of a build
+/// (889k samples), shards of 8k records used a fifth less CPU time than shards of 83k (the
+/// replay's tables then outgrow the cache), for 8% more chains, which stacks seen by several
+/// shards add once per shard (see `benches/README.md`, "Small shards", issue #13 point 2).
+const SHARD_RECORDS: usize = 8 * 1024;
+/// Shards replayed or waiting, per worker thread: the shards merge in time order, so one slow
+/// shard holds up the merge; enough others queued keep the threads busy meanwhile. Bounds what
+/// is held of the file: the pages below the oldest shard still replaying are dropped.
+const SHARDS_IN_FLIGHT_PER_THREAD: usize = 6;
 
 /// Set to a number, shards of that many records whatever the file's size and the pool's: for
 /// tests that compare the sharded replay with the one replay on small files.
@@ -44,25 +46,12 @@ pub fn pays(records: usize) -> bool {
         return false;
     }
     forced_shard_records().is_some()
-        || (rayon::current_num_threads() > 1 && records >= 2 * MIN_SHARD_RECORDS)
+        || (rayon::current_num_threads() > 1 && records >= 2 * SHARD_RECORDS)
 }
 
-/// How many records each shard replays, for `records` records on the current pool.
-pub fn shard_records(records: usize) -> usize {
-    forced_shard_records().unwrap_or_else(|| {
-        (records / (rayon::current_num_threads() * SHARDS_PER_THREAD))
-            .clamp(MIN_SHARD_RECORDS, MAX_SHARD_RECORDS)
-    })
-}
-
-/// The size of the next shard, with `left` records left for `threads` threads: `per_shard`,
-/// until the records left would give each thread fewer than two such shards; from there on,
-/// half of each thread's share of what is left, down to [`MIN_SHARD_RECORDS`] (or `per_shard`,
-/// when smaller). The last shards are small, so the threads run out of work together: with
-/// shards all alike, one thread could replay the last of them alone.
-fn tapered(per_shard: usize, left: usize, threads: usize) -> usize {
-    let share = left / (2 * threads.max(1));
-    per_shard.min(share.max(MIN_SHARD_RECORDS.min(per_shard)))
+/// How many records each shard replays.
+pub fn shard_records() -> usize {
+    forced_shard_records().unwrap_or(SHARD_RECORDS)
 }
 
 /// Replays `records` (the file's, in time order, none to unwind) in shards of `per_shard`
@@ -77,7 +66,7 @@ pub fn replay_sharded<'f>(
     done_below: &dyn Fn(u64),
 ) -> Result<Replayed<'f>> {
     let per_shard = per_shard.max(1);
-    let in_flight = rayon::current_num_threads() + 2;
+    let in_flight = SHARDS_IN_FLIGHT_PER_THREAD * rayon::current_num_threads() + 2;
     // At most one sample per record.
     let mut merged = Merged::new(options, records.len());
     let mut side_band = Replay::new(file, options, None, 0).side_band_only();
@@ -90,10 +79,9 @@ pub fn replay_sharded<'f>(
         loop {
             let start = cursor.clone();
             let floor = cursor.unread_floor();
-            let size = tapered(per_shard, cursor.len(), rayon::current_num_threads());
-            let mut shard = side_band.snapshot(size);
+            let mut shard = side_band.snapshot(per_shard);
             let before = cursor.len();
-            let outcome = side_band.run_some(&mut cursor, size, None, pool, &|_| {});
+            let outcome = side_band.run_some(&mut cursor, per_shard, None, pool, &|_| {});
             // The shard replays the records the side-band pass read, the failing one
             // included: it fails there too, unless a sample before it failed first.
             let taken = before - cursor.len();
@@ -208,37 +196,6 @@ impl<'f> Merged<'f> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    // See: issue #13 point 2 (the threads run out of work together)
-    #[test]
-    fn shards_taper_toward_the_end_and_cover_every_record() {
-        for (records, per_shard, threads) in [
-            (1_000_000, 83_333, 2),
-            (1_000_000, 128 * 1024, 16),
-            (40_000, 16 * 1024, 2),
-            (10, 3, 4),
-        ] {
-            let mut left = records;
-            let mut sizes = Vec::new();
-            while left > 0 {
-                let size = tapered(per_shard, left, threads).min(left);
-                assert!(size > 0, "{records} {per_shard} {threads}");
-                sizes.push(size);
-                left -= size;
-            }
-            assert!(sizes.iter().all(|&size| size <= per_shard), "{sizes:?}");
-            // Never smaller than the least shard, but for the very last.
-            let least = MIN_SHARD_RECORDS.min(per_shard);
-            let (_, before_last) = sizes.split_last().unwrap();
-            assert!(before_last.iter().all(|&size| size >= least), "{sizes:?}");
-            // Sizes only shrink, and the big files' last shards are smaller than the first.
-            assert!(sizes.is_sorted_by(|a, b| a >= b), "{sizes:?}");
-            if records >= 4 * threads * per_shard {
-                assert_eq!(sizes.first(), Some(&per_shard));
-                assert!(sizes.last() < Some(&per_shard), "{sizes:?}");
-            }
-        }
-    }
 
     // See: issue #13 (byte-identical output whatever the shards)
     #[test]
