@@ -488,9 +488,10 @@ impl Folder {
         };
 
         // Each run of stacks ranked on the pool, the runs then laid end to end.
-        let runs: Vec<(Vec<u32>, Vec<StackEntry>)> = stacks
+        let (run_ranks, run_entries): (Vec<Vec<u32>>, Vec<Vec<RunEntry>>) = stacks
             .par_chunks(STACKS_PER_TASK)
-            .map(|run| {
+            .enumerate()
+            .map(|(index, run)| {
                 let mut ranks: Vec<u32> = Vec::new();
                 let mut entries = Vec::with_capacity(run.len());
                 for (stack, weight) in run {
@@ -500,24 +501,23 @@ impl Folder {
                     } else {
                         ranks.extend(stack.iter().map(rank));
                     }
-                    entries.push((start..ranks.len(), *weight));
+                    entries.push((index, start..ranks.len(), *weight));
                 }
                 (ranks, entries)
             })
-            .collect();
-        let mut ranks: Vec<u32> = Vec::with_capacity(runs.iter().map(|(r, _)| r.len()).sum());
-        let mut entries: Vec<StackEntry> = Vec::with_capacity(stacks.len());
-        for (run_ranks, run_entries) in runs {
-            let offset = ranks.len();
-            ranks.extend(run_ranks);
-            entries.extend(
-                run_entries
-                    .into_iter()
-                    .map(|(range, weight)| (range.start + offset..range.end + offset, weight)),
-            );
-        }
+            .unzip();
+        let mut sorted: Vec<RunEntry> = run_entries.into_iter().flatten().collect();
+        let seq = |(run, range, _): &RunEntry| {
+            run_ranks
+                .get(*run)
+                .and_then(|ranks| ranks.get(range.clone()))
+                .unwrap_or_default()
+        };
+        sorted.par_sort_unstable_by(|a, b| seq(a).cmp(seq(b)));
+        // Laid out again in order: the passes that follow read the stacks in order.
+        let (ranks, mut entries) = laid_out(&sorted, seq);
+        drop((sorted, run_ranks));
         let seq = |range: &Range<usize>| ranks.get(range.clone()).unwrap_or_default();
-        entries.par_sort_unstable_by(|a, b| seq(&a.0).cmp(seq(&b.0)));
         // Stacks that differ only in kinds or in names that sanitise alike become one line.
         entries.dedup_by(|later, kept| {
             if seq(&later.0) == seq(&kept.0) {
@@ -669,6 +669,51 @@ impl RankedStacks {
         }
         line
     }
+}
+
+/// A stack of [`Folder::frame_ordered_stacks`] before it is laid out: its run, where its ranks
+/// are in the run's, and its weight.
+type RunEntry = (usize, Range<usize>, u64);
+
+/// The ranks of `entries`' stacks (each given by `ranks_of`) one after another, in the
+/// entries' order, and the entries pointing there; copied on the pool, one run of entries
+/// per task. Sorted, the entries point all over the ranks (16 MiB for a machine-wide profile
+/// of 130k stacks), and each stack would miss the cache in the serial passes that follow.
+fn laid_out<'r>(
+    entries: &[RunEntry],
+    ranks_of: impl Fn(&RunEntry) -> &'r [u32] + Sync,
+) -> (Vec<u32>, Vec<StackEntry>) {
+    let mut starts = Vec::with_capacity(entries.len());
+    let mut total = 0;
+    for (_, range, _) in entries {
+        starts.push(total);
+        total += range.len();
+    }
+    let laid_entries: Vec<StackEntry> = entries
+        .par_iter()
+        .zip(&starts)
+        .map(|((_, range, weight), &start)| (start..start + range.len(), *weight))
+        .collect();
+    let mut ranks = vec![0u32; total];
+    let mut parts = Vec::new();
+    let mut rest = ranks.as_mut_slice();
+    for run in entries.chunks(STACKS_PER_TASK) {
+        let len: usize = run.iter().map(|(_, range, _)| range.len()).sum();
+        let (part, tail) = rest.split_at_mut(len.min(rest.len()));
+        rest = tail;
+        parts.push((run, part));
+    }
+    parts.into_par_iter().for_each(|(run, part)| {
+        let mut at = 0;
+        for entry in run {
+            let from = ranks_of(entry);
+            if let Some(to) = part.get_mut(at..at + from.len()) {
+                to.copy_from_slice(from);
+            }
+            at += from.len();
+        }
+    });
+    (ranks, laid_entries)
 }
 
 /// A xorshift generator from `seed`, for tests that need many varied stacks, the same on every
