@@ -28,8 +28,6 @@ const MAX_LOCATIONS_PER_PIECE: usize = 128 * 1024;
 /// Locations per piece, at least: a small recording's few locations (each one DWARF lookups
 /// with `--lines`) still spread over the pool.
 const MIN_LOCATIONS_PER_PIECE: usize = 64;
-/// Pieces per thread, when there are few locations: enough for the threads to stay busy.
-const PIECES_PER_THREAD: usize = 4;
 
 /// The frames of every distinct location of a replay, symbolized in pieces of consecutive
 /// locations: what [`build_profile`] takes, so that the symbolizer (its symbol tables and
@@ -47,6 +45,15 @@ struct FramePiece {
     locations: LocationFrames,
 }
 
+impl FramePiece {
+    fn new(sample_addresses: bool) -> Self {
+        FramePiece {
+            frames: FrameSet::new(sample_addresses),
+            locations: LocationFrames::with_capacity(0),
+        }
+    }
+}
+
 /// The frames (innermost first) of every distinct location of `replayed`, each symbolized
 /// once, in parallel; `sample_addresses` keeps frames that differ only in their address apart.
 /// Each piece keeps each of its distinct frames once, so the many copies of a frame (one per
@@ -57,35 +64,36 @@ pub fn symbolize_locations(
     sample_addresses: bool,
 ) -> SymbolizedLocations {
     let locations = replayed.chains.locations();
-    let per_piece = (locations.len() / (rayon::current_num_threads() * PIECES_PER_THREAD))
-        .clamp(MIN_LOCATIONS_PER_PIECE, MAX_LOCATIONS_PER_PIECE);
+    // Pieces as the pool splits the locations: a piece more where a thread runs out of work,
+    // so the threads finish together (one location may take a DWARF unit's parse).
     let pieces = locations
-        .par_chunks(per_piece)
-        .map(|locations| {
-            let mut frames = FrameSet::new(sample_addresses);
-            let names = FixedNames::default();
-            let mut located = LocationFrames::with_capacity(locations.len());
-            for &(location, shown_delta) in locations {
+        .par_iter()
+        .with_min_len(MIN_LOCATIONS_PER_PIECE)
+        .with_max_len(MAX_LOCATIONS_PER_PIECE)
+        .fold(
+            || (FramePiece::new(sample_addresses), FixedNames::default()),
+            |(mut piece, names), &(location, shown_delta)| {
                 let (module, symbolized) =
                     symbolize_location(symbolizer, &replayed.spaces, location, &names);
                 for frame in &symbolized {
-                    located.frames.push(frames.intern_view(FrameView {
-                        function: &frame.function,
-                        module: module.name,
-                        file: frame.file.as_ref(),
-                        line: frame.line,
-                        kind: module.kind,
-                        inlined: frame.inlined,
-                        module_offset: shown_address(location).wrapping_add(shown_delta),
-                    }));
+                    piece
+                        .locations
+                        .frames
+                        .push(piece.frames.intern_view(FrameView {
+                            function: &frame.function,
+                            module: module.name,
+                            file: frame.file.as_ref(),
+                            line: frame.line,
+                            kind: module.kind,
+                            inlined: frame.inlined,
+                            module_offset: shown_address(location).wrapping_add(shown_delta),
+                        }));
                 }
-                located.end_location();
-            }
-            FramePiece {
-                frames,
-                locations: located,
-            }
-        })
+                piece.locations.end_location();
+                (piece, names)
+            },
+        )
+        .map(|(piece, _)| piece)
         .collect();
     SymbolizedLocations { pieces }
 }
@@ -211,11 +219,15 @@ pub fn build_profile(
         }
     }
     let frames = frame_set.frames;
-    let (stack_nodes, chain_stacks) = chain_stacks(&chains, &location_frames, &frames);
+    let (unmerged, chain_ends) = chain_stacks(&chains, &location_frames, &frames);
     drop(location_frames);
-
+    // The stack tables merge serially; the samples are counted on the pool meanwhile.
     let attrs = file.attrs();
-    let counts = SampleCounts::of(&pending, &chain_stacks, attrs.len());
+    let ((stack_nodes, chain_stacks), counts) = rayon::join(
+        || unmerged.merge(),
+        || SampleCounts::of(&pending, &chain_ends, attrs.len()),
+    );
+    drop(chain_ends);
     let events: Vec<Event> = attrs
         .iter()
         .zip(counts.per_event)
@@ -254,7 +266,7 @@ pub fn build_profile(
                 event: pending.event,
                 time: pending.time,
                 period: pending.period,
-                stack: chain.and_then(|chain| chain_stacks.stack(chain)),
+                stack: chain.and_then(|chain| chain_stacks.get(chain).flatten()),
                 cpu: pending.cpu,
                 broken_callchain: chain.is_some_and(|chain| chains.is_broken(chain)),
                 cgroup: pending.cgroup,
@@ -317,7 +329,7 @@ fn unpack_end(packed: u64) -> FramePointerEnd {
 impl SampleCounts {
     /// The counts of `samples` of `events` events, whose chains are `chains`; counted in
     /// parallel, chunk by chunk (sums do not depend on the order they are added in).
-    fn of(samples: &[PendingSample], chains: &ChainStacks, events: usize) -> SampleCounts {
+    fn of(samples: &[PendingSample], chains: &ChainEnds, events: usize) -> SampleCounts {
         let empty = || SampleCounts {
             per_event: vec![(0, 0); events],
             fp_stacks: HashMap::default(),
@@ -326,7 +338,7 @@ impl SampleCounts {
             .par_iter()
             .with_min_len(SAMPLES_PER_TASK)
             .fold(empty, |mut counts, sample| {
-                if let Some(end) = sample.chain.and_then(|chain| chains.fp_end(chain)) {
+                if let Some(end) = sample.chain.and_then(|chain| chains.get(chain).flatten()) {
                     *counts.fp_stacks.entry(pack_end(end)).or_insert(0) += 1;
                 }
                 if let Some((count, period)) = counts.per_event.get_mut(sample.event as usize) {
@@ -351,16 +363,16 @@ impl SampleCounts {
 /// Chains per piece of [`chain_stacks`], at least: enough to outweigh merging its stacks.
 const CHAINS_PER_PIECE: usize = 64 * 1024;
 
-/// One stack per distinct chain, root first (see [`piece_stacks`]), and the stacks' nodes by
-/// [`StackId`]. The chains are cut into pieces whose stacks are interned on the thread pool,
-/// each piece in a table of its own; the tables then merge in order, each one's new stacks in
-/// the order it made them, which is the order one pass over all chains makes them: the ids
-/// are the same (issue #13).
+/// One stack per distinct chain, root first (see [`piece_stacks`]), and where each chain
+/// that is a frame-pointer chain ended. The chains are cut into pieces whose stacks are
+/// interned on the thread pool, each piece in a table of its own; [`UnmergedStacks::merge`]
+/// then merges the tables in order, each one's new stacks in the order it made them, which is
+/// the order one pass over all chains makes them: the ids are the same (issue #13).
 fn chain_stacks(
     chains: &ChainTable<'_>,
     location_frames: &LocationFrames,
     frames: &[Frame],
-) -> (Vec<StackNode>, ChainStacks) {
+) -> (UnmergedStacks, ChainEnds) {
     let count = chains.chain_count();
     let pieces = rayon::current_num_threads().clamp(1, count.div_ceil(CHAINS_PER_PIECE).max(1));
     chain_stacks_in_pieces(chains, location_frames, frames, count.div_ceil(pieces))
@@ -372,10 +384,10 @@ fn chain_stacks_in_pieces(
     location_frames: &LocationFrames,
     frames: &[Frame],
     per_piece: usize,
-) -> (Vec<StackNode>, ChainStacks) {
+) -> (UnmergedStacks, ChainEnds) {
     let count = chains.chain_count();
     let per_piece = per_piece.max(1);
-    let (tables, mut pieces): (Vec<StackTable>, Vec<PieceStacks>) = (0..count.div_ceil(per_piece))
+    let (tables, pieces): (Vec<StackTable>, Vec<PieceStacks>) = (0..count.div_ceil(per_piece))
         .into_par_iter()
         .map(|piece| {
             let start = piece * per_piece;
@@ -385,58 +397,74 @@ fn chain_stacks_in_pieces(
             (table, piece)
         })
         .unzip();
-    // The first table takes in the others, in order.
-    let mut tables = tables.into_iter();
-    let mut whole = tables.next().unwrap_or_default();
-    for (table, piece) in tables.zip(pieces.iter_mut().skip(1)) {
-        piece.renumber(&whole.take_in(&table));
+    let (stacks, fp_ends) = pieces
+        .into_iter()
+        .map(|piece| (piece.stacks, piece.fp_ends))
+        .unzip();
+    let stacks = ByChain {
+        per_piece,
+        pieces: stacks,
+    };
+    let ends = ByChain {
+        per_piece,
+        pieces: fp_ends,
+    };
+    (UnmergedStacks { tables, stacks }, ends)
+}
+
+/// The pieces' stack tables, and per chain its stack in its piece's table.
+struct UnmergedStacks {
+    tables: Vec<StackTable>,
+    stacks: ChainStacks,
+}
+
+impl UnmergedStacks {
+    /// The first table takes in the others, in order, and each piece's stacks get their ids
+    /// there: the stacks' nodes by [`StackId`], and per chain its stack. Serial but for the
+    /// renumbering: [`build_profile`] counts the samples meanwhile.
+    fn merge(self) -> (Vec<StackNode>, ChainStacks) {
+        let UnmergedStacks { tables, mut stacks } = self;
+        let mut tables = tables.into_iter();
+        let mut whole = tables.next().unwrap_or_default();
+        for (table, piece) in tables.zip(stacks.pieces.iter_mut().skip(1)) {
+            let ids = whole.take_in(&table);
+            piece
+                .par_iter_mut()
+                .with_min_len(CHAINS_PER_PIECE)
+                .for_each(|stack| {
+                    *stack = stack.and_then(|stack| ids.get(stack as usize).copied())
+                });
+        }
+        (whole.nodes, stacks)
     }
-    (whole.nodes, ChainStacks { per_piece, pieces })
 }
 
-/// Per distinct chain: its stack, and where it ended when it is a frame-pointer chain. Kept
-/// in the pieces [`chain_stacks`] made them in: joining them would cost a copy and a page
-/// fault per 4 KiB, serially.
-struct ChainStacks {
+/// Something per distinct chain, kept in the pieces [`chain_stacks`] made them in: joining
+/// them would cost a copy and a page fault per 4 KiB, serially.
+struct ByChain<T> {
     per_piece: usize,
-    pieces: Vec<PieceStacks>,
+    pieces: Vec<Vec<T>>,
 }
 
-impl ChainStacks {
-    /// The piece of `chain`, and where in it.
-    fn piece(&self, chain: ChainId) -> Option<(&PieceStacks, usize)> {
+impl<T: Copy> ByChain<T> {
+    /// What `chain` has.
+    fn get(&self, chain: ChainId) -> Option<T> {
         let chain = chain.0 as usize;
         let piece = self.pieces.get(chain / self.per_piece)?;
-        Some((piece, chain % self.per_piece))
-    }
-
-    /// The stack of `chain` (`None` for an empty one).
-    fn stack(&self, chain: ChainId) -> Option<StackId> {
-        let (piece, at) = self.piece(chain)?;
-        piece.stacks.get(at).copied().flatten()
-    }
-
-    /// Where `chain` ended, when it is a frame-pointer chain.
-    fn fp_end(&self, chain: ChainId) -> Option<FramePointerEnd> {
-        let (piece, at) = self.piece(chain)?;
-        piece.fp_ends.get(at).copied().flatten()
+        piece.get(chain % self.per_piece).copied()
     }
 }
 
-/// [`ChainStacks`] of one piece of chains, in order.
+/// Per distinct chain, its stack (`None` for an empty chain).
+type ChainStacks = ByChain<Option<StackId>>;
+
+/// Per distinct chain, where it ended when it is a frame-pointer chain.
+type ChainEnds = ByChain<Option<FramePointerEnd>>;
+
+/// The stacks and frame-pointer ends of one piece of chains, in order.
 struct PieceStacks {
     stacks: Vec<Option<StackId>>,
     fp_ends: Vec<Option<FramePointerEnd>>,
-}
-
-impl PieceStacks {
-    /// Gives the stacks the ids `ids` has for them (from [`StackTable::take_in`]).
-    fn renumber(&mut self, ids: &[StackId]) {
-        self.stacks
-            .par_iter_mut()
-            .with_min_len(CHAINS_PER_PIECE)
-            .for_each(|stack| *stack = stack.and_then(|stack| ids.get(stack as usize).copied()));
-    }
 }
 
 /// The stacks of the chains `range`, root first, interned in `table`, and where those that
@@ -882,10 +910,12 @@ mod tests {
             location_frames.end_location();
         }
         let stacks = |per_piece: usize| {
-            let (nodes, stacks) = chain_stacks_in_pieces(chains, &location_frames, &[], per_piece);
+            let (unmerged, fp_ends) =
+                chain_stacks_in_pieces(chains, &location_frames, &[], per_piece);
+            let (nodes, stacks) = unmerged.merge();
             let ends: Vec<_> = chains
                 .chain_ids()
-                .map(|chain| (stacks.stack(chain), stacks.fp_end(chain)))
+                .map(|chain| (stacks.get(chain).flatten(), fp_ends.get(chain).flatten()))
                 .collect();
             (ends, nodes)
         };
