@@ -487,7 +487,8 @@ impl Folder {
                 .unwrap_or(u32::MAX)
         };
 
-        // Each run of stacks ranked on the pool, the runs then laid end to end.
+        // Each run of stacks ranked on the pool; a stack is then found by its run and its place
+        // there until the sort has put the stacks in order.
         let (run_ranks, run_entries): (Vec<Vec<u32>>, Vec<Vec<RunEntry>>) = stacks
             .par_chunks(STACKS_PER_TASK)
             .enumerate()
@@ -685,20 +686,20 @@ fn laid_out<'r>(
 ) -> (Vec<u32>, Vec<StackEntry>) {
     let mut starts = Vec::with_capacity(entries.len());
     let mut total = 0;
-    for (_, range, _) in entries {
+    for entry in entries {
         starts.push(total);
-        total += range.len();
+        total += ranks_of(entry).len();
     }
     let laid_entries: Vec<StackEntry> = entries
         .par_iter()
         .zip(&starts)
-        .map(|((_, range, weight), &start)| (start..start + range.len(), *weight))
+        .map(|(entry, &start)| (start..start + ranks_of(entry).len(), entry.2))
         .collect();
     let mut ranks = vec![0u32; total];
     let mut parts = Vec::new();
     let mut rest = ranks.as_mut_slice();
     for run in entries.chunks(STACKS_PER_TASK) {
-        let len: usize = run.iter().map(|(_, range, _)| range.len()).sum();
+        let len: usize = run.iter().map(|entry| ranks_of(entry).len()).sum();
         let (part, tail) = rest.split_at_mut(len.min(rest.len()));
         rest = tail;
         parts.push((run, part));
