@@ -23,9 +23,13 @@ use super::replay::{PendingSample, Replay, Replayed, Threads};
 /// shards add once per shard (see `benches/README.md`, "Small shards", issue #13 point 2).
 const SHARD_RECORDS: usize = 8 * 1024;
 /// Shards replayed or waiting, per worker thread: the shards merge in time order, so one slow
-/// shard holds up the merge; enough others queued keep the threads busy meanwhile. Bounds what
-/// is held of the file: the pages below the oldest shard still replaying are dropped.
+/// shard holds up the merge; enough others queued keep the threads busy meanwhile (with two
+/// in flight per thread, one CPU waited a tenth of the replay).
 const SHARDS_IN_FLIGHT_PER_THREAD: usize = 6;
+/// Records in the shards replayed or waiting, at most (but for two shards per thread): what is
+/// held of the file (the pages below the oldest shard still replaying are dropped) and of the
+/// shards' tables, on machines with many threads.
+const RECORDS_IN_FLIGHT: usize = 512 * 1024;
 
 /// Set to a number, shards of that many records whatever the file's size and the pool's: for
 /// tests that compare the sharded replay with the one replay on small files.
@@ -66,7 +70,9 @@ pub fn replay_sharded<'f>(
     done_below: &dyn Fn(u64),
 ) -> Result<Replayed<'f>> {
     let per_shard = per_shard.max(1);
-    let in_flight = SHARDS_IN_FLIGHT_PER_THREAD * rayon::current_num_threads() + 2;
+    let threads = rayon::current_num_threads();
+    let in_flight = (SHARDS_IN_FLIGHT_PER_THREAD * threads + 2)
+        .min((RECORDS_IN_FLIGHT / per_shard).max(2 * threads + 2));
     // At most one sample per record.
     let mut merged = Merged::new(options, records.len());
     let mut side_band = Replay::new(file, options, None, 0).side_band_only();
