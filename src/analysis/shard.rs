@@ -58,6 +58,14 @@ pub fn shard_records() -> usize {
     forced_shard_records().unwrap_or(SHARD_RECORDS)
 }
 
+/// How many shards of `per_shard` records may be replayed or waiting at once on `threads`
+/// threads: [`SHARDS_IN_FLIGHT_PER_THREAD`] per thread, within [`RECORDS_IN_FLIGHT`] records,
+/// but never fewer than two per thread (and two more, read ahead by the side-band pass).
+fn shards_in_flight(threads: usize, per_shard: usize) -> usize {
+    (SHARDS_IN_FLIGHT_PER_THREAD * threads + 2)
+        .min((RECORDS_IN_FLIGHT / per_shard.max(1)).max(2 * threads + 2))
+}
+
 /// Replays `records` (the file's, in time order, none to unwind) in shards of `per_shard`
 /// records on the current thread pool; tells `done_below` from time to time a file offset
 /// below which no record is read any more. Must not run on a thread of the pool: it waits for
@@ -70,9 +78,7 @@ pub fn replay_sharded<'f>(
     done_below: &dyn Fn(u64),
 ) -> Result<Replayed<'f>> {
     let per_shard = per_shard.max(1);
-    let threads = rayon::current_num_threads();
-    let in_flight = (SHARDS_IN_FLIGHT_PER_THREAD * threads + 2)
-        .min((RECORDS_IN_FLIGHT / per_shard).max(2 * threads + 2));
+    let in_flight = shards_in_flight(rayon::current_num_threads(), per_shard);
     // At most one sample per record.
     let mut merged = Merged::new(options, records.len());
     let mut side_band = Replay::new(file, options, None, 0).side_band_only();
@@ -202,6 +208,28 @@ impl<'f> Merged<'f> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    // See: issue #13 points 1 and 2 (threads kept busy, what is held of the file bounded)
+    #[test]
+    fn shards_in_flight_keep_each_thread_busy_within_the_records_bound() {
+        // Two threads: six shards each, and two read ahead.
+        assert_eq!(shards_in_flight(2, SHARD_RECORDS), 14);
+        // Sixteen: held to the records bound.
+        assert_eq!(
+            shards_in_flight(16, SHARD_RECORDS),
+            RECORDS_IN_FLIGHT / SHARD_RECORDS
+        );
+        for threads in [1, 2, 4, 16, 64, 256] {
+            for per_shard in [1, 3, SHARD_RECORDS, 100_000, 1 << 20] {
+                let shards = shards_in_flight(threads, per_shard);
+                assert!(shards >= 2 * threads + 2, "{threads} {per_shard}");
+                assert!(
+                    shards * per_shard <= RECORDS_IN_FLIGHT || shards == 2 * threads + 2,
+                    "{threads} {per_shard}: {shards}"
+                );
+            }
+        }
+    }
 
     // See: issue #13 (byte-identical output whatever the shards)
     #[test]
