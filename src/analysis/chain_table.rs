@@ -9,7 +9,6 @@ use hashbrown::HashTable;
 use rayon::prelude::*;
 use rustc_hash::{FxBuildHasher, FxHashMap as HashMap};
 use std::hash::{BuildHasher, Hash};
-use std::sync::Arc;
 
 use kprof_symbolizer::{AddressSpaces, Avma, Location, ModuleId, ModuleOffset};
 
@@ -211,9 +210,9 @@ struct ChainSegment {
     locations: Vec<LocationId>,
     /// Per chain: where its locations start in `locations`, and how many.
     ranges: Vec<(u32, u32)>,
-    /// Until [`ChainTable::settle`], for chains another table brought: the ids their
-    /// locations have here, by their ids in that table.
-    moved: Option<Arc<[LocationId]>>,
+    /// Until [`ChainTable::settle`], for chains another table brought: where that table's
+    /// locations start in this table's list, which holds them as they came.
+    appended_at: Option<u32>,
 }
 
 impl ChainSegment {
@@ -222,7 +221,7 @@ impl ChainSegment {
             first,
             locations: Vec::new(),
             ranges: Vec::new(),
-            moved: None,
+            appended_at: None,
         }
     }
 }
@@ -370,7 +369,7 @@ impl<'f> ChainTable<'f> {
         let id = ChainId(self.chain_count() as u32);
         // Taken out while the locations are found, then put back.
         let mut segment = match self.segments.pop() {
-            Some(last) if last.moved.is_none() => last,
+            Some(last) if last.appended_at.is_none() => last,
             last => {
                 self.segments.extend(last);
                 ChainSegment::starting_at(id.0)
@@ -450,52 +449,77 @@ impl<'f> ChainTable<'f> {
     }
 
     /// Appends the chains of `other` (a table of later samples, made with the same options)
-    /// after this table's, in their order, its locations found or added here in their order;
-    /// returns how far `other`'s [`ChainId`]s move. Chains are not merged: equal chains of two
-    /// tables stay two ids with the same locations, and bring no new location.
+    /// after this table's, in their order; returns how far `other`'s [`ChainId`]s move. Chains
+    /// are not merged: equal chains of two tables stay two ids with the same locations. The
+    /// table takes no more chains of its own afterwards (see [`ChainTable::finish_adding`]).
     ///
-    /// Only `other`'s locations are looked up here. Its chains are kept as they are, with the
-    /// ids their locations have here, and [`ChainTable::settle`] renumbers them on every core
-    /// later: copying them here (millions of ids for a big recording) would run on
-    /// the one thread that merges shards.
+    /// Nothing is looked up here: `other`'s locations and chains are kept as they are, and
+    /// [`ChainTable::settle`] makes the locations distinct again and renumbers the chains, on
+    /// every core. Looking each location up here, in a table that outgrows the cache, took
+    /// a tenth of a second on the one thread that merges shards (issue #13 point 2).
     pub fn append(&mut self, mut other: ChainTable<'f>) -> u32 {
         other.settle();
-        let moved: Arc<[LocationId]> = other
-            .locations
-            .iter()
-            .map(|&(location, shown_delta)| self.intern_location(location, shown_delta))
-            .collect();
+        self.finish_adding();
+        let appended_at = self.locations.len() as u32;
+        self.locations.append(&mut other.locations);
         let offset = self.chain_count() as u32;
         for mut segment in other.segments {
             segment.first += offset;
-            segment.moved = Some(Arc::clone(&moved));
+            segment.appended_at = Some(appended_at);
             self.segments.push(segment);
         }
         self.shapes.extend(other.shapes);
         offset
     }
 
-    /// Renumbers the locations of the chains [`ChainTable::append`] brought, on the thread
-    /// pool: no chain can be read before.
+    /// Makes the locations distinct again after [`ChainTable::append`], as looking each up in
+    /// order would have (the first of equal locations kept, where it was first seen; every
+    /// address outside the mappings one location, unless samples keep their addresses), and
+    /// renumbers the chains, on the thread pool: no chain can be read before.
     pub fn settle(&mut self) {
-        self.segments.par_iter_mut().for_each(|segment| {
-            if let Some(moved) = segment.moved.take() {
-                for id in &mut segment.locations {
-                    *id = moved.get(id.0 as usize).copied().unwrap_or(*id);
-                }
-            }
-        });
+        if self
+            .segments
+            .iter()
+            .all(|segment| segment.appended_at.is_none())
+        {
+            return;
+        }
+        let sample_addresses = self.sample_addresses;
+        let keys: Vec<Option<LocationKey>> = self
+            .locations
+            .par_iter()
+            .with_min_len(16 * 1024)
+            .map(|&(location, shown_delta)| match location {
+                Location::Unmapped(_) if !sample_addresses => Some(LocationKey::Unmapped {
+                    address: Avma(0),
+                    shown_delta: 0,
+                }),
+                _ => Some(LocationKey::new(location, shown_delta)),
+            })
+            .collect();
+        self.keep_first_of_equal(keys);
     }
 
-    /// Makes the locations that `keys` (one per location, in order) gives one key one
-    /// location, the first of them, and renumbers the chains on the pool; a key of `None`
-    /// keeps its location apart. Returns, per location kept, how many it stands for. For
-    /// locations known to show the same frames (one symbol names them), so that each is
-    /// symbolized once and the chains through them share their callers' stacks. The table
+    /// Makes the locations that `keys` (one per location of this settled table, in order)
+    /// gives one key one location, the first of them, and renumbers the chains on the pool; a
+    /// key of `None` keeps its location apart. Returns, per location kept, how many it stands
+    /// for. For locations known to show the same frames (one symbol names them), so that each
+    /// is symbolized once and the chains through them share their callers' stacks. The table
     /// takes no more chains afterwards (see [`ChainTable::finish_adding`]).
     pub fn merge_locations<K: Eq + Hash + Sync>(&mut self, keys: Vec<Option<K>>) -> Vec<u32> {
+        debug_assert!(
+            self.segments.iter().all(|s| s.appended_at.is_none()),
+            "locations merged before settle()"
+        );
         self.finish_adding();
-        self.settle();
+        self.keep_first_of_equal(keys)
+    }
+
+    /// Makes the locations that `keys` (one per location in this table's list, in order)
+    /// gives one key one location, the first of them, numbered in order, and renumbers the
+    /// chains on the pool, those appended but not settled included; a key of `None` keeps its
+    /// location apart. Returns, per location kept, how many it stands for.
+    fn keep_first_of_equal<K: Eq + Hash + Sync>(&mut self, keys: Vec<Option<K>>) -> Vec<u32> {
         // The first location of each key is found on the pool; what is left here is
         // numbering (260k locations on a machine-wide recording of a build).
         let first_of = first_of_equal(&keys);
@@ -517,11 +541,16 @@ impl<'f> ChainTable<'f> {
             }
             new_ids.push(id);
         }
-        if kept.len() < self.locations.len() {
+        let unsettled = self
+            .segments
+            .iter()
+            .any(|segment| segment.appended_at.is_some());
+        if kept.len() < self.locations.len() || unsettled {
             self.locations = kept;
             self.segments.par_iter_mut().for_each(|segment| {
+                let at = segment.appended_at.take().unwrap_or(0);
                 for id in &mut segment.locations {
-                    *id = new_ids.get(id.0 as usize).copied().unwrap_or(*id);
+                    *id = new_ids.get((at + id.0) as usize).copied().unwrap_or(*id);
                 }
             });
         }
@@ -554,7 +583,8 @@ impl<'f> ChainTable<'f> {
         self.frames = FrameCache::new();
     }
 
-    /// Every distinct location, by [`LocationId`], with the distance to its shown address.
+    /// Every distinct location, by [`LocationId`], with the distance to its shown address (of a
+    /// settled table: see [`ChainTable::settle`]).
     pub fn locations(&self) -> &[(Location, u64)] {
         &self.locations
     }
@@ -582,7 +612,10 @@ impl<'f> ChainTable<'f> {
         let Some(segment) = segment else {
             return &[];
         };
-        debug_assert!(segment.moved.is_none(), "a chain read before settle()");
+        debug_assert!(
+            segment.appended_at.is_none(),
+            "a chain read before settle()"
+        );
         segment
             .ranges
             .get((id.0 - segment.first) as usize)
@@ -738,6 +771,72 @@ mod tests {
                 assert_eq!(table.chain(a), table.chain(b));
             }
             assert_eq!(table.locations().len(), 2 + unmapped.len());
+        }
+    }
+
+    // See: issue #13 point 2 (shards' tables appended, then made distinct on the pool, as one
+    // table would have made them)
+    #[test]
+    fn appended_tables_settle_into_what_one_table_makes() {
+        let spaces = spaces();
+        let chain = |frames: &[u64]| -> Vec<u8> {
+            std::iter::once(PERF_CONTEXT_USER)
+                .chain(frames.iter().copied())
+                .flat_map(|e| e.to_le_bytes())
+                .collect()
+        };
+        let stacks = [
+            chain(&[0x40_1000, 0x9000_0000, 0x40_2000]),
+            chain(&[0x40_3000, 0x40_1000]),
+            chain(&[0x40_2000, 0x9100_0000, 0x40_4000]),
+            chain(&[0x9200_0000, 0x40_3000, 0x40_5000]),
+            chain(&[0x40_1000, 0x9000_0000, 0x40_2000]),
+        ];
+        let input = |bytes| ChainInput {
+            callchain: Some(U64Slice::new(bytes, Endian::Little)),
+            ip: None,
+            cpumode: CpuMode::User,
+            call_stack: None,
+        };
+        let contents = |table: &ChainTable<'_>| -> Vec<Vec<(Location, u64)>> {
+            table
+                .chain_ids()
+                .map(|id| {
+                    table
+                        .chain(id)
+                        .iter()
+                        .map(|l| table.locations()[l.0 as usize])
+                        .collect()
+                })
+                .collect()
+        };
+        for keep_addresses in [false, true] {
+            let mut one = ChainTable::new(false, keep_addresses);
+            for bytes in &stacks {
+                one.recorded(&spaces, key(space(0), bytes), &input(bytes));
+            }
+            // The stacks in tables of two, one and two, appended in order.
+            let mut merged = ChainTable::new(false, keep_addresses);
+            for part in stacks.chunks(2) {
+                let mut shard = ChainTable::new(false, keep_addresses);
+                for bytes in part {
+                    shard.recorded(&spaces, key(space(0), bytes), &input(bytes));
+                }
+                let offset = merged.chain_count() as u32;
+                assert_eq!(merged.append(shard), offset);
+            }
+            assert!(
+                merged.locations().len() > one.locations().len(),
+                "not yet distinct"
+            );
+            merged.settle();
+            assert_eq!(merged.locations(), one.locations(), "{keep_addresses}");
+            // The last stack repeats the first: one chain in one table, two when appended.
+            assert_eq!(one.chain_count(), 4);
+            assert_eq!(merged.chain_count(), 5);
+            let mut expected = contents(&one);
+            expected.push(expected[0].clone());
+            assert_eq!(contents(&merged), expected, "{keep_addresses}");
         }
     }
 
