@@ -1,6 +1,6 @@
-//! Work on many keys split by their hashes: which share of the key space a hash is in, and the
+//! Work on many keys split by their hashes: which share of the key space a hash is in, the
 //! first of equal keys found on the thread pool, one task per share, in the order one pass
-//! would find them (issue #13).
+//! would find them, and the distinct keys numbered in that order (issue #13).
 
 use hashbrown::HashTable;
 use rayon::prelude::*;
@@ -15,41 +15,54 @@ pub fn share_of(hash: u64, shares: usize) -> usize {
     ((middle * shares as u64) >> 24) as usize
 }
 
-/// Keys hashed per task of [`first_of_equal`], at least.
+/// Keys hashed per task of [`first_of_equal`], at least, and indices numbered per task of
+/// [`ranks_of_firsts`].
 const KEYS_PER_TASK: usize = 16 * 1024;
 
-/// Per key, the index of the first key equal to it: its own for the first of its kind, and for
-/// a key of `None`, which equals none. Found on the pool in as many shares as it has threads.
-pub fn first_of_equal<K: Eq + Hash + Sync>(keys: &[Option<K>]) -> Vec<u32> {
-    let shares = match keys.len() / KEYS_PER_TASK {
+/// Per index below `len`, the index of the first whose key (`key_of`) equals its own: its own
+/// for the first of its kind, and for a key of `None`, which equals none. Found on the pool in
+/// as many shares as it has threads. Keys are made again where compared, not stored: for keys
+/// that are cheap to make from what the caller holds.
+pub fn first_of_equal<K, F>(len: usize, key_of: F) -> Vec<u32>
+where
+    K: Eq + Hash,
+    F: Fn(usize) -> Option<K> + Sync,
+{
+    let shares = match len / KEYS_PER_TASK {
         0 | 1 => 1,
         most => rayon::current_num_threads().clamp(1, most),
     };
-    first_of_equal_in(keys, shares)
+    first_of_equal_in(len, &key_of, shares)
 }
 
 /// [`first_of_equal`] in `shares` shares: each share's task reads every key's hash in order
 /// and looks up those of its share, so each key is looked up once and the first of equal keys
 /// is the first in order.
-fn first_of_equal_in<K: Eq + Hash + Sync>(keys: &[Option<K>], shares: usize) -> Vec<u32> {
+fn first_of_equal_in<K, F>(len: usize, key_of: &F, shares: usize) -> Vec<u32>
+where
+    K: Eq + Hash,
+    F: Fn(usize) -> Option<K> + Sync,
+{
     let shares = shares.max(1);
-    let hashes: Vec<u64> = keys
-        .par_iter()
+    // A key of `None` has no hash: the task of share 0 sees that it has no key.
+    let hashes: Vec<u64> = (0..len)
+        .into_par_iter()
         .with_min_len(KEYS_PER_TASK)
-        .map(|key| key.as_ref().map_or(0, |key| FxBuildHasher.hash_one(key)))
+        .map(|index| key_of(index).map_or(0, |key| FxBuildHasher.hash_one(key)))
         .collect();
     let later: Vec<Vec<(u32, u32)>> = (0..shares)
         .into_par_iter()
         .map(|share| {
-            let mut firsts: HashTable<u32> = HashTable::new();
+            // Room for every key of the share, at most: growing would hash each first again,
+            // from a random place of `hashes`.
+            let mut firsts: HashTable<u32> = HashTable::with_capacity(len / shares + 1);
             let mut later = Vec::new();
-            for (index, (key, &hash)) in keys.iter().zip(&hashes).enumerate() {
-                let Some(key) = key else { continue };
+            for (index, &hash) in hashes.iter().enumerate() {
                 if share_of(hash, shares) != share {
                     continue;
                 }
-                let same =
-                    |&first: &u32| keys.get(first as usize).and_then(Option::as_ref) == Some(key);
+                let Some(key) = key_of(index) else { continue };
+                let same = |&first: &u32| key_of(first as usize).as_ref() == Some(&key);
                 match firsts.find(hash, same) {
                     Some(&first) => later.push((index as u32, first)),
                     None => {
@@ -62,13 +75,58 @@ fn first_of_equal_in<K: Eq + Hash + Sync>(keys: &[Option<K>], shares: usize) -> 
             later
         })
         .collect();
-    let mut first_of: Vec<u32> = (0..keys.len() as u32).collect();
+    let mut first_of: Vec<u32> = (0..len as u32).collect();
     for (index, first) in later.into_iter().flatten() {
         if let Some(slot) = first_of.get_mut(index as usize) {
             *slot = first;
         }
     }
     first_of
+}
+
+/// Per index of `first_of` (what [`first_of_equal`] gives), how many firsts of their kind
+/// come before its first: the numbers of the distinct keys in the order first seen. Counted
+/// on the pool, a block of indices per task.
+pub fn ranks_of_firsts(first_of: &[u32]) -> Vec<u32> {
+    let is_first =
+        |block: usize, offset: usize, first: u32| first as usize == block * KEYS_PER_TASK + offset;
+    let firsts_per_block: Vec<u32> = first_of
+        .par_chunks(KEYS_PER_TASK)
+        .enumerate()
+        .map(|(block, firsts)| {
+            let mut count = 0;
+            for (offset, &first) in firsts.iter().enumerate() {
+                count += u32::from(is_first(block, offset, first));
+            }
+            count
+        })
+        .collect();
+    let mut block_starts = Vec::with_capacity(firsts_per_block.len());
+    let mut firsts_before = 0u32;
+    for count in firsts_per_block {
+        block_starts.push(firsts_before);
+        firsts_before += count;
+    }
+    // The rank of each first, at its own index (the others' are read from their firsts').
+    let mut ranks = vec![0u32; first_of.len()];
+    ranks
+        .par_chunks_mut(KEYS_PER_TASK)
+        .zip(first_of.par_chunks(KEYS_PER_TASK))
+        .enumerate()
+        .for_each(|(block, (ranks, firsts))| {
+            let mut next = block_starts.get(block).copied().unwrap_or(0);
+            for (offset, (rank, &first)) in ranks.iter_mut().zip(firsts).enumerate() {
+                if is_first(block, offset, first) {
+                    *rank = next;
+                    next += 1;
+                }
+            }
+        });
+    first_of
+        .par_iter()
+        .with_min_len(KEYS_PER_TASK)
+        .map(|&first| ranks.get(first as usize).copied().unwrap_or(0))
+        .collect()
 }
 
 #[cfg(test)]
@@ -111,14 +169,36 @@ mod tests {
                 .count()
                 > 3000
         );
+        let key_of = |index: usize| keys[index];
         for shares in [1, 2, 3, 8, 64] {
             assert_eq!(
-                first_of_equal_in(&keys, shares),
+                first_of_equal_in(keys.len(), &key_of, shares),
                 expected,
                 "{shares} shares"
             );
         }
-        assert_eq!(first_of_equal(&keys), expected);
-        assert!(first_of_equal::<u64>(&[]).is_empty());
+        assert_eq!(first_of_equal(keys.len(), key_of), expected);
+        assert!(first_of_equal(0, |_| Some(0u64)).is_empty());
+    }
+
+    #[test]
+    fn ranks_number_the_distinct_keys_in_the_order_first_seen() {
+        let mut next = kprof_test_support::xorshift(11);
+        // Blocks of the numbering split first seen keys from their repeats.
+        let keys: Vec<u64> = (0..3 * KEYS_PER_TASK + 77)
+            .map(|_| next() % 20_000)
+            .collect();
+        let mut numbers: HashMap<u64, u32> = HashMap::new();
+        let expected: Vec<u32> = keys
+            .iter()
+            .map(|key| {
+                let count = numbers.len() as u32;
+                *numbers.entry(*key).or_insert(count)
+            })
+            .collect();
+        assert!(numbers.len() > 10_000 && numbers.len() < keys.len());
+        let first_of = first_of_equal(keys.len(), |index| Some(keys[index]));
+        assert_eq!(ranks_of_firsts(&first_of), expected);
+        assert!(ranks_of_firsts(&[]).is_empty());
     }
 }

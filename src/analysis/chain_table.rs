@@ -13,7 +13,7 @@ use std::hash::{BuildHasher, Hash};
 use kprof_symbolizer::{AddressSpaces, Avma, Location, ModuleId, ModuleOffset};
 
 use super::chains::{ChainInput, ChainShape, StackAddress, chain_addresses};
-use crate::hash_shares::first_of_equal;
+use crate::hash_shares::{first_of_equal, ranks_of_firsts};
 
 /// A distinct location, numbered in the order first seen.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -485,19 +485,20 @@ impl<'f> ChainTable<'f> {
             return;
         }
         let sample_addresses = self.sample_addresses;
-        let keys: Vec<Option<LocationKey>> = self
-            .locations
-            .par_iter()
-            .with_min_len(16 * 1024)
-            .map(|&(location, shown_delta)| match location {
-                Location::Unmapped(_) if !sample_addresses => Some(LocationKey::Unmapped {
+        let locations = std::mem::take(&mut self.locations);
+        let key_of = |index: usize| {
+            let &(location, shown_delta) = locations.get(index)?;
+            Some(match location {
+                Location::Unmapped(_) if !sample_addresses => LocationKey::Unmapped {
                     address: Avma(0),
                     shown_delta: 0,
-                }),
-                _ => Some(LocationKey::new(location, shown_delta)),
+                },
+                _ => LocationKey::new(location, shown_delta),
             })
-            .collect();
-        self.keep_first_of_equal(keys);
+        };
+        let first_of = first_of_equal(locations.len(), key_of);
+        self.locations = locations;
+        self.keep_firsts(&first_of);
     }
 
     /// Makes the locations that `keys` (one per location of this settled table, in order)
@@ -512,49 +513,52 @@ impl<'f> ChainTable<'f> {
             "locations merged before settle()"
         );
         self.finish_adding();
-        self.keep_first_of_equal(keys)
-    }
-
-    /// Makes the locations that `keys` (one per location in this table's list, in order)
-    /// gives one key one location, the first of them, numbered in order, and renumbers the
-    /// chains on the pool, those appended but not settled included; a key of `None` keeps its
-    /// location apart. Returns, per location kept, how many it stands for.
-    fn keep_first_of_equal<K: Eq + Hash + Sync>(&mut self, keys: Vec<Option<K>>) -> Vec<u32> {
-        // The first location of each key is found on the pool; what is left here is
-        // numbering (260k locations on a machine-wide recording of a build).
-        let first_of = first_of_equal(&keys);
+        let first_of = first_of_equal(keys.len(), |index| keys.get(index)?.as_ref());
         drop(keys);
-        let mut new_ids: Vec<LocationId> = Vec::with_capacity(self.locations.len());
-        let mut kept: Vec<(Location, u64)> = Vec::new();
-        let mut stands_for: Vec<u32> = Vec::new();
-        for (index, (&location, &first)) in self.locations.iter().zip(&first_of).enumerate() {
-            let id = match new_ids.get(first as usize) {
-                Some(&id) if first as usize != index => id,
-                _ => {
-                    kept.push(location);
-                    stands_for.push(0);
-                    LocationId(kept.len() as u32 - 1)
-                }
-            };
-            if let Some(count) = stands_for.get_mut(id.0 as usize) {
+        let new_ids = self.keep_firsts(&first_of);
+        let mut stands_for = vec![0u32; self.locations.len()];
+        for id in new_ids {
+            if let Some(count) = stands_for.get_mut(id as usize) {
                 *count += 1;
             }
-            new_ids.push(id);
         }
+        stands_for
+    }
+
+    /// Keeps, of the locations in this table's list, those `first_of` (per location, the first
+    /// equal to it) gives as firsts, numbered in order, and renumbers the chains on the pool,
+    /// those appended but not settled included. Returns, per location of the list before, its
+    /// number now.
+    fn keep_firsts(&mut self, first_of: &[u32]) -> Vec<u32> {
+        let new_ids = ranks_of_firsts(first_of);
         let unsettled = self
             .segments
             .iter()
             .any(|segment| segment.appended_at.is_some());
-        if kept.len() < self.locations.len() || unsettled {
-            self.locations = kept;
-            self.segments.par_iter_mut().for_each(|segment| {
-                let at = segment.appended_at.take().unwrap_or(0);
-                for id in &mut segment.locations {
-                    *id = new_ids.get((at + id.0) as usize).copied().unwrap_or(*id);
-                }
-            });
+        let kept_all = first_of
+            .iter()
+            .enumerate()
+            .all(|(index, &first)| first as usize == index);
+        if kept_all && !unsettled {
+            return new_ids;
         }
-        stands_for
+        let locations = &self.locations;
+        self.locations = first_of
+            .par_iter()
+            .with_min_len(16 * 1024)
+            .enumerate()
+            .filter(|&(index, &first)| first as usize == index)
+            .filter_map(|(index, _)| locations.get(index).copied())
+            .collect();
+        self.segments.par_iter_mut().for_each(|segment| {
+            let at = segment.appended_at.take().unwrap_or(0);
+            for id in &mut segment.locations {
+                if let Some(&new_id) = new_ids.get((at + id.0) as usize) {
+                    *id = LocationId(new_id);
+                }
+            }
+        });
+        new_ids
     }
 
     /// Forgets which recorded stacks were seen: their keys point into the file, and finding a
