@@ -1,5 +1,6 @@
 //! [`Folder`]: accumulates weighted stacks and writes them as folded text.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::io::{self, BufRead, BufWriter, Write};
 use std::ops::Range;
@@ -416,13 +417,20 @@ impl Folder {
 
     /// The folded-text form of a frame: its sanitised name, with its kind annotation when
     /// `annotate`.
-    fn frame_text(&self, index: usize, kind: FrameKind, annotate: bool) -> String {
+    ///
+    /// Borrowed from the name when that is its text: on a machine-wide profile, tens of
+    /// thousands of texts are then neither copied nor freed one by one (issue #13).
+    fn frame_text(&self, index: usize, kind: FrameKind, annotate: bool) -> Cow<'_, str> {
         let clean = sanitize::frame_name(self.name(index));
-        let suffix = kind.annotation().filter(|_| annotate).unwrap_or("");
-        let mut text = String::with_capacity(clean.len() + suffix.len());
-        text.push_str(&clean);
-        text.push_str(suffix);
-        text
+        match kind.annotation().filter(|_| annotate) {
+            None => clean,
+            Some(suffix) => {
+                let mut text = String::with_capacity(clean.len() + suffix.len());
+                text.push_str(&clean);
+                text.push_str(suffix);
+                Cow::Owned(text)
+            }
+        }
     }
 
     /// Like [`folded_lines`](Self::folded_lines), but sorted frame by frame (the order
@@ -445,11 +453,15 @@ impl Folder {
     /// That order is the lexicographic order of the stacks as sequences of frame texts, so the
     /// distinct frame texts are sorted once and each stack is sorted as a sequence of their
     /// ranks, without building or comparing its text.
-    pub(crate) fn frame_ordered_stacks(&self, annotate: bool, leaf_first: bool) -> RankedStacks {
+    pub(crate) fn frame_ordered_stacks(
+        &self,
+        annotate: bool,
+        leaf_first: bool,
+    ) -> RankedStacks<'_> {
         let stacks: Vec<(&[FrameId], u64)> = self.all_stacks().collect();
         // Frame ids whose texts are equal (a kind without annotation, names that sanitise
         // alike) get equal ranks.
-        let mut texts: Vec<(String, FrameId)> = self
+        let mut texts: Vec<(Cow<'_, str>, FrameId)> = self
             .frames_in_use(&stacks)
             .into_par_iter()
             .map(|(index, kind)| {
@@ -460,7 +472,7 @@ impl Folder {
         texts.par_sort_unstable();
         // Indexed by frame id (name index and kind bits): every stack frame is looked up.
         let mut rank_of: Vec<u32> = vec![u32::MAX; self.names.len() << KIND_BITS];
-        let mut rank_texts: Vec<String> = Vec::new();
+        let mut rank_texts: Vec<Cow<'_, str>> = Vec::new();
         let mut rank_kinds: Vec<FrameKind> = Vec::new();
         for (text, id) in texts {
             let (_, kind) = Self::unpack(id);
@@ -615,9 +627,9 @@ fn sum_equal_neighbours<K: PartialEq>(sorted: &mut Vec<(K, u64)>) {
 
 /// Distinct stacks as sequences of ranks of their frame texts (equal texts, equal ranks),
 /// sorted frame by frame, with their weights: see [`Folder::frame_ordered_stacks`].
-pub(crate) struct RankedStacks {
+pub(crate) struct RankedStacks<'a> {
     /// The distinct frame texts, sorted: a rank indexes them.
-    texts: Vec<String>,
+    texts: Vec<Cow<'a, str>>,
     /// Per rank, the first kind (in kind order) of the frames with its text.
     kinds: Vec<FrameKind>,
     /// Every stack's ranks, root first (leaf first when asked), one after another.
@@ -626,7 +638,7 @@ pub(crate) struct RankedStacks {
     entries: Vec<StackEntry>,
 }
 
-impl RankedStacks {
+impl RankedStacks<'_> {
     /// How many stacks.
     pub(crate) fn len(&self) -> usize {
         self.entries.len()
@@ -650,7 +662,7 @@ impl RankedStacks {
     pub(crate) fn frame(&self, rank: u32) -> Option<(&str, FrameKind)> {
         let text = self.texts.get(rank as usize)?;
         let kind = self.kinds.get(rank as usize)?;
-        Some((text, *kind))
+        Some((text.as_ref(), *kind))
     }
 
     /// The folded text of `frames` (ranks): their texts joined by `;`.
@@ -658,7 +670,7 @@ impl RankedStacks {
         let text_of = |rank: u32| {
             self.texts
                 .get(rank as usize)
-                .map_or(sanitize::UNKNOWN_NAME, String::as_str)
+                .map_or(sanitize::UNKNOWN_NAME, |text| text.as_ref())
         };
         let mut line =
             String::with_capacity(frames.iter().map(|&r| text_of(r).len() + 1).sum::<usize>() + 21);
