@@ -10,6 +10,7 @@ use rayon::prelude::*;
 use rustc_hash::{FxBuildHasher, FxHashMap};
 
 use crate::error::{Error, Result};
+use crate::rank_sort::sort_by_ranks;
 use crate::sanitize;
 
 /// What kind of code a frame is; used by [`crate::Palette::Kind`] (and the java/js/perl palettes)
@@ -519,14 +520,13 @@ impl Folder {
                 (ranks, entries)
             })
             .unzip();
-        let mut sorted: Vec<RunEntry> = run_entries.into_iter().flatten().collect();
         let seq = |(run, range, _): &RunEntry| {
             run_ranks
                 .get(*run)
                 .and_then(|ranks| ranks.get(range.clone()))
                 .unwrap_or_default()
         };
-        sorted.par_sort_unstable_by(|a, b| seq(a).cmp(seq(b)));
+        let sorted = sort_by_ranks(run_entries.into_iter().flatten().collect(), &seq);
         // Laid out again in order: the passes that follow read the stacks in order.
         let (ranks, mut entries) = laid_out(&sorted, seq);
         drop((sorted, run_ranks));

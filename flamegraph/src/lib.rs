@@ -42,6 +42,7 @@
 pub mod diff;
 mod error;
 mod folder;
+mod rank_sort;
 pub mod report;
 pub mod sanitize;
 mod svg;
