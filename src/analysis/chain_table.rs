@@ -542,14 +542,16 @@ impl<'f> ChainTable<'f> {
         if kept_all && !unsettled {
             return new_ids;
         }
-        let locations = &self.locations;
-        self.locations = first_of
-            .par_iter()
-            .with_min_len(16 * 1024)
-            .enumerate()
-            .filter(|&(index, &first)| first as usize == index)
-            .filter_map(|(index, _)| locations.get(index).copied())
-            .collect();
+        // Kept in place: a new list would be a fresh allocation to fault in, and the old one
+        // memory to hand back.
+        let mut index = 0;
+        self.locations.retain(|_| {
+            let first = first_of
+                .get(index)
+                .is_none_or(|&first| first as usize == index);
+            index += 1;
+            first
+        });
         self.segments.par_iter_mut().for_each(|segment| {
             let at = segment.appended_at.take().unwrap_or(0);
             for id in &mut segment.locations {
