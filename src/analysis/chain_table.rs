@@ -542,8 +542,8 @@ impl<'f> ChainTable<'f> {
         if kept_all && !unsettled {
             return new_ids;
         }
-        // Kept in place: a new list would be a fresh allocation to fault in, and the old one
-        // memory to hand back.
+        // Kept in place: a new list would be a fresh allocation to fault in. What is left over
+        // is handed back (shrinking a large allocation only unmaps its tail).
         let mut index = 0;
         self.locations.retain(|_| {
             let first = first_of
@@ -552,6 +552,7 @@ impl<'f> ChainTable<'f> {
             index += 1;
             first
         });
+        self.locations.shrink_to_fit();
         self.segments.par_iter_mut().for_each(|segment| {
             let at = segment.appended_at.take().unwrap_or(0);
             for id in &mut segment.locations {
