@@ -5,7 +5,12 @@
 //! such frame, and merged with the equal stacks next to it, gives inferno the same frames to
 //! draw, in the same order, with the same widths.
 
+use rayon::prelude::*;
+
 use crate::folder::RankedStacks;
+
+/// Lines made per task, at least.
+const LINES_PER_TASK: usize = 1024;
 
 /// The largest sample total handed to inferno: larger totals are scaled down (and the tooltip
 /// counts scaled back up with inferno's `factor`), which keeps inferno's `u64` sums and the
@@ -35,28 +40,28 @@ pub(crate) fn visible_lines(stacks: &RankedStacks, min_width_pct: f64) -> Visibl
         .map(|i| stacks.weight(i) / divisor)
         .collect();
     let kept = kept_frames(stacks, &counts, min_width_pct);
-    let mut lines = Vec::new();
+    // The lines' frames and counts in one pass; their texts are made on the pool.
+    let mut merged: Vec<(&[u32], u64)> = Vec::new();
     let mut ranks = Vec::new();
-    let mut pending: Option<(&[u32], u64)> = None;
     for (i, (&keep, &count)) in kept.iter().zip(&counts).enumerate() {
         let stack = stacks.stack(i);
         let frames = stack.get(..keep).unwrap_or(stack);
-        match &mut pending {
+        match merged.last_mut() {
             // Equal once cut: one line, as inferno merges them.
             Some((last, sum)) if *last == frames => *sum = sum.saturating_add(count),
             _ => {
                 // A line's frames once, not once per stack merged into it.
                 ranks.extend_from_slice(frames);
-                if let Some((last, sum)) = pending.replace((frames, count)) {
-                    lines.push(format!("{} {sum}", stacks.text(last)));
-                }
+                merged.push((frames, count));
             }
         }
     }
-    if let Some((last, sum)) = pending {
-        lines.push(format!("{} {sum}", stacks.text(last)));
-    }
-    ranks.sort_unstable();
+    let lines = merged
+        .par_iter()
+        .with_min_len(LINES_PER_TASK)
+        .map(|&(frames, sum)| format!("{} {sum}", stacks.text(frames)))
+        .collect();
+    ranks.par_sort_unstable();
     ranks.dedup();
     VisibleLines {
         lines,
