@@ -109,9 +109,9 @@ case_small() {
       sh -c "$work/hot-nofp 3 & $work/hot-nofp 3; wait" >/dev/null
   fi
   if [[ ! -s $work/rust-dwarf.data ]]; then
-    cargo build --release --quiet --example busy
+    cargo build --profile workload --quiet --example busy
     perf record -q --no-bpf-event -F 4000 --call-graph dwarf -o "$work/rust-dwarf.data" -- \
-      sh -c "target/release/examples/busy 3 & target/release/examples/busy 3; wait" >/dev/null
+      sh -c "target/workload/examples/busy 3 & target/workload/examples/busy 3; wait" >/dev/null
   fi
   # A smaller -g file for the srcline comparison (perf's srcline path is very slow).
   if [[ ! -s $work/lines.data ]]; then
@@ -292,12 +292,12 @@ PY
 case_dwarf100k() {
   local data=$work/dwarf100k.data
   if [[ ! -s $data ]]; then
-    cargo build --release --quiet --example workers
+    cargo build --profile workload --quiet --example workers
     # 4 kHz for 30 s of the program's CPU time (all threads): ~120k samples taken, over 100k
     # kept whatever the load (perf drops some when it falls behind; bigger rings, -m, help).
     echo "recording $data: 30 s of CPU time of examples/workers.rs with DWARF stacks" >&2
     perf record -q --no-bpf-event -F 4000 -m 16M --call-graph dwarf -o "$data" -- \
-      target/release/examples/workers 30 >/dev/null
+      target/workload/examples/workers 30 >/dev/null
   fi
   local n
   n=$(samples "$data")

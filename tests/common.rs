@@ -257,7 +257,8 @@ pub fn rust_workload() -> PathBuf {
             .args([
                 "build",
                 "--quiet",
-                "--release",
+                "--profile",
+                "workload",
                 "--example",
                 "busy",
                 "--target-dir",
@@ -267,7 +268,7 @@ pub fn rust_workload() -> PathBuf {
             .status()
             .expect("cargo runs");
         assert!(status.success(), "building the busy example");
-        target.join("release/examples/busy")
+        target.join("workload/examples/busy")
     })
     .clone()
 }
