@@ -68,6 +68,47 @@ struct RecordedEntry {
     key: u32,
 }
 
+/// Recorded stacks looked up in a trial of [`RecordedTrial`].
+const RECORDED_TRIAL: u32 = 1024;
+
+/// Whether finding recorded stacks again pays, judged on the first [`RECORDED_TRIAL`] lookups
+/// after the table starts or forgets them: it pays when at least one in four was found. A
+/// recorded stack not looked up becomes a new chain over the same locations, so the profile is
+/// the same either way. On a machine-wide recording of a build, a sixth of the samples repeat
+/// a stack byte for byte (frame-pointer walks read on into stack data), and keeping and
+/// probing every stack cost more than locating the repeats again, most of all in one replay's
+/// big table (issue #13, `benches/README.md`). One program's stacks repeat nearly always.
+struct RecordedTrial {
+    /// Lookups left in the trial (0: judged).
+    left: u32,
+    /// Stacks found so far in the trial.
+    found: u32,
+    /// Recorded stacks are looked up before they are added.
+    pays: bool,
+}
+
+impl RecordedTrial {
+    fn new() -> Self {
+        RecordedTrial {
+            left: RECORDED_TRIAL,
+            found: 0,
+            pays: true,
+        }
+    }
+
+    /// Counts a lookup; false once the trial shows that finding stacks does not pay.
+    fn looked_up(&mut self, found: bool) -> bool {
+        if self.left > 0 {
+            self.left -= 1;
+            self.found += u32::from(found);
+            if self.left == 0 {
+                self.pays = self.found * 4 >= RECORDED_TRIAL;
+            }
+        }
+        self.pays
+    }
+}
+
 /// A distinct location in the table of locations: its key's hash folded to 32 bits, and its id.
 #[derive(Clone, Copy)]
 struct LocationEntry {
@@ -246,6 +287,8 @@ pub struct ChainTable<'f> {
     recorded: HashTable<RecordedEntry>,
     /// The key of every recorded chain, in the order first seen, with its chain.
     recorded_keys: Vec<(RecordedChainKey<'f>, ChainId)>,
+    /// Whether recorded chains are looked up at all.
+    recorded_trial: RecordedTrial,
     /// Unwound chains by where they can be equal, then by their leaf-first addresses:
     /// unwound stacks repeat as much as recorded ones, once walked.
     walked: HashMap<WalkedChainKey, HashMap<Box<[StackAddress]>, ChainId>>,
@@ -270,6 +313,7 @@ impl<'f> ChainTable<'f> {
             segments: Vec::new(),
             recorded: HashTable::new(),
             recorded_keys: Vec::new(),
+            recorded_trial: RecordedTrial::new(),
             walked: HashMap::default(),
             shapes: Vec::new(),
             addresses: Vec::new(),
@@ -297,6 +341,9 @@ impl<'f> ChainTable<'f> {
         key: RecordedChainKey<'f>,
         input: &ChainInput<'_>,
     ) -> ChainId {
+        if !self.recorded_trial.pays {
+            return self.add_recorded(spaces, key.space, input);
+        }
         // One hash of the key, found or not: it holds the whole callchain.
         let hash = fold_hash(FxBuildHasher.hash_one(key));
         let keys = &self.recorded_keys;
@@ -309,7 +356,14 @@ impl<'f> ChainTable<'f> {
                         .is_some_and(|(known, _)| *known == key)
             })
             .and_then(|entry| keys.get(entry.key as usize));
-        if let Some(&(_, id)) = known {
+        let known = known.map(|&(_, id)| id);
+        if !self.recorded_trial.looked_up(known.is_some()) {
+            // Not worth it: the stacks kept so far are let go of, and this one is not kept.
+            self.recorded = HashTable::new();
+            self.recorded_keys = Vec::new();
+            return known.unwrap_or_else(|| self.add_recorded(spaces, key.space, input));
+        }
+        if let Some(id) = known {
             return id;
         }
         let next = ChainId(self.chain_count() as u32);
@@ -322,11 +376,22 @@ impl<'f> ChainTable<'f> {
             |entry| spread_hash(entry.hash),
         );
         self.recorded_keys.push((key, next));
+        let id = self.add_recorded(spaces, key.space, input);
+        debug_assert_eq!(id, next);
+        id
+    }
+
+    /// A new chain for the recorded stack `input` of a sample that saw `space`.
+    fn add_recorded(
+        &mut self,
+        spaces: &AddressSpaces,
+        space: SpaceState,
+        input: &ChainInput<'_>,
+    ) -> ChainId {
         let mut addresses = std::mem::take(&mut self.addresses);
         addresses.clear();
         let shape = chain_addresses(input, None, self.call_site_lookup, &mut addresses);
-        let id = self.add(spaces, key.space, &addresses, shape);
-        debug_assert_eq!(id, next);
+        let id = self.add(spaces, space, &addresses, shape);
         self.addresses = addresses;
         id
     }
@@ -575,6 +640,7 @@ impl<'f> ChainTable<'f> {
     pub fn forget_recorded(&mut self) {
         self.recorded.clear();
         self.recorded_keys.clear();
+        self.recorded_trial = RecordedTrial::new();
     }
 
     /// Whether some recorded stack, found again, would read the file (see
@@ -977,6 +1043,60 @@ mod tests {
         table.finish_adding();
         assert_eq!(table.chain(first), table.chain(again));
         assert_eq!(table.chain_count(), 2);
+    }
+
+    /// A user callchain in /bin/app whose leaf is `leaf`.
+    fn callchain_at(leaf: u64) -> Vec<u8> {
+        [PERF_CONTEXT_USER, leaf, 0x40_2000]
+            .iter()
+            .flat_map(|e| e.to_le_bytes())
+            .collect()
+    }
+
+    // See: issue #13 point 1 (finding recorded stacks again only where it pays)
+    #[test]
+    fn stacks_that_seldom_repeat_are_not_looked_up_and_make_the_same_chains() {
+        let spaces = spaces();
+        let leaves: Vec<Vec<u8>> = (0..u64::from(RECORDED_TRIAL))
+            .map(|i| callchain_at(0x40_4000 + 8 * i))
+            .collect();
+        let mut table = ChainTable::new(false, false);
+        // A trial of stacks that never repeat.
+        let firsts: Vec<ChainId> = leaves
+            .iter()
+            .map(|bytes| table.recorded(&spaces, key(space(0), bytes), &user_input(bytes)))
+            .collect();
+        assert!(!table.recorded_trial.pays);
+        assert!(!table.holds_recorded(), "the stacks kept are let go of");
+        // Seen again: a new chain over the same locations.
+        let bytes = &leaves[0];
+        let again = table.recorded(&spaces, key(space(0), bytes), &user_input(bytes));
+        assert_ne!(again, firsts[0]);
+        assert_eq!(table.chain(again), table.chain(firsts[0]));
+        // After forgetting, a new trial: stacks are found again.
+        table.forget_recorded();
+        let once = table.recorded(&spaces, key(space(0), bytes), &user_input(bytes));
+        let twice = table.recorded(&spaces, key(space(0), bytes), &user_input(bytes));
+        assert_eq!(once, twice);
+        assert_eq!(table.chain(once), table.chain(firsts[0]));
+    }
+
+    // See: issue #13 point 1
+    #[test]
+    fn stacks_that_repeat_are_found_after_the_trial() {
+        let spaces = spaces();
+        let bytes = user_callchain();
+        let input = user_input(&bytes);
+        let mut table = ChainTable::new(false, false);
+        let first = table.recorded(&spaces, key(space(0), &bytes), &input);
+        for _ in 0..2 * RECORDED_TRIAL {
+            assert_eq!(
+                table.recorded(&spaces, key(space(0), &bytes), &input),
+                first
+            );
+        }
+        assert!(table.recorded_trial.pays);
+        assert_eq!(table.chain_count(), 1);
     }
 
     #[test]
