@@ -1,6 +1,7 @@
 //! The distinct stacks of a profile before symbolization: each sample's chain of locations,
 //! stored once per distinct chain and found again by what makes two stacks identical (the
-//! recorded bytes, or the unwound addresses), and each distinct location once (every address
+//! recorded bytes, where finding them again pays: see `RecordedTrial`; or the unwound
+//! addresses), and each distinct location once (every address
 //! outside the mappings as one, and once the replay is done, the addresses one symbol names
 //! as one). Symbolizing then costs one lookup per distinct location, not per frame of every
 //! sample.
