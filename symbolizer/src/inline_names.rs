@@ -42,7 +42,9 @@ struct ScopeEntry {
 }
 
 impl UnitScopes {
-    /// One pass over the unit's tree.
+    /// One pass over the unit's tree; none past its root when the unit is not C++ (its names
+    /// are never rebuilt): the pass over every DIE of each C unit of libc's debug file was a
+    /// third of the inline-frame lookups on a machine-wide recording (issue #13 point 1).
     fn build(unit: UnitRef<'_, Reader>) -> Self {
         let mut entries = Vec::new();
         // (depth, offset, is a subprogram) of the open DIEs that have children.
@@ -52,15 +54,11 @@ impl UnitScopes {
         while let Ok(Some(die)) = cursor.next_dfs() {
             let depth = die.depth();
             if tag_is_unit(die.tag()) {
-                cxx |= matches!(
-                    die.attr_value(gimli::DW_AT_language),
-                    Some(AttributeValue::Language(
-                        gimli::DW_LANG_C_plus_plus
-                            | gimli::DW_LANG_C_plus_plus_03
-                            | gimli::DW_LANG_C_plus_plus_11
-                            | gimli::DW_LANG_C_plus_plus_14
-                    ))
-                );
+                cxx |= is_cxx(die);
+            }
+            if !cxx {
+                // The root says the language, and comes first.
+                break;
             }
             while open.last().is_some_and(|&(d, _, _)| d >= depth) {
                 open.pop();
@@ -94,6 +92,19 @@ impl UnitScopes {
             .ok()?;
         self.entries.get(i).copied()
     }
+}
+
+/// Whether a unit's root DIE says the unit is C++.
+fn is_cxx(root: &DebuggingInformationEntry<Reader>) -> bool {
+    matches!(
+        root.attr_value(gimli::DW_AT_language),
+        Some(AttributeValue::Language(
+            gimli::DW_LANG_C_plus_plus
+                | gimli::DW_LANG_C_plus_plus_03
+                | gimli::DW_LANG_C_plus_plus_11
+                | gimli::DW_LANG_C_plus_plus_14
+        ))
+    )
 }
 
 fn tag_is_unit(tag: DwTag) -> bool {
@@ -608,6 +619,72 @@ fn base_type_spelling(dwarf: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::mapped::SharedBytes;
+
+    /// A `.debug_info` of two units, each the root, a namespace and a function in it: one
+    /// unit in C99, one in C++.
+    fn c_and_cxx_units() -> gimli::Dwarf<Reader> {
+        use gimli::write;
+        let encoding = gimli::Encoding {
+            format: gimli::Format::Dwarf32,
+            version: 4,
+            address_size: 8,
+        };
+        let mut dwarf = write::Dwarf::new();
+        for language in [gimli::DW_LANG_C99, gimli::DW_LANG_C_plus_plus] {
+            let unit_id = dwarf
+                .units
+                .add(write::Unit::new(encoding, write::LineProgram::none()));
+            let unit = dwarf.units.get_mut(unit_id);
+            let root = unit.root();
+            unit.get_mut(root).set(
+                gimli::DW_AT_language,
+                write::AttributeValue::Language(language),
+            );
+            let namespace = unit.add(root, gimli::DW_TAG_namespace);
+            let function = unit.add(namespace, gimli::DW_TAG_subprogram);
+            unit.get_mut(function).set(
+                gimli::DW_AT_name,
+                write::AttributeValue::String(b"work".to_vec()),
+            );
+        }
+        let mut sections = write::Sections::new(write::EndianVec::new(gimli::LittleEndian));
+        dwarf.write(&mut sections).unwrap();
+        let mut bytes = std::collections::HashMap::new();
+        sections
+            .for_each(|id, data| {
+                bytes.insert(id, data.slice().to_vec());
+                Ok::<_, gimli::Error>(())
+            })
+            .unwrap();
+        gimli::Dwarf::load(|id| {
+            let data = SharedBytes::from_vec(bytes.get(&id).cloned().unwrap_or_default());
+            Ok::<_, gimli::Error>(Reader::new(data, gimli::RunTimeEndian::Little))
+        })
+        .unwrap()
+    }
+
+    // See: issue #13 point 1 (a C unit's tree is not walked for names never rebuilt)
+    #[test]
+    fn only_cxx_units_have_their_scopes_gathered() {
+        let dwarf = c_and_cxx_units();
+        let mut headers = dwarf.units();
+        let mut scopes = Vec::new();
+        while let Some(header) = headers.next().unwrap() {
+            let unit = dwarf.unit(header).unwrap();
+            let unit = UnitRef::new(&dwarf, &unit);
+            scopes.push(UnitScopes::build(unit));
+        }
+        let [c, cxx] = scopes.as_slice() else {
+            panic!("two units expected, got {}", scopes.len());
+        };
+        assert!(!c.cxx);
+        assert!(c.entries.is_empty());
+        assert!(cxx.cxx);
+        let tags: Vec<DwTag> = cxx.entries.iter().map(|e| e.tag).collect();
+        assert_eq!(tags, [gimli::DW_TAG_namespace, gimli::DW_TAG_subprogram]);
+        assert_eq!(cxx.entries[1].parent, Some(cxx.entries[0].offset));
+    }
 
     #[test]
     fn closing_brackets_are_spaced_like_gnu() {
