@@ -497,9 +497,8 @@ fn piece_stacks(
         HashMap::default();
     let mut stacks = Vec::with_capacity(range.len());
     let mut fp_ends = Vec::with_capacity(range.len());
-    for chain in range {
-        let chain = ChainId(chain as u32);
-        let Some((leaf, callers)) = chains.chain(chain).split_first() else {
+    for (chain, locations) in chains.chains_in(range) {
+        let Some((leaf, callers)) = locations.split_first() else {
             stacks.push(None);
             fp_ends.push(chains.is_frame_pointer(chain).then_some((None, None)));
             continue;
@@ -807,13 +806,12 @@ struct StackTable {
 impl StackTable {
     fn stack(&mut self, parent: Option<StackId>, frame: FrameId) -> StackId {
         let node = StackNode { parent, frame };
-        if let Some(&id) = self.ids.get(&node) {
-            return id;
-        }
-        let id = self.nodes.len() as StackId;
-        self.nodes.push(node);
-        self.ids.insert(node, id);
-        id
+        // One probe, found or not: most of a build's chains end in new stacks.
+        let nodes = &mut self.nodes;
+        *self.ids.entry(node).or_insert_with(|| {
+            nodes.push(node);
+            (nodes.len() - 1) as StackId
+        })
     }
 
     /// Interns `other`'s stacks, those new here in `other`'s order (as interning them one
